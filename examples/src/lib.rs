@@ -1,0 +1,1 @@
+//! Example MCP servers and clients live in `src/bin/` of this crate.

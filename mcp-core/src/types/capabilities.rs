@@ -1,0 +1,142 @@
+use serde::{Deserialize, Serialize};
+
+use super::common::JsonObject;
+
+/// A map of capability or extension names to their settings objects.
+pub type CapabilityMap = std::collections::BTreeMap<String, JsonObject>;
+
+/// What a client can do.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientCapabilities {
+    /// Present if it can list roots.
+    pub roots: Option<RootsCapability>,
+    /// Present if it can sample from a model.
+    pub sampling: Option<SamplingCapability>,
+    /// Present if it can ask its user for input (2025-06-18 on).
+    pub elicitation: Option<ElicitationCapability>,
+    /// Task-augmented requests it accepts (2025-11-25 experimental tasks).
+    pub tasks: Option<TasksCapability>,
+    /// Extensions it supports, by identifier (modern era).
+    pub extensions: Option<CapabilityMap>,
+    /// Experimental, non-standard capabilities.
+    pub experimental: Option<CapabilityMap>,
+    /// Capabilities this crate does not know, kept as they came.
+    #[serde(flatten)]
+    pub other: JsonObject,
+}
+
+/// What a server can do.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerCapabilities {
+    /// Present if it offers tools.
+    pub tools: Option<ListChangedCapability>,
+    /// Present if it offers resources.
+    pub resources: Option<ResourcesCapability>,
+    /// Present if it offers prompts.
+    pub prompts: Option<ListChangedCapability>,
+    /// Present if it sends log messages.
+    pub logging: Option<JsonObject>,
+    /// Present if it completes arguments (2025-03-26 on).
+    pub completions: Option<JsonObject>,
+    /// Task-augmented requests it accepts (2025-11-25 experimental tasks).
+    pub tasks: Option<TasksCapability>,
+    /// Extensions it supports, by identifier (modern era).
+    pub extensions: Option<CapabilityMap>,
+    /// Experimental, non-standard capabilities.
+    pub experimental: Option<CapabilityMap>,
+    /// Capabilities this crate does not know, kept as they came.
+    #[serde(flatten)]
+    pub other: JsonObject,
+}
+
+/// The `roots` client capability.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RootsCapability {
+    /// Whether it notifies when the roots change (legacy era).
+    pub list_changed: Option<bool>,
+}
+
+/// The `sampling` client capability.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SamplingCapability {
+    /// Present if it supports `includeContext`.
+    pub context: Option<JsonObject>,
+    /// Present if it supports tools in sampling.
+    pub tools: Option<JsonObject>,
+}
+
+/// The `elicitation` client capability. Empty means form mode only.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ElicitationCapability {
+    /// Present if it supports form mode.
+    pub form: Option<JsonObject>,
+    /// Present if it supports URL mode.
+    pub url: Option<JsonObject>,
+}
+
+/// A capability that may announce list changes (`tools`, `prompts`).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListChangedCapability {
+    /// Whether the server notifies when the list changes.
+    pub list_changed: Option<bool>,
+}
+
+/// The `resources` server capability.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcesCapability {
+    /// Whether resources can be subscribed to.
+    pub subscribe: Option<bool>,
+    /// Whether the server notifies when the list changes.
+    pub list_changed: Option<bool>,
+}
+
+/// The `tasks` capability of 2025-11-25.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TasksCapability {
+    /// Present if `tasks/list` is supported.
+    pub list: Option<JsonObject>,
+    /// Present if `tasks/cancel` is supported.
+    pub cancel: Option<JsonObject>,
+    /// Which requests may be task-augmented, e.g. `{"tools": {"call": {}}}`.
+    pub requests: Option<JsonObject>,
+}
+
+/// The identifier of the tasks extension of the modern era.
+pub const TASKS_EXTENSION: &str = "io.modelcontextprotocol/tasks";
+
+impl ClientCapabilities {
+    /// Whether the client declared the extension `id`.
+    pub fn has_extension(&self, id: &str) -> bool {
+        self.extensions.as_ref().is_some_and(|e| e.contains_key(id))
+    }
+
+    /// Whether the client supports URL-mode elicitation.
+    pub fn supports_url_elicitation(&self) -> bool {
+        self.elicitation.as_ref().is_some_and(|e| e.url.is_some())
+    }
+
+    /// Whether the client supports form-mode elicitation (an empty `elicitation` object means form).
+    pub fn supports_form_elicitation(&self) -> bool {
+        self.elicitation
+            .as_ref()
+            .is_some_and(|e| e.form.is_some() || e.url.is_none())
+    }
+}
+
+impl ServerCapabilities {
+    /// Whether the server declared the extension `id`.
+    pub fn has_extension(&self, id: &str) -> bool {
+        self.extensions.as_ref().is_some_and(|e| e.contains_key(id))
+    }
+}

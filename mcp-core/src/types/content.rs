@@ -1,0 +1,424 @@
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use super::common::{Annotations, Icon, JsonObject, tag};
+use crate::meta::Meta;
+
+tag!(
+    /// The tag `"text"`.
+    TextTag = "text"
+);
+tag!(
+    /// The tag `"image"`.
+    ImageTag = "image"
+);
+tag!(
+    /// The tag `"audio"`.
+    AudioTag = "audio"
+);
+tag!(
+    /// The tag `"resource_link"`.
+    ResourceLinkTag = "resource_link"
+);
+tag!(
+    /// The tag `"resource"`.
+    ResourceTag = "resource"
+);
+tag!(
+    /// The tag `"tool_use"`.
+    ToolUseTag = "tool_use"
+);
+tag!(
+    /// The tag `"tool_result"`.
+    ToolResultTag = "tool_result"
+);
+
+/// Text.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TextContent {
+    /// Always `"text"`.
+    #[serde(rename = "type")]
+    pub kind: TextTag,
+    /// The text.
+    pub text: String,
+    /// Hints for the client.
+    pub annotations: Option<Annotations>,
+    /// Metadata.
+    #[serde(rename = "_meta")]
+    pub meta: Option<Meta>,
+}
+
+/// An image, base64-encoded.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageContent {
+    /// Always `"image"`.
+    #[serde(rename = "type")]
+    pub kind: ImageTag,
+    /// The base64-encoded image.
+    pub data: String,
+    /// Its MIME type.
+    pub mime_type: String,
+    /// Hints for the client.
+    pub annotations: Option<Annotations>,
+    /// Metadata.
+    #[serde(rename = "_meta")]
+    pub meta: Option<Meta>,
+}
+
+/// Audio, base64-encoded (2025-03-26 on).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudioContent {
+    /// Always `"audio"`.
+    #[serde(rename = "type")]
+    pub kind: AudioTag,
+    /// The base64-encoded audio.
+    pub data: String,
+    /// Its MIME type.
+    pub mime_type: String,
+    /// Hints for the client.
+    pub annotations: Option<Annotations>,
+    /// Metadata.
+    #[serde(rename = "_meta")]
+    pub meta: Option<Meta>,
+}
+
+/// A link to a resource the client may read (2025-06-18 on).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceLink {
+    /// Always `"resource_link"`.
+    #[serde(rename = "type")]
+    pub kind: ResourceLinkTag,
+    /// The resource's URI.
+    pub uri: String,
+    /// Its programmatic name.
+    pub name: String,
+    /// A human-readable name.
+    pub title: Option<String>,
+    /// What it is.
+    pub description: Option<String>,
+    /// Its MIME type.
+    pub mime_type: Option<String>,
+    /// Its size in bytes.
+    pub size: Option<u64>,
+    /// Icons.
+    pub icons: Option<Vec<Icon>>,
+    /// Hints for the client.
+    pub annotations: Option<Annotations>,
+    /// Metadata.
+    #[serde(rename = "_meta")]
+    pub meta: Option<Meta>,
+}
+
+/// A resource's contents, embedded in a message.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddedResource {
+    /// Always `"resource"`.
+    #[serde(rename = "type")]
+    pub kind: ResourceTag,
+    /// The contents.
+    pub resource: ResourceContents,
+    /// Hints for the client.
+    pub annotations: Option<Annotations>,
+    /// Metadata.
+    #[serde(rename = "_meta")]
+    pub meta: Option<Meta>,
+}
+
+/// Text contents of a resource.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TextResourceContents {
+    /// The resource's URI.
+    pub uri: String,
+    /// Its MIME type.
+    pub mime_type: Option<String>,
+    /// The text.
+    pub text: String,
+    /// Metadata.
+    #[serde(rename = "_meta")]
+    pub meta: Option<Meta>,
+}
+
+/// Binary contents of a resource, base64-encoded.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlobResourceContents {
+    /// The resource's URI.
+    pub uri: String,
+    /// Its MIME type.
+    pub mime_type: Option<String>,
+    /// The base64-encoded bytes.
+    pub blob: String,
+    /// Metadata.
+    #[serde(rename = "_meta")]
+    pub meta: Option<Meta>,
+}
+
+/// The contents of a resource: text or a blob.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ResourceContents {
+    /// Text.
+    Text(TextResourceContents),
+    /// Bytes.
+    Blob(BlobResourceContents),
+}
+
+impl ResourceContents {
+    /// Text contents.
+    pub fn text(uri: impl Into<String>, mime_type: Option<&str>, text: impl Into<String>) -> Self {
+        ResourceContents::Text(TextResourceContents {
+            uri: uri.into(),
+            mime_type: mime_type.map(str::to_owned),
+            text: text.into(),
+            meta: None,
+        })
+    }
+
+    /// Binary contents, already base64-encoded.
+    pub fn blob(uri: impl Into<String>, mime_type: Option<&str>, base64: impl Into<String>) -> Self {
+        ResourceContents::Blob(BlobResourceContents {
+            uri: uri.into(),
+            mime_type: mime_type.map(str::to_owned),
+            blob: base64.into(),
+            meta: None,
+        })
+    }
+
+    /// The resource's URI.
+    pub fn uri(&self) -> &str {
+        match self {
+            ResourceContents::Text(t) => &t.uri,
+            ResourceContents::Blob(b) => &b.uri,
+        }
+    }
+}
+
+/// A request from the model to use a tool, in sampling (2025-11-25 on).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolUseContent {
+    /// Always `"tool_use"`.
+    #[serde(rename = "type")]
+    pub kind: ToolUseTag,
+    /// The id that the matching result refers to.
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The arguments.
+    pub input: JsonObject,
+    /// Metadata.
+    #[serde(rename = "_meta")]
+    pub meta: Option<Meta>,
+}
+
+/// The result of a tool use, in sampling (2025-11-25 on).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolResultContent {
+    /// Always `"tool_result"`.
+    #[serde(rename = "type")]
+    pub kind: ToolResultTag,
+    /// The id of the tool use this answers.
+    pub tool_use_id: String,
+    /// The unstructured result.
+    pub content: Vec<ContentBlock>,
+    /// The structured result.
+    pub structured_content: Option<Value>,
+    /// Whether the tool failed.
+    pub is_error: Option<bool>,
+    /// Metadata.
+    #[serde(rename = "_meta")]
+    pub meta: Option<Meta>,
+}
+
+/// Declares an enum of content blocks told apart by their `type`, with a variant that keeps any
+/// block of a type this crate does not know, so that one new content type never fails a message.
+macro_rules! content_enum {
+    ($(#[$m:meta])* $name:ident { $( $(#[$vm:meta])* $variant:ident($ty:ty) = $tag:literal, )* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum $name {
+            $( $(#[$vm])* $variant($ty), )*
+            /// A block of a type this crate does not know, kept as it came.
+            Unknown(Value),
+        }
+
+        impl $name {
+            /// The block's `type`.
+            pub fn kind(&self) -> &str {
+                match self {
+                    $( $name::$variant(_) => $tag, )*
+                    $name::Unknown(v) => v.get("type").and_then(Value::as_str).unwrap_or(""),
+                }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $( $name::$variant(c) => c.serialize(s), )*
+                    $name::Unknown(v) => v.serialize(s),
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let value = Value::deserialize(d)?;
+                let kind = match value.get("type") {
+                    Some(Value::String(s)) => s.as_str(),
+                    _ => return Err(D::Error::custom("content block without a string `type`")),
+                };
+                match kind {
+                    $( $tag => <$ty>::deserialize(value).map($name::$variant).map_err(D::Error::custom), )*
+                    _ => Ok($name::Unknown(value)),
+                }
+            }
+        }
+
+        $( impl From<$ty> for $name {
+            fn from(c: $ty) -> Self {
+                $name::$variant(c)
+            }
+        } )*
+    };
+}
+
+content_enum!(
+    /// A block of content in a tool result, a prompt message or a tool result in sampling.
+    ContentBlock {
+        /// Text.
+        Text(TextContent) = "text",
+        /// An image.
+        Image(ImageContent) = "image",
+        /// Audio.
+        Audio(AudioContent) = "audio",
+        /// A link to a resource.
+        ResourceLink(ResourceLink) = "resource_link",
+        /// An embedded resource.
+        Resource(EmbeddedResource) = "resource",
+    }
+);
+
+content_enum!(
+    /// A block of content in a sampling message.
+    SamplingContent {
+        /// Text.
+        Text(TextContent) = "text",
+        /// An image.
+        Image(ImageContent) = "image",
+        /// Audio.
+        Audio(AudioContent) = "audio",
+        /// The model uses a tool.
+        ToolUse(ToolUseContent) = "tool_use",
+        /// The result of a tool use.
+        ToolResult(ToolResultContent) = "tool_result",
+    }
+);
+
+impl TextContent {
+    /// Text content.
+    pub fn new(text: impl Into<String>) -> Self {
+        TextContent {
+            text: text.into(),
+            ..Default::default()
+        }
+    }
+}
+
+impl ImageContent {
+    /// An image from base64 data.
+    pub fn new(base64: impl Into<String>, mime_type: impl Into<String>) -> Self {
+        ImageContent {
+            data: base64.into(),
+            mime_type: mime_type.into(),
+            ..Default::default()
+        }
+    }
+}
+
+impl AudioContent {
+    /// Audio from base64 data.
+    pub fn new(base64: impl Into<String>, mime_type: impl Into<String>) -> Self {
+        AudioContent {
+            data: base64.into(),
+            mime_type: mime_type.into(),
+            ..Default::default()
+        }
+    }
+}
+
+impl EmbeddedResource {
+    /// An embedded resource.
+    pub fn new(resource: ResourceContents) -> Self {
+        EmbeddedResource {
+            kind: ResourceTag,
+            resource,
+            annotations: None,
+            meta: None,
+        }
+    }
+}
+
+impl ContentBlock {
+    /// A text block.
+    pub fn text(text: impl Into<String>) -> Self {
+        ContentBlock::Text(TextContent::new(text))
+    }
+
+    /// An image block.
+    pub fn image(base64: impl Into<String>, mime_type: impl Into<String>) -> Self {
+        ContentBlock::Image(ImageContent::new(base64, mime_type))
+    }
+
+    /// An audio block.
+    pub fn audio(base64: impl Into<String>, mime_type: impl Into<String>) -> Self {
+        ContentBlock::Audio(AudioContent::new(base64, mime_type))
+    }
+
+    /// An embedded resource block.
+    pub fn resource(resource: ResourceContents) -> Self {
+        ContentBlock::Resource(EmbeddedResource::new(resource))
+    }
+
+    /// The text of a text block.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            ContentBlock::Text(t) => Some(&t.text),
+            _ => None,
+        }
+    }
+}
+
+/// One value or a list of them: sampling content may be either.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// A single value.
+    One(T),
+    /// A list.
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    /// The values as a slice.
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            OneOrMany::One(v) => std::slice::from_ref(v),
+            OneOrMany::Many(v) => v,
+        }
+    }
+}

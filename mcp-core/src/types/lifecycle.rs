@@ -1,0 +1,61 @@
+use serde::{Deserialize, Serialize};
+
+use super::capabilities::{ClientCapabilities, ServerCapabilities};
+use super::common::{CacheScope, Implementation, ResultType};
+use crate::meta::Meta;
+
+/// Params of `initialize` (legacy era).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitializeRequestParams {
+    /// The newest version the client supports.
+    pub protocol_version: String,
+    /// What the client can do.
+    pub capabilities: ClientCapabilities,
+    /// Who the client is.
+    pub client_info: Implementation,
+    /// Metadata.
+    #[serde(rename = "_meta")]
+    pub meta: Option<Meta>,
+}
+
+/// Result of `initialize`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitializeResult {
+    /// The version the server chose.
+    pub protocol_version: String,
+    /// What the server can do.
+    pub capabilities: ServerCapabilities,
+    /// Who the server is.
+    pub server_info: Implementation,
+    /// How to use the server, for the model.
+    pub instructions: Option<String>,
+    /// Metadata.
+    #[serde(rename = "_meta")]
+    pub meta: Option<Meta>,
+}
+
+/// Result of `server/discover` (modern era).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoverResult {
+    /// Every protocol version the server speaks.
+    pub supported_versions: Vec<String>,
+    /// What the server can do.
+    pub capabilities: ServerCapabilities,
+    /// How to use the server, for the model.
+    pub instructions: Option<String>,
+    /// How long the result may be cached, in milliseconds.
+    pub ttl_ms: Option<u64>,
+    /// Who may reuse it.
+    pub cache_scope: Option<CacheScope>,
+    /// `complete`.
+    pub result_type: Option<ResultType>,
+    /// Metadata: the server info.
+    #[serde(rename = "_meta")]
+    pub meta: Option<Meta>,
+}

@@ -1,0 +1,1 @@
+//! Procedural macros for MCP servers: `#[tool]`, `#[resource]` and `#[prompt]` (in progress).

@@ -1,0 +1,1 @@
+//! Cross-crate tests of the SDK live in `tests/` of this crate.
