@@ -29,7 +29,10 @@ impl<'de> Deserialize<'de> for JsonRpcVersion {
         if s == "2.0" {
             Ok(JsonRpcVersion)
         } else {
-            Err(de::Error::invalid_value(de::Unexpected::Str(&s), &"\"2.0\""))
+            Err(de::Error::invalid_value(
+                de::Unexpected::Str(&s),
+                &"\"2.0\"",
+            ))
         }
     }
 }
@@ -214,7 +217,10 @@ impl ErrorObject {
 
     /// -32601, naming the method.
     pub fn method_not_found(method: &str) -> Self {
-        Self::new(ErrorCode::METHOD_NOT_FOUND, format!("method not found: {method}"))
+        Self::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!("method not found: {method}"),
+        )
     }
 
     /// -32602.
@@ -231,8 +237,11 @@ impl ErrorObject {
     /// that was requested.
     pub fn unsupported_protocol_version<S: AsRef<str>>(supported: &[S], requested: &str) -> Self {
         let supported: Vec<&str> = supported.iter().map(AsRef::as_ref).collect();
-        Self::new(ErrorCode::UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version")
-            .with_data(serde_json::json!({ "supported": supported, "requested": requested }))
+        Self::new(
+            ErrorCode::UNSUPPORTED_PROTOCOL_VERSION,
+            "Unsupported protocol version",
+        )
+        .with_data(serde_json::json!({ "supported": supported, "requested": requested }))
     }
 }
 
@@ -484,7 +493,8 @@ impl<'de> Deserialize<'de> for IdField {
                 Ok(IdField::Valid(RequestId::Number(v)))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<IdField, E> {
-                Ok(i64::try_from(v).map_or(IdField::Invalid, |v| IdField::Valid(RequestId::Number(v))))
+                Ok(i64::try_from(v)
+                    .map_or(IdField::Invalid, |v| IdField::Valid(RequestId::Number(v))))
             }
             fn visit_f64<E: de::Error>(self, _: f64) -> Result<IdField, E> {
                 Ok(IdField::Invalid)
@@ -503,7 +513,10 @@ impl<'de> Deserialize<'de> for IdField {
                 Ok(IdField::Invalid)
             }
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<IdField, A::Error> {
-                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
                 Ok(IdField::Invalid)
             }
         }
@@ -545,7 +558,10 @@ impl JsonRpcMessage {
     }
 
     fn from_value_text(text: &str) -> Result<Self, MessageError> {
-        let first = text.trim_start_matches([' ', '\t', '\r', '\n']).as_bytes().first();
+        let first = text
+            .trim_start_matches([' ', '\t', '\r', '\n'])
+            .as_bytes()
+            .first();
         match first {
             Some(b'{') => {}
             Some(b'[') => {
@@ -558,7 +574,10 @@ impl JsonRpcMessage {
             }
             _ => {
                 serde_json::from_str::<de::IgnoredAny>(text).map_err(MessageError::parse)?;
-                return Err(MessageError::invalid(None, "a JSON-RPC message must be an object"));
+                return Err(MessageError::invalid(
+                    None,
+                    "a JSON-RPC message must be an object",
+                ));
             }
         }
         let raw: RawEnvelope<'_> = match serde_json::from_str(text) {
@@ -585,7 +604,10 @@ impl RawEnvelope<'_> {
         }
         if let Some(method) = self.method {
             if self.result.is_some() || self.error.is_some() {
-                return Err(MessageError::invalid(id, "a message cannot have both `method` and `result` or `error`"));
+                return Err(MessageError::invalid(
+                    id,
+                    "a message cannot have both `method` and `result` or `error`",
+                ));
             }
             let params = self.params.filter(|p| p.get() != "null");
             if let Some(p) = &params {
@@ -615,16 +637,30 @@ impl RawEnvelope<'_> {
                 _ => Err(MessageError::invalid(None, "a response needs a valid id")),
             },
             (None, Some(error)) => {
-                let error: ErrorObject = serde_json::from_str(error.get())
-                    .map_err(|e| MessageError::invalid(id.clone(), format!("invalid error object: {e}")))?;
+                let error: ErrorObject = serde_json::from_str(error.get()).map_err(|e| {
+                    MessageError::invalid(id.clone(), format!("invalid error object: {e}"))
+                })?;
                 match self.id {
-                    IdField::Valid(id) => Ok(JsonRpcMessage::Error(JsonRpcError { id: Some(id), error })),
-                    IdField::Null | IdField::Absent => Ok(JsonRpcMessage::Error(JsonRpcError { id: None, error })),
-                    IdField::Invalid => Err(MessageError::invalid(None, "invalid id in error response")),
+                    IdField::Valid(id) => Ok(JsonRpcMessage::Error(JsonRpcError {
+                        id: Some(id),
+                        error,
+                    })),
+                    IdField::Null | IdField::Absent => {
+                        Ok(JsonRpcMessage::Error(JsonRpcError { id: None, error }))
+                    }
+                    IdField::Invalid => {
+                        Err(MessageError::invalid(None, "invalid id in error response"))
+                    }
                 }
             }
-            (Some(_), Some(_)) => Err(MessageError::invalid(id, "a response cannot have both `result` and `error`")),
-            (None, None) => Err(MessageError::invalid(id, "a message needs `method`, `result` or `error`")),
+            (Some(_), Some(_)) => Err(MessageError::invalid(
+                id,
+                "a response cannot have both `result` and `error`",
+            )),
+            (None, None) => Err(MessageError::invalid(
+                id,
+                "a message needs `method`, `result` or `error`",
+            )),
         }
     }
 }

@@ -552,9 +552,9 @@ impl ClientRequest {
             ClientRequest::GetPrompt(p) => p.meta.as_ref(),
             ClientRequest::Complete(p) => p.meta.as_ref(),
             ClientRequest::SetLevel(p) => p.meta.as_ref(),
-            ClientRequest::GetTask(p) | ClientRequest::TaskPayload(p) | ClientRequest::CancelTask(p) => {
-                p.meta.as_ref()
-            }
+            ClientRequest::GetTask(p)
+            | ClientRequest::TaskPayload(p)
+            | ClientRequest::CancelTask(p) => p.meta.as_ref(),
             ClientRequest::UpdateTask(p) => p.meta.as_ref(),
         }
     }

@@ -170,7 +170,12 @@ impl Meta {
 
     /// Sets the related task.
     pub fn set_related_task(&mut self, task_id: impl Into<String>) {
-        self.insert(keys::RELATED_TASK, &RelatedTask { task_id: task_id.into() });
+        self.insert(
+            keys::RELATED_TASK,
+            &RelatedTask {
+                task_id: task_id.into(),
+            },
+        );
     }
 
     /// The W3C `traceparent`.
@@ -200,10 +205,15 @@ impl Meta {
             !b.is_empty() && b[0].is_ascii_alphanumeric() && b[b.len() - 1].is_ascii_alphanumeric()
         };
         let name_ok = alnum_ends(name)
-            && name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+            && name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
         let prefix_ok = prefix.is_none_or(|p| {
             p.split('.').all(|label| {
-                alnum_ends(label) && label.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                alnum_ends(label)
+                    && label
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'-')
             })
         });
         name_ok && prefix_ok

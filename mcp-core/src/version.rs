@@ -236,8 +236,17 @@ mod tests {
 
     #[test]
     fn negotiation_echoes_known_legacy_versions() {
-        assert_eq!(ProtocolVersion::negotiate_legacy("2025-03-26"), ProtocolVersion::V2025_03_26);
-        assert_eq!(ProtocolVersion::negotiate_legacy("2099-01-01"), ProtocolVersion::V2025_11_25);
-        assert_eq!(ProtocolVersion::negotiate_legacy("2026-07-28"), ProtocolVersion::V2025_11_25);
+        assert_eq!(
+            ProtocolVersion::negotiate_legacy("2025-03-26"),
+            ProtocolVersion::V2025_03_26
+        );
+        assert_eq!(
+            ProtocolVersion::negotiate_legacy("2099-01-01"),
+            ProtocolVersion::V2025_11_25
+        );
+        assert_eq!(
+            ProtocolVersion::negotiate_legacy("2026-07-28"),
+            ProtocolVersion::V2025_11_25
+        );
     }
 }

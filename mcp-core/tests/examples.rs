@@ -11,7 +11,9 @@ use crate::support::{json_eq, spec_dir};
 
 type RoundTrip = fn(&Value) -> Result<Value, String>;
 
-fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned>(v: &Value) -> Result<Value, String> {
+fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned>(
+    v: &Value,
+) -> Result<Value, String> {
     let typed: T = serde_json::from_value(v.clone()).map_err(|e| format!("deserialize: {e}"))?;
     serde_json::to_value(&typed).map_err(|e| format!("serialize: {e}"))
 }
@@ -134,7 +136,10 @@ fn every_official_example_round_trips() {
             failures.push(format!("{name}: no Rust type is mapped to this folder"));
             continue;
         };
-        let mut files: Vec<_> = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
@@ -154,13 +159,21 @@ fn every_official_example_round_trips() {
         }
     }
     assert!(checked >= 100, "only {checked} example files found");
-    assert!(failures.is_empty(), "{} of {checked} examples failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} examples failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn the_table_names_only_existing_folders() {
     let dir = spec_dir().join("2026-07-28/examples");
     for name in table().keys() {
-        assert!(dir.join(name).is_dir(), "{name} is mapped but has no folder");
+        assert!(
+            dir.join(name).is_dir(),
+            "{name} is mapped but has no folder"
+        );
     }
 }

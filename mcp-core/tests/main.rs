@@ -2,6 +2,8 @@
 
 // mod codec;
 mod examples;
+mod protocol;
 mod schema;
+mod snapshots;
 mod support;
 // mod uri_template;

@@ -56,7 +56,9 @@ impl Shape {
     }
 
     fn plain(&self) -> Option<RequestParams> {
-        Some(RequestParams { meta: self.req_meta() })
+        Some(RequestParams {
+            meta: self.req_meta(),
+        })
     }
 
     fn request<M: messages::RequestMethod>(&self, params: M::Params) -> Value {
@@ -149,7 +151,9 @@ fn create_message() -> CreateMessageRequestParams {
     let mut p = CreateMessageRequestParams::new(vec![SamplingMessage::user("What is 2+2?")], 100);
     p.system_prompt = Some("Be brief.".into());
     p.model_preferences = Some(ModelPreferences {
-        hints: Some(vec![ModelHint { name: Some("claude".into()) }]),
+        hints: Some(vec![ModelHint {
+            name: Some("claude".into()),
+        }]),
         intelligence_priority: Some(0.8),
         ..Default::default()
     });
@@ -232,7 +236,10 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
     };
     let get_prompt = GetPromptResult {
         description: Some("Review".into()),
-        messages: vec![PromptMessage::user("Review this"), PromptMessage::assistant("OK")],
+        messages: vec![
+            PromptMessage::user("Review this"),
+            PromptMessage::assistant("OK"),
+        ],
         result_type: s.result_type(),
         meta: None,
     };
@@ -258,7 +265,9 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
         meta: None,
     };
     let server_caps = ServerCapabilities {
-        tools: Some(ListChangedCapability { list_changed: Some(true) }),
+        tools: Some(ListChangedCapability {
+            list_changed: Some(true),
+        }),
         resources: Some(ResourcesCapability {
             subscribe: Some(!modern),
             list_changed: Some(true),
@@ -305,12 +314,18 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
     };
 
     let mut out: Vec<(&'static str, Value)> = vec![
-        ("CallToolRequest", s.request::<m::CallTool>(call_params.clone())),
+        (
+            "CallToolRequest",
+            s.request::<m::CallTool>(call_params.clone()),
+        ),
         ("CallToolResult", v(&call_result)),
         ("ListToolsRequest", s.request::<m::ListTools>(s.paginated())),
         ("ListToolsResult", v(&list_tools)),
         ("Tool", v(tool(s))),
-        ("ListResourcesRequest", s.request::<m::ListResources>(s.paginated())),
+        (
+            "ListResourcesRequest",
+            s.request::<m::ListResources>(s.paginated()),
+        ),
         (
             "ListResourcesResult",
             v(ListResourcesResult {
@@ -322,7 +337,10 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
                 meta: None,
             }),
         ),
-        ("ListResourceTemplatesRequest", s.request::<m::ListResourceTemplates>(s.paginated())),
+        (
+            "ListResourceTemplatesRequest",
+            s.request::<m::ListResourceTemplates>(s.paginated()),
+        ),
         (
             "ListResourceTemplatesResult",
             v(ListResourceTemplatesResult {
@@ -343,7 +361,10 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
             }),
         ),
         ("ReadResourceResult", v(&read_result)),
-        ("ListPromptsRequest", s.request::<m::ListPrompts>(s.paginated())),
+        (
+            "ListPromptsRequest",
+            s.request::<m::ListPrompts>(s.paginated()),
+        ),
         (
             "ListPromptsResult",
             v(ListPromptsResult {
@@ -367,25 +388,48 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
         ("GetPromptResult", v(&get_prompt)),
         ("CompleteRequest", s.request::<m::Complete>(complete)),
         ("CompleteResult", v(&complete_result)),
-        ("ProgressNotification", v(Notification::<m::Progress>::new(progress))),
-        ("LoggingMessageNotification", v(Notification::<m::LoggingMessage>::new(log))),
-        ("CancelledNotification", v(Notification::<m::Cancelled>::new(cancelled))),
+        (
+            "ProgressNotification",
+            v(Notification::<m::Progress>::new(progress)),
+        ),
+        (
+            "LoggingMessageNotification",
+            v(Notification::<m::LoggingMessage>::new(log)),
+        ),
+        (
+            "CancelledNotification",
+            v(Notification::<m::Cancelled>::new(cancelled)),
+        ),
         (
             "ResourceUpdatedNotification",
-            v(Notification::<m::ResourceUpdated>::new(ResourceUpdatedNotificationParams {
-                uri: "test://watched-resource".into(),
-                meta: None,
-            })),
+            v(Notification::<m::ResourceUpdated>::new(
+                ResourceUpdatedNotificationParams {
+                    uri: "test://watched-resource".into(),
+                    meta: None,
+                },
+            )),
         ),
-        ("ResourceListChangedNotification", v(Notification::<m::ResourceListChanged>::new(None))),
-        ("ToolListChangedNotification", v(Notification::<m::ToolListChanged>::new(None))),
-        ("PromptListChangedNotification", v(Notification::<m::PromptListChanged>::new(None))),
+        (
+            "ResourceListChangedNotification",
+            v(Notification::<m::ResourceListChanged>::new(None)),
+        ),
+        (
+            "ToolListChangedNotification",
+            v(Notification::<m::ToolListChanged>::new(None)),
+        ),
+        (
+            "PromptListChangedNotification",
+            v(Notification::<m::PromptListChanged>::new(None)),
+        ),
         ("CreateMessageResult", v(create_message_result())),
         ("ListRootsResult", v(&list_roots)),
         ("EmptyResult", v(&empty)),
         ("ServerCapabilities", v(&server_caps)),
         ("Resource", v(&resource)),
-        ("Error", v(ErrorObject::invalid_params("unknown tool: nope"))),
+        (
+            "Error",
+            v(ErrorObject::invalid_params("unknown tool: nope")),
+        ),
         (
             "JSONRPCErrorResponse",
             v(messages::ErrorResponse {
@@ -409,7 +453,10 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
         };
         let mut responses = InputResponses::new();
         responses.insert("who".into(), InputResponse::Elicit(elicit_result.clone()));
-        responses.insert("math".into(), InputResponse::CreateMessage(create_message_result()));
+        responses.insert(
+            "math".into(),
+            InputResponse::CreateMessage(create_message_result()),
+        );
         responses.insert("roots".into(), InputResponse::ListRoots(list_roots.clone()));
         let mut retry = call_params.clone();
         retry.input_responses = Some(responses);
@@ -438,11 +485,25 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
             ("DiscoverResultResponse", s.response(&discover)),
             ("InputRequiredResult", v(&input_required)),
             ("CallToolRequest", s.request::<m::CallTool>(retry)),
-            ("CallToolResultResponse", s.response(Outcome::Complete(call_result.clone()))),
-            ("CallToolResultResponse", s.response(Outcome::<CallToolResult>::InputRequired(input_required.clone()))),
+            (
+                "CallToolResultResponse",
+                s.response(Outcome::Complete(call_result.clone())),
+            ),
+            (
+                "CallToolResultResponse",
+                s.response(Outcome::<CallToolResult>::InputRequired(
+                    input_required.clone(),
+                )),
+            ),
             ("ListToolsResultResponse", s.response(&list_tools)),
-            ("ReadResourceResultResponse", s.response(Outcome::Complete(read_result.clone()))),
-            ("GetPromptResultResponse", s.response(Outcome::Complete(get_prompt.clone()))),
+            (
+                "ReadResourceResultResponse",
+                s.response(Outcome::Complete(read_result.clone())),
+            ),
+            (
+                "GetPromptResultResponse",
+                s.response(Outcome::Complete(get_prompt.clone())),
+            ),
             ("CompleteResultResponse", s.response(&complete_result)),
             (
                 "ListResourcesResultResponse",
@@ -500,15 +561,38 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
             ),
             (
                 "SubscriptionsAcknowledgedNotification",
-                v(Notification::<m::SubscriptionsAcknowledged>::new(SubscriptionsAcknowledgedNotificationParams {
-                    notifications: filter,
-                    meta: Some(sub_meta),
-                })),
+                v(Notification::<m::SubscriptionsAcknowledged>::new(
+                    SubscriptionsAcknowledgedNotificationParams {
+                        notifications: filter,
+                        meta: Some(sub_meta),
+                    },
+                )),
             ),
             // Input requests travel without id and jsonrpc in the modern era.
-            ("CreateMessageRequest", v(Request::<m::CreateMessage> { jsonrpc: None, id: None, params: create_message() })),
-            ("ElicitRequest", v(Request::<m::Elicit> { jsonrpc: None, id: None, params: elicit_form() })),
-            ("ListRootsRequest", v(Request::<m::ListRoots> { jsonrpc: None, id: None, params: None })),
+            (
+                "CreateMessageRequest",
+                v(Request::<m::CreateMessage> {
+                    jsonrpc: None,
+                    id: None,
+                    params: create_message(),
+                }),
+            ),
+            (
+                "ElicitRequest",
+                v(Request::<m::Elicit> {
+                    jsonrpc: None,
+                    id: None,
+                    params: elicit_form(),
+                }),
+            ),
+            (
+                "ListRootsRequest",
+                v(Request::<m::ListRoots> {
+                    jsonrpc: None,
+                    id: None,
+                    params: None,
+                }),
+            ),
             ("ElicitResult", v(&elicit_result)),
             (
                 "UnsupportedProtocolVersionError",
@@ -523,7 +607,10 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
                 v(messages::ErrorResponse {
                     jsonrpc: Default::default(),
                     id: Some(RequestId::from(1)),
-                    error: ErrorObject::new(mcp_core::ErrorCode::HEADER_MISMATCH, "Mcp-Name does not match"),
+                    error: ErrorObject::new(
+                        mcp_core::ErrorCode::HEADER_MISMATCH,
+                        "Mcp-Name does not match",
+                    ),
                 }),
             ),
             (
@@ -531,13 +618,22 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
                 v(messages::ErrorResponse {
                     jsonrpc: Default::default(),
                     id: Some(RequestId::from(1)),
-                    error: ErrorObject::new(mcp_core::ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY, "needs sampling")
-                        .with_data(json!({"requiredCapabilities": {"sampling": {}}})),
+                    error: ErrorObject::new(
+                        mcp_core::ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                        "needs sampling",
+                    )
+                    .with_data(json!({"requiredCapabilities": {"sampling": {}}})),
                 }),
             ),
             ("ParseError", v(ErrorObject::parse_error("bad json"))),
-            ("InvalidRequestError", v(ErrorObject::invalid_request("bad request"))),
-            ("MethodNotFoundError", v(ErrorObject::method_not_found("nope"))),
+            (
+                "InvalidRequestError",
+                v(ErrorObject::invalid_request("bad request")),
+            ),
+            (
+                "MethodNotFoundError",
+                v(ErrorObject::method_not_found("nope")),
+            ),
             ("InvalidParamsError", v(ErrorObject::invalid_params("bad"))),
             ("InternalError", v(ErrorObject::internal_error("oops"))),
         ]);
@@ -545,7 +641,9 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
         let init = InitializeRequestParams {
             protocol_version: s.version.as_str().into(),
             capabilities: ClientCapabilities {
-                roots: Some(RootsCapability { list_changed: Some(true) }),
+                roots: Some(RootsCapability {
+                    list_changed: Some(true),
+                }),
                 sampling: Some(SamplingCapability::default()),
                 ..Default::default()
             },
@@ -564,7 +662,10 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
                     meta: None,
                 }),
             ),
-            ("InitializedNotification", v(Notification::<m::Initialized>::new(None))),
+            (
+                "InitializedNotification",
+                v(Notification::<m::Initialized>::new(None)),
+            ),
             ("PingRequest", s.request::<m::Ping>(None)),
             (
                 "SetLevelRequest",
@@ -587,16 +688,25 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
                     meta: None,
                 }),
             ),
-            ("RootsListChangedNotification", v(Notification::<m::RootsListChanged>::new(None))),
-            ("CreateMessageRequest", s.request::<m::CreateMessage>(create_message())),
+            (
+                "RootsListChangedNotification",
+                v(Notification::<m::RootsListChanged>::new(None)),
+            ),
+            (
+                "CreateMessageRequest",
+                s.request::<m::CreateMessage>(create_message()),
+            ),
             ("ListRootsRequest", s.request::<m::ListRoots>(None)),
             ("ElicitRequest", s.request::<m::Elicit>(elicit_form())),
             ("ElicitResult", v(&elicit_result)),
-            ("JSONRPCError", v(messages::ErrorResponse {
-                jsonrpc: Default::default(),
-                id: Some(RequestId::from(1)),
-                error: ErrorObject::method_not_found("nope"),
-            })),
+            (
+                "JSONRPCError",
+                v(messages::ErrorResponse {
+                    jsonrpc: Default::default(),
+                    id: Some(RequestId::from(1)),
+                    error: ErrorObject::method_not_found("nope"),
+                }),
+            ),
         ]);
         if s.version == ProtocolVersion::V2025_11_25 {
             let task_id = || TaskIdParams {
@@ -615,14 +725,32 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
             };
             url_params.task = None;
             out.extend([
-                ("CreateTaskResult", v(LegacyCreateTaskResult { task: legacy_task(), meta: None })),
+                (
+                    "CreateTaskResult",
+                    v(LegacyCreateTaskResult {
+                        task: legacy_task(),
+                        meta: None,
+                    }),
+                ),
                 ("GetTaskRequest", s.request::<m::LegacyGetTask>(task_id())),
                 ("GetTaskResult", v(&task_result)),
-                ("CancelTaskRequest", s.request::<m::LegacyCancelTask>(task_id())),
+                (
+                    "CancelTaskRequest",
+                    s.request::<m::LegacyCancelTask>(task_id()),
+                ),
                 ("CancelTaskResult", v(&task_result)),
-                ("GetTaskPayloadRequest", s.request::<m::LegacyTaskPayload>(task_id())),
-                ("GetTaskPayloadResult", v(json!({"content": [], "isError": false}))),
-                ("ListTasksRequest", s.request::<m::LegacyListTasks>(s.paginated())),
+                (
+                    "GetTaskPayloadRequest",
+                    s.request::<m::LegacyTaskPayload>(task_id()),
+                ),
+                (
+                    "GetTaskPayloadResult",
+                    v(json!({"content": [], "isError": false})),
+                ),
+                (
+                    "ListTasksRequest",
+                    s.request::<m::LegacyListTasks>(s.paginated()),
+                ),
                 (
                     "ListTasksResult",
                     v(LegacyListTasksResult {
@@ -631,22 +759,35 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
                         meta: None,
                     }),
                 ),
-                ("TaskStatusNotification", v(Notification::<m::LegacyTaskStatusNotification>::new(task_result.clone()))),
+                (
+                    "TaskStatusNotification",
+                    v(Notification::<m::LegacyTaskStatusNotification>::new(
+                        task_result.clone(),
+                    )),
+                ),
                 (
                     "ElicitationCompleteNotification",
-                    v(Notification::<m::ElicitationComplete>::new(ElicitationCompleteNotificationParams {
-                        elicitation_id: "e1".into(),
-                        meta: None,
-                    })),
+                    v(Notification::<m::ElicitationComplete>::new(
+                        ElicitationCompleteNotificationParams {
+                            elicitation_id: "e1".into(),
+                            meta: None,
+                        },
+                    )),
                 ),
-                ("ElicitRequest", s.request::<m::Elicit>(ElicitRequestParams::Url(url_params.clone()))),
+                (
+                    "ElicitRequest",
+                    s.request::<m::Elicit>(ElicitRequestParams::Url(url_params.clone())),
+                ),
                 (
                     "URLElicitationRequiredError",
                     v(messages::ErrorResponse {
                         jsonrpc: Default::default(),
                         id: Some(RequestId::from(1)),
-                        error: ErrorObject::new(mcp_core::ErrorCode::URL_ELICITATION_REQUIRED, "authorize first")
-                            .with_data(json!({"elicitations": [url_params]})),
+                        error: ErrorObject::new(
+                            mcp_core::ErrorCode::URL_ELICITATION_REQUIRED,
+                            "authorize first",
+                        )
+                        .with_data(json!({"elicitations": [url_params]})),
                     }),
                 ),
             ]);
@@ -658,15 +799,32 @@ fn instances(s: &Shape) -> Vec<(&'static str, Value)> {
 /// Definitions that are message types; each must have an instance.
 fn is_message_type(name: &str) -> bool {
     const GENERIC: &[&str] = &[
-        "Request", "Notification", "Result", "PaginatedRequest", "PaginatedResult", "ClientRequest",
-        "ServerRequest", "ClientNotification", "ServerNotification", "ClientResult", "ServerResult",
-        "JSONRPCRequest", "JSONRPCNotification", "JSONRPCResponse", "JSONRPCResultResponse",
-        "CacheableResult", "InputRequest", "InputResponse",
+        "Request",
+        "Notification",
+        "Result",
+        "PaginatedRequest",
+        "PaginatedResult",
+        "ClientRequest",
+        "ServerRequest",
+        "ClientNotification",
+        "ServerNotification",
+        "ClientResult",
+        "ServerResult",
+        "JSONRPCRequest",
+        "JSONRPCNotification",
+        "JSONRPCResponse",
+        "JSONRPCResultResponse",
+        "CacheableResult",
+        "InputRequest",
+        "InputResponse",
         // Batches exist only in 2025-03-26; this crate neither sends them nor accepts them (-32600).
-        "JSONRPCBatchRequest", "JSONRPCBatchResponse",
+        "JSONRPCBatchRequest",
+        "JSONRPCBatchResponse",
     ];
     !GENERIC.contains(&name)
-        && ["Request", "Notification", "Result", "Response", "Error"].iter().any(|s| name.ends_with(s))
+        && ["Request", "Notification", "Result", "Response", "Error"]
+            .iter()
+            .any(|s| name.ends_with(s))
 }
 
 #[test]
@@ -676,7 +834,11 @@ fn instances_validate_against_every_official_schema() {
     for version in ProtocolVersion::ALL {
         let path = spec_dir().join(version.as_str()).join("schema.json");
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let defs_key = if doc.get("$defs").is_some() { "$defs" } else { "definitions" };
+        let defs_key = if doc.get("$defs").is_some() {
+            "$defs"
+        } else {
+            "definitions"
+        };
         let defs = doc[defs_key].as_object().unwrap();
         let shape = Shape { version };
         let instances = instances(&shape);
@@ -702,10 +864,18 @@ fn instances_validate_against_every_official_schema() {
                 .map(|e| format!("{} at {}", e, e.instance_path()))
                 .collect();
             if !errors.is_empty() {
-                failures.push(format!("{version} {name}: {}\n  instance: {instance}", errors.join("; ")));
+                failures.push(format!(
+                    "{version} {name}: {}\n  instance: {instance}",
+                    errors.join("; ")
+                ));
             }
         }
     }
     assert!(validated > 150, "only {validated} validations ran");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

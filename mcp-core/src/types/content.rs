@@ -187,7 +187,11 @@ impl ResourceContents {
     }
 
     /// Binary contents, already base64-encoded.
-    pub fn blob(uri: impl Into<String>, mime_type: Option<&str>, base64: impl Into<String>) -> Self {
+    pub fn blob(
+        uri: impl Into<String>,
+        mime_type: Option<&str>,
+        base64: impl Into<String>,
+    ) -> Self {
         ResourceContents::Blob(BlobResourceContents {
             uri: uri.into(),
             mime_type: mime_type.map(str::to_owned),

@@ -61,7 +61,9 @@ impl<'de> Deserialize<'de> for ElicitRequestParams {
             Some("url") => ElicitRequestUrlParams::deserialize(value)
                 .map(ElicitRequestParams::Url)
                 .map_err(D::Error::custom),
-            Some(other) => Err(D::Error::custom(format!("unknown elicitation mode `{other}`"))),
+            Some(other) => Err(D::Error::custom(format!(
+                "unknown elicitation mode `{other}`"
+            ))),
         }
     }
 }

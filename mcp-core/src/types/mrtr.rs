@@ -60,7 +60,7 @@ impl<'de> Deserialize<'de> for InputRequest {
             params: Option<Value>,
         }
         let raw = Raw::deserialize(d)?;
-        let params = raw.params.unwrap_or(Value::Object(Default::default()));
+        let params = raw.params.unwrap_or(Value::Null);
         match raw.method.as_str() {
             "sampling/createMessage" => CreateMessageRequestParams::deserialize(params)
                 .map(InputRequest::CreateMessage)
@@ -71,7 +71,9 @@ impl<'de> Deserialize<'de> for InputRequest {
             "elicitation/create" => ElicitRequestParams::deserialize(params)
                 .map(InputRequest::Elicit)
                 .map_err(D::Error::custom),
-            other => Err(D::Error::custom(format!("unknown input request method `{other}`"))),
+            other => Err(D::Error::custom(format!(
+                "unknown input request method `{other}`"
+            ))),
         }
     }
 }
@@ -141,7 +143,9 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Outcome<T> {
             Some("task") => TaskResult::deserialize(v)
                 .map(|t| Outcome::Task(Box::new(t)))
                 .map_err(D::Error::custom),
-            _ => T::deserialize(v).map(Outcome::Complete).map_err(D::Error::custom),
+            _ => T::deserialize(v)
+                .map(Outcome::Complete)
+                .map_err(D::Error::custom),
         }
     }
 }

@@ -185,7 +185,9 @@ pub enum ToolNameError {
     #[error("a tool name has at most 128 characters; this one has {0}")]
     TooLong(usize),
     /// The name has a character outside `A-Z a-z 0-9 _ - .`.
-    #[error("a tool name may only use `A-Z`, `a-z`, `0-9`, `_`, `-` and `.`; found {0:?} at byte {1}")]
+    #[error(
+        "a tool name may only use `A-Z`, `a-z`, `0-9`, `_`, `-` and `.`; found {0:?} at byte {1}"
+    )]
     InvalidChar(char, usize),
 }
 

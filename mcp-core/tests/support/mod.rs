@@ -11,7 +11,11 @@ pub(crate) fn spec_dir() -> PathBuf {
     }
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = manifest.join("../../shared/spec");
-    assert!(dir.is_dir(), "the spec folder is missing: {} (set MCP_SPEC_DIR)", dir.display());
+    assert!(
+        dir.is_dir(),
+        "the spec folder is missing: {} (set MCP_SPEC_DIR)",
+        dir.display()
+    );
     dir
 }
 
@@ -25,7 +29,9 @@ pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
