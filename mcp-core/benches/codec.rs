@@ -1,1 +1,87 @@
-fn main() {}
+//! Benchmarks of the newline-delimited JSON codec: decoding and encoding a `tools/call` request
+//! and its result, small and with a 64 KiB text payload.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mcp_core::codec::{LineDecoder, encode};
+use mcp_core::jsonrpc::{JsonRpcMessage, JsonRpcRequest, JsonRpcResponse, RequestId};
+use serde_json::json;
+
+/// About `len` bytes of text with the escapes real text needs (quotes, newlines, non-ASCII).
+fn text(len: usize) -> String {
+    let sentence = "The quick brown fox \"jumps\" over the lazy dog, naïvely.\n";
+    sentence.repeat(len / sentence.len() + 1)[..len].to_owned()
+}
+
+/// A `tools/call` request and its `CallToolResult`-shaped response, each carrying `text`.
+fn messages(text: &str) -> [(&'static str, JsonRpcMessage); 2] {
+    let request = JsonRpcRequest::new(
+        42,
+        "tools/call",
+        &json!({
+            "name": "summarize",
+            "arguments": { "text": text, "maxWords": 100 },
+            "_meta": { "progressToken": "tok-1" },
+        }),
+    )
+    .expect("request");
+    let response = JsonRpcResponse::new(
+        RequestId::Number(42),
+        &json!({
+            "content": [{ "type": "text", "text": text }],
+            "isError": false,
+        }),
+    )
+    .expect("response");
+    [("request", request.into()), ("result", response.into())]
+}
+
+fn bench_codec(c: &mut Criterion) {
+    for (size, text) in [("small", text(32)), ("64KiB", text(64 * 1024))] {
+        for (kind, msg) in messages(&text) {
+            let mut line = Vec::new();
+            encode(&msg, &mut line);
+
+            let mut group = c.benchmark_group(format!("codec/{kind}/{size}"));
+            group.throughput(Throughput::Bytes(line.len() as u64));
+
+            group.bench_function("decode", |b| {
+                let mut decoder = LineDecoder::default();
+                b.iter(|| {
+                    decoder.push(black_box(&line));
+                    let msg = decoder.decode_next().expect("a line").expect("a message");
+                    black_box(msg)
+                });
+            });
+
+            group.bench_function("decode_4KiB_chunks", |b| {
+                let mut decoder = LineDecoder::default();
+                b.iter(|| {
+                    let mut decoded = None;
+                    for chunk in black_box(&line).chunks(4096) {
+                        decoder.push(chunk);
+                        if let Some(outcome) = decoder.decode_next() {
+                            decoded = Some(outcome.expect("a message"));
+                        }
+                    }
+                    black_box(decoded.expect("a line"))
+                });
+            });
+
+            group.bench_function("encode", |b| {
+                let mut out = Vec::with_capacity(line.len());
+                b.iter(|| {
+                    out.clear();
+                    encode(black_box(&msg), &mut out);
+                    black_box(out.len())
+                });
+            });
+
+            group.finish();
+        }
+    }
+}
+
+criterion_group!(benches, bench_codec);
+criterion_main!(benches);

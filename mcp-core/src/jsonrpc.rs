@@ -524,15 +524,50 @@ impl<'de> Deserialize<'de> for IdField {
     }
 }
 
-/// The envelope as read, before it is classified. Borrowed where the input allows.
+/// Whether `jsonrpc` was `"2.0"`; read without allocating.
+#[derive(Default)]
+struct VersionField(bool);
+
+impl<'de> Deserialize<'de> for VersionField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = VersionField;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"2.0\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<VersionField, E> {
+                Ok(VersionField(v == "2.0"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<VersionField, E> {
+                Ok(VersionField(false))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<VersionField, E> {
+                Ok(VersionField(false))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<VersionField, E> {
+                Ok(VersionField(false))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<VersionField, E> {
+                Ok(VersionField(false))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<VersionField, E> {
+                Ok(VersionField(false))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// The envelope as read, before it is classified.
 #[derive(Deserialize)]
-struct RawEnvelope<'a> {
-    #[serde(default, borrow)]
-    jsonrpc: Option<Cow<'a, str>>,
+struct RawEnvelope {
+    #[serde(default)]
+    jsonrpc: VersionField,
     #[serde(default)]
     id: IdField,
-    #[serde(default, borrow)]
-    method: Option<Cow<'a, str>>,
+    #[serde(default)]
+    method: Option<String>,
     #[serde(default)]
     params: Option<Box<RawValue>>,
     #[serde(default)]
@@ -580,10 +615,12 @@ impl JsonRpcMessage {
                 ));
             }
         }
-        let raw: RawEnvelope<'_> = match serde_json::from_str(text) {
+        let raw: RawEnvelope = match serde_json::from_str(text) {
             Ok(raw) => raw,
             Err(e) if e.is_data() => {
-                // Valid JSON of the wrong shape (e.g. `"method": 5`).
+                // Valid JSON of the wrong shape (e.g. `"method": 5`)? Deserialization stops at the
+                // first wrong type, so check that the rest is JSON: if not, it is a parse error.
+                serde_json::from_str::<de::IgnoredAny>(text).map_err(MessageError::parse)?;
                 return Err(MessageError::invalid(None, format!("invalid message: {e}")));
             }
             Err(e) => return Err(MessageError::parse(e)),
@@ -592,14 +629,14 @@ impl JsonRpcMessage {
     }
 }
 
-impl RawEnvelope<'_> {
+impl RawEnvelope {
     fn classify(self) -> Result<JsonRpcMessage, MessageError> {
         // The id to echo in an error, where one could be read.
         let id = match &self.id {
             IdField::Valid(id) => Some(id.clone()),
             _ => None,
         };
-        if self.jsonrpc.as_deref() != Some("2.0") {
+        if !self.jsonrpc.0 {
             return Err(MessageError::invalid(id, "`jsonrpc` must be \"2.0\""));
         }
         if let Some(method) = self.method {
@@ -610,19 +647,19 @@ impl RawEnvelope<'_> {
                 ));
             }
             let params = self.params.filter(|p| p.get() != "null");
-            if let Some(p) = &params {
-                if !p.get().starts_with('{') {
-                    return Err(MessageError::invalid(id, "`params` must be an object"));
-                }
+            if let Some(p) = &params
+                && !p.get().starts_with('{')
+            {
+                return Err(MessageError::invalid(id, "`params` must be an object"));
             }
             return match self.id {
                 IdField::Absent => Ok(JsonRpcMessage::Notification(JsonRpcNotification {
-                    method: method.into_owned(),
+                    method,
                     params,
                 })),
                 IdField::Valid(id) => Ok(JsonRpcMessage::Request(JsonRpcRequest {
                     id,
-                    method: method.into_owned(),
+                    method,
                     params,
                 })),
                 IdField::Null | IdField::Invalid => Err(MessageError::invalid(
@@ -681,7 +718,8 @@ impl fmt::Display for JsonRpcMessage {
 }
 
 impl JsonRpcMessage {
-    /// Serializes to compact JSON text (one line: JSON escapes every newline inside strings).
+    /// Serializes to compact JSON text. Raw params or results kept from pretty-printed input keep
+    /// their own whitespace; [`crate::codec::encode`] always writes exactly one line.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a JSON-RPC message always serializes")
     }

@@ -4,6 +4,7 @@ pub mod codec;
 pub mod jsonrpc;
 pub mod messages;
 pub mod meta;
+pub mod schema;
 pub mod types;
 pub mod uri_template;
 pub mod version;

@@ -362,6 +362,8 @@ macro_rules! dispatch_enum {
     ) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq)]
+        // Parsed once and matched at once; boxing the large variants would only add allocations.
+        #[allow(clippy::large_enum_variant)]
         pub enum $name {
             $( $(#[$vm])* $variant(<$marker as $trait>::Params), )*
         }

@@ -1,9 +1,9 @@
 //! The integration tests of mcp-core, in one binary.
 
-// mod codec;
+mod codec;
 mod examples;
 mod protocol;
 mod schema;
 mod snapshots;
 mod support;
-// mod uri_template;
+mod uri_template;

@@ -85,7 +85,7 @@ fn tool(s: &Shape) -> Tool {
             read_only_hint: Some(true),
             ..Default::default()
         }),
-        execution: (s.version == ProtocolVersion::V2025_11_25).then(|| ToolExecution {
+        execution: (s.version == ProtocolVersion::V2025_11_25).then_some(ToolExecution {
             task_support: Some(TaskSupport::Optional),
         }),
         icons: Some(vec![Icon {

@@ -1,3 +1,22 @@
-//! The MCP server runtime (in progress): re-exports the protocol types it builds on.
+#![doc = include_str!("../README.md")]
 
-pub use mcp_core as core;
+pub mod context;
+pub mod error;
+pub mod handler;
+mod peer;
+pub mod schema;
+mod server;
+mod session;
+mod shape;
+mod state_token;
+mod stdio;
+
+pub use context::{Context, Elicitation, FromContext, State};
+pub use error::{Error, Result};
+pub use handler::{PromptHandler, ResourceDefinition, ResourceHandler, ToolHandler};
+pub use server::{Server, ServerOptions};
+
+/// The protocol crate.
+pub use mcp_core;
+/// The protocol types ([`mcp_core::types`]).
+pub use mcp_core::types;

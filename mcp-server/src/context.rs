@@ -1,0 +1,437 @@
+//! What a handler gets besides its arguments: the request context, shared state, and the way to
+//! ask the client for input.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mcp_core::jsonrpc::{JsonRpcNotification, RequestId};
+use mcp_core::messages::{self, NotificationMethod, RequestMethod};
+use mcp_core::types::{
+    ClientCapabilities, CreateMessageRequestParams, CreateMessageResult, ElicitAction,
+    ElicitRequestFormParams, ElicitRequestParams, ElicitRequestUrlParams, ElicitResult,
+    ElicitationSchema, Implementation, InputRequest, InputRequests, InputResponses,
+    ListRootsResult, LoggingLevel, LoggingMessageNotificationParams, ProgressNotificationParams,
+    ProgressToken, Root,
+};
+use mcp_core::{Era, JsonRpcMessage, Meta, ProtocolVersion};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::peer::{Peer, Sink};
+
+/// Values shared by every handler, by type (see [`crate::Server::state`] and [`State`]).
+#[derive(Clone, Default)]
+pub(crate) struct StateMap(Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+
+impl StateMap {
+    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
+        Arc::make_mut(&mut self.0).insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.0.get(&TypeId::of::<T>())?.clone().downcast().ok()
+    }
+}
+
+/// How the handler asks the client for input: a request on the session (legacy), or an input
+/// request that ends this round (modern).
+pub(crate) enum InputMode {
+    Legacy(Arc<dyn Peer>),
+    Modern(Mrtr),
+}
+
+/// The multi-round-trip state of one modern request.
+pub(crate) struct Mrtr {
+    /// Answers from earlier rounds (sealed in `requestState`) and this round (`inputResponses`).
+    pub(crate) responses: InputResponses,
+    /// Requests made in this round that have no answer yet.
+    pub(crate) pending: Mutex<InputRequests>,
+    next: AtomicUsize,
+}
+
+impl Mrtr {
+    pub(crate) fn new(responses: InputResponses) -> Self {
+        Mrtr {
+            responses,
+            pending: Mutex::new(InputRequests::new()),
+            next: AtomicUsize::new(0),
+        }
+    }
+}
+
+pub(crate) struct ContextInner {
+    pub(crate) request_id: RequestId,
+    pub(crate) version: ProtocolVersion,
+    pub(crate) meta: Meta,
+    pub(crate) client_capabilities: ClientCapabilities,
+    pub(crate) client_info: Option<Implementation>,
+    pub(crate) log_level: Box<dyn Fn() -> Option<LoggingLevel> + Send + Sync>,
+    pub(crate) progress_token: Option<ProgressToken>,
+    pub(crate) last_progress: Mutex<Option<f64>>,
+    pub(crate) sink: Sink,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) input: InputMode,
+    pub(crate) state: StateMap,
+}
+
+/// The request a handler is serving: who asks, in which protocol version, and the means to report
+/// progress, log, notice cancellation and ask the client for input.
+///
+/// Cheap to clone. A handler takes it as a parameter (`cx: Context`).
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<ContextInner>,
+}
+
+impl Context {
+    /// The id of the request.
+    pub fn request_id(&self) -> &RequestId {
+        &self.inner.request_id
+    }
+
+    /// The protocol version of the request (modern) or of the session (legacy).
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.inner.version
+    }
+
+    /// The era of the request.
+    pub fn era(&self) -> Era {
+        self.inner.version.era()
+    }
+
+    /// The request's `_meta`.
+    pub fn meta(&self) -> &Meta {
+        &self.inner.meta
+    }
+
+    /// What the client can do: from the request (modern) or from `initialize` (legacy).
+    pub fn client_capabilities(&self) -> &ClientCapabilities {
+        &self.inner.client_capabilities
+    }
+
+    /// Who the client says it is.
+    pub fn client_info(&self) -> Option<&Implementation> {
+        self.inner.client_info.as_ref()
+    }
+
+    /// Shared state registered with [`crate::Server::state`].
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.inner.state.get()
+    }
+
+    /// Whether the client cancelled the request (or went away).
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancel.is_cancelled()
+    }
+
+    /// Completes when the request is cancelled.
+    pub async fn cancelled(&self) {
+        self.inner.cancel.cancelled().await;
+    }
+
+    fn notify<M: NotificationMethod>(&self, params: M::Params) {
+        if let Ok(n) = JsonRpcNotification::new(M::METHOD, &params) {
+            self.inner.sink.send(JsonRpcMessage::Notification(n));
+        }
+    }
+
+    /// Reports progress. Sent only when the client asked for progress (a progress token), and
+    /// only when `progress` grows: progress on the wire is monotonic.
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        let Some(token) = &self.inner.progress_token else {
+            return;
+        };
+        {
+            let mut last = self.inner.last_progress.lock().expect("not poisoned");
+            if last.is_some_and(|l| progress <= l) {
+                return;
+            }
+            *last = Some(progress);
+        }
+        let message = message
+            .filter(|_| {
+                self.inner
+                    .version
+                    .supports(mcp_core::Feature::ProgressMessage)
+            })
+            .map(str::to_owned);
+        self.notify::<messages::Progress>(ProgressNotificationParams {
+            progress_token: token.clone(),
+            progress,
+            total,
+            message,
+            meta: None,
+        });
+    }
+
+    /// The least severe level the client wants, if it asked for log messages at all.
+    pub fn log_level(&self) -> Option<LoggingLevel> {
+        (self.inner.log_level)()
+    }
+
+    /// Sends a log message, if the client asked for this level (per request in the modern era,
+    /// with `logging/setLevel` in the legacy era). Nothing is sent when it did not ask.
+    pub fn log(&self, level: LoggingLevel, logger: Option<&str>, data: impl Serialize) {
+        if self.log_level().is_none_or(|min| level < min) {
+            return;
+        }
+        let Ok(data) = serde_json::to_value(data) else {
+            return;
+        };
+        self.notify::<messages::LoggingMessage>(LoggingMessageNotificationParams {
+            level,
+            logger: logger.map(str::to_owned),
+            data,
+            meta: None,
+        });
+    }
+
+    /// Logs at `info`.
+    pub fn info(&self, message: impl Serialize) {
+        self.log(LoggingLevel::Info, None, message);
+    }
+
+    /// Logs at `debug`.
+    pub fn debug(&self, message: impl Serialize) {
+        self.log(LoggingLevel::Debug, None, message);
+    }
+
+    /// Logs at `warning`.
+    pub fn warning(&self, message: impl Serialize) {
+        self.log(LoggingLevel::Warning, None, message);
+    }
+
+    /// Logs at `error`.
+    pub fn error(&self, message: impl Serialize) {
+        self.log(LoggingLevel::Error, None, message);
+    }
+
+    /// Sends a request to the client and waits for its answer: a server-to-client request in the
+    /// legacy era; an input request in the modern era, where a request that has no answer yet
+    /// ends this round with `input_required` and the handler runs again when the client retries.
+    async fn ask<M: RequestMethod>(&self, request: InputRequest) -> Result<M::Result>
+    where
+        M::Result: DeserializeOwned,
+    {
+        match &self.inner.input {
+            InputMode::Legacy(peer) => {
+                let params = match &request {
+                    InputRequest::CreateMessage(p) => mcp_core::jsonrpc::to_raw(p),
+                    InputRequest::ListRoots(p) => mcp_core::jsonrpc::to_raw(p),
+                    InputRequest::Elicit(p) => mcp_core::jsonrpc::to_raw(p),
+                }
+                .map_err(Error::internal)?;
+                let raw = tokio::select! {
+                    r = peer.request(M::METHOD, Some(params), &self.inner.sink) => r.map_err(Error::protocol)?,
+                    () = self.inner.cancel.cancelled() => return Err(Error::cancelled()),
+                };
+                serde_json::from_str(raw.get()).map_err(|e| {
+                    Error::internal(format!(
+                        "the client's answer to {} is malformed: {e}",
+                        M::METHOD
+                    ))
+                })
+            }
+            InputMode::Modern(mrtr) => {
+                let n = mrtr.next.fetch_add(1, Ordering::Relaxed);
+                let key = format!("{}-{n}", request.method().replace('/', "."));
+                if let Some(answer) = mrtr.responses.get(&key) {
+                    let value = serde_json::to_value(answer).map_err(Error::internal)?;
+                    return serde_json::from_value(value).map_err(|e| {
+                        Error::invalid_params(format!(
+                            "input response `{key}` does not answer {}: {e}",
+                            M::METHOD
+                        ))
+                    });
+                }
+                mrtr.pending
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(key, request);
+                Err(Error::input_required())
+            }
+        }
+    }
+
+    /// Asks the user to fill in a form whose schema comes from `T` (a flat object of strings,
+    /// numbers, booleans and enums). Fails with -32021 when the client cannot elicit.
+    pub async fn elicit<T>(&self, message: impl Into<String>) -> Result<Elicitation<T>>
+    where
+        T: DeserializeOwned + schemars::JsonSchema,
+    {
+        let schema = crate::schema::elicitation_schema::<T>()?;
+        let result = self.elicit_with(message, schema).await?;
+        Ok(match result.action {
+            ElicitAction::Accept => {
+                let content = serde_json::Value::Object(result.content.unwrap_or_default());
+                Elicitation::Accept(serde_json::from_value(content).map_err(|e| {
+                    Error::invalid_params(format!(
+                        "the elicitation answer does not fit the form: {e}"
+                    ))
+                })?)
+            }
+            ElicitAction::Decline => Elicitation::Decline,
+            ElicitAction::Cancel => Elicitation::Cancel,
+        })
+    }
+
+    /// Asks the user to fill in a form with an explicit schema.
+    pub async fn elicit_with(
+        &self,
+        message: impl Into<String>,
+        requested_schema: ElicitationSchema,
+    ) -> Result<ElicitResult> {
+        if self.inner.client_capabilities.elicitation.is_none() {
+            return Err(missing_capability("elicitation"));
+        }
+        let params = ElicitRequestParams::Form(ElicitRequestFormParams {
+            mode: self
+                .inner
+                .version
+                .supports(mcp_core::Feature::UrlElicitation)
+                .then_some(mcp_core::types::FormModeTag),
+            message: message.into(),
+            requested_schema,
+            task: None,
+            meta: None,
+        });
+        self.ask::<messages::Elicit>(InputRequest::Elicit(params))
+            .await
+    }
+
+    /// Sends the user to a URL (for credentials, payments: what must not pass through the
+    /// client). Needs URL-mode elicitation in the client.
+    pub async fn elicit_url(
+        &self,
+        message: impl Into<String>,
+        url: impl Into<String>,
+        elicitation_id: impl Into<String>,
+    ) -> Result<ElicitResult> {
+        if !self.inner.client_capabilities.supports_url_elicitation() {
+            return Err(missing_capability("elicitation.url"));
+        }
+        let params = ElicitRequestParams::Url(ElicitRequestUrlParams {
+            message: message.into(),
+            url: url.into(),
+            elicitation_id: Some(elicitation_id.into()),
+            ..Default::default()
+        });
+        self.ask::<messages::Elicit>(InputRequest::Elicit(params))
+            .await
+    }
+
+    /// Asks the client's model for a message.
+    pub async fn sample(&self, params: CreateMessageRequestParams) -> Result<CreateMessageResult> {
+        if self.inner.client_capabilities.sampling.is_none() {
+            return Err(missing_capability("sampling"));
+        }
+        self.ask::<messages::CreateMessage>(InputRequest::CreateMessage(params))
+            .await
+    }
+
+    /// Asks the client for its roots.
+    pub async fn roots(&self) -> Result<Vec<Root>> {
+        if self.inner.client_capabilities.roots.is_none() {
+            return Err(missing_capability("roots"));
+        }
+        let r: ListRootsResult = self
+            .ask::<messages::ListRoots>(InputRequest::ListRoots(None))
+            .await?;
+        Ok(r.roots)
+    }
+}
+
+fn missing_capability(name: &str) -> Error {
+    Error::protocol(
+        mcp_core::ErrorObject::new(
+            mcp_core::ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+            format!("the client did not declare the `{name}` capability"),
+        )
+        .with_data(serde_json::json!({ "requiredCapabilities": [name] })),
+    )
+}
+
+/// What the user did with a form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Elicitation<T> {
+    /// Submitted it.
+    Accept(T),
+    /// Declined explicitly.
+    Decline,
+    /// Dismissed it.
+    Cancel,
+}
+
+impl<T> Elicitation<T> {
+    /// The answer, if the user submitted the form.
+    pub fn accepted(self) -> Option<T> {
+        match self {
+            Elicitation::Accept(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// A handler parameter filled in from the request rather than from the arguments.
+///
+/// The macros recognise injected parameters by this trait: a parameter whose type implements it is
+/// not part of the input schema. Implement it for your own types to inject them.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be injected into a handler",
+    label = "not an argument type and not injectable",
+    note = "an argument type must implement `serde::Deserialize` and `schemars::JsonSchema`; an injected type implements `mcp_server::FromContext`"
+)]
+pub trait FromContext: Sized {
+    /// Takes the value from the request context.
+    fn from_context(cx: &Context) -> Result<Self>;
+}
+
+impl FromContext for Context {
+    fn from_context(cx: &Context) -> Result<Self> {
+        Ok(cx.clone())
+    }
+}
+
+impl FromContext for Meta {
+    fn from_context(cx: &Context) -> Result<Self> {
+        Ok(cx.inner.meta.clone())
+    }
+}
+
+impl FromContext for ProtocolVersion {
+    fn from_context(cx: &Context) -> Result<Self> {
+        Ok(cx.inner.version)
+    }
+}
+
+/// Shared state of type `T`, registered with [`crate::Server::state`].
+pub struct State<T>(pub Arc<T>);
+
+impl<T> Clone for State<T> {
+    fn clone(&self) -> Self {
+        State(self.0.clone())
+    }
+}
+
+impl<T> Deref for State<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Send + Sync + 'static> FromContext for State<T> {
+    fn from_context(cx: &Context) -> Result<Self> {
+        cx.state::<T>().map(State).ok_or_else(|| {
+            Error::internal(format!(
+                "no state of type `{}` was registered with `Server::state`",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+}

@@ -1,0 +1,815 @@
+//! The server value: what it offers, and how it answers each request.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcp_core::messages::ClientRequest;
+use mcp_core::types::*;
+use mcp_core::uri_template::UriTemplate;
+use mcp_core::{ErrorObject, Meta, ProtocolVersion};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::sync::broadcast;
+
+use crate::context::{Context, StateMap};
+use crate::error::Error;
+use crate::handler::{
+    DynPrompt, DynResource, DynTool, PromptHandler, ResourceDefinition, ResourceHandler,
+    TemplateEntry, ToolHandler,
+};
+use crate::shape::Shape;
+
+/// Settings of a server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Items per page of every list (default 100).
+    pub page_size: usize,
+    /// Requests handled at once per connection; more wait (default 64).
+    pub max_in_flight: usize,
+    /// `ttlMs` of list results in the modern era (default 0: do not cache).
+    pub list_ttl_ms: u64,
+    /// `ttlMs` of `server/discover` (default one hour).
+    pub discover_ttl_ms: u64,
+    /// `ttlMs` of `resources/read` (default 0).
+    pub read_ttl_ms: u64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            page_size: 100,
+            max_in_flight: 64,
+            list_ttl_ms: 0,
+            discover_ttl_ms: 3_600_000,
+            read_ttl_ms: 0,
+        }
+    }
+}
+
+/// Something that changed while serving, for the list_changed and update notifications.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Event {
+    ToolsChanged,
+    ResourcesChanged,
+    PromptsChanged,
+    ResourceUpdated(String),
+}
+
+struct ToolEntry {
+    definition: Tool,
+    handler: Arc<dyn DynTool>,
+}
+
+struct ResourceEntry {
+    definition: Resource,
+    handler: Arc<dyn DynResource>,
+}
+
+struct PromptEntry {
+    definition: Prompt,
+    handler: Arc<dyn DynPrompt>,
+}
+
+#[derive(Default)]
+struct Registry {
+    tools: Vec<ToolEntry>,
+    resources: Vec<ResourceEntry>,
+    templates: Vec<TemplateEntry>,
+    prompts: Vec<PromptEntry>,
+}
+
+impl Registry {
+    fn tool(&self, name: &str) -> Option<&ToolEntry> {
+        self.tools.iter().find(|t| t.definition.name == name)
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) info: Implementation,
+    pub(crate) instructions: Option<String>,
+    registry: RwLock<Registry>,
+    pub(crate) state: RwLock<StateMap>,
+    pub(crate) options: ServerOptions,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) state_key: [u8; 32],
+}
+
+/// An MCP server: tools, resources, templates and prompts, with a name and a version.
+///
+/// Cheap to clone; clones share everything. Items may be added or removed while serving, and
+/// clients that asked are told (`list_changed`).
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use mcp_server::Server;
+///
+/// let server = Server::new("kpi", env!("CARGO_PKG_VERSION"))
+///     .instructions("Query business metrics.");
+/// server.serve_stdio().await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Server {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("info", &self.inner.info)
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).expect("the OS random source works");
+    key
+}
+
+impl Server {
+    /// A server with a name and a version: pass your crate's, `env!("CARGO_PKG_VERSION")`.
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+        Self::with_info(Implementation::new(name, version))
+    }
+
+    /// A server with full implementation info (title, description, icons, website).
+    pub fn with_info(info: Implementation) -> Self {
+        Server {
+            inner: Arc::new(Inner {
+                info,
+                instructions: None,
+                registry: RwLock::new(Registry::default()),
+                state: RwLock::new(StateMap::default()),
+                options: ServerOptions::default(),
+                events: broadcast::channel(64).0,
+                state_key: random_key(),
+            }),
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner {
+        Arc::get_mut(&mut self.inner)
+            .expect("configure the server before cloning it or serving with it")
+    }
+
+    /// How to use the server, for the model.
+    #[must_use]
+    pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.inner_mut().instructions = Some(instructions.into());
+        self
+    }
+
+    /// Settings.
+    #[must_use]
+    pub fn options(mut self, options: ServerOptions) -> Self {
+        self.inner_mut().options = options;
+        self
+    }
+
+    /// The key that seals `requestState` (a random one by default). Give every instance behind a
+    /// load balancer the same key.
+    #[must_use]
+    pub fn request_state_key(mut self, key: [u8; 32]) -> Self {
+        self.inner_mut().state_key = key;
+        self
+    }
+
+    /// Shared state for handlers, taken as `State<T>`.
+    #[must_use]
+    pub fn state<T: Send + Sync + 'static>(self, value: T) -> Self {
+        self.inner
+            .state
+            .write()
+            .expect("not poisoned")
+            .insert(value);
+        self
+    }
+
+    /// Adds a tool.
+    ///
+    /// # Panics
+    /// When a tool of that name is already registered, or the name is not a valid tool name.
+    #[must_use]
+    pub fn tool(self, tool: impl ToolHandler) -> Self {
+        self.add_tool(tool);
+        self
+    }
+
+    /// Adds a resource or a resource template.
+    ///
+    /// # Panics
+    /// When the URI is taken, or a template does not parse.
+    #[must_use]
+    pub fn resource(self, resource: impl ResourceHandler) -> Self {
+        self.add_resource(resource);
+        self
+    }
+
+    /// Adds a prompt.
+    ///
+    /// # Panics
+    /// When a prompt of that name is already registered.
+    #[must_use]
+    pub fn prompt(self, prompt: impl PromptHandler) -> Self {
+        self.add_prompt(prompt);
+        self
+    }
+
+    /// Adds a tool while serving; clients are told the list changed.
+    pub fn add_tool(&self, tool: impl ToolHandler) {
+        let definition = tool.definition();
+        if let Err(e) = validate_tool_name(&definition.name) {
+            panic!("invalid tool name `{}`: {e}", definition.name);
+        }
+        let mut reg = self.inner.registry.write().expect("not poisoned");
+        assert!(
+            reg.tool(&definition.name).is_none(),
+            "a tool named `{}` is already registered",
+            definition.name
+        );
+        reg.tools.push(ToolEntry {
+            definition,
+            handler: Arc::new(tool),
+        });
+        drop(reg);
+        let _ = self.inner.events.send(Event::ToolsChanged);
+    }
+
+    /// Removes a tool while serving; returns whether it was there.
+    pub fn remove_tool(&self, name: &str) -> bool {
+        let mut reg = self.inner.registry.write().expect("not poisoned");
+        let before = reg.tools.len();
+        reg.tools.retain(|t| t.definition.name != name);
+        let removed = reg.tools.len() != before;
+        drop(reg);
+        if removed {
+            let _ = self.inner.events.send(Event::ToolsChanged);
+        }
+        removed
+    }
+
+    /// Adds a resource or template while serving.
+    pub fn add_resource(&self, resource: impl ResourceHandler) {
+        let definition = resource.definition();
+        let handler: Arc<dyn DynResource> = Arc::new(resource);
+        let mut reg = self.inner.registry.write().expect("not poisoned");
+        match definition {
+            ResourceDefinition::Static(definition) => {
+                assert!(
+                    !reg.resources
+                        .iter()
+                        .any(|r| r.definition.uri == definition.uri),
+                    "a resource with URI `{}` is already registered",
+                    definition.uri
+                );
+                reg.resources.push(ResourceEntry {
+                    definition,
+                    handler,
+                });
+            }
+            ResourceDefinition::Template(definition) => {
+                let template = UriTemplate::parse(&definition.uri_template).unwrap_or_else(|e| {
+                    panic!("invalid URI template `{}`: {e}", definition.uri_template)
+                });
+                assert!(
+                    !reg.templates
+                        .iter()
+                        .any(|t| t.definition.uri_template == definition.uri_template),
+                    "a template `{}` is already registered",
+                    definition.uri_template
+                );
+                reg.templates.push(TemplateEntry {
+                    template,
+                    definition,
+                    handler,
+                });
+            }
+        }
+        drop(reg);
+        let _ = self.inner.events.send(Event::ResourcesChanged);
+    }
+
+    /// Removes a resource or template by its URI or URI template; returns whether it was there.
+    pub fn remove_resource(&self, uri: &str) -> bool {
+        let mut reg = self.inner.registry.write().expect("not poisoned");
+        let before = reg.resources.len() + reg.templates.len();
+        reg.resources.retain(|r| r.definition.uri != uri);
+        reg.templates.retain(|t| t.definition.uri_template != uri);
+        let removed = reg.resources.len() + reg.templates.len() != before;
+        drop(reg);
+        if removed {
+            let _ = self.inner.events.send(Event::ResourcesChanged);
+        }
+        removed
+    }
+
+    /// Adds a prompt while serving.
+    pub fn add_prompt(&self, prompt: impl PromptHandler) {
+        let definition = prompt.definition();
+        let mut reg = self.inner.registry.write().expect("not poisoned");
+        assert!(
+            !reg.prompts
+                .iter()
+                .any(|p| p.definition.name == definition.name),
+            "a prompt named `{}` is already registered",
+            definition.name
+        );
+        reg.prompts.push(PromptEntry {
+            definition,
+            handler: Arc::new(prompt),
+        });
+        drop(reg);
+        let _ = self.inner.events.send(Event::PromptsChanged);
+    }
+
+    /// Tells subscribed clients that the resource at `uri` changed.
+    pub fn notify_resource_updated(&self, uri: impl Into<String>) {
+        let _ = self.inner.events.send(Event::ResourceUpdated(uri.into()));
+    }
+
+    /// The server's name and version.
+    pub fn info(&self) -> &Implementation {
+        &self.inner.info
+    }
+
+    /// The capabilities the server declares: from what it holds, in the full (newest) form.
+    pub fn capabilities(&self) -> ServerCapabilities {
+        let reg = self.inner.registry.read().expect("not poisoned");
+        let has_resources = !reg.resources.is_empty() || !reg.templates.is_empty();
+        ServerCapabilities {
+            tools: Some(ListChangedCapability {
+                list_changed: Some(true),
+            }),
+            resources: has_resources.then_some(ResourcesCapability {
+                subscribe: Some(true),
+                list_changed: Some(true),
+            }),
+            prompts: (!reg.prompts.is_empty()).then_some(ListChangedCapability {
+                list_changed: Some(true),
+            }),
+            logging: Some(JsonObject::new()),
+            completions: (has_resources || !reg.prompts.is_empty()).then(JsonObject::new),
+            ..Default::default()
+        }
+    }
+}
+
+/// Modern-era fields every result carries.
+fn modern_meta(cx: &Context, server: &Server) -> Option<Meta> {
+    (cx.era() == mcp_core::Era::Modern).then(|| {
+        let mut m = Meta::new();
+        let mut info = server.inner.info.clone();
+        info.shape(cx.protocol_version());
+        m.set_server_info(&info);
+        m
+    })
+}
+
+fn result_type(cx: &Context) -> Option<ResultType> {
+    (cx.era() == mcp_core::Era::Modern).then_some(ResultType::Complete)
+}
+
+fn cache(cx: &Context, ttl: u64, scope: CacheScope) -> (Option<u64>, Option<CacheScope>) {
+    if cx.era() == mcp_core::Era::Modern {
+        (Some(ttl), Some(scope))
+    } else {
+        (None, None)
+    }
+}
+
+fn raw<T: Serialize>(value: &T) -> Result<Box<RawValue>, ErrorObject> {
+    mcp_core::jsonrpc::to_raw(value)
+        .map_err(|e| ErrorObject::internal_error(format!("cannot serialize the result: {e}")))
+}
+
+/// One page of `items` from an opaque cursor.
+fn page<T: Clone>(
+    items: &[T],
+    cursor: Option<&str>,
+    size: usize,
+) -> Result<(Vec<T>, Option<String>), ErrorObject> {
+    let start = match cursor {
+        None => 0,
+        Some(c) => URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse::<usize>().ok()))
+            .filter(|&n| n <= items.len())
+            .ok_or_else(|| ErrorObject::invalid_params("invalid cursor"))?,
+    };
+    let size = size.max(1);
+    let end = (start + size).min(items.len());
+    let next = (end < items.len()).then(|| URL_SAFE_NO_PAD.encode(format!("o:{end}")));
+    Ok((items[start..end].to_vec(), next))
+}
+
+fn cursor_of(p: &Option<PaginatedRequestParams>) -> Option<&str> {
+    p.as_ref().and_then(|p| p.cursor.as_deref())
+}
+
+/// What identifies a multi-round-trip request, and the answers it carries.
+pub(crate) struct RoundInput {
+    pub(crate) binding: String,
+    pub(crate) responses: InputResponses,
+}
+
+impl Server {
+    /// The binding and the answers of a request that may ask for input (modern era): earlier
+    /// rounds from the sealed `requestState`, this round from `inputResponses`.
+    pub(crate) fn round_input(
+        &self,
+        request: &ClientRequest,
+    ) -> Result<Option<RoundInput>, ErrorObject> {
+        let (method, identity, state, responses) = match request {
+            ClientRequest::CallTool(p) => (
+                "tools/call",
+                serde_json::json!({ "name": p.name, "arguments": p.arguments }),
+                p.request_state.as_deref(),
+                p.input_responses.as_ref(),
+            ),
+            ClientRequest::GetPrompt(p) => (
+                "prompts/get",
+                serde_json::json!({ "name": p.name, "arguments": p.arguments }),
+                p.request_state.as_deref(),
+                p.input_responses.as_ref(),
+            ),
+            ClientRequest::ReadResource(p) => (
+                "resources/read",
+                serde_json::json!({ "uri": p.uri }),
+                p.request_state.as_deref(),
+                p.input_responses.as_ref(),
+            ),
+            _ => return Ok(None),
+        };
+        let binding = crate::state_token::binding(method, &identity);
+        let mut all = match state {
+            Some(token) => crate::state_token::open(&self.inner.state_key, &binding, token)
+                .map_err(|e| {
+                    ErrorObject::invalid_params(format!("invalid requestState ({e:?})"))
+                })?,
+            None => InputResponses::new(),
+        };
+        if let Some(r) = responses {
+            all.extend(r.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        Ok(Some(RoundInput {
+            binding,
+            responses: all,
+        }))
+    }
+
+    /// The `input_required` result for a round that asked the client for input.
+    pub(crate) fn input_required(
+        &self,
+        cx: &Context,
+        binding: &str,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let crate::context::InputMode::Modern(mrtr) = &cx.inner.input else {
+            return Err(ErrorObject::internal_error(
+                "input required outside the modern era",
+            ));
+        };
+        let pending = std::mem::take(&mut *mrtr.pending.lock().expect("not poisoned"));
+        let token = crate::state_token::seal(&self.inner.state_key, binding, &mrtr.responses);
+        raw(&InputRequiredResult {
+            input_requests: Some(pending),
+            request_state: Some(token),
+            result_type: Some(ResultType::InputRequired),
+            meta: modern_meta(cx, self),
+        })
+    }
+
+    /// Answers a request that needs no session state.
+    pub(crate) async fn answer(
+        &self,
+        cx: Context,
+        request: ClientRequest,
+        binding: Option<&str>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let v = cx.protocol_version();
+        let modern = cx.era() == mcp_core::Era::Modern;
+        let size = self.inner.options.page_size;
+
+        match request {
+            ClientRequest::Ping(_) => raw(&EmptyResult {
+                meta: None,
+                result_type: result_type(&cx),
+            }),
+            ClientRequest::Discover(_) => {
+                let mut capabilities = self.capabilities();
+                capabilities.shape(v);
+                let (ttl_ms, cache_scope) =
+                    cache(&cx, self.inner.options.discover_ttl_ms, CacheScope::Public);
+                let mut supported = vec![ProtocolVersion::V2026_07_28.as_str().to_owned()];
+                supported.extend(
+                    ProtocolVersion::LEGACY
+                        .iter()
+                        .map(|v| v.as_str().to_owned()),
+                );
+                raw(&DiscoverResult {
+                    supported_versions: supported,
+                    capabilities,
+                    instructions: self.inner.instructions.clone(),
+                    ttl_ms,
+                    cache_scope,
+                    result_type: result_type(&cx),
+                    meta: modern_meta(&cx, self),
+                })
+            }
+            ClientRequest::ListTools(p) => {
+                let reg = self.inner.registry.read().expect("not poisoned");
+                let all: Vec<&Tool> = reg.tools.iter().map(|t| &t.definition).collect();
+                let (page, next) = page(&all, cursor_of(&p), size)?;
+                let (ttl_ms, cache_scope) =
+                    cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
+                raw(&ListToolsResult {
+                    tools: page
+                        .into_iter()
+                        .map(|t| {
+                            let mut t = t.clone();
+                            t.shape(v);
+                            t
+                        })
+                        .collect(),
+                    next_cursor: next,
+                    ttl_ms,
+                    cache_scope,
+                    result_type: result_type(&cx),
+                    meta: modern_meta(&cx, self),
+                })
+            }
+            ClientRequest::CallTool(p) => {
+                let handler = {
+                    let reg = self.inner.registry.read().expect("not poisoned");
+                    reg.tool(&p.name).map(|t| t.handler.clone())
+                };
+                let Some(handler) = handler else {
+                    return Err(ErrorObject::invalid_params(format!(
+                        "Unknown tool: {}",
+                        p.name
+                    )));
+                };
+                match handler
+                    .call(cx.clone(), p.arguments.unwrap_or_default())
+                    .await
+                {
+                    Ok(mut result) => {
+                        result.shape(v);
+                        result.result_type = result_type(&cx);
+                        if modern {
+                            result
+                                .meta
+                                .get_or_insert_with(Meta::new)
+                                .0
+                                .extend(modern_meta(&cx, self).unwrap_or_default().0);
+                        }
+                        raw(&result)
+                    }
+                    Err(e) => self.tool_error(&cx, e, binding),
+                }
+            }
+            ClientRequest::ListResources(p) => {
+                let reg = self.inner.registry.read().expect("not poisoned");
+                let all: Vec<&Resource> = reg.resources.iter().map(|r| &r.definition).collect();
+                let (page, next) = page(&all, cursor_of(&p), size)?;
+                let (ttl_ms, cache_scope) =
+                    cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
+                raw(&ListResourcesResult {
+                    resources: page
+                        .into_iter()
+                        .map(|r| {
+                            let mut r = r.clone();
+                            r.shape(v);
+                            r
+                        })
+                        .collect(),
+                    next_cursor: next,
+                    ttl_ms,
+                    cache_scope,
+                    result_type: result_type(&cx),
+                    meta: modern_meta(&cx, self),
+                })
+            }
+            ClientRequest::ListResourceTemplates(p) => {
+                let reg = self.inner.registry.read().expect("not poisoned");
+                let all: Vec<&ResourceTemplate> =
+                    reg.templates.iter().map(|t| &t.definition).collect();
+                let (page, next) = page(&all, cursor_of(&p), size)?;
+                let (ttl_ms, cache_scope) =
+                    cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
+                raw(&ListResourceTemplatesResult {
+                    resource_templates: page
+                        .into_iter()
+                        .map(|t| {
+                            let mut t = t.clone();
+                            t.shape(v);
+                            t
+                        })
+                        .collect(),
+                    next_cursor: next,
+                    ttl_ms,
+                    cache_scope,
+                    result_type: result_type(&cx),
+                    meta: modern_meta(&cx, self),
+                })
+            }
+            ClientRequest::ReadResource(p) => {
+                let found = {
+                    let reg = self.inner.registry.read().expect("not poisoned");
+                    if let Some(r) = reg.resources.iter().find(|r| r.definition.uri == p.uri) {
+                        Some((r.handler.clone(), BTreeMap::new()))
+                    } else {
+                        reg.templates.iter().find_map(|t| {
+                            let m = t.template.match_uri(&p.uri)?;
+                            let vars = m
+                                .iter()
+                                .filter_map(|(k, v)| {
+                                    v.as_str().map(|s| (k.to_owned(), s.to_owned()))
+                                })
+                                .collect();
+                            Some((t.handler.clone(), vars))
+                        })
+                    }
+                };
+                let Some((handler, vars)) = found else {
+                    return Err(Error::not_found(p.uri).to_error_object(modern));
+                };
+                match handler.read(cx.clone(), p.uri, vars).await {
+                    Ok(contents) => {
+                        let (ttl_ms, cache_scope) =
+                            cache(&cx, self.inner.options.read_ttl_ms, CacheScope::Public);
+                        let mut result = ReadResourceResult {
+                            contents,
+                            ttl_ms,
+                            cache_scope,
+                            result_type: result_type(&cx),
+                            meta: modern_meta(&cx, self),
+                        };
+                        result.shape(v);
+                        raw(&result)
+                    }
+                    Err(e) => self.handler_error(&cx, e, binding),
+                }
+            }
+            ClientRequest::ListPrompts(p) => {
+                let reg = self.inner.registry.read().expect("not poisoned");
+                let all: Vec<&Prompt> = reg.prompts.iter().map(|p| &p.definition).collect();
+                let (page, next) = page(&all, cursor_of(&p), size)?;
+                let (ttl_ms, cache_scope) =
+                    cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
+                raw(&ListPromptsResult {
+                    prompts: page
+                        .into_iter()
+                        .map(|p| {
+                            let mut p = p.clone();
+                            p.shape(v);
+                            p
+                        })
+                        .collect(),
+                    next_cursor: next,
+                    ttl_ms,
+                    cache_scope,
+                    result_type: result_type(&cx),
+                    meta: modern_meta(&cx, self),
+                })
+            }
+            ClientRequest::GetPrompt(p) => {
+                let handler = {
+                    let reg = self.inner.registry.read().expect("not poisoned");
+                    reg.prompts
+                        .iter()
+                        .find(|e| e.definition.name == p.name)
+                        .map(|e| e.handler.clone())
+                };
+                let Some(handler) = handler else {
+                    return Err(ErrorObject::invalid_params(format!(
+                        "Unknown prompt: {}",
+                        p.name
+                    )));
+                };
+                match handler
+                    .get(cx.clone(), p.arguments.unwrap_or_default())
+                    .await
+                {
+                    Ok(mut result) => {
+                        result.shape(v);
+                        result.result_type = result_type(&cx);
+                        if modern {
+                            result.meta = modern_meta(&cx, self);
+                        }
+                        raw(&result)
+                    }
+                    Err(e) => self.handler_error(&cx, e, binding),
+                }
+            }
+            ClientRequest::Complete(p) => {
+                let completion = match &p.reference {
+                    CompletionReference::Prompt(r) => {
+                        let handler = {
+                            let reg = self.inner.registry.read().expect("not poisoned");
+                            reg.prompts
+                                .iter()
+                                .find(|e| e.definition.name == r.name)
+                                .map(|e| e.handler.clone())
+                        };
+                        let Some(handler) = handler else {
+                            return Err(ErrorObject::invalid_params(format!(
+                                "Unknown prompt: {}",
+                                r.name
+                            )));
+                        };
+                        handler
+                            .complete(
+                                cx.clone(),
+                                p.argument.name.clone(),
+                                p.argument.value.clone(),
+                                p.context.clone(),
+                            )
+                            .await
+                    }
+                    CompletionReference::Resource(r) => {
+                        let handler = {
+                            let reg = self.inner.registry.read().expect("not poisoned");
+                            reg.templates
+                                .iter()
+                                .find(|t| t.definition.uri_template == r.uri)
+                                .map(|t| t.handler.clone())
+                        };
+                        let Some(handler) = handler else {
+                            return Err(ErrorObject::invalid_params(format!(
+                                "Unknown resource template: {}",
+                                r.uri
+                            )));
+                        };
+                        handler
+                            .complete(
+                                cx.clone(),
+                                p.argument.name.clone(),
+                                p.argument.value.clone(),
+                                p.context.clone(),
+                            )
+                            .await
+                    }
+                };
+                match completion {
+                    Ok(mut completion) => {
+                        if completion.values.len() > 100 {
+                            completion
+                                .total
+                                .get_or_insert(completion.values.len() as u64);
+                            completion.values.truncate(100);
+                            completion.has_more = Some(true);
+                        }
+                        raw(&CompleteResult {
+                            completion,
+                            result_type: result_type(&cx),
+                            meta: modern_meta(&cx, self),
+                        })
+                    }
+                    Err(e) => self.handler_error(&cx, e, binding),
+                }
+            }
+            other => Err(ErrorObject::method_not_found(other.method())),
+        }
+    }
+
+    fn tool_error(
+        &self,
+        cx: &Context,
+        e: Error,
+        binding: Option<&str>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        if e.is_input_required() {
+            return self.input_required(cx, binding.unwrap_or_default());
+        }
+        match e.tool_message() {
+            Some(message) => {
+                let mut result = CallToolResult::error(message);
+                result.result_type = result_type(cx);
+                result.meta = modern_meta(cx, self);
+                raw(&result)
+            }
+            None => Err(e.to_error_object(cx.era() == mcp_core::Era::Modern)),
+        }
+    }
+
+    fn handler_error(
+        &self,
+        cx: &Context,
+        e: Error,
+        binding: Option<&str>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        if e.is_input_required() {
+            return self.input_required(cx, binding.unwrap_or_default());
+        }
+        Err(e.to_error_object(cx.era() == mcp_core::Era::Modern))
+    }
+
+    pub(crate) fn state_map(&self) -> StateMap {
+        self.inner.state.read().expect("not poisoned").clone()
+    }
+}

@@ -1,0 +1,683 @@
+//! The engine of a connection: routes each incoming message by era, runs requests concurrently
+//! with a bound, cancels them, carries server-to-client requests, and forwards change
+//! notifications.
+
+use std::collections::{BTreeSet, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use mcp_core::jsonrpc::{JsonRpcNotification, JsonRpcRequest, JsonRpcResponse, from_raw};
+use mcp_core::messages::{
+    self, ClientNotification, ClientRequest, NotificationMethod, RequestMethod,
+};
+use mcp_core::types::*;
+use mcp_core::{
+    Era, ErrorCode, ErrorObject, JsonRpcError, JsonRpcMessage, Meta, ProtocolVersion, RequestId,
+};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{Context, ContextInner, InputMode, Mrtr};
+use crate::peer::{Peer, Sink};
+use crate::server::{Event, Server};
+use crate::shape::Shape;
+
+/// How long a server-to-client request may wait for its answer.
+const PEER_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The state of a legacy session, from `initialize` on.
+struct Legacy {
+    version: ProtocolVersion,
+    client_capabilities: ClientCapabilities,
+    client_info: Implementation,
+    log_level: Arc<Mutex<Option<LoggingLevel>>>,
+    initialized: bool,
+}
+
+type PendingMap = HashMap<RequestId, oneshot::Sender<Result<Box<RawValue>, ErrorObject>>>;
+
+/// One connection: a stdio process, or one HTTP session (legacy) or request (modern).
+pub(crate) struct Connection {
+    server: Server,
+    /// Messages not tied to a request (change notifications, on HTTP the GET stream).
+    sink: Sink,
+    legacy: Mutex<Option<Legacy>>,
+    inflight: Mutex<HashMap<RequestId, (u64, CancellationToken)>>,
+    next_slot: AtomicI64,
+    pending: Mutex<PendingMap>,
+    next_id: AtomicI64,
+    limit: Arc<Semaphore>,
+    max_in_flight: u32,
+    subscriptions: Mutex<BTreeSet<String>>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+#[derive(Deserialize)]
+struct PeekMeta {
+    #[serde(rename = "_meta", default)]
+    meta: Option<Meta>,
+}
+
+fn error_message(id: RequestId, error: ErrorObject) -> JsonRpcMessage {
+    JsonRpcMessage::Error(JsonRpcError::new(Some(id), error))
+}
+
+fn supported_versions() -> Vec<&'static str> {
+    let mut v = vec![ProtocolVersion::V2026_07_28.as_str()];
+    v.extend(ProtocolVersion::LEGACY.iter().map(|v| v.as_str()));
+    v
+}
+
+impl Connection {
+    pub(crate) fn new(server: Server, sink: Sink) -> Arc<Self> {
+        let max = server.inner.options.max_in_flight.clamp(1, 1 << 16);
+        let conn = Arc::new(Connection {
+            server,
+            sink,
+            legacy: Mutex::new(None),
+            inflight: Mutex::new(HashMap::new()),
+            next_slot: AtomicI64::new(0),
+            pending: Mutex::new(HashMap::new()),
+            next_id: AtomicI64::new(1),
+            limit: Arc::new(Semaphore::new(max)),
+            max_in_flight: max as u32,
+            subscriptions: Mutex::new(BTreeSet::new()),
+            shutdown: CancellationToken::new(),
+        });
+        conn.spawn_event_forwarder();
+        conn
+    }
+
+    /// Cancels every running request (end of input, session closed).
+    pub(crate) fn close(&self) {
+        for (_, (_, token)) in self.inflight.lock().expect("not poisoned").drain() {
+            token.cancel();
+        }
+        self.pending.lock().expect("not poisoned").clear();
+        self.shutdown.cancel();
+    }
+
+    /// Waits until no request is running, at most `grace`.
+    pub(crate) async fn drain(&self, grace: Duration) {
+        let all = self.limit.acquire_many(self.max_in_flight);
+        let _ = tokio::time::timeout(grace, all).await;
+    }
+
+    fn spawn_event_forwarder(self: &Arc<Self>) {
+        let weak: Weak<Connection> = Arc::downgrade(self);
+        let mut events = self.server.inner.events.subscribe();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    e = events.recv() => e,
+                };
+                let event = match event {
+                    Ok(e) => e,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                };
+                let Some(conn) = weak.upgrade() else { break };
+                conn.forward_legacy(&event);
+            }
+        });
+    }
+
+    fn forward_legacy(&self, event: &Event) {
+        let initialized = self
+            .legacy
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .is_some_and(|l| l.initialized);
+        if !initialized {
+            return;
+        }
+        let message = match event {
+            Event::ToolsChanged => notification::<messages::ToolListChanged>(None),
+            Event::PromptsChanged => notification::<messages::PromptListChanged>(None),
+            Event::ResourcesChanged => notification::<messages::ResourceListChanged>(None),
+            Event::ResourceUpdated(uri) => {
+                if !self
+                    .subscriptions
+                    .lock()
+                    .expect("not poisoned")
+                    .contains(uri)
+                {
+                    return;
+                }
+                notification::<messages::ResourceUpdated>(ResourceUpdatedNotificationParams {
+                    uri: uri.clone(),
+                    meta: None,
+                })
+            }
+        };
+        if let Some(m) = message {
+            self.sink.send(m);
+        }
+    }
+
+    /// Handles one incoming message. A request waits for a free slot (back-pressure on the
+    /// reader), then runs on its own task; its messages and its response go to `sink`.
+    pub(crate) async fn handle(self: &Arc<Self>, message: JsonRpcMessage, sink: Sink) {
+        match message {
+            JsonRpcMessage::Request(req) => {
+                let Ok(permit) = self.limit.clone().acquire_owned().await else {
+                    return;
+                };
+                self.spawn_request(req, sink, permit);
+            }
+            JsonRpcMessage::Notification(n) => self.notification(n),
+            JsonRpcMessage::Response(r) => {
+                if let Some(tx) = self.pending.lock().expect("not poisoned").remove(&r.id) {
+                    let _ = tx.send(Ok(r.result));
+                }
+            }
+            JsonRpcMessage::Error(e) => {
+                let Some(id) = e.id else {
+                    tracing::warn!(error = %e.error, "the client reported an error");
+                    return;
+                };
+                if let Some(tx) = self.pending.lock().expect("not poisoned").remove(&id) {
+                    let _ = tx.send(Err(e.error));
+                }
+            }
+        }
+    }
+
+    fn spawn_request(
+        self: &Arc<Self>,
+        req: JsonRpcRequest,
+        sink: Sink,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let cancel = self.shutdown.child_token();
+        let id = req.id.clone();
+        let slot = self.next_slot.fetch_add(1, Ordering::Relaxed) as u64;
+        if let Some((_, old)) = self
+            .inflight
+            .lock()
+            .expect("not poisoned")
+            .insert(id.clone(), (slot, cancel.clone()))
+        {
+            // A client reusing an id in flight: the earlier request can no longer be cancelled
+            // by id, so it is cancelled now rather than left unreachable.
+            old.cancel();
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let work = this.serve(req, sink.clone(), cancel.clone());
+            let outcome = tokio::select! {
+                r = AssertUnwindSafe(work).catch_unwind() => Some(r),
+                () = cancel.cancelled() => None,
+            };
+            {
+                let mut inflight = this.inflight.lock().expect("not poisoned");
+                if inflight.get(&id).is_some_and(|(s, _)| *s == slot) {
+                    inflight.remove(&id);
+                }
+            }
+            let message = match outcome {
+                // Cancelled: no response at all.
+                None => return,
+                Some(Ok(Some(message))) => message,
+                Some(Ok(None)) => return,
+                Some(Err(panic)) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(request = %id, panic = %what, "a handler panicked");
+                    error_message(
+                        id,
+                        ErrorObject::internal_error("internal error: the handler panicked"),
+                    )
+                }
+            };
+            if !cancel.is_cancelled() {
+                sink.send_reliable(message).await;
+            }
+        });
+    }
+
+    fn notification(&self, n: JsonRpcNotification) {
+        let parsed = match ClientNotification::parse(&n.method, n.params.as_deref()) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(method = %n.method, error = %e, "notification ignored");
+                return;
+            }
+        };
+        match parsed {
+            ClientNotification::Cancelled(p) => {
+                if let Some(id) = p.request_id
+                    && let Some((_, token)) = self.inflight.lock().expect("not poisoned").get(&id)
+                {
+                    tracing::debug!(request = %id, reason = ?p.reason, "request cancelled by the client");
+                    token.cancel();
+                }
+            }
+            ClientNotification::Initialized(_) => {
+                if let Some(l) = self.legacy.lock().expect("not poisoned").as_mut() {
+                    l.initialized = true;
+                }
+            }
+            ClientNotification::RootsListChanged(_)
+            | ClientNotification::Progress(_)
+            | ClientNotification::TaskStatus(_) => {}
+        }
+    }
+
+    /// Serves one request; `None` means no response (the request was cancelled).
+    async fn serve(
+        self: &Arc<Self>,
+        req: JsonRpcRequest,
+        sink: Sink,
+        cancel: CancellationToken,
+    ) -> Option<JsonRpcMessage> {
+        let id = req.id.clone();
+        let result = self.serve_inner(req, sink, cancel.clone()).await;
+        if cancel.is_cancelled() {
+            return None;
+        }
+        Some(match result {
+            Ok(raw) => JsonRpcMessage::Response(JsonRpcResponse { id, result: raw }),
+            Err(e) => error_message(id, e),
+        })
+    }
+
+    async fn serve_inner(
+        self: &Arc<Self>,
+        req: JsonRpcRequest,
+        sink: Sink,
+        cancel: CancellationToken,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let params = req.params.as_deref();
+        if req.method == messages::Initialize::METHOD {
+            return self.initialize(params);
+        }
+        let meta = match params {
+            Some(p) => serde_json::from_str::<PeekMeta>(p.get())
+                .map_err(|e| ErrorObject::invalid_params(format!("invalid params: {e}")))?
+                .meta
+                .unwrap_or_default(),
+            None => Meta::new(),
+        };
+        if let Some(requested) = meta.protocol_version() {
+            return self
+                .serve_modern(
+                    req.id,
+                    &req.method,
+                    params,
+                    meta.clone(),
+                    requested,
+                    sink,
+                    cancel,
+                )
+                .await;
+        }
+        self.serve_legacy(req.id, &req.method, params, meta, sink, cancel)
+            .await
+    }
+
+    fn initialize(&self, params: Option<&RawValue>) -> Result<Box<RawValue>, ErrorObject> {
+        let p: InitializeRequestParams = from_raw(params)
+            .map_err(|e| ErrorObject::invalid_params(format!("invalid initialize params: {e}")))?;
+        let version = ProtocolVersion::negotiate_legacy(&p.protocol_version);
+        {
+            let mut legacy = self.legacy.lock().expect("not poisoned");
+            if legacy.is_some() {
+                return Err(ErrorObject::invalid_request(
+                    "the session is already initialized",
+                ));
+            }
+            *legacy = Some(Legacy {
+                version,
+                client_capabilities: p.capabilities,
+                client_info: p.client_info,
+                log_level: Arc::new(Mutex::new(None)),
+                initialized: false,
+            });
+        }
+        let mut capabilities = self.server.capabilities();
+        capabilities.shape(version);
+        let mut info = self.server.inner.info.clone();
+        info.shape(version);
+        mcp_core::jsonrpc::to_raw(&InitializeResult {
+            protocol_version: version.as_str().to_owned(),
+            capabilities,
+            server_info: info,
+            instructions: self.server.inner.instructions.clone(),
+            meta: None,
+        })
+        .map_err(|e| ErrorObject::internal_error(e.to_string()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn serve_modern(
+        self: &Arc<Self>,
+        id: RequestId,
+        method: &str,
+        params: Option<&RawValue>,
+        meta: Meta,
+        requested: &str,
+        sink: Sink,
+        cancel: CancellationToken,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let version = match ProtocolVersion::parse(requested) {
+            Some(v) if v.era() == Era::Modern => v,
+            _ => {
+                return Err(ErrorObject::unsupported_protocol_version(
+                    &supported_versions(),
+                    requested,
+                ));
+            }
+        };
+        let request = ClientRequest::parse_for(version, method, params)?;
+        let client_capabilities = meta
+            .client_capabilities()
+            .map_err(|e| ErrorObject::invalid_params(format!("invalid client capabilities: {e}")))?
+            .unwrap_or_default();
+        let client_info = meta.client_info().ok().flatten();
+        let log_level = meta.log_level().ok().flatten();
+        if let ClientRequest::SubscriptionsListen(p) = request {
+            return self.listen(id, p, version, sink, cancel).await;
+        }
+        let round = self.server.round_input(&request)?;
+        let (input, binding) = match round {
+            Some(r) => (Mrtr::new(r.responses), Some(r.binding)),
+            None => (Mrtr::new(InputResponses::new()), None),
+        };
+        let cx = self.context(
+            id,
+            version,
+            meta,
+            client_capabilities,
+            client_info,
+            Box::new(move || log_level),
+            sink,
+            cancel,
+            InputMode::Modern(input),
+        );
+        self.server.answer(cx, request, binding.as_deref()).await
+    }
+
+    async fn serve_legacy(
+        self: &Arc<Self>,
+        id: RequestId,
+        method: &str,
+        params: Option<&RawValue>,
+        meta: Meta,
+        sink: Sink,
+        cancel: CancellationToken,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let session = {
+            let legacy = self.legacy.lock().expect("not poisoned");
+            legacy.as_ref().map(|l| {
+                (
+                    l.version,
+                    l.client_capabilities.clone(),
+                    l.client_info.clone(),
+                    l.log_level.clone(),
+                )
+            })
+        };
+        let Some((version, caps, info, level)) = session else {
+            if method == messages::Ping::METHOD {
+                return mcp_core::jsonrpc::to_raw(&EmptyResult::default())
+                    .map_err(|e| ErrorObject::internal_error(e.to_string()));
+            }
+            return Err(ErrorObject::invalid_request(
+                "no session: send `initialize` first, or `_meta` with `io.modelcontextprotocol/protocolVersion` for a stateless request",
+            ));
+        };
+        let request = ClientRequest::parse_for(version, method, params)?;
+        match &request {
+            ClientRequest::SetLevel(p) => {
+                *level.lock().expect("not poisoned") = Some(p.level);
+                return empty();
+            }
+            ClientRequest::Subscribe(p) => {
+                self.subscriptions
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(p.uri.clone());
+                return empty();
+            }
+            ClientRequest::Unsubscribe(p) => {
+                self.subscriptions
+                    .lock()
+                    .expect("not poisoned")
+                    .remove(&p.uri);
+                return empty();
+            }
+            _ => {}
+        }
+        let peer: Arc<dyn Peer> = self.clone();
+        let cx = self.context(
+            id,
+            version,
+            meta,
+            caps,
+            Some(info),
+            Box::new(move || *level.lock().expect("not poisoned")),
+            sink,
+            cancel,
+            InputMode::Legacy(peer),
+        );
+        self.server.answer(cx, request, None).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn context(
+        &self,
+        request_id: RequestId,
+        version: ProtocolVersion,
+        meta: Meta,
+        client_capabilities: ClientCapabilities,
+        client_info: Option<Implementation>,
+        log_level: Box<dyn Fn() -> Option<LoggingLevel> + Send + Sync>,
+        sink: Sink,
+        cancel: CancellationToken,
+        input: InputMode,
+    ) -> Context {
+        let progress_token = meta.progress_token().ok().flatten();
+        Context {
+            inner: Arc::new(ContextInner {
+                request_id,
+                version,
+                meta,
+                client_capabilities,
+                client_info,
+                log_level,
+                progress_token,
+                last_progress: Mutex::new(None),
+                sink,
+                cancel,
+                input,
+                state: self.server.state_map(),
+            }),
+        }
+    }
+
+    /// `subscriptions/listen`: acknowledges, then forwards the chosen notifications on the
+    /// request's stream until the client cancels it.
+    async fn listen(
+        &self,
+        id: RequestId,
+        p: SubscriptionsListenRequestParams,
+        _version: ProtocolVersion,
+        sink: Sink,
+        cancel: CancellationToken,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let mut sub_meta = Meta::new();
+        sub_meta.set_subscription_id(&id);
+        let filter = p.notifications;
+        let accepted = SubscriptionFilter {
+            tools_list_changed: filter.tools_list_changed.filter(|b| *b),
+            prompts_list_changed: filter.prompts_list_changed.filter(|b| *b),
+            resources_list_changed: filter.resources_list_changed.filter(|b| *b),
+            resource_subscriptions: filter.resource_subscriptions.clone(),
+            tasks_status: None,
+        };
+        let mut events = self.server.inner.events.subscribe();
+        if let Some(ack) = notification::<messages::SubscriptionsAcknowledged>(
+            SubscriptionsAcknowledgedNotificationParams {
+                notifications: accepted.clone(),
+                meta: Some(sub_meta.clone()),
+            },
+        ) {
+            sink.send_reliable(ack).await;
+        }
+        let params = || {
+            Some(NotificationParams {
+                meta: Some(sub_meta.clone()),
+            })
+        };
+        loop {
+            let event = tokio::select! {
+                () = cancel.cancelled() => break,
+                e = events.recv() => e,
+            };
+            let message = match event {
+                Ok(Event::ToolsChanged) if accepted.tools_list_changed == Some(true) => {
+                    notification::<messages::ToolListChanged>(params())
+                }
+                Ok(Event::PromptsChanged) if accepted.prompts_list_changed == Some(true) => {
+                    notification::<messages::PromptListChanged>(params())
+                }
+                Ok(Event::ResourcesChanged) if accepted.resources_list_changed == Some(true) => {
+                    notification::<messages::ResourceListChanged>(params())
+                }
+                Ok(Event::ResourceUpdated(uri))
+                    if accepted
+                        .resource_subscriptions
+                        .as_ref()
+                        .is_some_and(|s| s.contains(&uri)) =>
+                {
+                    notification::<messages::ResourceUpdated>(ResourceUpdatedNotificationParams {
+                        uri,
+                        meta: Some(sub_meta.clone()),
+                    })
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+                Err(_) => break,
+            };
+            if let Some(m) = message {
+                sink.send(m);
+            }
+        }
+        mcp_core::jsonrpc::to_raw(&SubscriptionsListenResult {
+            result_type: Some(ResultType::Complete),
+            meta: Some(sub_meta),
+        })
+        .map_err(|e| ErrorObject::internal_error(e.to_string()))
+    }
+}
+
+fn empty() -> Result<Box<RawValue>, ErrorObject> {
+    Ok(RawValue::from_string("{}".to_owned()).expect("valid JSON"))
+}
+
+fn notification<M: NotificationMethod>(params: M::Params) -> Option<JsonRpcMessage> {
+    messages::Notification::<M>::new(params)
+        .into_jsonrpc()
+        .ok()
+        .map(JsonRpcMessage::Notification)
+}
+
+/// Removes a pending server-to-client request when its waiter goes away, and tells the client.
+struct PendingGuard<'a> {
+    conn: &'a Connection,
+    id: RequestId,
+    sink: &'a Sink,
+    done: bool,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if self
+            .conn
+            .pending
+            .lock()
+            .expect("not poisoned")
+            .remove(&self.id)
+            .is_some()
+            && let Some(m) = notification::<messages::Cancelled>(CancelledNotificationParams {
+                request_id: Some(self.id.clone()),
+                reason: Some("the server no longer needs the answer".into()),
+                meta: None,
+            })
+        {
+            self.sink.send(m);
+        }
+    }
+}
+
+impl Peer for Connection {
+    fn request<'a>(
+        &'a self,
+        method: &'static str,
+        params: Option<Box<RawValue>>,
+        sink: &'a Sink,
+    ) -> BoxFuture<'a, Result<Box<RawValue>, ErrorObject>> {
+        Box::pin(async move {
+            let id = RequestId::Number(self.next_id.fetch_add(1, Ordering::Relaxed));
+            let (tx, rx) = oneshot::channel();
+            self.pending
+                .lock()
+                .expect("not poisoned")
+                .insert(id.clone(), tx);
+            let mut guard = PendingGuard {
+                conn: self,
+                id: id.clone(),
+                sink,
+                done: false,
+            };
+            let request = JsonRpcRequest {
+                id,
+                method: method.to_owned(),
+                params,
+            };
+            if !sink.send_reliable(JsonRpcMessage::Request(request)).await {
+                guard.done = true;
+                return Err(ErrorObject::internal_error("the client is gone"));
+            }
+            let answer = tokio::time::timeout(PEER_REQUEST_TIMEOUT, rx).await;
+            match answer {
+                Ok(Ok(result)) => {
+                    guard.done = true;
+                    result
+                }
+                Ok(Err(_)) => {
+                    guard.done = true;
+                    Err(ErrorObject::internal_error(
+                        "the session closed before the client answered",
+                    ))
+                }
+                Err(_) => Err(ErrorObject::new(
+                    ErrorCode::INTERNAL_ERROR,
+                    format!("the client did not answer `{method}` in time"),
+                )),
+            }
+        })
+    }
+}

@@ -1,0 +1,123 @@
+//! `requestState` of multi-round-trip requests: the answers of earlier rounds, bound to the
+//! request they belong to, sealed with an HMAC under the server's key. A client can carry it but
+//! not forge or alter it, nor replay it on another request.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use mcp_core::types::InputResponses;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// How long a `requestState` stays valid.
+const LIFETIME_SECS: u64 = 600;
+
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    /// Hash of the method and the request's identifying params (tool name and arguments, URI...).
+    binding: String,
+    /// Seconds since the Unix epoch when it was issued.
+    issued: u64,
+    responses: InputResponses,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Hash of what identifies a request, so that state made for one cannot serve another.
+pub(crate) fn binding(method: &str, identity: &serde_json::Value) -> String {
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update([0]);
+    h.update(identity.to_string().as_bytes());
+    URL_SAFE_NO_PAD.encode(h.finalize())
+}
+
+/// Seals earlier answers into a token.
+pub(crate) fn seal(key: &[u8; 32], binding: &str, responses: &InputResponses) -> String {
+    let payload = Payload {
+        binding: binding.to_owned(),
+        issued: now(),
+        responses: responses.clone(),
+    };
+    let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).expect("serializes"));
+    let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
+    mac.update(body.as_bytes());
+    let tag = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{body}.{tag}")
+}
+
+/// Why a token was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum OpenError {
+    Malformed,
+    BadSignature,
+    Expired,
+    WrongRequest,
+}
+
+/// Opens a token made by [`seal`] for the same request.
+pub(crate) fn open(
+    key: &[u8; 32],
+    binding: &str,
+    token: &str,
+) -> Result<InputResponses, OpenError> {
+    let (body, tag) = token.split_once('.').ok_or(OpenError::Malformed)?;
+    let tag = URL_SAFE_NO_PAD
+        .decode(tag)
+        .map_err(|_| OpenError::Malformed)?;
+    let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
+    mac.update(body.as_bytes());
+    mac.verify_slice(&tag)
+        .map_err(|_| OpenError::BadSignature)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| OpenError::Malformed)?;
+    let payload: Payload = serde_json::from_slice(&bytes).map_err(|_| OpenError::Malformed)?;
+    if payload.binding != binding {
+        return Err(OpenError::WrongRequest);
+    }
+    if now().saturating_sub(payload.issued) > LIFETIME_SECS {
+        return Err(OpenError::Expired);
+    }
+    Ok(payload.responses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tampering_forgery_and_replay_are_refused() {
+        let key = [7u8; 32];
+        let b = binding(
+            "tools/call",
+            &serde_json::json!({"name": "deploy", "arguments": {"env": "prod"}}),
+        );
+        let token = seal(&key, &b, &InputResponses::new());
+        assert_eq!(open(&key, &b, &token), Ok(InputResponses::new()));
+        // Another key (forgery).
+        assert_eq!(open(&[8u8; 32], &b, &token), Err(OpenError::BadSignature));
+        // Another request (replay).
+        let other = binding(
+            "tools/call",
+            &serde_json::json!({"name": "deploy", "arguments": {"env": "dev"}}),
+        );
+        assert_eq!(open(&key, &other, &token), Err(OpenError::WrongRequest));
+        // An altered body.
+        let (body, tag) = token.split_once('.').unwrap();
+        let mut chars: Vec<char> = body.chars().collect();
+        chars[3] = if chars[3] == 'A' { 'B' } else { 'A' };
+        let altered: String = chars.into_iter().collect();
+        assert_eq!(
+            open(&key, &b, &format!("{altered}.{tag}")),
+            Err(OpenError::BadSignature)
+        );
+        assert_eq!(open(&key, &b, "garbage"), Err(OpenError::Malformed));
+    }
+}
