@@ -6,6 +6,8 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcp_core::codec::{LineDecoder, encode};
 use mcp_core::jsonrpc::{JsonRpcMessage, JsonRpcRequest, JsonRpcResponse, RequestId};
+use mcp_core::messages::ClientRequest;
+use mcp_core::types::{CallToolResult, ContentBlock};
 use serde_json::json;
 
 /// About `len` bytes of text with the escapes real text needs (quotes, newlines, non-ASCII).
@@ -68,6 +70,40 @@ fn bench_codec(c: &mut Criterion) {
                     black_box(decoded.expect("a line"))
                 });
             });
+
+            // What a server or client does with the line: the envelope, then the typed payload.
+            group.bench_function("decode_typed", |b| {
+                let mut decoder = LineDecoder::default();
+                b.iter(|| {
+                    decoder.push(black_box(&line));
+                    match decoder.decode_next().expect("a line").expect("a message") {
+                        JsonRpcMessage::Request(r) => {
+                            let typed = ClientRequest::parse(&r.method, r.params.as_deref());
+                            black_box(typed.expect("tools/call params"));
+                        }
+                        JsonRpcMessage::Response(r) => {
+                            black_box(r.result::<CallToolResult>().expect("a CallToolResult"));
+                        }
+                        other => panic!("unexpected {other:?}"),
+                    }
+                });
+            });
+
+            if kind == "result" {
+                // From the typed result a handler returns to the bytes on the wire.
+                let typed = CallToolResult::success(vec![ContentBlock::text(text.clone())]);
+                group.bench_function("encode_typed", |b| {
+                    let mut out = Vec::with_capacity(line.len());
+                    b.iter(|| {
+                        out.clear();
+                        let response =
+                            JsonRpcResponse::new(RequestId::Number(42), black_box(&typed))
+                                .expect("serializes");
+                        encode(&JsonRpcMessage::Response(response), &mut out);
+                        black_box(out.len())
+                    });
+                });
+            }
 
             group.bench_function("encode", |b| {
                 let mut out = Vec::with_capacity(line.len());

@@ -12,6 +12,7 @@ use mcp_core::uri_template::UriTemplate;
 
 use crate::context::Context;
 use crate::error::Result;
+use crate::policy::Policy;
 
 /// A tool: a definition (name, description, schemas) and what a call does.
 ///
@@ -50,6 +51,11 @@ pub trait ToolHandler: Send + Sync + 'static {
     /// The tool's definition. Called once, when the tool is registered.
     fn definition(&self) -> Tool;
 
+    /// Who may call it and how ([`Policy`]); none declared by default.
+    fn policy(&self) -> Policy {
+        Policy::default()
+    }
+
     /// Runs the tool with its arguments (already checked to be an object).
     fn call(
         &self,
@@ -76,6 +82,11 @@ pub enum ResourceDefinition {
 pub trait ResourceHandler: Send + Sync + 'static {
     /// The definition. Called once, at registration.
     fn definition(&self) -> ResourceDefinition;
+
+    /// Who may read it ([`Policy`]); none declared by default.
+    fn policy(&self) -> Policy {
+        Policy::default()
+    }
 
     /// Reads the resource. For a template, `variables` holds the values matched in `uri`.
     fn read(
@@ -107,6 +118,11 @@ pub trait ResourceHandler: Send + Sync + 'static {
 pub trait PromptHandler: Send + Sync + 'static {
     /// The definition. Called once, at registration.
     fn definition(&self) -> Prompt;
+
+    /// Who may use it ([`Policy`]); none declared by default.
+    fn policy(&self) -> Policy {
+        Policy::default()
+    }
 
     /// Renders the prompt with its arguments.
     fn get(

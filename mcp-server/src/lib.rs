@@ -4,6 +4,7 @@ pub mod context;
 pub mod error;
 pub mod handler;
 mod peer;
+pub mod policy;
 pub mod schema;
 mod server;
 mod session;
@@ -14,6 +15,7 @@ mod stdio;
 pub use context::{Context, Elicitation, FromContext, State};
 pub use error::{Error, Result};
 pub use handler::{PromptHandler, ResourceDefinition, ResourceHandler, ToolHandler};
+pub use policy::{Approval, Policy, RateLimit};
 pub use server::{Server, ServerOptions};
 
 /// The protocol crate.

@@ -1,0 +1,96 @@
+//! What an item declares about who may use it and how: enforced by the gateway layer.
+//!
+//! Declared next to the function (`#[tool(scopes = ["kpi:read"], approval = "required")]`) or on
+//! a hand-written handler ([`crate::ToolHandler::policy`]).
+
+use std::time::Duration;
+
+/// Requests allowed per period, per principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// How many requests.
+    pub requests: u32,
+    /// In how long.
+    pub per: Duration,
+}
+
+impl RateLimit {
+    /// Parses `"10/s"`, `"100/min"`, `"1000/h"` or `"5/day"`.
+    pub fn parse(s: &str) -> Option<RateLimit> {
+        let (n, unit) = s.split_once('/')?;
+        let requests: u32 = n.trim().parse().ok().filter(|n| *n > 0)?;
+        let per = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            "d" | "day" => Duration::from_secs(86_400),
+            _ => return None,
+        };
+        Some(RateLimit { requests, per })
+    }
+}
+
+/// Whether a human must approve each call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Approval {
+    /// No approval (the default).
+    #[default]
+    None,
+    /// Every call waits for a human's approval.
+    Required,
+}
+
+/// The policy of a tool, resource or prompt. Empty by default: with authorization enabled, an
+/// item that declares no policy is denied (fail closed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Scopes the caller's token must carry (all of them).
+    pub scopes: Vec<String>,
+    /// Roles of which the caller must have one.
+    pub roles: Vec<String>,
+    /// Whether a human must approve each call.
+    pub approval: Approval,
+    /// Calls per principal.
+    pub rate_limit: Option<RateLimit>,
+    /// Calls at once.
+    pub max_concurrency: Option<u32>,
+    /// How long a call may run.
+    pub timeout: Option<Duration>,
+    /// Largest arguments, in bytes of JSON.
+    pub max_argument_bytes: Option<usize>,
+    /// Largest result, in bytes of JSON.
+    pub max_result_bytes: Option<usize>,
+    /// Arguments never to write to logs or audit records.
+    pub sensitive: Vec<String>,
+    /// Whether the item declared a policy at all (`public` counts as one).
+    pub declared: bool,
+}
+
+impl Policy {
+    /// A policy that declares the item open to every authenticated caller.
+    pub fn public() -> Self {
+        Policy {
+            declared: true,
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_parse() {
+        assert_eq!(
+            RateLimit::parse("10/min"),
+            Some(RateLimit {
+                requests: 10,
+                per: Duration::from_secs(60)
+            })
+        );
+        assert_eq!(RateLimit::parse("0/s"), None);
+        assert_eq!(RateLimit::parse("10/fortnight"), None);
+        assert_eq!(RateLimit::parse("ten/s"), None);
+    }
+}

@@ -1,0 +1,777 @@
+//! The runtime over an in-memory byte stream, with hand-written handlers: both eras, progress,
+//! logging, cancellation, panics, elicitation in both eras, pagination, list_changed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use mcp_server::types::*;
+use mcp_server::{
+    Context, Error, PromptHandler, ResourceDefinition, ResourceHandler, Result, Server,
+    ServerOptions, ToolHandler,
+};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
+
+fn schema(v: Value) -> JsonObject {
+    serde_json::from_value(v).unwrap()
+}
+
+struct Echo;
+impl ToolHandler for Echo {
+    fn definition(&self) -> Tool {
+        let mut t = Tool::new(
+            "echo",
+            schema(
+                json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}),
+            ),
+        );
+        t.title = Some("Echo".into());
+        t.output_schema = Some(schema(
+            json!({"type": "object", "properties": {"text": {"type": "string"}}}),
+        ));
+        t
+    }
+    async fn call(&self, _cx: Context, args: JsonObject) -> Result<CallToolResult> {
+        let text = args
+            .get("text")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::public("`text` is required"))?;
+        Ok(CallToolResult::structured(json!({ "text": text })))
+    }
+}
+
+struct Slow;
+impl ToolHandler for Slow {
+    fn definition(&self) -> Tool {
+        Tool::new("slow", schema(json!({"type": "object"})))
+    }
+    async fn call(&self, cx: Context, _args: JsonObject) -> Result<CallToolResult> {
+        for i in 1..=3 {
+            cx.progress(f64::from(i), Some(3.0), Some("working"));
+            cx.progress(f64::from(i), Some(3.0), Some("not monotonic: dropped"));
+            cx.info(format!("step {i}"));
+            cx.debug("below the level: dropped");
+        }
+        Ok(CallToolResult::success(vec![ContentBlock::text("done")]))
+    }
+}
+
+struct Hang(Arc<AtomicBool>);
+impl ToolHandler for Hang {
+    fn definition(&self) -> Tool {
+        Tool::new("hang", schema(json!({"type": "object"})))
+    }
+    async fn call(&self, cx: Context, _args: JsonObject) -> Result<CallToolResult> {
+        struct Flag(Arc<AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let _flag = Flag(self.0.clone());
+        cx.cancelled().await;
+        Ok(CallToolResult::success(vec![]))
+    }
+}
+
+struct Boom;
+impl ToolHandler for Boom {
+    fn definition(&self) -> Tool {
+        Tool::new("boom", schema(json!({"type": "object"})))
+    }
+    async fn call(&self, _cx: Context, _args: JsonObject) -> Result<CallToolResult> {
+        panic!("the handler broke");
+    }
+}
+
+struct Secret;
+impl ToolHandler for Secret {
+    fn definition(&self) -> Tool {
+        Tool::new("secret", schema(json!({"type": "object"})))
+    }
+    async fn call(&self, _cx: Context, _args: JsonObject) -> Result<CallToolResult> {
+        Err(Error::internal(std::io::Error::other(
+            "password=hunter2 in /etc/db.conf",
+        )))
+    }
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Confirm {
+    confirm: bool,
+}
+
+struct Deploy;
+impl ToolHandler for Deploy {
+    fn definition(&self) -> Tool {
+        Tool::new(
+            "deploy",
+            schema(json!({"type": "object", "properties": {"env": {"type": "string"}}})),
+        )
+    }
+    async fn call(&self, cx: Context, args: JsonObject) -> Result<CallToolResult> {
+        let env = args
+            .get("env")
+            .and_then(Value::as_str)
+            .unwrap_or("dev")
+            .to_owned();
+        let answer = cx.elicit::<Confirm>(format!("Deploy to {env}?")).await?;
+        let roots = if cx.client_capabilities().roots.is_some() {
+            cx.roots().await?.len()
+        } else {
+            0
+        };
+        Ok(CallToolResult::success(vec![ContentBlock::text(
+            match answer.accepted() {
+                Some(Confirm { confirm: true }) => format!("deployed to {env} ({roots} roots)"),
+                _ => "not deployed".to_owned(),
+            },
+        )]))
+    }
+}
+
+struct Doc;
+impl ResourceHandler for Doc {
+    fn definition(&self) -> ResourceDefinition {
+        ResourceDefinition::Template(ResourceTemplate {
+            uri_template: "docs://{name}".into(),
+            name: "doc".into(),
+            mime_type: Some("text/plain".into()),
+            ..Default::default()
+        })
+    }
+    async fn read(
+        &self,
+        _cx: Context,
+        uri: String,
+        vars: BTreeMap<String, String>,
+    ) -> Result<Vec<ResourceContents>> {
+        match vars.get("name").map(String::as_str) {
+            Some("missing") => Err(Error::not_found(uri)),
+            Some(name) => Ok(vec![ResourceContents::text(
+                uri.clone(),
+                Some("text/plain"),
+                format!("doc {name}"),
+            )]),
+            None => Err(Error::invalid_params("no name")),
+        }
+    }
+    async fn complete(
+        &self,
+        _cx: Context,
+        _var: String,
+        value: String,
+        _c: Option<CompletionContext>,
+    ) -> Result<Completion> {
+        Ok(Completion {
+            values: ["alpha", "beta", "gamma"]
+                .iter()
+                .filter(|v| v.starts_with(&value))
+                .map(|v| (*v).to_owned())
+                .collect(),
+            ..Default::default()
+        })
+    }
+}
+
+struct Greeting;
+impl PromptHandler for Greeting {
+    fn definition(&self) -> Prompt {
+        Prompt {
+            name: "greet".into(),
+            arguments: Some(vec![PromptArgument {
+                name: "name".into(),
+                required: Some(true),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }
+    }
+    async fn get(&self, _cx: Context, args: BTreeMap<String, String>) -> Result<GetPromptResult> {
+        let name = args
+            .get("name")
+            .ok_or_else(|| Error::invalid_params("missing argument `name`"))?;
+        Ok(GetPromptResult {
+            messages: vec![PromptMessage::user(format!("Hello, {name}!"))],
+            ..Default::default()
+        })
+    }
+}
+
+fn server(hung: Arc<AtomicBool>) -> Server {
+    Server::new("test-server", "1.2.3")
+        .instructions("for tests")
+        .options(ServerOptions {
+            page_size: 2,
+            ..Default::default()
+        })
+        .tool(Echo)
+        .tool(Slow)
+        .tool(Hang(hung))
+        .tool(Boom)
+        .tool(Secret)
+        .tool(Deploy)
+        .resource(Doc)
+        .prompt(Greeting)
+}
+
+struct Client {
+    tx: DuplexStream,
+    rx: Lines<BufReader<DuplexStream>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+const MODERN: &str = "2026-07-28";
+
+fn modern_meta(extra: Value) -> Value {
+    let mut meta = json!({
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}
+    });
+    meta.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    meta
+}
+
+impl Client {
+    fn start(server: Server) -> Client {
+        let (tx, server_r) = tokio::io::duplex(1 << 20);
+        let (server_w, rx) = tokio::io::duplex(1 << 20);
+        let task = tokio::spawn(server.serve_io(server_r, server_w));
+        Client {
+            tx,
+            rx: BufReader::new(rx).lines(),
+            task,
+        }
+    }
+
+    async fn send(&mut self, v: Value) {
+        self.send_raw(&v.to_string()).await;
+    }
+
+    async fn send_raw(&mut self, line: &str) {
+        self.tx.write_all(line.as_bytes()).await.unwrap();
+        self.tx.write_all(b"\n").await.unwrap();
+    }
+
+    async fn recv(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(10), self.rx.next_line())
+            .await
+            .expect("the server answers within 10 s")
+            .unwrap()
+            .expect("the server did not close");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    /// Receives until the response to `id`, returning it and what came before.
+    async fn until(&mut self, id: Value) -> (Value, Vec<Value>) {
+        let mut before = Vec::new();
+        loop {
+            let m = self.recv().await;
+            if m.get("id") == Some(&id) && (m.get("result").is_some() || m.get("error").is_some()) {
+                return (m, before);
+            }
+            before.push(m);
+        }
+    }
+
+    async fn call(&mut self, id: i64, method: &str, params: Value) -> Value {
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        self.until(json!(id)).await.0
+    }
+
+    async fn initialize(&mut self, version: &str, capabilities: Value) -> Value {
+        let r = self
+            .call(0, "initialize", json!({"protocolVersion": version, "capabilities": capabilities, "clientInfo": {"name": "t", "version": "1"}}))
+            .await;
+        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        r
+    }
+}
+
+fn hung() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+#[tokio::test]
+async fn legacy_handshake_and_listing() {
+    let mut c = Client::start(server(hung()));
+    let init = c.initialize("2025-06-18", json!({})).await;
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(
+        init["result"]["serverInfo"],
+        json!({"name": "test-server", "version": "1.2.3"})
+    );
+    assert_eq!(init["result"]["instructions"], "for tests");
+    assert!(init["result"]["capabilities"]["tools"].is_object());
+    assert!(init["result"]["capabilities"].get("extensions").is_none());
+
+    // Pagination: page size 2, opaque cursors, all six tools in registration order.
+    let mut names = Vec::new();
+    let mut cursor = Value::Null;
+    for id in 1..10 {
+        let params = if cursor.is_null() {
+            json!({})
+        } else {
+            json!({"cursor": cursor})
+        };
+        let r = c.call(id, "tools/list", params).await;
+        names.extend(
+            r["result"]["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["name"].as_str().unwrap().to_owned()),
+        );
+        assert!(
+            r["result"].get("ttlMs").is_none(),
+            "no cache hints in the legacy era"
+        );
+        cursor = r["result"]["nextCursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert_eq!(names, ["echo", "slow", "hang", "boom", "secret", "deploy"]);
+    let bad = c
+        .call(20, "tools/list", json!({"cursor": "not-a-cursor"}))
+        .await;
+    assert_eq!(bad["error"]["code"], -32602);
+    let ping = c.call(21, "ping", json!({})).await;
+    assert_eq!(ping["result"], json!({}));
+}
+
+#[tokio::test]
+async fn old_versions_never_see_new_fields() {
+    let mut c = Client::start(server(hung()));
+    let init = c.initialize("2025-03-26", json!({})).await;
+    assert_eq!(init["result"]["protocolVersion"], "2025-03-26");
+    let list = c.call(1, "tools/list", json!({})).await;
+    let echo = &list["result"]["tools"][0];
+    assert!(
+        echo.get("title").is_none() && echo.get("outputSchema").is_none(),
+        "{echo}"
+    );
+    let r = c
+        .call(
+            2,
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "hi"}}),
+        )
+        .await;
+    assert!(r["result"].get("structuredContent").is_none());
+    assert_eq!(r["result"]["content"][0]["text"], r#"{"text":"hi"}"#);
+    // A version the server does not know is answered with its newest legacy version.
+    let mut c = Client::start(server(hung()));
+    let init = c.initialize("2099-01-01", json!({})).await;
+    assert_eq!(init["result"]["protocolVersion"], "2025-11-25");
+}
+
+#[tokio::test]
+async fn requests_before_initialize_and_unknown_methods() {
+    let mut c = Client::start(server(hung()));
+    let r = c.call(1, "tools/list", json!({})).await;
+    assert_eq!(r["error"]["code"], -32600);
+    assert_eq!(c.call(2, "ping", json!({})).await["result"], json!({}));
+    c.initialize("2025-11-25", json!({})).await;
+    assert_eq!(
+        c.call(3, "tools/frob", json!({})).await["error"]["code"],
+        -32601
+    );
+    assert_eq!(
+        c.call(4, "server/discover", json!({})).await["error"]["code"],
+        -32601
+    );
+    assert_eq!(
+        c.call(5, "tools/call", json!({"name": "nope"})).await["error"]["code"],
+        -32602
+    );
+    assert_eq!(c.call(6, "initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}})).await["error"]["code"], -32600);
+}
+
+#[tokio::test]
+async fn modern_requests_are_stateless() {
+    let mut c = Client::start(server(hung()));
+    let d = c
+        .call(
+            1,
+            "server/discover",
+            json!({"_meta": modern_meta(json!({}))}),
+        )
+        .await;
+    let r = &d["result"];
+    assert_eq!(r["resultType"], "complete");
+    assert_eq!(r["supportedVersions"][0], MODERN);
+    assert!(
+        r["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2024-11-05"))
+    );
+    assert_eq!(
+        r["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "test-server"
+    );
+    assert!(r["ttlMs"].is_u64() && r["cacheScope"] == "public");
+    let list = c
+        .call(2, "tools/list", json!({"_meta": modern_meta(json!({}))}))
+        .await;
+    assert_eq!(list["result"]["resultType"], "complete");
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 2);
+    let call = c
+        .call(
+            3,
+            "tools/call",
+            json!({"_meta": modern_meta(json!({})), "name": "echo", "arguments": {"text": "yo"}}),
+        )
+        .await;
+    assert_eq!(call["result"]["structuredContent"], json!({"text": "yo"}));
+    assert_eq!(call["result"]["resultType"], "complete");
+    // Unsupported version: -32022 with the supported list.
+    let bad = c.call(4, "tools/list", json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "1999-01-01", "io.modelcontextprotocol/clientCapabilities": {}}})).await;
+    assert_eq!(bad["error"]["code"], -32022);
+    assert_eq!(bad["error"]["data"]["requested"], "1999-01-01");
+    assert!(
+        bad["error"]["data"]["supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(MODERN))
+    );
+    // Legacy-only methods are unknown to a modern request.
+    let sub = c
+        .call(
+            5,
+            "resources/subscribe",
+            json!({"_meta": modern_meta(json!({})), "uri": "docs://a"}),
+        )
+        .await;
+    assert_eq!(sub["error"]["code"], -32601);
+    // A legacy version in _meta is not a modern version.
+    let legacy = c.call(6, "tools/list", json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2025-11-25", "io.modelcontextprotocol/clientCapabilities": {}}})).await;
+    assert_eq!(legacy["error"]["code"], -32022);
+}
+
+#[tokio::test]
+async fn progress_and_logs_follow_what_the_client_asked() {
+    let mut c = Client::start(server(hung()));
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "_meta": modern_meta(json!({"progressToken": "p1", "io.modelcontextprotocol/logLevel": "info"})),
+        "name": "slow"}})).await;
+    let (resp, before) = c.until(json!(1)).await;
+    assert_eq!(resp["result"]["content"][0]["text"], "done");
+    let progress: Vec<f64> = before
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .map(|m| {
+            assert_eq!(m["params"]["progressToken"], "p1");
+            m["params"]["progress"].as_f64().unwrap()
+        })
+        .collect();
+    assert_eq!(progress, [1.0, 2.0, 3.0]);
+    let logs: Vec<&Value> = before
+        .iter()
+        .filter(|m| m["method"] == "notifications/message")
+        .collect();
+    assert_eq!(logs.len(), 3, "info only, no debug: {logs:?}");
+    // Without a token or a level: nothing but the response.
+    c.send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"_meta": modern_meta(json!({})), "name": "slow"}})).await;
+    let (_, before) = c.until(json!(2)).await;
+    assert!(before.is_empty(), "{before:?}");
+    // Legacy: logging/setLevel.
+    let mut c = Client::start(server(hung()));
+    c.initialize("2025-11-25", json!({})).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow"}}))
+        .await;
+    assert!(c.until(json!(1)).await.1.is_empty());
+    assert_eq!(
+        c.call(2, "logging/setLevel", json!({"level": "debug"}))
+            .await["result"],
+        json!({})
+    );
+    c.send(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "slow"}}))
+        .await;
+    let (_, before) = c.until(json!(3)).await;
+    assert_eq!(
+        before
+            .iter()
+            .filter(|m| m["method"] == "notifications/message")
+            .count(),
+        6
+    );
+}
+
+#[tokio::test]
+async fn cancelled_requests_stop_and_get_no_response() {
+    let flag = hung();
+    let mut c = Client::start(server(flag.clone()));
+    c.initialize("2025-11-25", json!({})).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "hang"}}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    c.send(json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7, "reason": "user"}})).await;
+    // The next response is to the ping: nothing for request 7.
+    let r = c.call(8, "ping", json!({})).await;
+    assert_eq!(r["id"], 8);
+    for _ in 0..100 {
+        if flag.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(flag.load(Ordering::SeqCst), "the handler was stopped");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_only_its_own_request() {
+    let mut c = Client::start(server(hung()));
+    c.initialize("2025-11-25", json!({})).await;
+    let r = c.call(1, "tools/call", json!({"name": "boom"})).await;
+    assert_eq!(r["error"]["code"], -32603);
+    let r = c
+        .call(
+            2,
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "still here"}}),
+        )
+        .await;
+    assert_eq!(r["result"]["structuredContent"]["text"], "still here");
+}
+
+#[tokio::test]
+async fn internal_errors_are_not_shown() {
+    let mut c = Client::start(server(hung()));
+    c.initialize("2025-11-25", json!({})).await;
+    let r = c.call(1, "tools/call", json!({"name": "secret"})).await;
+    assert_eq!(r["result"]["isError"], true);
+    let text = r.to_string();
+    assert!(
+        !text.contains("hunter2") && !text.contains("/etc/db.conf"),
+        "{text}"
+    );
+    let r = c
+        .call(2, "tools/call", json!({"name": "echo", "arguments": {}}))
+        .await;
+    assert_eq!(r["result"]["isError"], true);
+    assert_eq!(r["result"]["content"][0]["text"], "`text` is required");
+}
+
+#[tokio::test]
+async fn legacy_elicitation_is_a_server_to_client_request() {
+    let mut c = Client::start(server(hung()));
+    c.initialize("2025-11-25", json!({"elicitation": {}, "roots": {}}))
+        .await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "deploy", "arguments": {"env": "prod"}}})).await;
+    let ask = c.recv().await;
+    assert_eq!(ask["method"], "elicitation/create");
+    assert_eq!(
+        ask["params"]["requestedSchema"]["properties"]["confirm"]["type"],
+        "boolean"
+    );
+    c.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "accept", "content": {"confirm": true}}})).await;
+    let roots = c.recv().await;
+    assert_eq!(roots["method"], "roots/list");
+    c.send(json!({"jsonrpc": "2.0", "id": roots["id"], "result": {"roots": [{"uri": "file:///a"}, {"uri": "file:///b"}]}})).await;
+    let (r, _) = c.until(json!(1)).await;
+    assert_eq!(
+        r["result"]["content"][0]["text"],
+        "deployed to prod (2 roots)"
+    );
+    // A client without the capability: -32021.
+    let mut c = Client::start(server(hung()));
+    c.initialize("2025-11-25", json!({})).await;
+    let r = c.call(1, "tools/call", json!({"name": "deploy"})).await;
+    assert_eq!(r["error"]["code"], -32021);
+}
+
+#[tokio::test]
+async fn modern_elicitation_is_an_input_required_round() {
+    let mut c = Client::start(server(hung()));
+    let params =
+        json!({"_meta": modern_meta(json!({})), "name": "deploy", "arguments": {"env": "prod"}});
+    let r = c.call(1, "tools/call", params.clone()).await;
+    let result = &r["result"];
+    assert_eq!(result["resultType"], "input_required");
+    let requests = result["inputRequests"].as_object().unwrap();
+    assert_eq!(requests.len(), 1);
+    let (key, req) = requests.iter().next().unwrap();
+    assert_eq!(req["method"], "elicitation/create");
+    let state = result["requestState"].as_str().unwrap().to_owned();
+
+    // The retry, with the answer and the state.
+    let mut retry = params.clone();
+    retry["inputResponses"] = json!({ key: {"action": "accept", "content": {"confirm": true}} });
+    retry["requestState"] = json!(state);
+    let r = c.call(2, "tools/call", retry.clone()).await;
+    assert_eq!(
+        r["result"]["content"][0]["text"],
+        "deployed to prod (0 roots)"
+    );
+    assert_eq!(r["result"]["resultType"], "complete");
+
+    // Tampered state, or state replayed on other arguments: refused.
+    let mut tampered = retry.clone();
+    let mut s = state.clone();
+    s.insert(0, 'x');
+    tampered["requestState"] = json!(s);
+    assert_eq!(
+        c.call(3, "tools/call", tampered).await["error"]["code"],
+        -32602
+    );
+    let mut replayed = retry.clone();
+    replayed["arguments"] = json!({"env": "dev"});
+    assert_eq!(
+        c.call(4, "tools/call", replayed).await["error"]["code"],
+        -32602
+    );
+    // Declined.
+    let mut declined = params.clone();
+    declined["inputResponses"] = json!({ key: {"action": "decline"} });
+    assert_eq!(
+        c.call(5, "tools/call", declined).await["result"]["content"][0]["text"],
+        "not deployed"
+    );
+}
+
+#[tokio::test]
+async fn resources_templates_prompts_and_completion() {
+    let mut c = Client::start(server(hung()));
+    c.initialize("2025-11-25", json!({})).await;
+    let t = c.call(1, "resources/templates/list", json!({})).await;
+    assert_eq!(
+        t["result"]["resourceTemplates"][0]["uriTemplate"],
+        "docs://{name}"
+    );
+    let r = c
+        .call(2, "resources/read", json!({"uri": "docs://intro"}))
+        .await;
+    assert_eq!(r["result"]["contents"][0]["text"], "doc intro");
+    assert_eq!(
+        c.call(3, "resources/read", json!({"uri": "docs://missing"}))
+            .await["error"]["code"],
+        -32002
+    );
+    assert_eq!(
+        c.call(4, "resources/read", json!({"uri": "other://x"}))
+            .await["error"]["code"],
+        -32002
+    );
+    let comp = c.call(5, "completion/complete", json!({"ref": {"type": "ref/resource", "uri": "docs://{name}"}, "argument": {"name": "name", "value": "b"}})).await;
+    assert_eq!(comp["result"]["completion"]["values"], json!(["beta"]));
+    let p = c
+        .call(
+            6,
+            "prompts/get",
+            json!({"name": "greet", "arguments": {"name": "Ada"}}),
+        )
+        .await;
+    assert_eq!(p["result"]["messages"][0]["content"]["text"], "Hello, Ada!");
+    assert_eq!(
+        c.call(7, "prompts/get", json!({"name": "greet"})).await["error"]["code"],
+        -32602
+    );
+    assert_eq!(
+        c.call(8, "prompts/get", json!({"name": "nope"})).await["error"]["code"],
+        -32602
+    );
+    // Modern: not found is -32602.
+    let m = c
+        .call(
+            9,
+            "resources/read",
+            json!({"_meta": modern_meta(json!({})), "uri": "docs://missing"}),
+        )
+        .await;
+    assert_eq!(m["error"]["code"], -32602);
+}
+
+#[tokio::test]
+async fn list_changed_and_resource_updates_reach_subscribers() {
+    let srv = server(hung());
+    let mut c = Client::start(srv.clone());
+    c.initialize("2025-11-25", json!({})).await;
+    assert_eq!(
+        c.call(1, "resources/subscribe", json!({"uri": "docs://a"}))
+            .await["result"],
+        json!({})
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(srv.remove_tool("boom"));
+    let n = c.recv().await;
+    assert_eq!(n["method"], "notifications/tools/list_changed");
+    srv.notify_resource_updated("docs://other");
+    srv.notify_resource_updated("docs://a");
+    let n = c.recv().await;
+    assert_eq!(n["method"], "notifications/resources/updated");
+    assert_eq!(n["params"]["uri"], "docs://a");
+}
+
+#[tokio::test]
+async fn modern_subscriptions_listen() {
+    let srv = server(hung());
+    let mut c = Client::start(srv.clone());
+    c.send(
+        json!({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen", "params": {
+        "_meta": modern_meta(json!({})),
+        "notifications": {"toolsListChanged": true, "resourceSubscriptions": ["docs://a"]}}}),
+    )
+    .await;
+    let ack = c.recv().await;
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(
+        ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "listen-1"
+    );
+    assert_eq!(ack["params"]["notifications"]["toolsListChanged"], true);
+    srv.remove_tool("boom");
+    let n = c.recv().await;
+    assert_eq!(n["method"], "notifications/tools/list_changed");
+    assert_eq!(
+        n["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "listen-1"
+    );
+    srv.notify_resource_updated("docs://a");
+    assert_eq!(c.recv().await["params"]["uri"], "docs://a");
+}
+
+#[tokio::test]
+async fn bad_lines_get_errors_and_serving_goes_on() {
+    let mut c = Client::start(server(hung()));
+    c.send_raw("{not json").await;
+    let e = c.recv().await;
+    assert_eq!(e["error"]["code"], -32700);
+    assert_eq!(e["id"], Value::Null);
+    c.send_raw("[]").await;
+    assert_eq!(c.recv().await["error"]["code"], -32600);
+    c.send_raw(r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#)
+        .await;
+    assert_eq!(c.recv().await["error"]["code"], -32600);
+    c.send_raw(&format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)))
+        .await;
+    assert_eq!(c.recv().await["error"]["code"], -32700);
+    assert_eq!(c.call(9, "ping", json!({})).await["result"], json!({}));
+}
+
+#[tokio::test]
+async fn end_of_input_is_a_clean_exit() {
+    let mut c = Client::start(server(hung()));
+    c.initialize("2025-11-25", json!({})).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow"}}))
+        .await;
+    c.tx.shutdown().await.unwrap();
+    let (r, _) = c.until(json!(1)).await;
+    assert_eq!(
+        r["result"]["content"][0]["text"], "done",
+        "in-flight work finishes"
+    );
+    let done = tokio::time::timeout(Duration::from_secs(10), c.task)
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(done.is_ok());
+}
