@@ -1,3 +1,16 @@
-//! The MCP client (in progress): re-exports the protocol types it builds on.
+#![doc = include_str!("../README.md")]
 
-pub use mcp_core as core;
+mod client;
+pub mod error;
+pub mod handler;
+pub mod transport;
+
+pub use client::{Client, ClientBuilder, EraChoice, ServerSession};
+pub use error::{Error, Result};
+pub use handler::{Change, ClientHandler, HandlerCapabilities, NoHandler};
+pub use transport::{StderrMode, StdioServer, Transport};
+
+/// The protocol crate.
+pub use mcp_core;
+/// The protocol types ([`mcp_core::types`]).
+pub use mcp_core::types;

@@ -1,0 +1,901 @@
+//! The client: connects, detects the server's era, and calls it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mcp_core::jsonrpc::{JsonRpcNotification, JsonRpcRequest, JsonRpcResponse, to_raw};
+use mcp_core::messages::{
+    self, NotificationMethod, RequestMethod, ServerNotification, ServerRequest,
+};
+use mcp_core::types::*;
+use mcp_core::{Era, ErrorObject, JsonRpcError, JsonRpcMessage, Meta, ProtocolVersion, RequestId};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+use crate::handler::{Change, ClientHandler, DynHandler, NoHandler};
+use crate::transport::{StdioServer, Transport};
+
+/// Which era to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EraChoice {
+    /// Probe with `server/discover`; fall back to `initialize` (the default).
+    #[default]
+    Auto,
+    /// The `initialize` handshake.
+    Legacy,
+    /// The stateless era, without a probe.
+    Modern,
+}
+
+/// What was agreed with the server.
+#[derive(Debug, Clone)]
+pub struct ServerSession {
+    /// The protocol version in use.
+    pub version: ProtocolVersion,
+    /// What the server can do.
+    pub capabilities: ServerCapabilities,
+    /// Who the server is (from `initialize`, or the discover result's `_meta`).
+    pub server_info: Option<Implementation>,
+    /// How to use the server.
+    pub instructions: Option<String>,
+}
+
+impl ServerSession {
+    /// The era in use.
+    pub fn era(&self) -> Era {
+        self.version.era()
+    }
+}
+
+type Pending = HashMap<RequestId, oneshot::Sender<std::result::Result<Box<RawValue>, ErrorObject>>>;
+type ProgressFn = Arc<dyn Fn(&ProgressNotificationParams) + Send + Sync>;
+
+struct Inner {
+    out: mpsc::Sender<JsonRpcMessage>,
+    pending: Mutex<Pending>,
+    progress: Mutex<HashMap<RequestId, ProgressFn>>,
+    next_id: AtomicI64,
+    handler: Arc<dyn DynHandler>,
+    info: Implementation,
+    timeout: Duration,
+    log_level: Option<LoggingLevel>,
+    max_rounds: usize,
+    validate_output: bool,
+    session: Mutex<Option<ServerSession>>,
+    output_schemas: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+    close: tokio::sync::Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
+}
+
+/// A connection to one MCP server.
+///
+/// ```no_run
+/// # async fn run() -> mcp_client::Result<()> {
+/// use mcp_client::{Client, StdioServer};
+///
+/// let client = Client::builder().connect_stdio(StdioServer::new("my-server")).await?;
+/// for tool in client.list_tools().await? {
+///     println!("{}: {}", tool.name, tool.description.unwrap_or_default());
+/// }
+/// let result = client.call_tool("add", serde_json::json!({ "a": 1, "b": 2 })).await?;
+/// println!("{:?}", result.structured_content);
+/// client.close().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field(
+                "session",
+                &self
+                    .inner
+                    .session
+                    .lock()
+                    .expect("not poisoned")
+                    .as_ref()
+                    .map(|s| s.version),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Client`].
+pub struct ClientBuilder {
+    info: Implementation,
+    handler: Arc<dyn DynHandler>,
+    era: EraChoice,
+    timeout: Duration,
+    probe_timeout: Duration,
+    log_level: Option<LoggingLevel>,
+    max_rounds: usize,
+    validate_output: bool,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("info", &self.info)
+            .field("era", &self.era)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            info: Implementation::new("mcp-client-rs", env!("CARGO_PKG_VERSION")),
+            handler: Arc::new(NoHandler),
+            era: EraChoice::Auto,
+            timeout: Duration::from_secs(60),
+            probe_timeout: Duration::from_secs(5),
+            log_level: None,
+            max_rounds: 10,
+            validate_output: true,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The client's name and version, as the server sees them.
+    #[must_use]
+    pub fn info(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.info = Implementation::new(name, version);
+        self
+    }
+
+    /// What answers the server's elicitation, sampling and roots requests, and hears its
+    /// notifications.
+    #[must_use]
+    pub fn handler(mut self, handler: impl ClientHandler) -> Self {
+        self.handler = Arc::new(handler);
+        self
+    }
+
+    /// Which era to speak (probing by default).
+    #[must_use]
+    pub fn era(mut self, era: EraChoice) -> Self {
+        self.era = era;
+        self
+    }
+
+    /// How long a request may wait for its answer (60 s by default); then it is cancelled.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long the `server/discover` probe waits before deciding the server is legacy (5 s).
+    #[must_use]
+    pub fn probe_timeout(mut self, timeout: Duration) -> Self {
+        self.probe_timeout = timeout;
+        self
+    }
+
+    /// Asks for log messages at this level and above.
+    #[must_use]
+    pub fn log_level(mut self, level: LoggingLevel) -> Self {
+        self.log_level = Some(level);
+        self
+    }
+
+    /// Whether to check `structuredContent` against the tool's `outputSchema` (on by default).
+    #[must_use]
+    pub fn validate_output(mut self, validate: bool) -> Self {
+        self.validate_output = validate;
+        self
+    }
+
+    /// Starts a server process and connects to it.
+    pub async fn connect_stdio(self, server: StdioServer) -> Result<Client> {
+        self.connect(server.spawn()?).await
+    }
+
+    /// Connects over a transport.
+    pub async fn connect(self, transport: Transport) -> Result<Client> {
+        let Transport {
+            out,
+            incoming,
+            close,
+        } = transport;
+        let inner = Arc::new(Inner {
+            out,
+            pending: Mutex::new(HashMap::new()),
+            progress: Mutex::new(HashMap::new()),
+            next_id: AtomicI64::new(1),
+            handler: self.handler,
+            info: self.info,
+            timeout: self.timeout,
+            log_level: self.log_level,
+            max_rounds: self.max_rounds,
+            validate_output: self.validate_output,
+            session: Mutex::new(None),
+            output_schemas: Mutex::new(HashMap::new()),
+            close: tokio::sync::Mutex::new(close),
+        });
+        tokio::spawn(read_loop(Arc::downgrade(&inner), incoming));
+        let client = Client { inner };
+        let session = match self.era {
+            EraChoice::Legacy => client.initialize().await?,
+            EraChoice::Modern => client.discover_session().await?,
+            EraChoice::Auto => match client.probe(self.probe_timeout).await {
+                Some(session) => session,
+                None => client.initialize().await?,
+            },
+        };
+        *client.inner.session.lock().expect("not poisoned") = Some(session);
+        Ok(client)
+    }
+}
+
+impl Client {
+    /// A builder with defaults: auto era detection, a 60 s timeout, no handler.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// What was agreed with the server.
+    pub fn session(&self) -> ServerSession {
+        self.inner
+            .session
+            .lock()
+            .expect("not poisoned")
+            .clone()
+            .expect("connected")
+    }
+
+    fn version(&self) -> Option<ProtocolVersion> {
+        self.inner
+            .session
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .map(|s| s.version)
+    }
+
+    fn capabilities(&self) -> ClientCapabilities {
+        let caps = self.inner.handler.capabilities();
+        ClientCapabilities {
+            roots: caps.roots.then_some(RootsCapability {
+                list_changed: Some(false),
+            }),
+            sampling: caps.sampling.then(SamplingCapability::default),
+            elicitation: (caps.elicitation_form || caps.elicitation_url).then(|| {
+                ElicitationCapability {
+                    form: caps.elicitation_form.then(JsonObject::new),
+                    url: caps.elicitation_url.then(JsonObject::new),
+                }
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn modern_meta(&self, version: ProtocolVersion) -> Meta {
+        let mut meta = Meta::new();
+        meta.set_protocol_version(version);
+        meta.set_client_capabilities(&self.capabilities());
+        meta.set_client_info(&self.inner.info);
+        if let Some(level) = self.inner.log_level {
+            meta.set_log_level(level);
+        }
+        meta
+    }
+
+    /// The `server/discover` probe: a modern server answers; anything else means legacy.
+    async fn probe(&self, timeout: Duration) -> Option<ServerSession> {
+        let params = self.with_meta(Value::Null, Some(ProtocolVersion::LATEST), None);
+        let answer = tokio::time::timeout(
+            timeout,
+            self.send_request(messages::Discover::METHOD, params, None),
+        )
+        .await;
+        match answer {
+            Ok(Ok(raw)) => {
+                let result: DiscoverResult = serde_json::from_str(raw.get()).ok()?;
+                Self::session_from_discover(result).ok()
+            }
+            _ => None,
+        }
+    }
+
+    async fn discover_session(&self) -> Result<ServerSession> {
+        let params = self.with_meta(Value::Null, Some(ProtocolVersion::LATEST), None);
+        let raw = self
+            .send_request(messages::Discover::METHOD, params, None)
+            .await?;
+        let result: DiscoverResult = serde_json::from_str(raw.get())
+            .map_err(|e| Error::Protocol(format!("invalid discover result: {e}")))?;
+        Self::session_from_discover(result)
+    }
+
+    fn session_from_discover(result: DiscoverResult) -> Result<ServerSession> {
+        let version = result
+            .supported_versions
+            .iter()
+            .filter_map(|v| ProtocolVersion::parse(v))
+            .filter(|v| v.era() == Era::Modern)
+            .max()
+            .ok_or_else(|| Error::NoCommonVersion {
+                offered: result.supported_versions.clone(),
+            })?;
+        let server_info = result
+            .meta
+            .as_ref()
+            .and_then(|m| m.server_info().ok().flatten());
+        Ok(ServerSession {
+            version,
+            capabilities: result.capabilities,
+            server_info,
+            instructions: result.instructions,
+        })
+    }
+
+    async fn initialize(&self) -> Result<ServerSession> {
+        let params = InitializeRequestParams {
+            protocol_version: ProtocolVersion::LATEST_LEGACY.as_str().to_owned(),
+            capabilities: self.capabilities(),
+            client_info: self.inner.info.clone(),
+            meta: None,
+        };
+        let raw = self
+            .send_request(
+                messages::Initialize::METHOD,
+                serde_json::to_value(&params).expect("serializes"),
+                None,
+            )
+            .await?;
+        let result: InitializeResult = serde_json::from_str(raw.get())
+            .map_err(|e| Error::Protocol(format!("invalid initialize result: {e}")))?;
+        let version = ProtocolVersion::parse(&result.protocol_version)
+            .filter(|v| v.era() == Era::Legacy)
+            .ok_or_else(|| Error::NoCommonVersion {
+                offered: vec![result.protocol_version.clone()],
+            })?;
+        self.notify::<messages::Initialized>(None).await?;
+        if let Some(level) = self.inner.log_level {
+            // Best effort: a server without logging answers with an error.
+            let _ = self
+                .send_request(
+                    messages::SetLevel::METHOD,
+                    serde_json::json!({ "level": level }),
+                    None,
+                )
+                .await;
+        }
+        Ok(ServerSession {
+            version,
+            capabilities: result.capabilities,
+            server_info: Some(result.server_info),
+            instructions: result.instructions,
+        })
+    }
+
+    /// Adds the modern `_meta` (and a progress token) to params.
+    fn with_meta(
+        &self,
+        params: Value,
+        version: Option<ProtocolVersion>,
+        progress: Option<&RequestId>,
+    ) -> Value {
+        let version = version.or_else(|| self.version());
+        let modern = version.filter(|v| v.era() == Era::Modern);
+        if modern.is_none() && progress.is_none() {
+            return params;
+        }
+        let mut object = match params {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let meta = object
+            .entry("_meta")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(meta) = meta {
+            if let Some(v) = modern {
+                for (k, val) in self.modern_meta(v).0 {
+                    meta.entry(k).or_insert(val);
+                }
+            }
+            if let Some(token) = progress {
+                meta.insert(
+                    "progressToken".into(),
+                    serde_json::to_value(token).expect("serializes"),
+                );
+            }
+        }
+        Value::Object(object)
+    }
+
+    async fn notify<M: NotificationMethod>(&self, params: M::Params) -> Result<()> {
+        let n = messages::Notification::<M>::new(params)
+            .into_jsonrpc()
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        self.inner
+            .out
+            .send(JsonRpcMessage::Notification(n))
+            .await
+            .map_err(|_| Error::Connection("closed".into()))
+    }
+
+    /// Sends a request and waits for its answer; on timeout or when the future is dropped, the
+    /// server is told the request is cancelled.
+    async fn send_request(
+        &self,
+        method: &str,
+        params: Value,
+        progress: Option<ProgressFn>,
+    ) -> Result<Box<RawValue>> {
+        let id = RequestId::Number(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let params = if progress.is_some() {
+            self.with_meta(params, None, Some(&id))
+        } else {
+            params
+        };
+        let raw_params = match params {
+            Value::Null => None,
+            p => Some(to_raw(&p).map_err(|e| Error::Protocol(e.to_string()))?),
+        };
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .pending
+            .lock()
+            .expect("not poisoned")
+            .insert(id.clone(), tx);
+        if let Some(p) = progress {
+            self.inner
+                .progress
+                .lock()
+                .expect("not poisoned")
+                .insert(id.clone(), p);
+        }
+        let mut guard = CancelGuard {
+            client: self,
+            id: id.clone(),
+            armed: true,
+        };
+        let request = JsonRpcRequest {
+            id: id.clone(),
+            method: method.to_owned(),
+            params: raw_params,
+        };
+        self.inner
+            .out
+            .send(JsonRpcMessage::Request(request))
+            .await
+            .map_err(|_| Error::Connection("the connection is closed".into()))?;
+        let answer = tokio::time::timeout(self.inner.timeout, rx).await;
+        match answer {
+            Ok(Ok(result)) => {
+                guard.armed = false;
+                self.forget(&id);
+                result.map_err(Error::Server)
+            }
+            Ok(Err(_)) => {
+                guard.armed = false;
+                self.forget(&id);
+                Err(Error::Connection(
+                    "the connection closed before the answer".into(),
+                ))
+            }
+            Err(_) => Err(Error::Timeout {
+                method: method.to_owned(),
+                seconds: self.inner.timeout.as_secs(),
+            }),
+        }
+    }
+
+    fn forget(&self, id: &RequestId) {
+        self.inner.pending.lock().expect("not poisoned").remove(id);
+        self.inner.progress.lock().expect("not poisoned").remove(id);
+    }
+
+    /// Sends any request, typed by its method marker, with the era's `_meta`.
+    pub async fn request<M: RequestMethod>(&self, params: M::Params) -> Result<M::Result> {
+        let params = serde_json::to_value(&params).map_err(|e| Error::Protocol(e.to_string()))?;
+        let params = self.with_meta(params, None, None);
+        let raw = self.send_request(M::METHOD, params, None).await?;
+        serde_json::from_str(raw.get())
+            .map_err(|e| Error::Protocol(format!("invalid result for `{}`: {e}", M::METHOD)))
+    }
+
+    /// Sends a request whose result may ask for input first (tools/call, prompts/get,
+    /// resources/read), answering each round with the handler, up to the round limit.
+    async fn request_with_input<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Value,
+        progress: Option<ProgressFn>,
+    ) -> Result<T> {
+        let mut params = self.with_meta(params, None, None);
+        for _ in 0..=self.inner.max_rounds {
+            let raw = self
+                .send_request(method, params.clone(), progress.clone())
+                .await?;
+            let outcome: Outcome<T> = serde_json::from_str(raw.get())
+                .map_err(|e| Error::Protocol(format!("invalid result for `{method}`: {e}")))?;
+            match outcome {
+                Outcome::Complete(result) => return Ok(result),
+                Outcome::Task(_) => {
+                    return Err(Error::Protocol(
+                        "the server answered with a task, which this client did not ask for".into(),
+                    ));
+                }
+                Outcome::InputRequired(ir) => {
+                    let mut responses = InputResponses::new();
+                    for (key, request) in ir.input_requests.unwrap_or_default() {
+                        let response = self.answer_input(request).await.map_err(Error::Server)?;
+                        responses.insert(key, response);
+                    }
+                    let object = params.as_object_mut().expect("params are an object");
+                    object.insert(
+                        "inputResponses".into(),
+                        serde_json::to_value(&responses).expect("serializes"),
+                    );
+                    match ir.request_state {
+                        Some(state) => object.insert("requestState".into(), Value::String(state)),
+                        None => object.remove("requestState"),
+                    };
+                }
+            }
+        }
+        Err(Error::TooManyRounds(self.inner.max_rounds))
+    }
+
+    async fn answer_input(
+        &self,
+        request: InputRequest,
+    ) -> std::result::Result<InputResponse, ErrorObject> {
+        Ok(match request {
+            InputRequest::Elicit(p) => InputResponse::Elicit(self.inner.handler.elicit(p).await?),
+            InputRequest::CreateMessage(p) => {
+                InputResponse::CreateMessage(self.inner.handler.sample(p).await?)
+            }
+            InputRequest::ListRoots(_) => InputResponse::ListRoots(ListRootsResult {
+                roots: self.inner.handler.roots().await?,
+                meta: None,
+            }),
+        })
+    }
+
+    /// Lists every tool, following pages. Remembers their output schemas to check results.
+    pub async fn list_tools(&self) -> Result<Vec<Tool>> {
+        let tools: Vec<Tool> = self
+            .paginate::<messages::ListTools, _>(|r: ListToolsResult| (r.tools, r.next_cursor))
+            .await?;
+        if self.inner.validate_output {
+            let mut schemas = self.inner.output_schemas.lock().expect("not poisoned");
+            for t in &tools {
+                if let Some(schema) = &t.output_schema
+                    && let Ok(v) = jsonschema::validator_for(&Value::Object(schema.clone()))
+                {
+                    schemas.insert(t.name.clone(), Arc::new(v));
+                }
+            }
+        }
+        Ok(tools)
+    }
+
+    /// Lists every resource, following pages.
+    pub async fn list_resources(&self) -> Result<Vec<Resource>> {
+        self.paginate::<messages::ListResources, _>(|r: ListResourcesResult| {
+            (r.resources, r.next_cursor)
+        })
+        .await
+    }
+
+    /// Lists every resource template, following pages.
+    pub async fn list_resource_templates(&self) -> Result<Vec<ResourceTemplate>> {
+        self.paginate::<messages::ListResourceTemplates, _>(|r: ListResourceTemplatesResult| {
+            (r.resource_templates, r.next_cursor)
+        })
+        .await
+    }
+
+    /// Lists every prompt, following pages.
+    pub async fn list_prompts(&self) -> Result<Vec<Prompt>> {
+        self.paginate::<messages::ListPrompts, _>(|r: ListPromptsResult| (r.prompts, r.next_cursor))
+            .await
+    }
+
+    async fn paginate<M, T>(
+        &self,
+        split: impl Fn(M::Result) -> (Vec<T>, Option<String>),
+    ) -> Result<Vec<T>>
+    where
+        M: RequestMethod<Params = Option<PaginatedRequestParams>>,
+    {
+        const MAX_PAGES: usize = 1000;
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let params = cursor.clone().map(|c| PaginatedRequestParams {
+                meta: None,
+                cursor: Some(c),
+            });
+            let (items, next) = split(self.request::<M>(params).await?);
+            all.extend(items);
+            match next {
+                Some(n) if Some(&n) != cursor.as_ref() => cursor = Some(n),
+                Some(_) => {
+                    return Err(Error::Protocol(
+                        "the server repeated a pagination cursor".into(),
+                    ));
+                }
+                None => return Ok(all),
+            }
+        }
+        Err(Error::Protocol(format!("more than {MAX_PAGES} pages")))
+    }
+
+    /// Calls a tool. Input requests (modern) and server requests (legacy) are answered by the
+    /// handler on the way. `structuredContent` is checked against the tool's output schema when
+    /// the tool was listed first.
+    pub async fn call_tool(&self, name: &str, arguments: impl Serialize) -> Result<CallToolResult> {
+        self.call_tool_inner(name, arguments, None).await
+    }
+
+    /// Like [`Client::call_tool`], reporting progress to `on_progress`.
+    pub async fn call_tool_with_progress(
+        &self,
+        name: &str,
+        arguments: impl Serialize,
+        on_progress: impl Fn(&ProgressNotificationParams) + Send + Sync + 'static,
+    ) -> Result<CallToolResult> {
+        self.call_tool_inner(name, arguments, Some(Arc::new(on_progress)))
+            .await
+    }
+
+    async fn call_tool_inner(
+        &self,
+        name: &str,
+        arguments: impl Serialize,
+        progress: Option<ProgressFn>,
+    ) -> Result<CallToolResult> {
+        let arguments =
+            serde_json::to_value(arguments).map_err(|e| Error::Protocol(e.to_string()))?;
+        let params = serde_json::json!({ "name": name, "arguments": arguments });
+        let result: CallToolResult = self
+            .request_with_input(messages::CallTool::METHOD, params, progress)
+            .await?;
+        if result.is_error != Some(true) {
+            let validator = self
+                .inner
+                .output_schemas
+                .lock()
+                .expect("not poisoned")
+                .get(name)
+                .cloned();
+            if let Some(v) = validator {
+                let Some(structured) = &result.structured_content else {
+                    return Err(Error::OutputSchema {
+                        tool: name.to_owned(),
+                        reason: "no structuredContent".into(),
+                    });
+                };
+                if let Some(e) = v.iter_errors(structured).next() {
+                    return Err(Error::OutputSchema {
+                        tool: name.to_owned(),
+                        reason: format!("{e} at {}", e.instance_path()),
+                    });
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// Reads a resource.
+    pub async fn read_resource(&self, uri: &str) -> Result<Vec<ResourceContents>> {
+        let r: ReadResourceResult = self
+            .request_with_input(
+                messages::ReadResource::METHOD,
+                serde_json::json!({ "uri": uri }),
+                None,
+            )
+            .await?;
+        Ok(r.contents)
+    }
+
+    /// Gets a prompt with its arguments.
+    pub async fn get_prompt<'a>(
+        &self,
+        name: &str,
+        arguments: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<GetPromptResult> {
+        let args: Map<String, Value> = arguments
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+            .collect();
+        self.request_with_input(
+            messages::GetPrompt::METHOD,
+            serde_json::json!({ "name": name, "arguments": args }),
+            None,
+        )
+        .await
+    }
+
+    /// Completes an argument of a prompt or a variable of a resource template.
+    pub async fn complete(
+        &self,
+        reference: CompletionReference,
+        argument: &str,
+        value: &str,
+    ) -> Result<Completion> {
+        let r = self
+            .request::<messages::Complete>(CompleteRequestParams {
+                reference,
+                argument: CompletionArgument {
+                    name: argument.to_owned(),
+                    value: value.to_owned(),
+                },
+                context: None,
+                meta: None,
+            })
+            .await?;
+        Ok(r.completion)
+    }
+
+    /// Subscribes to updates of a resource (legacy era; modern servers use `subscriptions/listen`).
+    pub async fn subscribe(&self, uri: &str) -> Result<()> {
+        self.request::<messages::Subscribe>(SubscribeRequestParams {
+            uri: uri.to_owned(),
+            meta: None,
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Pings the server (legacy era).
+    pub async fn ping(&self) -> Result<()> {
+        self.request::<messages::Ping>(None).await?;
+        Ok(())
+    }
+
+    /// Closes the connection (for a child process: stdin, then SIGTERM, then SIGKILL) and
+    /// waits until it is closed. Calls still waiting fail with a connection error.
+    pub async fn close(&self) {
+        let close = self.inner.close.lock().await.take();
+        self.inner.pending.lock().expect("not poisoned").clear();
+        if let Some(close) = close {
+            close.await;
+        }
+    }
+}
+
+/// Tells the server a request is cancelled when its waiter goes away without an answer.
+struct CancelGuard<'a> {
+    client: &'a Client,
+    id: RequestId,
+    armed: bool,
+}
+
+impl Drop for CancelGuard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.client.forget(&self.id);
+        if let Ok(n) = JsonRpcNotification::new(
+            messages::Cancelled::METHOD,
+            &CancelledNotificationParams {
+                request_id: Some(self.id.clone()),
+                reason: Some("the client no longer waits for the answer".into()),
+                meta: None,
+            },
+        ) {
+            let _ = self
+                .client
+                .inner
+                .out
+                .try_send(JsonRpcMessage::Notification(n));
+        }
+    }
+}
+
+async fn read_loop(inner: std::sync::Weak<Inner>, mut incoming: mpsc::Receiver<JsonRpcMessage>) {
+    while let Some(message) = incoming.recv().await {
+        let Some(inner) = inner.upgrade() else { return };
+        match message {
+            JsonRpcMessage::Response(r) => {
+                if let Some(tx) = inner.pending.lock().expect("not poisoned").remove(&r.id) {
+                    let _ = tx.send(Ok(r.result));
+                }
+            }
+            JsonRpcMessage::Error(e) => match e.id {
+                Some(id) => {
+                    if let Some(tx) = inner.pending.lock().expect("not poisoned").remove(&id) {
+                        let _ = tx.send(Err(e.error));
+                    }
+                }
+                None => {
+                    tracing::warn!(error = %e.error, "the server reported an error without an id")
+                }
+            },
+            JsonRpcMessage::Notification(n) => on_notification(&inner, n),
+            JsonRpcMessage::Request(r) => {
+                tokio::spawn(answer_server_request(inner.clone(), r));
+            }
+        }
+    }
+    // The connection ended: every waiter learns it.
+    if let Some(inner) = inner.upgrade() {
+        inner.pending.lock().expect("not poisoned").clear();
+    }
+}
+
+fn on_notification(inner: &Inner, n: JsonRpcNotification) {
+    let Ok(parsed) = ServerNotification::parse(&n.method, n.params.as_deref()) else {
+        tracing::debug!(method = %n.method, "notification ignored");
+        return;
+    };
+    match parsed {
+        ServerNotification::Progress(p) => {
+            let callback = inner
+                .progress
+                .lock()
+                .expect("not poisoned")
+                .get(&p.progress_token)
+                .cloned();
+            if let Some(cb) = callback {
+                cb(&p);
+            }
+            inner.handler.on_progress(&p);
+        }
+        ServerNotification::LoggingMessage(p) => inner.handler.on_log(&p),
+        ServerNotification::ToolListChanged(_) => {
+            inner.output_schemas.lock().expect("not poisoned").clear();
+            inner.handler.on_change(Change::Tools);
+        }
+        ServerNotification::PromptListChanged(_) => inner.handler.on_change(Change::Prompts),
+        ServerNotification::ResourceListChanged(_) => inner.handler.on_change(Change::Resources),
+        ServerNotification::ResourceUpdated(p) => inner.handler.on_change(Change::Resource(p.uri)),
+        _ => {}
+    }
+}
+
+async fn answer_server_request(inner: Arc<Inner>, r: JsonRpcRequest) {
+    let outcome: std::result::Result<Box<RawValue>, ErrorObject> = async {
+        let request = ServerRequest::parse(&r.method, r.params.as_deref())?;
+        let raw = |v: &dyn erased::Ser| v.to_raw();
+        match request {
+            ServerRequest::Ping(_) => Ok(RawValue::from_string("{}".into()).expect("valid")),
+            ServerRequest::Elicit(p) => raw(&inner.handler.elicit(p).await?),
+            ServerRequest::CreateMessage(p) => raw(&inner.handler.sample(p).await?),
+            ServerRequest::ListRoots(_) => raw(&ListRootsResult {
+                roots: inner.handler.roots().await?,
+                meta: None,
+            }),
+            other => Err(ErrorObject::method_not_found(other.method())),
+        }
+    }
+    .await;
+    let message = match outcome {
+        Ok(result) => JsonRpcMessage::Response(JsonRpcResponse { id: r.id, result }),
+        Err(error) => JsonRpcMessage::Error(JsonRpcError::new(Some(r.id), error)),
+    };
+    let _ = inner.out.send(message).await;
+}
+
+mod erased {
+    use mcp_core::ErrorObject;
+    use serde_json::value::RawValue;
+
+    /// Serializes any result for the answer to a server request.
+    pub(super) trait Ser {
+        fn to_raw(&self) -> Result<Box<RawValue>, ErrorObject>;
+    }
+
+    impl<T: serde::Serialize> Ser for T {
+        fn to_raw(&self) -> Result<Box<RawValue>, ErrorObject> {
+            mcp_core::jsonrpc::to_raw(self).map_err(|e| ErrorObject::internal_error(e.to_string()))
+        }
+    }
+}

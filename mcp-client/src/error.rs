@@ -1,0 +1,56 @@
+//! What can go wrong when talking to a server.
+
+use mcp_core::ErrorObject;
+
+/// An error from a client call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with a JSON-RPC error.
+    #[error("the server answered with an error: {0}")]
+    Server(ErrorObject),
+    /// The connection failed or closed.
+    #[error("connection: {0}")]
+    Connection(String),
+    /// No answer within the timeout; the request was cancelled.
+    #[error("`{method}` got no answer within {seconds} s")]
+    Timeout {
+        /// The method.
+        method: String,
+        /// The timeout.
+        seconds: u64,
+    },
+    /// The server sent something that does not follow the protocol.
+    #[error("the server broke the protocol: {0}")]
+    Protocol(String),
+    /// The server speaks no protocol version this client can use.
+    #[error("no common protocol version: the server offers {offered:?}")]
+    NoCommonVersion {
+        /// What the server offered.
+        offered: Vec<String>,
+    },
+    /// The server kept asking for input.
+    #[error("the server asked for input more than {0} times")]
+    TooManyRounds(usize),
+    /// A tool's `structuredContent` does not match its `outputSchema`.
+    #[error("the output of `{tool}` does not match its output schema: {reason}")]
+    OutputSchema {
+        /// The tool.
+        tool: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// The JSON-RPC error, when the server sent one.
+    pub fn server_error(&self) -> Option<&ErrorObject> {
+        match self {
+            Error::Server(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The result of a client call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

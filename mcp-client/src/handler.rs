@@ -1,0 +1,177 @@
+//! What the application answers when a server asks something of it, and what it hears.
+
+use std::future::Future;
+
+use futures::future::BoxFuture;
+use mcp_core::ErrorObject;
+use mcp_core::types::{
+    CreateMessageRequestParams, CreateMessageResult, ElicitAction, ElicitRequestParams,
+    ElicitResult, LoggingMessageNotificationParams, ProgressNotificationParams, Root,
+};
+
+/// The application's side of the conversation: answers to elicitation, sampling and roots
+/// (legacy server-to-client requests and modern `input_required` rounds alike), and callbacks for
+/// notifications. Every method has a default: elicitation is declined, sampling and roots are
+/// refused, notifications are ignored. The capabilities the client declares follow from
+/// [`ClientHandler::capabilities`].
+pub trait ClientHandler: Send + Sync + 'static {
+    /// What the client declares: which of elicitation, sampling and roots it answers.
+    fn capabilities(&self) -> HandlerCapabilities {
+        HandlerCapabilities::default()
+    }
+
+    /// Answers an elicitation (form or URL). Declines by default.
+    fn elicit(
+        &self,
+        params: ElicitRequestParams,
+    ) -> impl Future<Output = Result<ElicitResult, ErrorObject>> + Send {
+        let _ = params;
+        async {
+            Ok(ElicitResult {
+                action: ElicitAction::Decline,
+                content: None,
+                meta: None,
+            })
+        }
+    }
+
+    /// Answers a sampling request. Refused by default.
+    fn sample(
+        &self,
+        params: CreateMessageRequestParams,
+    ) -> impl Future<Output = Result<CreateMessageResult, ErrorObject>> + Send {
+        let _ = params;
+        async { Err(ErrorObject::method_not_found("sampling/createMessage")) }
+    }
+
+    /// Lists the roots. Refused by default.
+    fn roots(&self) -> impl Future<Output = Result<Vec<Root>, ErrorObject>> + Send {
+        async { Err(ErrorObject::method_not_found("roots/list")) }
+    }
+
+    /// A progress notification for one of this client's requests.
+    fn on_progress(&self, params: &ProgressNotificationParams) {
+        let _ = params;
+    }
+
+    /// A log message.
+    fn on_log(&self, params: &LoggingMessageNotificationParams) {
+        let _ = params;
+    }
+
+    /// A list changed, or a subscribed resource was updated.
+    fn on_change(&self, change: Change) {
+        let _ = change;
+    }
+}
+
+/// Which requests a [`ClientHandler`] answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HandlerCapabilities {
+    /// Form-mode elicitation.
+    pub elicitation_form: bool,
+    /// URL-mode elicitation.
+    pub elicitation_url: bool,
+    /// Sampling.
+    pub sampling: bool,
+    /// Roots.
+    pub roots: bool,
+}
+
+/// A shared handler is a handler: keep an `Arc` to read what it saw.
+impl<H: ClientHandler> ClientHandler for std::sync::Arc<H> {
+    fn capabilities(&self) -> HandlerCapabilities {
+        (**self).capabilities()
+    }
+    fn elicit(
+        &self,
+        params: ElicitRequestParams,
+    ) -> impl Future<Output = Result<ElicitResult, ErrorObject>> + Send {
+        (**self).elicit(params)
+    }
+    fn sample(
+        &self,
+        params: CreateMessageRequestParams,
+    ) -> impl Future<Output = Result<CreateMessageResult, ErrorObject>> + Send {
+        (**self).sample(params)
+    }
+    fn roots(&self) -> impl Future<Output = Result<Vec<Root>, ErrorObject>> + Send {
+        (**self).roots()
+    }
+    fn on_progress(&self, params: &ProgressNotificationParams) {
+        (**self).on_progress(params);
+    }
+    fn on_log(&self, params: &LoggingMessageNotificationParams) {
+        (**self).on_log(params);
+    }
+    fn on_change(&self, change: Change) {
+        (**self).on_change(change);
+    }
+}
+
+/// A handler that answers nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHandler;
+
+impl ClientHandler for NoHandler {}
+
+/// Something that changed on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Change {
+    /// The tool list changed.
+    Tools,
+    /// The prompt list changed.
+    Prompts,
+    /// The resource list changed.
+    Resources,
+    /// A subscribed resource was updated.
+    Resource(String),
+}
+
+/// The object-safe form the client stores.
+pub(crate) trait DynHandler: Send + Sync {
+    fn capabilities(&self) -> HandlerCapabilities;
+    fn elicit(
+        &self,
+        params: ElicitRequestParams,
+    ) -> BoxFuture<'_, Result<ElicitResult, ErrorObject>>;
+    fn sample(
+        &self,
+        params: CreateMessageRequestParams,
+    ) -> BoxFuture<'_, Result<CreateMessageResult, ErrorObject>>;
+    fn roots(&self) -> BoxFuture<'_, Result<Vec<Root>, ErrorObject>>;
+    fn on_progress(&self, params: &ProgressNotificationParams);
+    fn on_log(&self, params: &LoggingMessageNotificationParams);
+    fn on_change(&self, change: Change);
+}
+
+impl<H: ClientHandler> DynHandler for H {
+    fn capabilities(&self) -> HandlerCapabilities {
+        ClientHandler::capabilities(self)
+    }
+    fn elicit(
+        &self,
+        params: ElicitRequestParams,
+    ) -> BoxFuture<'_, Result<ElicitResult, ErrorObject>> {
+        Box::pin(ClientHandler::elicit(self, params))
+    }
+    fn sample(
+        &self,
+        params: CreateMessageRequestParams,
+    ) -> BoxFuture<'_, Result<CreateMessageResult, ErrorObject>> {
+        Box::pin(ClientHandler::sample(self, params))
+    }
+    fn roots(&self) -> BoxFuture<'_, Result<Vec<Root>, ErrorObject>> {
+        Box::pin(ClientHandler::roots(self))
+    }
+    fn on_progress(&self, params: &ProgressNotificationParams) {
+        ClientHandler::on_progress(self, params);
+    }
+    fn on_log(&self, params: &LoggingMessageNotificationParams) {
+        ClientHandler::on_log(self, params);
+    }
+    fn on_change(&self, change: Change) {
+        ClientHandler::on_change(self, change);
+    }
+}
