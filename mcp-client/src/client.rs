@@ -196,6 +196,11 @@ impl ClientBuilder {
         self
     }
 
+    /// Connects to a server over Streamable HTTP.
+    pub async fn connect_http(self, server: crate::http::HttpServer) -> Result<Client> {
+        self.connect(server.transport()?).await
+    }
+
     /// Starts a server process and connects to it.
     pub async fn connect_stdio(self, server: StdioServer) -> Result<Client> {
         self.connect(server.spawn()?).await

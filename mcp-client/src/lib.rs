@@ -3,11 +3,13 @@
 mod client;
 pub mod error;
 pub mod handler;
+pub mod http;
 pub mod transport;
 
 pub use client::{Client, ClientBuilder, EraChoice, ServerSession};
 pub use error::{Error, Result};
 pub use handler::{Change, ClientHandler, HandlerCapabilities, NoHandler};
+pub use http::HttpServer;
 pub use transport::{StderrMode, StdioServer, Transport};
 
 /// The protocol crate.

@@ -5,6 +5,7 @@ pub mod jsonrpc;
 pub mod messages;
 pub mod meta;
 pub mod schema;
+pub mod sse;
 pub mod types;
 pub mod uri_template;
 pub mod version;

@@ -11,8 +11,7 @@ use mcp_server::types::{
     ToolAnnotations,
 };
 use mcp_server::{
-    Context, Error, PromptHandler, ResourceDefinition, ResourceHandler, Result, Server,
-    ToolHandler,
+    Context, Error, PromptHandler, ResourceDefinition, ResourceHandler, Result, Server, ToolHandler,
 };
 use serde_json::{Value, json};
 
@@ -79,7 +78,11 @@ impl ToolHandler for CountDown {
     }
 
     async fn call(&self, cx: Context, args: JsonObject) -> Result<CallToolResult> {
-        let from = args.get("from").and_then(Value::as_u64).unwrap_or(3).min(10);
+        let from = args
+            .get("from")
+            .and_then(Value::as_u64)
+            .unwrap_or(3)
+            .min(10);
         for done in 1..=from {
             if cx.is_cancelled() {
                 return Err(Error::public("cancelled"));
@@ -118,7 +121,10 @@ impl ResourceHandler for Notes {
         uri: String,
         variables: BTreeMap<String, String>,
     ) -> Result<Vec<ResourceContents>> {
-        let name = variables.get("name").map(String::as_str).unwrap_or_default();
+        let name = variables
+            .get("name")
+            .map(String::as_str)
+            .unwrap_or_default();
         match NOTES.iter().find(|(n, _)| *n == name) {
             Some((_, text)) => Ok(vec![ResourceContents::text(uri, Some("text/plain"), *text)]),
             None => Err(Error::not_found(uri)),
@@ -184,7 +190,9 @@ impl PromptHandler for Review {
 /// The server, for the binaries that serve it.
 fn server() -> Server {
     Server::new("manual-server", env!("CARGO_PKG_VERSION"))
-        .instructions("A server written without macros: `add`, `count_down`, notes and a review prompt.")
+        .instructions(
+            "A server written without macros: `add`, `count_down`, notes and a review prompt.",
+        )
         .tool(Add)
         .tool(CountDown)
         .resource(Notes)

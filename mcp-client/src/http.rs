@@ -1,0 +1,554 @@
+//! Streamable HTTP: each message is a POST; answers come back as JSON or as an SSE stream.
+//!
+//! Legacy sessions are handled here: the `Mcp-Session-Id` from the `initialize` answer goes on
+//! every later request, a 404 for a known session re-initializes and retries once, the session's
+//! GET stream carries what the server sends outside requests, and an SSE stream that breaks is
+//! resumed with `Last-Event-ID` after the server's `retry` delay. Modern requests carry
+//! `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use mcp_core::jsonrpc::{JsonRpcNotification, JsonRpcRequest};
+use mcp_core::sse::{SseLimits, SseParser};
+use mcp_core::{ErrorCode, ErrorObject, JsonRpcError, JsonRpcMessage, RequestId};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+use tokio::sync::{Mutex as AsyncMutex, mpsc};
+use tokio_util_lite::CancelFlag;
+
+use crate::transport::Transport;
+
+/// Attempts to resume a broken SSE stream before giving up.
+const MAX_RESUMES: u32 = 5;
+/// The wait before resuming when the server gave no `retry`.
+const DEFAULT_RETRY: Duration = Duration::from_millis(1000);
+
+/// A server reached over Streamable HTTP.
+#[derive(Debug, Clone)]
+pub struct HttpServer {
+    url: String,
+    headers: Vec<(String, String)>,
+    sse: SseLimits,
+    timeout: Option<Duration>,
+}
+
+impl HttpServer {
+    /// The server's MCP endpoint, e.g. `http://127.0.0.1:8000/mcp`.
+    pub fn new(url: impl Into<String>) -> Self {
+        HttpServer {
+            url: url.into(),
+            headers: Vec::new(),
+            sse: SseLimits::default(),
+            timeout: None,
+        }
+    }
+
+    /// Adds a header to every request (e.g. `Authorization`).
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Limits on SSE events (size, keep-alive comments).
+    #[must_use]
+    pub fn sse_limits(mut self, limits: SseLimits) -> Self {
+        self.sse = limits;
+        self
+    }
+
+    /// A transport to the server. Nothing is sent until the client sends its first message.
+    pub fn transport(self) -> crate::Result<Transport> {
+        let mut headers = HeaderMap::new();
+        for (k, v) in &self.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| crate::Error::Connection(format!("header `{k}`: {e}")))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|e| crate::Error::Connection(format!("header `{k}`: {e}")))?;
+            headers.insert(name, value);
+        }
+        let mut builder = reqwest::Client::builder().default_headers(headers);
+        if let Some(t) = self.timeout {
+            builder = builder.timeout(t);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| crate::Error::Connection(e.to_string()))?;
+        let (out_tx, mut out_rx) = mpsc::channel::<JsonRpcMessage>(256);
+        let (in_tx, in_rx) = mpsc::channel::<JsonRpcMessage>(256);
+        let stop = CancelFlag::default();
+        let shared = Arc::new(Shared {
+            http,
+            url: self.url,
+            sse: self.sse,
+            incoming: in_tx,
+            session: Mutex::new(None),
+            version: Mutex::new(None),
+            initialize: Mutex::new(None),
+            reinit: AsyncMutex::new(()),
+            stop: stop.clone(),
+        });
+        let driver = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                while let Some(message) = out_rx.recv().await {
+                    let shared = shared.clone();
+                    tokio::spawn(async move { shared.post(message, true).await });
+                }
+            })
+        };
+        Ok(Transport {
+            out: out_tx,
+            incoming: in_rx,
+            close: Some(Box::pin(async move {
+                stop.cancel();
+                driver.abort();
+                shared.end_session().await;
+            })),
+        })
+    }
+}
+
+/// A tiny cancellation flag (a `watch` channel), so the crate needs no tokio-util.
+mod tokio_util_lite {
+    use tokio::sync::watch;
+
+    #[derive(Clone, Debug)]
+    pub(super) struct CancelFlag(std::sync::Arc<watch::Sender<bool>>);
+
+    impl Default for CancelFlag {
+        fn default() -> Self {
+            CancelFlag(std::sync::Arc::new(watch::channel(false).0))
+        }
+    }
+
+    impl CancelFlag {
+        pub(super) fn cancel(&self) {
+            self.0.send_replace(true);
+        }
+        pub(super) fn is_cancelled(&self) -> bool {
+            *self.0.borrow()
+        }
+        pub(super) async fn cancelled(&self) {
+            let mut rx = self.0.subscribe();
+            let _ = rx.wait_for(|c| *c).await;
+        }
+    }
+}
+
+struct Shared {
+    http: reqwest::Client,
+    url: String,
+    sse: SseLimits,
+    incoming: mpsc::Sender<JsonRpcMessage>,
+    /// The legacy session id, once `initialize` was answered with one.
+    session: Mutex<Option<String>>,
+    /// The negotiated legacy version, for `MCP-Protocol-Version`.
+    version: Mutex<Option<String>>,
+    /// The `initialize` request, kept to start a new session after a 404.
+    initialize: Mutex<Option<JsonRpcRequest>>,
+    reinit: AsyncMutex<()>,
+    stop: CancelFlag,
+}
+
+fn method_and_params(m: &JsonRpcMessage) -> (Option<&str>, Option<Value>) {
+    let params = match m {
+        JsonRpcMessage::Request(JsonRpcRequest { params, .. })
+        | JsonRpcMessage::Notification(JsonRpcNotification { params, .. }) => params
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Value>(p.get()).ok()),
+        _ => None,
+    };
+    (m.method(), params)
+}
+
+fn failure(id: Option<&RequestId>, status: StatusCode, body: &str) -> Option<JsonRpcMessage> {
+    let id = id?.clone();
+    let mut text: String = body.chars().take(300).collect();
+    if text.is_empty() {
+        text = status.canonical_reason().unwrap_or("").to_owned();
+    }
+    Some(JsonRpcMessage::Error(JsonRpcError::new(
+        Some(id),
+        ErrorObject::new(
+            ErrorCode(-32000),
+            format!("HTTP {}: {text}", status.as_u16()),
+        )
+        .with_data(serde_json::json!({ "httpStatus": status.as_u16() })),
+    )))
+}
+
+impl Shared {
+    fn headers_for(&self, message: &JsonRpcMessage) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        if let Some(s) = self.session.lock().expect("not poisoned").as_deref()
+            && let Ok(v) = HeaderValue::from_str(s)
+        {
+            h.insert("mcp-session-id", v);
+        }
+        let (method, params) = method_and_params(message);
+        let modern_version = params
+            .as_ref()
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get(mcp_core::meta::keys::PROTOCOL_VERSION))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let version = modern_version
+            .clone()
+            .or_else(|| self.version.lock().expect("not poisoned").clone());
+        if let Some(v) = version.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            h.insert("mcp-protocol-version", v);
+        }
+        if modern_version.is_some() {
+            if let Some(m) = method.and_then(|m| HeaderValue::from_str(m).ok()) {
+                h.insert("mcp-method", m);
+            }
+            let name = match method {
+                Some("tools/call" | "prompts/get") => params.as_ref().and_then(|p| p.get("name")),
+                Some("resources/read") => params.as_ref().and_then(|p| p.get("uri")),
+                _ => None,
+            };
+            if let Some(v) = name
+                .and_then(Value::as_str)
+                .and_then(|n| HeaderValue::from_str(n).ok())
+            {
+                h.insert("mcp-name", v);
+            }
+        }
+        h
+    }
+
+    /// Sends one message; what comes back goes to `incoming`.
+    async fn post(self: Arc<Self>, message: JsonRpcMessage, may_reinit: bool) {
+        let id = match &message {
+            JsonRpcMessage::Request(r) => Some(r.id.clone()),
+            _ => None,
+        };
+        let is_initialize = message.method() == Some("initialize");
+        if is_initialize && let JsonRpcMessage::Request(r) = &message {
+            *self.initialize.lock().expect("not poisoned") = Some(r.clone());
+        }
+        let had_session = self.session.lock().expect("not poisoned").is_some();
+        let response = self
+            .http
+            .post(&self.url)
+            .headers(self.headers_for(&message))
+            .body(message.to_json())
+            .send()
+            .await;
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(id) = id {
+                    let _ = self
+                        .incoming
+                        .send(JsonRpcMessage::Error(JsonRpcError::new(
+                            Some(id),
+                            ErrorObject::new(
+                                ErrorCode(-32000),
+                                format!("cannot reach the server: {e}"),
+                            ),
+                        )))
+                        .await;
+                }
+                return;
+            }
+        };
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND && had_session && may_reinit && !is_initialize {
+            // The session expired: start a new one, then send this message again.
+            if self.reinitialize().await {
+                Box::pin(self.post(message, false)).await;
+                return;
+            }
+        }
+        if is_initialize
+            && let Some(s) = response
+                .headers()
+                .get("mcp-session-id")
+                .and_then(|v| v.to_str().ok())
+        {
+            *self.session.lock().expect("not poisoned") = Some(s.to_owned());
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        if content_type.starts_with("text/event-stream") && status.is_success() {
+            self.read_stream(response, id.as_ref(), is_initialize).await;
+            return;
+        }
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() && body.trim().is_empty() {
+            return;
+        }
+        match JsonRpcMessage::from_json(&body) {
+            Ok(m) => {
+                if is_initialize {
+                    self.adopt_initialize(m).await;
+                } else {
+                    let _ = self.incoming.send(m).await;
+                }
+            }
+            Err(_) => {
+                if let Some(m) = failure(id.as_ref(), status, &body) {
+                    let _ = self.incoming.send(m).await;
+                }
+            }
+        }
+    }
+
+    /// Remembers the version an `initialize` answer negotiated; true when a session began.
+    fn note_initialize(&self, m: &JsonRpcMessage) -> bool {
+        let JsonRpcMessage::Response(r) = m else {
+            return false;
+        };
+        if let Ok(v) = serde_json::from_str::<Value>(r.result.get())
+            && let Some(version) = v.get("protocolVersion").and_then(Value::as_str)
+        {
+            *self.version.lock().expect("not poisoned") = Some(version.to_owned());
+        }
+        self.session.lock().expect("not poisoned").is_some()
+    }
+
+    /// Passes an `initialize` answer on, and opens the session's GET stream.
+    async fn adopt_initialize(self: &Arc<Self>, m: JsonRpcMessage) {
+        let session = self.note_initialize(&m);
+        let _ = self.incoming.send(m).await;
+        if session {
+            tokio::spawn(self.clone().get_stream());
+        }
+    }
+
+    /// Reads an SSE answer; resumes with `Last-Event-ID` if it breaks before the response.
+    async fn read_stream(
+        self: &Arc<Self>,
+        first: reqwest::Response,
+        id: Option<&RequestId>,
+        is_initialize: bool,
+    ) {
+        let mut last_id: Option<String> = None;
+        let mut retry = DEFAULT_RETRY;
+        let mut next = Some(first);
+        for _ in 0..=MAX_RESUMES {
+            let response = match next.take() {
+                Some(r) => r,
+                None => {
+                    // Resuming needs an event id to resume from, and a session to resume in.
+                    let session = self.session.lock().expect("not poisoned").clone();
+                    let (Some(last), Some(session)) = (last_id.clone(), session) else {
+                        break;
+                    };
+                    tokio::select! {
+                        () = tokio::time::sleep(retry) => {}
+                        () = self.stop.cancelled() => return,
+                    }
+                    let mut req = self
+                        .http
+                        .get(&self.url)
+                        .header(ACCEPT, "text/event-stream")
+                        .header("mcp-session-id", session)
+                        .header("last-event-id", last);
+                    if let Some(v) = self.version.lock().expect("not poisoned").clone() {
+                        req = req.header("mcp-protocol-version", v);
+                    }
+                    match req.send().await {
+                        Ok(r) if r.status().is_success() => r,
+                        _ => continue,
+                    }
+                }
+            };
+            match self
+                .consume(response, id, is_initialize, &mut last_id, &mut retry)
+                .await
+            {
+                Consumed::Answered => {
+                    if is_initialize && self.session.lock().expect("not poisoned").is_some() {
+                        tokio::spawn(self.clone().get_stream());
+                    }
+                    return;
+                }
+                Consumed::Failed => return,
+                Consumed::Ended if id.is_none() => return,
+                Consumed::Ended => {}
+            }
+        }
+        if let Some(m) = failure(
+            id,
+            StatusCode::BAD_GATEWAY,
+            "the event stream ended before the answer",
+        ) {
+            let _ = self.incoming.send(m).await;
+        }
+    }
+
+    async fn consume(
+        self: &Arc<Self>,
+        response: reqwest::Response,
+        id: Option<&RequestId>,
+        is_initialize: bool,
+        last_id: &mut Option<String>,
+        retry: &mut Duration,
+    ) -> Consumed {
+        let mut parser = SseParser::new(self.sse);
+        let mut body = response.bytes_stream();
+        loop {
+            let chunk = tokio::select! {
+                c = body.next() => c,
+                () = self.stop.cancelled() => return Consumed::Failed,
+            };
+            let Some(Ok(chunk)) = chunk else {
+                return Consumed::Ended;
+            };
+            let events = match parser.push(&chunk) {
+                Ok(e) => e,
+                Err(e) => {
+                    if let Some(m) = failure(id, StatusCode::BAD_GATEWAY, &e.to_string()) {
+                        let _ = self.incoming.send(m).await;
+                    }
+                    return Consumed::Failed;
+                }
+            };
+            for event in events {
+                if let Some(i) = event.id {
+                    *last_id = Some(i);
+                }
+                if let Some(r) = event.retry {
+                    *retry = Duration::from_millis(r.min(60_000));
+                }
+                if event.data.trim().is_empty() {
+                    continue;
+                }
+                let Ok(message) = JsonRpcMessage::from_json(&event.data) else {
+                    tracing::warn!("an SSE event that is not a JSON-RPC message was ignored");
+                    continue;
+                };
+                let answers = matches!(&message, JsonRpcMessage::Response(r) if Some(&r.id) == id)
+                    || matches!(&message, JsonRpcMessage::Error(e) if e.id.as_ref() == id && id.is_some());
+                if answers && is_initialize {
+                    self.note_initialize(&message);
+                }
+                let _ = self.incoming.send(message).await;
+                if answers {
+                    return Consumed::Answered;
+                }
+            }
+        }
+    }
+
+    /// The session's GET stream: what the server sends outside requests. Reconnects with
+    /// `Last-Event-ID`; stops on 405 (the server has none) or when the transport closes.
+    async fn get_stream(self: Arc<Self>) {
+        let mut last_id: Option<String> = None;
+        let mut retry = DEFAULT_RETRY;
+        let mut failures = 0;
+        while !self.stop.is_cancelled() && failures <= MAX_RESUMES {
+            let mut req = self.http.get(&self.url).header(ACCEPT, "text/event-stream");
+            if let Some(s) = self.session.lock().expect("not poisoned").clone() {
+                req = req.header("mcp-session-id", s);
+            } else {
+                return;
+            }
+            if let Some(v) = self.version.lock().expect("not poisoned").clone() {
+                req = req.header("mcp-protocol-version", v);
+            }
+            if let Some(l) = &last_id {
+                req = req.header("last-event-id", l.clone());
+            }
+            match req.send().await {
+                Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => return,
+                Ok(r) if r.status().is_success() => {
+                    failures = 0;
+                    if let Consumed::Failed =
+                        self.consume(r, None, false, &mut last_id, &mut retry).await
+                    {
+                        return;
+                    }
+                }
+                _ => failures += 1,
+            }
+            tokio::select! {
+                () = tokio::time::sleep(retry) => {}
+                () = self.stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// Starts a new session with the kept `initialize` request, once for many waiters.
+    async fn reinitialize(self: &Arc<Self>) -> bool {
+        let before = self.session.lock().expect("not poisoned").clone();
+        let _guard = self.reinit.lock().await;
+        if *self.session.lock().expect("not poisoned") != before {
+            return true; // someone else already did it
+        }
+        let Some(mut init) = self.initialize.lock().expect("not poisoned").clone() else {
+            return false;
+        };
+        *self.session.lock().expect("not poisoned") = None;
+        init.id = RequestId::String(format!("reinit-{}", rand_suffix()));
+        let response = self
+            .http
+            .post(&self.url)
+            .headers(self.headers_for(&JsonRpcMessage::Request(init.clone())))
+            .body(JsonRpcMessage::Request(init).to_json())
+            .send()
+            .await;
+        let Ok(response) = response else { return false };
+        let Some(session) = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+        else {
+            return false;
+        };
+        *self.session.lock().expect("not poisoned") = Some(session);
+        let initialized = JsonRpcMessage::Notification(JsonRpcNotification {
+            method: "notifications/initialized".into(),
+            params: None,
+        });
+        let _ = self
+            .http
+            .post(&self.url)
+            .headers(self.headers_for(&initialized))
+            .body(initialized.to_json())
+            .send()
+            .await;
+        true
+    }
+
+    async fn end_session(&self) {
+        let session = self.session.lock().expect("not poisoned").take();
+        if let Some(s) = session {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                self.http
+                    .delete(&self.url)
+                    .header("mcp-session-id", s)
+                    .send(),
+            )
+            .await;
+        }
+    }
+}
+
+enum Consumed {
+    Answered,
+    Ended,
+    Failed,
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::Instant::now())
+}
