@@ -482,7 +482,7 @@ impl Client {
             Ok(Ok(result)) => {
                 guard.armed = false;
                 self.forget(&id);
-                result.map_err(Error::Server)
+                result.map_err(classify)
             }
             Ok(Err(_)) => {
                 guard.armed = false;
@@ -773,6 +773,29 @@ impl Client {
             close.await;
         }
     }
+}
+
+/// Errors the transport made up become connection and HTTP errors; the rest came from the server.
+fn classify(e: ErrorObject) -> Error {
+    let data = e.data.as_ref();
+    if let Some(status) = data
+        .and_then(|d| d.get(crate::http::HTTP_STATUS))
+        .and_then(Value::as_u64)
+    {
+        let message = e
+            .message
+            .split_once(": ")
+            .map_or(e.message.as_str(), |(_, m)| m)
+            .to_owned();
+        return Error::Http {
+            status: status as u16,
+            message,
+        };
+    }
+    if data.is_some_and(|d| d.get(crate::http::TRANSPORT_ERROR).is_some()) {
+        return Error::Connection(e.message);
+    }
+    Error::Server(e)
 }
 
 /// Tells the server a request is cancelled when its waiter goes away without an answer.

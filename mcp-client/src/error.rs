@@ -9,6 +9,14 @@ pub enum Error {
     /// The server answered with a JSON-RPC error.
     #[error("the server answered with an error: {0}")]
     Server(ErrorObject),
+    /// The server answered at the HTTP level with an error status and no JSON-RPC error.
+    #[error("HTTP {status}: {message}")]
+    Http {
+        /// The status code (401 and 403 mean authorization is needed).
+        status: u16,
+        /// What the server said.
+        message: String,
+    },
     /// The connection failed or closed.
     #[error("connection: {0}")]
     Connection(String),

@@ -21,6 +21,11 @@ use tokio_util_lite::CancelFlag;
 
 use crate::transport::Transport;
 
+/// The `data` key that marks an error made up by the transport, not sent by the server.
+pub(crate) const TRANSPORT_ERROR: &str = "mcp-client/transport";
+/// The `data` key with the HTTP status of an error made up by the transport.
+pub(crate) const HTTP_STATUS: &str = "mcp-client/httpStatus";
+
 /// Attempts to resume a broken SSE stream before giving up.
 const MAX_RESUMES: u32 = 5;
 /// The wait before resuming when the server gave no `retry`.
@@ -177,7 +182,7 @@ fn failure(id: Option<&RequestId>, status: StatusCode, body: &str) -> Option<Jso
             ErrorCode(-32000),
             format!("HTTP {}: {text}", status.as_u16()),
         )
-        .with_data(serde_json::json!({ "httpStatus": status.as_u16() })),
+        .with_data(serde_json::json!({ HTTP_STATUS: status.as_u16() })),
     )))
 }
 
@@ -255,7 +260,8 @@ impl Shared {
                             ErrorObject::new(
                                 ErrorCode(-32000),
                                 format!("cannot reach the server: {e}"),
-                            ),
+                            )
+                            .with_data(serde_json::json!({ TRANSPORT_ERROR: true })),
                         )))
                         .await;
                 }

@@ -1,0 +1,395 @@
+//! The client against servers: our runtime in process (both eras), and a real child process.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mcp_client::types::*;
+use mcp_client::{
+    Client, ClientHandler, EraChoice, Error, HandlerCapabilities, StdioServer, Transport,
+};
+use mcp_core::{Era, ErrorObject, ProtocolVersion};
+use mcp_server::{Context, ResourceDefinition, ResourceHandler, Server, ToolHandler};
+use serde_json::{Value, json};
+
+fn schema(v: Value) -> JsonObject {
+    serde_json::from_value(v).unwrap()
+}
+
+struct Add;
+impl ToolHandler for Add {
+    fn definition(&self) -> Tool {
+        let mut t = Tool::new(
+            "add",
+            schema(
+                json!({"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]}),
+            ),
+        );
+        t.output_schema = Some(schema(
+            json!({"type": "object", "properties": {"sum": {"type": "number"}}, "required": ["sum"]}),
+        ));
+        t
+    }
+    async fn call(&self, cx: Context, args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        let a = args["a"].as_f64().unwrap_or_default();
+        let b = args["b"].as_f64().unwrap_or_default();
+        cx.progress(1.0, Some(2.0), None);
+        cx.progress(2.0, Some(2.0), None);
+        Ok(CallToolResult::structured(json!({ "sum": a + b })))
+    }
+}
+
+/// Declares an output schema and breaks it.
+struct Liar;
+impl ToolHandler for Liar {
+    fn definition(&self) -> Tool {
+        let mut t = Tool::new("liar", schema(json!({"type": "object"})));
+        t.output_schema = Some(schema(
+            json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}),
+        ));
+        t
+    }
+    async fn call(&self, _cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        Ok(CallToolResult::structured(json!({ "n": "not a number" })))
+    }
+}
+
+struct Hang(Arc<AtomicBool>);
+impl ToolHandler for Hang {
+    fn definition(&self) -> Tool {
+        Tool::new("hang", schema(json!({"type": "object"})))
+    }
+    async fn call(&self, cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        // Set when the handler stops, whether it sees the cancellation or is dropped first.
+        struct Stopped(Arc<AtomicBool>);
+        impl Drop for Stopped {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let _stopped = Stopped(self.0.clone());
+        cx.cancelled().await;
+        Ok(CallToolResult::default())
+    }
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Name {
+    name: String,
+}
+
+struct Greet;
+impl ToolHandler for Greet {
+    fn definition(&self) -> Tool {
+        Tool::new("greet", schema(json!({"type": "object"})))
+    }
+    async fn call(&self, cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        let name = cx
+            .elicit::<Name>("Who are you?")
+            .await?
+            .accepted()
+            .map_or("stranger".to_owned(), |n| n.name);
+        let roots = cx.roots().await?;
+        let model = cx
+            .sample(CreateMessageRequestParams::new(
+                vec![SamplingMessage::user("hi")],
+                10,
+            ))
+            .await?;
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "hello {name}, {} roots, model {}",
+            roots.len(),
+            model.model
+        ))]))
+    }
+}
+
+struct Files;
+impl ResourceHandler for Files {
+    fn definition(&self) -> ResourceDefinition {
+        ResourceDefinition::Template(ResourceTemplate {
+            uri_template: "file:///{name}".into(),
+            name: "files".into(),
+            ..Default::default()
+        })
+    }
+    async fn read(
+        &self,
+        _cx: Context,
+        uri: String,
+        vars: BTreeMap<String, String>,
+    ) -> mcp_server::Result<Vec<ResourceContents>> {
+        Ok(vec![ResourceContents::text(
+            uri,
+            None,
+            format!("contents of {}", vars["name"]),
+        )])
+    }
+}
+
+fn server(hung: Arc<AtomicBool>) -> Server {
+    Server::new("srv", "9.9.9")
+        .tool(Add)
+        .tool(Liar)
+        .tool(Hang(hung))
+        .tool(Greet)
+        .resource(Files)
+}
+
+/// A transport to an in-process server over two in-memory pipes.
+fn in_process(server: Server) -> Transport {
+    let (client_w, server_r) = tokio::io::duplex(1 << 16);
+    let (server_w, client_r) = tokio::io::duplex(1 << 16);
+    tokio::spawn(server.serve_io(server_r, server_w));
+    Transport::from_io(client_r, client_w)
+}
+
+#[derive(Default)]
+struct App {
+    elicited: AtomicUsize,
+    changes: Mutex<Vec<mcp_client::Change>>,
+}
+
+impl ClientHandler for App {
+    fn capabilities(&self) -> HandlerCapabilities {
+        HandlerCapabilities {
+            elicitation_form: true,
+            sampling: true,
+            roots: true,
+            ..Default::default()
+        }
+    }
+    async fn elicit(&self, _params: ElicitRequestParams) -> Result<ElicitResult, ErrorObject> {
+        self.elicited.fetch_add(1, Ordering::SeqCst);
+        Ok(ElicitResult {
+            action: ElicitAction::Accept,
+            content: Some(schema(json!({"name": "Ada"}))),
+            meta: None,
+        })
+    }
+    async fn sample(
+        &self,
+        _params: CreateMessageRequestParams,
+    ) -> Result<CreateMessageResult, ErrorObject> {
+        Ok(CreateMessageResult {
+            role: Role::Assistant,
+            content: OneOrMany::One(SamplingContent::Text(TextContent::new("ok"))),
+            model: "test-model".into(),
+            stop_reason: None,
+            meta: None,
+        })
+    }
+    async fn roots(&self) -> Result<Vec<Root>, ErrorObject> {
+        Ok(vec![Root {
+            uri: "file:///r".into(),
+            name: None,
+            meta: None,
+        }])
+    }
+    fn on_change(&self, change: mcp_client::Change) {
+        self.changes.lock().unwrap().push(change);
+    }
+}
+
+async fn connect(era: EraChoice, app: Arc<App>) -> (Client, Server) {
+    let srv = server(Arc::new(AtomicBool::new(false)));
+    let client = Client::builder()
+        .era(era)
+        .handler(app)
+        .connect(in_process(srv.clone()))
+        .await
+        .unwrap();
+    (client, srv)
+}
+
+#[tokio::test]
+async fn auto_detects_a_modern_server() {
+    let (client, _) = connect(EraChoice::Auto, Arc::default()).await;
+    let s = client.session();
+    assert_eq!(s.version, ProtocolVersion::V2026_07_28);
+    assert_eq!(s.server_info.unwrap().name, "srv");
+    assert!(s.capabilities.tools.is_some());
+}
+
+#[tokio::test]
+async fn a_pinned_legacy_era_initializes() {
+    let (client, _) = connect(EraChoice::Legacy, Arc::default()).await;
+    assert_eq!(client.session().version, ProtocolVersion::V2025_11_25);
+    assert_eq!(client.session().era(), Era::Legacy);
+    client.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn typed_calls_in_both_eras() {
+    for era in [EraChoice::Legacy, EraChoice::Modern] {
+        let (client, _) = connect(era, Arc::default()).await;
+        let names: Vec<String> = client
+            .list_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(names, ["add", "liar", "hang", "greet"]);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        let r = client
+            .call_tool_with_progress("add", json!({"a": 1, "b": 2}), move |p| {
+                seen2.lock().unwrap().push(p.progress)
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.structured_content, Some(json!({"sum": 3.0})));
+        assert_eq!(*seen.lock().unwrap(), [1.0, 2.0], "{era:?}");
+        let contents = client.read_resource("file:///notes.txt").await.unwrap();
+        assert!(
+            matches!(&contents[0], ResourceContents::Text(t) if t.text == "contents of notes.txt")
+        );
+        let templates = client.list_resource_templates().await.unwrap();
+        assert_eq!(templates[0].uri_template, "file:///{name}");
+        // A typed request by method marker.
+        let listed = client
+            .request::<mcp_core::messages::ListTools>(None)
+            .await
+            .unwrap();
+        assert_eq!(listed.tools.len(), 4);
+        // A server error is a typed error.
+        let err = client.call_tool("nope", json!({})).await.unwrap_err();
+        assert_eq!(
+            err.server_error().unwrap().code,
+            mcp_core::ErrorCode::INVALID_PARAMS
+        );
+    }
+}
+
+#[tokio::test]
+async fn output_is_checked_against_the_schema() {
+    let (client, _) = connect(EraChoice::Auto, Arc::default()).await;
+    client.list_tools().await.unwrap();
+    let err = client.call_tool("liar", json!({})).await.unwrap_err();
+    assert!(
+        matches!(err, Error::OutputSchema { ref tool, .. } if tool == "liar"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn handlers_answer_in_both_eras() {
+    for era in [EraChoice::Legacy, EraChoice::Modern] {
+        let app = Arc::new(App::default());
+        let (client, _) = connect(era, app.clone()).await;
+        let r = client.call_tool("greet", json!({})).await.unwrap();
+        assert_eq!(
+            r.content[0].as_text(),
+            Some("hello Ada, 1 roots, model test-model"),
+            "{era:?}"
+        );
+        assert!(app.elicited.load(Ordering::SeqCst) >= 1);
+    }
+}
+
+#[tokio::test]
+async fn timeouts_cancel_the_request_on_the_server() {
+    let hung = Arc::new(AtomicBool::new(false));
+    let srv = server(hung.clone());
+    let client = Client::builder()
+        .era(EraChoice::Legacy)
+        .timeout(Duration::from_millis(200))
+        .connect(in_process(srv))
+        .await
+        .unwrap();
+    let err = client.call_tool("hang", json!({})).await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    for _ in 0..200 {
+        if hung.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        hung.load(Ordering::SeqCst),
+        "the server saw the cancellation"
+    );
+    // The connection still works.
+    assert_eq!(
+        client
+            .call_tool("add", json!({"a": 2, "b": 2}))
+            .await
+            .unwrap()
+            .structured_content,
+        Some(json!({"sum": 4.0}))
+    );
+}
+
+#[tokio::test]
+async fn list_changed_reaches_the_handler() {
+    let app = Arc::new(App::default());
+    let (client, srv) = connect(EraChoice::Legacy, app.clone()).await;
+    client.list_tools().await.unwrap();
+    srv.remove_tool("liar");
+    for _ in 0..200 {
+        if !app.changes.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(*app.changes.lock().unwrap(), [mcp_client::Change::Tools]);
+}
+
+pub(crate) fn manual_server() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    let bin = target.join("debug/manual-server");
+    if !bin.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "mcp-examples", "--bin", "manual-server"])
+            .current_dir(&root)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    bin
+}
+
+#[tokio::test]
+async fn a_child_process_over_stdio_in_both_eras() {
+    let bin = manual_server();
+    for (era, version) in [
+        (EraChoice::Auto, ProtocolVersion::V2026_07_28),
+        (EraChoice::Legacy, ProtocolVersion::V2025_11_25),
+    ] {
+        let client = Client::builder()
+            .era(era)
+            .connect_stdio(
+                StdioServer::new(bin.to_str().unwrap()).stderr(mcp_client::StderrMode::Discard),
+            )
+            .await
+            .unwrap();
+        assert_eq!(client.session().version, version);
+        let r = client
+            .call_tool("add", json!({"a": 20, "b": 22}))
+            .await
+            .unwrap();
+        assert_eq!(r.structured_content, Some(json!({"result": 42.0})));
+        let p = client.get_prompt("review", [("code", "x")]).await.unwrap();
+        assert!(p.messages[0].content.as_text().unwrap().contains('x'));
+        let c = client
+            .complete(
+                CompletionReference::Resource(ResourceTemplateReference {
+                    kind: Default::default(),
+                    uri: "notes://{name}".into(),
+                }),
+                "name",
+                "w",
+            )
+            .await
+            .unwrap();
+        assert_eq!(c.values, ["welcome"]);
+        // Closing stdin ends the child; close() waits for it.
+        tokio::time::timeout(Duration::from_secs(10), client.close())
+            .await
+            .expect("the child exits");
+    }
+}
