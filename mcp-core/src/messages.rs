@@ -394,18 +394,21 @@ macro_rules! dispatch_enum {
                 Err(ErrorObject::method_not_found(method))
             }
 
-            /// Like [`Self::parse`], and also -32601 for a method that `version` does not have.
+            /// Like [`Self::parse`], and also -32601 for a method that `version` does not have,
+            /// whatever its params: a method the version lacks is unknown, not misused.
             pub fn parse_for(
                 version: ProtocolVersion,
                 method: &str,
                 params: Option<&RawValue>,
             ) -> Result<Self, ErrorObject> {
-                let parsed = Self::parse(method, params)?;
-                if parsed.available_in(version) {
-                    Ok(parsed)
-                } else {
-                    Err(ErrorObject::method_not_found(method))
-                }
+                $(
+                    if method == <$marker as $trait>::METHOD
+                        && !<$marker as $trait>::available_in(version)
+                    {
+                        return Err(ErrorObject::method_not_found(method));
+                    }
+                )*
+                Self::parse(method, params)
             }
 
             /// Whether a peer speaking `version` knows this method.

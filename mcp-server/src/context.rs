@@ -214,7 +214,11 @@ impl Context {
     /// Sends a request to the client and waits for its answer: a server-to-client request in the
     /// legacy era; an input request in the modern era, where a request that has no answer yet
     /// ends this round with `input_required` and the handler runs again when the client retries.
-    async fn ask<M: RequestMethod>(&self, request: InputRequest) -> Result<M::Result>
+    async fn ask<M: RequestMethod>(
+        &self,
+        key: Option<String>,
+        request: InputRequest,
+    ) -> Result<M::Result>
     where
         M::Result: DeserializeOwned,
     {
@@ -238,8 +242,10 @@ impl Context {
                 })
             }
             InputMode::Modern(mrtr) => {
-                let n = mrtr.next.fetch_add(1, Ordering::Relaxed);
-                let key = format!("{}-{n}", request.method().replace('/', "."));
+                let key = key.unwrap_or_else(|| {
+                    let n = mrtr.next.fetch_add(1, Ordering::Relaxed);
+                    format!("{}-{n}", request.method().replace('/', "."))
+                });
                 if let Some(answer) = mrtr.responses.get(&key) {
                     let value = serde_json::to_value(answer).map_err(Error::internal)?;
                     return serde_json::from_value(value).map_err(|e| {
@@ -264,8 +270,15 @@ impl Context {
     where
         T: DeserializeOwned + schemars::JsonSchema,
     {
+        self.elicit_keyed(None, message.into()).await
+    }
+
+    async fn elicit_keyed<T>(&self, key: Option<String>, message: String) -> Result<Elicitation<T>>
+    where
+        T: DeserializeOwned + schemars::JsonSchema,
+    {
         let schema = crate::schema::elicitation_schema::<T>()?;
-        let result = self.elicit_with(message, schema).await?;
+        let result = self.elicit_with_keyed(key, message, schema).await?;
         Ok(match result.action {
             ElicitAction::Accept => {
                 let content = serde_json::Value::Object(result.content.unwrap_or_default());
@@ -286,6 +299,16 @@ impl Context {
         message: impl Into<String>,
         requested_schema: ElicitationSchema,
     ) -> Result<ElicitResult> {
+        self.elicit_with_keyed(None, message.into(), requested_schema)
+            .await
+    }
+
+    async fn elicit_with_keyed(
+        &self,
+        key: Option<String>,
+        message: String,
+        requested_schema: ElicitationSchema,
+    ) -> Result<ElicitResult> {
         if self.inner.client_capabilities.elicitation.is_none() {
             return Err(missing_capability("elicitation"));
         }
@@ -295,12 +318,12 @@ impl Context {
                 .version
                 .supports(mcp_core::Feature::UrlElicitation)
                 .then_some(mcp_core::types::FormModeTag),
-            message: message.into(),
+            message,
             requested_schema,
             task: None,
             meta: None,
         });
-        self.ask::<messages::Elicit>(InputRequest::Elicit(params))
+        self.ask::<messages::Elicit>(key, InputRequest::Elicit(params))
             .await
     }
 
@@ -321,28 +344,94 @@ impl Context {
             elicitation_id: Some(elicitation_id.into()),
             ..Default::default()
         });
-        self.ask::<messages::Elicit>(InputRequest::Elicit(params))
+        self.ask::<messages::Elicit>(None, InputRequest::Elicit(params))
             .await
     }
 
     /// Asks the client's model for a message.
     pub async fn sample(&self, params: CreateMessageRequestParams) -> Result<CreateMessageResult> {
+        self.sample_keyed(None, params).await
+    }
+
+    async fn sample_keyed(
+        &self,
+        key: Option<String>,
+        params: CreateMessageRequestParams,
+    ) -> Result<CreateMessageResult> {
         if self.inner.client_capabilities.sampling.is_none() {
             return Err(missing_capability("sampling"));
         }
-        self.ask::<messages::CreateMessage>(InputRequest::CreateMessage(params))
+        self.ask::<messages::CreateMessage>(key, InputRequest::CreateMessage(params))
             .await
     }
 
     /// Asks the client for its roots.
     pub async fn roots(&self) -> Result<Vec<Root>> {
+        self.roots_keyed(None).await
+    }
+
+    async fn roots_keyed(&self, key: Option<String>) -> Result<Vec<Root>> {
         if self.inner.client_capabilities.roots.is_none() {
             return Err(missing_capability("roots"));
         }
         let r: ListRootsResult = self
-            .ask::<messages::ListRoots>(InputRequest::ListRoots(None))
+            .ask::<messages::ListRoots>(key, InputRequest::ListRoots(None))
             .await?;
         Ok(r.roots)
+    }
+
+    /// Asks the client under a key of the handler's choosing (modern era): the key names the
+    /// input request in `inputRequests`, and the client answers under it in `inputResponses`.
+    /// Without a key, requests are numbered in the order the handler makes them. Keys must be
+    /// unique within a request. In the legacy era the key is not sent.
+    ///
+    /// ```no_run
+    /// # async fn f(cx: mcp_server::Context, schema: mcp_server::types::ElicitationSchema) -> mcp_server::Result<()> {
+    /// let answer = cx.keyed("user_name").elicit_with("What is your name?", schema).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn keyed(&self, key: impl Into<String>) -> Keyed<'_> {
+        Keyed {
+            cx: self,
+            key: key.into(),
+        }
+    }
+}
+
+/// A request to the client under a chosen key: see [`Context::keyed`].
+pub struct Keyed<'a> {
+    cx: &'a Context,
+    key: String,
+}
+
+impl Keyed<'_> {
+    /// [`Context::elicit`] under this key.
+    pub async fn elicit<T>(self, message: impl Into<String>) -> Result<Elicitation<T>>
+    where
+        T: DeserializeOwned + schemars::JsonSchema,
+    {
+        self.cx.elicit_keyed(Some(self.key), message.into()).await
+    }
+
+    /// [`Context::elicit_with`] under this key.
+    pub async fn elicit_with(
+        self,
+        message: impl Into<String>,
+        requested_schema: ElicitationSchema,
+    ) -> Result<ElicitResult> {
+        self.cx
+            .elicit_with_keyed(Some(self.key), message.into(), requested_schema)
+            .await
+    }
+
+    /// [`Context::sample`] under this key.
+    pub async fn sample(self, params: CreateMessageRequestParams) -> Result<CreateMessageResult> {
+        self.cx.sample_keyed(Some(self.key), params).await
+    }
+
+    /// [`Context::roots`] under this key.
+    pub async fn roots(self) -> Result<Vec<Root>> {
+        self.cx.roots_keyed(Some(self.key)).await
     }
 }
 
@@ -352,7 +441,13 @@ fn missing_capability(name: &str) -> Error {
             mcp_core::ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
             format!("the client did not declare the `{name}` capability"),
         )
-        .with_data(serde_json::json!({ "requiredCapabilities": [name] })),
+        // A ClientCapabilities object naming what is missing: `elicitation.url` is
+        // `{"elicitation": {"url": {}}}`.
+        .with_data(serde_json::json!({
+            "requiredCapabilities": name
+                .rsplit('.')
+                .fold(serde_json::json!({}), |inner, part| serde_json::json!({ part: inner })),
+        })),
     )
 }
 

@@ -12,7 +12,7 @@ mod shape;
 mod state_token;
 mod stdio;
 
-pub use context::{Context, Elicitation, FromContext, State};
+pub use context::{Context, Elicitation, FromContext, Keyed, State};
 pub use error::{Error, Result};
 pub use handler::{PromptHandler, ResourceDefinition, ResourceHandler, ToolHandler};
 pub use policy::{Approval, Policy, RateLimit};

@@ -325,6 +325,19 @@ impl Server {
         let _ = self.inner.events.send(Event::PromptsChanged);
     }
 
+    /// Removes a prompt while serving; returns whether it was there.
+    pub fn remove_prompt(&self, name: &str) -> bool {
+        let mut reg = self.inner.registry.write().expect("not poisoned");
+        let before = reg.prompts.len();
+        reg.prompts.retain(|p| p.definition.name != name);
+        let removed = reg.prompts.len() != before;
+        drop(reg);
+        if removed {
+            let _ = self.inner.events.send(Event::PromptsChanged);
+        }
+        removed
+    }
+
     /// Tells subscribed clients that the resource at `uri` changed.
     pub fn notify_resource_updated(&self, uri: impl Into<String>) {
         let _ = self.inner.events.send(Event::ResourceUpdated(uri.into()));
