@@ -43,6 +43,8 @@ impl StateMap {
 pub(crate) enum InputMode {
     Legacy(Arc<dyn Peer>),
     Modern(Mrtr),
+    /// A modern task: questions wait in `tasks/get` until `tasks/update` answers them.
+    Task(Arc<crate::tasks::TaskSlot>),
 }
 
 /// The multi-round-trip state of one modern request.
@@ -237,6 +239,19 @@ impl Context {
                 serde_json::from_str(raw.get()).map_err(|e| {
                     Error::internal(format!(
                         "the client's answer to {} is malformed: {e}",
+                        M::METHOD
+                    ))
+                })
+            }
+            InputMode::Task(slot) => {
+                let key = key.unwrap_or_else(|| slot.next_key(request.method()));
+                let Some(answer) = slot.ask(key.clone(), request).await else {
+                    return Err(Error::cancelled());
+                };
+                let value = serde_json::to_value(answer).map_err(Error::internal)?;
+                serde_json::from_value(value).map_err(|e| {
+                    Error::invalid_params(format!(
+                        "input response `{key}` does not answer {}: {e}",
                         M::METHOD
                     ))
                 })

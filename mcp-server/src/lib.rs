@@ -11,6 +11,7 @@ mod session;
 mod shape;
 mod state_token;
 mod stdio;
+mod tasks;
 
 pub use context::{Context, Elicitation, FromContext, Keyed, State};
 pub use error::{Error, Result};

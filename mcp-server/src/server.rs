@@ -94,6 +94,7 @@ pub(crate) struct Inner {
     pub(crate) options: ServerOptions,
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) state_key: [u8; 32],
+    pub(crate) tasks: crate::tasks::TaskStore,
 }
 
 /// An MCP server: tools, resources, templates and prompts, with a name and a version.
@@ -146,6 +147,7 @@ impl Server {
                 options: ServerOptions::default(),
                 events: broadcast::channel(64).0,
                 state_key: random_key(),
+                tasks: crate::tasks::TaskStore::default(),
             }),
         }
     }
@@ -352,6 +354,10 @@ impl Server {
     pub fn capabilities(&self) -> ServerCapabilities {
         let reg = self.inner.registry.read().expect("not poisoned");
         let has_resources = !reg.resources.is_empty() || !reg.templates.is_empty();
+        let has_tasks = reg
+            .tools
+            .iter()
+            .any(|t| task_support(&t.definition) != TaskSupport::Forbidden);
         ServerCapabilities {
             tools: Some(ListChangedCapability {
                 list_changed: Some(true),
@@ -365,9 +371,25 @@ impl Server {
             }),
             logging: Some(JsonObject::new()),
             completions: (has_resources || !reg.prompts.is_empty()).then(JsonObject::new),
+            tasks: has_tasks.then(|| TasksCapability {
+                list: Some(JsonObject::new()),
+                cancel: Some(JsonObject::new()),
+                requests: Some(
+                    serde_json::from_value(serde_json::json!({ "tools": { "call": {} } }))
+                        .expect("an object"),
+                ),
+            }),
+            extensions: has_tasks.then(|| [(TASKS_EXTENSION.to_owned(), JsonObject::new())].into()),
             ..Default::default()
         }
     }
+}
+
+fn task_support(tool: &Tool) -> TaskSupport {
+    tool.execution
+        .as_ref()
+        .and_then(|e| e.task_support)
+        .unwrap_or(TaskSupport::Forbidden)
 }
 
 /// Modern-era fields every result carries.
@@ -556,16 +578,20 @@ impl Server {
                 })
             }
             ClientRequest::CallTool(p) => {
-                let handler = {
+                let found = {
                     let reg = self.inner.registry.read().expect("not poisoned");
-                    reg.tool(&p.name).map(|t| t.handler.clone())
+                    reg.tool(&p.name)
+                        .map(|t| (t.handler.clone(), task_support(&t.definition)))
                 };
-                let Some(handler) = handler else {
+                let Some((handler, support)) = found else {
                     return Err(ErrorObject::invalid_params(format!(
                         "Unknown tool: {}",
                         p.name
                     )));
                 };
+                if let Some(ttl) = self.task_for(&cx, support, p.task.as_ref())? {
+                    return self.start_task(&cx, handler, p.arguments.unwrap_or_default(), ttl);
+                }
                 match handler
                     .call(cx.clone(), p.arguments.unwrap_or_default())
                     .await
@@ -786,7 +812,181 @@ impl Server {
                     Err(e) => self.handler_error(&cx, e, binding),
                 }
             }
+            ClientRequest::GetTask(p) => {
+                let slot = self.inner.tasks.get(&p.task_id)?;
+                if modern {
+                    raw(&TaskResult {
+                        task: slot.modern(true),
+                        result_type: Some(ResultType::Complete),
+                        meta: modern_meta(&cx, self),
+                    })
+                } else {
+                    raw(&LegacyTaskResult {
+                        task: slot.legacy(),
+                        meta: None,
+                    })
+                }
+            }
+            ClientRequest::TaskPayload(p) => {
+                let slot = self.inner.tasks.get(&p.task_id)?;
+                tokio::select! {
+                    () = slot.finished() => {}
+                    () = cx.cancelled() => return Err(ErrorObject::internal_error("cancelled")),
+                }
+                raw(&slot.payload()?)
+            }
+            ClientRequest::ListTasks(p) => {
+                let all: Vec<LegacyTask> =
+                    self.inner.tasks.list().iter().map(|t| t.legacy()).collect();
+                let (tasks, next_cursor) = page(&all, cursor_of(&p), size)?;
+                raw(&LegacyListTasksResult {
+                    tasks,
+                    next_cursor,
+                    meta: None,
+                })
+            }
+            ClientRequest::CancelTask(p) => {
+                let slot = self.inner.tasks.get(&p.task_id)?;
+                let cancelled = slot.cancel();
+                if modern {
+                    raw(&EmptyResult {
+                        meta: modern_meta(&cx, self),
+                        result_type: result_type(&cx),
+                    })
+                } else if cancelled {
+                    raw(&LegacyTaskResult {
+                        task: slot.legacy(),
+                        meta: None,
+                    })
+                } else {
+                    Err(ErrorObject::invalid_params(
+                        "Cannot cancel task: already in terminal status",
+                    ))
+                }
+            }
+            ClientRequest::UpdateTask(p) => {
+                let slot = self.inner.tasks.get(&p.task_id)?;
+                slot.update(p.input_responses);
+                raw(&EmptyResult {
+                    meta: modern_meta(&cx, self),
+                    result_type: result_type(&cx),
+                })
+            }
             other => Err(ErrorObject::method_not_found(other.method())),
+        }
+    }
+
+    /// Whether this call becomes a task, and for how long it is kept: in 2025-11-25 when the
+    /// client asks (`task` in the params), in the modern era when the tool can run as a task and
+    /// the client declared the tasks extension.
+    fn task_for(
+        &self,
+        cx: &Context,
+        support: TaskSupport,
+        requested: Option<&LegacyTaskMetadata>,
+    ) -> Result<Option<Option<std::time::Duration>>, ErrorObject> {
+        let v = cx.protocol_version();
+        if v.supports(mcp_core::Feature::LegacyTasks) {
+            return match (requested, support) {
+                (Some(_), TaskSupport::Forbidden) => Err(ErrorObject::method_not_found(
+                    "tools/call as a task (this tool does not run as a task)",
+                )),
+                (None, TaskSupport::Required) => Err(ErrorObject::method_not_found(
+                    "tools/call without a task (this tool only runs as a task)",
+                )),
+                (Some(t), _) => Ok(Some(t.ttl.map(std::time::Duration::from_millis))),
+                (None, _) => Ok(None),
+            };
+        }
+        if v.supports(mcp_core::Feature::Extensions) && support != TaskSupport::Forbidden {
+            if cx.client_capabilities().has_extension(TASKS_EXTENSION) {
+                return Ok(Some(None));
+            }
+            if support == TaskSupport::Required {
+                return Err(ErrorObject::new(
+                    mcp_core::ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                    "this tool only runs as a task: declare the tasks extension",
+                )
+                .with_data(serde_json::json!({
+                    "requiredCapabilities": { "extensions": { TASKS_EXTENSION: {} } }
+                })));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Starts a tool call as a task and answers with the task.
+    fn start_task(
+        &self,
+        cx: &Context,
+        handler: Arc<dyn DynTool>,
+        arguments: JsonObject,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let slot = self.inner.tasks.create(ttl);
+        let modern = cx.era() == mcp_core::Era::Modern;
+        let input = match &cx.inner.input {
+            crate::context::InputMode::Legacy(peer) => {
+                crate::context::InputMode::Legacy(peer.clone())
+            }
+            _ => crate::context::InputMode::Task(slot.clone()),
+        };
+        let parent = cx.clone();
+        let task_cx = Context {
+            inner: Arc::new(crate::context::ContextInner {
+                request_id: cx.inner.request_id.clone(),
+                version: cx.inner.version,
+                meta: cx.inner.meta.clone(),
+                client_capabilities: cx.inner.client_capabilities.clone(),
+                client_info: cx.inner.client_info.clone(),
+                log_level: Box::new(move || parent.log_level()),
+                progress_token: cx.inner.progress_token.clone(),
+                last_progress: std::sync::Mutex::new(None),
+                sink: cx.inner.sink.clone(),
+                cancel: slot.cancel.clone(),
+                input,
+                state: cx.inner.state.clone(),
+            }),
+        };
+        let version = cx.protocol_version();
+        let run = slot.clone();
+        tokio::spawn(async move {
+            let outcome = tokio::select! {
+                r = handler.call(task_cx, arguments) => r,
+                () = run.cancel.cancelled() => return,
+            };
+            let result = match outcome {
+                Ok(mut result) => {
+                    result.shape(version);
+                    if modern {
+                        result.result_type = Some(ResultType::Complete);
+                    }
+                    result
+                }
+                Err(e) => match e.tool_message() {
+                    Some(message) => CallToolResult::error(message),
+                    None => {
+                        run.fail(e.to_error_object(modern));
+                        return;
+                    }
+                },
+            };
+            match serde_json::to_value(&result) {
+                Ok(serde_json::Value::Object(object)) => run.complete(object),
+                _ => run.fail(ErrorObject::internal_error("cannot serialize the result")),
+            }
+        });
+        if modern {
+            raw(&TaskResult {
+                task: slot.modern(false),
+                result_type: Some(ResultType::Task),
+                meta: modern_meta(cx, self),
+            })
+        } else {
+            raw(&LegacyCreateTaskResult {
+                task: slot.legacy(),
+                meta: None,
+            })
         }
     }
 

@@ -200,6 +200,47 @@ impl PromptHandler for Greeting {
     }
 }
 
+/// A tool that runs as a task: asks for a name, then answers after a moment.
+struct Report(TaskSupport);
+impl ToolHandler for Report {
+    fn definition(&self) -> Tool {
+        let mut t = Tool::new(
+            if self.0 == TaskSupport::Required {
+                "report_required"
+            } else {
+                "report"
+            },
+            schema(json!({"type": "object"})),
+        );
+        t.execution = Some(ToolExecution {
+            task_support: Some(self.0),
+        });
+        t
+    }
+    async fn call(&self, cx: Context, args: JsonObject) -> Result<CallToolResult> {
+        let name = if args.get("ask").and_then(Value::as_bool) == Some(true) {
+            let schema = serde_json::from_value(
+                json!({"type": "object", "properties": {"name": {"type": "string"}}}),
+            )
+            .unwrap();
+            let answer = cx
+                .keyed("user_name")
+                .elicit_with("Who is it for?", schema)
+                .await?;
+            answer
+                .content
+                .and_then(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default()
+        } else {
+            "nobody".to_owned()
+        };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "report for {name}"
+        ))]))
+    }
+}
+
 fn server(hung: Arc<AtomicBool>) -> Server {
     Server::new("test-server", "1.2.3")
         .instructions("for tests")
@@ -213,6 +254,8 @@ fn server(hung: Arc<AtomicBool>) -> Server {
         .tool(Boom)
         .tool(Secret)
         .tool(Deploy)
+        .tool(Report(TaskSupport::Optional))
+        .tool(Report(TaskSupport::Required))
         .resource(Doc)
         .prompt(Greeting)
 }
@@ -338,7 +381,19 @@ async fn legacy_handshake_and_listing() {
             break;
         }
     }
-    assert_eq!(names, ["echo", "slow", "hang", "boom", "secret", "deploy"]);
+    assert_eq!(
+        names,
+        [
+            "echo",
+            "slow",
+            "hang",
+            "boom",
+            "secret",
+            "deploy",
+            "report",
+            "report_required"
+        ]
+    );
     let bad = c
         .call(20, "tools/list", json!({"cursor": "not-a-cursor"}))
         .await;
@@ -774,4 +829,192 @@ async fn end_of_input_is_a_clean_exit() {
         .expect("exits")
         .unwrap();
     assert!(done.is_ok());
+}
+
+async fn poll_until_done(c: &mut Client, mut id: i64, task: &str, meta: Option<Value>) -> Value {
+    for _ in 0..200 {
+        let mut params = json!({"taskId": task});
+        if let Some(m) = &meta {
+            params["_meta"] = m.clone();
+        }
+        let r = c.call(id, "tasks/get", params).await;
+        id += 1;
+        let status = r["result"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if ["completed", "failed", "cancelled"].contains(&status.as_str()) {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the task did not finish")
+}
+
+#[tokio::test]
+async fn legacy_tasks_of_2025_11_25() {
+    let mut c = Client::start(server(hung()));
+    let init = c.initialize("2025-11-25", json!({})).await;
+    assert_eq!(
+        init["result"]["capabilities"]["tasks"]["requests"]["tools"]["call"],
+        json!({})
+    );
+    let r = c
+        .call(
+            1,
+            "tools/call",
+            json!({"name": "report", "task": {"ttl": 60000}}),
+        )
+        .await;
+    let task = &r["result"]["task"];
+    assert_eq!(task["status"], "working");
+    assert_eq!(task["ttl"], 60000);
+    let id = task["taskId"].as_str().unwrap().to_owned();
+    // tasks/result waits for the end, and names the task.
+    let payload = c.call(2, "tasks/result", json!({"taskId": id})).await;
+    assert_eq!(payload["result"]["content"][0]["text"], "report for nobody");
+    assert_eq!(
+        payload["result"]["_meta"]["io.modelcontextprotocol/related-task"]["taskId"],
+        id.as_str()
+    );
+    let got = c.call(3, "tasks/get", json!({"taskId": id})).await;
+    assert_eq!(got["result"]["status"], "completed");
+    let list = c.call(4, "tasks/list", json!({})).await;
+    assert_eq!(list["result"]["tasks"][0]["taskId"], id.as_str());
+    assert_eq!(
+        c.call(5, "tasks/cancel", json!({"taskId": id})).await["error"]["code"],
+        -32602
+    );
+    assert_eq!(
+        c.call(6, "tasks/get", json!({"taskId": "nope"})).await["error"]["code"],
+        -32602
+    );
+    // A tool that only runs as a task, called without one; a plain tool called as a task.
+    assert_eq!(
+        c.call(7, "tools/call", json!({"name": "report_required"}))
+            .await["error"]["code"],
+        -32601
+    );
+    assert_eq!(
+        c.call(
+            8,
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "x"}, "task": {}})
+        )
+        .await["error"]["code"],
+        -32601
+    );
+    // Without a task the optional tool answers at once.
+    let r = c.call(9, "tools/call", json!({"name": "report"})).await;
+    assert_eq!(r["result"]["content"][0]["text"], "report for nobody");
+    // Older versions know nothing of tasks.
+    let mut old = Client::start(server(hung()));
+    let init = old.initialize("2025-06-18", json!({})).await;
+    assert!(init["result"]["capabilities"].get("tasks").is_none());
+}
+
+#[tokio::test]
+async fn modern_tasks_extension() {
+    let mut c = Client::start(server(hung()));
+    let tasks_meta = || {
+        let mut m = modern_meta(json!({}));
+        m["io.modelcontextprotocol/clientCapabilities"] =
+            json!({"elicitation": {}, "extensions": {"io.modelcontextprotocol/tasks": {}}});
+        m
+    };
+    let d = c
+        .call(1, "server/discover", json!({"_meta": tasks_meta()}))
+        .await;
+    assert_eq!(
+        d["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/tasks"],
+        json!({})
+    );
+    assert!(d["result"]["capabilities"].get("tasks").is_none());
+    // A task-capable tool becomes a task for a client that declared the extension.
+    let r = c
+        .call(
+            2,
+            "tools/call",
+            json!({"_meta": tasks_meta(), "name": "report", "arguments": {"ask": true}}),
+        )
+        .await;
+    assert_eq!(r["result"]["resultType"], "task");
+    let id = r["result"]["taskId"].as_str().unwrap().to_owned();
+    assert!(r["result"].get("requestState").is_none());
+    // The task asks for input through tasks/get, and tasks/update answers.
+    let mut asked = Value::Null;
+    for n in 0..200 {
+        let g = c
+            .call(
+                10 + n,
+                "tasks/get",
+                json!({"_meta": tasks_meta(), "taskId": id}),
+            )
+            .await;
+        if g["result"]["status"] == "input_required" {
+            asked = g;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        asked["result"]["inputRequests"]["user_name"]["method"],
+        "elicitation/create"
+    );
+    let u = c
+        .call(
+            300,
+            "tasks/update",
+            json!({"_meta": tasks_meta(), "taskId": id,
+        "inputResponses": {"user_name": {"action": "accept", "content": {"name": "Alice"}}}}),
+        )
+        .await;
+    assert_eq!(u["result"]["resultType"], "complete");
+    let done = poll_until_done(&mut c, 400, &id, Some(tasks_meta())).await;
+    assert_eq!(done["result"]["status"], "completed");
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"],
+        "report for Alice"
+    );
+    // Without the extension, the optional tool answers at once and the required one is refused.
+    let r = c
+        .call(
+            600,
+            "tools/call",
+            json!({"_meta": modern_meta(json!({})), "name": "report"}),
+        )
+        .await;
+    assert_eq!(r["result"]["content"][0]["text"], "report for nobody");
+    let r = c
+        .call(
+            601,
+            "tools/call",
+            json!({"_meta": modern_meta(json!({})), "name": "report_required"}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32021);
+    assert_eq!(
+        r["error"]["data"]["requiredCapabilities"]["extensions"]["io.modelcontextprotocol/tasks"],
+        json!({})
+    );
+    // Cancel.
+    let r = c
+        .call(
+            602,
+            "tools/call",
+            json!({"_meta": tasks_meta(), "name": "report_required", "arguments": {"ask": true}}),
+        )
+        .await;
+    let id = r["result"]["taskId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        c.call(
+            603,
+            "tasks/cancel",
+            json!({"_meta": tasks_meta(), "taskId": id})
+        )
+        .await["result"]["resultType"],
+        "complete"
+    );
+    let done = poll_until_done(&mut c, 700, &id, Some(tasks_meta())).await;
+    assert_eq!(done["result"]["status"], "cancelled");
 }
