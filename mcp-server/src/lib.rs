@@ -3,6 +3,8 @@
 pub mod context;
 pub mod error;
 pub mod handler;
+#[cfg(feature = "http")]
+pub mod http;
 mod peer;
 pub mod policy;
 pub mod schema;

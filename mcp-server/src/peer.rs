@@ -1,5 +1,10 @@
 //! Where a request's messages go, and how the server sends requests to a legacy client.
 
+#[cfg(feature = "http")]
+use std::sync::Arc;
+#[cfg(feature = "http")]
+use std::time::Duration;
+
 use futures::future::BoxFuture;
 use mcp_core::{ErrorObject, JsonRpcMessage};
 use serde_json::value::RawValue;
@@ -7,14 +12,57 @@ use tokio::sync::mpsc;
 
 /// The outgoing messages of one request (or of a whole connection): on stdio the connection's
 /// writer, on HTTP the request's SSE stream.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Sink {
     tx: mpsc::Sender<JsonRpcMessage>,
+    /// The transport's handle on the stream that carries these messages, where it has one.
+    #[cfg(feature = "http")]
+    stream: Option<Arc<dyn StreamControl>>,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink").finish_non_exhaustive()
+    }
+}
+
+/// What a transport lets a request do with the stream carrying its messages (HTTP: its SSE
+/// stream).
+#[cfg(feature = "http")]
+pub(crate) trait StreamControl: Send + Sync {
+    /// Closes the connection that carries the stream without ending the stream: the client
+    /// reconnects after `retry` and resumes where it stopped. Returns whether the stream can be
+    /// resumed this way.
+    fn close_connection(&self, retry: Option<Duration>) -> bool;
 }
 
 impl Sink {
     pub(crate) fn new(tx: mpsc::Sender<JsonRpcMessage>) -> Self {
-        Sink { tx }
+        Sink {
+            tx,
+            #[cfg(feature = "http")]
+            stream: None,
+        }
+    }
+
+    /// A sink whose messages travel on a stream the request may close early.
+    #[cfg(feature = "http")]
+    pub(crate) fn with_stream(
+        tx: mpsc::Sender<JsonRpcMessage>,
+        stream: Arc<dyn StreamControl>,
+    ) -> Self {
+        Sink {
+            tx,
+            stream: Some(stream),
+        }
+    }
+
+    /// See [`StreamControl::close_connection`]; `false` where the transport has no such stream.
+    #[cfg(feature = "http")]
+    pub(crate) fn close_connection(&self, retry: Option<Duration>) -> bool {
+        self.stream
+            .as_ref()
+            .is_some_and(|s| s.close_connection(retry))
     }
 
     /// Sends a notification without waiting. When the reader is too slow and the queue is full,

@@ -45,8 +45,9 @@ type PendingMap = HashMap<RequestId, oneshot::Sender<Result<Box<RawValue>, Error
 /// One connection: a stdio process, or one HTTP session (legacy) or request (modern).
 pub(crate) struct Connection {
     server: Server,
-    /// Messages not tied to a request (change notifications, on HTTP the GET stream).
-    sink: Sink,
+    /// Messages not tied to a request (change notifications; on HTTP the session's GET stream).
+    /// `None` for a stateless connection, which has no such messages.
+    sink: Option<Sink>,
     legacy: Mutex<Option<Legacy>>,
     inflight: Mutex<HashMap<RequestId, (u64, CancellationToken)>>,
     next_slot: AtomicI64,
@@ -81,9 +82,30 @@ fn supported_versions() -> Vec<&'static str> {
 }
 
 impl Connection {
+    /// A connection that may become a legacy session: change notifications go to `sink` once the
+    /// client is initialized. At most [`crate::ServerOptions::max_in_flight`] requests run at once.
     pub(crate) fn new(server: Server, sink: Sink) -> Arc<Self> {
-        let max = server.inner.options.max_in_flight.clamp(1, 1 << 16);
-        let conn = Arc::new(Connection {
+        let max = server.inner.options.max_in_flight;
+        Self::session(server, sink, max)
+    }
+
+    /// Like [`Connection::new`], running at most `max_in_flight` requests at once.
+    pub(crate) fn session(server: Server, sink: Sink, max_in_flight: usize) -> Arc<Self> {
+        let conn = Self::build(server, Some(sink), max_in_flight);
+        conn.spawn_event_forwarder();
+        conn
+    }
+
+    /// A connection for one stateless (modern) request: no session state, and no messages
+    /// besides those of its requests, so no change notifications are forwarded.
+    #[cfg(feature = "http")]
+    pub(crate) fn stateless(server: Server) -> Arc<Self> {
+        Self::build(server, None, 1)
+    }
+
+    fn build(server: Server, sink: Option<Sink>, max_in_flight: usize) -> Arc<Self> {
+        let max = max_in_flight.clamp(1, 1 << 16);
+        Arc::new(Connection {
             server,
             sink,
             legacy: Mutex::new(None),
@@ -95,9 +117,23 @@ impl Connection {
             max_in_flight: max as u32,
             subscriptions: Mutex::new(BTreeSet::new()),
             shutdown: CancellationToken::new(),
-        });
-        conn.spawn_event_forwarder();
-        conn
+        })
+    }
+
+    /// The version negotiated by `initialize`, once the client sent it.
+    #[cfg(feature = "http")]
+    pub(crate) fn legacy_version(&self) -> Option<ProtocolVersion> {
+        self.legacy
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .map(|l| l.version)
+    }
+
+    /// Completes when the connection is closed ([`Connection::close`], or dropped).
+    #[cfg(feature = "http")]
+    pub(crate) async fn closed(&self) {
+        self.shutdown.cancelled().await;
     }
 
     /// Cancels every running request (end of input, session closed).
@@ -165,8 +201,8 @@ impl Connection {
                 })
             }
         };
-        if let Some(m) = message {
-            self.sink.send(m);
+        if let (Some(m), Some(sink)) = (message, &self.sink) {
+            sink.send(m);
         }
     }
 
@@ -179,6 +215,18 @@ impl Connection {
                     return;
                 };
                 self.spawn_request(req, sink, permit);
+            }
+            other => self.deliver(other),
+        }
+    }
+
+    /// Takes a message that is not a request: a notification, or the client's answer to a
+    /// server-to-client request.
+    pub(crate) fn deliver(&self, message: JsonRpcMessage) {
+        match message {
+            // Requests need a sink for their response: see `handle`.
+            JsonRpcMessage::Request(req) => {
+                tracing::warn!(method = %req.method, "request delivered without a sink: dropped");
             }
             JsonRpcMessage::Notification(n) => self.notification(n),
             JsonRpcMessage::Response(r) => {
@@ -308,9 +356,6 @@ impl Connection {
         cancel: CancellationToken,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let params = req.params.as_deref();
-        if req.method == messages::Initialize::METHOD {
-            return self.initialize(params);
-        }
         let meta = match params {
             Some(p) => serde_json::from_str::<PeekMeta>(p.get())
                 .map_err(|e| ErrorObject::invalid_params(format!("invalid params: {e}")))?
@@ -318,6 +363,8 @@ impl Connection {
                 .unwrap_or_default(),
             None => Meta::new(),
         };
+        // A request with modern `_meta` is modern whatever its method: `initialize` then does not
+        // exist (-32601).
         if let Some(requested) = meta.protocol_version() {
             return self
                 .serve_modern(
@@ -330,6 +377,9 @@ impl Connection {
                     cancel,
                 )
                 .await;
+        }
+        if req.method == messages::Initialize::METHOD {
+            return self.initialize(params);
         }
         self.serve_legacy(req.id, &req.method, params, meta, sink, cancel)
             .await
@@ -392,7 +442,12 @@ impl Connection {
         let client_capabilities = meta
             .client_capabilities()
             .map_err(|e| ErrorObject::invalid_params(format!("invalid client capabilities: {e}")))?
-            .unwrap_or_default();
+            .ok_or_else(|| {
+                ErrorObject::invalid_params(format!(
+                    "`_meta` lacks `{}`, which every 2026-07-28 request carries",
+                    mcp_core::meta::keys::CLIENT_CAPABILITIES
+                ))
+            })?;
         let client_info = meta.client_info().ok().flatten();
         let log_level = meta.log_level().ok().flatten();
         if let ClientRequest::SubscriptionsListen(p) = request {

@@ -279,6 +279,13 @@ async fn http(o: Options) {
         latencies,
         start.elapsed(),
     );
+    if let Some((id, _)) = session {
+        let _ = client
+            .delete(&url)
+            .header("mcp-session-id", id)
+            .send()
+            .await;
+    }
 }
 
 fn rss_kib(pid: u32) -> u64 {

@@ -1,7 +1,7 @@
 //! An MCP server written without macros: the handler traits implemented by hand.
 //!
-//! Serves on stdio: `cargo run -p mcp-examples --bin manual-server`. Logs go to stderr
-//! (`RUST_LOG=debug` for more).
+//! Serves on stdio: `cargo run -p mcp-examples --bin manual-server`, or on Streamable HTTP at
+//! `http://127.0.0.1:N/mcp` with `--port N`. Logs go to stderr (`RUST_LOG=debug` for more).
 
 use std::collections::BTreeMap;
 
@@ -205,5 +205,15 @@ async fn main() -> std::io::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    server().serve_stdio().await
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().position(|a| a == "--port") {
+        Some(i) => {
+            let port: u16 = args
+                .get(i + 1)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("--port takes a port number"));
+            mcp_server::http::serve_local(server(), port).await
+        }
+        None => server().serve_stdio().await,
+    }
 }

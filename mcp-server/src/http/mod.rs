@@ -1,0 +1,186 @@
+//! The Streamable HTTP transport: one endpoint (default `/mcp`) serving both protocol eras from
+//! one [`Server`].
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use mcp_server::Server;
+//!
+//! let server = Server::new("kpi", env!("CARGO_PKG_VERSION"));
+//! mcp_server::http::serve_local(server, 8000).await // http://127.0.0.1:8000/mcp, until Ctrl-C
+//! # }
+//! ```
+//!
+//! [`serve`] takes settings, a listener or an address, and a shutdown signal;
+//! [`McpService::router`] gives an axum router to mount in your own app.
+//!
+//! # Both eras on one endpoint
+//!
+//! A POST body holds one JSON-RPC message. A request whose `params._meta` carries
+//! `io.modelcontextprotocol/protocolVersion` is **modern** (2026-07-28): it is served on its own,
+//! with no session, whatever its method (so a modern `initialize` gets 404). Otherwise an
+//! `initialize` request starts a **legacy** session (2025-11-25 and older), whose id comes back in
+//! `Mcp-Session-Id`; the client's other requests carry it.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `Origin` present and not allowed (`null` never is) | 403, before anything else |
+//! | `Host` not allowed (on a loopback bind: not `localhost`, `127.0.0.1` or `[::1]`) | 403 |
+//! | POST without `Content-Type: application/json` | 415 |
+//! | POST whose `Accept` lacks `application/json` or `text/event-stream` (`*/*` will do) | 406 |
+//! | body over [`HttpConfig::max_body_size`], declared or streamed | 413, nothing created |
+//! | body slower than [`HttpConfig::body_read_timeout`] | 408 |
+//! | not JSON, or nested too deep / a batch, a bad `id`, not JSON-RPC | 400 with -32700 / -32600 |
+//! | a notification or a response | 202, no body |
+//! | a request | 200 with one JSON object or an SSE stream ([`ResponseMode`]) |
+//! | modern: `MCP-Protocol-Version`, `Mcp-Method`, or (`tools/call`, `prompts/get`, `resources/read`) `Mcp-Name` missing or unlike the body | 400 with -32020 |
+//! | modern: `_meta` without `io.modelcontextprotocol/clientCapabilities`, or a 2026-07-28 `MCP-Protocol-Version` without modern `_meta` | 400 with -32602 |
+//! | modern: unknown method | 404 with -32601 |
+//! | modern: unsupported version | 400 with -32022 and the supported versions |
+//! | legacy: no `Mcp-Session-Id` / unknown, expired or deleted id | 400 / 404 |
+//! | legacy: `MCP-Protocol-Version` not a legacy version (absent: 2025-03-26 is assumed) | 400 |
+//! | legacy: `initialize` with [`HttpConfig::max_sessions`] sessions open | 503 |
+//! | DELETE with a session id | 204; the session is gone (404 from then on) |
+//! | GET with a session id and `Accept: text/event-stream` | the session's SSE stream |
+//! | GET or DELETE without a session id (modern clients have neither) | 405 |
+//!
+//! # Streams
+//!
+//! - A modern request's SSE stream carries its progress and log notifications, then its result.
+//!   Closing it cancels the request: the handler sees [`crate::Context::is_cancelled`] and
+//!   nothing more is sent. Server-to-client requests do not exist in this era (handlers that ask
+//!   for input get `input_required` results).
+//! - A legacy request's stream may also carry server-to-client requests (sampling, elicitation,
+//!   roots); the client POSTs its answers with the session id (202). Closing the connection does
+//!   not cancel the request (`notifications/cancelled` does); the stream goes on, and the client
+//!   resumes it with GET and `Last-Event-ID`.
+//! - The GET stream carries what is not tied to a request: list changes, resource updates. **One
+//!   GET stream per session**: a second GET replaces the first, which ends. (A client whose first
+//!   connection died unnoticed would otherwise be locked out with 409.)
+//! - Legacy events have ids `{stream}-{number}`, unique within the session. GET with
+//!   `Last-Event-ID` replays the events after it from that stream only, then goes on live; an
+//!   unknown id gets 400. Each stream holds [`HttpConfig::event_buffer`] events: older ones can no
+//!   longer be replayed.
+//! - Sessions at 2025-11-25 get a priming event (an id and no data, with `retry`) at the start of
+//!   each stream, and a request may end its connection early with [`close_sse_stream`].
+//! - Every stream is bounded: a reader that falls [`HttpConfig::event_buffer`] events behind loses
+//!   its connection (a modern request is then cancelled), and under [`serve`] a client that does
+//!   not read at all for [`HttpConfig::write_timeout`] is disconnected.
+//!
+//! # Limits
+//!
+//! Under [`serve`]: request heads are at most 64 KiB and 100 headers, sent within
+//! [`HttpConfig::header_read_timeout`] (which also bounds an idle kept-alive connection); bodies
+//! arrive within [`HttpConfig::body_read_timeout`]; at most [`HttpConfig::max_connections`]
+//! connections are served, further ones get a quick 503. Legacy sessions idle for
+//! [`HttpConfig::session_idle_timeout`] are closed.
+//!
+//! Sessions will be bound to the authenticated principal once authorization exists: a session
+//! records its owner, and another principal's requests see 404.
+
+mod config;
+mod guard;
+mod listener;
+mod service;
+mod sessions;
+mod sse;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+pub use config::{HttpConfig, ResponseMode};
+pub use service::McpService;
+
+use crate::context::Context;
+use crate::server::Server;
+
+/// Where [`serve`] listens: a bound listener, or an address to bind.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Listen {
+    /// A listener already bound (for instance to port 0, to learn the port first).
+    Listener(TcpListener),
+    /// An address to bind.
+    Addr(SocketAddr),
+}
+
+impl From<TcpListener> for Listen {
+    fn from(listener: TcpListener) -> Self {
+        Listen::Listener(listener)
+    }
+}
+
+impl From<SocketAddr> for Listen {
+    fn from(addr: SocketAddr) -> Self {
+        Listen::Addr(addr)
+    }
+}
+
+impl Listen {
+    pub(crate) async fn bind(self) -> io::Result<TcpListener> {
+        match self {
+            Listen::Listener(listener) => Ok(listener),
+            Listen::Addr(addr) => TcpListener::bind(addr).await,
+        }
+    }
+}
+
+/// Serves `server` on `listen` until `shutdown` completes.
+///
+/// Then it stops accepting connections, answers new requests with 503, ends GET and
+/// `subscriptions/listen` streams, lets running requests finish for
+/// [`HttpConfig::shutdown_grace`], cancels what is left, and closes every session.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use mcp_server::Server;
+/// use mcp_server::http::{self, HttpConfig};
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// println!("http://{}/mcp", listener.local_addr()?);
+/// let shutdown = async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// };
+/// http::serve(Server::new("kpi", "1.0.0"), HttpConfig::new(), listener, shutdown).await
+/// # }
+/// ```
+pub async fn serve(
+    server: Server,
+    config: HttpConfig,
+    listen: impl Into<Listen>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    McpService::new(server, config)
+        .serve(listen, shutdown)
+        .await
+}
+
+/// Serves `server` on `http://127.0.0.1:{port}/mcp` with the default settings, until Ctrl-C.
+pub async fn serve_local(server: Server, port: u16) -> io::Result<()> {
+    let shutdown = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No signal handling here: serve until the process ends.
+            std::future::pending::<()>().await;
+        }
+    };
+    serve(
+        server,
+        HttpConfig::new(),
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        shutdown,
+    )
+    .await
+}
+
+/// Closes the HTTP connection that carries the request's SSE stream, without ending the stream:
+/// the client reconnects after `retry` (default: [`HttpConfig::sse_retry`]) with GET and
+/// `Last-Event-ID`, and gets what the request sent meanwhile, its result included.
+///
+/// Servers use it to avoid holding a connection through a long operation. It works for requests
+/// of legacy sessions at 2025-11-25 (whose clients reconnect) when the answer is streamed (not
+/// [`ResponseMode::Json`]); elsewhere it does nothing and returns `false`.
+pub fn close_sse_stream(cx: &Context, retry: Option<Duration>) -> bool {
+    cx.inner.sink.close_connection(retry)
+}

@@ -1,0 +1,914 @@
+//! The endpoint: POST, GET and DELETE on one path, serving modern requests statelessly and
+//! legacy sessions by `Mcp-Session-Id`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
+use axum::routing::post;
+use futures::StreamExt as _;
+use mcp_core::codec::{self, CodecConfig};
+use mcp_core::messages::{Initialize, RequestMethod as _, SubscriptionsListen};
+use mcp_core::{
+    Era, ErrorCode, ErrorObject, JsonRpcError, JsonRpcMessage, JsonRpcRequest, Meta,
+    ProtocolVersion, RequestId,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::config::{HttpConfig, ResponseMode};
+use super::guard::{self, LAST_EVENT_ID, Mirrored, NameSource, PROTOCOL_VERSION, SESSION_ID};
+use super::sessions::{Session, Sessions};
+use super::sse::{self, EarlyClose, EventLog, is_final};
+use crate::peer::Sink;
+use crate::server::Server;
+use crate::session::Connection;
+
+const JSON: &str = "application/json";
+const EVENT_STREAM: &str = "text/event-stream";
+
+/// A busy server, in the range JSON-RPC leaves to implementations.
+const SERVER_BUSY: ErrorCode = ErrorCode(-32000);
+
+/// How long the rest of an oversized body is read (and dropped) before the 413.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// A request turned away with this response (boxed: responses are large).
+type Refused = Box<Response<Body>>;
+
+/// The local address of the connection a request arrived on, where the server knows it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LocalAddr(pub(super) SocketAddr);
+
+pub(super) struct Shared {
+    server: Server,
+    pub(super) config: HttpConfig,
+    codec: CodecConfig,
+    sessions: Sessions,
+    /// No new requests; the long-lived streams (GET, `subscriptions/listen`) end.
+    shutdown: CancellationToken,
+    /// Every stream ends and every request is cancelled.
+    abort: CancellationToken,
+    reaper_started: AtomicBool,
+}
+
+/// The MCP endpoint as a service: mount [`McpService::router`] in an axum app, or run it with
+/// [`McpService::serve`].
+///
+/// Cheap to clone; clones share the sessions.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use mcp_server::Server;
+/// use mcp_server::http::{HttpConfig, McpService};
+///
+/// let server = Server::new("kpi", "1.0.0");
+/// let mcp = McpService::new(server, HttpConfig::new());
+/// let app = axum::Router::new()
+///     .merge(mcp.router())
+///     .route("/health", axum::routing::get(|| async { "ok" }));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+/// axum::serve(listener, app)
+///     .with_graceful_shutdown(async move {
+///         let _ = tokio::signal::ctrl_c().await;
+///         mcp.shutdown(); // ends the SSE streams, so that the shutdown can complete
+///     })
+///     .await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct McpService {
+    pub(super) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for McpService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpService")
+            .field("server", &self.shared.server)
+            .field("path", &self.shared.config.path)
+            .field("sessions", &self.session_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl McpService {
+    /// The endpoint for `server`.
+    pub fn new(server: Server, config: HttpConfig) -> Self {
+        McpService {
+            shared: Arc::new(Shared {
+                server,
+                codec: config.codec(),
+                sessions: Sessions::new(config.max_sessions, config.session_idle_timeout),
+                config,
+                shutdown: CancellationToken::new(),
+                abort: CancellationToken::new(),
+                reaper_started: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A router with the endpoint at the configured path. Other methods on the path get 405.
+    ///
+    /// Served by your own `axum::serve`, the header, body-stall and connection limits of
+    /// [`crate::http::serve`] do not apply (the body read timeout and size limit do), and the
+    /// local address is unknown, so the `Host` check requires a loopback name unless
+    /// [`HttpConfig::allowed_hosts`] says otherwise.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(
+                &self.shared.config.path,
+                post(post_handler).get(get_handler).delete(delete_handler),
+            )
+            .with_state(self.shared.clone())
+    }
+
+    /// Serves on `listen` until `shutdown` completes, then shuts down gracefully: see
+    /// [`crate::http::serve`].
+    pub async fn serve(
+        self,
+        listen: impl Into<super::Listen>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        let listener = listen.into().bind().await?;
+        super::listener::run(self, listener, shutdown).await
+    }
+
+    /// Starts a graceful shutdown: new requests get 503, GET streams and `subscriptions/listen`
+    /// streams end; running requests go on.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+
+    /// Ends everything now: running requests are cancelled, every stream ends, every session is
+    /// closed.
+    pub fn close(&self) {
+        self.shared.shutdown.cancel();
+        self.shared.abort.cancel();
+        self.shared.sessions.close_all();
+    }
+
+    /// How many legacy sessions exist.
+    pub fn session_count(&self) -> usize {
+        self.shared.sessions.len()
+    }
+}
+
+/// Stops a modern request when its response goes away (the client closed the stream).
+struct CancelOnDrop(Arc<Connection>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// What the handlers need of a request's params, read before dispatch.
+///
+/// `_meta` is read exactly as the engine reads it (a map: of duplicated keys the last wins), so
+/// that the era this layer checks headers for is the era the request is served in.
+#[derive(Default)]
+struct Peek {
+    meta: Meta,
+    names: Names,
+}
+
+#[derive(Deserialize)]
+struct MetaField {
+    #[serde(rename = "_meta", default)]
+    meta: Option<Meta>,
+}
+
+/// `params.name` and `params.uri`; a duplicated key leaves both unread, and the request then
+/// fails both the `Mcp-Name` check and the engine's own parsing.
+#[derive(Default, Deserialize)]
+struct Names {
+    #[serde(default)]
+    name: Option<Value>,
+    #[serde(default)]
+    uri: Option<Value>,
+}
+
+impl Peek {
+    /// `Err` when `_meta` cannot be read, which the engine would refuse as well (-32602).
+    fn of(params: Option<&RawValue>) -> Result<Self, ErrorObject> {
+        let Some(params) = params else {
+            return Ok(Peek::default());
+        };
+        let meta = serde_json::from_str::<MetaField>(params.get())
+            .map_err(|e| ErrorObject::invalid_params(format!("invalid params: {e}")))?
+            .meta
+            .unwrap_or_default();
+        let names = serde_json::from_str(params.get()).unwrap_or_default();
+        Ok(Peek { meta, names })
+    }
+
+    /// The protocol version in `_meta`: set on modern requests only.
+    fn version(&self) -> Option<&str> {
+        self.meta.protocol_version()
+    }
+
+    /// Whether `_meta` holds the client's capabilities.
+    fn has_capabilities(&self) -> bool {
+        self.meta
+            .get_raw(mcp_core::meta::keys::CLIENT_CAPABILITIES)
+            .is_some_and(Value::is_object)
+    }
+
+    /// The value `Mcp-Name` repeats for `method`.
+    fn name(&self, method: &str) -> Option<&str> {
+        match guard::named_method(method)? {
+            NameSource::Uri => self.names.uri.as_ref()?.as_str(),
+            NameSource::Name => self.names.name.as_ref()?.as_str(),
+        }
+    }
+}
+
+fn json_response(status: StatusCode, message: &JsonRpcMessage) -> Response<Body> {
+    let mut response = Response::new(Body::from(message.to_json()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+    response
+}
+
+fn rpc_error(status: StatusCode, id: Option<RequestId>, error: ErrorObject) -> Response<Body> {
+    json_response(status, &JsonRpcMessage::Error(JsonRpcError::new(id, error)))
+}
+
+/// An error after which the connection is not reused (the request body was not read).
+fn closing_error(status: StatusCode, error: ErrorObject) -> Response<Body> {
+    let mut response = rpc_error(status, None, error);
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn status_only(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    response
+}
+
+fn unavailable(id: Option<RequestId>, message: &str) -> Response<Body> {
+    let mut response = rpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        id,
+        ErrorObject::new(SERVER_BUSY, message),
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+fn method_not_allowed() -> Response<Body> {
+    let mut response = rpc_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        None,
+        ErrorObject::invalid_request(
+            "GET and DELETE need the `Mcp-Session-Id` of a legacy session; modern clients send every request as a POST",
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+/// The HTTP status of a JSON answer: modern errors that describe the request itself get a 4xx
+/// (unknown method 404; version, header and capability errors 400).
+fn status_of(message: &JsonRpcMessage, modern: bool) -> StatusCode {
+    match message {
+        JsonRpcMessage::Error(e) if modern => match e.error.code {
+            ErrorCode::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+            ErrorCode::HEADER_MISMATCH
+            | ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY
+            | ErrorCode::UNSUPPORTED_PROTOCOL_VERSION
+            | ErrorCode::PARSE_ERROR
+            | ErrorCode::INVALID_REQUEST => StatusCode::BAD_REQUEST,
+            _ => StatusCode::OK,
+        },
+        _ => StatusCode::OK,
+    }
+}
+
+/// A stream that ends at once: the answer to a request cancelled before it answered.
+fn empty_stream() -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(EVENT_STREAM));
+    response
+}
+
+fn legacy_versions() -> Vec<&'static str> {
+    ProtocolVersion::LEGACY.iter().map(|v| v.as_str()).collect()
+}
+
+/// Whether the session's client reconnects to streams the server closes (2025-11-25 on).
+fn resumes(session: &Session) -> bool {
+    session
+        .conn
+        .legacy_version()
+        .is_some_and(|v| v >= ProtocolVersion::V2025_11_25)
+}
+
+enum BodyError {
+    TooLarge,
+    Timeout,
+    Broken,
+}
+
+/// Reads the body, at most `limit` bytes (413 past that, whatever the framing) within `timeout`.
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, BodyError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut data = body.into_data_stream();
+    let read = async {
+        while let Some(chunk) = data.next().await {
+            let chunk = chunk.map_err(|_| BodyError::Broken)?;
+            if buf.len() + chunk.len() > limit {
+                // Read and drop a little more (at most the limit again, briefly), so that a
+                // client that sent a bit too much reads the 413 rather than a reset connection.
+                let mut extra = 0;
+                let _ = tokio::time::timeout(DRAIN_TIME, async {
+                    while let Some(Ok(chunk)) = data.next().await {
+                        extra += chunk.len();
+                        if extra > limit {
+                            break;
+                        }
+                    }
+                })
+                .await;
+                return Err(BodyError::TooLarge);
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(())
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| BodyError::Timeout)??;
+    Ok(buf)
+}
+
+async fn post_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    if let Some(refused) = shared.screen(&parts) {
+        return refused;
+    }
+    if shared.shutdown.is_cancelled() {
+        return unavailable(None, "the server is shutting down");
+    }
+    if !guard::is_json(&parts.headers) {
+        return rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            ErrorObject::invalid_request("the body must be `Content-Type: application/json`"),
+        );
+    }
+    if !guard::accepts(&parts.headers, &[JSON, EVENT_STREAM]) {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            ErrorObject::invalid_request(
+                "`Accept` must list both `application/json` and `text/event-stream`",
+            ),
+        );
+    }
+    let limit = shared.config.max_body_size;
+    let bytes = match read_body(body, &parts.headers, limit, shared.config.body_read_timeout).await
+    {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge) => {
+            return closing_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorObject::invalid_request(format!(
+                    "the body exceeds the limit of {limit} bytes"
+                ))
+                .with_data(serde_json::json!({ "maxMessageSize": limit })),
+            );
+        }
+        Err(BodyError::Timeout) => {
+            return closing_error(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorObject::invalid_request("the body took too long to arrive"),
+            );
+        }
+        Err(BodyError::Broken) => {
+            return closing_error(
+                StatusCode::BAD_REQUEST,
+                ErrorObject::invalid_request("the body could not be read"),
+            );
+        }
+    };
+    let message = match codec::decode(&bytes, &shared.codec) {
+        Ok(message) => message,
+        Err(e) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &JsonRpcMessage::Error(e.into_response()),
+            );
+        }
+    };
+    drop(bytes);
+    match message {
+        JsonRpcMessage::Request(req) => shared.request(&parts.headers, req).await,
+        other => shared.accept(&parts.headers, other),
+    }
+}
+
+async fn get_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response<Body> {
+    let (parts, _) = request.into_parts();
+    if let Some(refused) = shared.screen(&parts) {
+        return refused;
+    }
+    if parts.headers.get(SESSION_ID).is_none() {
+        return method_not_allowed();
+    }
+    if shared.shutdown.is_cancelled() {
+        return unavailable(None, "the server is shutting down");
+    }
+    if !guard::accepts(&parts.headers, &[EVENT_STREAM]) {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            ErrorObject::invalid_request("`Accept` must list `text/event-stream`"),
+        );
+    }
+    let session = match shared.session(&parts.headers, None) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    shared.stream(&parts.headers, session)
+}
+
+async fn delete_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response<Body> {
+    let (parts, _) = request.into_parts();
+    if let Some(refused) = shared.screen(&parts) {
+        return refused;
+    }
+    if parts.headers.get(SESSION_ID).is_none() {
+        return method_not_allowed();
+    }
+    match shared.session(&parts.headers, None) {
+        Ok(session) => {
+            shared.sessions.remove(&session.id);
+            status_only(StatusCode::NO_CONTENT)
+        }
+        Err(refused) => *refused,
+    }
+}
+
+impl Shared {
+    /// 403 for a request from an origin or to a host that is not allowed: the handler never runs.
+    fn screen(&self, parts: &Parts) -> Option<Response<Body>> {
+        let local_loopback = parts
+            .extensions
+            .get::<LocalAddr>()
+            .map(|a| a.0.ip().to_canonical().is_loopback());
+        if !guard::host_allowed(
+            &self.config.hosts,
+            &parts.headers,
+            &parts.uri,
+            local_loopback,
+        ) {
+            return Some(rpc_error(
+                StatusCode::FORBIDDEN,
+                None,
+                ErrorObject::invalid_request("this host name is not allowed"),
+            ));
+        }
+        if !guard::origin_allowed(&self.config.origins, &parts.headers) {
+            return Some(rpc_error(
+                StatusCode::FORBIDDEN,
+                None,
+                ErrorObject::invalid_request("this origin is not allowed"),
+            ));
+        }
+        None
+    }
+
+    /// The session named by `Mcp-Session-Id`: 400 without one, 404 when there is no such session
+    /// (any more), 400 when `MCP-Protocol-Version` is not a legacy version.
+    fn session(
+        &self,
+        headers: &HeaderMap,
+        id: Option<&RequestId>,
+    ) -> Result<Arc<Session>, Refused> {
+        let Some(value) = headers.get(SESSION_ID) else {
+            return Err(Box::new(rpc_error(
+                StatusCode::BAD_REQUEST,
+                id.cloned(),
+                ErrorObject::invalid_request(
+                    "the `Mcp-Session-Id` header is missing: send `initialize` first, or a modern request with `_meta`",
+                ),
+            )));
+        };
+        // Issue 6: the authenticated principal goes here.
+        let principal = None;
+        let session = value
+            .to_str()
+            .ok()
+            .and_then(|v| self.sessions.get(v.trim(), principal))
+            .ok_or_else(|| {
+                Box::new(rpc_error(
+                    StatusCode::NOT_FOUND,
+                    id.cloned(),
+                    ErrorObject::invalid_request(
+                        "no such session: send `initialize` to start a new one",
+                    ),
+                ))
+            })?;
+        check_legacy_version(headers, id)?;
+        Ok(session)
+    }
+
+    /// Routes a request by era: modern `_meta` (or a modern `MCP-Protocol-Version`) makes it
+    /// stateless; otherwise `initialize` starts a session and the rest belong to one.
+    async fn request(self: &Arc<Self>, headers: &HeaderMap, req: JsonRpcRequest) -> Response<Body> {
+        let peek = match Peek::of(req.params.as_deref()) {
+            Ok(peek) => peek,
+            Err(e) => return rpc_error(StatusCode::BAD_REQUEST, Some(req.id), e),
+        };
+        let mirrored = Mirrored {
+            method: &req.method,
+            version: peek.version(),
+            name: peek.name(&req.method),
+        };
+        if let Err(e) = guard::check_mirrored(headers, &mirrored) {
+            return rpc_error(StatusCode::BAD_REQUEST, Some(req.id), e);
+        }
+        if let Some(version) = mirrored.version {
+            // The engine answers an unsupported version with -32022; a supported one must come
+            // with the client's capabilities.
+            let supported = ProtocolVersion::parse(version).is_some_and(|v| v.era() == Era::Modern);
+            if supported && !peek.has_capabilities() {
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    Some(req.id),
+                    ErrorObject::invalid_params(format!(
+                        "`_meta` lacks `{}`, which every 2026-07-28 request carries",
+                        mcp_core::meta::keys::CLIENT_CAPABILITIES
+                    )),
+                );
+            }
+            return self.modern(req).await;
+        }
+        if modern_header(headers) {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                Some(req.id),
+                ErrorObject::invalid_params(format!(
+                    "a 2026-07-28 request carries `{}` in `params._meta`",
+                    mcp_core::meta::keys::PROTOCOL_VERSION
+                )),
+            );
+        }
+        if req.method == Initialize::METHOD {
+            self.initialize(headers, req).await
+        } else {
+            self.legacy(headers, req).await
+        }
+    }
+
+    /// Waits for a message of the request, unless everything is being shut down.
+    async fn recv(&self, rx: &mut mpsc::Receiver<JsonRpcMessage>) -> Option<JsonRpcMessage> {
+        tokio::select! {
+            m = rx.recv() => m,
+            () = self.abort.cancelled() => None,
+        }
+    }
+
+    /// A modern request: no session; the response stream is the request's lifetime.
+    async fn modern(self: &Arc<Self>, req: JsonRpcRequest) -> Response<Body> {
+        let id = req.id.clone();
+        let long_lived = req.method == SubscriptionsListen::METHOD;
+        let conn = Connection::stateless(self.server.clone());
+        let cancel = CancelOnDrop(conn.clone());
+        let (tx, mut rx) = mpsc::channel(self.config.event_buffer);
+        conn.handle(JsonRpcMessage::Request(req), Sink::new(tx))
+            .await;
+        let mode = if long_lived {
+            ResponseMode::Sse
+        } else {
+            self.config.response_mode
+        };
+        let first = match mode {
+            ResponseMode::Sse => None,
+            ResponseMode::Json => loop {
+                match self.recv(&mut rx).await {
+                    Some(m) if is_final(&m, &id) => return json_response(status_of(&m, true), &m),
+                    // No stream to carry it.
+                    Some(_) => {}
+                    None => return unavailable(Some(id), "the server is shutting down"),
+                }
+            },
+            ResponseMode::Auto => match self.recv(&mut rx).await {
+                Some(m) if is_final(&m, &id) => return json_response(status_of(&m, true), &m),
+                Some(m) => Some(m),
+                None => return unavailable(Some(id), "the server is shutting down"),
+            },
+        };
+        let log = EventLog::new(0, false, self.config.event_buffer);
+        let reader = log.attach(None);
+        if let Some(m) = first {
+            log.push(&m, false);
+        }
+        tokio::spawn(sse::pump(rx, log, Some(id), conn, None));
+        let stop = if long_lived {
+            &self.shutdown
+        } else {
+            &self.abort
+        };
+        reader
+            .keep_alive(self.config.sse_keep_alive)
+            .stop_on(stop.clone())
+            .guard(cancel)
+            .into_response()
+    }
+
+    /// `initialize`: a new legacy session, whose id goes back with the result.
+    async fn initialize(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        req: JsonRpcRequest,
+    ) -> Response<Body> {
+        if let Err(refused) = check_legacy_version(headers, Some(&req.id)) {
+            return *refused;
+        }
+        let id = req.id.clone();
+        if !self.sessions.has_room() {
+            return unavailable(Some(id), "too many sessions");
+        }
+        // Issue 6: the session belongs to the authenticated principal.
+        let session = Session::new(self.server.clone(), &self.config, None);
+        let (tx, mut rx) = mpsc::channel(self.config.event_buffer);
+        session
+            .conn
+            .handle(JsonRpcMessage::Request(req), Sink::new(tx))
+            .await;
+        let result = loop {
+            match self.recv(&mut rx).await {
+                Some(m) if is_final(&m, &id) => break m,
+                Some(_) => {}
+                None => return unavailable(Some(id), "the server is shutting down"),
+            }
+        };
+        if matches!(result, JsonRpcMessage::Error(_)) {
+            return json_response(StatusCode::OK, &result);
+        }
+        if !self.sessions.insert(session.clone()) {
+            return unavailable(Some(id), "too many sessions");
+        }
+        self.start_reaper();
+        let mut response = match self.config.response_mode {
+            ResponseMode::Sse => {
+                let log = session.open_stream(1);
+                let mut reader = log.attach(None);
+                if resumes(&session) {
+                    reader = reader.prelude(sse::priming_event(log.id(), 0, self.config.sse_retry));
+                }
+                log.push(&result, true);
+                let forget = {
+                    let session = session.clone();
+                    move || session.forget_stream(log.id())
+                };
+                reader
+                    .stop_on(self.abort.clone())
+                    .on_complete(forget)
+                    .into_response()
+            }
+            ResponseMode::Auto | ResponseMode::Json => json_response(StatusCode::OK, &result),
+        };
+        response.headers_mut().insert(
+            SESSION_ID,
+            HeaderValue::from_str(&session.id).expect("session ids are visible ASCII"),
+        );
+        response
+    }
+
+    /// A request of a legacy session. Its stream outlives the HTTP response: a client that
+    /// loses the connection resumes with GET and `Last-Event-ID`.
+    async fn legacy(self: &Arc<Self>, headers: &HeaderMap, req: JsonRpcRequest) -> Response<Body> {
+        let session = match self.session(headers, Some(&req.id)) {
+            Ok(session) => session,
+            Err(refused) => return *refused,
+        };
+        let busy = session.busy();
+        let id = req.id.clone();
+        let mode = self.config.response_mode;
+        let early = EarlyClose::new(
+            resumes(&session) && mode != ResponseMode::Json,
+            self.config.sse_retry,
+        );
+        let (tx, mut rx) = mpsc::channel(self.config.event_buffer);
+        session
+            .conn
+            .handle(
+                JsonRpcMessage::Request(req),
+                Sink::with_stream(tx, early.clone()),
+            )
+            .await;
+        let (first, close) = match mode {
+            ResponseMode::Sse => (None, None),
+            ResponseMode::Json => loop {
+                match self.recv(&mut rx).await {
+                    Some(m) if is_final(&m, &id) => return json_response(StatusCode::OK, &m),
+                    Some(m) => {
+                        session.standalone.push(&m, false);
+                    }
+                    None if self.abort.is_cancelled() => {
+                        return unavailable(Some(id), "the server is shutting down");
+                    }
+                    None => return empty_stream(),
+                }
+            },
+            ResponseMode::Auto => tokio::select! {
+                biased;
+                m = self.recv(&mut rx) => match m {
+                    Some(m) if is_final(&m, &id) => return json_response(StatusCode::OK, &m),
+                    Some(m) => (Some(m), None),
+                    None if self.abort.is_cancelled() => {
+                        return unavailable(Some(id), "the server is shutting down");
+                    }
+                    None => return empty_stream(),
+                },
+                retry = early.requested() => (None, Some(retry)),
+            },
+        };
+        let log = session.open_stream(self.config.event_buffer);
+        let mut reader = log.attach(None);
+        if resumes(&session) {
+            reader = reader.prelude(sse::priming_event(log.id(), 0, self.config.sse_retry));
+        }
+        if let Some(m) = first {
+            log.push(&m, false);
+        }
+        if let Some(retry) = close {
+            log.close_connection(retry);
+        }
+        // A running request keeps its session from expiring, whether or not a client reads it.
+        let running = session.busy();
+        let conn = session.conn.clone();
+        let fed = log.clone();
+        tokio::spawn(async move {
+            sse::pump(rx, fed, Some(id), conn, Some(early)).await;
+            drop(running);
+        });
+        let forget = {
+            let session = session.clone();
+            let stream = log.id();
+            move || session.forget_stream(stream)
+        };
+        reader
+            .keep_alive(self.config.sse_keep_alive)
+            .stop_on(self.abort.clone())
+            .guard(busy)
+            .on_complete(forget)
+            .into_response()
+    }
+
+    /// GET: the session's stream, or with `Last-Event-ID` the rest of the stream that event
+    /// belongs to. A new GET replaces the connection reading the same stream, which ends.
+    fn stream(&self, headers: &HeaderMap, session: Arc<Session>) -> Response<Body> {
+        let last_event = match guard::single(headers, &LAST_EVENT_ID) {
+            Ok(last) => last,
+            Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e),
+        };
+        let busy = session.busy();
+        let (log, reader) = match last_event {
+            Some(last) => {
+                let found = sse::parse_event_id(last)
+                    .and_then(|(stream, seq)| Some((session.stream(stream)?, seq)));
+                let Some((log, seq)) = found else {
+                    return rpc_error(
+                        StatusCode::BAD_REQUEST,
+                        None,
+                        ErrorObject::invalid_request(
+                            "unknown `Last-Event-ID`: the stream is gone or never existed",
+                        ),
+                    );
+                };
+                let reader = log.attach(Some(seq));
+                (log, reader)
+            }
+            None => {
+                let log = session.standalone.clone();
+                let mut reader = log.attach(None);
+                if resumes(&session) {
+                    let position = reader.position();
+                    reader = reader.prelude(sse::priming_event(0, position, self.config.sse_retry));
+                }
+                (log, reader)
+            }
+        };
+        let mut reader = reader.keep_alive(self.config.sse_keep_alive).guard(busy);
+        if log.id() == 0 {
+            reader = reader.stop_on(self.shutdown.clone());
+        } else {
+            let stream = log.id();
+            let session = session.clone();
+            reader = reader
+                .stop_on(self.abort.clone())
+                .on_complete(move || session.forget_stream(stream));
+        }
+        reader.into_response()
+    }
+
+    /// A notification, or the client's answer to a server request: 202.
+    fn accept(&self, headers: &HeaderMap, message: JsonRpcMessage) -> Response<Body> {
+        if headers.get(SESSION_ID).is_none() {
+            let modern = match &message {
+                JsonRpcMessage::Notification(n) => {
+                    Peek::of(n.params.as_deref()).is_ok_and(|p| p.version().is_some())
+                }
+                _ => false,
+            };
+            // A modern notification concerns no session; nothing in this revision needs one
+            // over HTTP (closing a stream is how a request is cancelled).
+            if modern {
+                return status_only(StatusCode::ACCEPTED);
+            }
+        }
+        match self.session(headers, None) {
+            Ok(session) => {
+                let _busy = session.busy();
+                session.conn.deliver(message);
+                status_only(StatusCode::ACCEPTED)
+            }
+            Err(refused) => *refused,
+        }
+    }
+
+    fn start_reaper(self: &Arc<Self>) {
+        if !self.reaper_started.swap(true, Ordering::SeqCst) {
+            tokio::spawn(reap(Arc::downgrade(self)));
+        }
+    }
+}
+
+/// Whether `MCP-Protocol-Version` names a modern version.
+fn modern_header(headers: &HeaderMap) -> bool {
+    matches!(
+        guard::single(headers, &PROTOCOL_VERSION),
+        Ok(Some(v)) if ProtocolVersion::parse(v).is_some_and(|v| v.era() == Era::Modern)
+    )
+}
+
+/// `MCP-Protocol-Version` on a legacy request: absent means 2025-03-26; otherwise it must be a
+/// legacy version (400).
+fn check_legacy_version(headers: &HeaderMap, id: Option<&RequestId>) -> Result<(), Refused> {
+    match guard::single(headers, &PROTOCOL_VERSION) {
+        Err(e) => Err(Box::new(rpc_error(StatusCode::BAD_REQUEST, id.cloned(), e))),
+        Ok(None) => Ok(()),
+        Ok(Some(v)) => match ProtocolVersion::parse(v) {
+            Some(p) if p.era() == Era::Legacy => Ok(()),
+            _ => Err(Box::new(rpc_error(
+                StatusCode::BAD_REQUEST,
+                id.cloned(),
+                ErrorObject::unsupported_protocol_version(&legacy_versions(), v),
+            ))),
+        },
+    }
+}
+
+/// Closes idle sessions until the endpoint goes away.
+async fn reap(shared: Weak<Shared>) {
+    loop {
+        let Some(s) = shared.upgrade() else {
+            return;
+        };
+        s.sessions.reap();
+        let period = s.sessions.reap_period();
+        let stop = s.abort.clone();
+        drop(s);
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}

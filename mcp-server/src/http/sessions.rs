@@ -1,0 +1,263 @@
+//! Legacy sessions: one engine connection per `Mcp-Session-Id`, with its GET stream and the
+//! streams of its requests, closed on DELETE, when idle too long, or at shutdown.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::config::HttpConfig;
+use super::sse::{self, EventLog};
+use crate::peer::Sink;
+use crate::server::Server;
+use crate::session::Connection;
+
+/// Finished request streams a session keeps for a client that has not read them to the end.
+const RETAINED_STREAMS: usize = 32;
+
+/// A session id: 128 bits from the OS random source, as 32 lowercase hex digits.
+fn new_session_id() -> Arc<str> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    let mut id = String::with_capacity(32);
+    for b in bytes {
+        let _ = write!(id, "{b:02x}");
+    }
+    id.into()
+}
+
+struct Streams {
+    last_id: u64,
+    open: BTreeMap<u64, Arc<EventLog>>,
+}
+
+/// One legacy session.
+pub(super) struct Session {
+    pub(super) id: Arc<str>,
+    /// Who created the session. Requests from anyone else are refused as if the session did not
+    /// exist (issue 6 sets it from the authenticated principal; without authentication it is
+    /// `None` and every request matches).
+    owner: Option<String>,
+    pub(super) conn: Arc<Connection>,
+    /// Stream 0: what the session sends outside of requests, read by the GET stream.
+    pub(super) standalone: Arc<EventLog>,
+    streams: Mutex<Streams>,
+    last_active: Mutex<Instant>,
+    /// Requests being answered and streams being read: while any, the session is not idle.
+    busy: AtomicUsize,
+}
+
+impl Session {
+    pub(super) fn new(server: Server, config: &HttpConfig, owner: Option<String>) -> Arc<Self> {
+        let (tx, rx) = mpsc::channel(config.event_buffer);
+        let max_in_flight = config
+            .max_in_flight
+            .unwrap_or(server.inner.options.max_in_flight);
+        let conn = Connection::session(server, Sink::new(tx), max_in_flight);
+        let standalone = EventLog::new(0, true, config.event_buffer);
+        tokio::spawn(sse::pump(rx, standalone.clone(), None, conn.clone(), None));
+        Arc::new(Session {
+            id: new_session_id(),
+            owner,
+            conn,
+            standalone,
+            streams: Mutex::new(Streams {
+                last_id: 0,
+                open: BTreeMap::new(),
+            }),
+            last_active: Mutex::new(Instant::now()),
+            busy: AtomicUsize::new(0),
+        })
+    }
+
+    fn touch(&self) {
+        *self.last_active.lock().expect("not poisoned") = Instant::now();
+    }
+
+    /// Marks the session busy until the guard is dropped.
+    pub(super) fn busy(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        self.touch();
+        Busy(self.clone())
+    }
+
+    fn expired(&self, now: Instant, idle: Duration) -> bool {
+        self.busy.load(Ordering::SeqCst) == 0
+            && now.saturating_duration_since(*self.last_active.lock().expect("not poisoned")) > idle
+    }
+
+    /// A new stream for a request's messages.
+    pub(super) fn open_stream(&self, cap: usize) -> Arc<EventLog> {
+        let mut streams = self.streams.lock().expect("not poisoned");
+        streams.last_id += 1;
+        let log = EventLog::new(streams.last_id, true, cap);
+        let finished: Vec<u64> = streams
+            .open
+            .iter()
+            .filter(|(_, log)| log.is_done())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in finished
+            .iter()
+            .take((finished.len() + 1).saturating_sub(RETAINED_STREAMS))
+        {
+            streams.open.remove(id);
+        }
+        streams.open.insert(log.id(), log.clone());
+        log
+    }
+
+    /// The stream numbered `id` (0: the GET stream), if the session still holds it.
+    pub(super) fn stream(&self, id: u64) -> Option<Arc<EventLog>> {
+        if id == 0 {
+            return Some(self.standalone.clone());
+        }
+        self.streams
+            .lock()
+            .expect("not poisoned")
+            .open
+            .get(&id)
+            .cloned()
+    }
+
+    /// Forgets a request stream whose response was delivered.
+    pub(super) fn forget_stream(&self, id: u64) {
+        self.streams.lock().expect("not poisoned").open.remove(&id);
+    }
+
+    /// Ends the session: running requests are cancelled and every stream ends.
+    pub(super) fn close(&self) {
+        self.conn.close();
+        self.standalone.finish();
+        let open = std::mem::take(&mut self.streams.lock().expect("not poisoned").open);
+        for log in open.values() {
+            log.finish();
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Keeps a session busy (not idle) while it lives.
+pub(super) struct Busy(Arc<Session>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The sessions of an endpoint.
+pub(super) struct Sessions {
+    map: Mutex<HashMap<Arc<str>, Arc<Session>>>,
+    max: usize,
+    idle: Duration,
+}
+
+impl Sessions {
+    pub(super) fn new(max: usize, idle: Duration) -> Self {
+        Sessions {
+            map: Mutex::new(HashMap::new()),
+            max,
+            idle,
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.map.lock().expect("not poisoned").len()
+    }
+
+    /// Whether another session fits, once the expired ones are gone.
+    pub(super) fn has_room(&self) -> bool {
+        self.reap();
+        self.len() < self.max
+    }
+
+    /// Adds a session; `false` when there is no room.
+    pub(super) fn insert(&self, session: Arc<Session>) -> bool {
+        let mut map = self.map.lock().expect("not poisoned");
+        if map.len() >= self.max {
+            return false;
+        }
+        map.insert(session.id.clone(), session);
+        true
+    }
+
+    /// The session `id`, if it exists, has not expired and belongs to `principal`.
+    pub(super) fn get(&self, id: &str, principal: Option<&str>) -> Option<Arc<Session>> {
+        let mut map = self.map.lock().expect("not poisoned");
+        let session = map.get(id)?.clone();
+        if session.expired(Instant::now(), self.idle) {
+            map.remove(id);
+            drop(map);
+            session.close();
+            return None;
+        }
+        (session.owner.as_deref() == principal).then_some(session)
+    }
+
+    /// Removes and closes the session `id`.
+    pub(super) fn remove(&self, id: &str) {
+        let removed = self.map.lock().expect("not poisoned").remove(id);
+        if let Some(session) = removed {
+            session.close();
+        }
+    }
+
+    /// Closes the sessions idle for longer than the timeout.
+    pub(super) fn reap(&self) {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        self.map.lock().expect("not poisoned").retain(|_, s| {
+            let keep = !s.expired(now, self.idle);
+            if !keep {
+                expired.push(s.clone());
+            }
+            keep
+        });
+        for session in expired {
+            tracing::debug!(session = %session.id, "idle session closed");
+            session.close();
+        }
+    }
+
+    /// How often [`Sessions::reap`] should run.
+    pub(super) fn reap_period(&self) -> Duration {
+        (self.idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(60))
+    }
+
+    /// Closes every session.
+    pub(super) fn close_all(&self) {
+        let all = std::mem::take(&mut *self.map.lock().expect("not poisoned"));
+        for session in all.into_values() {
+            session.close();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids() {
+        let ids: std::collections::HashSet<Arc<str>> =
+            (0..1000).map(|_| new_session_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert_eq!(id.len(), 32);
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && (0x21..=0x7e).contains(&b))
+            );
+        }
+    }
+}
