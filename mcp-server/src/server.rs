@@ -327,6 +327,29 @@ impl Server {
         let _ = self.inner.events.send(Event::PromptsChanged);
     }
 
+    /// The `x-mcp-header` annotations of a tool's parameters (SEP-2243), as pairs of the header's
+    /// name part (`Region` for `Mcp-Param-Region`) and the parameter. Only top-level properties
+    /// are considered; none when there is no such tool.
+    #[cfg(feature = "http")]
+    pub(crate) fn header_params(&self, tool: &str) -> Vec<(String, String)> {
+        let reg = self.inner.registry.read().expect("not poisoned");
+        let Some(entry) = reg.tool(tool) else {
+            return Vec::new();
+        };
+        let Some(serde_json::Value::Object(props)) =
+            entry.definition.input_schema.get("properties")
+        else {
+            return Vec::new();
+        };
+        props
+            .iter()
+            .filter_map(|(prop, schema)| {
+                let header = schema.get("x-mcp-header")?.as_str()?;
+                Some((header.to_owned(), prop.clone()))
+            })
+            .collect()
+    }
+
     /// Removes a prompt while serving; returns whether it was there.
     pub fn remove_prompt(&self, name: &str) -> bool {
         let mut reg = self.inner.registry.write().expect("not poisoned");

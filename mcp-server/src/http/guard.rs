@@ -271,6 +271,69 @@ pub(super) fn check_mirrored(headers: &HeaderMap, body: &Mirrored<'_>) -> Result
     Ok(())
 }
 
+/// Decodes a `Mcp-Param-*` value: `=?base64?...?=` must be canonical base64 (padded, standard
+/// alphabet) of UTF-8; anything else is taken literally.
+fn decode_param(value: &str) -> Option<String> {
+    match value
+        .strip_prefix("=?base64?")
+        .and_then(|v| v.strip_suffix("?="))
+    {
+        Some(encoded) => String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()?,
+        )
+        .ok(),
+        None => Some(value.to_owned()),
+    }
+}
+
+/// Checks the `Mcp-Param-{Name}` headers of a `tools/call` against its arguments (-32020):
+/// `params` pairs each header's name part with the parameter it repeats. A parameter with a
+/// value needs its header, equal after decoding (numbers compared as numbers); an absent or null
+/// one needs none.
+pub(super) fn check_params(
+    headers: &HeaderMap,
+    params: &[(String, String)],
+    arguments: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Result<(), ErrorObject> {
+    use serde_json::Value;
+    for (header, prop) in params {
+        let Ok(name) = HeaderName::from_bytes(
+            format!("mcp-param-{header}")
+                .to_ascii_lowercase()
+                .as_bytes(),
+        ) else {
+            continue;
+        };
+        let Some(body) = arguments.and_then(|a| a.get(prop)).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let Some(value) = single(headers, &name)? else {
+            return Err(mismatch(format!(
+                "the `Mcp-Param-{header}` header is missing (it repeats arguments.{prop})"
+            )));
+        };
+        let decoded = decode_param(value).ok_or_else(|| {
+            mismatch(format!(
+                "the `Mcp-Param-{header}` header is not valid base64 UTF-8"
+            ))
+        })?;
+        let equal = match body {
+            Value::String(s) => *s == decoded,
+            Value::Bool(b) => b.to_string() == decoded,
+            Value::Number(n) => decoded.parse::<f64>().ok() == n.as_f64(),
+            _ => false,
+        };
+        if !equal {
+            return Err(mismatch(format!(
+                "Header mismatch: Mcp-Param-{header} header value '{value}' does not match body value {body}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;
@@ -386,5 +449,38 @@ mod tests {
             name: None,
         };
         assert!(check_mirrored(&HeaderMap::new(), &legacy).is_ok());
+    }
+
+    #[test]
+    fn param_headers_repeat_their_arguments() {
+        let params = vec![
+            ("Region".to_owned(), "region".to_owned()),
+            ("Count".to_owned(), "n".to_owned()),
+        ];
+        let args: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_value(serde_json::json!({"region": "eu-west", "n": 3})).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("mcp-param-region", HeaderValue::from_static("eu-west"));
+        h.insert("mcp-param-count", HeaderValue::from_static("3"));
+        assert!(check_params(&h, &params, Some(&args)).is_ok());
+        // Base64 form of the same value.
+        h.insert(
+            "mcp-param-region",
+            HeaderValue::from_static("=?base64?ZXUtd2VzdA==?="),
+        );
+        assert!(check_params(&h, &params, Some(&args)).is_ok());
+        h.insert("mcp-param-region", HeaderValue::from_static("us-east"));
+        assert_eq!(
+            check_params(&h, &params, Some(&args)).unwrap_err().code,
+            ErrorCode::HEADER_MISMATCH
+        );
+        h.remove("mcp-param-region");
+        assert_eq!(
+            check_params(&h, &params, Some(&args)).unwrap_err().code,
+            ErrorCode::HEADER_MISMATCH
+        );
+        // No value, no header needed.
+        let none: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+        assert!(check_params(&HeaderMap::new(), &params, Some(&none)).is_ok());
     }
 }

@@ -196,6 +196,9 @@ struct Names {
     name: Option<Value>,
     #[serde(default)]
     uri: Option<Value>,
+    /// `tools/call` arguments, for the `Mcp-Param-*` headers that repeat some of them.
+    #[serde(default)]
+    arguments: Option<Value>,
 }
 
 impl Peek {
@@ -561,6 +564,17 @@ impl Shared {
         };
         if let Err(e) = guard::check_mirrored(headers, &mirrored) {
             return rpc_error(StatusCode::BAD_REQUEST, Some(req.id), e);
+        }
+        if mirrored.version.is_some() && req.method == "tools/call" {
+            // SEP-2243: a tool's `x-mcp-header` parameters travel in `Mcp-Param-*` headers too.
+            let params = mirrored
+                .name
+                .map(|tool| self.server.header_params(tool))
+                .unwrap_or_default();
+            let arguments = peek.names.arguments.as_ref().and_then(Value::as_object);
+            if let Err(e) = guard::check_params(headers, &params, arguments) {
+                return rpc_error(StatusCode::BAD_REQUEST, Some(req.id), e);
+            }
         }
         if let Some(version) = mirrored.version {
             // The engine answers an unsupported version with -32022; a supported one must come
