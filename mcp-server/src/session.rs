@@ -210,6 +210,14 @@ impl Connection {
     /// reader), then runs on its own task; its messages and its response go to `sink`.
     pub(crate) async fn handle(self: &Arc<Self>, message: JsonRpcMessage, sink: Sink) {
         match message {
+            // The handshake is answered before the next message is read, so that requests sent
+            // right behind `initialize` (without waiting for its answer) find the session.
+            JsonRpcMessage::Request(req) if req.method == messages::Initialize::METHOD => {
+                let cancel = self.shutdown.child_token();
+                if let Some(answer) = self.serve(req, sink.clone(), cancel).await {
+                    sink.send_reliable(answer).await;
+                }
+            }
             JsonRpcMessage::Request(req) => {
                 let Ok(permit) = self.limit.clone().acquire_owned().await else {
                     return;

@@ -1018,3 +1018,18 @@ async fn modern_tasks_extension() {
     let done = poll_until_done(&mut c, 700, &id, Some(tasks_meta())).await;
     assert_eq!(done["result"]["status"], "cancelled");
 }
+
+#[tokio::test]
+async fn requests_right_behind_initialize_find_the_session() {
+    for _ in 0..20 {
+        let mut c = Client::start(server(hung()));
+        c.send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})).await;
+        c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            .await;
+        let (r, _) = c.until(json!(1)).await;
+        assert!(r["result"]["tools"].is_array(), "{r}");
+    }
+}
