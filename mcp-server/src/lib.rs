@@ -1,5 +1,8 @@
 #![doc = include_str!("../README.md")]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 pub mod context;
 pub mod error;
 pub mod handler;
@@ -20,6 +23,11 @@ pub use error::{Error, Result};
 pub use handler::{PromptHandler, ResourceDefinition, ResourceHandler, ToolHandler};
 pub use policy::{Approval, Policy, RateLimit};
 pub use server::{Server, ServerOptions};
+
+pub use __private::{
+    Handlers, IntoCompletion, IntoPromptResult, IntoResourceContents, IntoToolResult, Json,
+};
+pub use mcp_macros::{handlers, prompt, resource, tool};
 
 /// The protocol crate.
 pub use mcp_core;

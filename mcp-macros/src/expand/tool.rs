@@ -1,0 +1,137 @@
+//! `impl ToolHandler` for a `#[tool]` function.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::{Target, arg_ident, default_fn, opt, opt_lit, opt_str, policy_fn};
+use crate::ast::Function;
+use crate::attr::ItemAttr;
+
+pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> TokenStream {
+    let krate = &target.krate;
+    let p = quote!(#krate::__private);
+    let marker = &target.marker;
+    let args_param = f.params.iter().position(|p| p.args.is_some());
+
+    let mut describe = Vec::new();
+    let mut extract = Vec::new();
+    for (i, param) in f.params.iter().enumerate() {
+        let ty = target.ty(&param.ty);
+        let span = param.ty.span();
+        let var = arg_ident(i);
+        let name = &param.name;
+        if Some(i) == args_param {
+            extract.push(quote_spanned! {span=>
+                let #var = #p::extract_args::<#ty>(::core::mem::take(&mut __mcp_args))?;
+            });
+        } else if args_param.is_some() {
+            // With `#[args]`, every other parameter is injected.
+            extract.push(quote_spanned! {span=>
+                let #var = <#ty as #p::FromContext>::from_context(&__mcp_cx)?;
+            });
+        } else {
+            let description = opt_str(param.description.as_deref());
+            let has_default = param.arg.default.is_some();
+            describe.push(quote_spanned! {span=>
+                (&&&&#p::Param::<#ty>::new()).describe(&mut __mcp_schema, #name, #description, #has_default);
+            });
+            extract.push(match &param.arg.default {
+                None => quote_spanned! {span=>
+                    let #var = (&&&&#p::Param::<#ty>::new()).extract(&__mcp_cx, &mut __mcp_args, #name)?;
+                },
+                Some(default) => {
+                    let default = default_fn(default, target);
+                    quote_spanned! {span=>
+                        let #var = (&&&&#p::Param::<#ty>::new()).extract_or(&__mcp_cx, &mut __mcp_args, #name, #default)?;
+                    }
+                }
+            });
+        }
+    }
+
+    let raw = attr.raw_schema;
+    let input_schema = match args_param {
+        Some(i) => {
+            let ty = target.ty(&f.params[i].ty);
+            quote_spanned!(f.params[i].ty.span()=> #p::args_schema::<#ty>(#raw))
+        }
+        None if describe.is_empty() => quote!(#p::ObjectSchemaBuilder::new().raw(#raw).build()),
+        None => quote!({
+            let mut __mcp_schema = #p::ObjectSchemaBuilder::new().raw(#raw);
+            #(#describe)*
+            __mcp_schema.build()
+        }),
+    };
+
+    let ret = target.ty(&f.output);
+    let ret_span = f.output_span;
+    let name = super::item_name(attr, f);
+    let title = opt_lit(attr.title.as_ref());
+    let description = opt_str(super::description(attr, f).as_deref());
+    let read_only = opt(attr.read_only);
+    let destructive = opt(attr.destructive);
+    let idempotent = opt(attr.idempotent);
+    let open_world = opt(attr.open_world);
+    let task_support = opt_lit(attr.task_support.as_ref());
+    let icons = super::icon_srcs(attr);
+    let icons_fn = super::icons_fn(attr).map(|path| {
+        let path = target.tokens(path);
+        quote!(__mcp_tool.icons = ::core::option::Option::Some(#path());)
+    });
+    let meta_fn = attr.meta.as_ref().map(|path| {
+        let path = target.tokens(path);
+        quote!(__mcp_tool.meta = ::core::option::Option::Some(#path());)
+    });
+    let tool_mut = (icons_fn.is_some() || meta_fn.is_some()).then(|| quote!(mut));
+    let policy = policy_fn(krate, &attr.policy, f);
+    let args_mut = (!extract.is_empty()).then(|| quote!(mut));
+    let call = target.call(f);
+    let split = quote_spanned!(f.error_span=> (&&__mcp_split).split(__mcp_out)?);
+    // Named at the function: a future that is not `Send` is reported there.
+    let handler_fn = syn::Ident::new("call", f.ident.span());
+    let convert = quote_spanned!(ret_span=> (&&&__mcp_ret).tool_result(__mcp_value));
+
+    quote! {
+        #[automatically_derived]
+        impl #p::ToolHandler for #marker {
+            fn definition(&self) -> #p::Tool {
+                #[allow(unused_imports)]
+                use #p::{ArgumentParam as _, ArgumentWithoutDeserialize as _, ArgumentWithoutSchema as _, ContentOutput as _, InjectedParam as _, InvalidOutput as _, InvalidParam as _, SplitResult as _, SplitValue as _, StructuredOutput as _};
+                let __mcp_ret = (&&#p::Split::<#ret>::new()).ret();
+                let #tool_mut __mcp_tool = #p::ToolSpec {
+                    name: #name,
+                    title: #title,
+                    description: #description,
+                    read_only: #read_only,
+                    destructive: #destructive,
+                    idempotent: #idempotent,
+                    open_world: #open_world,
+                    task_support: #task_support,
+                    icons: #icons,
+                }
+                .build(#input_schema, (&&&__mcp_ret).output_schema());
+                #icons_fn
+                #meta_fn
+                __mcp_tool
+            }
+
+            #policy
+
+            async fn #handler_fn(
+                &self,
+                __mcp_cx: #p::Context,
+                #args_mut __mcp_args: #p::JsonObject,
+            ) -> ::core::result::Result<#p::CallToolResult, #p::Error> {
+                #[allow(unused_imports)]
+                use #p::{ArgumentParam as _, ArgumentWithoutDeserialize as _, ArgumentWithoutSchema as _, ContentOutput as _, InjectedParam as _, InvalidOutput as _, InvalidParam as _, SplitResult as _, SplitValue as _, StructuredOutput as _};
+                #(#extract)*
+                let __mcp_out = #call;
+                let __mcp_split = #p::Split::<#ret>::new();
+                let __mcp_ret = (&&__mcp_split).ret();
+                let __mcp_value = #split;
+                #convert
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+use mcp_server::resource;
+
+#[resource("kpi://reports/{year")]
+fn report(year: u16) -> String {
+    year.to_string()
+}
+
+fn main() {}

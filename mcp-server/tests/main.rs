@@ -1,0 +1,7 @@
+//! The integration tests of mcp-server, in one binary (one link of the heavy dependencies).
+
+#[cfg(feature = "http")]
+mod http;
+mod macros;
+mod macros_ui;
+mod runtime;
