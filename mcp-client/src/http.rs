@@ -219,6 +219,9 @@ impl Shared {
             let name = match method {
                 Some("tools/call" | "prompts/get") => params.as_ref().and_then(|p| p.get("name")),
                 Some("resources/read") => params.as_ref().and_then(|p| p.get("uri")),
+                Some("tasks/get" | "tasks/update" | "tasks/cancel") => {
+                    params.as_ref().and_then(|p| p.get("taskId"))
+                }
                 _ => None,
             };
             if let Some(v) = name

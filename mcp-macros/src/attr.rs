@@ -70,6 +70,7 @@ pub(crate) const TOOL_OPTIONS: &[&str] = &[
     "icons",
     "meta",
     "task_support",
+    "defer_task",
     "scopes",
     "roles",
     "approval",
@@ -178,6 +179,7 @@ pub(crate) struct ItemAttr {
     pub(crate) icons: Option<Icons>,
     pub(crate) meta: Option<Path>,
     pub(crate) task_support: Option<LitStr>,
+    pub(crate) defer_task: bool,
     pub(crate) mime_type: Option<LitStr>,
     pub(crate) size: Option<u64>,
     pub(crate) audience: Vec<LitStr>,
@@ -204,6 +206,7 @@ impl ItemAttr {
             icons: None,
             meta: None,
             task_support: None,
+            defer_task: false,
             mime_type: None,
             size: None,
             audience: Vec::new(),
@@ -410,6 +413,7 @@ pub(crate) fn item_attr(kind: Kind, args: Vec<RawArg>, errors: &mut Errors) -> I
             "idempotent" => out.idempotent = r.flag(arg),
             "open_world" => out.open_world = r.flag(arg),
             "raw_schema" => out.raw_schema = r.flag(arg).unwrap_or(false),
+            "defer_task" => out.defer_task = r.flag(arg).unwrap_or(false),
             "icons" => {
                 out.icons = match arg {
                     RawArg::Value(_, Expr::Path(_)) => r

@@ -4,7 +4,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mcp_core::jsonrpc::{JsonRpcNotification, RequestId};
@@ -54,6 +54,11 @@ pub(crate) struct Mrtr {
     /// Requests made in this round that have no answer yet.
     pub(crate) pending: Mutex<InputRequests>,
     next: AtomicUsize,
+    /// Whether [`Context::continue_as_task`] may turn this request into a task (a `tools/call` of
+    /// a tool that runs as a task, from a client that declared the tasks extension).
+    pub(crate) task_allowed: AtomicBool,
+    /// Set when the handler called [`Context::continue_as_task`] and it was allowed.
+    pub(crate) continue_as_task: AtomicBool,
 }
 
 impl Mrtr {
@@ -62,6 +67,8 @@ impl Mrtr {
             responses,
             pending: Mutex::new(InputRequests::new()),
             next: AtomicUsize::new(0),
+            task_allowed: AtomicBool::new(false),
+            continue_as_task: AtomicBool::new(false),
         }
     }
 }
@@ -393,6 +400,38 @@ impl Context {
             .ask::<messages::ListRoots>(key, InputRequest::ListRoots(None))
             .await?;
         Ok(r.roots)
+    }
+
+    /// Moves the rest of this tool call into a task (tasks extension, modern era), for a tool
+    /// registered with `defer_task` (see `#[tool]`).
+    ///
+    /// Such a tool first runs as an ordinary request, so it can gather input over multi-round
+    /// trips (`input_required`). When the handler calls `continue_as_task`, the round ends: the
+    /// runtime creates the task, answers the client with it (`resultType: "task"`), and runs the
+    /// handler again in the task with every answer gathered so far. Handlers run again from the
+    /// top on every round, so the questions asked before `continue_as_task` get their answers at
+    /// once on the re-run, and `continue_as_task` itself then returns `Ok(())` immediately: what
+    /// follows it runs in the task, and the client polls `tasks/get` for the result.
+    ///
+    /// It returns `Ok(())` at once, and the call goes on in the request, whenever there is no
+    /// task to move to: in the legacy era, for a client that did not declare the tasks extension,
+    /// for a tool that does not run as a task, or outside `tools/call`.
+    ///
+    /// ```no_run
+    /// # async fn f(cx: mcp_server::Context, schema: mcp_server::types::ElicitationSchema) -> mcp_server::Result<String> {
+    /// let name = cx.keyed("user_name").elicit_with("What is your name?", schema).await?;
+    /// cx.continue_as_task().await?;
+    /// // From here on the call runs as a task.
+    /// # Ok(String::new()) }
+    /// ```
+    pub async fn continue_as_task(&self) -> Result<()> {
+        match &self.inner.input {
+            InputMode::Modern(mrtr) if mrtr.task_allowed.load(Ordering::Relaxed) => {
+                mrtr.continue_as_task.store(true, Ordering::Relaxed);
+                Err(Error::input_required())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Asks the client under a key of the handler's choosing (modern era): the key names the

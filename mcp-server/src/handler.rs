@@ -56,6 +56,14 @@ pub trait ToolHandler: Send + Sync + 'static {
         Policy::default()
     }
 
+    /// Whether, in the modern era, a call to this task-capable tool first runs as an ordinary
+    /// (multi-round-trip) request and becomes a task only when the handler calls
+    /// [`Context::continue_as_task`]; `false` by default: the call becomes a task at once.
+    /// `#[tool(defer_task)]` sets it.
+    fn defers_task(&self) -> bool {
+        false
+    }
+
     /// Runs the tool with its arguments (already checked to be an object).
     fn call(
         &self,

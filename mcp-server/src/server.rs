@@ -60,6 +60,8 @@ pub(crate) enum Event {
 struct ToolEntry {
     definition: Tool,
     handler: Arc<dyn DynTool>,
+    /// [`ToolHandler::defers_task`].
+    defers_task: bool,
 }
 
 struct ResourceEntry {
@@ -232,9 +234,11 @@ impl Server {
             "a tool named `{}` is already registered",
             definition.name
         );
+        let defers_task = tool.defers_task();
         reg.tools.push(ToolEntry {
             definition,
             handler: Arc::new(tool),
+            defers_task,
         });
         drop(reg);
         let _ = self.inner.events.send(Event::ToolsChanged);
@@ -406,6 +410,17 @@ impl Server {
             ..Default::default()
         }
     }
+}
+
+/// -32021 naming the tasks extension.
+fn tasks_extension_missing(message: &str) -> ErrorObject {
+    ErrorObject::new(
+        mcp_core::ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+        message,
+    )
+    .with_data(serde_json::json!({
+        "requiredCapabilities": { "extensions": { TASKS_EXTENSION: {} } }
+    }))
 }
 
 fn task_support(tool: &Tool) -> TaskSupport {
@@ -603,22 +618,51 @@ impl Server {
             ClientRequest::CallTool(p) => {
                 let found = {
                     let reg = self.inner.registry.read().expect("not poisoned");
-                    reg.tool(&p.name)
-                        .map(|t| (t.handler.clone(), task_support(&t.definition)))
+                    reg.tool(&p.name).map(|t| {
+                        (
+                            t.handler.clone(),
+                            task_support(&t.definition),
+                            t.defers_task,
+                        )
+                    })
                 };
-                let Some((handler, support)) = found else {
+                let Some((handler, support, defers_task)) = found else {
                     return Err(ErrorObject::invalid_params(format!(
                         "Unknown tool: {}",
                         p.name
                     )));
                 };
+                let arguments = p.arguments.unwrap_or_default();
+                // A deferred task starts when the handler calls `continue_as_task`.
+                let mut deferred = None;
                 if let Some(ttl) = self.task_for(&cx, support, p.task.as_ref())? {
-                    return self.start_task(&cx, handler, p.arguments.unwrap_or_default(), ttl);
+                    match &cx.inner.input {
+                        crate::context::InputMode::Modern(mrtr) if defers_task => {
+                            mrtr.task_allowed
+                                .store(true, std::sync::atomic::Ordering::Relaxed);
+                            deferred = Some(ttl);
+                        }
+                        _ => {
+                            return self.start_task(
+                                &cx,
+                                handler,
+                                arguments,
+                                ttl,
+                                InputResponses::new(),
+                            );
+                        }
+                    }
                 }
-                match handler
-                    .call(cx.clone(), p.arguments.unwrap_or_default())
-                    .await
+                let outcome = handler.call(cx.clone(), arguments.clone()).await;
+                if let (Some(ttl), crate::context::InputMode::Modern(mrtr)) =
+                    (deferred, &cx.inner.input)
+                    && mrtr
+                        .continue_as_task
+                        .load(std::sync::atomic::Ordering::Relaxed)
                 {
+                    return self.start_task(&cx, handler, arguments, ttl, mrtr.responses.clone());
+                }
+                match outcome {
                     Ok(mut result) => {
                         result.shape(v);
                         result.result_type = result_type(&cx);
@@ -836,6 +880,7 @@ impl Server {
                 }
             }
             ClientRequest::GetTask(p) => {
+                self.tasks_negotiated(&cx)?;
                 let slot = self.inner.tasks.get(&p.task_id)?;
                 if modern {
                     raw(&TaskResult {
@@ -869,6 +914,7 @@ impl Server {
                 })
             }
             ClientRequest::CancelTask(p) => {
+                self.tasks_negotiated(&cx)?;
                 let slot = self.inner.tasks.get(&p.task_id)?;
                 let cancelled = slot.cancel();
                 if modern {
@@ -888,6 +934,7 @@ impl Server {
                 }
             }
             ClientRequest::UpdateTask(p) => {
+                self.tasks_negotiated(&cx)?;
                 let slot = self.inner.tasks.get(&p.task_id)?;
                 slot.update(p.input_responses);
                 raw(&EmptyResult {
@@ -926,27 +973,39 @@ impl Server {
                 return Ok(Some(None));
             }
             if support == TaskSupport::Required {
-                return Err(ErrorObject::new(
-                    mcp_core::ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                return Err(tasks_extension_missing(
                     "this tool only runs as a task: declare the tasks extension",
-                )
-                .with_data(serde_json::json!({
-                    "requiredCapabilities": { "extensions": { TASKS_EXTENSION: {} } }
-                })));
+                ));
             }
         }
         Ok(None)
     }
 
-    /// Starts a tool call as a task and answers with the task.
+    /// In the modern era the task methods serve only clients that declared the tasks extension
+    /// (-32021 otherwise).
+    fn tasks_negotiated(&self, cx: &Context) -> Result<(), ErrorObject> {
+        if cx.era() != mcp_core::Era::Modern
+            || cx.client_capabilities().has_extension(TASKS_EXTENSION)
+        {
+            return Ok(());
+        }
+        Err(tasks_extension_missing(
+            "the task methods need the tasks extension: declare it",
+        ))
+    }
+
+    /// Starts a tool call as a task and answers with the task; `answers` are the input responses
+    /// gathered before the task (a deferred task, see [`Context::continue_as_task`]).
     fn start_task(
         &self,
         cx: &Context,
         handler: Arc<dyn DynTool>,
         arguments: JsonObject,
         ttl: Option<std::time::Duration>,
+        answers: InputResponses,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let slot = self.inner.tasks.create(ttl);
+        slot.seed(answers);
         let modern = cx.era() == mcp_core::Era::Modern;
         let input = match &cx.inner.input {
             crate::context::InputMode::Legacy(peer) => {

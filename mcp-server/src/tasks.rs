@@ -192,6 +192,16 @@ impl TaskSlot {
         }
     }
 
+    /// Takes answers gathered before the task started (multi-round trips), for the handler to
+    /// find when it asks again.
+    pub(crate) fn seed(&self, answers: InputResponses) {
+        if answers.is_empty() {
+            return;
+        }
+        let mut s = self.state.lock().expect("not poisoned");
+        s.responses.extend(answers);
+    }
+
     /// Takes answers from `tasks/update`; answers to unknown or answered keys are ignored.
     pub(crate) fn update(&self, responses: InputResponses) {
         let mut s = self.state.lock().expect("not poisoned");

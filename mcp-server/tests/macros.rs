@@ -912,3 +912,21 @@ fn functions_stay_callable_and_markers_stand_alone() {
         "calls"
     );
 }
+
+/// Asks, then goes on as a task.
+#[tool(task_support = "required", defer_task)]
+async fn deferred_job(cx: Context) -> Result<String, Error> {
+    cx.continue_as_task().await?;
+    Ok("done".into())
+}
+
+#[test]
+fn defer_task_is_a_runtime_option_not_a_wire_field() {
+    assert!(DeferredJob.defers_task());
+    assert!(!Render.defers_task());
+    let definition = DeferredJob.definition();
+    assert_eq!(
+        definition.execution.and_then(|e| e.task_support),
+        Some(TaskSupport::Required)
+    );
+}

@@ -241,6 +241,42 @@ impl ToolHandler for Report {
     }
 }
 
+/// Asks for a name over multi-round trips, then goes on as a task (`defers_task`).
+struct Deferred;
+impl ToolHandler for Deferred {
+    fn definition(&self) -> Tool {
+        let mut t = Tool::new("deferred", schema(json!({"type": "object"})));
+        t.execution = Some(ToolExecution {
+            task_support: Some(TaskSupport::Optional),
+        });
+        t
+    }
+    fn defers_task(&self) -> bool {
+        true
+    }
+    async fn call(&self, cx: Context, _args: JsonObject) -> Result<CallToolResult> {
+        let schema = serde_json::from_value(
+            json!({"type": "object", "properties": {"name": {"type": "string"}}}),
+        )
+        .unwrap();
+        let answer = cx
+            .keyed("user_name")
+            .elicit_with("Who is it for?", schema)
+            .await?;
+        cx.continue_as_task().await?;
+        // Asked again in the task: the answer gathered before is there.
+        let again = cx.roots().await?;
+        let name = answer
+            .content
+            .and_then(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "deferred for {name}, {} roots",
+            again.len()
+        ))]))
+    }
+}
+
 fn server(hung: Arc<AtomicBool>) -> Server {
     Server::new("test-server", "1.2.3")
         .instructions("for tests")
@@ -1017,6 +1053,109 @@ async fn modern_tasks_extension() {
     );
     let done = poll_until_done(&mut c, 700, &id, Some(tasks_meta())).await;
     assert_eq!(done["result"]["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn modern_tasks_after_multi_round_trips() {
+    let mut c = Client::start(Server::new("t", "1").tool(Deferred));
+    let caps = json!({"elicitation": {}, "roots": {}, "extensions": {"io.modelcontextprotocol/tasks": {}}});
+    let tasks_meta = || {
+        let mut m = modern_meta(json!({}));
+        m["io.modelcontextprotocol/clientCapabilities"] = caps.clone();
+        m
+    };
+    // Round 1: an ordinary input_required, no task yet.
+    let r = c
+        .call(
+            1,
+            "tools/call",
+            json!({"_meta": tasks_meta(), "name": "deferred"}),
+        )
+        .await;
+    assert_eq!(r["result"]["resultType"], "input_required", "{r}");
+    assert!(r["result"].get("taskId").is_none());
+    let state = r["result"]["requestState"].clone();
+    // Round 2 answers the question: the handler moves into a task.
+    let r = c
+        .call(
+            2,
+            "tools/call",
+            json!({"_meta": tasks_meta(), "name": "deferred", "requestState": state,
+                "inputResponses": {"user_name": {"action": "accept", "content": {"name": "Alice"}}}}),
+        )
+        .await;
+    assert_eq!(r["result"]["resultType"], "task", "{r}");
+    assert!(r["result"].get("requestState").is_none());
+    assert!(r["result"].get("inputRequests").is_none());
+    let id = r["result"]["taskId"].as_str().unwrap().to_owned();
+    // In the task the handler asks for what it did not gather before: through tasks/get.
+    let mut asked = Value::Null;
+    for n in 0..200 {
+        let g = c
+            .call(
+                10 + n,
+                "tasks/get",
+                json!({"_meta": tasks_meta(), "taskId": id}),
+            )
+            .await;
+        if g["result"]["status"] == "input_required" {
+            asked = g;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let keys: Vec<&String> = asked["result"]["inputRequests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(keys, ["roots.list-0"], "{asked}");
+    c.call(
+        300,
+        "tasks/update",
+        json!({"_meta": tasks_meta(), "taskId": id,
+            "inputResponses": {"roots.list-0": {"roots": []}, "unknown": {"x": 1}}}),
+    )
+    .await;
+    let done = poll_until_done(&mut c, 400, &id, Some(tasks_meta())).await;
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"],
+        "deferred for Alice, 0 roots"
+    );
+    // Without the extension the same tool runs to the end in the request.
+    let r = c
+        .call(
+            600,
+            "tools/call",
+            json!({"_meta": modern_meta(json!({"io.modelcontextprotocol/clientCapabilities": {"elicitation": {}, "roots": {}}})),
+                "name": "deferred",
+                "inputResponses": {"user_name": {"action": "accept", "content": {"name": "Bob"}},
+                    "roots.list-0": {"roots": []}}}),
+        )
+        .await;
+    assert_eq!(
+        r["result"]["content"][0]["text"], "deferred for Bob, 0 roots",
+        "{r}"
+    );
+    // The task methods need the extension (-32021).
+    for (n, method) in ["tasks/get", "tasks/cancel"].into_iter().enumerate() {
+        let r = c
+            .call(
+                700 + n as i64,
+                method,
+                json!({"_meta": modern_meta(json!({})), "taskId": id}),
+            )
+            .await;
+        assert_eq!(r["error"]["code"], -32021, "{method}: {r}");
+    }
+    let r = c
+        .call(
+            710,
+            "tasks/update",
+            json!({"_meta": modern_meta(json!({})), "taskId": id, "inputResponses": {}}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32021, "{r}");
 }
 
 #[tokio::test]

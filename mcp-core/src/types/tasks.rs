@@ -177,9 +177,48 @@ pub type GetTaskResult = TaskResult;
 pub struct UpdateTaskRequestParams {
     /// The task.
     pub task_id: String,
-    /// Answers to its outstanding input requests.
+    /// Answers to its outstanding input requests. An entry that is no answer at all is dropped
+    /// when read: answers to keys the task did not ask under are ignored, so a malformed entry
+    /// leaves its key unanswered rather than failing the whole update.
+    #[serde(deserialize_with = "lenient_responses")]
     pub input_responses: InputResponses,
     /// Metadata.
     #[serde(rename = "_meta")]
     pub meta: Option<Meta>,
+}
+
+/// [`InputResponses`], skipping the entries that are not input responses.
+fn lenient_responses<'de, D>(deserializer: D) -> Result<InputResponses, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw = std::collections::BTreeMap::<String, serde_json::Value>::deserialize(deserializer)?;
+    Ok(raw
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_skips_entries_that_are_no_answers() {
+        let p: UpdateTaskRequestParams = serde_json::from_value(serde_json::json!({
+            "taskId": "t",
+            "inputResponses": {
+                "unknown-key": {"ignored": true},
+                "k": {"action": "decline"}
+            }
+        }))
+        .unwrap();
+        assert_eq!(p.input_responses.keys().collect::<Vec<_>>(), ["k"]);
+        assert!(
+            serde_json::from_value::<UpdateTaskRequestParams>(
+                serde_json::json!({"taskId": "t", "inputResponses": 3})
+            )
+            .is_err()
+        );
+    }
 }

@@ -85,6 +85,13 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
     });
     let tool_mut = (icons_fn.is_some() || meta_fn.is_some()).then(|| quote!(mut));
     let policy = policy_fn(krate, &attr.policy, f);
+    let defer_task = attr.defer_task.then(|| {
+        quote!(
+            fn defers_task(&self) -> bool {
+                true
+            }
+        )
+    });
     let args_mut = (!extract.is_empty()).then(|| quote!(mut));
     let call = target.call(f);
     let split = quote_spanned!(f.error_span=> (&&__mcp_split).split(__mcp_out)?);
@@ -117,6 +124,8 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
             }
 
             #policy
+
+            #defer_task
 
             async fn #handler_fn(
                 &self,

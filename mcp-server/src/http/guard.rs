@@ -185,7 +185,8 @@ pub(super) struct Mirrored<'a> {
     pub(super) method: &'a str,
     /// `_meta["io.modelcontextprotocol/protocolVersion"]`, for a modern request.
     pub(super) version: Option<&'a str>,
-    /// `params.name` (tools/call, prompts/get) or `params.uri` (resources/read).
+    /// `params.name` (tools/call, prompts/get), `params.uri` (resources/read) or `params.taskId`
+    /// (tasks/get, tasks/update, tasks/cancel).
     pub(super) name: Option<&'a str>,
 }
 
@@ -196,6 +197,9 @@ pub(super) enum NameSource {
     Name,
     /// `params.uri`.
     Uri,
+    /// `params.taskId` (tasks extension: `tasks/get`, `tasks/update`, `tasks/cancel`). Checked
+    /// when sent, not required: clients written before SEP-2663 do not send it.
+    TaskId,
 }
 
 impl std::fmt::Display for NameSource {
@@ -203,6 +207,7 @@ impl std::fmt::Display for NameSource {
         f.write_str(match self {
             NameSource::Name => "params.name",
             NameSource::Uri => "params.uri",
+            NameSource::TaskId => "params.taskId",
         })
     }
 }
@@ -212,6 +217,7 @@ pub(super) fn named_method(method: &str) -> Option<NameSource> {
     match method {
         "tools/call" | "prompts/get" => Some(NameSource::Name),
         "resources/read" => Some(NameSource::Uri),
+        "tasks/get" | "tasks/update" | "tasks/cancel" => Some(NameSource::TaskId),
         _ => None,
     }
 }
@@ -249,7 +255,7 @@ pub(super) fn check_mirrored(headers: &HeaderMap, body: &Mirrored<'_>) -> Result
     }
     if let Some(source) = named_method(body.method) {
         match single(headers, &MCP_NAME)? {
-            None if modern => {
+            None if modern && source != NameSource::TaskId => {
                 return Err(mismatch(format!(
                     "the `Mcp-Name` header is missing (it repeats {source})"
                 )));

@@ -196,6 +196,9 @@ struct Names {
     name: Option<Value>,
     #[serde(default)]
     uri: Option<Value>,
+    /// `params.taskId` of the tasks extension's methods.
+    #[serde(default, rename = "taskId")]
+    task_id: Option<Value>,
     /// `tools/call` arguments, for the `Mcp-Param-*` headers that repeat some of them.
     #[serde(default)]
     arguments: Option<Value>,
@@ -232,6 +235,7 @@ impl Peek {
         match guard::named_method(method)? {
             NameSource::Uri => self.names.uri.as_ref()?.as_str(),
             NameSource::Name => self.names.name.as_ref()?.as_str(),
+            NameSource::TaskId => self.names.task_id.as_ref()?.as_str(),
         }
     }
 }

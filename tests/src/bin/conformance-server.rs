@@ -501,6 +501,91 @@ fn test_trigger_prompt_change() -> Result<&'static str> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Tasks extension (`io.modelcontextprotocol/tasks`, 2026-07-28): a tool with `task_support`
+// becomes a task when the client declared the extension (the `tasks-*` scenarios).
+
+/// Greets someone (runs synchronously, never as a task)
+#[tool]
+fn greet(name: String) -> String {
+    format!("Hello, {name}!")
+}
+
+/// Works for `seconds` seconds, then reports (runs as a task when it can)
+#[tool(task_support = "optional")]
+async fn slow_compute(seconds: Option<u64>, label: Option<String>) -> String {
+    let seconds = seconds.unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    format!(
+        "Computed {} after {seconds}s",
+        label.as_deref().unwrap_or("result")
+    )
+}
+
+/// Fails with a tool execution error after about a second (only runs as a task)
+#[tool(task_support = "required")]
+async fn failing_job() -> Result<String> {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Err(Error::public("The job failed"))
+}
+
+/// Fails with a protocol-level error (runs as a task when it can)
+#[tool(task_support = "optional")]
+async fn protocol_error_job() -> Result<String> {
+    pause().await;
+    Err(Error::protocol(
+        mcp_server::mcp_core::ErrorObject::internal_error("The job crashed"),
+    ))
+}
+
+fn confirm_form() -> ElicitationSchema {
+    form(
+        vec![(
+            "confirm",
+            PrimitiveSchemaDefinition::Boolean(BooleanSchema::default()),
+        )],
+        &["confirm"],
+    )
+}
+
+/// Asks to confirm a deletion (elicitation), then reports (runs as a task when it can)
+#[tool(task_support = "optional")]
+async fn confirm_delete(cx: Context, filename: Option<String>) -> Result<String> {
+    let filename = filename.unwrap_or_else(|| "the file".into());
+    let answer = cx
+        .elicit_with(format!("Delete {filename}?"), confirm_form())
+        .await?;
+    Ok(format!("{filename}: {}", elicit_summary(&answer)))
+}
+
+/// Asks two questions at once (elicitation), then reports both (runs as a task when it can)
+#[tool(task_support = "optional")]
+async fn multi_input(cx: Context) -> Result<String> {
+    let (name, confirm) = tokio::join!(
+        cx.keyed("name")
+            .elicit_with("What is your name?", name_form()),
+        cx.keyed("confirm")
+            .elicit_with("Please confirm", confirm_form()),
+    );
+    let (name, confirm) = (name?, confirm?);
+    Ok(format!(
+        "name {}, confirmation {}",
+        accepted_string(&name, "name"),
+        elicit_summary(&confirm)
+    ))
+}
+
+/// Asks for the user's name over multi-round trips, then goes on as a task that greets them
+#[tool(task_support = "required", defer_task)]
+async fn test_tool_with_task(cx: Context) -> Result<String> {
+    let answer = cx
+        .keyed("user_name")
+        .elicit_with("What is your name?", name_form())
+        .await?;
+    cx.continue_as_task().await?;
+    pause().await;
+    Ok(format!("Hello, {}!", accepted_string(&answer, "name")))
+}
+
 // Multi-round-trip requests (SEP-2322, 2026-07-28): each `cx.elicit_with`, `cx.sample` or
 // `cx.roots` without an answer yet ends the round with `input_required`; the handler runs again
 // when the client retries with the answers.
@@ -813,6 +898,13 @@ fn build() -> Server {
         .tool(TestInputRequiredResultMultiRound)
         .tool(TestInputRequiredResultTamperedState)
         .tool(TestInputRequiredResultCapabilities)
+        .tool(Greet)
+        .tool(SlowCompute)
+        .tool(FailingJob)
+        .tool(ProtocolErrorJob)
+        .tool(ConfirmDelete)
+        .tool(MultiInput)
+        .tool(TestToolWithTask)
         // Resources.
         .resource(StaticText)
         .resource(StaticBinary)
