@@ -480,6 +480,26 @@ fn page<T: Clone>(
     Ok((items[start..end].to_vec(), next))
 }
 
+/// One page of definitions, shaped to the peer's version.
+fn shaped_page<'a, T: Shape + Clone + 'a>(
+    items: impl Iterator<Item = &'a T>,
+    cursor: Option<&str>,
+    size: usize,
+    version: ProtocolVersion,
+) -> Result<(Vec<T>, Option<String>), ErrorObject> {
+    let all: Vec<&T> = items.collect();
+    let (page, next) = page(&all, cursor, size)?;
+    let shaped = page
+        .into_iter()
+        .map(|item| {
+            let mut item = item.clone();
+            item.shape(version);
+            item
+        })
+        .collect();
+    Ok((shaped, next))
+}
+
 fn cursor_of(p: &Option<PaginatedRequestParams>) -> Option<&str> {
     p.as_ref().and_then(|p| p.cursor.as_deref())
 }
@@ -595,19 +615,16 @@ impl Server {
             }
             ClientRequest::ListTools(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
-                let all: Vec<&Tool> = reg.tools.iter().map(|t| &t.definition).collect();
-                let (page, next) = page(&all, cursor_of(&p), size)?;
+                let (page, next) = shaped_page(
+                    reg.tools.iter().map(|t| &t.definition),
+                    cursor_of(&p),
+                    size,
+                    v,
+                )?;
                 let (ttl_ms, cache_scope) =
                     cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
                 raw(&ListToolsResult {
-                    tools: page
-                        .into_iter()
-                        .map(|t| {
-                            let mut t = t.clone();
-                            t.shape(v);
-                            t
-                        })
-                        .collect(),
+                    tools: page,
                     next_cursor: next,
                     ttl_ms,
                     cache_scope,
@@ -680,19 +697,16 @@ impl Server {
             }
             ClientRequest::ListResources(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
-                let all: Vec<&Resource> = reg.resources.iter().map(|r| &r.definition).collect();
-                let (page, next) = page(&all, cursor_of(&p), size)?;
+                let (page, next) = shaped_page(
+                    reg.resources.iter().map(|r| &r.definition),
+                    cursor_of(&p),
+                    size,
+                    v,
+                )?;
                 let (ttl_ms, cache_scope) =
                     cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
                 raw(&ListResourcesResult {
-                    resources: page
-                        .into_iter()
-                        .map(|r| {
-                            let mut r = r.clone();
-                            r.shape(v);
-                            r
-                        })
-                        .collect(),
+                    resources: page,
                     next_cursor: next,
                     ttl_ms,
                     cache_scope,
@@ -702,20 +716,16 @@ impl Server {
             }
             ClientRequest::ListResourceTemplates(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
-                let all: Vec<&ResourceTemplate> =
-                    reg.templates.iter().map(|t| &t.definition).collect();
-                let (page, next) = page(&all, cursor_of(&p), size)?;
+                let (page, next) = shaped_page(
+                    reg.templates.iter().map(|t| &t.definition),
+                    cursor_of(&p),
+                    size,
+                    v,
+                )?;
                 let (ttl_ms, cache_scope) =
                     cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
                 raw(&ListResourceTemplatesResult {
-                    resource_templates: page
-                        .into_iter()
-                        .map(|t| {
-                            let mut t = t.clone();
-                            t.shape(v);
-                            t
-                        })
-                        .collect(),
+                    resource_templates: page,
                     next_cursor: next,
                     ttl_ms,
                     cache_scope,
@@ -763,19 +773,16 @@ impl Server {
             }
             ClientRequest::ListPrompts(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
-                let all: Vec<&Prompt> = reg.prompts.iter().map(|p| &p.definition).collect();
-                let (page, next) = page(&all, cursor_of(&p), size)?;
+                let (page, next) = shaped_page(
+                    reg.prompts.iter().map(|p| &p.definition),
+                    cursor_of(&p),
+                    size,
+                    v,
+                )?;
                 let (ttl_ms, cache_scope) =
                     cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
                 raw(&ListPromptsResult {
-                    prompts: page
-                        .into_iter()
-                        .map(|p| {
-                            let mut p = p.clone();
-                            p.shape(v);
-                            p
-                        })
-                        .collect(),
+                    prompts: page,
                     next_cursor: next,
                     ttl_ms,
                     cache_scope,
