@@ -110,6 +110,7 @@ impl std::fmt::Debug for Client {
 }
 
 /// Builds a [`Client`].
+#[derive(Clone)]
 pub struct ClientBuilder {
     info: Implementation,
     handler: Arc<dyn DynHandler>,
@@ -196,9 +197,20 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects to a server over Streamable HTTP.
+    /// Connects to a server over Streamable HTTP. An old server that refuses the POST (HTTP 404
+    /// or 405) is tried once more over the deprecated HTTP+SSE transport at the same URL, in the
+    /// legacy era.
     pub async fn connect_http(self, server: crate::http::HttpServer) -> Result<Client> {
-        self.connect(server.transport()?).await
+        let fallback = ClientBuilder {
+            era: EraChoice::Legacy,
+            ..self.clone()
+        };
+        match self.connect(server.clone().transport()?).await {
+            Err(Error::Http {
+                status: 404 | 405, ..
+            }) => fallback.connect(server.legacy_sse_transport().await?).await,
+            other => other,
+        }
     }
 
     /// Starts a server process and connects to it.

@@ -65,8 +65,14 @@ impl HttpServer {
         self
     }
 
-    /// A transport to the server. Nothing is sent until the client sends its first message.
-    pub fn transport(self) -> crate::Result<Transport> {
+    /// A transport over the deprecated HTTP+SSE transport of 2024-11-05, at this URL (the
+    /// server's SSE endpoint). [`crate::ClientBuilder::connect_http`] falls back to it by itself.
+    pub async fn legacy_sse_transport(&self) -> crate::Result<Transport> {
+        let http = self.client()?;
+        crate::sse_legacy::connect(http, &self.url, self.sse).await
+    }
+
+    fn client(&self) -> crate::Result<reqwest::Client> {
         let mut headers = HeaderMap::new();
         for (k, v) in &self.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
@@ -79,9 +85,14 @@ impl HttpServer {
         if let Some(t) = self.timeout {
             builder = builder.timeout(t);
         }
-        let http = builder
+        builder
             .build()
-            .map_err(|e| crate::Error::Connection(e.to_string()))?;
+            .map_err(|e| crate::Error::Connection(e.to_string()))
+    }
+
+    /// A transport to the server. Nothing is sent until the client sends its first message.
+    pub fn transport(self) -> crate::Result<Transport> {
+        let http = self.client()?;
         let (out_tx, mut out_rx) = mpsc::channel::<JsonRpcMessage>(256);
         let (in_tx, in_rx) = mpsc::channel::<JsonRpcMessage>(256);
         let stop = CancelFlag::default();

@@ -4,6 +4,7 @@ mod client;
 pub mod error;
 pub mod handler;
 pub mod http;
+mod sse_legacy;
 pub mod transport;
 
 pub use client::{Client, ClientBuilder, EraChoice, ServerSession};

@@ -1,7 +1,8 @@
 """A Python `mcp` SDK server with the same contract as our example server, for our client.
 
 Usage: python_server.py stdio
-       python_server.py http <port>
+       python_server.py http <port>     (Streamable HTTP at /mcp)
+       python_server.py sse <port>      (the deprecated HTTP+SSE transport at /sse)
 
 Tools `add` (structured output) and `count_down` (progress), `confirm` (asks the user through
 elicitation), the template `notes://{name}` and the prompt `review`.
@@ -66,5 +67,7 @@ def review(code: str, language: str = "code") -> str:
 if __name__ == "__main__":
     if sys.argv[1] == "stdio":
         app.run("stdio")
+    elif sys.argv[1] == "sse":
+        app.run("sse", host="127.0.0.1", port=int(sys.argv[2]))
     else:
         app.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
