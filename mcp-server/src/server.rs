@@ -97,6 +97,8 @@ pub(crate) struct Inner {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) state_key: [u8; 32],
     pub(crate) tasks: crate::tasks::TaskStore,
+    /// The `_meta` of modern results (`serverInfo`), built at the first modern request.
+    modern_meta: std::sync::OnceLock<Meta>,
 }
 
 /// An MCP server: tools, resources, templates and prompts, with a name and a version.
@@ -150,6 +152,7 @@ impl Server {
                 events: broadcast::channel(64).0,
                 state_key: random_key(),
                 tasks: crate::tasks::TaskStore::default(),
+                modern_meta: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -431,13 +434,21 @@ fn task_support(tool: &Tool) -> TaskSupport {
 }
 
 /// Modern-era fields every result carries.
+/// The `_meta` every modern result carries. The server info is shaped and serialized once (the
+/// modern era has one version), not per result.
 fn modern_meta(cx: &Context, server: &Server) -> Option<Meta> {
     (cx.era() == mcp_core::Era::Modern).then(|| {
-        let mut m = Meta::new();
-        let mut info = server.inner.info.clone();
-        info.shape(cx.protocol_version());
-        m.set_server_info(&info);
-        m
+        server
+            .inner
+            .modern_meta
+            .get_or_init(|| {
+                let mut info = server.inner.info.clone();
+                info.shape(cx.protocol_version());
+                let mut m = Meta::new();
+                m.set_server_info(&info);
+                m
+            })
+            .clone()
     })
 }
 
