@@ -8,6 +8,7 @@ pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod identity;
 mod peer;
 pub mod policy;
 pub mod schema;
@@ -21,6 +22,7 @@ mod tasks;
 pub use context::{Context, Elicitation, FromContext, Keyed, State};
 pub use error::{Error, Result};
 pub use handler::{PromptHandler, ResourceDefinition, ResourceHandler, ToolHandler};
+pub use identity::{AuthMethod, Identity};
 pub use policy::{Approval, Policy, RateLimit};
 pub use server::{Server, ServerOptions};
 
