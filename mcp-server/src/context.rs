@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::identity::Identity;
 use crate::peer::{Peer, Sink};
 
 /// Values shared by every handler, by type (see [`crate::Server::state`] and [`State`]).
@@ -86,6 +87,7 @@ pub(crate) struct ContextInner {
     pub(crate) cancel: CancellationToken,
     pub(crate) input: InputMode,
     pub(crate) state: StateMap,
+    pub(crate) identity: Option<Identity>,
 }
 
 /// The request a handler is serving: who asks, in which protocol version, and the means to report
@@ -116,6 +118,12 @@ impl Context {
     /// The request's `_meta`.
     pub fn meta(&self) -> &Meta {
         &self.inner.meta
+    }
+
+    /// Who is calling: the authenticated principal (HTTP with authorization, mTLS) or the
+    /// identity configured for the process (stdio); `None` when the server authenticates no one.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.inner.identity.as_ref()
     }
 
     /// What the client can do: from the request (modern) or from `initialize` (legacy).
@@ -549,6 +557,16 @@ impl FromContext for Context {
 impl FromContext for Meta {
     fn from_context(cx: &Context) -> Result<Self> {
         Ok(cx.inner.meta.clone())
+    }
+}
+
+/// The caller's identity; a handler that takes it refuses unauthenticated calls.
+impl FromContext for Identity {
+    fn from_context(cx: &Context) -> Result<Self> {
+        cx.inner
+            .identity
+            .clone()
+            .ok_or_else(|| Error::public("this tool needs an authenticated caller"))
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod __private;
 pub mod context;
 pub mod error;
+pub mod gateway;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;

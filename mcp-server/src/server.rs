@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 
 use crate::context::{Context, StateMap};
 use crate::error::Error;
+use crate::gateway::{self, AdmitError, Guard};
 use crate::handler::{
     DynPrompt, DynResource, DynTool, PromptHandler, ResourceDefinition, ResourceHandler,
     TemplateEntry, ToolHandler,
@@ -60,6 +61,7 @@ pub(crate) enum Event {
 struct ToolEntry {
     definition: Tool,
     handler: Arc<dyn DynTool>,
+    guard: Arc<Guard>,
     /// [`ToolHandler::defers_task`].
     defers_task: bool,
 }
@@ -67,11 +69,13 @@ struct ToolEntry {
 struct ResourceEntry {
     definition: Resource,
     handler: Arc<dyn DynResource>,
+    guard: Arc<Guard>,
 }
 
 struct PromptEntry {
     definition: Prompt,
     handler: Arc<dyn DynPrompt>,
+    guard: Arc<Guard>,
 }
 
 #[derive(Default)]
@@ -97,6 +101,10 @@ pub(crate) struct Inner {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) state_key: [u8; 32],
     pub(crate) tasks: crate::tasks::TaskStore,
+    /// The caller of requests that carry no identity (stdio), from [`Server::identity`].
+    pub(crate) identity: Option<crate::Identity>,
+    /// Authorization and the default policy.
+    pub(crate) gateway: gateway::Settings,
     /// The `_meta` of modern results (`serverInfo`), built at the first modern request.
     modern_meta: std::sync::OnceLock<Meta>,
 }
@@ -152,6 +160,8 @@ impl Server {
                 events: broadcast::channel(64).0,
                 state_key: random_key(),
                 tasks: crate::tasks::TaskStore::default(),
+                identity: None,
+                gateway: gateway::Settings::default(),
                 modern_meta: std::sync::OnceLock::new(),
             }),
         }
@@ -181,6 +191,32 @@ impl Server {
     #[must_use]
     pub fn request_state_key(mut self, key: [u8; 32]) -> Self {
         self.inner_mut().state_key = key;
+        self
+    }
+
+    /// The identity of the caller for connections that authenticate no one, such as stdio (the
+    /// specification defines no authorization there): the user the process runs for. HTTP
+    /// requests carry their own, from the bearer token or the client certificate.
+    #[must_use]
+    pub fn identity(mut self, identity: crate::Identity) -> Self {
+        self.inner_mut().identity = Some(identity);
+        self
+    }
+
+    /// Requires every request to be authenticated, and every item to declare a policy: the
+    /// gateway fails closed (see [`crate::gateway`]). Requests that carry an identity are
+    /// checked this way in any case.
+    #[must_use]
+    pub fn require_authorization(mut self) -> Self {
+        self.inner_mut().gateway.require_authorization = true;
+        self
+    }
+
+    /// The server-wide default of every limit an item does not set (rate limit, concurrency,
+    /// timeout, sizes, approval, sensitive arguments). Scopes and roles are never defaulted.
+    #[must_use]
+    pub fn default_policy(mut self, policy: crate::Policy) -> Self {
+        self.inner_mut().gateway.defaults = policy;
         self
     }
 
@@ -238,9 +274,11 @@ impl Server {
             definition.name
         );
         let defers_task = tool.defers_task();
+        let guard = Arc::new(Guard::new(tool.policy(), gateway::may_destroy(&definition)));
         reg.tools.push(ToolEntry {
             definition,
             handler: Arc::new(tool),
+            guard,
             defers_task,
         });
         drop(reg);
@@ -263,6 +301,7 @@ impl Server {
     /// Adds a resource or template while serving.
     pub fn add_resource(&self, resource: impl ResourceHandler) {
         let definition = resource.definition();
+        let guard = Arc::new(Guard::new(resource.policy(), false));
         let handler: Arc<dyn DynResource> = Arc::new(resource);
         let mut reg = self.inner.registry.write().expect("not poisoned");
         match definition {
@@ -277,6 +316,7 @@ impl Server {
                 reg.resources.push(ResourceEntry {
                     definition,
                     handler,
+                    guard,
                 });
             }
             ResourceDefinition::Template(definition) => {
@@ -294,6 +334,7 @@ impl Server {
                     template,
                     definition,
                     handler,
+                    guard,
                 });
             }
         }
@@ -318,6 +359,7 @@ impl Server {
     /// Adds a prompt while serving.
     pub fn add_prompt(&self, prompt: impl PromptHandler) {
         let definition = prompt.definition();
+        let guard = Arc::new(Guard::new(prompt.policy(), false));
         let mut reg = self.inner.registry.write().expect("not poisoned");
         assert!(
             !reg.prompts
@@ -329,6 +371,7 @@ impl Server {
         reg.prompts.push(PromptEntry {
             definition,
             handler: Arc::new(prompt),
+            guard,
         });
         drop(reg);
         let _ = self.inner.events.send(Event::PromptsChanged);
@@ -527,8 +570,9 @@ impl Server {
     pub(crate) fn round_input(
         &self,
         request: &ClientRequest,
+        principal: Option<&str>,
     ) -> Result<Option<RoundInput>, ErrorObject> {
-        let (method, identity, state, responses) = match request {
+        let (method, mut subject, state, responses) = match request {
             ClientRequest::CallTool(p) => (
                 "tools/call",
                 serde_json::json!({ "name": p.name, "arguments": p.arguments }),
@@ -549,7 +593,9 @@ impl Server {
             ),
             _ => return Ok(None),
         };
-        let binding = crate::state_token::binding(method, &identity);
+        // A state handle is bound to the caller too: another principal cannot use it.
+        subject["principal"] = serde_json::json!(principal);
+        let binding = crate::state_token::binding(method, &subject);
         let mut all = match state {
             Some(token) => crate::state_token::open(&self.inner.state_key, &binding, token)
                 .map_err(|e| {
@@ -627,7 +673,10 @@ impl Server {
             ClientRequest::ListTools(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
                 let (page, next) = shaped_page(
-                    reg.tools.iter().map(|t| &t.definition),
+                    reg.tools
+                        .iter()
+                        .filter(|t| self.visible(&cx, &t.guard))
+                        .map(|t| &t.definition),
                     cursor_of(&p),
                     size,
                     v,
@@ -651,16 +700,33 @@ impl Server {
                             t.handler.clone(),
                             task_support(&t.definition),
                             t.defers_task,
+                            t.guard.clone(),
                         )
                     })
                 };
-                let Some((handler, support, defers_task)) = found else {
+                let Some((handler, support, defers_task, guard)) = found else {
                     return Err(ErrorObject::invalid_params(format!(
                         "Unknown tool: {}",
                         p.name
                     )));
                 };
                 let arguments = p.arguments.unwrap_or_default();
+                let admission = match guard
+                    .admit(
+                        &self.inner.gateway,
+                        cx.identity(),
+                        gateway::json_size(&arguments),
+                    )
+                    .await
+                {
+                    Ok(admission) => admission,
+                    Err(AdmitError::Denied(d)) => {
+                        return Err(d.to_error_object("tool", &p.name));
+                    }
+                    Err(AdmitError::Busy) => {
+                        return self.tool_error(&cx, busy("tool", &p.name), binding);
+                    }
+                };
                 // A deferred task starts when the handler calls `continue_as_task`.
                 let mut deferred = None;
                 if let Some(ttl) = self.task_for(&cx, support, p.task.as_ref())? {
@@ -681,7 +747,13 @@ impl Server {
                         }
                     }
                 }
-                let outcome = handler.call(cx.clone(), arguments.clone()).await;
+                let outcome = bounded(
+                    admission.timeout,
+                    "tool",
+                    &p.name,
+                    handler.call(cx.clone(), arguments.clone()),
+                )
+                .await;
                 if let (Some(ttl), crate::context::InputMode::Modern(mrtr)) =
                     (deferred, &cx.inner.input)
                     && mrtr
@@ -701,7 +773,11 @@ impl Server {
                                 .0
                                 .extend(modern_meta(&cx, self).unwrap_or_default().0);
                         }
-                        raw(&result)
+                        let out = raw(&result)?;
+                        match oversized(&out, admission.max_result_bytes, "tool", &p.name) {
+                            Some(e) => self.tool_error(&cx, e, binding),
+                            None => Ok(out),
+                        }
                     }
                     Err(e) => self.tool_error(&cx, e, binding),
                 }
@@ -709,7 +785,10 @@ impl Server {
             ClientRequest::ListResources(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
                 let (page, next) = shaped_page(
-                    reg.resources.iter().map(|r| &r.definition),
+                    reg.resources
+                        .iter()
+                        .filter(|r| self.visible(&cx, &r.guard))
+                        .map(|r| &r.definition),
                     cursor_of(&p),
                     size,
                     v,
@@ -728,7 +807,10 @@ impl Server {
             ClientRequest::ListResourceTemplates(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
                 let (page, next) = shaped_page(
-                    reg.templates.iter().map(|t| &t.definition),
+                    reg.templates
+                        .iter()
+                        .filter(|t| self.visible(&cx, &t.guard))
+                        .map(|t| &t.definition),
                     cursor_of(&p),
                     size,
                     v,
@@ -748,7 +830,7 @@ impl Server {
                 let found = {
                     let reg = self.inner.registry.read().expect("not poisoned");
                     if let Some(r) = reg.resources.iter().find(|r| r.definition.uri == p.uri) {
-                        Some((r.handler.clone(), BTreeMap::new()))
+                        Some((r.handler.clone(), BTreeMap::new(), r.guard.clone()))
                     } else {
                         reg.templates.iter().find_map(|t| {
                             let m = t.template.match_uri(&p.uri)?;
@@ -758,14 +840,17 @@ impl Server {
                                     v.as_str().map(|s| (k.to_owned(), s.to_owned()))
                                 })
                                 .collect();
-                            Some((t.handler.clone(), vars))
+                            Some((t.handler.clone(), vars, t.guard.clone()))
                         })
                     }
                 };
-                let Some((handler, vars)) = found else {
+                let Some((handler, vars, guard)) = found else {
                     return Err(Error::not_found(p.uri).to_error_object(modern));
                 };
-                match handler.read(cx.clone(), p.uri, vars).await {
+                let admission = self.admit_read(&cx, &guard, "resource", &p.uri, 0).await?;
+                let uri = p.uri.clone();
+                let read = handler.read(cx.clone(), p.uri, vars);
+                match bounded(admission.timeout, "resource", &uri, read).await {
                     Ok(contents) => {
                         let (ttl_ms, cache_scope) =
                             cache(&cx, self.inner.options.read_ttl_ms, CacheScope::Public);
@@ -777,7 +862,11 @@ impl Server {
                             meta: modern_meta(&cx, self),
                         };
                         result.shape(v);
-                        raw(&result)
+                        let out = raw(&result)?;
+                        match oversized(&out, admission.max_result_bytes, "resource", &uri) {
+                            Some(e) => self.handler_error(&cx, e, binding),
+                            None => Ok(out),
+                        }
                     }
                     Err(e) => self.handler_error(&cx, e, binding),
                 }
@@ -785,7 +874,10 @@ impl Server {
             ClientRequest::ListPrompts(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
                 let (page, next) = shaped_page(
-                    reg.prompts.iter().map(|p| &p.definition),
+                    reg.prompts
+                        .iter()
+                        .filter(|p| self.visible(&cx, &p.guard))
+                        .map(|p| &p.definition),
                     cursor_of(&p),
                     size,
                     v,
@@ -807,25 +899,32 @@ impl Server {
                     reg.prompts
                         .iter()
                         .find(|e| e.definition.name == p.name)
-                        .map(|e| e.handler.clone())
+                        .map(|e| (e.handler.clone(), e.guard.clone()))
                 };
-                let Some(handler) = handler else {
+                let Some((handler, guard)) = handler else {
                     return Err(ErrorObject::invalid_params(format!(
                         "Unknown prompt: {}",
                         p.name
                     )));
                 };
-                match handler
-                    .get(cx.clone(), p.arguments.unwrap_or_default())
-                    .await
-                {
+                let arguments = p.arguments.unwrap_or_default();
+                let size = arguments.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+                let admission = self
+                    .admit_read(&cx, &guard, "prompt", &p.name, size)
+                    .await?;
+                let get = handler.get(cx.clone(), arguments);
+                match bounded(admission.timeout, "prompt", &p.name, get).await {
                     Ok(mut result) => {
                         result.shape(v);
                         result.result_type = result_type(&cx);
                         if modern {
                             result.meta = modern_meta(&cx, self);
                         }
-                        raw(&result)
+                        let out = raw(&result)?;
+                        match oversized(&out, admission.max_result_bytes, "prompt", &p.name) {
+                            Some(e) => self.handler_error(&cx, e, binding),
+                            None => Ok(out),
+                        }
                     }
                     Err(e) => self.handler_error(&cx, e, binding),
                 }
@@ -838,6 +937,7 @@ impl Server {
                             reg.prompts
                                 .iter()
                                 .find(|e| e.definition.name == r.name)
+                                .filter(|e| self.visible(&cx, &e.guard))
                                 .map(|e| e.handler.clone())
                         };
                         let Some(handler) = handler else {
@@ -861,6 +961,7 @@ impl Server {
                             reg.templates
                                 .iter()
                                 .find(|t| t.definition.uri_template == r.uri)
+                                .filter(|t| self.visible(&cx, &t.guard))
                                 .map(|t| t.handler.clone())
                         };
                         let Some(handler) = handler else {
@@ -1046,6 +1147,7 @@ impl Server {
                 cancel: slot.cancel.clone(),
                 input,
                 state: cx.inner.state.clone(),
+                identity: cx.inner.identity.clone(),
             }),
         };
         let version = cx.protocol_version();
@@ -1122,7 +1224,77 @@ impl Server {
         Err(e.to_error_object(cx.era() == mcp_core::Era::Modern))
     }
 
+    /// Whether the caller may see an item (lists, completion).
+    fn visible(&self, cx: &Context, guard: &Guard) -> bool {
+        guard.access(&self.inner.gateway, cx.identity()).is_ok()
+    }
+
+    /// Admits a read of a resource or a prompt: a refusal is a JSON-RPC error.
+    async fn admit_read(
+        &self,
+        cx: &Context,
+        guard: &Guard,
+        kind: &str,
+        name: &str,
+        size: usize,
+    ) -> Result<gateway::Admission, ErrorObject> {
+        guard
+            .admit(&self.inner.gateway, cx.identity(), size)
+            .await
+            .map_err(|e| match e {
+                AdmitError::Denied(d) => d.to_error_object(kind, name),
+                AdmitError::Busy => {
+                    busy(kind, name).to_error_object(cx.era() == mcp_core::Era::Modern)
+                }
+            })
+    }
+
     pub(crate) fn state_map(&self) -> StateMap {
         self.inner.state.read().expect("not poisoned").clone()
     }
+}
+
+/// Every concurrency slot of an item stayed busy for its whole timeout.
+fn busy(kind: &str, name: &str) -> Error {
+    Error::public(format!("{kind} `{name}` is busy: try again later"))
+}
+
+/// Runs a handler within its timeout; when it expires the handler is dropped (cancelled).
+async fn bounded<T>(
+    timeout: Option<std::time::Duration>,
+    kind: &str,
+    name: &str,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let Some(limit) = timeout else {
+        return work.await;
+    };
+    match tokio::time::timeout(limit, work).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            tracing::warn!(kind, name, ?limit, "a handler ran out of time");
+            Err(Error::public(format!(
+                "{kind} `{name}` timed out after {} ms",
+                limit.as_millis()
+            )))
+        }
+    }
+}
+
+/// A result over the item's size limit is never sent: an error replaces it.
+fn oversized(out: &RawValue, limit: Option<usize>, kind: &str, name: &str) -> Option<Error> {
+    let limit = limit?;
+    let size = out.get().len();
+    (size > limit).then(|| {
+        tracing::error!(
+            kind,
+            name,
+            size,
+            limit,
+            "a result exceeds its size limit: not sent"
+        );
+        Error::public(format!(
+            "the result of {kind} `{name}` exceeds {limit} bytes"
+        ))
+    })
 }

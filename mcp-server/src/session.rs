@@ -24,6 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{Context, ContextInner, InputMode, Mrtr};
+use crate::identity::Identity;
 use crate::peer::{Peer, Sink};
 use crate::server::{Event, Server};
 use crate::shape::Shape;
@@ -57,6 +58,8 @@ pub(crate) struct Connection {
     max_in_flight: u32,
     subscriptions: Mutex<BTreeSet<String>>,
     shutdown: CancellationToken,
+    /// The caller of requests that carry no identity of their own (stdio: the configured one).
+    identity: Option<Identity>,
 }
 
 impl Drop for Connection {
@@ -106,6 +109,7 @@ impl Connection {
     fn build(server: Server, sink: Option<Sink>, max_in_flight: usize) -> Arc<Self> {
         let max = max_in_flight.clamp(1, 1 << 16);
         Arc::new(Connection {
+            identity: server.inner.identity.clone(),
             server,
             sink,
             legacy: Mutex::new(None),
@@ -209,12 +213,24 @@ impl Connection {
     /// Handles one incoming message. A request waits for a free slot (back-pressure on the
     /// reader), then runs on its own task; its messages and its response go to `sink`.
     pub(crate) async fn handle(self: &Arc<Self>, message: JsonRpcMessage, sink: Sink) {
+        let identity = self.identity.clone();
+        self.handle_as(message, sink, identity).await;
+    }
+
+    /// Like [`Connection::handle`], for a request made by `identity` (HTTP: the authenticated
+    /// caller of this very request).
+    pub(crate) async fn handle_as(
+        self: &Arc<Self>,
+        message: JsonRpcMessage,
+        sink: Sink,
+        identity: Option<Identity>,
+    ) {
         match message {
             // The handshake is answered before the next message is read, so that requests sent
             // right behind `initialize` (without waiting for its answer) find the session.
             JsonRpcMessage::Request(req) if req.method == messages::Initialize::METHOD => {
                 let cancel = self.shutdown.child_token();
-                if let Some(answer) = self.serve(req, sink.clone(), cancel).await {
+                if let Some(answer) = self.serve(req, sink.clone(), cancel, identity).await {
                     sink.send_reliable(answer).await;
                 }
             }
@@ -222,7 +238,7 @@ impl Connection {
                 let Ok(permit) = self.limit.clone().acquire_owned().await else {
                     return;
                 };
-                self.spawn_request(req, sink, permit);
+                self.spawn_request(req, sink, permit, identity);
             }
             other => self.deliver(other),
         }
@@ -259,6 +275,7 @@ impl Connection {
         req: JsonRpcRequest,
         sink: Sink,
         permit: OwnedSemaphorePermit,
+        identity: Option<Identity>,
     ) {
         let cancel = self.shutdown.child_token();
         let id = req.id.clone();
@@ -276,7 +293,7 @@ impl Connection {
         let this = self.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let work = this.serve(req, sink.clone(), cancel.clone());
+            let work = this.serve(req, sink.clone(), cancel.clone(), identity);
             let outcome = tokio::select! {
                 r = AssertUnwindSafe(work).catch_unwind() => Some(r),
                 () = cancel.cancelled() => None,
@@ -345,9 +362,10 @@ impl Connection {
         req: JsonRpcRequest,
         sink: Sink,
         cancel: CancellationToken,
+        identity: Option<Identity>,
     ) -> Option<JsonRpcMessage> {
         let id = req.id.clone();
-        let result = self.serve_inner(req, sink, cancel.clone()).await;
+        let result = self.serve_inner(req, sink, cancel.clone(), identity).await;
         if cancel.is_cancelled() {
             return None;
         }
@@ -362,6 +380,7 @@ impl Connection {
         req: JsonRpcRequest,
         sink: Sink,
         cancel: CancellationToken,
+        identity: Option<Identity>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let params = req.params.as_deref();
         let meta = match params {
@@ -383,13 +402,14 @@ impl Connection {
                     requested,
                     sink,
                     cancel,
+                    identity,
                 )
                 .await;
         }
         if req.method == messages::Initialize::METHOD {
             return self.initialize(params);
         }
-        self.serve_legacy(req.id, &req.method, params, meta, sink, cancel)
+        self.serve_legacy(req.id, &req.method, params, meta, sink, cancel, identity)
             .await
     }
 
@@ -436,6 +456,7 @@ impl Connection {
         requested: &str,
         sink: Sink,
         cancel: CancellationToken,
+        identity: Option<Identity>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let version = match ProtocolVersion::parse(requested) {
             Some(v) if v.era() == Era::Modern => v,
@@ -461,7 +482,9 @@ impl Connection {
         if let ClientRequest::SubscriptionsListen(p) = request {
             return self.listen(id, p, version, sink, cancel).await;
         }
-        let round = self.server.round_input(&request)?;
+        let round = self
+            .server
+            .round_input(&request, identity.as_ref().map(Identity::subject))?;
         let (input, binding) = match round {
             Some(r) => (Mrtr::new(r.responses), Some(r.binding)),
             None => (Mrtr::new(InputResponses::new()), None),
@@ -476,10 +499,12 @@ impl Connection {
             sink,
             cancel,
             InputMode::Modern(input),
+            identity,
         );
         self.server.answer(cx, request, binding.as_deref()).await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn serve_legacy(
         self: &Arc<Self>,
         id: RequestId,
@@ -488,6 +513,7 @@ impl Connection {
         meta: Meta,
         sink: Sink,
         cancel: CancellationToken,
+        identity: Option<Identity>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let session = {
             let legacy = self.legacy.lock().expect("not poisoned");
@@ -542,6 +568,7 @@ impl Connection {
             sink,
             cancel,
             InputMode::Legacy(peer),
+            identity,
         );
         self.server.answer(cx, request, None).await
     }
@@ -558,6 +585,7 @@ impl Connection {
         sink: Sink,
         cancel: CancellationToken,
         input: InputMode,
+        identity: Option<Identity>,
     ) -> Context {
         let progress_token = meta.progress_token().ok().flatten();
         Context {
@@ -574,6 +602,7 @@ impl Connection {
                 cancel,
                 input,
                 state: self.server.state_map(),
+                identity,
             }),
         }
     }

@@ -12,7 +12,10 @@ use mcp_server::{
     ServerOptions, ToolHandler,
 };
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
+
+use tokio::io::AsyncWriteExt as _;
+
+use crate::support::{Client, MODERN, modern_meta};
 
 fn schema(v: Value) -> JsonObject {
     serde_json::from_value(v).unwrap()
@@ -294,84 +297,6 @@ fn server(hung: Arc<AtomicBool>) -> Server {
         .tool(Report(TaskSupport::Required))
         .resource(Doc)
         .prompt(Greeting)
-}
-
-struct Client {
-    tx: DuplexStream,
-    rx: Lines<BufReader<DuplexStream>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-const MODERN: &str = "2026-07-28";
-
-fn modern_meta(extra: Value) -> Value {
-    let mut meta = json!({
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
-        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}
-    });
-    meta.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    meta
-}
-
-impl Client {
-    fn start(server: Server) -> Client {
-        let (tx, server_r) = tokio::io::duplex(1 << 20);
-        let (server_w, rx) = tokio::io::duplex(1 << 20);
-        let task = tokio::spawn(server.serve_io(server_r, server_w));
-        Client {
-            tx,
-            rx: BufReader::new(rx).lines(),
-            task,
-        }
-    }
-
-    async fn send(&mut self, v: Value) {
-        self.send_raw(&v.to_string()).await;
-    }
-
-    async fn send_raw(&mut self, line: &str) {
-        self.tx.write_all(line.as_bytes()).await.unwrap();
-        self.tx.write_all(b"\n").await.unwrap();
-    }
-
-    async fn recv(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(10), self.rx.next_line())
-            .await
-            .expect("the server answers within 10 s")
-            .unwrap()
-            .expect("the server did not close");
-        serde_json::from_str(&line).unwrap()
-    }
-
-    /// Receives until the response to `id`, returning it and what came before.
-    async fn until(&mut self, id: Value) -> (Value, Vec<Value>) {
-        let mut before = Vec::new();
-        loop {
-            let m = self.recv().await;
-            if m.get("id") == Some(&id) && (m.get("result").is_some() || m.get("error").is_some()) {
-                return (m, before);
-            }
-            before.push(m);
-        }
-    }
-
-    async fn call(&mut self, id: i64, method: &str, params: Value) -> Value {
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-            .await;
-        self.until(json!(id)).await.0
-    }
-
-    async fn initialize(&mut self, version: &str, capabilities: Value) -> Value {
-        let r = self
-            .call(0, "initialize", json!({"protocolVersion": version, "capabilities": capabilities, "clientInfo": {"name": "t", "version": "1"}}))
-            .await;
-        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .await;
-        r
-    }
 }
 
 fn hung() -> Arc<AtomicBool> {

@@ -30,6 +30,7 @@ use super::config::{HttpConfig, ResponseMode};
 use super::guard::{self, LAST_EVENT_ID, Mirrored, NameSource, PROTOCOL_VERSION, SESSION_ID};
 use super::sessions::{Session, Sessions};
 use super::sse::{self, EarlyClose, EventLog, is_final};
+use crate::identity::Identity;
 use crate::peer::Sink;
 use crate::server::Server;
 use crate::session::Connection;
@@ -442,9 +443,10 @@ async fn post_handler(State(shared): State<Arc<Shared>>, request: Request) -> Re
         }
     };
     drop(bytes);
+    let identity = parts.extensions.get::<Identity>().cloned();
     match message {
-        JsonRpcMessage::Request(req) => shared.request(&parts.headers, req).await,
-        other => shared.accept(&parts.headers, other),
+        JsonRpcMessage::Request(req) => shared.request(&parts.headers, req, identity).await,
+        other => shared.accept(&parts.headers, other, identity.as_ref()),
     }
 }
 
@@ -466,7 +468,8 @@ async fn get_handler(State(shared): State<Arc<Shared>>, request: Request) -> Res
             ErrorObject::invalid_request("`Accept` must list `text/event-stream`"),
         );
     }
-    let session = match shared.session(&parts.headers, None) {
+    let principal = subject_of(&parts);
+    let session = match shared.session(&parts.headers, principal, None) {
         Ok(session) => session,
         Err(refused) => return *refused,
     };
@@ -481,7 +484,7 @@ async fn delete_handler(State(shared): State<Arc<Shared>>, request: Request) -> 
     if parts.headers.get(SESSION_ID).is_none() {
         return method_not_allowed();
     }
-    match shared.session(&parts.headers, None) {
+    match shared.session(&parts.headers, subject_of(&parts), None) {
         Ok(session) => {
             shared.sessions.remove(&session.id);
             status_only(StatusCode::NO_CONTENT)
@@ -524,6 +527,7 @@ impl Shared {
     fn session(
         &self,
         headers: &HeaderMap,
+        principal: Option<&str>,
         id: Option<&RequestId>,
     ) -> Result<Arc<Session>, Refused> {
         let Some(value) = headers.get(SESSION_ID) else {
@@ -535,8 +539,7 @@ impl Shared {
                 ),
             )));
         };
-        // Issue 6: the authenticated principal goes here.
-        let principal = None;
+        // A session belongs to the principal that started it: another one sees 404.
         let session = value
             .to_str()
             .ok()
@@ -556,7 +559,12 @@ impl Shared {
 
     /// Routes a request by era: modern `_meta` (or a modern `MCP-Protocol-Version`) makes it
     /// stateless; otherwise `initialize` starts a session and the rest belong to one.
-    async fn request(self: &Arc<Self>, headers: &HeaderMap, req: JsonRpcRequest) -> Response<Body> {
+    async fn request(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        req: JsonRpcRequest,
+        identity: Option<Identity>,
+    ) -> Response<Body> {
         let peek = match Peek::of(req.params.as_deref()) {
             Ok(peek) => peek,
             Err(e) => return rpc_error(StatusCode::BAD_REQUEST, Some(req.id), e),
@@ -594,7 +602,7 @@ impl Shared {
                     )),
                 );
             }
-            return self.modern(req).await;
+            return self.modern(req, identity).await;
         }
         if modern_header(headers) {
             return rpc_error(
@@ -607,9 +615,9 @@ impl Shared {
             );
         }
         if req.method == Initialize::METHOD {
-            self.initialize(headers, req).await
+            self.initialize(headers, req, identity).await
         } else {
-            self.legacy(headers, req).await
+            self.legacy(headers, req, identity).await
         }
     }
 
@@ -622,13 +630,17 @@ impl Shared {
     }
 
     /// A modern request: no session; the response stream is the request's lifetime.
-    async fn modern(self: &Arc<Self>, req: JsonRpcRequest) -> Response<Body> {
+    async fn modern(
+        self: &Arc<Self>,
+        req: JsonRpcRequest,
+        identity: Option<Identity>,
+    ) -> Response<Body> {
         let id = req.id.clone();
         let long_lived = req.method == SubscriptionsListen::METHOD;
         let conn = Connection::stateless(self.server.clone());
         let cancel = CancelOnDrop(conn.clone());
         let (tx, mut rx) = mpsc::channel(self.config.event_buffer);
-        conn.handle(JsonRpcMessage::Request(req), Sink::new(tx))
+        conn.handle_as(JsonRpcMessage::Request(req), Sink::new(tx), identity)
             .await;
         let mode = if long_lived {
             ResponseMode::Sse
@@ -674,6 +686,7 @@ impl Shared {
         self: &Arc<Self>,
         headers: &HeaderMap,
         req: JsonRpcRequest,
+        identity: Option<Identity>,
     ) -> Response<Body> {
         if let Err(refused) = check_legacy_version(headers, Some(&req.id)) {
             return *refused;
@@ -682,12 +695,13 @@ impl Shared {
         if !self.sessions.has_room() {
             return unavailable(Some(id), "too many sessions");
         }
-        // Issue 6: the session belongs to the authenticated principal.
-        let session = Session::new(self.server.clone(), &self.config, None);
+        // The session belongs to the authenticated principal.
+        let owner = identity.as_ref().map(|i| i.subject().to_owned());
+        let session = Session::new(self.server.clone(), &self.config, owner);
         let (tx, mut rx) = mpsc::channel(self.config.event_buffer);
         session
             .conn
-            .handle(JsonRpcMessage::Request(req), Sink::new(tx))
+            .handle_as(JsonRpcMessage::Request(req), Sink::new(tx), identity)
             .await;
         let result = loop {
             match self.recv(&mut rx).await {
@@ -731,8 +745,14 @@ impl Shared {
 
     /// A request of a legacy session. Its stream outlives the HTTP response: a client that
     /// loses the connection resumes with GET and `Last-Event-ID`.
-    async fn legacy(self: &Arc<Self>, headers: &HeaderMap, req: JsonRpcRequest) -> Response<Body> {
-        let session = match self.session(headers, Some(&req.id)) {
+    async fn legacy(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        req: JsonRpcRequest,
+        identity: Option<Identity>,
+    ) -> Response<Body> {
+        let principal = identity.as_ref().map(Identity::subject);
+        let session = match self.session(headers, principal, Some(&req.id)) {
             Ok(session) => session,
             Err(refused) => return *refused,
         };
@@ -746,9 +766,10 @@ impl Shared {
         let (tx, mut rx) = mpsc::channel(self.config.event_buffer);
         session
             .conn
-            .handle(
+            .handle_as(
                 JsonRpcMessage::Request(req),
                 Sink::with_stream(tx, early.clone()),
+                identity,
             )
             .await;
         let (first, close) = match mode {
@@ -858,7 +879,12 @@ impl Shared {
     }
 
     /// A notification, or the client's answer to a server request: 202.
-    fn accept(&self, headers: &HeaderMap, message: JsonRpcMessage) -> Response<Body> {
+    fn accept(
+        &self,
+        headers: &HeaderMap,
+        message: JsonRpcMessage,
+        identity: Option<&Identity>,
+    ) -> Response<Body> {
         if headers.get(SESSION_ID).is_none() {
             let modern = match &message {
                 JsonRpcMessage::Notification(n) => {
@@ -872,7 +898,7 @@ impl Shared {
                 return status_only(StatusCode::ACCEPTED);
             }
         }
-        match self.session(headers, None) {
+        match self.session(headers, identity.map(Identity::subject), None) {
             Ok(session) => {
                 let _busy = session.busy();
                 session.conn.deliver(message);
@@ -890,6 +916,11 @@ impl Shared {
 }
 
 /// Whether `MCP-Protocol-Version` names a modern version.
+/// The authenticated subject of a request, if any.
+fn subject_of(parts: &Parts) -> Option<&str> {
+    parts.extensions.get::<Identity>().map(Identity::subject)
+}
+
 fn modern_header(headers: &HeaderMap) -> bool {
     matches!(
         guard::single(headers, &PROTOCOL_VERSION),

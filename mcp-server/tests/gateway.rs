@@ -1,0 +1,334 @@
+//! The gateway enforces declared policies: fail closed with authorization on, scopes and roles
+//! hide and refuse items, rate limits per principal, concurrency, timeouts and sizes. Each case
+//! checks the exact outcome and that a good request is served right after.
+
+use std::time::Duration;
+
+use mcp_server::gateway::ACCESS_DENIED;
+use mcp_server::{Context, Identity, Policy, Server, prompt, resource, tool};
+use serde_json::{Value, json};
+
+use crate::support::{Client, modern_meta};
+
+/// Reads a metric.
+#[tool(read_only, scopes = ["kpi:read"])]
+fn query(metric: String) -> String {
+    format!("{metric}: 42")
+}
+
+/// Deletes a metric.
+#[tool(destructive, scopes = ["kpi:admin"], roles = ["admin"])]
+fn drop_metric(metric: String) -> String {
+    format!("dropped {metric}")
+}
+
+/// Declares nothing: denied when authorization is on.
+#[tool(read_only)]
+fn undeclared() -> String {
+    "should not run".into()
+}
+
+/// Public but may destroy: denied when authorization is on.
+#[tool(public)]
+fn reckless() -> String {
+    "should not run".into()
+}
+
+/// Public and harmless.
+#[tool(public, read_only)]
+fn ping() -> String {
+    "pong".into()
+}
+
+/// Two calls a minute per caller.
+#[tool(public, read_only, rate_limit = "2/min")]
+fn scarce() -> String {
+    "ok".into()
+}
+
+/// Small arguments and results only.
+#[tool(public, read_only, max_argument_bytes = 40, max_result_bytes = 200)]
+fn sized(text: String, repeat: usize) -> String {
+    text.repeat(repeat)
+}
+
+/// One at a time, 200 ms at most.
+#[tool(public, read_only, max_concurrency = 1, timeout = "200ms")]
+async fn sleepy(ms: u64) -> String {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    "awake".into()
+}
+
+/// Who is calling.
+#[tool(public, read_only)]
+fn whoami(cx: Context) -> String {
+    cx.identity()
+        .map_or_else(|| "nobody".to_owned(), |i| i.subject().to_owned())
+}
+
+/// Secret notes.
+#[resource("notes://secret", scopes = ["notes:read"])]
+fn secret_notes() -> String {
+    "the notes".into()
+}
+
+/// A greeting for admins.
+#[prompt(roles = ["admin"])]
+fn admin_greeting(name: String) -> String {
+    format!("Hello {name}")
+}
+
+fn server() -> Server {
+    Server::new("gateway-test", "1.0.0")
+        .tool(Query)
+        .tool(DropMetric)
+        .tool(Undeclared)
+        .tool(Reckless)
+        .tool(Ping)
+        .tool(Scarce)
+        .tool(Sized)
+        .tool(Sleepy)
+        .tool(Whoami)
+        .resource(SecretNotes)
+        .prompt(AdminGreeting)
+}
+
+async fn legacy(server: Server) -> Client {
+    let mut c = Client::start(server);
+    let r = c.initialize("2025-11-25", json!({})).await;
+    assert!(r.get("result").is_some(), "{r}");
+    c
+}
+
+async fn call(c: &mut Client, id: i64, tool: &str, args: Value) -> Value {
+    c.call(id, "tools/call", json!({"name": tool, "arguments": args}))
+        .await
+}
+
+fn names(list: &Value, key: &str, field: &str) -> Vec<String> {
+    let mut v: Vec<String> = list["result"][key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t[field].as_str().unwrap().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn denied(r: &Value) -> &str {
+    assert_eq!(r["error"]["code"], json!(ACCESS_DENIED.0), "{r}");
+    r["error"]["data"]["reason"].as_str().unwrap()
+}
+
+fn text(r: &Value) -> &str {
+    r["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn without_authorization_scopes_are_not_checked_but_limits_are() {
+    let mut c = legacy(server()).await;
+    let list = c.call(1, "tools/list", json!({})).await;
+    assert_eq!(names(&list, "tools", "name").len(), 9);
+    let r = call(&mut c, 2, "undeclared", json!({})).await;
+    assert_eq!(text(&r), "should not run");
+    let r = call(&mut c, 3, "whoami", json!({})).await;
+    assert_eq!(text(&r), "nobody");
+}
+
+#[tokio::test]
+async fn authorization_fails_closed_and_filters_lists() {
+    let reader = Identity::configured("alice").with_scopes(["kpi:read"]);
+    let mut c = legacy(server().identity(reader)).await;
+
+    let list = c.call(1, "tools/list", json!({})).await;
+    assert_eq!(
+        names(&list, "tools", "name"),
+        ["ping", "query", "scarce", "sized", "sleepy", "whoami"]
+    );
+    let r = call(&mut c, 2, "query", json!({"metric": "revenue"})).await;
+    assert_eq!(text(&r), "revenue: 42");
+    let r = call(&mut c, 3, "whoami", json!({})).await;
+    assert_eq!(text(&r), "alice");
+
+    // Declares nothing: denied. May destroy yet only `public`: denied.
+    let r = call(&mut c, 4, "undeclared", json!({})).await;
+    assert_eq!(denied(&r), "undeclared");
+    let r = call(&mut c, 5, "reckless", json!({})).await;
+    assert_eq!(denied(&r), "destructive_without_scope");
+    // Lacks the scope: refused, naming it.
+    let r = call(&mut c, 6, "drop_metric", json!({"metric": "revenue"})).await;
+    assert_eq!(denied(&r), "insufficient_scope");
+    assert_eq!(r["error"]["data"]["scopes"], json!(["kpi:admin"]));
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kpi:admin")
+    );
+
+    // Resources and prompts alike.
+    let list = c.call(7, "resources/list", json!({})).await;
+    assert!(names(&list, "resources", "uri").is_empty());
+    let r = c
+        .call(8, "resources/read", json!({"uri": "notes://secret"}))
+        .await;
+    assert_eq!(denied(&r), "insufficient_scope");
+    let list = c.call(9, "prompts/list", json!({})).await;
+    assert!(names(&list, "prompts", "name").is_empty());
+    let r = c
+        .call(
+            10,
+            "prompts/get",
+            json!({"name": "admin_greeting", "arguments": {"name": "x"}}),
+        )
+        .await;
+    assert_eq!(denied(&r), "forbidden");
+
+    // Still serving.
+    let r = call(&mut c, 11, "ping", json!({})).await;
+    assert_eq!(text(&r), "pong");
+}
+
+#[tokio::test]
+async fn scopes_and_roles_grant_access() {
+    let admin = Identity::configured("root")
+        .with_scopes(["kpi:read", "kpi:admin", "notes:read"])
+        .with_roles(["admin"]);
+    let mut c = legacy(server().identity(admin)).await;
+    let r = call(&mut c, 1, "drop_metric", json!({"metric": "m"})).await;
+    assert_eq!(text(&r), "dropped m");
+    let r = c
+        .call(2, "resources/read", json!({"uri": "notes://secret"}))
+        .await;
+    assert_eq!(r["result"]["contents"][0]["text"], "the notes");
+    let r = c
+        .call(
+            3,
+            "prompts/get",
+            json!({"name": "admin_greeting", "arguments": {"name": "Ada"}}),
+        )
+        .await;
+    assert!(r["result"]["messages"].is_array(), "{r}");
+    // Scopes without the role: forbidden.
+    let no_role = Identity::configured("bob").with_scopes(["kpi:admin"]);
+    let mut c = legacy(server().identity(no_role)).await;
+    let r = call(&mut c, 1, "drop_metric", json!({"metric": "m"})).await;
+    assert_eq!(denied(&r), "forbidden");
+}
+
+#[tokio::test]
+async fn required_authorization_refuses_the_unauthenticated() {
+    let mut c = legacy(server().require_authorization()).await;
+    let list = c.call(1, "tools/list", json!({})).await;
+    assert!(names(&list, "tools", "name").is_empty());
+    let r = call(&mut c, 2, "ping", json!({})).await;
+    assert_eq!(denied(&r), "unauthenticated");
+}
+
+#[tokio::test]
+async fn rate_limits_count_per_principal() {
+    let mut c = legacy(server()).await;
+    for id in 1..=2 {
+        let r = call(&mut c, id, "scarce", json!({})).await;
+        assert_eq!(text(&r), "ok");
+    }
+    let r = call(&mut c, 3, "scarce", json!({})).await;
+    assert_eq!(denied(&r), "rate_limited");
+    assert!(r["error"]["data"]["retryAfterMs"].as_u64().unwrap() > 0);
+    let r = call(&mut c, 4, "ping", json!({})).await;
+    assert_eq!(text(&r), "pong");
+}
+
+#[tokio::test]
+async fn sizes_are_limited_both_ways() {
+    let mut c = legacy(server()).await;
+    let r = call(&mut c, 1, "sized", json!({"text": "ab", "repeat": 3})).await;
+    assert_eq!(text(&r), "ababab");
+    // Arguments over 40 bytes of JSON: -32602, the handler never runs.
+    let long = "x".repeat(64);
+    let r = call(&mut c, 2, "sized", json!({"text": long, "repeat": 1})).await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    assert_eq!(r["error"]["data"]["reason"], "arguments_too_large");
+    // A result over 200 bytes is never sent.
+    let r = call(
+        &mut c,
+        3,
+        "sized",
+        json!({"text": "abcdefgh", "repeat": 100}),
+    )
+    .await;
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(text(&r).contains("exceeds 200 bytes"), "{r}");
+    assert!(!r.to_string().contains("abcdefghabcdefgh"));
+}
+
+#[tokio::test]
+async fn timeouts_and_concurrency() {
+    let mut c = legacy(server()).await;
+    let r = call(&mut c, 1, "sleepy", json!({"ms": 1})).await;
+    assert_eq!(text(&r), "awake");
+    let r = call(&mut c, 2, "sleepy", json!({"ms": 5_000})).await;
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(text(&r).contains("timed out after 200 ms"), "{r}");
+
+    // Three at once with one slot: the second waits for the first (cut at 200 ms) and then
+    // runs out of time itself; the third waits longer than its timeout and reports busy.
+    for (id, ms) in [(3, 5_000), (4, 5_000), (5, 1)] {
+        c.send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "sleepy", "arguments": {"ms": ms}}}))
+            .await;
+        // Let the first take the slot.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut answers = std::collections::BTreeMap::new();
+    while answers.len() < 3 {
+        let m = c.recv().await;
+        if let Some(id) = m["id"].as_i64() {
+            answers.insert(id, m);
+        }
+    }
+    assert!(text(&answers[&3]).contains("timed out"), "{}", answers[&3]);
+    assert!(text(&answers[&4]).contains("timed out"), "{}", answers[&4]);
+    assert!(text(&answers[&5]).contains("busy"), "{}", answers[&5]);
+    let r = call(&mut c, 6, "sleepy", json!({"ms": 1})).await;
+    assert_eq!(text(&r), "awake");
+}
+
+#[tokio::test]
+async fn modern_requests_are_checked_the_same_way() {
+    let reader = Identity::configured("alice").with_scopes(["kpi:read"]);
+    let mut c = Client::start(server().identity(reader));
+    let r = c
+        .call(
+            1,
+            "tools/call",
+            json!({"name": "drop_metric", "arguments": {"metric": "m"}, "_meta": modern_meta(json!({}))}),
+        )
+        .await;
+    assert_eq!(denied(&r), "insufficient_scope");
+    let r = c
+        .call(2, "tools/list", json!({"_meta": modern_meta(json!({}))}))
+        .await;
+    assert!(!names(&r, "tools", "name").contains(&"drop_metric".to_owned()));
+}
+
+#[tokio::test]
+async fn a_default_policy_fills_unset_limits() {
+    let server = server().default_policy(Policy {
+        rate_limit: mcp_server::RateLimit::parse("1/h"),
+        ..Policy::default()
+    });
+    let mut c = legacy(server).await;
+    let r = call(&mut c, 1, "ping", json!({})).await;
+    assert_eq!(text(&r), "pong");
+    let r = call(&mut c, 2, "ping", json!({})).await;
+    assert_eq!(denied(&r), "rate_limited");
+    // `scarce` declares its own limit (2/min), which wins over the default.
+    for id in 3..=4 {
+        let r = call(&mut c, id, "scarce", json!({})).await;
+        assert_eq!(text(&r), "ok");
+    }
+}
