@@ -35,6 +35,9 @@ pub struct ServerOptions {
     pub discover_ttl_ms: u64,
     /// `ttlMs` of `resources/read` (default 0).
     pub read_ttl_ms: u64,
+    /// How long a request to the client (elicitation, sampling, roots) waits for its answer;
+    /// then the client is told it was cancelled and the handler gets an error (default 5 min).
+    pub peer_request_timeout: std::time::Duration,
 }
 
 impl Default for ServerOptions {
@@ -45,6 +48,7 @@ impl Default for ServerOptions {
             list_ttl_ms: 0,
             discover_ttl_ms: 3_600_000,
             read_ttl_ms: 0,
+            peer_request_timeout: std::time::Duration::from_secs(300),
         }
     }
 }

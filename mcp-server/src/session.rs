@@ -29,9 +29,6 @@ use crate::peer::{Peer, Sink};
 use crate::server::{Event, Server};
 use crate::shape::Shape;
 
-/// How long a server-to-client request may wait for its answer.
-const PEER_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
-
 /// The state of a legacy session, from `initialize` on.
 struct Legacy {
     version: ProtocolVersion,
@@ -753,7 +750,8 @@ impl Peer for Connection {
                 guard.done = true;
                 return Err(ErrorObject::internal_error("the client is gone"));
             }
-            let answer = tokio::time::timeout(PEER_REQUEST_TIMEOUT, rx).await;
+            let limit = self.server.inner.options.peer_request_timeout;
+            let answer = tokio::time::timeout(limit, rx).await;
             match answer {
                 Ok(Ok(result)) => {
                     guard.done = true;

@@ -606,6 +606,40 @@ async fn legacy_elicitation_is_a_server_to_client_request() {
 }
 
 #[tokio::test]
+async fn an_unanswered_request_to_the_client_times_out_and_is_cancelled() {
+    let server = server(hung()).options(ServerOptions {
+        peer_request_timeout: Duration::from_millis(100),
+        ..Default::default()
+    });
+    let mut c = Client::start(server);
+    c.initialize("2025-11-25", json!({"elicitation": {}})).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "deploy", "arguments": {"env": "prod"}}})).await;
+    let ask = c.recv().await;
+    assert_eq!(ask["method"], "elicitation/create");
+    // Never answered: the client is told, and the call ends with an error.
+    let (r, before) = c.until(json!(1)).await;
+    assert!(
+        before
+            .iter()
+            .any(|m| m["method"] == "notifications/cancelled"
+                && m["params"]["requestId"] == ask["id"]),
+        "{before:?}"
+    );
+    assert!(
+        r.get("error").is_some() || r["result"]["isError"] == true,
+        "{r}"
+    );
+    let r = c
+        .call(
+            2,
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "hi"}}),
+        )
+        .await;
+    assert_eq!(r["result"]["structuredContent"]["text"], "hi");
+}
+
+#[tokio::test]
 async fn modern_elicitation_is_an_input_required_round() {
     let mut c = Client::start(server(hung()));
     let params =
