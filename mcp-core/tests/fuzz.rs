@@ -23,7 +23,11 @@ fn assert_well_formed(outcome: Result<JsonRpcMessage, DecodeError>) -> Result<()
     prop_assert_eq!(line.last(), Some(&b'\n'));
     prop_assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
     let again = decode(&line[..line.len() - 1], &CodecConfig::default());
-    prop_assert!(again.is_ok(), "{} does not decode", String::from_utf8_lossy(&line));
+    prop_assert!(
+        again.is_ok(),
+        "{} does not decode",
+        String::from_utf8_lossy(&line)
+    );
     let mut line_again = Vec::new();
     encode(&again.expect("checked"), &mut line_again);
     prop_assert_eq!(line_again, line);

@@ -1,7 +1,11 @@
 //! The integration tests of mcp-server, in one binary (one link of the heavy dependencies).
 
+mod audit;
+mod fs;
+mod fuzz;
 #[cfg(feature = "http")]
 mod http;
 mod macros;
 mod macros_ui;
+mod metrics;
 mod runtime;
