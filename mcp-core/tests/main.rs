@@ -2,6 +2,7 @@
 
 mod codec;
 mod examples;
+mod fuzz;
 mod protocol;
 mod schema;
 mod snapshots;

@@ -3,13 +3,16 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+pub mod audit;
 pub mod context;
 pub mod error;
+pub mod fs;
 pub mod gateway;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod identity;
+pub mod metrics;
 mod peer;
 pub mod policy;
 pub mod schema;
@@ -19,7 +22,9 @@ mod shape;
 mod state_token;
 mod stdio;
 mod tasks;
+pub mod trace;
 
+pub use audit::{Audit, AuditRecord, AuditSink};
 pub use context::{Context, Elicitation, FromContext, Keyed, State};
 pub use error::{Error, Result};
 pub use handler::{PromptHandler, ResourceDefinition, ResourceHandler, ToolHandler};

@@ -1446,3 +1446,45 @@ impl<'a, T> SyncCompletion<'a, T> for Completer<T> {
 pub fn no_completion() -> Result<Completion> {
     Ok(Completion::default())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fuzzing.
+
+/// For fuzzing and property tests only: decodes `bytes` as one message the way the stdio
+/// transport does and has a fresh connection of `server` handle it; returns every message the
+/// server sent (the response, an error for undecodable bytes, notifications), in order.
+///
+/// Requests still running after a second are cancelled, as at the end of a stdio session.
+pub async fn fuzz_dispatch(server: &Server, bytes: &[u8]) -> Vec<mcp_core::JsonRpcMessage> {
+    use mcp_core::JsonRpcMessage;
+    use mcp_core::codec::{CodecConfig, decode};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<JsonRpcMessage>(64);
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let collector = {
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            while let Some(message) = rx.recv().await {
+                sent.lock().expect("not poisoned").push(message);
+            }
+        })
+    };
+    let sink = crate::peer::Sink::new(tx);
+    let conn = crate::session::Connection::new(server.clone(), sink.clone());
+    match decode(bytes, &CodecConfig::default()) {
+        Ok(message) => conn.handle(message, sink.clone()).await,
+        Err(e) => {
+            sink.send_reliable(JsonRpcMessage::Error(e.into_response()))
+                .await;
+        }
+    }
+    conn.drain(Duration::from_secs(1)).await;
+    conn.close();
+    drop(conn);
+    drop(sink);
+    // Cancelled requests drop their senders promptly; a stuck one is not waited for.
+    let _ = tokio::time::timeout(Duration::from_secs(1), collector).await;
+    std::mem::take(&mut *sent.lock().expect("not poisoned"))
+}

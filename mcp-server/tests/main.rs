@@ -1,9 +1,13 @@
 //! The integration tests of mcp-server, in one binary (one link of the heavy dependencies).
 
+mod audit;
+mod fs;
+mod fuzz;
 mod gateway;
 #[cfg(feature = "http")]
 mod http;
 mod macros;
 mod macros_ui;
+mod metrics;
 mod runtime;
 mod support;

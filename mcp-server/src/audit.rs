@@ -1,0 +1,1029 @@
+//! Audit records: one per request, response, policy decision and approval.
+//!
+//! An [`AuditRecord`] says who ([`principal`](AuditRecord::principal)), what
+//! ([`method`](AuditRecord::method), [`item`](AuditRecord::item), a hash of the arguments), what
+//! was decided and why, how it ended, how long it took, and in which trace. It never holds an
+//! argument value: only [`hash_arguments`] of them, computed after the fields a policy declares
+//! sensitive are removed, so that even a low-entropy secret cannot be recovered by hashing
+//! guesses. Free text (the reason, the item) is scrubbed of bearer tokens and JWTs.
+//!
+//! Records go to an [`Audit`], which hands them to its sinks:
+//!
+//! - [`TracingSink`]: a `tracing` event at target `mcp::audit`;
+//! - [`JsonlSink`]: a JSON Lines file, written by its own thread, optionally hash-chained;
+//! - anything implementing [`AuditSink`].
+//!
+//! A chained file is checked by [`verify`] (and by the `mcp-audit verify FILE` command), which
+//! names the first line that was altered, removed or inserted.
+//!
+//! ```
+//! use mcp_server::audit::{Audit, AuditKind, AuditRecord, MemorySink, Outcome};
+//! use std::sync::Arc;
+//!
+//! let memory = Arc::new(MemorySink::default());
+//! let audit = Audit::new().with_sink(memory.clone());
+//! let args = serde_json::json!({ "city": "Paris", "api_key": "hunter2" });
+//! let record = AuditRecord::new(AuditKind::Response, "tools/call")
+//!     .with_subject("alice")
+//!     .with_item("weather")
+//!     .with_arguments(args.as_object().unwrap(), &["api_key".to_owned()])
+//!     .with_outcome(Outcome::Ok, None);
+//! audit.record(&record);
+//! let line = serde_json::to_string(&memory.records()[0]).unwrap();
+//! assert!(!line.contains("hunter2") && !line.contains("Paris"));
+//! ```
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use hmac::{Hmac, Mac};
+use mcp_core::RequestId;
+use mcp_core::types::JsonObject;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::identity::Identity;
+use crate::trace::{TraceContext, hex};
+
+/// What a record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditKind {
+    /// A request arrived.
+    Request,
+    /// A response (result or error) was sent.
+    Response,
+    /// A policy allowed or denied a request.
+    Decision,
+    /// A human approved or refused a call.
+    Approval,
+}
+
+/// A policy's or an approver's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Allowed.
+    Allow,
+    /// Denied.
+    Deny,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A result.
+    Ok,
+    /// A JSON-RPC error.
+    Error,
+    /// A tool result with `isError: true`.
+    ToolError,
+}
+
+impl Outcome {
+    /// `ok`, `error` or `tool_error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::ToolError => "tool_error",
+        }
+    }
+}
+
+/// One audit record. Every field is always serialized (absent ones as `null`), so that every line
+/// of a log has the same shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AuditRecord {
+    /// When, in RFC 3339 UTC with milliseconds (`2026-07-28T12:00:00.000Z`).
+    pub time: String,
+    /// What the record is about.
+    pub kind: AuditKind,
+    /// The caller's subject, when authenticated.
+    pub principal: Option<String>,
+    /// The session (legacy Streamable HTTP), if any.
+    pub session_id: Option<String>,
+    /// The JSON-RPC request id.
+    pub request_id: Option<RequestId>,
+    /// The JSON-RPC method.
+    pub method: String,
+    /// The tool or prompt name, or the resource URI.
+    pub item: Option<String>,
+    /// SHA-256 (hex) of the canonical JSON of the arguments, sensitive fields removed.
+    pub args_hash: Option<String>,
+    /// The decision, for decision and approval records.
+    pub decision: Option<Decision>,
+    /// Why: the policy rule, the approver's reason.
+    pub reason: Option<String>,
+    /// How the request ended, for response records.
+    pub outcome: Option<Outcome>,
+    /// The JSON-RPC error code, when the outcome is an error.
+    pub error_code: Option<i64>,
+    /// How long the request took, in milliseconds (microsecond resolution).
+    pub latency_ms: Option<f64>,
+    /// The W3C trace id the request continued (from `_meta.traceparent`).
+    pub trace_id: Option<String>,
+}
+
+impl AuditRecord {
+    /// A record of `kind` for `method`, timestamped now.
+    pub fn new(kind: AuditKind, method: impl Into<String>) -> Self {
+        AuditRecord {
+            time: rfc3339(SystemTime::now()),
+            kind,
+            principal: None,
+            session_id: None,
+            request_id: None,
+            method: method.into(),
+            item: None,
+            args_hash: None,
+            decision: None,
+            reason: None,
+            outcome: None,
+            error_code: None,
+            latency_ms: None,
+            trace_id: None,
+        }
+    }
+
+    /// Timestamped at `time` instead.
+    pub fn with_time(mut self, time: SystemTime) -> Self {
+        self.time = rfc3339(time);
+        self
+    }
+
+    /// The caller, if authenticated: its subject is recorded, never its credentials.
+    pub fn with_principal(mut self, identity: Option<&Identity>) -> Self {
+        self.principal = identity.map(|i| i.subject().to_owned());
+        self
+    }
+
+    /// The caller's subject.
+    pub fn with_subject(mut self, subject: impl Into<String>) -> Self {
+        self.principal = Some(subject.into());
+        self
+    }
+
+    /// The session id.
+    pub fn with_session_id(mut self, session_id: impl Into<String>) -> Self {
+        self.session_id = Some(session_id.into());
+        self
+    }
+
+    /// The request id.
+    pub fn with_request_id(mut self, id: RequestId) -> Self {
+        self.request_id = Some(id);
+        self
+    }
+
+    /// The tool or prompt name, or resource URI (bearer tokens and JWTs in it are redacted).
+    pub fn with_item(mut self, item: impl AsRef<str>) -> Self {
+        self.item = Some(redact_secrets(item.as_ref()));
+        self
+    }
+
+    /// The hash of the arguments, without the `sensitive` ones ([`hash_arguments`]).
+    pub fn with_arguments(mut self, arguments: &JsonObject, sensitive: &[String]) -> Self {
+        self.args_hash = Some(hash_arguments(arguments, sensitive));
+        self
+    }
+
+    /// The decision and why (bearer tokens and JWTs in the reason are redacted).
+    pub fn with_decision(mut self, decision: Decision, reason: Option<&str>) -> Self {
+        self.decision = Some(decision);
+        self.reason = reason.map(redact_secrets);
+        self
+    }
+
+    /// How the request ended, and the JSON-RPC error code for [`Outcome::Error`].
+    pub fn with_outcome(mut self, outcome: Outcome, error_code: Option<i64>) -> Self {
+        self.outcome = Some(outcome);
+        self.error_code = error_code;
+        self
+    }
+
+    /// How long the request took.
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency_ms = Some(latency.as_micros() as f64 / 1000.0);
+        self
+    }
+
+    /// The trace the request continued.
+    pub fn with_trace(mut self, trace: Option<&TraceContext>) -> Self {
+        self.trace_id = trace.map(TraceContext::trace_id);
+        self
+    }
+
+    /// The record as canonical JSON (keys sorted, no whitespace): what a chain hash covers.
+    pub fn to_canonical_json(&self) -> String {
+        let value = serde_json::to_value(self).expect("a record always serializes");
+        let mut out = String::with_capacity(256);
+        canonical_json(&value, &mut out);
+        out
+    }
+}
+
+/// SHA-256 (lowercase hex) of the canonical JSON of `arguments` after removing the top-level
+/// fields named in `sensitive`.
+///
+/// Canonical JSON sorts object keys by their bytes at every level and has no whitespace, so equal
+/// arguments hash equally whatever their key order. Sensitive fields are removed rather than
+/// hashed: a hash of a short secret (a PIN, a password) can be reversed by trying guesses.
+pub fn hash_arguments(arguments: &JsonObject, sensitive: &[String]) -> String {
+    let mut out = String::with_capacity(128);
+    let mut keys: Vec<(&String, &Value)> = arguments
+        .iter()
+        .filter(|(k, _)| !sensitive.iter().any(|s| s == *k))
+        .collect();
+    keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    write_object(keys, &mut out);
+    hex(&Sha256::digest(out.as_bytes()))
+}
+
+/// Writes `value` as canonical JSON: object keys sorted by their bytes, no whitespace, strings and
+/// numbers as `serde_json` writes them.
+pub fn canonical_json(value: &Value, out: &mut String) {
+    match value {
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<(&String, &Value)> = map.iter().collect();
+            keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            write_object(keys, out);
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+fn write_object(sorted: Vec<(&String, &Value)>, out: &mut String) {
+    out.push('{');
+    for (i, (k, v)) in sorted.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::from(k.as_str()).to_string());
+        out.push(':');
+        canonical_json(v, out);
+    }
+    out.push('}');
+}
+
+/// Replaces bearer tokens (`Bearer <token>`) and JWT-shaped strings in free text with
+/// `[redacted]`.
+pub fn redact_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        if let Some(after) = strip_prefix_ignore_case(rest, "bearer ") {
+            let token_len = after.find(char::is_whitespace).unwrap_or(after.len());
+            if token_len > 0 {
+                out.push_str(&rest[..rest.len() - after.len()]);
+                out.push_str("[redacted]");
+                rest = &after[token_len..];
+                continue;
+            }
+        }
+        if rest.starts_with("eyJ") {
+            let len = jwt_len(rest);
+            if len > 0 {
+                out.push_str("[redacted]");
+                rest = &rest[len..];
+                continue;
+            }
+        }
+        let c = rest.chars().next().expect("not empty");
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// The length of a JWT (three base64url parts, the first two non-empty) at the start of `s`, or 0.
+fn jwt_len(s: &str) -> usize {
+    let b = s.as_bytes();
+    let is_b64 = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+    let mut i = 0;
+    for part in 0..3 {
+        let start = i;
+        while i < b.len() && is_b64(b[i]) {
+            i += 1;
+        }
+        if part < 2 {
+            if i == start || i >= b.len() || b[i] != b'.' {
+                return 0;
+            }
+            i += 1;
+        }
+    }
+    i
+}
+
+/// RFC 3339 UTC with milliseconds.
+fn rfc3339(time: SystemTime) -> String {
+    let since = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since.as_secs();
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sinks.
+
+/// Where audit records go.
+///
+/// `record` is called on the request's task, inside the async runtime: it must not block (no
+/// file or network I/O there; hand the record to a thread or task, as [`JsonlSink`] does).
+pub trait AuditSink: Send + Sync + 'static {
+    /// Takes one record.
+    fn record(&self, record: &AuditRecord);
+}
+
+impl<T: AuditSink + ?Sized> AuditSink for Arc<T> {
+    fn record(&self, record: &AuditRecord) {
+        (**self).record(record);
+    }
+}
+
+/// The audit trail a server holds: records go to each of its sinks, in order. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Audit {
+    sinks: Arc<Vec<Arc<dyn AuditSink>>>,
+}
+
+impl Audit {
+    /// No sinks: records go nowhere.
+    pub fn new() -> Self {
+        Audit::default()
+    }
+
+    /// With one more sink.
+    pub fn with_sink(mut self, sink: impl AuditSink) -> Self {
+        Arc::make_mut(&mut self.sinks).push(Arc::new(sink));
+        self
+    }
+
+    /// Whether any sink is configured (so that a caller can skip building records).
+    pub fn is_enabled(&self) -> bool {
+        !self.sinks.is_empty()
+    }
+
+    /// Hands `record` to every sink.
+    pub fn record(&self, record: &AuditRecord) {
+        for sink in self.sinks.iter() {
+            sink.record(record);
+        }
+    }
+}
+
+impl fmt::Debug for Audit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Audit")
+            .field("sinks", &self.sinks.len())
+            .finish()
+    }
+}
+
+/// Each record as a `tracing` event at target `mcp::audit`, level INFO (WARN for denials), with
+/// one field per record field.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingSink;
+
+impl AuditSink for TracingSink {
+    fn record(&self, r: &AuditRecord) {
+        macro_rules! event {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "mcp::audit",
+                    $level,
+                    time = %r.time,
+                    kind = ?r.kind,
+                    principal = r.principal.as_deref(),
+                    session_id = r.session_id.as_deref(),
+                    request_id = r.request_id.as_ref().map(tracing::field::display),
+                    method = %r.method,
+                    item = r.item.as_deref(),
+                    args_hash = r.args_hash.as_deref(),
+                    decision = r.decision.map(tracing::field::debug),
+                    reason = r.reason.as_deref(),
+                    outcome = r.outcome.map(Outcome::as_str),
+                    error_code = r.error_code,
+                    latency_ms = r.latency_ms,
+                    trace_id = r.trace_id.as_deref(),
+                    "audit"
+                )
+            };
+        }
+        if r.decision == Some(Decision::Deny) {
+            event!(tracing::Level::WARN);
+        } else {
+            event!(tracing::Level::INFO);
+        }
+    }
+}
+
+/// Keeps records in memory: for tests, and for applications that forward them in batches.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    records: Mutex<Vec<AuditRecord>>,
+}
+
+impl MemorySink {
+    /// The records so far.
+    pub fn records(&self) -> Vec<AuditRecord> {
+        self.records.lock().expect("not poisoned").clone()
+    }
+
+    /// Takes the records so far, leaving none.
+    pub fn take(&self) -> Vec<AuditRecord> {
+        std::mem::take(&mut *self.records.lock().expect("not poisoned"))
+    }
+}
+
+impl AuditSink for MemorySink {
+    fn record(&self, record: &AuditRecord) {
+        self.records
+            .lock()
+            .expect("not poisoned")
+            .push(record.clone());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON Lines.
+
+/// The `prev` of a chain's first line.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The longest line [`verify`] and [`JsonlSink`] read back (16 MiB).
+const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// What [`JsonlSink`] does when its queue is full (the writer thread is behind: a slow or stuck
+/// disk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// Drop the record, count it ([`JsonlSink::dropped`]) and log a warning. The request goes on
+    /// unhindered. The default.
+    #[default]
+    Drop,
+    /// Block the calling thread until there is room. Nothing is lost, but a stuck disk stalls the
+    /// requests (and the runtime's worker threads): for when an unaudited request is worse than
+    /// no request.
+    Block,
+}
+
+/// Builds a [`JsonlSink`].
+#[derive(Debug, Clone)]
+pub struct JsonlSinkBuilder {
+    path: PathBuf,
+    chained: bool,
+    key: Option<Vec<u8>>,
+    capacity: usize,
+    overflow: Overflow,
+    sync: bool,
+}
+
+impl JsonlSinkBuilder {
+    /// Chains the lines: each carries `prev` (the previous line's `hash`) and `hash`, SHA-256
+    /// over `prev` and the canonical record. The chain continues the file's last line.
+    pub fn chained(mut self) -> Self {
+        self.chained = true;
+        self
+    }
+
+    /// Chains the lines with HMAC-SHA256 under `key` instead of plain SHA-256, so that only a
+    /// holder of the key can write a line that verifies ([`verify_with_key`]). Implies
+    /// [`JsonlSinkBuilder::chained`].
+    pub fn hmac_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.chained = true;
+        self.key = Some(key.into());
+        self
+    }
+
+    /// How many records may wait for the writer (default 8192, at least 1).
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    /// What happens when the queue is full (default [`Overflow::Drop`]).
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// Also `fsync`s the file after each batch of lines (default: only flushed to the OS).
+    pub fn sync(mut self, sync: bool) -> Self {
+        self.sync = sync;
+        self
+    }
+
+    /// Opens (or creates) the file for appending and starts the writer thread.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be opened or read, or, for a chained sink, when its last line is not
+    /// a chained record (the chain could not continue; verify and rotate the file).
+    pub fn open(self) -> io::Result<JsonlSink> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.path)?;
+        let mut prev = GENESIS.to_owned();
+        let (last, torn) = last_line(&mut file)?;
+        if torn {
+            // A line cut short by a crash: end it, so that the next record starts a line of its
+            // own. `verify` reports the cut line.
+            tracing::warn!(path = %self.path.display(), "the audit log ends with an incomplete line");
+            file.write_all(b"\n")?;
+        }
+        if self.chained
+            && let Some(line) = last
+        {
+            prev = chain_fields(&line).map(|(hash, _)| hash).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{}: the last line has no hash chain to continue",
+                        self.path.display()
+                    ),
+                )
+            })?;
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(self.capacity);
+        let writer = Writer {
+            out: BufWriter::new(file),
+            chain: self.chained.then_some(Chain {
+                prev,
+                key: self.key,
+            }),
+            sync: self.sync,
+            path: self.path.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("mcp-audit-writer".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(JsonlSink {
+            tx: Some(tx),
+            thread: Some(thread),
+            overflow: self.overflow,
+            dropped: AtomicU64::new(0),
+            path: self.path,
+        })
+    }
+}
+
+/// Appends each record to a file as one JSON object per line, optionally hash-chained.
+///
+/// [`AuditSink::record`] only serializes the record and queues it; a thread of the sink's own
+/// writes and flushes, so the async runtime never waits on the disk. The queue is bounded: see
+/// [`Overflow`] for what happens when it is full. Dropping the sink writes what is queued and
+/// stops the thread. One sink per file: two writers (in one process or two) would break the
+/// chain.
+///
+/// ```no_run
+/// use mcp_server::audit::{Audit, JsonlSink, TracingSink};
+///
+/// let audit = Audit::new()
+///     .with_sink(TracingSink)
+///     .with_sink(JsonlSink::builder("/var/log/mcp/audit.jsonl").chained().open()?);
+/// # std::io::Result::Ok(())
+/// ```
+pub struct JsonlSink {
+    tx: Option<SyncSender<Command>>,
+    thread: Option<JoinHandle<()>>,
+    overflow: Overflow,
+    dropped: AtomicU64,
+    path: PathBuf,
+}
+
+enum Command {
+    Line(String),
+    Flush(std::sync::mpsc::Sender<io::Result<()>>),
+}
+
+impl JsonlSink {
+    /// A builder for a sink writing to `path`: not chained, a queue of 8192, [`Overflow::Drop`].
+    pub fn builder(path: impl Into<PathBuf>) -> JsonlSinkBuilder {
+        JsonlSinkBuilder {
+            path: path.into(),
+            chained: false,
+            key: None,
+            capacity: 8192,
+            overflow: Overflow::Drop,
+            sync: false,
+        }
+    }
+
+    /// An unchained sink appending to `path`.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be opened.
+    pub fn open(path: impl Into<PathBuf>) -> io::Result<JsonlSink> {
+        Self::builder(path).open()
+    }
+
+    /// How many records were dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Waits until every record queued so far is written and flushed. Blocks: call it from a
+    /// blocking context (`spawn_blocking`, shutdown, tests).
+    ///
+    /// # Errors
+    ///
+    /// The last write error, if writing failed.
+    pub fn flush(&self) -> io::Result<()> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.tx
+            .as_ref()
+            .expect("present until dropped")
+            .send(Command::Flush(tx))
+            .map_err(|_| io::Error::other("the audit writer thread stopped"))?;
+        rx.recv()
+            .map_err(|_| io::Error::other("the audit writer thread stopped"))?
+    }
+}
+
+impl fmt::Debug for JsonlSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonlSink")
+            .field("path", &self.path)
+            .field("overflow", &self.overflow)
+            .field("dropped", &self.dropped())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditSink for JsonlSink {
+    fn record(&self, record: &AuditRecord) {
+        let line = record.to_canonical_json();
+        let tx = self.tx.as_ref().expect("present until dropped");
+        let sent = match self.overflow {
+            Overflow::Block => tx.send(Command::Line(line)).is_ok(),
+            Overflow::Drop => match tx.try_send(Command::Line(line)) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n.is_power_of_two() {
+                        tracing::warn!(path = %self.path.display(), dropped = n, "audit queue full: records dropped");
+                    }
+                    return;
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            },
+        };
+        if !sent {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(path = %self.path.display(), "the audit writer thread stopped: record lost");
+        }
+    }
+}
+
+impl Drop for JsonlSink {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Chain {
+    prev: String,
+    key: Option<Vec<u8>>,
+}
+
+struct Writer {
+    out: BufWriter<File>,
+    chain: Option<Chain>,
+    sync: bool,
+    path: PathBuf,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Command>) {
+        let mut failed: Option<io::ErrorKind> = None;
+        while let Ok(first) = rx.recv() {
+            let mut next = Some(first);
+            let mut flushes = Vec::new();
+            // Write everything queued, then flush once.
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Line(record) => {
+                        if let Err(e) = self.write(&record) {
+                            tracing::error!(path = %self.path.display(), error = %e, "audit write failed");
+                            failed = Some(e.kind());
+                        }
+                    }
+                    Command::Flush(reply) => flushes.push(reply),
+                }
+                next = rx.try_recv().ok();
+            }
+            let mut result = self.out.flush();
+            if self.sync && result.is_ok() {
+                result = self.out.get_ref().sync_data();
+            }
+            if let Err(e) = &result {
+                tracing::error!(path = %self.path.display(), error = %e, "audit flush failed");
+                failed = Some(e.kind());
+            }
+            for reply in flushes {
+                let _ = reply.send(match failed {
+                    Some(kind) => Err(io::Error::new(kind, "writing the audit log failed")),
+                    None => Ok(()),
+                });
+            }
+        }
+        let _ = self.out.flush();
+    }
+
+    fn write(&mut self, record: &str) -> io::Result<()> {
+        match &mut self.chain {
+            None => {
+                self.out.write_all(record.as_bytes())?;
+            }
+            Some(chain) => {
+                let hash = chain_hash(chain.key.as_deref(), &chain.prev, record);
+                // `record` is a non-empty canonical object: `{"args_hash":...}`.
+                write!(
+                    self.out,
+                    "{{\"hash\":\"{hash}\",\"prev\":\"{}\",{}",
+                    chain.prev,
+                    &record[1..]
+                )?;
+                chain.prev = hash;
+            }
+        }
+        self.out.write_all(b"\n")
+    }
+}
+
+/// The chain hash of a line: SHA-256 (or HMAC-SHA256 under `key`) of `prev` followed by the
+/// canonical record.
+fn chain_hash(key: Option<&[u8]>, prev: &str, canonical: &str) -> String {
+    match key {
+        None => {
+            let mut h = Sha256::new();
+            h.update(prev.as_bytes());
+            h.update(canonical.as_bytes());
+            hex(&h.finalize())
+        }
+        Some(key) => {
+            let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+            m.update(prev.as_bytes());
+            m.update(canonical.as_bytes());
+            hex(&m.finalize().into_bytes())
+        }
+    }
+}
+
+/// `(hash, prev)` of a chained line, if it has both as 64 lowercase hex digits.
+fn chain_fields(line: &[u8]) -> Option<(String, String)> {
+    #[derive(Deserialize)]
+    struct Fields {
+        hash: String,
+        prev: String,
+    }
+    let f: Fields = serde_json::from_slice(line).ok()?;
+    (is_hash(&f.hash) && is_hash(&f.prev)).then_some((f.hash, f.prev))
+}
+
+fn is_hash(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The file's last complete line (without its newline), and whether an incomplete line follows
+/// it. Reads backwards from the end, so a long log costs no more than its last line.
+fn last_line(file: &mut File) -> io::Result<(Option<Vec<u8>>, bool)> {
+    const CHUNK: u64 = 64 * 1024;
+    let len = file.seek(SeekFrom::End(0))?;
+    let mut pos = len;
+    let mut tail: Vec<u8> = Vec::new();
+    let result = loop {
+        if let Some(end) = tail.iter().rposition(|&b| b == b'\n') {
+            let torn = end + 1 != tail.len();
+            if let Some(start) = tail[..end].iter().rposition(|&b| b == b'\n') {
+                break (Some(tail[start + 1..end].to_vec()), torn);
+            }
+            if pos == 0 {
+                break (Some(tail[..end].to_vec()), torn);
+            }
+        } else if pos == 0 {
+            break (None, !tail.is_empty());
+        }
+        if tail.len() > MAX_LINE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the audit log's last line is longer than 16 MiB",
+            ));
+        }
+        let start = pos.saturating_sub(CHUNK);
+        let mut chunk = vec![0u8; (pos - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut chunk)?;
+        chunk.extend_from_slice(&tail);
+        tail = chunk;
+        pos = start;
+    };
+    file.seek(SeekFrom::End(0))?;
+    Ok(result)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification.
+
+/// A chained log that verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// How many records (lines).
+    pub records: usize,
+    /// The last line's hash (`None` for an empty file). Keep it elsewhere to detect a later
+    /// truncation of the file, which the chain alone cannot show.
+    pub last_hash: Option<String>,
+}
+
+/// Why a log did not verify.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The file could not be read.
+    #[error("cannot read the audit log: {0}")]
+    Io(#[from] io::Error),
+    /// The chain breaks at `line` (1-based): the line was altered, or lines were removed or
+    /// inserted before it.
+    #[error("altered at line {line}: {reason}")]
+    Altered {
+        /// The first line that does not verify.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Verifies a hash-chained JSON Lines audit log written by [`JsonlSink`] (plain SHA-256 chain).
+///
+/// Every line must be a record with `prev` and `hash`; `prev` must be the previous line's hash
+/// ([`GENESIS`] for the first) and `hash` must match the line's content. A changed line fails its
+/// own hash; a removed line breaks the `prev` of the one after it; an inserted line fails its
+/// hash or `prev`, or, if written with a correct hash, breaks the `prev` of the next line
+/// (use [`JsonlSinkBuilder::hmac_key`] so that nobody without the key can forge one). Lines cut
+/// from the end leave a valid chain: compare [`VerifyReport::last_hash`] with one kept elsewhere.
+///
+/// # Errors
+///
+/// [`VerifyError::Altered`] with the first line that does not verify, or [`VerifyError::Io`].
+pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport, VerifyError> {
+    verify_inner(path.as_ref(), None)
+}
+
+/// Like [`verify`], for a log chained with HMAC-SHA256 under `key`.
+///
+/// # Errors
+///
+/// As [`verify`].
+pub fn verify_with_key(path: impl AsRef<Path>, key: &[u8]) -> Result<VerifyReport, VerifyError> {
+    verify_inner(path.as_ref(), Some(key))
+}
+
+fn verify_inner(path: &Path, key: Option<&[u8]>) -> Result<VerifyReport, VerifyError> {
+    let mut reader = BufReader::new(File::open(path)?);
+    let mut prev = GENESIS.to_owned();
+    let mut line = Vec::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        let read = (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        let altered = |reason: &str| VerifyError::Altered {
+            line: n,
+            reason: reason.to_owned(),
+        };
+        if line.last() != Some(&b'\n') {
+            return Err(altered(if line.len() > MAX_LINE {
+                "the line is longer than 16 MiB"
+            } else {
+                "the line is incomplete (no newline at the end)"
+            }));
+        }
+        line.pop();
+        let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(&line) else {
+            return Err(altered("not a JSON object"));
+        };
+        let (Some(Value::String(hash)), Some(Value::String(line_prev))) =
+            (object.remove("hash"), object.remove("prev"))
+        else {
+            return Err(altered("no `hash` and `prev` (not a hash-chained record)"));
+        };
+        let rest = Value::Object(object);
+        if serde_json::from_value::<AuditRecord>(rest.clone()).is_err() {
+            return Err(altered("not an audit record"));
+        }
+        let mut canonical = String::with_capacity(line.len());
+        canonical_json(&rest, &mut canonical);
+        if chain_hash(key, &line_prev, &canonical) != hash {
+            return Err(altered(
+                "the content does not match its hash (the line was changed)",
+            ));
+        }
+        if line_prev != prev {
+            return Err(altered(if n == 1 {
+                "the first line does not start the chain (lines were removed before it)"
+            } else {
+                "`prev` is not the hash of the line before (a line was removed or inserted)"
+            }));
+        }
+        prev = hash;
+    }
+    Ok(VerifyReport {
+        records: n,
+        last_hash: (n > 0).then_some(prev),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_with_millis() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_785_240_000_123);
+        assert_eq!(rfc3339(t), "2026-07-28T12:00:00.123Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_free_text() {
+        assert_eq!(
+            redact_secrets("header was Bearer abc.def-123 and more"),
+            "header was Bearer [redacted] and more"
+        );
+        assert_eq!(
+            redact_secrets("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.sig_1 end"),
+            "token [redacted] end"
+        );
+        assert_eq!(redact_secrets("no secrets, café"), "no secrets, café");
+        assert_eq!(redact_secrets("bearer"), "bearer");
+        assert_eq!(redact_secrets("eyJnot-a-jwt"), "eyJnot-a-jwt");
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let v = serde_json::json!({"b": [{"z": 1, "a": "x"}], "a": null});
+        let mut out = String::new();
+        canonical_json(&v, &mut out);
+        assert_eq!(out, r#"{"a":null,"b":[{"a":"x","z":1}]}"#);
+    }
+}

@@ -1,0 +1,471 @@
+//! Files under a directory as resources, without letting a URI reach outside it.
+//!
+//! [`FileResources`] is a resource template `<prefix>{+path}` whose reads are confined to a root
+//! directory. A path is refused before the file system is touched when it has a `..` or `.`
+//! segment, is absolute, holds a NUL, a backslash or a `%` left after decoding (double
+//! encoding), or when the URI percent-encodes a dot, a slash, a backslash, a percent sign or a NUL
+//! (`%2e%2e`, `..%2f`, `%252e`): such requests get -32602. A path that passes is resolved with
+//! every symlink followed and must still lie inside the root, compared component by component,
+//! so that neither a symlink leading out nor a sibling directory sharing the root's name as a
+//! prefix (`/srv/data-evil` next to `/srv/data`) is reachable: those, and files that do not exist,
+//! get "resource not found" (-32002; -32602 in the modern era), which does not tell a prober
+//! whether the target exists. Hidden entries (names starting with `.`, such as `.git` or `.env`)
+//! are refused unless [`FileResources::allow_hidden`] says otherwise.
+//!
+//! ```no_run
+//! use mcp_server::Server;
+//! use mcp_server::fs::FileResources;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let docs = FileResources::new("/srv/docs", "file:///docs/")?.name("docs");
+//! Server::new("docs", "1.0.0").resource(docs).serve_stdio().await
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use mcp_core::types::{ResourceContents, ResourceTemplate};
+use mcp_core::uri_template::UriTemplate;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::handler::{ResourceDefinition, ResourceHandler};
+use crate::policy::Policy;
+
+/// The template variable holding the path.
+const VAR: &str = "path";
+
+/// Files under a root directory, served as the resource template `<prefix>{+path}`.
+#[derive(Debug, Clone)]
+pub struct FileResources {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Clone)]
+struct Inner {
+    root: PathBuf,
+    prefix: String,
+    name: String,
+    description: Option<String>,
+    max_size: u64,
+    allow_hidden: bool,
+    policy: Policy,
+}
+
+/// Why a path was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// The path is empty.
+    #[error("the path is empty")]
+    Empty,
+    /// The path holds a NUL character.
+    #[error("the path holds a NUL character")]
+    Nul,
+    /// The path is absolute (or has a drive or UNC prefix).
+    #[error("the path is absolute")]
+    Absolute,
+    /// The path has a `..` or `.` segment.
+    #[error("the path has a `..` or `.` segment")]
+    Traversal,
+    /// The URI percent-encodes a dot, a slash, a backslash, a percent sign or a NUL, or a `%` is
+    /// left after decoding.
+    #[error("the path percent-encodes a separator, a dot or a percent sign")]
+    Encoded,
+    /// The path holds a backslash.
+    #[error("the path holds a backslash")]
+    Backslash,
+    /// A segment starts with `.` and hidden entries are not served.
+    #[error("the path names a hidden entry")]
+    Hidden,
+    /// No such file (or it cannot be read).
+    #[error("no such file")]
+    NotFound,
+    /// The path resolves (through a symlink) to a place outside the root.
+    #[error("the path leads outside the root")]
+    OutsideRoot,
+    /// The path is a directory or another non-file.
+    #[error("not a regular file")]
+    NotAFile,
+    /// The file is larger than the limit.
+    #[error("the file is larger than the limit")]
+    TooLarge,
+}
+
+impl PathError {
+    /// Whether the request was malformed (-32602), rather than naming nothing servable (not
+    /// found).
+    pub fn is_invalid(self) -> bool {
+        matches!(
+            self,
+            PathError::Empty
+                | PathError::Nul
+                | PathError::Absolute
+                | PathError::Traversal
+                | PathError::Encoded
+                | PathError::Backslash
+                | PathError::Hidden
+        )
+    }
+
+    fn into_error(self, uri: &str) -> Error {
+        match self {
+            PathError::TooLarge => Error::public("the resource is too large"),
+            e if e.is_invalid() => Error::invalid_params(format!("invalid resource path: {e}")),
+            _ => Error::not_found(uri),
+        }
+    }
+}
+
+impl FileResources {
+    /// Files under `root`, named `<uri_prefix><relative path>`. A `/` is appended to the prefix
+    /// if it has none, so that `file:///data` cannot match `file:///data-evil/...`.
+    ///
+    /// # Errors
+    ///
+    /// When `root` is not a directory that can be resolved, or the prefix holds `{` or `}` or
+    /// does not make a valid URI template.
+    pub fn new(root: impl AsRef<Path>, uri_prefix: impl Into<String>) -> io::Result<Self> {
+        let root = std::fs::canonicalize(root.as_ref())?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a directory", root.display()),
+            ));
+        }
+        let mut prefix = uri_prefix.into();
+        if prefix.contains(['{', '}']) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the URI prefix must not hold `{` or `}`",
+            ));
+        }
+        if !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        if let Err(e) = UriTemplate::parse(&format!("{prefix}{{+{VAR}}}")) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the URI prefix does not make a URI template: {e}"),
+            ));
+        }
+        Ok(FileResources {
+            inner: Arc::new(Inner {
+                root,
+                prefix,
+                name: "files".to_owned(),
+                description: None,
+                max_size: 10 * 1024 * 1024,
+                allow_hidden: false,
+                policy: Policy::default(),
+            }),
+        })
+    }
+
+    /// The template's name (default `files`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.inner).name = name.into();
+        self
+    }
+
+    /// The template's description.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.inner).description = Some(description.into());
+        self
+    }
+
+    /// The largest file served, in bytes (default 10 MiB).
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        Arc::make_mut(&mut self.inner).max_size = bytes;
+        self
+    }
+
+    /// Whether entries whose name starts with `.` are served (default `false`).
+    pub fn allow_hidden(mut self, allow: bool) -> Self {
+        Arc::make_mut(&mut self.inner).allow_hidden = allow;
+        self
+    }
+
+    /// Who may read the files.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        Arc::make_mut(&mut self.inner).policy = policy;
+        self
+    }
+
+    /// The root, resolved.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// The URI template: `<prefix>{+path}`.
+    pub fn uri_template(&self) -> String {
+        format!("{}{{+{VAR}}}", self.inner.prefix)
+    }
+
+    /// Resolves a URI to the file it names, applying every check above. Blocks (file system
+    /// calls).
+    ///
+    /// # Errors
+    ///
+    /// [`PathError`] when the URI does not match the template or is refused.
+    pub fn resolve_uri(&self, uri: &str) -> Result<PathBuf, PathError> {
+        let template =
+            UriTemplate::parse(&self.uri_template()).expect("checked in FileResources::new");
+        let m = template.match_uri(uri).ok_or(PathError::NotFound)?;
+        let path = m.get_str(VAR).ok_or(PathError::Empty)?;
+        check_encoding(uri.strip_prefix(&self.inner.prefix).unwrap_or(uri))?;
+        self.resolve(path)
+    }
+
+    /// Resolves a decoded relative path under the root, applying every check above. Blocks
+    /// (file system calls).
+    ///
+    /// # Errors
+    ///
+    /// [`PathError`] saying why the path is refused.
+    pub fn resolve(&self, path: &str) -> Result<PathBuf, PathError> {
+        let inner = &self.inner;
+        check_relative(path, inner.allow_hidden)?;
+        let joined = inner.root.join(path);
+        let resolved = std::fs::canonicalize(&joined).map_err(|_| PathError::NotFound)?;
+        // `Path::starts_with` compares whole components: `/srv/data-evil` is not under
+        // `/srv/data`.
+        if !resolved.starts_with(&inner.root) {
+            return Err(PathError::OutsideRoot);
+        }
+        if !inner.allow_hidden
+            && resolved
+                .strip_prefix(&inner.root)
+                .expect("checked above")
+                .components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+        {
+            // A visible symlink to a hidden entry.
+            return Err(PathError::Hidden);
+        }
+        let meta = std::fs::metadata(&resolved).map_err(|_| PathError::NotFound)?;
+        if !meta.is_file() {
+            return Err(PathError::NotAFile);
+        }
+        if meta.len() > inner.max_size {
+            return Err(PathError::TooLarge);
+        }
+        Ok(resolved)
+    }
+
+    /// Reads the file a decoded relative path names: its bytes and guessed MIME type. Blocks.
+    fn read_file(&self, path: &str) -> Result<(Vec<u8>, &'static str), PathError> {
+        let resolved = self.resolve(path)?;
+        let file = std::fs::File::open(&resolved).map_err(|_| PathError::NotFound)?;
+        let mut bytes = Vec::new();
+        // The file may have grown since it was measured.
+        file.take(self.inner.max_size + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|_| PathError::NotFound)?;
+        if bytes.len() as u64 > self.inner.max_size {
+            return Err(PathError::TooLarge);
+        }
+        Ok((bytes, mime_type(&resolved)))
+    }
+}
+
+impl ResourceHandler for FileResources {
+    fn definition(&self) -> ResourceDefinition {
+        ResourceDefinition::Template(ResourceTemplate {
+            uri_template: self.uri_template(),
+            name: self.inner.name.clone(),
+            description: self.inner.description.clone(),
+            ..Default::default()
+        })
+    }
+
+    fn policy(&self) -> Policy {
+        self.inner.policy.clone()
+    }
+
+    fn read(
+        &self,
+        _cx: Context,
+        uri: String,
+        variables: BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<Vec<ResourceContents>>> + Send {
+        let this = self.clone();
+        async move {
+            let Some(path) = variables.get(VAR).cloned() else {
+                return Err(Error::invalid_params(
+                    "invalid resource path: the path is empty",
+                ));
+            };
+            if let Err(e) = check_encoding(uri.strip_prefix(&this.inner.prefix).unwrap_or(&uri)) {
+                return Err(e.into_error(&uri));
+            }
+            let read = tokio::task::spawn_blocking(move || {
+                let read = this.read_file(&path);
+                (this, read)
+            })
+            .await;
+            let (_, read) = read.map_err(Error::internal)?;
+            let (bytes, mime) = read.map_err(|e| e.into_error(&uri))?;
+            Ok(vec![contents(uri, mime, bytes)])
+        }
+    }
+}
+
+/// Text for textual types that are UTF-8, base64 otherwise.
+fn contents(uri: String, mime: &'static str, bytes: Vec<u8>) -> ResourceContents {
+    if is_textual(mime) {
+        match String::from_utf8(bytes) {
+            Ok(text) => return ResourceContents::text(uri, Some(mime), text),
+            Err(e) => {
+                let b64 = base64::engine::general_purpose::STANDARD.encode(e.as_bytes());
+                return ResourceContents::blob(uri, Some("application/octet-stream"), b64);
+            }
+        }
+    }
+    if mime == UNKNOWN
+        && !bytes.contains(&0)
+        && let Ok(text) = std::str::from_utf8(&bytes)
+    {
+        return ResourceContents::text(uri, Some("text/plain"), text);
+    }
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    ResourceContents::blob(uri, Some(mime), b64)
+}
+
+/// Checks the still-encoded path of a URI: no percent-encoded dot, slash, backslash, percent sign
+/// or NUL.
+fn check_encoding(raw: &str) -> Result<(), PathError> {
+    let b = raw.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'%' {
+            let code = b.get(i + 1..i + 3).map(|h| h.to_ascii_lowercase());
+            if matches!(
+                code.as_deref(),
+                Some(b"2e" | b"2f" | b"5c" | b"25" | b"00") | None
+            ) {
+                return Err(PathError::Encoded);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a decoded relative path without touching the file system.
+fn check_relative(path: &str, allow_hidden: bool) -> Result<(), PathError> {
+    if path.is_empty() {
+        return Err(PathError::Empty);
+    }
+    if path.contains('\0') {
+        return Err(PathError::Nul);
+    }
+    if path.contains('%') {
+        return Err(PathError::Encoded);
+    }
+    if path.starts_with('/') {
+        return Err(PathError::Absolute);
+    }
+    if path.contains('\\') {
+        return Err(PathError::Backslash);
+    }
+    for segment in path.split('/') {
+        if segment == ".." || segment == "." {
+            return Err(PathError::Traversal);
+        }
+        if !allow_hidden && segment.starts_with('.') {
+            return Err(PathError::Hidden);
+        }
+    }
+    if Path::new(path)
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        // A drive or UNC prefix, or a root, on platforms that have them.
+        return Err(PathError::Absolute);
+    }
+    Ok(())
+}
+
+const UNKNOWN: &str = "application/octet-stream";
+
+/// The MIME type for a file name's extension.
+fn mime_type(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "txt" | "text" | "log" => "text/plain",
+        "md" | "markdown" => "text/markdown",
+        "html" | "htm" => "text/html",
+        "css" => "text/css",
+        "csv" => "text/csv",
+        "js" | "mjs" => "text/javascript",
+        "rs" => "text/x-rust",
+        "py" => "text/x-python",
+        "toml" => "application/toml",
+        "yaml" | "yml" => "application/yaml",
+        "json" => "application/json",
+        "xml" => "application/xml",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "pdf" => "application/pdf",
+        "wasm" => "application/wasm",
+        "zip" => "application/zip",
+        "gz" => "application/gzip",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        _ => UNKNOWN,
+    }
+}
+
+fn is_textual(mime: &str) -> bool {
+    mime.starts_with("text/")
+        || matches!(
+            mime,
+            "application/json"
+                | "application/xml"
+                | "application/yaml"
+                | "application/toml"
+                | "image/svg+xml"
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntactic_checks() {
+        assert_eq!(check_relative("a/b.txt", false), Ok(()));
+        assert_eq!(check_relative("a//b.txt", false), Ok(()));
+        assert_eq!(check_relative("", false), Err(PathError::Empty));
+        assert_eq!(check_relative("../x", false), Err(PathError::Traversal));
+        assert_eq!(
+            check_relative("a/../../x", false),
+            Err(PathError::Traversal)
+        );
+        assert_eq!(check_relative("a/./x", false), Err(PathError::Traversal));
+        assert_eq!(
+            check_relative("/etc/passwd", false),
+            Err(PathError::Absolute)
+        );
+        assert_eq!(check_relative("a\0b", false), Err(PathError::Nul));
+        assert_eq!(check_relative("..\\x", false), Err(PathError::Backslash));
+        assert_eq!(check_relative("%2e%2e/x", false), Err(PathError::Encoded));
+        assert_eq!(check_relative(".env", false), Err(PathError::Hidden));
+        assert_eq!(check_relative(".env", true), Ok(()));
+        assert_eq!(check_encoding("a%20b"), Ok(()));
+        assert_eq!(check_encoding("%2E%2e/x"), Err(PathError::Encoded));
+        assert_eq!(check_encoding("a%2Fb"), Err(PathError::Encoded));
+        assert_eq!(check_encoding("%252e"), Err(PathError::Encoded));
+        assert_eq!(check_encoding("a%"), Err(PathError::Encoded));
+    }
+}

@@ -1,0 +1,78 @@
+//! Per-tool metrics through the [`metrics`](https://docs.rs/metrics) facade.
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | `mcp_tool_calls_total` | counter | `tool`, `outcome` (`ok`, `error`, `tool_error`, `denied`) |
+//! | `mcp_tool_errors_total` | counter | `tool`, `outcome` (`error`, `tool_error`) |
+//! | `mcp_tool_denials_total` | counter | `tool`, `outcome` (`denied`) |
+//! | `mcp_tool_call_duration_seconds` | histogram | `tool`, `outcome` |
+//!
+//! Nothing is recorded until the application installs a recorder, for instance
+//! `metrics_exporter_prometheus::PrometheusBuilder::new().install()` for a Prometheus scrape
+//! endpoint, or an OpenTelemetry bridge. Every function here is a few atomic operations once a
+//! recorder is installed, and nothing without one.
+//!
+//! Label values come from the registry: pass only names of registered tools (an unknown name sent
+//! by a client would let it create series at will).
+
+use std::time::Duration;
+
+use crate::audit::Outcome;
+
+/// Counter of finished and denied tool calls.
+pub const CALLS: &str = "mcp_tool_calls_total";
+/// Counter of calls that ended in a JSON-RPC error or a tool error.
+pub const ERRORS: &str = "mcp_tool_errors_total";
+/// Counter of calls a policy or an approver denied.
+pub const DENIALS: &str = "mcp_tool_denials_total";
+/// Histogram of call durations, in seconds.
+pub const DURATION: &str = "mcp_tool_call_duration_seconds";
+
+/// The `outcome` label of a denial.
+pub const DENIED: &str = "denied";
+
+/// Registers the descriptions and units of the metrics with the installed recorder (exporters
+/// show them as `# HELP` lines). Call once, after installing the recorder.
+pub fn describe() {
+    ::metrics::describe_counter!(
+        CALLS,
+        ::metrics::Unit::Count,
+        "Tool calls, by tool and outcome"
+    );
+    ::metrics::describe_counter!(
+        ERRORS,
+        ::metrics::Unit::Count,
+        "Tool calls that ended in an error, by tool and outcome"
+    );
+    ::metrics::describe_counter!(
+        DENIALS,
+        ::metrics::Unit::Count,
+        "Tool calls denied by a policy or an approver, by tool"
+    );
+    ::metrics::describe_histogram!(
+        DURATION,
+        ::metrics::Unit::Seconds,
+        "Duration of tool calls, by tool and outcome"
+    );
+}
+
+/// Records a finished call of `tool`: one call, one error if the outcome is one, and its
+/// duration.
+pub fn record_call(tool: &str, outcome: Outcome, latency: Duration) {
+    let outcome = outcome.as_str();
+    ::metrics::counter!(CALLS, "tool" => tool.to_owned(), "outcome" => outcome).increment(1);
+    if outcome != Outcome::Ok.as_str() {
+        ::metrics::counter!(ERRORS, "tool" => tool.to_owned(), "outcome" => outcome).increment(1);
+    }
+    ::metrics::histogram!(DURATION, "tool" => tool.to_owned(), "outcome" => outcome)
+        .record(latency.as_secs_f64());
+}
+
+/// Records a denied call of `tool` (the handler never ran): one call and one denial, both with
+/// outcome `denied`, and how long the decision took.
+pub fn record_denial(tool: &str, latency: Duration) {
+    ::metrics::counter!(CALLS, "tool" => tool.to_owned(), "outcome" => DENIED).increment(1);
+    ::metrics::counter!(DENIALS, "tool" => tool.to_owned(), "outcome" => DENIED).increment(1);
+    ::metrics::histogram!(DURATION, "tool" => tool.to_owned(), "outcome" => DENIED)
+        .record(latency.as_secs_f64());
+}

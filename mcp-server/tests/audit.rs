@@ -1,0 +1,562 @@
+//! Audit records: JSON Lines round trip, the hash chain and `verify` (library and `mcp-audit`),
+//! redaction, concurrency, the tracing sink, and W3C trace context.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use mcp_server::Identity;
+use mcp_server::audit::{
+    Audit, AuditKind, AuditRecord, AuditSink, Decision, JsonlSink, MemorySink, Outcome, Overflow,
+    VerifyError, hash_arguments, verify, verify_with_key,
+};
+use mcp_server::trace::{TraceContext, TraceParentError};
+use mcp_server::types::JsonObject;
+use serde_json::{Value, json};
+
+const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+fn obj(v: Value) -> JsonObject {
+    v.as_object().unwrap().clone()
+}
+
+/// A record as the dispatcher would write for a tool call, at a fixed time.
+fn record(i: usize) -> AuditRecord {
+    AuditRecord::new(AuditKind::Response, "tools/call")
+        .with_time(SystemTime::UNIX_EPOCH + Duration::from_millis(1_785_240_000_000 + i as u64))
+        .with_principal(Some(&Identity::configured("alice")))
+        .with_session_id("s-1")
+        .with_request_id((i as i64).into())
+        .with_item(format!("tool-{i}"))
+        .with_arguments(
+            &obj(json!({"n": i, "password": "hunter2"})),
+            &["password".into()],
+        )
+        .with_decision(Decision::Allow, Some("scopes ok"))
+        .with_outcome(Outcome::Ok, None)
+        .with_latency(Duration::from_micros(1500))
+        .with_trace(Some(&TraceContext::parse(TP).unwrap()))
+}
+
+fn write_log(path: &Path, n: usize, chained: bool) {
+    let mut b = JsonlSink::builder(path);
+    if chained {
+        b = b.chained();
+    }
+    let sink = b.open().unwrap();
+    for i in 0..n {
+        sink.record(&record(i));
+    }
+    sink.flush().unwrap();
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn rewrite(path: &Path, lines: &[String]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(path, text).unwrap();
+}
+
+fn altered_line(result: Result<impl std::fmt::Debug, VerifyError>) -> (usize, String) {
+    match result {
+        Err(VerifyError::Altered { line, reason }) => (line, reason),
+        other => panic!("expected an altered line, got {other:?}"),
+    }
+}
+
+fn log_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("audit.jsonl")
+}
+
+#[test]
+fn jsonl_lines_round_trip_to_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    write_log(&path, 3, false);
+    let lines = lines(&path);
+    assert_eq!(lines.len(), 3);
+    for (i, line) in lines.iter().enumerate() {
+        let back: AuditRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(back, record(i));
+    }
+    let first: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(first["time"], "2026-07-28T12:00:00.000Z");
+    assert_eq!(first["principal"], "alice");
+    assert_eq!(first["latency_ms"], 1.5);
+    assert_eq!(first["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    // Absent fields are there as null: every line has the same shape.
+    assert_eq!(first["error_code"], Value::Null);
+    // Not chained: verify refuses to vouch for it.
+    let (line, reason) = altered_line(verify(&path));
+    assert_eq!(line, 1);
+    assert!(reason.contains("not a hash-chained record"), "{reason}");
+}
+
+#[test]
+fn a_chained_line_looks_like_this() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    write_log(&path, 2, true);
+    insta::assert_snapshot!(std::fs::read_to_string(&path).unwrap());
+}
+
+#[test]
+fn the_chain_verifies_and_continues_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    write_log(&path, 3, true);
+    write_log(&path, 2, true);
+    let report = verify(&path).unwrap();
+    assert_eq!(report.records, 5);
+    let last: Value = serde_json::from_str(lines(&path).last().unwrap()).unwrap();
+    assert_eq!(report.last_hash.as_deref(), last["hash"].as_str());
+    // Each line links to the one before.
+    let all = lines(&path);
+    let second: Value = serde_json::from_str(&all[1]).unwrap();
+    let first: Value = serde_json::from_str(&all[0]).unwrap();
+    assert_eq!(second["prev"], first["hash"]);
+    assert_eq!(first["prev"], mcp_server::audit::GENESIS);
+    // An empty log is a valid, empty chain.
+    let empty = dir.path().join("empty.jsonl");
+    write_log(&empty, 0, true);
+    assert_eq!(verify(&empty).unwrap().records, 0);
+}
+
+#[test]
+fn an_altered_line_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    write_log(&path, 5, true);
+    let mut all = lines(&path);
+    all[2] = all[2].replace("\"principal\":\"alice\"", "\"principal\":\"mallory\"");
+    rewrite(&path, &all);
+    let (line, reason) = altered_line(verify(&path));
+    assert_eq!(line, 3);
+    assert!(reason.contains("changed"), "{reason}");
+
+    // Reordering keys or whitespace changes nothing a JSON reader sees: still verifies.
+    write_log(&dir.path().join("b.jsonl"), 2, true);
+    let mut all = lines(&dir.path().join("b.jsonl"));
+    let v: Value = serde_json::from_str(&all[1]).unwrap();
+    all[1] = serde_json::to_string_pretty(&v).unwrap().replace('\n', " ");
+    rewrite(&dir.path().join("b.jsonl"), &all);
+    assert_eq!(verify(dir.path().join("b.jsonl")).unwrap().records, 2);
+}
+
+#[test]
+fn a_removed_line_is_found_at_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    write_log(&path, 5, true);
+    let mut all = lines(&path);
+    all.remove(2);
+    rewrite(&path, &all);
+    let (line, reason) = altered_line(verify(&path));
+    assert_eq!(line, 3);
+    assert!(reason.contains("removed or inserted"), "{reason}");
+
+    // The first line removed.
+    let mut all = lines(&path);
+    all.remove(0);
+    rewrite(&path, &all);
+    let (line, reason) = altered_line(verify(&path));
+    assert_eq!(line, 1);
+    assert!(reason.contains("does not start the chain"), "{reason}");
+}
+
+#[test]
+fn an_inserted_line_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    write_log(&path, 4, true);
+    let clean = lines(&path);
+
+    // A replayed copy of a valid line.
+    let mut all = clean.clone();
+    all.insert(2, clean[1].clone());
+    rewrite(&path, &all);
+    assert_eq!(altered_line(verify(&path)).0, 3);
+
+    // A record without a chain.
+    let mut all = clean.clone();
+    all.insert(1, serde_json::to_string(&record(9)).unwrap());
+    rewrite(&path, &all);
+    assert_eq!(altered_line(verify(&path)).0, 2);
+
+    // A line with a well-formed but wrong hash.
+    let mut all = clean.clone();
+    let mut forged: Value = serde_json::from_str(&clean[3]).unwrap();
+    forged["prev"] = serde_json::from_str::<Value>(&clean[2]).unwrap()["hash"].clone();
+    forged["item"] = json!("forged");
+    all.insert(3, forged.to_string());
+    rewrite(&path, &all);
+    assert_eq!(altered_line(verify(&path)).0, 4);
+
+    // Garbage, and a line cut short by a crash.
+    let mut all = clean.clone();
+    all.insert(0, "not json".into());
+    rewrite(&path, &all);
+    assert_eq!(altered_line(verify(&path)).0, 1);
+    let mut text = clean.join("\n");
+    text.push('\n');
+    text.push_str(&clean[0][..40]);
+    std::fs::write(&path, text).unwrap();
+    let (line, reason) = altered_line(verify(&path));
+    assert_eq!(line, 5);
+    assert!(reason.contains("incomplete"), "{reason}");
+}
+
+#[test]
+fn a_torn_last_line_does_not_stop_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    write_log(&path, 2, true);
+    let clean = lines(&path);
+    let mut text = clean.join("\n");
+    text.push('\n');
+    text.push_str("{\"hash\":\"00");
+    std::fs::write(&path, text).unwrap();
+    write_log(&path, 1, true);
+    let all = lines(&path);
+    assert_eq!(all.len(), 4);
+    // The new record continues the chain of the last complete line.
+    let new: Value = serde_json::from_str(&all[3]).unwrap();
+    let old: Value = serde_json::from_str(&all[1]).unwrap();
+    assert_eq!(new["prev"], old["hash"]);
+    // The cut line is reported, not hidden.
+    assert_eq!(altered_line(verify(&path)).0, 3);
+}
+
+#[test]
+fn a_keyed_chain_needs_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    let sink = JsonlSink::builder(&path)
+        .hmac_key(b"secret key".to_vec())
+        .open()
+        .unwrap();
+    for i in 0..3 {
+        sink.record(&record(i));
+    }
+    drop(sink);
+    assert_eq!(verify_with_key(&path, b"secret key").unwrap().records, 3);
+    assert_eq!(altered_line(verify_with_key(&path, b"other key")).0, 1);
+    assert_eq!(altered_line(verify(&path)).0, 1);
+}
+
+#[test]
+fn the_command_verifies_and_names_the_line() {
+    let bin = env!("CARGO_BIN_EXE_mcp-audit");
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    write_log(&path, 5, true);
+
+    let out = Command::new(bin).arg("verify").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with("ok: 5 records\n"), "{stdout}");
+
+    let mut all = lines(&path);
+    all[3] = all[3].replace("tool-3", "tool-x");
+    rewrite(&path, &all);
+    let out = Command::new(bin).arg("verify").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with("altered at line 4: "), "{stdout}");
+
+    let out = Command::new(bin)
+        .arg("verify")
+        .arg(dir.path().join("missing.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+
+    let out = Command::new(bin).arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: mcp-audit verify"));
+
+    // With a key file.
+    let keyed = dir.path().join("keyed.jsonl");
+    let key = dir.path().join("key");
+    std::fs::write(&key, b"k3y").unwrap();
+    let sink = JsonlSink::builder(&keyed)
+        .hmac_key(b"k3y".to_vec())
+        .open()
+        .unwrap();
+    sink.record(&record(0));
+    drop(sink);
+    let out = Command::new(bin)
+        .args(["verify", "--key-file"])
+        .arg(&key)
+        .arg(&keyed)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = Command::new(bin)
+        .arg("verify")
+        .arg(&keyed)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn sensitive_fields_and_argument_values_never_appear() {
+    let args = obj(json!({"city": "Paris", "password": "hunter2", "pin": 1234}));
+    let sensitive = vec!["password".to_owned(), "pin".to_owned()];
+    let r = AuditRecord::new(AuditKind::Request, "tools/call")
+        .with_arguments(&args, &sensitive)
+        .with_decision(
+            Decision::Deny,
+            Some("token Bearer abcDEF.123-xyz was refused"),
+        );
+    let line = serde_json::to_string(&r).unwrap();
+    for secret in ["Paris", "hunter2", "1234", "abcDEF.123-xyz"] {
+        assert!(!line.contains(secret), "{secret} in {line}");
+    }
+    // The hash is of the arguments without the sensitive fields: it does not depend on them,
+    // does depend on the others, and not on key order.
+    let other = obj(json!({"pin": 0, "password": "x", "city": "Paris"}));
+    assert_eq!(
+        hash_arguments(&args, &sensitive),
+        hash_arguments(&other, &sensitive)
+    );
+    assert_eq!(
+        r.args_hash.as_deref(),
+        Some(hash_arguments(&obj(json!({"city": "Paris"})), &[]).as_str())
+    );
+    let lyon = obj(json!({"city": "Lyon", "password": "hunter2", "pin": 1234}));
+    assert_ne!(
+        hash_arguments(&args, &sensitive),
+        hash_arguments(&lyon, &sensitive)
+    );
+    // SHA-256 of the canonical JSON `{"city":"Paris"}`.
+    assert_eq!(
+        hash_arguments(&obj(json!({"city": "Paris"})), &[]),
+        "6e1e312d537bc71b5410b0599f5a508142149e13174c6ee0d1671658845bc67d"
+    );
+}
+
+/// Captures what a `tracing` subscriber prints.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_tracing_sink_emits_one_event_without_secrets() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let audit = Audit::new().with_sink(mcp_server::audit::TracingSink);
+    tracing::subscriber::with_default(subscriber, || {
+        let r = record(7).with_decision(Decision::Deny, Some("Bearer eyJabc.eyJdef.sig expired"));
+        audit.record(&r);
+    });
+    let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("WARN mcp::audit"), "{out}");
+    assert!(
+        out.contains("principal=\"alice\"") || out.contains("principal=alice"),
+        "{out}"
+    );
+    assert!(
+        out.contains("item=\"tool-7\"") || out.contains("item=tool-7"),
+        "{out}"
+    );
+    for secret in ["hunter2", "eyJabc", "eyJdef"] {
+        assert!(!out.contains(secret), "{secret} in {out}");
+    }
+}
+
+#[test]
+fn every_sink_gets_every_record() {
+    let a = Arc::new(MemorySink::default());
+    let b = Arc::new(MemorySink::default());
+    let audit = Audit::new();
+    assert!(!audit.is_enabled());
+    let audit = audit.with_sink(a.clone()).with_sink(b.clone());
+    assert!(audit.is_enabled());
+    let clone = audit.clone();
+    audit.record(&record(1));
+    clone.record(&record(2));
+    assert_eq!(a.records(), vec![record(1), record(2)]);
+    assert_eq!(b.take(), vec![record(1), record(2)]);
+    assert!(b.records().is_empty());
+}
+
+#[test]
+fn concurrent_writers_produce_one_line_per_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    let sink = Arc::new(
+        JsonlSink::builder(&path)
+            .chained()
+            .capacity(16)
+            .overflow(Overflow::Block)
+            .open()
+            .unwrap(),
+    );
+    let audit = Audit::new().with_sink(sink.clone());
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let audit = audit.clone();
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    audit.record(&record(0).with_item(format!("t{t}-{i}")));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    sink.flush().unwrap();
+    assert_eq!(sink.dropped(), 0);
+    assert_eq!(verify(&path).unwrap().records, 1600);
+    let mut items: Vec<String> = lines(&path)
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["item"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    items.sort();
+    items.dedup();
+    assert_eq!(items.len(), 1600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_drops_and_counts_without_blocking_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    let sink = Arc::new(JsonlSink::builder(&path).capacity(1).open().unwrap());
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                for i in 0..2000 {
+                    sink.record(&record(i));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let s = sink.clone();
+    tokio::task::spawn_blocking(move || s.flush().unwrap())
+        .await
+        .unwrap();
+    // Every record is either written or counted as dropped.
+    assert_eq!(lines(&path).len() as u64 + sink.dropped(), 8000);
+}
+
+#[test]
+fn traceparent_is_parsed_strictly() {
+    let cx = TraceContext::parse(TP).unwrap();
+    assert_eq!(cx.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(cx.parent_id(), "00f067aa0ba902b7");
+    assert_eq!(cx.flags(), 1);
+    assert!(cx.sampled());
+    assert_eq!(cx.to_string(), TP);
+    // A later version may carry more fields.
+    assert!(TraceContext::parse(&format!("01{}-extra", &TP[2..])).is_ok());
+    let bad = [
+        ("", TraceParentError::Format),
+        (&TP[..54], TraceParentError::Format),
+        (
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+            TraceParentError::Format,
+        ),
+        (
+            "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            TraceParentError::Format,
+        ),
+        (
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            TraceParentError::NotHex,
+        ),
+        (
+            "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
+            TraceParentError::NotHex,
+        ),
+        (
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            TraceParentError::InvalidVersion,
+        ),
+        (
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            TraceParentError::ZeroTraceId,
+        ),
+        (
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            TraceParentError::ZeroParentId,
+        ),
+        (
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0é",
+            TraceParentError::Format,
+        ),
+    ];
+    for (value, error) in bad {
+        assert_eq!(TraceContext::parse(value), Err(error), "{value}");
+    }
+    let meta = mcp_server::mcp_core::Meta(obj(json!({"traceparent": TP})));
+    assert_eq!(TraceContext::from_meta(&meta), Some(Ok(cx)));
+    let meta = mcp_server::mcp_core::Meta(obj(json!({"traceparent": 7})));
+    assert_eq!(
+        TraceContext::from_meta(&meta),
+        Some(Err(TraceParentError::NotAString))
+    );
+    assert_eq!(TraceContext::from_meta(&Default::default()), None);
+
+    let child = cx.child();
+    assert_eq!(child.trace_id(), cx.trace_id());
+    assert_ne!(child.parent_id(), cx.parent_id());
+    assert_eq!(TraceContext::parse(&child.to_string()), Ok(child));
+}
+
+#[test]
+fn the_request_span_carries_the_callers_trace() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let cx = TraceContext::parse(TP).unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        let span = TraceContext::request_span("tools/call", Some(&cx));
+        let _enter = span.enter();
+        tracing::info!("inside");
+    });
+    let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        out.contains("trace_id=4bf92f3577b34da6a3ce929d0e0e4736"),
+        "{out}"
+    );
+    assert!(out.contains("parent_id=00f067aa0ba902b7"), "{out}");
+    assert!(out.contains("mcp.request"), "{out}");
+}

@@ -1,0 +1,96 @@
+//! Per-tool metrics, read back through `metrics-util`'s debugging recorder.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use mcp_server::audit::Outcome;
+use mcp_server::metrics::{self, CALLS, DENIALS, DURATION, ERRORS};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+/// `(name, sorted labels)` → value, for everything recorded.
+type Seen = BTreeMap<(String, Vec<(String, String)>), DebugValue>;
+
+fn recorded(f: impl FnOnce()) -> Seen {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    ::metrics::with_local_recorder(&recorder, f);
+    let mut seen = Seen::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let (_, key) = key.into_parts();
+        let mut labels: Vec<(String, String)> = key
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        labels.sort();
+        seen.insert((key.name().to_owned(), labels), value);
+    }
+    seen
+}
+
+fn labels(tool: &str, outcome: &str) -> Vec<(String, String)> {
+    vec![
+        ("outcome".to_owned(), outcome.to_owned()),
+        ("tool".to_owned(), tool.to_owned()),
+    ]
+}
+
+fn counter(seen: &Seen, name: &str, tool: &str, outcome: &str) -> u64 {
+    match seen.get(&(name.to_owned(), labels(tool, outcome))) {
+        Some(DebugValue::Counter(n)) => *n,
+        None => 0,
+        Some(other) => panic!("{name} is not a counter: {other:?}"),
+    }
+}
+
+#[test]
+fn calls_errors_denials_and_latency_per_tool() {
+    let seen = recorded(|| {
+        metrics::record_call("add", Outcome::Ok, Duration::from_millis(3));
+        metrics::record_call("add", Outcome::Ok, Duration::from_millis(5));
+        metrics::record_call("add", Outcome::ToolError, Duration::from_millis(7));
+        metrics::record_call("fetch", Outcome::Error, Duration::from_millis(11));
+        metrics::record_denial("fetch", Duration::from_micros(40));
+    });
+    assert_eq!(counter(&seen, CALLS, "add", "ok"), 2);
+    assert_eq!(counter(&seen, CALLS, "add", "tool_error"), 1);
+    assert_eq!(counter(&seen, ERRORS, "add", "tool_error"), 1);
+    assert_eq!(counter(&seen, ERRORS, "add", "ok"), 0);
+    assert_eq!(counter(&seen, CALLS, "fetch", "error"), 1);
+    assert_eq!(counter(&seen, ERRORS, "fetch", "error"), 1);
+    assert_eq!(counter(&seen, CALLS, "fetch", "denied"), 1);
+    assert_eq!(counter(&seen, DENIALS, "fetch", "denied"), 1);
+    assert_eq!(counter(&seen, DENIALS, "add", "denied"), 0);
+    match seen.get(&(DURATION.to_owned(), labels("add", "ok"))) {
+        Some(DebugValue::Histogram(values)) => {
+            let secs: Vec<f64> = values.iter().map(|v| v.into_inner()).collect();
+            assert_eq!(secs, vec![0.003, 0.005]);
+        }
+        other => panic!("no latency histogram: {other:?}"),
+    }
+    assert!(matches!(
+        seen.get(&(DURATION.to_owned(), labels("fetch", "denied"))),
+        Some(DebugValue::Histogram(v)) if v.len() == 1
+    ));
+}
+
+#[test]
+fn descriptions_and_units_are_registered() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    ::metrics::with_local_recorder(&recorder, || {
+        metrics::describe();
+        metrics::record_call("add", Outcome::Ok, Duration::from_millis(1));
+        metrics::record_denial("add", Duration::from_millis(1));
+    });
+    let described: BTreeMap<String, (Option<::metrics::Unit>, bool)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, unit, description, _)| {
+            (key.key().name().to_owned(), (unit, description.is_some()))
+        })
+        .collect();
+    assert_eq!(described[CALLS], (Some(::metrics::Unit::Count), true));
+    assert_eq!(described[DENIALS], (Some(::metrics::Unit::Count), true));
+    assert_eq!(described[DURATION], (Some(::metrics::Unit::Seconds), true));
+}
