@@ -88,6 +88,10 @@ pub(crate) struct ContextInner {
     pub(crate) input: InputMode,
     pub(crate) state: StateMap,
     pub(crate) identity: Option<Identity>,
+    /// The legacy HTTP session, for audit records.
+    pub(crate) session_id: Option<Arc<str>>,
+    /// Set when a tool call ends in a result with `isError: true` (audit, metrics).
+    pub(crate) tool_error: AtomicBool,
 }
 
 /// The request a handler is serving: who asks, in which protocol version, and the means to report

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
+use crate::audit::{Audit, AuditKind, AuditRecord, Outcome};
 use crate::context::{Context, StateMap};
 use crate::error::Error;
 use crate::gateway::{self, AdmitError, Guard};
@@ -109,6 +110,8 @@ pub(crate) struct Inner {
     pub(crate) identity: Option<crate::Identity>,
     /// Authorization and the default policy.
     pub(crate) gateway: gateway::Settings,
+    /// Where audit records go (nowhere by default).
+    pub(crate) audit: Audit,
     /// The `_meta` of modern results (`serverInfo`), built at the first modern request.
     modern_meta: std::sync::OnceLock<Meta>,
 }
@@ -166,6 +169,7 @@ impl Server {
                 tasks: crate::tasks::TaskStore::default(),
                 identity: None,
                 gateway: gateway::Settings::default(),
+                audit: Audit::new(),
                 modern_meta: std::sync::OnceLock::new(),
             }),
         }
@@ -221,6 +225,14 @@ impl Server {
     #[must_use]
     pub fn default_policy(mut self, policy: crate::Policy) -> Self {
         self.inner_mut().gateway.defaults = policy;
+        self
+    }
+
+    /// Where audit records go: one record per request, response, policy decision and approval
+    /// (see [`crate::audit`]).
+    #[must_use]
+    pub fn audit(mut self, audit: Audit) -> Self {
+        self.inner_mut().audit = audit;
         self
     }
 
@@ -562,6 +574,15 @@ fn cursor_of(p: &Option<PaginatedRequestParams>) -> Option<&str> {
     p.as_ref().and_then(|p| p.cursor.as_deref())
 }
 
+/// The item of an audited request.
+struct AuditSubject {
+    item: String,
+    arguments: Option<JsonObject>,
+    sensitive: Vec<String>,
+    /// Whether the item is registered (metrics label only known names).
+    known: bool,
+}
+
 /// What identifies a multi-round-trip request, and the answers it carries.
 pub(crate) struct RoundInput {
     pub(crate) binding: String,
@@ -637,8 +658,121 @@ impl Server {
         })
     }
 
-    /// Answers a request that needs no session state.
+    /// Answers a request that needs no session state: audited (a request record, then a
+    /// response record with the outcome and latency), measured (tool calls), and run in a span
+    /// that continues the caller's trace (`traceparent` in `_meta`).
     pub(crate) async fn answer(
+        &self,
+        cx: Context,
+        request: ClientRequest,
+        binding: Option<&str>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        let started = std::time::Instant::now();
+        let method = request.method();
+        let trace = crate::trace::TraceContext::from_meta(cx.meta()).and_then(Result::ok);
+        let audit = &self.inner.audit;
+        let subject = self.audit_subject(&request);
+        let tool = match (&request, &subject) {
+            (ClientRequest::CallTool(p), Some(s)) if s.known => Some(p.name.clone()),
+            _ => None,
+        };
+        let record = |kind| {
+            let mut r = AuditRecord::new(kind, method)
+                .with_principal(cx.identity())
+                .with_request_id(cx.request_id().clone())
+                .with_trace(trace.as_ref());
+            if let Some(id) = &cx.inner.session_id {
+                r = r.with_session_id(id.as_ref());
+            }
+            if let Some(s) = &subject {
+                r = r.with_item(&s.item);
+                if let Some(args) = &s.arguments {
+                    r = r.with_arguments(args, &s.sensitive);
+                }
+            }
+            r
+        };
+        if audit.is_enabled() {
+            audit.record(&record(AuditKind::Request));
+        }
+        let span = crate::trace::TraceContext::request_span(method, trace.as_ref());
+        let work = self.dispatch(cx.clone(), request, binding);
+        let result = tracing::Instrument::instrument(work, span).await;
+        let latency = started.elapsed();
+        let (outcome, code) = match &result {
+            Ok(_)
+                if cx
+                    .inner
+                    .tool_error
+                    .load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                (Outcome::ToolError, None)
+            }
+            Ok(_) => (Outcome::Ok, None),
+            Err(e) => (Outcome::Error, Some(i64::from(e.code.0))),
+        };
+        if audit.is_enabled() {
+            audit.record(
+                &record(AuditKind::Response)
+                    .with_outcome(outcome, code)
+                    .with_latency(latency),
+            );
+        }
+        if let Some(tool) = tool {
+            match &result {
+                Err(e) if e.code == gateway::ACCESS_DENIED => {
+                    crate::metrics::record_denial(&tool, latency);
+                }
+                _ => crate::metrics::record_call(&tool, outcome, latency),
+            }
+        }
+        result
+    }
+
+    /// What an audit record names: the item, its arguments and which of them are sensitive.
+    fn audit_subject(&self, request: &ClientRequest) -> Option<AuditSubject> {
+        let reg = self.inner.registry.read().expect("not poisoned");
+        let settings = &self.inner.gateway;
+        match request {
+            ClientRequest::CallTool(p) => {
+                let entry = reg.tool(&p.name);
+                Some(AuditSubject {
+                    item: p.name.clone(),
+                    arguments: Some(p.arguments.clone().unwrap_or_default()),
+                    sensitive: entry
+                        .map(|t| t.guard.policy(settings).sensitive.clone())
+                        .unwrap_or_default(),
+                    known: entry.is_some(),
+                })
+            }
+            ClientRequest::GetPrompt(p) => {
+                let entry = reg.prompts.iter().find(|e| e.definition.name == p.name);
+                let arguments = p.arguments.as_ref().map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                        .collect()
+                });
+                Some(AuditSubject {
+                    item: p.name.clone(),
+                    arguments,
+                    sensitive: entry
+                        .map(|e| e.guard.policy(settings).sensitive.clone())
+                        .unwrap_or_default(),
+                    known: entry.is_some(),
+                })
+            }
+            ClientRequest::ReadResource(p) => Some(AuditSubject {
+                item: p.uri.clone(),
+                arguments: None,
+                sensitive: Vec::new(),
+                known: true,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Dispatches a request to its handler.
+    async fn dispatch(
         &self,
         cx: Context,
         request: ClientRequest,
@@ -723,11 +857,16 @@ impl Server {
                     )
                     .await
                 {
-                    Ok(admission) => admission,
+                    Ok(admission) => {
+                        self.decision(&cx, "tools/call", &p.name, None);
+                        admission
+                    }
                     Err(AdmitError::Denied(d)) => {
+                        self.decision(&cx, "tools/call", &p.name, Some(d.reason()));
                         return Err(d.to_error_object("tool", &p.name));
                     }
                     Err(AdmitError::Busy) => {
+                        self.decision(&cx, "tools/call", &p.name, Some("busy"));
                         return self.tool_error(&cx, busy("tool", &p.name), binding);
                     }
                 };
@@ -776,6 +915,11 @@ impl Server {
                                 .get_or_insert_with(Meta::new)
                                 .0
                                 .extend(modern_meta(&cx, self).unwrap_or_default().0);
+                        }
+                        if result.is_error == Some(true) {
+                            cx.inner
+                                .tool_error
+                                .store(true, std::sync::atomic::Ordering::Relaxed);
                         }
                         let out = raw(&result)?;
                         match oversized(&out, admission.max_result_bytes, "tool", &p.name) {
@@ -1152,6 +1296,8 @@ impl Server {
                 input,
                 state: cx.inner.state.clone(),
                 identity: cx.inner.identity.clone(),
+                session_id: cx.inner.session_id.clone(),
+                tool_error: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         let version = cx.protocol_version();
@@ -1207,6 +1353,9 @@ impl Server {
         }
         match e.tool_message() {
             Some(message) => {
+                cx.inner
+                    .tool_error
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 let mut result = CallToolResult::error(message);
                 result.result_type = result_type(cx);
                 result.meta = modern_meta(cx, self);
@@ -1242,15 +1391,47 @@ impl Server {
         name: &str,
         size: usize,
     ) -> Result<gateway::Admission, ErrorObject> {
-        guard
-            .admit(&self.inner.gateway, cx.identity(), size)
-            .await
-            .map_err(|e| match e {
-                AdmitError::Denied(d) => d.to_error_object(kind, name),
-                AdmitError::Busy => {
-                    busy(kind, name).to_error_object(cx.era() == mcp_core::Era::Modern)
-                }
-            })
+        let method = if kind == "prompt" {
+            "prompts/get"
+        } else {
+            "resources/read"
+        };
+        match guard.admit(&self.inner.gateway, cx.identity(), size).await {
+            Ok(admission) => {
+                self.decision(cx, method, name, None);
+                Ok(admission)
+            }
+            Err(AdmitError::Denied(d)) => {
+                self.decision(cx, method, name, Some(d.reason()));
+                Err(d.to_error_object(kind, name))
+            }
+            Err(AdmitError::Busy) => {
+                self.decision(cx, method, name, Some("busy"));
+                Err(busy(kind, name).to_error_object(cx.era() == mcp_core::Era::Modern))
+            }
+        }
+    }
+
+    /// Audits a policy decision: allowed (`denied` is `None`) or denied, and why.
+    pub(crate) fn decision(&self, cx: &Context, method: &str, item: &str, denied: Option<&str>) {
+        let audit = &self.inner.audit;
+        if !audit.is_enabled() {
+            return;
+        }
+        let decision = if denied.is_some() {
+            crate::audit::Decision::Deny
+        } else {
+            crate::audit::Decision::Allow
+        };
+        let mut r = AuditRecord::new(AuditKind::Decision, method)
+            .with_principal(cx.identity())
+            .with_request_id(cx.request_id().clone())
+            .with_item(item)
+            .with_decision(decision, denied);
+        if let Some(id) = &cx.inner.session_id {
+            r = r.with_session_id(id.as_ref());
+        }
+        audit.record(&r);
     }
 
     pub(crate) fn state_map(&self) -> StateMap {

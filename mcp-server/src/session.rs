@@ -57,6 +57,8 @@ pub(crate) struct Connection {
     shutdown: CancellationToken,
     /// The caller of requests that carry no identity of their own (stdio: the configured one).
     identity: Option<Identity>,
+    /// The legacy HTTP session this connection serves.
+    session_id: Option<Arc<str>>,
 }
 
 impl Drop for Connection {
@@ -86,12 +88,17 @@ impl Connection {
     /// client is initialized. At most [`crate::ServerOptions::max_in_flight`] requests run at once.
     pub(crate) fn new(server: Server, sink: Sink) -> Arc<Self> {
         let max = server.inner.options.max_in_flight;
-        Self::session(server, sink, max)
+        Self::session(server, sink, max, None)
     }
 
     /// Like [`Connection::new`], running at most `max_in_flight` requests at once.
-    pub(crate) fn session(server: Server, sink: Sink, max_in_flight: usize) -> Arc<Self> {
-        let conn = Self::build(server, Some(sink), max_in_flight);
+    pub(crate) fn session(
+        server: Server,
+        sink: Sink,
+        max_in_flight: usize,
+        session_id: Option<Arc<str>>,
+    ) -> Arc<Self> {
+        let conn = Self::build(server, Some(sink), max_in_flight, session_id);
         conn.spawn_event_forwarder();
         conn
     }
@@ -100,13 +107,19 @@ impl Connection {
     /// besides those of its requests, so no change notifications are forwarded.
     #[cfg(feature = "http")]
     pub(crate) fn stateless(server: Server) -> Arc<Self> {
-        Self::build(server, None, 1)
+        Self::build(server, None, 1, None)
     }
 
-    fn build(server: Server, sink: Option<Sink>, max_in_flight: usize) -> Arc<Self> {
+    fn build(
+        server: Server,
+        sink: Option<Sink>,
+        max_in_flight: usize,
+        session_id: Option<Arc<str>>,
+    ) -> Arc<Self> {
         let max = max_in_flight.clamp(1, 1 << 16);
         Arc::new(Connection {
             identity: server.inner.identity.clone(),
+            session_id,
             server,
             sink,
             legacy: Mutex::new(None),
@@ -600,6 +613,8 @@ impl Connection {
                 input,
                 state: self.server.state_map(),
                 identity,
+                session_id: self.session_id.clone(),
+                tool_error: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }

@@ -332,3 +332,90 @@ async fn a_default_policy_fills_unset_limits() {
         assert_eq!(text(&r), "ok");
     }
 }
+
+/// Logs in somewhere.
+#[tool(public, read_only)]
+fn login(user: String, #[arg(sensitive)] password: String) -> String {
+    format!("{user} logged in ({} chars)", password.len())
+}
+
+#[tokio::test]
+async fn every_request_response_and_decision_is_audited_once() {
+    use mcp_server::audit::{AuditKind, Decision, MemorySink, Outcome};
+    use std::sync::Arc;
+
+    let memory = Arc::new(MemorySink::default());
+    let reader = Identity::configured("alice").with_scopes(["kpi:read"]);
+    let server = server()
+        .tool(Login)
+        .identity(reader)
+        .audit(mcp_server::Audit::new().with_sink(memory.clone()));
+    let mut c = legacy(server).await;
+    memory.take();
+
+    let r = call(&mut c, 1, "query", json!({"metric": "revenue"})).await;
+    assert_eq!(text(&r), "revenue: 42");
+    let records = memory.take();
+    let kinds: Vec<_> = records.iter().map(|r| r.kind).collect();
+    assert_eq!(
+        kinds,
+        [AuditKind::Request, AuditKind::Decision, AuditKind::Response]
+    );
+    for r in &records {
+        assert_eq!(r.principal.as_deref(), Some("alice"));
+        assert_eq!(r.item.as_deref(), Some("query"));
+        assert_eq!(r.method, "tools/call");
+        assert_eq!(
+            r.request_id,
+            Some(mcp_server::mcp_core::RequestId::Number(1))
+        );
+    }
+    assert_eq!(records[1].decision, Some(Decision::Allow));
+    assert_eq!(records[2].outcome, Some(Outcome::Ok));
+    assert!(records[2].latency_ms.is_some());
+    assert!(records[0].args_hash.is_some());
+
+    // A denial: the decision says why; the response is the error.
+    let r = call(&mut c, 2, "drop_metric", json!({"metric": "m"})).await;
+    denied(&r);
+    let records = memory.take();
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[1].decision, Some(Decision::Deny));
+    assert_eq!(records[1].reason.as_deref(), Some("insufficient_scope"));
+    assert_eq!(records[2].outcome, Some(Outcome::Error));
+    assert_eq!(records[2].error_code, Some(i64::from(ACCESS_DENIED.0)));
+
+    // A sensitive argument never appears, and does not change the hash.
+    let r = call(
+        &mut c,
+        3,
+        "login",
+        json!({"user": "ada", "password": "hunter2"}),
+    )
+    .await;
+    assert!(text(&r).contains("7 chars"));
+    let r = call(
+        &mut c,
+        4,
+        "login",
+        json!({"user": "ada", "password": "other"}),
+    )
+    .await;
+    assert!(text(&r).contains("5 chars"));
+    let records = memory.take();
+    let lines: Vec<String> = records
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.contains("hunter2") && !l.contains("ada"))
+    );
+    assert_eq!(records[0].args_hash, records[3].args_hash);
+
+    // A list is audited too (request and response).
+    c.call(5, "tools/list", json!({})).await;
+    let kinds: Vec<_> = memory.take().iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, [AuditKind::Request, AuditKind::Response]);
+}

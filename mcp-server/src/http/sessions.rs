@@ -56,11 +56,12 @@ impl Session {
         let max_in_flight = config
             .max_in_flight
             .unwrap_or(server.inner.options.max_in_flight);
-        let conn = Connection::session(server, Sink::new(tx), max_in_flight);
+        let id = new_session_id();
+        let conn = Connection::session(server, Sink::new(tx), max_in_flight, Some(id.clone()));
         let standalone = EventLog::new(0, true, config.event_buffer);
         tokio::spawn(sse::pump(rx, standalone.clone(), None, conn.clone(), None));
         Arc::new(Session {
-            id: new_session_id(),
+            id,
             owner,
             conn,
             standalone,
