@@ -158,10 +158,12 @@ impl Fetcher {
     /// The metadata of the authorization server `issuer`, trying in the spec's order: RFC 8414
     /// with path insertion, OpenID Connect with path insertion, OpenID Connect with path
     /// appending (for an issuer without a path: RFC 8414, then OpenID Connect). The document's
-    /// `issuer` must be `issuer` exactly.
+    /// `issuer` must be `issuer` exactly; `same_origin_issuer` relaxes that to an issuer on
+    /// the same origin, for a 2025-03-26 server whose issuer nobody named beforehand.
     pub(crate) async fn authorization_server_metadata(
         &self,
         issuer: &str,
+        same_origin_issuer: bool,
     ) -> Result<Option<AuthorizationServerMetadata>, AuthError> {
         let url = Url::parse(issuer)
             .map_err(|e| AuthError::Discovery(format!("invalid issuer `{issuer}`: {e}")))?;
@@ -181,7 +183,9 @@ impl Fetcher {
         };
         for candidate in candidates {
             if let Some(meta) = self.get_json::<AuthorizationServerMetadata>(&candidate).await? {
-                if meta.issuer != issuer {
+                let relaxed_ok = same_origin_issuer
+                    && Url::parse(&meta.issuer).is_ok_and(|u| self::origin(&u) == origin);
+                if meta.issuer != issuer && !relaxed_ok {
                     return Err(AuthError::IssuerMismatch {
                         expected: issuer.to_owned(),
                         found: meta.issuer,

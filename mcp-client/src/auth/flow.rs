@@ -235,7 +235,9 @@ impl Authorizer {
             // 2025-03-26: no resource metadata; the server's origin is the authorization server.
             None => (server_origin.clone(), None),
         };
-        let meta = match fetcher.authorization_server_metadata(&issuer).await? {
+        let meta = match fetcher
+            .authorization_server_metadata(&issuer, prm.is_none())
+            .await? {
             Some(m) => m,
             None if prm.is_none() => AuthorizationServerMetadata::defaults(&server_origin),
             None => {
