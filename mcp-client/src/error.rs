@@ -55,7 +55,13 @@ impl Error {
     /// [`crate::HttpServer::oauth`], the message says why the authorization failed; it never
     /// contains a token).
     pub fn is_authorization(&self) -> bool {
-        matches!(self, Error::Http { status: 401 | 403, .. })
+        matches!(
+            self,
+            Error::Http {
+                status: 401 | 403,
+                ..
+            }
+        )
     }
 
     /// The JSON-RPC error, when the server sent one.

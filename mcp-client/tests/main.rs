@@ -1,4 +1,5 @@
 //! The integration tests of mcp-client, in one binary.
 
+mod auth;
 mod cli;
 mod client;

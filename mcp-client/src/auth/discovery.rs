@@ -107,7 +107,9 @@ impl Fetcher {
                     .headers()
                     .get(reqwest::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| AuthError::Discovery(format!("{url}: a redirect without Location")))?;
+                    .ok_or_else(|| {
+                        AuthError::Discovery(format!("{url}: a redirect without Location"))
+                    })?;
                 let next = url
                     .join(location)
                     .map_err(|e| AuthError::Discovery(format!("{url}: invalid redirect: {e}")))?;
@@ -118,7 +120,10 @@ impl Fetcher {
                 return Ok(None);
             }
             if !status.is_success() {
-                return Err(AuthError::Discovery(format!("{url}: HTTP {}", status.as_u16())));
+                return Err(AuthError::Discovery(format!(
+                    "{url}: HTTP {}",
+                    status.as_u16()
+                )));
             }
             let body = read_limited(response).await?;
             return serde_json::from_slice(&body)
@@ -143,11 +148,16 @@ impl Fetcher {
         let origin = origin(server);
         let path = server.path().trim_end_matches('/');
         if !path.is_empty() {
-            candidates.push(format!("{origin}/.well-known/oauth-protected-resource{path}"));
+            candidates.push(format!(
+                "{origin}/.well-known/oauth-protected-resource{path}"
+            ));
         }
         candidates.push(format!("{origin}/.well-known/oauth-protected-resource"));
         for candidate in candidates {
-            if let Some(prm) = self.get_json::<ProtectedResourceMetadata>(&candidate).await? {
+            if let Some(prm) = self
+                .get_json::<ProtectedResourceMetadata>(&candidate)
+                .await?
+            {
                 check_resource(&prm.resource, server)?;
                 return Ok(Some(prm));
             }
@@ -165,8 +175,7 @@ impl Fetcher {
         issuer: &str,
         same_origin_issuer: bool,
     ) -> Result<Option<AuthorizationServerMetadata>, AuthError> {
-        let url = Url::parse(issuer)
-            .map_err(|e| AuthError::Discovery(format!("invalid issuer `{issuer}`: {e}")))?;
+        let url = self.guard.check(issuer).await?;
         let origin = origin(&url);
         let path = url.path().trim_end_matches('/');
         let candidates = if path.is_empty() {
@@ -182,7 +191,10 @@ impl Fetcher {
             ]
         };
         for candidate in candidates {
-            if let Some(meta) = self.get_json::<AuthorizationServerMetadata>(&candidate).await? {
+            if let Some(meta) = self
+                .get_json::<AuthorizationServerMetadata>(&candidate)
+                .await?
+            {
                 let relaxed_ok = same_origin_issuer
                     && Url::parse(&meta.issuer).is_ok_and(|u| self::origin(&u) == origin);
                 if meta.issuer != issuer && !relaxed_ok {

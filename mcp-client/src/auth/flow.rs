@@ -25,10 +25,22 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 /// How a client authenticates at the token endpoint.
 #[derive(Clone)]
 enum ClientAuth {
-    None { client_id: String },
-    Basic { client_id: String, secret: String },
-    Post { client_id: String, secret: String },
-    Jwt { client_id: String, key_pem: String, algorithm: String },
+    None {
+        client_id: String,
+    },
+    Basic {
+        client_id: String,
+        secret: String,
+    },
+    Post {
+        client_id: String,
+        secret: String,
+    },
+    Jwt {
+        client_id: String,
+        key_pem: String,
+        algorithm: String,
+    },
 }
 
 /// What the current tokens were obtained from.
@@ -39,6 +51,8 @@ struct Session {
     meta: Arc<AuthorizationServerMetadata>,
     resource: Option<String>,
     client: ClientAuth,
+    /// The scopes the last authorization asked for.
+    requested: Vec<String>,
 }
 
 /// Per-request bookkeeping: how many authorizations this request caused.
@@ -53,6 +67,9 @@ pub(crate) struct Authorizer {
     /// One flow at a time; requests that fail meanwhile wait and use its result.
     flow: AsyncMutex<()>,
     current: Mutex<Option<Session>>,
+    /// The last authorization failure (not a network one): later requests without a token
+    /// fail with it at once instead of sending the user through the same failure again.
+    failed: Mutex<Option<AuthError>>,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -109,13 +126,15 @@ fn form_encode(s: &str) -> String {
 
 impl Authorizer {
     pub(crate) fn new(config: OAuthConfig, server: &str) -> Result<Authorizer, AuthError> {
-        let server = Url::parse(server).map_err(|e| AuthError::Config(format!("server URL: {e}")))?;
+        let server =
+            Url::parse(server).map_err(|e| AuthError::Config(format!("server URL: {e}")))?;
         Ok(Authorizer {
             config,
             server,
             fetcher: OnceCell::new(),
             flow: AsyncMutex::new(()),
             current: Mutex::new(None),
+            failed: Mutex::new(None),
         })
     }
 
@@ -178,17 +197,48 @@ impl Authorizer {
         {
             return Ok(()); // another request already obtained a new token
         }
+        if current.is_none()
+            && let Some(e) = self.failed.lock().expect("not poisoned").clone()
+        {
+            return Err(e);
+        }
+        let result = self
+            .handle_locked(status, &challenge, current, sent, attempts)
+            .await;
+        let mut failed = self.failed.lock().expect("not poisoned");
+        match &result {
+            Ok(()) => *failed = None,
+            Err(AuthError::Http(_)) => {}
+            Err(e) => *failed = Some(e.clone()),
+        }
+        result
+    }
+
+    async fn handle_locked(
+        &self,
+        status: u16,
+        challenge: &BearerChallenge,
+        current: Option<Session>,
+        sent: Option<&str>,
+        attempts: &mut Attempts,
+    ) -> Result<(), AuthError> {
         attempts.0 += 1;
         if attempts.0 > self.config.max_attempts {
             return Err(AuthError::TooManyAttempts(self.config.max_attempts));
         }
         if status == 403 {
-            // Step-up: the scopes held so far plus the challenged ones.
+            // Step-up: the scopes held and asked for so far, plus the challenged ones.
             let held: BTreeSet<String> = current
                 .as_ref()
-                .map(|c| split_scopes(c.tokens.scope.as_deref()).into_iter().collect())
+                .map(|c| {
+                    split_scopes(c.tokens.scope.as_deref())
+                        .into_iter()
+                        .chain(c.requested.iter().cloned())
+                        .collect()
+                })
                 .unwrap_or_default();
             let wanted = challenge.scopes();
+            // Asking again for what was already asked for would loop.
             if wanted.iter().all(|s| held.contains(s)) {
                 return Err(AuthError::ScopeNotHonoured(
                     challenge.scope.clone().unwrap_or_default(),
@@ -200,7 +250,7 @@ impl Authorizer {
                     scopes.push(s);
                 }
             }
-            return self.authorize(&challenge, Some(scopes), sent).await;
+            return self.authorize(challenge, Some(scopes), sent).await;
         }
         // 401: the token is bad or missing. A refresh token may fix it without the user.
         if let Some(c) = current {
@@ -210,7 +260,7 @@ impl Authorizer {
                 return Ok(());
             }
         }
-        self.authorize(&challenge, None, sent).await
+        self.authorize(challenge, None, sent).await
     }
 
     /// Discovery, then a grant. `step_up` replaces the scope choice.
@@ -228,7 +278,9 @@ impl Authorizer {
         let (issuer, resource) = match &prm {
             Some(p) => (
                 p.authorization_servers.first().cloned().ok_or_else(|| {
-                    AuthError::Discovery("the protected resource metadata names no authorization server".into())
+                    AuthError::Discovery(
+                        "the protected resource metadata names no authorization server".into(),
+                    )
                 })?,
                 Some(p.resource.clone()),
             ),
@@ -237,7 +289,8 @@ impl Authorizer {
         };
         let meta = match fetcher
             .authorization_server_metadata(&issuer, prm.is_none())
-            .await? {
+            .await?
+        {
             Some(m) => m,
             None if prm.is_none() => AuthorizationServerMetadata::defaults(&server_origin),
             None => {
@@ -271,7 +324,14 @@ impl Authorizer {
         if let Some(stored) = self.config.store.load(&key)
             && Some(stored.access_token.as_str()) != refused
         {
-            let session = Session { key: key.clone(), tokens: stored, meta: meta.clone(), resource: resource.clone(), client: client.clone() };
+            let session = Session {
+                key: key.clone(),
+                tokens: stored,
+                meta: meta.clone(),
+                resource: resource.clone(),
+                client: client.clone(),
+                requested: scopes.clone(),
+            };
             if !session.tokens.expires_within(EXPIRY_MARGIN) {
                 self.set_current(Some(session));
                 return Ok(());
@@ -303,7 +363,9 @@ impl Authorizer {
                 let redirect_uri = handler.redirect_uri();
                 let client_id = client_id(&client).to_owned();
                 let endpoint = meta.authorization_endpoint.clone().ok_or_else(|| {
-                    AuthError::Discovery("the authorization server has no authorization endpoint".into())
+                    AuthError::Discovery(
+                        "the authorization server has no authorization endpoint".into(),
+                    )
                 })?;
                 let mut url = fetcher.guard.check(&endpoint).await?;
                 let verifier = random_token(32);
@@ -340,7 +402,14 @@ impl Authorizer {
         let requested = (!scopes.is_empty()).then(|| scopes.join(" "));
         let tokens = self.token_request(&meta, &client, form, requested).await?;
         self.config.store.save(&key, tokens.clone());
-        self.set_current(Some(Session { key, tokens, meta, resource, client }));
+        self.set_current(Some(Session {
+            key,
+            tokens,
+            meta,
+            resource,
+            client,
+            requested: scopes,
+        }));
         Ok(())
     }
 
@@ -359,7 +428,12 @@ impl Authorizer {
             form.push(("resource".into(), r.clone()));
         }
         let result = self
-            .token_request(&session.meta, &session.client, form, session.tokens.scope.clone())
+            .token_request(
+                &session.meta,
+                &session.client,
+                form,
+                session.tokens.scope.clone(),
+            )
             .await;
         match result {
             Ok(mut tokens) => {
@@ -367,7 +441,10 @@ impl Authorizer {
                     tokens.refresh_token = Some(refresh_token);
                 }
                 self.config.store.save(&session.key, tokens.clone());
-                self.set_current(Some(Session { tokens, ..session.clone() }));
+                self.set_current(Some(Session {
+                    tokens,
+                    ..session.clone()
+                }));
                 Ok(())
             }
             Err(e) => {
@@ -380,18 +457,35 @@ impl Authorizer {
 
     /// Who this client is at this authorization server: configured, remembered, a metadata
     /// document, or registered now.
-    async fn client_auth(&self, meta: &AuthorizationServerMetadata) -> Result<ClientAuth, AuthError> {
+    async fn client_auth(
+        &self,
+        meta: &AuthorizationServerMetadata,
+    ) -> Result<ClientAuth, AuthError> {
         let methods = meta.token_endpoint_auth_methods_supported.as_deref();
         let supports = |m: &str| methods.is_some_and(|ms| ms.iter().any(|x| x == m));
         match &self.config.identity {
             Identity::PreRegistered { client_id, secret } => Ok(match secret {
-                None => ClientAuth::None { client_id: client_id.clone() },
-                Some(secret) if !supports("client_secret_basic") && supports("client_secret_post") => {
-                    ClientAuth::Post { client_id: client_id.clone(), secret: secret.clone() }
+                None => ClientAuth::None {
+                    client_id: client_id.clone(),
+                },
+                Some(secret)
+                    if !supports("client_secret_basic") && supports("client_secret_post") =>
+                {
+                    ClientAuth::Post {
+                        client_id: client_id.clone(),
+                        secret: secret.clone(),
+                    }
                 }
-                Some(secret) => ClientAuth::Basic { client_id: client_id.clone(), secret: secret.clone() },
+                Some(secret) => ClientAuth::Basic {
+                    client_id: client_id.clone(),
+                    secret: secret.clone(),
+                },
             }),
-            Identity::PrivateKeyJwt { client_id, key_pem, algorithm } => Ok(ClientAuth::Jwt {
+            Identity::PrivateKeyJwt {
+                client_id,
+                key_pem,
+                algorithm,
+            } => Ok(ClientAuth::Jwt {
                 client_id: client_id.clone(),
                 key_pem: key_pem.clone(),
                 algorithm: algorithm.clone(),
@@ -403,28 +497,46 @@ impl Authorizer {
                         if let Some(url) = &self.config.metadata_url
                             && meta.client_id_metadata_document_supported == Some(true)
                         {
-                            return Ok(ClientAuth::None { client_id: url.clone() });
+                            return Ok(ClientAuth::None {
+                                client_id: url.clone(),
+                            });
                         }
                         let c = self.register(meta).await?;
                         self.config.store.save_client(&meta.issuer, c.clone());
                         c
                     }
                 };
-                Ok(match (registered.token_endpoint_auth_method.as_str(), registered.client_secret) {
-                    ("client_secret_post", Some(secret)) => {
-                        ClientAuth::Post { client_id: registered.client_id, secret }
-                    }
-                    ("none", _) | (_, None) => ClientAuth::None { client_id: registered.client_id },
-                    (_, Some(secret)) => ClientAuth::Basic { client_id: registered.client_id, secret },
-                })
+                Ok(
+                    match (
+                        registered.token_endpoint_auth_method.as_str(),
+                        registered.client_secret,
+                    ) {
+                        ("client_secret_post", Some(secret)) => ClientAuth::Post {
+                            client_id: registered.client_id,
+                            secret,
+                        },
+                        ("none", _) | (_, None) => ClientAuth::None {
+                            client_id: registered.client_id,
+                        },
+                        (_, Some(secret)) => ClientAuth::Basic {
+                            client_id: registered.client_id,
+                            secret,
+                        },
+                    },
+                )
             }
         }
     }
 
     /// Dynamic client registration (RFC 7591).
-    async fn register(&self, meta: &AuthorizationServerMetadata) -> Result<RegisteredClient, AuthError> {
+    async fn register(
+        &self,
+        meta: &AuthorizationServerMetadata,
+    ) -> Result<RegisteredClient, AuthError> {
         let Grant::AuthorizationCode(handler) = &self.config.grant else {
-            return Err(AuthError::Registration("the client credentials grant needs a configured client".into()));
+            return Err(AuthError::Registration(
+                "the client credentials grant needs a configured client".into(),
+            ));
         };
         let endpoint = meta.registration_endpoint.as_deref().ok_or_else(|| {
             AuthError::Registration(format!(
@@ -460,11 +572,16 @@ impl Authorizer {
         let status = response.status();
         let bytes = read_limited(response).await?;
         if !status.is_success() {
-            return Err(AuthError::Registration(describe_error(status.as_u16(), &bytes)));
+            return Err(AuthError::Registration(describe_error(
+                status.as_u16(),
+                &bytes,
+            )));
         }
         let r: RegistrationResponse = serde_json::from_slice(&bytes)
             .map_err(|e| AuthError::Registration(format!("invalid registration response: {e}")))?;
-        let method = r.token_endpoint_auth_method.unwrap_or_else(|| method.to_owned());
+        let method = r
+            .token_endpoint_auth_method
+            .unwrap_or_else(|| method.to_owned());
         Ok(RegisteredClient::new(r.client_id, r.client_secret, method))
     }
 
@@ -479,7 +596,10 @@ impl Authorizer {
     ) -> Result<Tokens, AuthError> {
         let fetcher = self.fetcher().await?;
         let url = fetcher.guard.check(&meta.token_endpoint).await?;
-        let mut request = fetcher.http.post(url).header(reqwest::header::ACCEPT, "application/json");
+        let mut request = fetcher
+            .http
+            .post(url)
+            .header(reqwest::header::ACCEPT, "application/json");
         match client {
             ClientAuth::None { client_id } => form.push(("client_id".into(), client_id.clone())),
             ClientAuth::Post { client_id, secret } => {
@@ -493,7 +613,11 @@ impl Authorizer {
                     format!("Basic {}", STANDARD.encode(pair)),
                 );
             }
-            ClientAuth::Jwt { client_id, key_pem, algorithm } => {
+            ClientAuth::Jwt {
+                client_id,
+                key_pem,
+                algorithm,
+            } => {
                 let assertion = client_assertion(client_id, &meta.issuer, key_pem, algorithm)?;
                 form.push(("client_id".into(), client_id.clone()));
                 form.push(("client_assertion_type".into(), JWT_BEARER.into()));
@@ -520,7 +644,9 @@ impl Authorizer {
         Ok(Tokens {
             access_token: t.access_token,
             refresh_token: t.refresh_token,
-            expires_at: t.expires_in.map(|s| SystemTime::now() + Duration::from_secs(s)),
+            expires_at: t
+                .expires_in
+                .map(|s| SystemTime::now() + Duration::from_secs(s)),
             scope: t.scope.or(requested),
         })
     }
@@ -539,7 +665,11 @@ fn client_id(c: &ClientAuth) -> &str {
 fn describe_error(status: u16, body: &[u8]) -> String {
     match serde_json::from_slice::<ErrorResponse>(body) {
         Ok(e) => match e.error_description {
-            Some(d) => format!("HTTP {status}: {}: {}", e.error, d.chars().take(200).collect::<String>()),
+            Some(d) => format!(
+                "HTTP {status}: {}: {}",
+                e.error,
+                d.chars().take(200).collect::<String>()
+            ),
             None => format!("HTTP {status}: {}", e.error),
         },
         Err(_) => format!("HTTP {status}"),
@@ -575,16 +705,25 @@ fn check_redirect(
     }
     if let Some(error) = get("error") {
         let description = get("error_description").unwrap_or_default();
-        return Err(AuthError::AuthorizationResponse(format!("{error} {description}").trim().to_owned()));
+        return Err(AuthError::AuthorizationResponse(
+            format!("{error} {description}").trim().to_owned(),
+        ));
     }
     if get("state").as_deref() != Some(state) {
-        return Err(AuthError::AuthorizationResponse("`state` does not match".into()));
+        return Err(AuthError::AuthorizationResponse(
+            "`state` does not match".into(),
+        ));
     }
     get("code").ok_or_else(|| AuthError::AuthorizationResponse("no `code`".into()))
 }
 
 /// A `private_key_jwt` client assertion (RFC 7523 section 2.2), for the issuer as audience.
-fn client_assertion(client_id: &str, audience: &str, key_pem: &str, algorithm: &str) -> Result<String, AuthError> {
+fn client_assertion(
+    client_id: &str,
+    audience: &str,
+    key_pem: &str,
+    algorithm: &str,
+) -> Result<String, AuthError> {
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
     let alg: Algorithm = algorithm
         .parse()
@@ -593,10 +732,17 @@ fn client_assertion(client_id: &str, audience: &str, key_pem: &str, algorithm: &
     let key = match alg {
         Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem),
         Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
-        Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512 => {
-            EncodingKey::from_rsa_pem(pem)
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => EncodingKey::from_rsa_pem(pem),
+        _ => {
+            return Err(AuthError::Config(format!(
+                "`{algorithm}` is not an asymmetric algorithm"
+            )));
         }
-        _ => return Err(AuthError::Config(format!("`{algorithm}` is not an asymmetric algorithm"))),
     }
     .map_err(|e| AuthError::Config(format!("the private key: {e}")))?;
     let now = SystemTime::now()

@@ -114,7 +114,9 @@ impl UrlGuard {
                     Class::LinkLocal => "a link-local",
                     Class::Never | Class::Public => "a forbidden",
                 };
-                return Err(refuse(format!("the host resolves to {kind} address ({ip})")));
+                return Err(refuse(format!(
+                    "the host resolves to {kind} address ({ip})"
+                )));
             }
         }
         Ok(parsed)

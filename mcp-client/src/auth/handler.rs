@@ -68,7 +68,8 @@ impl LoopbackHandler {
             let mut n = 0;
             // Read the request head; the request line is all we need.
             while n < buf.len() {
-                match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf[n..])).await {
+                match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf[n..])).await
+                {
                     Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
                     Ok(Ok(m)) => n += m,
                 }
@@ -85,7 +86,9 @@ impl LoopbackHandler {
                 .unwrap_or("");
             if !target.starts_with("/callback") {
                 let _ = stream
-                    .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
                     .await;
                 continue;
             }
@@ -110,7 +113,11 @@ impl AuthorizationHandler for LoopbackHandler {
         Box::pin(async move {
             eprintln!("Open this URL in a browser to authorize:\n  {url}");
             if self.open_browser {
-                let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+                let opener = if cfg!(target_os = "macos") {
+                    "open"
+                } else {
+                    "xdg-open"
+                };
                 let _ = tokio::process::Command::new(opener)
                     .arg(url.as_str())
                     .stdout(std::process::Stdio::null())
@@ -160,12 +167,9 @@ impl AuthorizationHandler for HeadlessHandler {
 
     fn authorize(&self, url: Url) -> BoxFuture<'_, Result<Url, AuthError>> {
         Box::pin(async move {
-            let response = self
-                .http
-                .get(url.clone())
-                .send()
-                .await
-                .map_err(|e| AuthError::Handler(format!("authorization request: {}", e.without_url())))?;
+            let response = self.http.get(url.clone()).send().await.map_err(|e| {
+                AuthError::Handler(format!("authorization request: {}", e.without_url()))
+            })?;
             let status = response.status();
             let location = response
                 .headers()

@@ -91,8 +91,8 @@ pub enum AuthError {
     /// The server kept refusing after the allowed number of authorizations.
     #[error("the server still refuses after {0} authorization attempts")]
     TooManyAttempts(usize),
-    /// The server asks again for a scope that was already granted.
-    #[error("the server refuses although the scope `{0}` was granted")]
+    /// The server asks again for scopes that were already asked for (and maybe granted).
+    #[error("the server still asks for the scope `{0}`, which was already asked for")]
     ScopeNotHonoured(String),
     /// The authorization handler failed (the user closed the browser, a timeout, I/O).
     #[error("authorization handler: {0}")]
@@ -230,11 +230,14 @@ impl OAuthConfig {
     /// Authenticates the pre-registered client with a JWT signed by this PEM key
     /// (`private_key_jwt`, RFC 7523); `algorithm` is e.g. `ES256` or `RS256`.
     #[must_use]
-    pub fn private_key_jwt(mut self, key_pem: impl Into<String>, algorithm: impl Into<String>) -> Self {
+    pub fn private_key_jwt(
+        mut self,
+        key_pem: impl Into<String>,
+        algorithm: impl Into<String>,
+    ) -> Self {
         let client_id = match &self.identity {
-            Identity::PreRegistered { client_id, .. } | Identity::PrivateKeyJwt { client_id, .. } => {
-                client_id.clone()
-            }
+            Identity::PreRegistered { client_id, .. }
+            | Identity::PrivateKeyJwt { client_id, .. } => client_id.clone(),
             Identity::Automatic => String::new(),
         };
         self.identity = Identity::PrivateKeyJwt {

@@ -50,7 +50,10 @@ impl fmt::Debug for Tokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tokens")
             .field("access_token", &"<redacted>")
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("expires_at", &self.expires_at)
             .field("scope", &self.scope)
             .finish()
@@ -88,8 +91,14 @@ impl fmt::Debug for RegisteredClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RegisteredClient")
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
-            .field("token_endpoint_auth_method", &self.token_endpoint_auth_method)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
             .finish()
     }
 }
@@ -130,7 +139,11 @@ impl TokenStore for InMemoryTokenStore {
         self.tokens.lock().expect("not poisoned").remove(key);
     }
     fn load_client(&self, issuer: &str) -> Option<RegisteredClient> {
-        self.clients.lock().expect("not poisoned").get(issuer).cloned()
+        self.clients
+            .lock()
+            .expect("not poisoned")
+            .get(issuer)
+            .cloned()
     }
     fn save_client(&self, issuer: &str, client: RegisteredClient) {
         self.clients

@@ -21,13 +21,17 @@ fn config(scenario: &str, context: Option<&Value>) -> Result<OAuthConfig, String
     if scenario.starts_with("auth/client-credentials") {
         let client_id = client_id.ok_or("the scenario context has no client_id")?;
         let config = OAuthConfig::client_credentials(client_id);
-        return Ok(match (text(context, "private_key_pem"), text(context, "client_secret")) {
-            (Some(pem), _) => {
-                config.private_key_jwt(pem, text(context, "signing_algorithm").unwrap_or("ES256"))
-            }
-            (None, Some(secret)) => config.client_secret(secret),
-            (None, None) => config,
-        });
+        return Ok(
+            match (
+                text(context, "private_key_pem"),
+                text(context, "client_secret"),
+            ) {
+                (Some(pem), _) => config
+                    .private_key_jwt(pem, text(context, "signing_algorithm").unwrap_or("ES256")),
+                (None, Some(secret)) => config.client_secret(secret),
+                (None, None) => config,
+            },
+        );
     }
     let mut config = OAuthConfig::authorization_code(HeadlessHandler::default())
         .client_name("mcp-rs conformance client")

@@ -9,7 +9,10 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
-    let Some(url) = std::env::args().nth(1).filter(|_| std::env::args().len() >= 2) else {
+    let Some(url) = std::env::args()
+        .nth(1)
+        .filter(|_| std::env::args().len() >= 2)
+    else {
         eprintln!("usage: conformance-client <server URL>");
         return ExitCode::from(2);
     };
