@@ -167,10 +167,10 @@ impl Authorizer {
             let _flow = self.flow.lock().await;
             // Someone may have refreshed while this waited.
             let session = self.current()?;
-            if session.tokens.expires_within(EXPIRY_MARGIN) {
-                if let Err(e) = self.refresh(&session).await {
-                    tracing::debug!(error = %e, "refreshing the access token failed");
-                }
+            if session.tokens.expires_within(EXPIRY_MARGIN)
+                && let Err(e) = self.refresh(&session).await
+            {
+                tracing::debug!(error = %e, "refreshing the access token failed");
             }
             return self.current().map(|s| s.tokens.access_token);
         }
@@ -768,7 +768,7 @@ mod tests {
     #[test]
     fn pkce_matches_rfc7636_appendix_b() {
         assert_eq!(
-            pkce_challenge("dBjftJeZ4CVP-mB92K1uhbUJU1p1r_wW1gFWFOEjXk"),
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }

@@ -9,14 +9,10 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
-    let Some(url) = std::env::args()
-        .nth(1)
-        .filter(|_| std::env::args().len() >= 2)
-    else {
+    let Some(url) = std::env::args().skip(1).next_back() else {
         eprintln!("usage: conformance-client <server URL>");
         return ExitCode::from(2);
     };
-    let url = std::env::args().last().unwrap_or(url);
     let context = match std::env::var("MCP_CONFORMANCE_CONTEXT") {
         Ok(c) if !c.trim().is_empty() => match serde_json::from_str(&c) {
             Ok(v) => Some(v),
