@@ -16,11 +16,12 @@ use super::challenge::{BearerChallenge, split_scopes};
 use super::discovery::{AuthorizationServerMetadata, Fetcher, origin, read_limited};
 use super::guard::UrlGuard;
 use super::store::{RegisteredClient, TokenKey, Tokens};
-use super::{AuthError, Grant, Identity, OAuthConfig};
+use super::{AssertionRequest, AuthError, Grant, Identity, OAuthConfig};
 
 /// Tokens this close to expiry are refreshed before use.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// How a client authenticates at the token endpoint.
 #[derive(Clone)]
@@ -346,6 +347,18 @@ impl Authorizer {
             Grant::ClientCredentials => {
                 form.push(("grant_type".into(), "client_credentials".into()));
             }
+            Grant::JwtBearer(provider) => {
+                let fallback = self.server.to_string();
+                let assertion = provider
+                    .assertion(AssertionRequest {
+                        issuer: &meta.issuer,
+                        resource: resource.as_deref().unwrap_or(&fallback),
+                        scopes: &scopes,
+                    })
+                    .await?;
+                form.push(("grant_type".into(), JWT_BEARER_GRANT.into()));
+                form.push(("assertion".into(), assertion));
+            }
             Grant::AuthorizationCode(handler) => {
                 match &meta.code_challenge_methods_supported {
                     Some(m) if m.iter().any(|m| m == "S256") => {}
@@ -393,7 +406,7 @@ impl Authorizer {
                 form.push(("code_verifier".into(), verifier));
             }
         }
-        if matches!(self.config.grant, Grant::ClientCredentials) && !scopes.is_empty() {
+        if !matches!(self.config.grant, Grant::AuthorizationCode(_)) && !scopes.is_empty() {
             form.push(("scope".into(), scopes.join(" ")));
         }
         if let Some(r) = &resource {
@@ -490,6 +503,12 @@ impl Authorizer {
                 key_pem: key_pem.clone(),
                 algorithm: algorithm.clone(),
             }),
+            // RFC 7523: the assertion may be all the authentication there is.
+            Identity::Automatic if matches!(self.config.grant, Grant::JwtBearer(_)) => {
+                Ok(ClientAuth::None {
+                    client_id: String::new(),
+                })
+            }
             Identity::Automatic => {
                 let registered = match self.config.store.load_client(&meta.issuer) {
                     Some(c) => c,
@@ -601,6 +620,7 @@ impl Authorizer {
             .post(url)
             .header(reqwest::header::ACCEPT, "application/json");
         match client {
+            ClientAuth::None { client_id } if client_id.is_empty() => {}
             ClientAuth::None { client_id } => form.push(("client_id".into(), client_id.clone())),
             ClientAuth::Post { client_id, secret } => {
                 form.push(("client_id".into(), client_id.clone()));
@@ -662,7 +682,7 @@ fn client_id(c: &ClientAuth) -> &str {
 }
 
 /// The `error` and `error_description` of an OAuth error response (never the whole body).
-fn describe_error(status: u16, body: &[u8]) -> String {
+pub(crate) fn describe_error(status: u16, body: &[u8]) -> String {
     match serde_json::from_slice::<ErrorResponse>(body) {
         Ok(e) => match e.error_description {
             Some(d) => format!(

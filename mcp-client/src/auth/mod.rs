@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod assertion;
 mod challenge;
 mod discovery;
 mod flow;
@@ -38,6 +39,7 @@ mod store;
 use std::fmt;
 use std::sync::Arc;
 
+pub use assertion::{AssertionProvider, AssertionRequest, IdJagExchange, StaticAssertion};
 pub use challenge::BearerChallenge;
 pub use discovery::{AuthorizationServerMetadata, ProtectedResourceMetadata};
 pub(crate) use flow::{Attempts, Authorizer};
@@ -128,6 +130,7 @@ pub(crate) enum Identity {
 pub(crate) enum Grant {
     AuthorizationCode(Arc<dyn AuthorizationHandler>),
     ClientCredentials,
+    JwtBearer(Arc<dyn AssertionProvider>),
 }
 
 /// How an [`crate::HttpServer`] obtains access tokens.
@@ -151,6 +154,7 @@ impl fmt::Debug for OAuthConfig {
         let grant = match self.grant {
             Grant::AuthorizationCode(_) => "authorization_code",
             Grant::ClientCredentials => "client_credentials",
+            Grant::JwtBearer(_) => "jwt-bearer",
         };
         let identity = match &self.identity {
             Identity::Automatic => "automatic".to_owned(),
@@ -202,6 +206,14 @@ impl OAuthConfig {
                 secret: None,
             },
         )
+    }
+
+    /// The JWT bearer grant (RFC 7523): `provider` gives the assertion, e.g. a workload
+    /// identity token ([`StaticAssertion`]) or an ID-JAG from the enterprise identity provider
+    /// ([`IdJagExchange`]). Set [`Self::client_id`] (and [`Self::client_secret`]) when the
+    /// authorization server wants the client to authenticate too.
+    pub fn jwt_bearer(provider: impl AssertionProvider + 'static) -> Self {
+        Self::with_grant(Grant::JwtBearer(Arc::new(provider)), Identity::Automatic)
     }
 
     /// Uses a client registered beforehand instead of registering one.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use mcp_client::auth::{HeadlessHandler, OAuthConfig};
+use mcp_client::auth::{HeadlessHandler, IdJagExchange, OAuthConfig, StaticAssertion};
 use mcp_client::{Client, HttpServer};
 use serde_json::Value;
 
@@ -32,6 +32,32 @@ fn config(scenario: &str, context: Option<&Value>) -> Result<OAuthConfig, String
                 (None, None) => config,
             },
         );
+    }
+    if let Some(jwt) = text(context, "valid_jwt") {
+        // Workload identity federation: the workload's own token is the assertion.
+        let config = OAuthConfig::jwt_bearer(StaticAssertion::new(jwt));
+        return Ok(match client_id {
+            Some(id) => config.client_id(id),
+            None => config,
+        });
+    }
+    if let (Some(endpoint), Some(id_token)) = (
+        text(context, "idp_token_endpoint"),
+        text(context, "idp_id_token"),
+    ) {
+        // Enterprise-managed authorization: an ID-JAG from the identity provider.
+        let mut exchange = IdJagExchange::new(endpoint, id_token);
+        if let Some(idp_client) = text(context, "idp_client_id") {
+            exchange = exchange.client(idp_client, None);
+        }
+        let mut config = OAuthConfig::jwt_bearer(exchange);
+        if let Some(id) = client_id {
+            config = config.client_id(id);
+            if let Some(secret) = text(context, "client_secret") {
+                config = config.client_secret(secret);
+            }
+        }
+        return Ok(config);
     }
     let mut config = OAuthConfig::authorization_code(HeadlessHandler::default())
         .client_name("mcp-rs conformance client")
