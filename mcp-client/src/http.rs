@@ -14,12 +14,14 @@ use mcp_core::jsonrpc::{JsonRpcNotification, JsonRpcRequest};
 use mcp_core::sse::{SseLimits, SseParser};
 use mcp_core::{ErrorCode, ErrorObject, JsonRpcError, JsonRpcMessage, RequestId};
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE,
+};
 use serde_json::Value;
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio_util_lite::CancelFlag;
 
-use crate::auth::{Attempts, Authorizer, OAuthConfig};
+use crate::auth::{Attempts, Authorizer, OAuthConfig, Presented};
 use crate::transport::Transport;
 
 /// The `data` key that marks an error made up by the transport, not sent by the server.
@@ -336,11 +338,29 @@ impl Shared {
         }
     }
 
-    /// The access token to send, if this transport authorizes.
-    async fn bearer(&self) -> Option<String> {
+    /// The access token (and DPoP proof) for a `method` request, if this transport authorizes.
+    async fn present(&self, method: &str) -> Option<Presented> {
         match &self.auth {
-            Some(a) => a.bearer().await,
+            Some(a) => a.present(method, &self.url).await,
             None => None,
+        }
+    }
+
+    /// Adds the token to a `method` request.
+    async fn authorized(
+        &self,
+        method: &str,
+        request: reqwest::RequestBuilder,
+    ) -> (reqwest::RequestBuilder, Option<String>) {
+        match self.present(method).await {
+            Some(p) => {
+                let mut request = request.header(AUTHORIZATION, p.authorization);
+                if let Some(proof) = p.dpop {
+                    request = request.header("dpop", proof);
+                }
+                (request, Some(p.token))
+            }
+            None => (request, None),
         }
     }
 
@@ -353,15 +373,12 @@ impl Shared {
     ) -> Option<reqwest::Response> {
         let mut attempts = Attempts::default();
         loop {
-            let bearer = self.bearer().await;
-            let mut request = self
+            let request = self
                 .http
                 .post(&self.url)
                 .headers(self.headers_for(message))
                 .body(message.to_json());
-            if let Some(t) = &bearer {
-                request = request.bearer_auth(t);
-            }
+            let (request, sent) = self.authorized("POST", request).await;
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
@@ -383,6 +400,11 @@ impl Shared {
                 .get(WWW_AUTHENTICATE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            let nonce = response
+                .headers()
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let step_up = status == StatusCode::FORBIDDEN
                 && challenge
                     .as_deref()
@@ -396,7 +418,8 @@ impl Shared {
                 .handle(
                     status.as_u16(),
                     challenge.as_deref(),
-                    bearer.as_deref(),
+                    sent.as_deref(),
+                    nonce.as_deref(),
                     &mut attempts,
                 )
                 .await
@@ -483,9 +506,7 @@ impl Shared {
                     if let Some(v) = self.version.lock().expect("not poisoned").clone() {
                         req = req.header("mcp-protocol-version", v);
                     }
-                    if let Some(t) = self.bearer().await {
-                        req = req.bearer_auth(t);
-                    }
+                    let (req, _) = self.authorized("GET", req).await;
                     match req.send().await {
                         Ok(r) if r.status().is_success() => r,
                         _ => continue,
@@ -589,9 +610,7 @@ impl Shared {
             if let Some(l) = &last_id {
                 req = req.header("last-event-id", l.clone());
             }
-            if let Some(t) = self.bearer().await {
-                req = req.bearer_auth(t);
-            }
+            let (req, _) = self.authorized("GET", req).await;
             match req.send().await {
                 Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => return,
                 Ok(r) if r.status().is_success() => {
@@ -649,10 +668,8 @@ impl Shared {
     async fn end_session(&self) {
         let session = self.session.lock().expect("not poisoned").take();
         if let Some(s) = session {
-            let mut req = self.http.delete(&self.url).header("mcp-session-id", s);
-            if let Some(t) = self.bearer().await {
-                req = req.bearer_auth(t);
-            }
+            let req = self.http.delete(&self.url).header("mcp-session-id", s);
+            let (req, _) = self.authorized("DELETE", req).await;
             let _ = tokio::time::timeout(Duration::from_secs(2), req.send()).await;
         }
     }

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use mcp_client::auth::{
     AuthError, AuthorizationHandler, BearerChallenge, HeadlessHandler, LoopbackHandler,
-    OAuthConfig, UrlGuard,
+    OAuthConfig, StaticAssertion, UrlGuard,
 };
 use mcp_client::types::*;
 use mcp_client::{Client, Error, HttpServer};
@@ -296,6 +296,12 @@ async fn token(State(f): State<Arc<Fixture>>, request: Request) -> Response {
                 .map(|s| s.split(' ').map(str::to_owned).collect())
                 .unwrap_or_default()
         }
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
+            if q.get("assertion").map(String::as_str) != Some("workload-jwt") {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            }
+            vec!["tools:read".to_owned()]
+        }
         _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     };
     let scopes: Vec<String> = scopes
@@ -484,6 +490,23 @@ async fn client_credentials_with_a_secret() {
         !t.contains_key("client_secret"),
         "the secret goes in the Basic header"
     );
+    client.close().await;
+}
+
+#[tokio::test]
+async fn the_jwt_bearer_grant_presents_the_assertion() {
+    let f = start(Knobs::default()).await;
+    let config = OAuthConfig::jwt_bearer(StaticAssertion::new("workload-jwt")).client_id("wl");
+    let client = connect(&f, config).await.unwrap();
+    client.list_tools().await.unwrap();
+    let t = f.token_requests.lock().unwrap()[0].clone();
+    assert_eq!(
+        t["grant_type"],
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    );
+    assert_eq!(t["client_id"], "wl");
+    assert_eq!(t["resource"], f.url());
+    assert!(f.registrations.lock().unwrap().is_empty());
     client.close().await;
 }
 

@@ -15,7 +15,7 @@ pub struct BearerChallenge {
 }
 
 impl BearerChallenge {
-    /// Parses a `WWW-Authenticate` value; `None` when it has no `Bearer` challenge.
+    /// Parses a `WWW-Authenticate` value; `None` when it has no `Bearer` (or `DPoP`) challenge.
     pub fn parse(header: &str) -> Option<BearerChallenge> {
         let mut lexer = Lexer {
             s: header.as_bytes(),
@@ -48,7 +48,9 @@ impl BearerChallenge {
                 }
             } else {
                 // A new scheme; a token68 right after it is not an auth-param and is skipped.
-                in_bearer = token.eq_ignore_ascii_case("bearer");
+                // DPoP challenges (RFC 9449 section 7.1) carry the same parameters.
+                in_bearer =
+                    token.eq_ignore_ascii_case("bearer") || token.eq_ignore_ascii_case("dpop");
                 found |= in_bearer;
             }
         }

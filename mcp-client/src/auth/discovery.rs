@@ -58,6 +58,9 @@ pub struct AuthorizationServerMetadata {
     /// Client ID Metadata Documents are accepted as `client_id`.
     #[serde(default)]
     pub client_id_metadata_document_supported: Option<bool>,
+    /// DPoP proof algorithms (RFC 9449).
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
 impl AuthorizationServerMetadata {
@@ -75,6 +78,7 @@ impl AuthorizationServerMetadata {
             code_challenge_methods_supported: Some(vec!["S256".into()]),
             authorization_response_iss_parameter_supported: None,
             client_id_metadata_document_supported: None,
+            dpop_signing_alg_values_supported: None,
         }
     }
 }

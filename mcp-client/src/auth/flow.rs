@@ -14,6 +14,7 @@ use tokio::sync::{Mutex as AsyncMutex, OnceCell};
 
 use super::challenge::{BearerChallenge, split_scopes};
 use super::discovery::{AuthorizationServerMetadata, Fetcher, origin, read_limited};
+use super::dpop::DpopKey;
 use super::guard::UrlGuard;
 use super::store::{RegisteredClient, TokenKey, Tokens};
 use super::{AssertionRequest, AuthError, Grant, Identity, OAuthConfig};
@@ -54,11 +55,21 @@ struct Session {
     client: ClientAuth,
     /// The scopes the last authorization asked for.
     requested: Vec<String>,
+    /// The token is DPoP-bound to the transport's key.
+    dpop: bool,
 }
 
-/// Per-request bookkeeping: how many authorizations this request caused.
+/// What goes on a request to the server: the token, and the headers that present it.
+pub(crate) struct Presented {
+    pub(crate) token: String,
+    pub(crate) authorization: String,
+    pub(crate) dpop: Option<String>,
+}
+
+/// Per-request bookkeeping: how many authorizations (and DPoP nonce retries) this request
+/// caused.
 #[derive(Debug, Default)]
-pub(crate) struct Attempts(usize);
+pub(crate) struct Attempts(usize, usize);
 
 /// The authorization state of one HTTP transport.
 pub(crate) struct Authorizer {
@@ -71,6 +82,8 @@ pub(crate) struct Authorizer {
     /// The last authorization failure (not a network one): later requests without a token
     /// fail with it at once instead of sending the user through the same failure again.
     failed: Mutex<Option<AuthError>>,
+    /// The DPoP key, made when an authorization server first supports DPoP.
+    dpop: std::sync::OnceLock<Arc<DpopKey>>,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -136,6 +149,7 @@ impl Authorizer {
             flow: AsyncMutex::new(()),
             current: Mutex::new(None),
             failed: Mutex::new(None),
+            dpop: std::sync::OnceLock::new(),
         })
     }
 
@@ -162,7 +176,7 @@ impl Authorizer {
     }
 
     /// The access token to send, refreshed first when it is about to expire.
-    pub(crate) async fn bearer(&self) -> Option<String> {
+    async fn session(&self) -> Option<Session> {
         let session = self.current()?;
         if session.tokens.expires_within(EXPIRY_MARGIN) && session.tokens.refresh_token.is_some() {
             let _flow = self.flow.lock().await;
@@ -173,9 +187,54 @@ impl Authorizer {
             {
                 tracing::debug!(error = %e, "refreshing the access token failed");
             }
-            return self.current().map(|s| s.tokens.access_token);
+            return self.current();
         }
-        Some(session.tokens.access_token)
+        Some(session)
+    }
+
+    /// How to present the current token on a `method` request to `url`: `Bearer`, or `DPoP`
+    /// with a fresh proof.
+    pub(crate) async fn present(&self, method: &str, url: &str) -> Option<Presented> {
+        let session = self.session().await?;
+        let token = session.tokens.access_token;
+        if session.dpop
+            && let Some(key) = self.dpop.get()
+        {
+            match key.proof(method, url, Some(&token)) {
+                Ok(proof) => {
+                    return Some(Presented {
+                        authorization: format!("DPoP {token}"),
+                        dpop: Some(proof),
+                        token,
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "no DPoP proof"),
+            }
+        }
+        Some(Presented {
+            authorization: format!("Bearer {token}"),
+            dpop: None,
+            token,
+        })
+    }
+
+    /// The DPoP key, when DPoP is on and the authorization server supports ES256 proofs.
+    fn dpop_for(
+        &self,
+        meta: &AuthorizationServerMetadata,
+    ) -> Result<Option<Arc<DpopKey>>, AuthError> {
+        let supported = meta
+            .dpop_signing_alg_values_supported
+            .as_ref()
+            .is_some_and(|a| a.iter().any(|a| a == "ES256"));
+        if !self.config.dpop || !supported {
+            return Ok(None);
+        }
+        if let Some(k) = self.dpop.get() {
+            return Ok(Some(k.clone()));
+        }
+        let key = Arc::new(DpopKey::generate()?);
+        Ok(Some(self.dpop.get_or_init(|| key).clone()))
     }
 
     /// Reacts to a 401, or a 403 with `insufficient_scope`: afterwards the request may be sent
@@ -185,11 +244,22 @@ impl Authorizer {
         status: u16,
         www_authenticate: Option<&str>,
         sent: Option<&str>,
+        dpop_nonce: Option<&str>,
         attempts: &mut Attempts,
     ) -> Result<(), AuthError> {
         let challenge = www_authenticate
             .and_then(BearerChallenge::parse)
             .unwrap_or_default();
+        // RFC 9449 section 9: the server wants a nonce in the proof; send it again with one.
+        if status == 401
+            && challenge.error.as_deref() == Some("use_dpop_nonce")
+            && let (Some(nonce), Some(key)) = (dpop_nonce, self.dpop.get())
+            && attempts.1 < 2
+        {
+            attempts.1 += 1;
+            key.set_nonce(self.server.as_str(), nonce);
+            return Ok(());
+        }
         let _flow = self.flow.lock().await;
         let current = self.current();
         if let Some(c) = &current
@@ -332,6 +402,7 @@ impl Authorizer {
                 resource: resource.clone(),
                 client: client.clone(),
                 requested: scopes.clone(),
+                dpop: false,
             };
             if !session.tokens.expires_within(EXPIRY_MARGIN) {
                 self.set_current(Some(session));
@@ -413,7 +484,10 @@ impl Authorizer {
             form.push(("resource".into(), r.clone()));
         }
         let requested = (!scopes.is_empty()).then(|| scopes.join(" "));
-        let tokens = self.token_request(&meta, &client, form, requested).await?;
+        let dpop = self.dpop_for(&meta)?;
+        let (tokens, bound) = self
+            .token_request(&meta, &client, form, requested, dpop.as_deref())
+            .await?;
         self.config.store.save(&key, tokens.clone());
         self.set_current(Some(Session {
             key,
@@ -422,6 +496,7 @@ impl Authorizer {
             resource,
             client,
             requested: scopes,
+            dpop: bound,
         }));
         Ok(())
     }
@@ -446,10 +521,15 @@ impl Authorizer {
                 &session.client,
                 form,
                 session.tokens.scope.clone(),
+                if session.dpop {
+                    self.dpop.get().map(|k| &**k)
+                } else {
+                    None
+                },
             )
             .await;
         match result {
-            Ok(mut tokens) => {
+            Ok((mut tokens, _)) => {
                 if tokens.refresh_token.is_none() {
                     tokens.refresh_token = Some(refresh_token);
                 }
@@ -604,20 +684,22 @@ impl Authorizer {
         Ok(RegisteredClient::new(r.client_id, r.client_secret, method))
     }
 
-    /// A token endpoint request with client authentication; `requested` is kept as the scope
-    /// when the server does not say which it granted.
+    /// A token endpoint request with client authentication (and a DPoP proof with `dpop`);
+    /// `requested` is kept as the scope when the server does not say which it granted. Also
+    /// says whether the token is DPoP-bound.
     async fn token_request(
         &self,
         meta: &AuthorizationServerMetadata,
         client: &ClientAuth,
         mut form: Vec<(String, String)>,
         requested: Option<String>,
-    ) -> Result<Tokens, AuthError> {
+        dpop: Option<&DpopKey>,
+    ) -> Result<(Tokens, bool), AuthError> {
         let fetcher = self.fetcher().await?;
         let url = fetcher.guard.check(&meta.token_endpoint).await?;
         let mut request = fetcher
             .http
-            .post(url)
+            .post(url.clone())
             .header(reqwest::header::ACCEPT, "application/json");
         match client {
             ClientAuth::None { client_id } if client_id.is_empty() => {}
@@ -644,31 +726,58 @@ impl Authorizer {
                 form.push(("client_assertion".into(), assertion));
             }
         }
-        let response = request
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| AuthError::Http(e.without_url().to_string()))?;
-        let status = response.status();
-        let bytes = read_limited(response).await?;
+        let request = request.form(&form);
+        let mut nonce_retried = false;
+        let (status, bytes) = loop {
+            let mut attempt = request
+                .try_clone()
+                .ok_or_else(|| AuthError::Http("the token request cannot be repeated".into()))?;
+            if let Some(key) = dpop {
+                attempt = attempt.header("dpop", key.proof("POST", url.as_str(), None)?);
+            }
+            let response = attempt
+                .send()
+                .await
+                .map_err(|e| AuthError::Http(e.without_url().to_string()))?;
+            let status = response.status();
+            let nonce = response
+                .headers()
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let bytes = read_limited(response).await?;
+            // RFC 9449 section 8: the authorization server wants a nonce in the proof.
+            if let (Some(key), Some(nonce), false) = (dpop, &nonce, nonce_retried)
+                && status == reqwest::StatusCode::BAD_REQUEST
+                && serde_json::from_slice::<ErrorResponse>(&bytes)
+                    .is_ok_and(|e| e.error == "use_dpop_nonce")
+            {
+                key.set_nonce(url.as_str(), nonce);
+                nonce_retried = true;
+                continue;
+            }
+            break (status, bytes);
+        };
         if !status.is_success() {
             return Err(AuthError::Token(describe_error(status.as_u16(), &bytes)));
         }
         let t: TokenResponse = serde_json::from_slice(&bytes)
             .map_err(|e| AuthError::Token(format!("invalid token response: {e}")))?;
-        if let Some(tt) = &t.token_type
-            && !tt.eq_ignore_ascii_case("bearer")
-        {
-            return Err(AuthError::Token(format!("unsupported token type `{tt}`")));
-        }
-        Ok(Tokens {
+        let bound = match t.token_type.as_deref() {
+            None => false,
+            Some(tt) if tt.eq_ignore_ascii_case("bearer") => false,
+            Some(tt) if tt.eq_ignore_ascii_case("dpop") && dpop.is_some() => true,
+            Some(tt) => return Err(AuthError::Token(format!("unsupported token type `{tt}`"))),
+        };
+        let tokens = Tokens {
             access_token: t.access_token,
             refresh_token: t.refresh_token,
             expires_at: t
                 .expires_in
                 .map(|s| SystemTime::now() + Duration::from_secs(s)),
             scope: t.scope.or(requested),
-        })
+        };
+        Ok((tokens, bound))
     }
 }
 

@@ -31,6 +31,7 @@
 mod assertion;
 mod challenge;
 mod discovery;
+mod dpop;
 mod flow;
 mod guard;
 mod handler;
@@ -42,7 +43,7 @@ use std::sync::Arc;
 pub use assertion::{AssertionProvider, AssertionRequest, IdJagExchange, StaticAssertion};
 pub use challenge::BearerChallenge;
 pub use discovery::{AuthorizationServerMetadata, ProtectedResourceMetadata};
-pub(crate) use flow::{Attempts, Authorizer};
+pub(crate) use flow::{Attempts, Authorizer, Presented};
 pub use guard::UrlGuard;
 pub use handler::{AuthorizationHandler, HeadlessHandler, LoopbackHandler};
 pub use store::{InMemoryTokenStore, RegisteredClient, TokenKey, TokenStore, Tokens};
@@ -147,6 +148,7 @@ pub struct OAuthConfig {
     pub(crate) store: Arc<dyn TokenStore>,
     pub(crate) max_attempts: usize,
     pub(crate) offline_access: bool,
+    pub(crate) dpop: bool,
 }
 
 impl fmt::Debug for OAuthConfig {
@@ -183,6 +185,7 @@ impl OAuthConfig {
             store: Arc::new(InMemoryTokenStore::default()),
             max_attempts: 3,
             offline_access: true,
+            dpop: true,
         }
     }
 
@@ -294,6 +297,15 @@ impl OAuthConfig {
     #[must_use]
     pub fn max_attempts(mut self, attempts: usize) -> Self {
         self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Whether to use DPoP (RFC 9449) when the authorization server supports ES256 proofs (on
+    /// by default): tokens are then bound to a key this transport makes, and every request
+    /// carries a fresh proof.
+    #[must_use]
+    pub fn dpop(mut self, on: bool) -> Self {
+        self.dpop = on;
         self
     }
 
