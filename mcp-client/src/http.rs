@@ -59,8 +59,10 @@ impl HttpServer {
     /// Authorizes with OAuth 2.1: sends `Authorization: Bearer` on every request and, on
     /// HTTP 401 (or 403 `insufficient_scope`), runs the authorization the configuration
     /// describes and sends the request again once. When authorization fails, the call fails
-    /// with [`crate::Error::Http`] (status 401 or 403, see [`crate::Error::is_authorization`]).
-    /// See [`crate::auth`].
+    /// with [`crate::Error::Http`] (status 401 or 403, see [`crate::Error::is_authorization`]),
+    /// and later requests of the same transport fail the same way without sending the user
+    /// through it again (connect again to retry). The deprecated HTTP+SSE fallback of
+    /// [`crate::ClientBuilder::connect_http`] does not authorize. See [`crate::auth`].
     #[must_use]
     pub fn oauth(mut self, config: OAuthConfig) -> Self {
         self.oauth = Some(config);

@@ -648,6 +648,7 @@ async fn the_guard_refuses_loopback_and_plain_http_for_a_public_https_server() {
         .unwrap();
     for (url, why) in [
         ("https://127.0.0.1/token", "loopback"),
+        ("https://localhost/token", "loopback"),
         ("https://[::1]/token", "loopback"),
         ("https://192.168.1.1/token", "private"),
         ("http://93.184.216.34/token", "plain http"),

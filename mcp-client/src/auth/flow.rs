@@ -156,12 +156,13 @@ impl Authorizer {
     async fn fetcher(&self) -> Result<&Fetcher, AuthError> {
         self.fetcher
             .get_or_try_init(|| async {
+                let guard = UrlGuard::for_server(self.server.as_str()).await?;
                 let http = reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
+                    .dns_resolver(guard.resolver())
                     .timeout(Duration::from_secs(30))
                     .build()
                     .map_err(|e| AuthError::Http(e.to_string()))?;
-                let guard = UrlGuard::for_server(self.server.as_str()).await?;
                 Ok(Fetcher { http, guard })
             })
             .await

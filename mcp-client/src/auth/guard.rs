@@ -123,6 +123,36 @@ impl UrlGuard {
     }
 }
 
+/// A DNS resolver that only hands out addresses the guard allows, so the address a request
+/// connects to is one that was checked (a host cannot resolve to a public address for the
+/// check and to a private one for the connection).
+#[derive(Debug, Clone)]
+pub(crate) struct GuardedResolver(Vec<ClassAllowed>);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allowed = self.0.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| allowed.contains(&ClassAllowed(classify(a.ip()))))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("`{host}` resolves to no address the client may use").into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+impl UrlGuard {
+    /// The resolver for HTTP clients whose requests this guard checks.
+    pub(crate) fn resolver(&self) -> GuardedResolver {
+        GuardedResolver(self.allowed.clone())
+    }
+}
+
 async fn resolve(url: &Url) -> Result<Vec<IpAddr>, String> {
     let port = url.port_or_known_default().unwrap_or(443);
     match url.host() {
@@ -162,5 +192,28 @@ mod tests {
         assert_eq!(c("::ffff:169.254.169.254"), Class::LinkLocal);
         assert_eq!(c("0.0.0.0"), Class::Never);
         assert_eq!(c("93.184.216.34"), Class::Public);
+    }
+
+    #[tokio::test]
+    async fn the_resolver_hands_out_only_allowed_addresses() {
+        use reqwest::dns::Resolve;
+        let public_only = GuardedResolver(vec![ClassAllowed(Class::Public)]);
+        assert!(
+            public_only
+                .resolve("localhost".parse().unwrap())
+                .await
+                .is_err()
+        );
+        let with_loopback = GuardedResolver(vec![
+            ClassAllowed(Class::Public),
+            ClassAllowed(Class::Loopback),
+        ]);
+        let addrs: Vec<_> = with_loopback
+            .resolve("localhost".parse().unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert!(!addrs.is_empty());
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
     }
 }
