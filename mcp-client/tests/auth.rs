@@ -403,6 +403,24 @@ async fn the_authorization_code_flow_end_to_end() {
         json!(["http://127.0.0.1:9/callback"])
     );
     insta::assert_json_snapshot!(f.transcript());
+
+    // What the authorization server sees, random values and the port redacted.
+    let redact = |m: &HashMap<String, String>| -> std::collections::BTreeMap<String, String> {
+        m.iter()
+            .map(|(k, v)| {
+                let v = match k.as_str() {
+                    "state" | "code_challenge" | "code_verifier" => "[random]".to_owned(),
+                    _ => v.replace(f.base(), "http://HOST"),
+                };
+                (k.clone(), v)
+            })
+            .collect()
+    };
+    insta::assert_json_snapshot!("authorization_server_view", json!({
+        "registration": registration,
+        "authorization_request": redact(&auth),
+        "token_request": redact(&token_request),
+    }));
 }
 
 #[tokio::test]
@@ -508,6 +526,64 @@ async fn the_jwt_bearer_grant_presents_the_assertion() {
     assert_eq!(t["resource"], f.url());
     assert!(f.registrations.lock().unwrap().is_empty());
     client.close().await;
+}
+
+/// Everything logged, as text.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn tokens_never_reach_the_log_or_the_errors() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    // The test runtime is single-threaded: every task logs to this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let f = start(Knobs {
+        call_scope: Some("tools:write"),
+        withhold: Some("tools:write"),
+        refresh: true,
+        expires_in: Some(1),
+        ..Default::default()
+    })
+    .await;
+    let client = connect(&f, headless().client_name("secretive"))
+        .await
+        .unwrap();
+    let error = client.call_tool("echo", json!({})).await.unwrap_err();
+    client.close().await;
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("authorization failed"),
+        "nothing was captured: {text}"
+    );
+    let shown = format!("{error} {error:?}");
+    for secret in ["tok-", "refresh-"] {
+        assert!(!text.contains(secret), "`{secret}` in the log:\n{text}");
+        assert!(!shown.contains(secret), "`{secret}` in the error: {shown}");
+    }
+    // The tokens were really issued (and refreshed), so the absence above means something.
+    assert!(f.token_requests.lock().unwrap().len() >= 3);
 }
 
 /// Connecting fails with an authorization error whose message contains `needle`, and no

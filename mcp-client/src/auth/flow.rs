@@ -575,6 +575,9 @@ impl Authorizer {
                     secret: secret.clone(),
                 },
             }),
+            Identity::PrivateKeyJwt { client_id, .. } if client_id.is_empty() => Err(
+                AuthError::Config("`private_key_jwt` needs a client id".into()),
+            ),
             Identity::PrivateKeyJwt {
                 client_id,
                 key_pem,
