@@ -416,11 +416,14 @@ async fn the_authorization_code_flow_end_to_end() {
             })
             .collect()
     };
-    insta::assert_json_snapshot!("authorization_server_view", json!({
-        "registration": registration,
-        "authorization_request": redact(&auth),
-        "token_request": redact(&token_request),
-    }));
+    insta::assert_json_snapshot!(
+        "authorization_server_view",
+        json!({
+            "registration": registration,
+            "authorization_request": redact(&auth),
+            "token_request": redact(&token_request),
+        })
+    );
 }
 
 #[tokio::test]

@@ -265,9 +265,9 @@ impl Authorizer {
         let current = self.current();
         if let Some(c) = &current
             && Some(c.tokens.access_token.as_str()) != sent
-            && status == 401
         {
-            return Ok(()); // another request already obtained a new token
+            // Another request already obtained a new token (or stepped up) meanwhile.
+            return Ok(());
         }
         if current.is_none()
             && let Some(e) = self.failed.lock().expect("not poisoned").clone()
