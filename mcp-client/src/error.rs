@@ -51,6 +51,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether authorization is needed or failed: HTTP 401 or 403 (with
+    /// [`crate::HttpServer::oauth`], the message says why the authorization failed; it never
+    /// contains a token).
+    pub fn is_authorization(&self) -> bool {
+        matches!(
+            self,
+            Error::Http {
+                status: 401 | 403,
+                ..
+            }
+        )
+    }
+
     /// The JSON-RPC error, when the server sent one.
     pub fn server_error(&self) -> Option<&ErrorObject> {
         match self {

@@ -14,11 +14,14 @@ use mcp_core::jsonrpc::{JsonRpcNotification, JsonRpcRequest};
 use mcp_core::sse::{SseLimits, SseParser};
 use mcp_core::{ErrorCode, ErrorObject, JsonRpcError, JsonRpcMessage, RequestId};
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE,
+};
 use serde_json::Value;
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio_util_lite::CancelFlag;
 
+use crate::auth::{Attempts, Authorizer, OAuthConfig, Presented};
 use crate::transport::Transport;
 
 /// The `data` key that marks an error made up by the transport, not sent by the server.
@@ -38,6 +41,7 @@ pub struct HttpServer {
     headers: Vec<(String, String)>,
     sse: SseLimits,
     timeout: Option<Duration>,
+    oauth: Option<OAuthConfig>,
 }
 
 impl HttpServer {
@@ -48,7 +52,21 @@ impl HttpServer {
             headers: Vec::new(),
             sse: SseLimits::default(),
             timeout: None,
+            oauth: None,
         }
+    }
+
+    /// Authorizes with OAuth 2.1: sends `Authorization: Bearer` on every request and, on
+    /// HTTP 401 (or 403 `insufficient_scope`), runs the authorization the configuration
+    /// describes and sends the request again once. When authorization fails, the call fails
+    /// with [`crate::Error::Http`] (status 401 or 403, see [`crate::Error::is_authorization`]),
+    /// and later requests of the same transport fail the same way without sending the user
+    /// through it again (connect again to retry). The deprecated HTTP+SSE fallback of
+    /// [`crate::ClientBuilder::connect_http`] does not authorize. See [`crate::auth`].
+    #[must_use]
+    pub fn oauth(mut self, config: OAuthConfig) -> Self {
+        self.oauth = Some(config);
+        self
     }
 
     /// Adds a header to every request (e.g. `Authorization`).
@@ -96,8 +114,16 @@ impl HttpServer {
         let (out_tx, mut out_rx) = mpsc::channel::<JsonRpcMessage>(256);
         let (in_tx, in_rx) = mpsc::channel::<JsonRpcMessage>(256);
         let stop = CancelFlag::default();
+        let auth = match self.oauth {
+            Some(config) => Some(Arc::new(
+                Authorizer::new(config, &self.url)
+                    .map_err(|e| crate::Error::Connection(e.to_string()))?,
+            )),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             http,
+            auth,
             url: self.url,
             sse: self.sse,
             incoming: in_tx,
@@ -157,6 +183,7 @@ mod tokio_util_lite {
 
 struct Shared {
     http: reqwest::Client,
+    auth: Option<Arc<Authorizer>>,
     url: String,
     sse: SseLimits,
     incoming: mpsc::Sender<JsonRpcMessage>,
@@ -256,31 +283,8 @@ impl Shared {
             *self.initialize.lock().expect("not poisoned") = Some(r.clone());
         }
         let had_session = self.session.lock().expect("not poisoned").is_some();
-        let response = self
-            .http
-            .post(&self.url)
-            .headers(self.headers_for(&message))
-            .body(message.to_json())
-            .send()
-            .await;
-        let response = match response {
-            Ok(r) => r,
-            Err(e) => {
-                if let Some(id) = id {
-                    let _ = self
-                        .incoming
-                        .send(JsonRpcMessage::Error(JsonRpcError::new(
-                            Some(id),
-                            ErrorObject::new(
-                                ErrorCode(-32000),
-                                format!("cannot reach the server: {e}"),
-                            )
-                            .with_data(serde_json::json!({ TRANSPORT_ERROR: true })),
-                        )))
-                        .await;
-                }
-                return;
-            }
+        let Some(response) = self.send_authorized(&message, id.as_ref()).await else {
+            return;
         };
         let status = response.status();
         if status == StatusCode::NOT_FOUND && had_session && may_reinit && !is_initialize {
@@ -313,7 +317,15 @@ impl Shared {
             return;
         }
         match JsonRpcMessage::from_json(&body) {
-            Ok(m) => {
+            Ok(mut m) => {
+                // An HTTP error answering this POST is the answer to its request, even when the
+                // server could not tell the request id (`"id": null`).
+                if !status.is_success()
+                    && let JsonRpcMessage::Error(e) = &mut m
+                    && e.id.is_none()
+                {
+                    e.id = id.clone();
+                }
                 if is_initialize {
                     self.adopt_initialize(m).await;
                 } else {
@@ -325,6 +337,120 @@ impl Shared {
                     let _ = self.incoming.send(m).await;
                 }
             }
+        }
+    }
+
+    /// The access token (and DPoP proof) for a `method` request, if this transport authorizes.
+    async fn present(&self, method: &str) -> Option<Presented> {
+        match &self.auth {
+            Some(a) => a.present(method, &self.url).await,
+            None => None,
+        }
+    }
+
+    /// Adds the token to a `method` request.
+    async fn authorized(
+        &self,
+        method: &str,
+        request: reqwest::RequestBuilder,
+    ) -> (reqwest::RequestBuilder, Option<String>) {
+        match self.present(method).await {
+            Some(p) => {
+                let mut request = request.header(AUTHORIZATION, p.authorization);
+                if let Some(proof) = p.dpop {
+                    request = request.header("dpop", proof);
+                }
+                (request, Some(p.token))
+            }
+            None => (request, None),
+        }
+    }
+
+    /// POSTs a message with the access token; on 401 (or 403 `insufficient_scope`) authorizes
+    /// and sends it again. `None` when the failure was already reported to the waiter.
+    async fn send_authorized(
+        &self,
+        message: &JsonRpcMessage,
+        id: Option<&RequestId>,
+    ) -> Option<reqwest::Response> {
+        let mut attempts = Attempts::default();
+        loop {
+            let request = self
+                .http
+                .post(&self.url)
+                .headers(self.headers_for(message))
+                .body(message.to_json());
+            let (request, sent) = self.authorized("POST", request).await;
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.fail(
+                        id,
+                        format!("cannot reach the server: {}", e.without_url()),
+                        serde_json::json!({ TRANSPORT_ERROR: true }),
+                    )
+                    .await;
+                    return None;
+                }
+            };
+            let status = response.status();
+            let Some(auth) = &self.auth else {
+                return Some(response);
+            };
+            let challenge = response
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let nonce = response
+                .headers()
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let step_up = status == StatusCode::FORBIDDEN
+                && challenge
+                    .as_deref()
+                    .and_then(crate::auth::BearerChallenge::parse)
+                    .is_some_and(|c| c.error.as_deref() == Some("insufficient_scope"));
+            if status != StatusCode::UNAUTHORIZED && !step_up {
+                return Some(response);
+            }
+            drop(response);
+            match auth
+                .handle(
+                    status.as_u16(),
+                    challenge.as_deref(),
+                    sent.as_deref(),
+                    nonce.as_deref(),
+                    &mut attempts,
+                )
+                .await
+            {
+                Ok(()) => continue,
+                Err(e) => {
+                    tracing::debug!(error = %e, "authorization failed");
+                    self.fail(
+                        id,
+                        format!("HTTP {}: authorization failed: {e}", status.as_u16()),
+                        serde_json::json!({ HTTP_STATUS: status.as_u16() }),
+                    )
+                    .await;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Answers the waiter of `id` with an error the transport made up.
+    async fn fail(&self, id: Option<&RequestId>, message: String, data: Value) {
+        if let Some(id) = id {
+            let _ = self
+                .incoming
+                .send(JsonRpcMessage::Error(JsonRpcError::new(
+                    Some(id.clone()),
+                    ErrorObject::new(ErrorCode(-32000), message).with_data(data),
+                )))
+                .await;
         }
     }
 
@@ -382,6 +508,7 @@ impl Shared {
                     if let Some(v) = self.version.lock().expect("not poisoned").clone() {
                         req = req.header("mcp-protocol-version", v);
                     }
+                    let (req, _) = self.authorized("GET", req).await;
                     match req.send().await {
                         Ok(r) if r.status().is_success() => r,
                         _ => continue,
@@ -485,6 +612,7 @@ impl Shared {
             if let Some(l) = &last_id {
                 req = req.header("last-event-id", l.clone());
             }
+            let (req, _) = self.authorized("GET", req).await;
             match req.send().await {
                 Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => return,
                 Ok(r) if r.status().is_success() => {
@@ -516,14 +644,12 @@ impl Shared {
         };
         *self.session.lock().expect("not poisoned") = None;
         init.id = RequestId::String(format!("reinit-{}", rand_suffix()));
-        let response = self
-            .http
-            .post(&self.url)
-            .headers(self.headers_for(&JsonRpcMessage::Request(init.clone())))
-            .body(JsonRpcMessage::Request(init).to_json())
-            .send()
-            .await;
-        let Ok(response) = response else { return false };
+        let Some(response) = self
+            .send_authorized(&JsonRpcMessage::Request(init), None)
+            .await
+        else {
+            return false;
+        };
         let Some(session) = response
             .headers()
             .get("mcp-session-id")
@@ -537,27 +663,16 @@ impl Shared {
             method: "notifications/initialized".into(),
             params: None,
         });
-        let _ = self
-            .http
-            .post(&self.url)
-            .headers(self.headers_for(&initialized))
-            .body(initialized.to_json())
-            .send()
-            .await;
+        let _ = self.send_authorized(&initialized, None).await;
         true
     }
 
     async fn end_session(&self) {
         let session = self.session.lock().expect("not poisoned").take();
         if let Some(s) = session {
-            let _ = tokio::time::timeout(
-                Duration::from_secs(2),
-                self.http
-                    .delete(&self.url)
-                    .header("mcp-session-id", s)
-                    .send(),
-            )
-            .await;
+            let req = self.http.delete(&self.url).header("mcp-session-id", s);
+            let (req, _) = self.authorized("DELETE", req).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), req.send()).await;
         }
     }
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod auth;
 mod client;
 pub mod error;
 pub mod handler;
@@ -7,6 +8,7 @@ pub mod http;
 mod sse_legacy;
 pub mod transport;
 
+pub use auth::OAuthConfig;
 pub use client::{Client, ClientBuilder, EraChoice, ServerSession};
 pub use error::{Error, Result};
 pub use handler::{Change, ClientHandler, HandlerCapabilities, NoHandler};

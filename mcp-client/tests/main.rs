@@ -1,5 +1,6 @@
 //! The integration tests of mcp-client, in one binary.
 
+mod auth;
 mod cli;
 mod client;
 mod security;
