@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio_util_lite::CancelFlag;
 
+use crate::param_headers::{ToolHeaders, encode_header_value};
 use crate::transport::Transport;
 
 /// The `data` key that marks an error made up by the transport, not sent by the server.
@@ -96,11 +97,27 @@ impl HttpServer {
         let (out_tx, mut out_rx) = mpsc::channel::<JsonRpcMessage>(256);
         let (in_tx, in_rx) = mpsc::channel::<JsonRpcMessage>(256);
         let stop = CancelFlag::default();
+        // What comes in passes by the `x-mcp-header` registry, which reads `tools/list` answers
+        // before the client sees them (so a call right after a listing has its headers).
+        let tool_headers = Arc::new(ToolHeaders::default());
+        let (raw_tx, mut raw_rx) = mpsc::channel::<JsonRpcMessage>(256);
+        {
+            let tool_headers = tool_headers.clone();
+            tokio::spawn(async move {
+                while let Some(message) = raw_rx.recv().await {
+                    tool_headers.note_incoming(&message);
+                    if in_tx.send(message).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
         let shared = Arc::new(Shared {
             http,
             url: self.url,
             sse: self.sse,
-            incoming: in_tx,
+            incoming: raw_tx,
+            tool_headers,
             session: Mutex::new(None),
             version: Mutex::new(None),
             initialize: Mutex::new(None),
@@ -111,6 +128,7 @@ impl HttpServer {
             let shared = shared.clone();
             tokio::spawn(async move {
                 while let Some(message) = out_rx.recv().await {
+                    shared.tool_headers.note_outgoing(&message);
                     let shared = shared.clone();
                     tokio::spawn(async move { shared.post(message, true).await });
                 }
@@ -160,6 +178,8 @@ struct Shared {
     url: String,
     sse: SseLimits,
     incoming: mpsc::Sender<JsonRpcMessage>,
+    /// The `Mcp-Param-*` headers of each listed tool.
+    tool_headers: Arc<ToolHeaders>,
     /// The legacy session id, once `initialize` was answered with one.
     session: Mutex<Option<String>>,
     /// The negotiated legacy version, for `MCP-Protocol-Version`.
@@ -237,9 +257,21 @@ impl Shared {
             };
             if let Some(v) = name
                 .and_then(Value::as_str)
-                .and_then(|n| HeaderValue::from_str(n).ok())
+                .and_then(|n| HeaderValue::from_str(&encode_header_value(n)).ok())
             {
                 h.insert("mcp-name", v);
+            }
+            if method == Some("tools/call")
+                && let Some(p) = &params
+            {
+                for (k, v) in self.tool_headers.headers_for(p) {
+                    if let (Ok(k), Ok(v)) = (
+                        HeaderName::from_bytes(k.as_bytes()),
+                        HeaderValue::from_str(&v),
+                    ) {
+                        h.insert(k, v);
+                    }
+                }
             }
         }
         h
@@ -313,6 +345,12 @@ impl Shared {
             return;
         }
         match JsonRpcMessage::from_json(&body) {
+            // An HTTP error whose JSON-RPC error has no id (e.g. a legacy server refusing a
+            // request without a session) answers this request: its waiter must not wait on.
+            Ok(JsonRpcMessage::Error(mut e)) if e.id.is_none() && id.is_some() => {
+                e.id = id;
+                let _ = self.incoming.send(JsonRpcMessage::Error(e)).await;
+            }
             Ok(m) => {
                 if is_initialize {
                     self.adopt_initialize(m).await;
