@@ -29,6 +29,8 @@ pub(crate) const HTTP_STATUS: &str = "mcp-client/httpStatus";
 
 /// Attempts to resume a broken SSE stream before giving up.
 const MAX_RESUMES: u32 = 5;
+/// How long the GET stream of a new session may take to open before the client goes on anyway.
+const GET_OPEN_WAIT: Duration = Duration::from_secs(3);
 /// The wait before resuming when the server gave no `retry`.
 const DEFAULT_RETRY: Duration = Duration::from_millis(1000);
 
@@ -130,7 +132,13 @@ impl HttpServer {
                 while let Some(message) = out_rx.recv().await {
                     shared.tool_headers.note_outgoing(&message);
                     let shared = shared.clone();
-                    tokio::spawn(async move { shared.post(message, true).await });
+                    if let JsonRpcMessage::Notification(_) = message {
+                        // A notification is posted before what follows it (`initialized` must
+                        // reach the server before the first request of the session).
+                        shared.post(message, true).await;
+                    } else {
+                        tokio::spawn(async move { shared.post(message, true).await });
+                    }
                 }
             })
         };
@@ -379,13 +387,27 @@ impl Shared {
         self.session.lock().expect("not poisoned").is_some()
     }
 
-    /// Passes an `initialize` answer on, and opens the session's GET stream.
+    /// Opens the session's GET stream, then passes an `initialize` answer on.
     async fn adopt_initialize(self: &Arc<Self>, m: JsonRpcMessage) {
-        let session = self.note_initialize(&m);
-        let _ = self.incoming.send(m).await;
-        if session {
-            tokio::spawn(self.clone().get_stream());
+        if self.note_initialize(&m) {
+            self.open_get_stream().await;
         }
+        let _ = self.incoming.send(m).await;
+    }
+
+    /// Opens the session's GET stream before the client hears the `initialize` answer: a
+    /// server may send requests outside any POST (on this stream only) as soon as the session
+    /// exists, and drops them when no stream is open yet.
+    /// (Boxed: the stream's reader reads through `consume`, which calls this.)
+    fn open_get_stream(self: &Arc<Self>) -> futures::future::BoxFuture<'static, ()> {
+        let this = self.clone();
+        Box::pin(async move {
+            let first = match tokio::time::timeout(GET_OPEN_WAIT, this.get_request(None)).await {
+                Ok(Some(Ok(r))) => Some(r),
+                _ => None,
+            };
+            tokio::spawn(this.get_stream(first));
+        })
     }
 
     /// Reads an SSE answer; resumes with `Last-Event-ID` if it breaks before the response.
@@ -430,12 +452,7 @@ impl Shared {
                 .consume(response, id, is_initialize, &mut last_id, &mut retry)
                 .await
             {
-                Consumed::Answered => {
-                    if is_initialize && self.session.lock().expect("not poisoned").is_some() {
-                        tokio::spawn(self.clone().get_stream());
-                    }
-                    return;
-                }
+                Consumed::Answered => return,
                 Consumed::Failed => return,
                 Consumed::Ended if id.is_none() => return,
                 Consumed::Ended => {}
@@ -493,8 +510,8 @@ impl Shared {
                 };
                 let answers = matches!(&message, JsonRpcMessage::Response(r) if Some(&r.id) == id)
                     || matches!(&message, JsonRpcMessage::Error(e) if e.id.as_ref() == id && id.is_some());
-                if answers && is_initialize {
-                    self.note_initialize(&message);
+                if answers && is_initialize && self.note_initialize(&message) {
+                    self.open_get_stream().await;
                 }
                 let _ = self.incoming.send(message).await;
                 if answers {
@@ -506,24 +523,19 @@ impl Shared {
 
     /// The session's GET stream: what the server sends outside requests. Reconnects with
     /// `Last-Event-ID`; stops on 405 (the server has none) or when the transport closes.
-    async fn get_stream(self: Arc<Self>) {
+    async fn get_stream(self: Arc<Self>, mut first: Option<reqwest::Response>) {
         let mut last_id: Option<String> = None;
         let mut retry = DEFAULT_RETRY;
         let mut failures = 0;
         while !self.stop.is_cancelled() && failures <= MAX_RESUMES {
-            let mut req = self.http.get(&self.url).header(ACCEPT, "text/event-stream");
-            if let Some(s) = self.session.lock().expect("not poisoned").clone() {
-                req = req.header("mcp-session-id", s);
-            } else {
-                return;
-            }
-            if let Some(v) = self.version.lock().expect("not poisoned").clone() {
-                req = req.header("mcp-protocol-version", v);
-            }
-            if let Some(l) = &last_id {
-                req = req.header("last-event-id", l.clone());
-            }
-            match req.send().await {
+            let response = match first.take() {
+                Some(r) => Ok(r),
+                None => match self.get_request(last_id.clone()).await {
+                    Some(r) => r,
+                    None => return,
+                },
+            };
+            match response {
                 Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => return,
                 Ok(r) if r.status().is_success() => {
                     failures = 0;
@@ -540,6 +552,26 @@ impl Shared {
                 () = self.stop.cancelled() => return,
             }
         }
+    }
+
+    /// Sends a GET for the session's stream (resuming after `last_id`); `None` without a session.
+    async fn get_request(
+        &self,
+        last_id: Option<String>,
+    ) -> Option<reqwest::Result<reqwest::Response>> {
+        let session = self.session.lock().expect("not poisoned").clone()?;
+        let mut req = self
+            .http
+            .get(&self.url)
+            .header(ACCEPT, "text/event-stream")
+            .header("mcp-session-id", session);
+        if let Some(v) = self.version.lock().expect("not poisoned").clone() {
+            req = req.header("mcp-protocol-version", v);
+        }
+        if let Some(l) = last_id {
+            req = req.header("last-event-id", l);
+        }
+        Some(req.send().await)
     }
 
     /// Starts a new session with the kept `initialize` request, once for many waiters.
