@@ -4,7 +4,9 @@
 //! every later request, a 404 for a known session re-initializes and retries once, the session's
 //! GET stream carries what the server sends outside requests, and an SSE stream that breaks is
 //! resumed with `Last-Event-ID` after the server's `retry` delay. Modern requests carry
-//! `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers.
+//! `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers, and a `tools/call` carries an
+//! `Mcp-Param-{Name}` header for each argument the tool's listed `inputSchema` marks with
+//! `x-mcp-header` (values that are not plain visible ASCII go as `=?base64?...?=`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -82,13 +82,26 @@ fn walk_properties(
     Ok(())
 }
 
+/// Counts the annotations of every subschema. Property names (keys of `properties`) and instance
+/// data (`const`, `default`, `enum`, `examples`) are not schema keywords, so they are skipped.
 fn count_annotations(value: &Value, count: &mut usize) {
     match value {
         Value::Object(m) => {
             if m.contains_key(KEYWORD) {
                 *count += 1;
             }
-            m.values().for_each(|v| count_annotations(v, count));
+            for (key, v) in m {
+                match (key.as_str(), v) {
+                    ("const" | "default" | "enum" | "examples", _) => {}
+                    (
+                        "properties" | "patternProperties" | "$defs" | "definitions",
+                        Value::Object(subs),
+                    ) => {
+                        subs.values().for_each(|s| count_annotations(s, count));
+                    }
+                    _ => count_annotations(v, count),
+                }
+            }
         }
         Value::Array(a) => a.iter().for_each(|v| count_annotations(v, count)),
         _ => {}
@@ -270,6 +283,15 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn names_and_data_are_not_annotations() {
+        let s = schema(json!({"type": "object", "properties": {
+            "x-mcp-header": {"type": "string", "default": {"x-mcp-header": "D"}},
+            "r": {"type": "string", "x-mcp-header": "R", "examples": [{"x-mcp-header": "E"}]}
+        }}));
+        assert_eq!(header_params(&s).expect("valid").len(), 1);
     }
 
     #[test]
