@@ -598,3 +598,64 @@ async fn discover_is_retried_at_a_version_the_server_lists() {
         );
     }
 }
+
+/// An HTTP server that answers every request with `status` and `body` (JSON), on a free
+/// loopback port; the URL of its endpoint.
+async fn fixed_http(status: &'static str, body: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // Read the head and the body the client sends, then answer and close.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn an_http_error_without_an_id_answers_the_request() {
+    // A legacy server refusing a request without a session: HTTP 400 with an id-less JSON-RPC
+    // error. The request fails with that error at once instead of waiting for its timeout.
+    let url = fixed_http(
+        "400 Bad Request",
+        r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Invalid or missing session ID"},"id":null}"#,
+    )
+    .await;
+    let err = Client::builder()
+        .era(EraChoice::Modern)
+        .timeout(Duration::from_secs(30))
+        .connect_http(mcp_client::HttpServer::new(url))
+        .await
+        .unwrap_err();
+    assert_eq!(err.server_error().map(|e| e.code.0), Some(-32000), "{err}");
+}
