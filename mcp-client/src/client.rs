@@ -310,51 +310,53 @@ impl Client {
 
     /// The `server/discover` probe: a modern server answers; anything else means legacy.
     async fn probe(&self, timeout: Duration) -> Option<ServerSession> {
-        let answer = tokio::time::timeout(timeout, self.discover_raw()).await;
-        match answer {
-            Ok(Ok(raw)) => {
-                let result: DiscoverResult = serde_json::from_str(raw.get()).ok()?;
-                Self::session_from_discover(result).ok()
+        let first = tokio::time::timeout(timeout, self.discover_at(ProtocolVersion::LATEST)).await;
+        let raw = match first {
+            Ok(Ok(raw)) => raw,
+            // A refused version is a modern answer: the retry is not a probe any more.
+            Ok(Err(Error::Server(e))) => {
+                self.discover_at(Self::version_to_retry(&e)?).await.ok()?
             }
-            _ => None,
-        }
+            _ => return None,
+        };
+        let result: DiscoverResult = serde_json::from_str(raw.get()).ok()?;
+        Self::session_from_discover(result).ok()
     }
 
     async fn discover_session(&self) -> Result<ServerSession> {
-        let raw = self.discover_raw().await?;
+        let raw = match self.discover_at(ProtocolVersion::LATEST).await {
+            Err(Error::Server(e)) => match Self::version_to_retry(&e) {
+                Some(v) => self.discover_at(v).await?,
+                None => return Err(Error::Server(e)),
+            },
+            other => other?,
+        };
         let result: DiscoverResult = serde_json::from_str(raw.get())
             .map_err(|e| Error::Protocol(format!("invalid discover result: {e}")))?;
         Self::session_from_discover(result)
     }
 
-    /// `server/discover` at the latest version; when the server refuses that version (-32022)
-    /// and lists one this client speaks, once more at the newest such version.
-    async fn discover_raw(&self) -> Result<Box<RawValue>> {
-        let params = self.with_meta(Value::Null, Some(ProtocolVersion::LATEST), None);
-        match self
-            .send_request(messages::Discover::METHOD, params, None)
+    /// `server/discover` at `version`.
+    async fn discover_at(&self, version: ProtocolVersion) -> Result<Box<RawValue>> {
+        let params = self.with_meta(Value::Null, Some(version), None);
+        self.send_request(messages::Discover::METHOD, params, None)
             .await
-        {
-            Err(Error::Server(e))
-                if e.code == mcp_core::ErrorCode::UNSUPPORTED_PROTOCOL_VERSION =>
-            {
-                let retry = e
-                    .data
-                    .as_ref()
-                    .and_then(|d| d.get("supported"))
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| v.as_str().and_then(ProtocolVersion::parse))
-                    .filter(|v| v.era() == Era::Modern)
-                    .max()
-                    .ok_or(Error::Server(e))?;
-                let params = self.with_meta(Value::Null, Some(retry), None);
-                self.send_request(messages::Discover::METHOD, params, None)
-                    .await
-            }
-            other => other,
+    }
+
+    /// When the server refused the version (-32022) and lists a modern one this client speaks:
+    /// the newest such version, to ask again with.
+    fn version_to_retry(e: &ErrorObject) -> Option<ProtocolVersion> {
+        if e.code != mcp_core::ErrorCode::UNSUPPORTED_PROTOCOL_VERSION {
+            return None;
         }
+        e.data
+            .as_ref()?
+            .get("supported")?
+            .as_array()?
+            .iter()
+            .filter_map(|v| v.as_str().and_then(ProtocolVersion::parse))
+            .filter(|v| v.era() == Era::Modern)
+            .max()
     }
 
     fn session_from_discover(result: DiscoverResult) -> Result<ServerSession> {

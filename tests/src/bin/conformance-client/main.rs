@@ -212,6 +212,8 @@ async fn connect(url: &str) -> Result<Client, BoxError> {
         .info("mcp-rs-conformance-client", env!("CARGO_PKG_VERSION"))
         .handler(AcceptDefaults)
         .timeout(REQUEST_TIMEOUT)
+        // Every mock server answers the probe; under load an answer may take more than 5 s.
+        .probe_timeout(REQUEST_TIMEOUT)
         .connect_http(HttpServer::new(url))
         .await?)
 }
