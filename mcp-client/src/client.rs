@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
-use crate::handler::{Change, ClientHandler, DynHandler, NoHandler};
+use crate::handler::{Change, ClientHandler, DynHandler, NoHandler, apply_elicitation_defaults};
 use crate::transport::{StdioServer, Transport};
 
 /// Which era to speak.
@@ -310,29 +310,53 @@ impl Client {
 
     /// The `server/discover` probe: a modern server answers; anything else means legacy.
     async fn probe(&self, timeout: Duration) -> Option<ServerSession> {
-        let params = self.with_meta(Value::Null, Some(ProtocolVersion::LATEST), None);
-        let answer = tokio::time::timeout(
-            timeout,
-            self.send_request(messages::Discover::METHOD, params, None),
-        )
-        .await;
-        match answer {
-            Ok(Ok(raw)) => {
-                let result: DiscoverResult = serde_json::from_str(raw.get()).ok()?;
-                Self::session_from_discover(result).ok()
+        let first = tokio::time::timeout(timeout, self.discover_at(ProtocolVersion::LATEST)).await;
+        let raw = match first {
+            Ok(Ok(raw)) => raw,
+            // A refused version is a modern answer: the retry is not a probe any more.
+            Ok(Err(Error::Server(e))) => {
+                self.discover_at(Self::version_to_retry(&e)?).await.ok()?
             }
-            _ => None,
-        }
+            _ => return None,
+        };
+        let result: DiscoverResult = serde_json::from_str(raw.get()).ok()?;
+        Self::session_from_discover(result).ok()
     }
 
     async fn discover_session(&self) -> Result<ServerSession> {
-        let params = self.with_meta(Value::Null, Some(ProtocolVersion::LATEST), None);
-        let raw = self
-            .send_request(messages::Discover::METHOD, params, None)
-            .await?;
+        let raw = match self.discover_at(ProtocolVersion::LATEST).await {
+            Err(Error::Server(e)) => match Self::version_to_retry(&e) {
+                Some(v) => self.discover_at(v).await?,
+                None => return Err(Error::Server(e)),
+            },
+            other => other?,
+        };
         let result: DiscoverResult = serde_json::from_str(raw.get())
             .map_err(|e| Error::Protocol(format!("invalid discover result: {e}")))?;
         Self::session_from_discover(result)
+    }
+
+    /// `server/discover` at `version`.
+    async fn discover_at(&self, version: ProtocolVersion) -> Result<Box<RawValue>> {
+        let params = self.with_meta(Value::Null, Some(version), None);
+        self.send_request(messages::Discover::METHOD, params, None)
+            .await
+    }
+
+    /// When the server refused the version (-32022) and lists a modern one this client speaks:
+    /// the newest such version, to ask again with.
+    fn version_to_retry(e: &ErrorObject) -> Option<ProtocolVersion> {
+        if e.code != mcp_core::ErrorCode::UNSUPPORTED_PROTOCOL_VERSION {
+            return None;
+        }
+        e.data
+            .as_ref()?
+            .get("supported")?
+            .as_array()?
+            .iter()
+            .filter_map(|v| v.as_str().and_then(ProtocolVersion::parse))
+            .filter(|v| v.era() == Era::Modern)
+            .max()
     }
 
     fn session_from_discover(result: DiscoverResult) -> Result<ServerSession> {
@@ -572,7 +596,11 @@ impl Client {
         request: InputRequest,
     ) -> std::result::Result<InputResponse, ErrorObject> {
         Ok(match request {
-            InputRequest::Elicit(p) => InputResponse::Elicit(self.inner.handler.elicit(p).await?),
+            InputRequest::Elicit(p) => {
+                let mut answer = self.inner.handler.elicit(p.clone()).await?;
+                apply_elicitation_defaults(&p, &mut answer);
+                InputResponse::Elicit(answer)
+            }
             InputRequest::CreateMessage(p) => {
                 InputResponse::CreateMessage(self.inner.handler.sample(p).await?)
             }
@@ -585,9 +613,20 @@ impl Client {
 
     /// Lists every tool, following pages. Remembers their output schemas to check results.
     pub async fn list_tools(&self) -> Result<Vec<Tool>> {
-        let tools: Vec<Tool> = self
+        let mut tools: Vec<Tool> = self
             .paginate::<messages::ListTools, _>(|r: ListToolsResult| (r.tools, r.next_cursor))
             .await?;
+        // A tool with a broken `x-mcp-header` annotation cannot be called correctly over HTTP:
+        // it is left out, the others stay usable (2026-07-28 transports).
+        tools.retain(
+            |t| match crate::param_headers::header_params(&t.input_schema) {
+                Ok(_) => true,
+                Err(reason) => {
+                    tracing::warn!(tool = %t.name, %reason, "tool left out: invalid x-mcp-header");
+                    false
+                }
+            },
+        );
         if self.inner.validate_output {
             let mut schemas = self.inner.output_schemas.lock().expect("not poisoned");
             for t in &tools {
@@ -907,7 +946,11 @@ async fn answer_server_request(inner: Arc<Inner>, r: JsonRpcRequest) {
         let raw = |v: &dyn erased::Ser| v.to_raw();
         match request {
             ServerRequest::Ping(_) => Ok(RawValue::from_string("{}".into()).expect("valid")),
-            ServerRequest::Elicit(p) => raw(&inner.handler.elicit(p).await?),
+            ServerRequest::Elicit(p) => {
+                let mut answer = inner.handler.elicit(p.clone()).await?;
+                apply_elicitation_defaults(&p, &mut answer);
+                raw(&answer)
+            }
             ServerRequest::CreateMessage(p) => raw(&inner.handler.sample(p).await?),
             ServerRequest::ListRoots(_) => raw(&ListRootsResult {
                 roots: inner.handler.roots().await?,

@@ -6,7 +6,8 @@ use futures::future::BoxFuture;
 use mcp_core::ErrorObject;
 use mcp_core::types::{
     CreateMessageRequestParams, CreateMessageResult, ElicitAction, ElicitRequestParams,
-    ElicitResult, LoggingMessageNotificationParams, ProgressNotificationParams, Root,
+    ElicitResult, LoggingMessageNotificationParams, NumberType, PrimitiveSchemaDefinition,
+    ProgressNotificationParams, Root,
 };
 
 /// The application's side of the conversation: answers to elicitation, sampling and roots
@@ -174,4 +175,39 @@ impl<H: ClientHandler> DynHandler for H {
     fn on_change(&self, change: Change) {
         ClientHandler::on_change(self, change);
     }
+}
+
+/// Fills in what an accepted form left out with the defaults of its schema (SEP-1034): the
+/// client hands the server the values the user saw pre-filled. Fields the answer has, declined
+/// and cancelled answers, and URL-mode elicitations are left as they are.
+pub(crate) fn apply_elicitation_defaults(params: &ElicitRequestParams, result: &mut ElicitResult) {
+    let ElicitRequestParams::Form(form) = params else {
+        return;
+    };
+    if result.action != ElicitAction::Accept {
+        return;
+    }
+    let content = result.content.get_or_insert_with(Default::default);
+    for (name, field) in &form.requested_schema.properties {
+        if content.contains_key(name) {
+            continue;
+        }
+        if let Some(default) = field_default(field) {
+            content.insert(name.clone(), default);
+        }
+    }
+}
+
+/// The default of a form field, typed as the field is (an integer field's `30.0` is `30`).
+fn field_default(field: &PrimitiveSchemaDefinition) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    if let PrimitiveSchemaDefinition::Number(n) = field {
+        let d = n.default?;
+        if n.kind == NumberType::Integer && d.fract() == 0.0 && d.abs() < 9.0e15 {
+            return Some(Value::from(d as i64));
+        }
+        return serde_json::Number::from_f64(d).map(Value::Number);
+    }
+    let value = serde_json::to_value(field).ok()?;
+    value.get("default").filter(|d| !d.is_null()).cloned()
 }

@@ -4,7 +4,9 @@
 //! every later request, a 404 for a known session re-initializes and retries once, the session's
 //! GET stream carries what the server sends outside requests, and an SSE stream that breaks is
 //! resumed with `Last-Event-ID` after the server's `retry` delay. Modern requests carry
-//! `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers.
+//! `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers, and a `tools/call` carries an
+//! `Mcp-Param-{Name}` header for each argument the tool's listed `inputSchema` marks with
+//! `x-mcp-header` (values that are not plain visible ASCII go as `=?base64?...?=`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,6 +24,7 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio_util_lite::CancelFlag;
 
 use crate::auth::{Attempts, Authorizer, OAuthConfig, Presented};
+use crate::param_headers::{ToolHeaders, encode_header_value};
 use crate::transport::Transport;
 
 /// The `data` key that marks an error made up by the transport, not sent by the server.
@@ -31,6 +34,8 @@ pub(crate) const HTTP_STATUS: &str = "mcp-client/httpStatus";
 
 /// Attempts to resume a broken SSE stream before giving up.
 const MAX_RESUMES: u32 = 5;
+/// How long the GET stream of a new session may take to open before the client goes on anyway.
+const GET_OPEN_WAIT: Duration = Duration::from_secs(3);
 /// The wait before resuming when the server gave no `retry`.
 const DEFAULT_RETRY: Duration = Duration::from_millis(1000);
 
@@ -121,12 +126,28 @@ impl HttpServer {
             )),
             None => None,
         };
+        // What comes in passes by the `x-mcp-header` registry, which reads `tools/list` answers
+        // before the client sees them (so a call right after a listing has its headers).
+        let tool_headers = Arc::new(ToolHeaders::default());
+        let (raw_tx, mut raw_rx) = mpsc::channel::<JsonRpcMessage>(256);
+        {
+            let tool_headers = tool_headers.clone();
+            tokio::spawn(async move {
+                while let Some(message) = raw_rx.recv().await {
+                    tool_headers.note_incoming(&message);
+                    if in_tx.send(message).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
         let shared = Arc::new(Shared {
             http,
             auth,
             url: self.url,
             sse: self.sse,
-            incoming: in_tx,
+            incoming: raw_tx,
+            tool_headers,
             session: Mutex::new(None),
             version: Mutex::new(None),
             initialize: Mutex::new(None),
@@ -137,8 +158,15 @@ impl HttpServer {
             let shared = shared.clone();
             tokio::spawn(async move {
                 while let Some(message) = out_rx.recv().await {
+                    shared.tool_headers.note_outgoing(&message);
                     let shared = shared.clone();
-                    tokio::spawn(async move { shared.post(message, true).await });
+                    if let JsonRpcMessage::Notification(_) = message {
+                        // A notification is posted before what follows it (`initialized` must
+                        // reach the server before the first request of the session).
+                        shared.post(message, true).await;
+                    } else {
+                        tokio::spawn(async move { shared.post(message, true).await });
+                    }
                 }
             })
         };
@@ -187,6 +215,8 @@ struct Shared {
     url: String,
     sse: SseLimits,
     incoming: mpsc::Sender<JsonRpcMessage>,
+    /// The `Mcp-Param-*` headers of each listed tool.
+    tool_headers: Arc<ToolHeaders>,
     /// The legacy session id, once `initialize` was answered with one.
     session: Mutex<Option<String>>,
     /// The negotiated legacy version, for `MCP-Protocol-Version`.
@@ -264,9 +294,21 @@ impl Shared {
             };
             if let Some(v) = name
                 .and_then(Value::as_str)
-                .and_then(|n| HeaderValue::from_str(n).ok())
+                .and_then(|n| HeaderValue::from_str(&encode_header_value(n)).ok())
             {
                 h.insert("mcp-name", v);
+            }
+            if method == Some("tools/call")
+                && let Some(p) = &params
+            {
+                for (k, v) in self.tool_headers.headers_for(p) {
+                    if let (Ok(k), Ok(v)) = (
+                        HeaderName::from_bytes(k.as_bytes()),
+                        HeaderValue::from_str(&v),
+                    ) {
+                        h.insert(k, v);
+                    }
+                }
             }
         }
         h
@@ -467,13 +509,27 @@ impl Shared {
         self.session.lock().expect("not poisoned").is_some()
     }
 
-    /// Passes an `initialize` answer on, and opens the session's GET stream.
+    /// Opens the session's GET stream, then passes an `initialize` answer on.
     async fn adopt_initialize(self: &Arc<Self>, m: JsonRpcMessage) {
-        let session = self.note_initialize(&m);
-        let _ = self.incoming.send(m).await;
-        if session {
-            tokio::spawn(self.clone().get_stream());
+        if self.note_initialize(&m) {
+            self.open_get_stream().await;
         }
+        let _ = self.incoming.send(m).await;
+    }
+
+    /// Opens the session's GET stream before the client hears the `initialize` answer: a
+    /// server may send requests outside any POST (on this stream only) as soon as the session
+    /// exists, and drops them when no stream is open yet.
+    /// (Boxed: the stream's reader reads through `consume`, which calls this.)
+    fn open_get_stream(self: &Arc<Self>) -> futures::future::BoxFuture<'static, ()> {
+        let this = self.clone();
+        Box::pin(async move {
+            let first = match tokio::time::timeout(GET_OPEN_WAIT, this.get_request(None)).await {
+                Ok(Some(Ok(r))) => Some(r),
+                _ => None,
+            };
+            tokio::spawn(this.get_stream(first));
+        })
     }
 
     /// Reads an SSE answer; resumes with `Last-Event-ID` if it breaks before the response.
@@ -519,12 +575,7 @@ impl Shared {
                 .consume(response, id, is_initialize, &mut last_id, &mut retry)
                 .await
             {
-                Consumed::Answered => {
-                    if is_initialize && self.session.lock().expect("not poisoned").is_some() {
-                        tokio::spawn(self.clone().get_stream());
-                    }
-                    return;
-                }
+                Consumed::Answered => return,
                 Consumed::Failed => return,
                 Consumed::Ended if id.is_none() => return,
                 Consumed::Ended => {}
@@ -582,8 +633,8 @@ impl Shared {
                 };
                 let answers = matches!(&message, JsonRpcMessage::Response(r) if Some(&r.id) == id)
                     || matches!(&message, JsonRpcMessage::Error(e) if e.id.as_ref() == id && id.is_some());
-                if answers && is_initialize {
-                    self.note_initialize(&message);
+                if answers && is_initialize && self.note_initialize(&message) {
+                    self.open_get_stream().await;
                 }
                 let _ = self.incoming.send(message).await;
                 if answers {
@@ -595,25 +646,19 @@ impl Shared {
 
     /// The session's GET stream: what the server sends outside requests. Reconnects with
     /// `Last-Event-ID`; stops on 405 (the server has none) or when the transport closes.
-    async fn get_stream(self: Arc<Self>) {
+    async fn get_stream(self: Arc<Self>, mut first: Option<reqwest::Response>) {
         let mut last_id: Option<String> = None;
         let mut retry = DEFAULT_RETRY;
         let mut failures = 0;
         while !self.stop.is_cancelled() && failures <= MAX_RESUMES {
-            let mut req = self.http.get(&self.url).header(ACCEPT, "text/event-stream");
-            if let Some(s) = self.session.lock().expect("not poisoned").clone() {
-                req = req.header("mcp-session-id", s);
-            } else {
-                return;
-            }
-            if let Some(v) = self.version.lock().expect("not poisoned").clone() {
-                req = req.header("mcp-protocol-version", v);
-            }
-            if let Some(l) = &last_id {
-                req = req.header("last-event-id", l.clone());
-            }
-            let (req, _) = self.authorized("GET", req).await;
-            match req.send().await {
+            let response = match first.take() {
+                Some(r) => Ok(r),
+                None => match self.get_request(last_id.clone()).await {
+                    Some(r) => r,
+                    None => return,
+                },
+            };
+            match response {
                 Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => return,
                 Ok(r) if r.status().is_success() => {
                     failures = 0;
@@ -630,6 +675,27 @@ impl Shared {
                 () = self.stop.cancelled() => return,
             }
         }
+    }
+
+    /// Sends a GET for the session's stream (resuming after `last_id`); `None` without a session.
+    async fn get_request(
+        &self,
+        last_id: Option<String>,
+    ) -> Option<reqwest::Result<reqwest::Response>> {
+        let session = self.session.lock().expect("not poisoned").clone()?;
+        let mut req = self
+            .http
+            .get(&self.url)
+            .header(ACCEPT, "text/event-stream")
+            .header("mcp-session-id", session);
+        if let Some(v) = self.version.lock().expect("not poisoned").clone() {
+            req = req.header("mcp-protocol-version", v);
+        }
+        if let Some(l) = last_id {
+            req = req.header("last-event-id", l);
+        }
+        let (req, _) = self.authorized("GET", req).await;
+        Some(req.send().await)
     }
 
     /// Starts a new session with the kept `initialize` request, once for many waiters.

@@ -5,6 +5,7 @@ mod client;
 pub mod error;
 pub mod handler;
 pub mod http;
+mod param_headers;
 mod sse_legacy;
 pub mod transport;
 

@@ -393,3 +393,269 @@ async fn a_child_process_over_stdio_in_both_eras() {
             .expect("the child exits");
     }
 }
+
+/// A tool whose definition is any input schema; a call answers with its arguments.
+struct Echo(&'static str, Value);
+impl ToolHandler for Echo {
+    fn definition(&self) -> Tool {
+        Tool::new(self.0, schema(self.1.clone()))
+    }
+    async fn call(&self, _cx: Context, args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        Ok(CallToolResult::structured(Value::Object(args)))
+    }
+}
+
+/// Serves `server` over Streamable HTTP on a free loopback port; the URL of its endpoint.
+async fn serve_http(server: Server) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(mcp_server::http::serve(
+        server,
+        mcp_server::http::HttpConfig::new(),
+        listener,
+        std::future::pending::<()>(),
+    ));
+    url
+}
+
+#[tokio::test]
+async fn x_mcp_header_parameters_travel_in_mcp_param_headers() {
+    let tool = Echo(
+        "route",
+        json!({"type": "object", "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"},
+            "greeting": {"type": "string", "x-mcp-header": "Greeting"},
+            "count": {"type": "integer", "x-mcp-header": "Count"},
+            "note": {"type": "string"}
+        }}),
+    );
+    let url = serve_http(Server::new("srv", "1").tool(tool)).await;
+    let client = Client::builder()
+        .era(EraChoice::Modern)
+        .connect_http(mcp_client::HttpServer::new(url))
+        .await
+        .unwrap();
+    let args = json!({"region": "eu-west", "greeting": " Hello, 世界 ", "count": 3, "note": "n"});
+    // The server checks each `Mcp-Param-*` header against the body (-32020 when one is missing):
+    // before listing, the client does not know which parameters to mirror.
+    let err = client.call_tool("route", args.clone()).await.unwrap_err();
+    assert_eq!(err.server_error().map(|e| e.code.0), Some(-32020), "{err}");
+    client.list_tools().await.unwrap();
+    let r = client.call_tool("route", args.clone()).await.unwrap();
+    assert_eq!(r.structured_content, Some(args));
+    // A null value gets no header, and the server expects none.
+    let r = client
+        .call_tool("route", json!({"region": null, "count": 1}))
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, None);
+    client.close().await;
+}
+
+#[tokio::test]
+async fn tools_with_invalid_x_mcp_header_are_left_out() {
+    let prop = |p: Value| json!({"type": "object", "properties": p});
+    let srv = Server::new("srv", "1")
+        .tool(Echo(
+            "valid",
+            prop(json!({"region": {"type": "string", "x-mcp-header": "Region"}})),
+        ))
+        .tool(Echo(
+            "on_number",
+            prop(json!({"score": {"type": "number", "x-mcp-header": "Score"}})),
+        ))
+        .tool(Echo(
+            "duplicate",
+            prop(json!({
+                "a": {"type": "string", "x-mcp-header": "Field"},
+                "b": {"type": "string", "x-mcp-header": "field"}
+            })),
+        ))
+        .tool(Echo(
+            "space",
+            prop(json!({"v": {"type": "string", "x-mcp-header": "My Region"}})),
+        ))
+        .tool(Echo(
+            "under_items",
+            prop(json!({"v": {"type": "array", "items": {"type": "string", "x-mcp-header": "V"}}})),
+        ))
+        .tool(Echo("plain", prop(json!({"v": {"type": "string"}}))));
+    for era in [EraChoice::Legacy, EraChoice::Modern] {
+        let client = Client::builder()
+            .era(era)
+            .connect(in_process(srv.clone()))
+            .await
+            .unwrap();
+        let names: Vec<String> = client
+            .list_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(names, ["valid", "plain"], "{era:?}");
+    }
+}
+
+/// A tool that asks for a form with a default for every field and answers with what came back.
+struct Survey;
+impl ToolHandler for Survey {
+    fn definition(&self) -> Tool {
+        Tool::new("survey", schema(json!({"type": "object"})))
+    }
+    async fn call(&self, cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        let form: ElicitationSchema = serde_json::from_value(json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "default": "John Doe"},
+                "age": {"type": "integer", "default": 30},
+                "score": {"type": "number", "default": 95.5},
+                "status": {"type": "string", "enum": ["active", "inactive"], "default": "active"},
+                "verified": {"type": "boolean", "default": true},
+                "nickname": {"type": "string"}
+            }
+        }))
+        .expect("a valid form");
+        let answer = cx.elicit_with("Tell me about you", form).await?;
+        Ok(CallToolResult::structured(Value::Object(
+            answer.content.unwrap_or_default(),
+        )))
+    }
+}
+
+#[tokio::test]
+async fn accepted_forms_are_completed_with_the_schema_defaults() {
+    // The handler fills in only `name`: the others come from the defaults (SEP-1034), and a
+    // field without a default stays out.
+    for era in [EraChoice::Legacy, EraChoice::Modern] {
+        let client = Client::builder()
+            .era(era)
+            .handler(Arc::new(App::default()))
+            .connect(in_process(Server::new("srv", "1").tool(Survey)))
+            .await
+            .unwrap();
+        let r = client.call_tool("survey", json!({})).await.unwrap();
+        assert_eq!(
+            r.structured_content,
+            Some(json!({
+                "name": "Ada", "age": 30, "score": 95.5, "status": "active", "verified": true
+            })),
+            "{era:?}"
+        );
+    }
+}
+
+/// A modern server over an in-memory pipe that refuses the first `server/discover` with -32022
+/// (listing 2026-07-28) and answers the next; the protocol versions the client asked for.
+fn refusing_server() -> (Transport, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (client_w, server_r) = tokio::io::duplex(1 << 16);
+    let (mut server_w, client_r) = tokio::io::duplex(1 << 16);
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(server_r).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let m: Value = serde_json::from_str(&line).unwrap();
+            let Some(id) = m.get("id").cloned() else {
+                continue;
+            };
+            let method = m["method"].as_str().unwrap_or_default().to_owned();
+            let version = m["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"]
+                .as_str()
+                .unwrap_or("(none)")
+                .to_owned();
+            seen.lock().unwrap().push(format!("{method} {version}"));
+            let answer = match (method.as_str(), seen.lock().unwrap().len()) {
+                ("server/discover", 1) => json!({"jsonrpc": "2.0", "id": id, "error": {
+                    "code": -32022, "message": "Unsupported protocol version",
+                    "data": {"supported": ["2026-07-28"], "requested": version}}}),
+                ("server/discover", _) => json!({"jsonrpc": "2.0", "id": id, "result": {
+                    "supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}}}),
+                _ => json!({"jsonrpc": "2.0", "id": id, "error": {
+                    "code": -32601, "message": "Method not found"}}),
+            };
+            let mut text = answer.to_string();
+            text.push('\n');
+            if server_w.write_all(text.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    });
+    (Transport::from_io(client_r, client_w), asked)
+}
+
+#[tokio::test]
+async fn discover_is_retried_at_a_version_the_server_lists() {
+    for era in [EraChoice::Auto, EraChoice::Modern] {
+        let (transport, asked) = refusing_server();
+        let client = Client::builder().era(era).connect(transport).await.unwrap();
+        assert_eq!(client.session().version, ProtocolVersion::V2026_07_28);
+        assert_eq!(
+            *asked.lock().unwrap(),
+            ["server/discover 2026-07-28", "server/discover 2026-07-28"],
+            "{era:?}"
+        );
+    }
+}
+
+/// An HTTP server that answers every request with `status` and `body` (JSON), on a free
+/// loopback port; the URL of its endpoint.
+async fn fixed_http(status: &'static str, body: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // Read the head and the body the client sends, then answer and close.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn an_http_error_without_an_id_answers_the_request() {
+    // A legacy server refusing a request without a session: HTTP 400 with an id-less JSON-RPC
+    // error. The request fails with that error at once instead of waiting for its timeout.
+    let url = fixed_http(
+        "400 Bad Request",
+        r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Invalid or missing session ID"},"id":null}"#,
+    )
+    .await;
+    let err = Client::builder()
+        .era(EraChoice::Modern)
+        .timeout(Duration::from_secs(30))
+        .connect_http(mcp_client::HttpServer::new(url))
+        .await
+        .unwrap_err();
+    assert_eq!(err.server_error().map(|e| e.code.0), Some(-32000), "{err}");
+}
