@@ -1,5 +1,7 @@
 //! The integration tests of mcp-server, in one binary (one link of the heavy dependencies).
 
+#[cfg(feature = "auth")]
+mod auth;
 #[cfg(feature = "http")]
 mod http;
 mod macros;
