@@ -88,9 +88,8 @@ async fn jwt_server(authz: &TestAuthServer, jwks: impl FnOnce(Jwks) -> Jwks) -> 
     let listener = bind().await;
     let resource = format!("http://{}/mcp", listener.local_addr().unwrap());
     let validator = JwtValidator::new(&resource, authz.issuer(), jwks(Jwks::url(authz.jwks_url())));
-    let auth = ResourceServer::new(&resource, validator)
+    let auth = ResourceServer::new(&resource, authz.issuer(), validator)
         .unwrap()
-        .authorization_server(authz.issuer())
         .scopes_supported([SCOPE]);
     Running::start(listener, HttpConfig::new().auth(auth)).await
 }
@@ -108,7 +107,10 @@ fn discover_body() -> String {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(PATIENCE).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(PATIENCE)
+        .build()
+        .unwrap()
 }
 
 /// A modern `server/discover` to `url`, with `token` as a bearer token if given.
@@ -231,21 +233,39 @@ async fn bad_tokens_get_401_and_good_ones_still_work() {
             authz.token(&with("aud", json!(["https://other.example.com/mcp"]))),
         ),
         ("without aud", authz.token(&no_aud)),
-        ("wrong iss", authz.token(&with("iss", json!("https://evil.example.com")))),
+        (
+            "wrong iss",
+            authz.token(&with("iss", json!("https://evil.example.com"))),
+        ),
         ("expired", authz.token(&with("exp", json!(now - 3600)))),
         ("without exp", authz.token(&no_exp)),
-        ("not yet valid", authz.token(&with("nbf", json!(now + 3600)))),
+        (
+            "not yet valid",
+            authz.token(&with("nbf", json!(now + 3600))),
+        ),
         (
             "alg none",
-            unsigned(&json!({"alg": "none", "typ": "JWT", "kid": kid}), &good, b""),
+            unsigned(
+                &json!({"alg": "none", "typ": "JWT", "kid": kid}),
+                &good,
+                b"",
+            ),
         ),
         (
             "HS256 signed with the JWKS as the secret",
-            hs256(&json!({"alg": "HS256", "typ": "JWT", "kid": kid}), &good, jwks.as_bytes()),
+            hs256(
+                &json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
+                &good,
+                jwks.as_bytes(),
+            ),
         ),
         (
             "HS256 signed with the public key's x coordinate",
-            hs256(&json!({"alg": "HS256", "typ": "JWT", "kid": kid}), &good, public_x.as_bytes()),
+            hs256(
+                &json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
+                &good,
+                public_x.as_bytes(),
+            ),
         ),
         (
             "ES384 header on a P-256 key",
@@ -260,15 +280,12 @@ async fn bad_tokens_get_401_and_good_ones_still_work() {
                 format!("{}.{rest}", B64.encode(header.to_string()))
             },
         ),
-        (
-            "claims altered after signing",
-            {
-                let token = authz.token(&good);
-                let parts: Vec<&str> = token.split('.').collect();
-                let claims = B64.encode(with("sub", json!("mallory")).to_string());
-                format!("{}.{claims}.{}", parts[0], parts[2])
-            },
-        ),
+        ("claims altered after signing", {
+            let token = authz.token(&good);
+            let parts: Vec<&str> = token.split('.').collect();
+            let claims = B64.encode(with("sub", json!("mallory")).to_string());
+            format!("{}.{claims}.{}", parts[0], parts[2])
+        }),
         ("without sub", authz.token(&with("sub", Value::Null))),
         ("not a JWT", "abc.def".to_owned()),
     ];
@@ -330,7 +347,7 @@ async fn a_token_without_a_required_scope_gets_403() {
     let listener = bind().await;
     let resource = format!("http://{}/mcp", listener.local_addr().unwrap());
     let validator = JwtValidator::new(&resource, authz.issuer(), Jwks::url(authz.jwks_url()));
-    let auth = ResourceServer::new(&resource, validator)
+    let auth = ResourceServer::new(&resource, authz.issuer(), validator)
         .unwrap()
         .scopes_supported(["kpi:read", "kpi:write"])
         .required_scopes(["kpi:read"]);
@@ -375,9 +392,10 @@ async fn scopes_roles_and_claims_reach_the_identity() {
     let mut claims = authz.claims(resource, "alice", &["a", "b"]);
     claims["scp"] = json!(["c"]);
     claims["realm_access"] = json!({"roles": ["ops"]});
-    let identity = mcp_server::http::auth::TokenValidator::validate(&validator, &authz.token(&claims))
-        .await
-        .unwrap();
+    let identity =
+        mcp_server::http::auth::TokenValidator::validate(&validator, &authz.token(&claims))
+            .await
+            .unwrap();
     assert_eq!(identity.subject(), "alice");
     assert_eq!(identity.method(), mcp_server::AuthMethod::Bearer);
     assert!(identity.has_scope("a") && identity.has_scope("b") && identity.has_scope("c"));
@@ -413,7 +431,11 @@ async fn a_rotated_key_is_picked_up() {
     authz.rotate().unwrap();
     let new = authz.access_token(&resource, "alice", &[SCOPE]);
     assert_eq!(discover(&resource, Some(&new)).await.status(), 200);
-    assert_eq!(authz.jwks_fetches(), 2, "an unknown kid fetched the JWKS again");
+    assert_eq!(
+        authz.jwks_fetches(),
+        2,
+        "an unknown kid fetched the JWKS again"
+    );
     assert_eq!(discover(&resource, Some(&old)).await.status(), 200);
     assert_eq!(discover(&resource, Some(&new)).await.status(), 200);
     assert_eq!(authz.jwks_fetches(), 2);
@@ -422,7 +444,10 @@ async fn a_rotated_key_is_picked_up() {
 #[tokio::test]
 async fn unknown_kids_do_not_hammer_the_authorization_server() {
     let authz = TestAuthServer::start().await.unwrap();
-    let server = jwt_server(&authz, |j| j.min_refetch_interval(Duration::from_secs(3600))).await;
+    let server = jwt_server(&authz, |j| {
+        j.min_refetch_interval(Duration::from_secs(3600))
+    })
+    .await;
     let resource = server.resource();
     let old = authz.access_token(&resource, "alice", &[SCOPE]);
     assert_eq!(discover(&resource, Some(&old)).await.status(), 200);
@@ -442,7 +467,7 @@ async fn an_unreachable_jwks_gets_503() {
     let listener = bind().await;
     let resource = format!("http://{}/mcp", listener.local_addr().unwrap());
     let validator = JwtValidator::new(&resource, "https://auth.example.com", Jwks::url(jwks_url));
-    let auth = ResourceServer::new(&resource, validator).unwrap();
+    let auth = ResourceServer::new(&resource, "https://auth.example.com", validator).unwrap();
     let _server = Running::start(listener, HttpConfig::new().auth(auth)).await;
     let authz = TestAuthServer::start().await.unwrap();
     let token = authz.access_token(&resource, "alice", &[]);
@@ -457,8 +482,11 @@ async fn a_static_jwks_skips_unusable_keys() {
     let keys = jwks["keys"].as_array_mut().unwrap();
     keys.push(json!({"kty": "oct", "k": "c2VjcmV0", "kid": "hmac", "alg": "HS256"}));
     keys.push(json!({"kty": "weird", "kid": "odd"}));
-    let validator =
-        JwtValidator::new(resource, authz.issuer(), Jwks::from_json(&jwks.to_string()).unwrap());
+    let validator = JwtValidator::new(
+        resource,
+        authz.issuer(),
+        Jwks::from_json(&jwks.to_string()).unwrap(),
+    );
     let token = authz.access_token(resource, "alice", &[]);
     let validate = |t: String| async move {
         mcp_server::http::auth::TokenValidator::validate(&validator, &t).await
@@ -467,10 +495,16 @@ async fn a_static_jwks_skips_unusable_keys() {
     let mut claims = authz.claims(resource, "alice", &[]);
     claims["x"] = json!(1);
     let forged = hs256(&json!({"alg": "HS256", "kid": "hmac"}), &claims, b"secret");
-    let validator =
-        JwtValidator::new(resource, authz.issuer(), Jwks::from_json(&jwks.to_string()).unwrap());
+    let validator = JwtValidator::new(
+        resource,
+        authz.issuer(),
+        Jwks::from_json(&jwks.to_string()).unwrap(),
+    );
     let refused = mcp_server::http::auth::TokenValidator::validate(&validator, &forged).await;
-    assert!(refused.is_err(), "a symmetric key of the JWKS is never used");
+    assert!(
+        refused.is_err(),
+        "a symmetric key of the JWKS is never used"
+    );
     assert!(Jwks::from_json(r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#).is_err());
     assert!(Jwks::from_json("not json").is_err());
 }
@@ -486,7 +520,7 @@ async fn opaque_tokens_are_introspected() {
     let validator = IntrospectionValidator::new(&resource, authz.introspection_url())
         .client_credentials(INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET)
         .issuer(authz.issuer());
-    let auth = ResourceServer::new(&resource, validator).unwrap();
+    let auth = ResourceServer::new(&resource, authz.issuer(), validator).unwrap();
     let _server = Running::start(listener, HttpConfig::new().auth(auth)).await;
 
     let good = authz.opaque_token(&json!({
@@ -499,7 +533,10 @@ async fn opaque_tokens_are_introspected() {
     assert_eq!(discover(&resource, Some(&elsewhere)).await.status(), 401);
     let no_aud = authz.opaque_token(&json!({"iss": authz.issuer(), "sub": "alice"}));
     assert_eq!(discover(&resource, Some(&no_aud)).await.status(), 401);
-    assert_eq!(discover(&resource, Some("unknown-token")).await.status(), 401);
+    assert_eq!(
+        discover(&resource, Some("unknown-token")).await.status(),
+        401
+    );
     authz.revoke(&good);
     assert_eq!(discover(&resource, Some(&good)).await.status(), 401);
     assert_eq!(authz.introspections(), 5);
@@ -523,9 +560,9 @@ async fn protected_resource_metadata() {
     let authz = TestAuthServer::start().await.unwrap();
     let resource = "https://mcp.example.com/mcp";
     let validator = JwtValidator::new(resource, authz.issuer(), Jwks::url(authz.jwks_url()));
-    let auth = ResourceServer::new(resource, validator)
+    let auth = ResourceServer::new(resource, "https://auth.example.com", validator)
         .unwrap()
-        .authorization_server("https://auth.example.com")
+        .authorization_server("https://login.example.com")
         .scopes_supported(["kpi:read", "kpi:write"])
         .resource_name("KPI server")
         .resource_documentation("https://mcp.example.com/docs");
@@ -566,7 +603,7 @@ async fn resource_uris_are_checked() {
         "mcp.example.com",
     ] {
         let validator = JwtValidator::new(bad, authz.issuer(), Jwks::url(authz.jwks_url()));
-        let error = ResourceServer::new(bad, validator).unwrap_err();
+        let error = ResourceServer::new(bad, authz.issuer(), validator).unwrap_err();
         assert!(error.to_string().contains(bad), "{error}");
     }
 }
@@ -629,8 +666,14 @@ async fn the_token_never_reaches_the_logs() {
     assert!(text.contains("invalid token"), "{text}");
     for token in [&good, &expired, &elsewhere] {
         let signature = token.rsplit('.').next().unwrap();
-        assert!(!text.contains(token.as_str()), "a token in the logs: {text}");
-        assert!(!text.contains(signature), "a token's signature in the logs: {text}");
+        assert!(
+            !text.contains(token.as_str()),
+            "a token in the logs: {text}"
+        );
+        assert!(
+            !text.contains(signature),
+            "a token's signature in the logs: {text}"
+        );
     }
 }
 
@@ -657,7 +700,9 @@ fn new_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
 fn client_cert(issuer: &CertifiedIssuer<'static, KeyPair>, cn: &str) -> (String, String) {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.distinguished_name.push(DnType::CommonName, cn);
-    params.distinguished_name.push(DnType::OrganizationName, "Example");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Example");
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let key = KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, &**issuer).unwrap();
@@ -668,7 +713,9 @@ fn pki() -> Pki {
     let ca = new_ca("Test CA");
     let rogue = new_ca("Rogue CA");
     let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
     let key = KeyPair::generate().unwrap();
     let server = params.signed_by(&key, &*ca).unwrap();
     Pki {
@@ -778,8 +825,7 @@ async fn mtls_refuses_clients_without_a_trusted_certificate() {
 #[tokio::test]
 async fn tls_without_client_certificates() {
     let pki = pki();
-    let tls =
-        TlsConfig::from_pem(pki.server_chain.as_bytes(), pki.server_key.as_bytes()).unwrap();
+    let tls = TlsConfig::from_pem(pki.server_chain.as_bytes(), pki.server_key.as_bytes()).unwrap();
     let server = Running::start(bind().await, HttpConfig::new().tls(tls)).await;
     let response = https_discover(server.addr, &pki, None).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
@@ -797,9 +843,8 @@ async fn mtls_identity_mapping() {
     let mapped = tls.clone().map_client_identity(|cert| {
         let organization = cert.subject().contains("O=Example");
         let subject = format!("svc:{}", cert.common_name()?);
-        organization.then(|| {
-            mcp_server::Identity::new(subject, mcp_server::AuthMethod::ClientCertificate)
-        })
+        organization
+            .then(|| mcp_server::Identity::new(subject, mcp_server::AuthMethod::ClientCertificate))
     });
     let server = Running::start(bind().await, HttpConfig::new().tls(mapped)).await;
     let alice = https_discover(server.addr, &pki, Some(&pki.alice))

@@ -29,7 +29,7 @@ const MAX_RESPONSE_SIZE: usize = 256 * 1024;
 /// let validator = IntrospectionValidator::new(resource, "https://auth.example.com/introspect")
 ///     .client_credentials("mcp-server", std::env::var("CLIENT_SECRET").unwrap_or_default())
 ///     .issuer("https://auth.example.com");
-/// let auth = ResourceServer::new(resource, validator);
+/// let auth = ResourceServer::new(resource, "https://auth.example.com", validator);
 /// # let _ = auth;
 /// ```
 pub struct IntrospectionValidator {
@@ -98,10 +98,7 @@ impl IntrospectionValidator {
     }
 
     async fn introspect(&self, token: &str) -> Result<Map<String, Value>, AuthError> {
-        let body = format!(
-            "token={}&token_type_hint=access_token",
-            form_encode(token)
-        );
+        let body = format!("token={}&token_type_hint=access_token", form_encode(token));
         let mut request = self
             .client
             .post(&self.endpoint)
@@ -112,7 +109,8 @@ impl IntrospectionValidator {
             // RFC 6749, section 2.3.1: both form-encoded, then Basic.
             request = request.basic_auth(form_encode(id), Some(form_encode(secret)));
         }
-        let unavailable = |e: &dyn fmt::Display| AuthError::unavailable(format!("introspection: {e}"));
+        let unavailable =
+            |e: &dyn fmt::Display| AuthError::unavailable(format!("introspection: {e}"));
         let mut response = request.send().await.map_err(|e| unavailable(&e))?;
         if !response.status().is_success() {
             return Err(unavailable(&format_args!("status {}", response.status())));
@@ -137,12 +135,16 @@ impl IntrospectionValidator {
             _ => false,
         };
         if !audience_ok {
-            return Err(AuthError::invalid("the token is not for this resource (`aud`)"));
+            return Err(AuthError::invalid(
+                "the token is not for this resource (`aud`)",
+            ));
         }
         if let Some(issuer) = &self.issuer
             && answer.get("iss").and_then(Value::as_str) != Some(issuer)
         {
-            return Err(AuthError::invalid("the token is from another issuer (`iss`)"));
+            return Err(AuthError::invalid(
+                "the token is from another issuer (`iss`)",
+            ));
         }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -118,8 +118,8 @@ impl Jwks {
     /// A fixed JWKS document (`{"keys": [...]}`). Keys this crate cannot use (encryption keys,
     /// symmetric keys, unknown types) are skipped; none usable is an error.
     pub fn from_json(jwks: &str) -> Result<Self, AuthConfigError> {
-        let keys = parse_jwks(jwks.as_bytes())
-            .map_err(|e| AuthConfigError(format!("the JWKS: {e}")))?;
+        let keys =
+            parse_jwks(jwks.as_bytes()).map_err(|e| AuthConfigError(format!("the JWKS: {e}")))?;
         Ok(Jwks {
             source: Source::Static(keys),
             ttl: Duration::MAX,

@@ -21,8 +21,7 @@
 //!     issuer,
 //!     Jwks::url("https://auth.example.com/.well-known/jwks.json"),
 //! );
-//! let auth = ResourceServer::new(resource, validator)?
-//!     .authorization_server(issuer)
+//! let auth = ResourceServer::new(resource, issuer, validator)?
 //!     .scopes_supported(["kpi:read", "kpi:write"]);
 //! let config = HttpConfig::new().auth(auth).allowed_hosts(["mcp.example.com"]);
 //! let listener = tokio::net::TcpListener::bind("0.0.0.0:8000").await?;
@@ -199,14 +198,22 @@ impl fmt::Debug for ResourceServer {
 impl ResourceServer {
     /// The resource server whose canonical URI is `resource` (the URL clients connect to, such
     /// as `https://mcp.example.com/mcp`: `https`, or `http` on a loopback host; no query, no
-    /// fragment), checking tokens with `validator`.
+    /// fragment), whose tokens come from the authorization server `issuer` (its issuer URL, the
+    /// first of the metadata's `authorization_servers`), checked by `validator`.
     ///
     /// The validator must require tokens whose audience is `resource`.
     pub fn new(
         resource: impl Into<String>,
+        issuer: impl Into<String>,
         validator: impl TokenValidator,
     ) -> Result<Self, AuthConfigError> {
         let resource = resource.into();
+        let issuer = issuer.into();
+        if issuer.is_empty() {
+            return Err(AuthConfigError(
+                "the authorization server's issuer URL is empty".to_owned(),
+            ));
+        }
         let (origin, path) = split_resource(&resource)?;
         let metadata_path = if path == "/" {
             METADATA_PATH.to_owned()
@@ -218,7 +225,7 @@ impl ResourceServer {
                 metadata_url: format!("{origin}{metadata_path}"),
                 metadata_path,
                 resource,
-                authorization_servers: Vec::new(),
+                authorization_servers: vec![issuer],
                 scopes_supported: Vec::new(),
                 required_scopes: Vec::new(),
                 resource_name: None,
@@ -232,7 +239,7 @@ impl ResourceServer {
         Arc::make_mut(&mut self.inner)
     }
 
-    /// Adds the issuer URL of an authorization server that issues tokens for this resource
+    /// Adds the issuer URL of another authorization server that issues tokens for this resource
     /// (`authorization_servers` of the metadata).
     #[must_use]
     pub fn authorization_server(mut self, issuer: impl Into<String>) -> Self {
@@ -317,10 +324,9 @@ impl ResourceServer {
         let (Some(value), None) = (values.next(), values.next()) else {
             if headers.contains_key(AUTHORIZATION) {
                 tracing::debug!("request refused: several Authorization headers");
-                return Err(Box::new(self.challenge(
-                    StatusCode::BAD_REQUEST,
-                    Some("invalid_request"),
-                )));
+                return Err(Box::new(
+                    self.challenge(StatusCode::BAD_REQUEST, Some("invalid_request")),
+                ));
             }
             return Err(Box::new(self.challenge(StatusCode::UNAUTHORIZED, None)));
         };
@@ -334,17 +340,19 @@ impl ResourceServer {
                 let missing = self.missing_scopes(&identity);
                 if !missing.is_empty() {
                     tracing::debug!(subject = %identity.subject(), ?missing, "request refused: insufficient scope");
-                    return Err(Box::new(insufficient_scope(self, &self.inner.required_scopes)));
+                    return Err(Box::new(insufficient_scope(
+                        self,
+                        &self.inner.required_scopes,
+                    )));
                 }
                 tracing::debug!(subject = %identity.subject(), "bearer token accepted");
                 Ok(identity)
             }
             Err(AuthError::InvalidToken(reason)) => {
                 tracing::debug!(%reason, "request refused: invalid token");
-                Err(Box::new(self.challenge(
-                    StatusCode::UNAUTHORIZED,
-                    Some("invalid_token"),
-                )))
+                Err(Box::new(
+                    self.challenge(StatusCode::UNAUTHORIZED, Some("invalid_token")),
+                ))
             }
             Err(AuthError::Unavailable(reason)) => {
                 tracing::warn!(%reason, "a token could not be checked");
@@ -496,10 +504,7 @@ async fn serve_metadata(State(auth): State<ResourceServer>) -> Response<Body> {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=3600"));
     // Public metadata: browser-based clients read it from other origins.
-    headers.insert(
-        "access-control-allow-origin",
-        HeaderValue::from_static("*"),
-    );
+    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
     response
 }
 
@@ -511,10 +516,7 @@ async fn metadata_preflight(method: Method) -> Response<Body> {
         StatusCode::METHOD_NOT_ALLOWED
     };
     let headers = response.headers_mut();
-    headers.insert(
-        "access-control-allow-origin",
-        HeaderValue::from_static("*"),
-    );
+    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
     headers.insert(
         "access-control-allow-methods",
         HeaderValue::from_static("GET, OPTIONS"),
@@ -528,12 +530,9 @@ pub(crate) fn scopes_of(claims: &serde_json::Map<String, Value>) -> BTreeSet<Str
     for name in ["scope", "scp"] {
         match claims.get(name) {
             Some(Value::String(s)) => scopes.extend(s.split_ascii_whitespace().map(str::to_owned)),
-            Some(Value::Array(items)) => scopes.extend(
-                items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned),
-            ),
+            Some(Value::Array(items)) => {
+                scopes.extend(items.iter().filter_map(Value::as_str).map(str::to_owned))
+            }
             _ => {}
         }
     }
@@ -602,7 +601,10 @@ mod tests {
     #[test]
     fn bearer_header() {
         let token = |s: &str| bearer_token(&HeaderValue::from_str(s).unwrap()).map(str::to_owned);
-        assert_eq!(token("Bearer abc.def-_~+/=="), Some("abc.def-_~+/==".into()));
+        assert_eq!(
+            token("Bearer abc.def-_~+/=="),
+            Some("abc.def-_~+/==".into())
+        );
         assert_eq!(token("bearer xyz"), Some("xyz".into()));
         assert_eq!(token("Basic abc"), None);
         assert_eq!(token("Bearer"), None);

@@ -102,8 +102,9 @@ fn now() -> u64 {
 
 impl TestKey {
     fn generate() -> io::Result<Self> {
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-            .map_err(|_| io::Error::other("generating a P-256 key failed"))?;
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .map_err(|_| io::Error::other("generating a P-256 key failed"))?;
         let signing = EncodingKey::from_ec_der(pkcs8.as_ref());
         let kid = random_hex(8);
         let mut public = Jwk::from_encoding_key(&signing, Algorithm::ES256)

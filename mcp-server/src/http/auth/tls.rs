@@ -270,7 +270,9 @@ impl<'a> ClientCertificate<'a> {
 
     fn default_identity(&self) -> Identity {
         let subject = self.subject();
-        let name = self.common_name().map_or_else(|| subject.clone(), str::to_owned);
+        let name = self
+            .common_name()
+            .map_or_else(|| subject.clone(), str::to_owned);
         let mut claims = serde_json::Map::new();
         claims.insert("subject_dn".into(), subject.into());
         claims.insert("serial".into(), self.serial().into());
