@@ -542,8 +542,8 @@ pub(crate) fn scopes_of(claims: &serde_json::Map<String, Value>) -> BTreeSet<Str
 /// The roles in `claim` (a top-level name, or a JSON pointer such as `/realm_access/roles`): an
 /// array of strings or a space-separated string.
 pub(crate) fn roles_of(claims: &serde_json::Map<String, Value>, claim: &str) -> Vec<String> {
-    let value = if claim.starts_with('/') {
-        let (first, rest) = claim[1..].split_once('/').unwrap_or((&claim[1..], ""));
+    let value = if let Some(pointer) = claim.strip_prefix('/') {
+        let (first, rest) = pointer.split_once('/').unwrap_or((pointer, ""));
         let first = first.replace("~1", "/").replace("~0", "~");
         claims.get(&first).and_then(|v| {
             if rest.is_empty() {
