@@ -325,6 +325,28 @@ async fn a_token_in_the_query_string_is_ignored() {
 }
 
 #[tokio::test]
+async fn a_disallowed_origin_gets_403_before_the_token_is_looked_at() {
+    let authz = TestAuthServer::start().await.unwrap();
+    let server = jwt_server(&authz, |j| j).await;
+    let token = authz.access_token(&server.resource(), "alice", &[SCOPE]);
+    for token in [None, Some(token.as_str())] {
+        let mut request = client()
+            .post(server.resource())
+            .header("origin", "https://evil.example.com")
+            .body(discover_body());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        assert!(r.headers().get("www-authenticate").is_none());
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], -32600, "{body}");
+    }
+    assert_eq!(authz.jwks_fetches(), 0, "no token was checked");
+}
+
+#[tokio::test]
 async fn several_authorization_headers_get_400() {
     let authz = TestAuthServer::start().await.unwrap();
     let server = jwt_server(&authz, |j| j).await;

@@ -188,7 +188,7 @@ pub async fn serve_local(server: Server, port: u16) -> io::Result<()> {
 pub(super) fn wrap_router(router: axum::Router, config: &HttpConfig) -> axum::Router {
     #[cfg(feature = "auth")]
     if let Some(auth) = &config.auth {
-        return auth::protect(router, auth);
+        return auth::protect(router, auth, config);
     }
     let _ = config;
     router

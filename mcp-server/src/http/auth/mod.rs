@@ -32,6 +32,7 @@
 //!
 //! | request | answer |
 //! |---|---|
+//! | `Origin` or `Host` not allowed ([`HttpConfig::allowed_origins`](super::HttpConfig::allowed_origins)) | 403, before the token is looked at |
 //! | GET `/.well-known/oauth-protected-resource` and `/.well-known/oauth-protected-resource{path}` | the RFC 9728 metadata, without authentication |
 //! | no `Authorization: Bearer` header (a token elsewhere, such as the query string, is ignored) | 401, `WWW-Authenticate: Bearer resource_metadata="…"` (and `scope="…"`) |
 //! | a token the validator refuses | 401, the same with `error="invalid_token"` |
@@ -79,7 +80,11 @@ pub use introspection::IntrospectionValidator;
 pub use jwt::{Jwks, JwtAlgorithm, JwtValidator};
 pub use tls::{ClientCertificate, TlsConfig, TlsError};
 
+use super::config::{Allow, HttpConfig};
+use super::guard::{host_allowed, origin_allowed};
+use super::service::LocalAddr;
 use crate::identity::Identity;
+use mcp_core::{ErrorObject, JsonRpcError, JsonRpcMessage};
 
 /// The well-known path of the protected resource metadata (RFC 9728).
 const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -466,13 +471,24 @@ fn split_resource(resource: &str) -> Result<(String, String), AuthConfigError> {
     Ok((format!("{scheme}://{authority}"), path.to_owned()))
 }
 
+/// What the middleware needs: the resource server, and the `Origin` and `Host` policies, checked
+/// first (a request from a disallowed origin gets 403 whether or not it has a token).
+#[derive(Clone)]
+struct Guard {
+    auth: ResourceServer,
+    origins: Allow,
+    hosts: Allow,
+}
+
 /// The router with authentication: `auth` guards the routes of `router`; the metadata routes
 /// are added without it.
-pub(super) fn protect(router: Router, auth: &ResourceServer) -> Router {
-    let guarded = router.route_layer(axum::middleware::from_fn_with_state(
-        auth.clone(),
-        require_token,
-    ));
+pub(super) fn protect(router: Router, auth: &ResourceServer, config: &HttpConfig) -> Router {
+    let guard = Guard {
+        auth: auth.clone(),
+        origins: config.origins.clone(),
+        hosts: config.hosts.clone(),
+    };
+    let guarded = router.route_layer(axum::middleware::from_fn_with_state(guard, require_token));
     let metadata = get(serve_metadata).options(metadata_preflight);
     let mut routes = Router::new().route(METADATA_PATH, metadata.clone());
     if auth.inner.metadata_path != METADATA_PATH {
@@ -482,11 +498,25 @@ pub(super) fn protect(router: Router, auth: &ResourceServer) -> Router {
 }
 
 async fn require_token(
-    State(auth): State<ResourceServer>,
+    State(guard): State<Guard>,
     mut request: Request,
     next: Next,
 ) -> Response<Body> {
-    match auth.authenticate(request.headers()).await {
+    let local_loopback = request
+        .extensions()
+        .get::<LocalAddr>()
+        .map(|a| a.0.ip().to_canonical().is_loopback());
+    let host_ok = host_allowed(
+        &guard.hosts,
+        request.headers(),
+        request.uri(),
+        local_loopback,
+    );
+    if !host_ok || !origin_allowed(&guard.origins, request.headers()) {
+        let what = if host_ok { "origin" } else { "host name" };
+        return forbidden(&format!("this {what} is not allowed"));
+    }
+    match guard.auth.authenticate(request.headers()).await {
         Ok(identity) => {
             // The token goes no further than the validator.
             request.headers_mut().remove(AUTHORIZATION);
@@ -495,6 +525,20 @@ async fn require_token(
         }
         Err(refusal) => *refusal,
     }
+}
+
+/// 403 with a JSON-RPC error, as the endpoint answers a disallowed origin or host.
+fn forbidden(message: &str) -> Response<Body> {
+    let error = JsonRpcMessage::Error(JsonRpcError::new(
+        None,
+        ErrorObject::invalid_request(message),
+    ));
+    let mut response = Response::new(Body::from(serde_json::to_vec(&error).unwrap_or_default()));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 async fn serve_metadata(State(auth): State<ResourceServer>) -> Response<Body> {
