@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 
 use super::jwt::identity_of;
-use super::{AuthError, TokenValidator};
+use super::{AuthError, TokenValidator, check_fetch_url};
 use crate::identity::Identity;
 
 /// The largest introspection response read.
@@ -54,7 +54,8 @@ impl fmt::Debug for IntrospectionValidator {
 
 impl IntrospectionValidator {
     /// Accepts tokens for `audience` (the resource's canonical URI) that `endpoint` says are
-    /// active.
+    /// active. `endpoint` must be `https` (or `http` on a loopback host): tokens are sent nowhere
+    /// else.
     pub fn new(audience: impl Into<String>, endpoint: impl Into<String>) -> Self {
         IntrospectionValidator {
             audience: audience.into(),
@@ -98,6 +99,8 @@ impl IntrospectionValidator {
     }
 
     async fn introspect(&self, token: &str) -> Result<Map<String, Value>, AuthError> {
+        // The token goes nowhere but to a trusted authorization server, over TLS.
+        check_fetch_url(&self.endpoint).map_err(AuthError::unavailable)?;
         let body = format!("token={}&token_type_hint=access_token", form_encode(token));
         let mut request = self
             .client

@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::{AuthConfigError, AuthError, TokenValidator, roles_of, scopes_of};
+use super::{AuthConfigError, AuthError, TokenValidator, check_fetch_url, roles_of, scopes_of};
 use crate::identity::{AuthMethod, Identity};
 
 /// The largest JWKS document read.
@@ -102,7 +102,8 @@ enum Source {
 }
 
 impl Jwks {
-    /// The JWKS served at `url` (the authorization server's `jwks_uri`): fetched when first
+    /// The JWKS served at `url` (the authorization server's `jwks_uri`, `https`, or `http` on a
+    /// loopback host; another URL makes every token fail as unverifiable): fetched when first
     /// needed, kept for [`ttl`](Self::ttl), and fetched again early when a token names a key
     /// (`kid`) it does not hold, at most once per
     /// [`min_refetch_interval`](Self::min_refetch_interval): that is how a key rotation is
@@ -490,6 +491,7 @@ impl Remote {
     }
 
     async fn fetch(&self) -> Result<Vec<Jwk>, String> {
+        check_fetch_url(&self.url)?;
         let mut response = self
             .client
             .get(&self.url)

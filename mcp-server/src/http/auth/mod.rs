@@ -480,6 +480,20 @@ struct Guard {
     hosts: Allow,
 }
 
+/// Refuses a URL keys or token answers may not be fetched from: not `https` (or `http` on a
+/// loopback host), since whoever can alter them can forge any token.
+pub(crate) fn check_fetch_url(url: &str) -> Result<(), String> {
+    let uri: Uri = url.parse().map_err(|_| format!("`{url}` is not a URL"))?;
+    let loopback = uri
+        .host()
+        .is_some_and(|h| matches!(h, "localhost" | "127.0.0.1" | "[::1]" | "::1"));
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if loopback => Ok(()),
+        _ => Err(format!("`{url}` must use https")),
+    }
+}
+
 /// The router with authentication: `auth` guards the routes of `router`; the metadata routes
 /// are added without it.
 pub(super) fn protect(router: Router, auth: &ResourceServer, config: &HttpConfig) -> Router {
@@ -640,6 +654,16 @@ mod tests {
         ] {
             assert!(split_resource(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn fetch_urls() {
+        assert!(check_fetch_url("https://auth.example.com/jwks").is_ok());
+        assert!(check_fetch_url("http://127.0.0.1:9000/jwks").is_ok());
+        assert!(check_fetch_url("http://localhost/jwks").is_ok());
+        assert!(check_fetch_url("http://auth.example.com/jwks").is_err());
+        assert!(check_fetch_url("file:///etc/passwd").is_err());
+        assert!(check_fetch_url("not a url").is_err());
     }
 
     #[test]
