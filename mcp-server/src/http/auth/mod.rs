@@ -627,6 +627,60 @@ pub(crate) fn roles_of(claims: &serde_json::Map<String, Value>, claim: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::AuthMethod;
+    use axum::routing::post;
+    use tower::ServiceExt as _;
+
+    /// Accepts the token `good` as alice.
+    struct OneToken;
+    impl TokenValidator for OneToken {
+        async fn validate(&self, token: &str) -> Result<Identity, AuthError> {
+            if token == "good" {
+                Ok(Identity::new("alice", AuthMethod::Bearer).with_scopes(["s"]))
+            } else {
+                Err(AuthError::invalid("unknown"))
+            }
+        }
+    }
+
+    /// What the endpoint behind the middleware sees: the identity, and any Authorization header.
+    async fn seen(request: Request) -> String {
+        let who = request
+            .extensions()
+            .get::<Identity>()
+            .map_or("nobody", |i| i.subject())
+            .to_owned();
+        let header = request.headers().get(AUTHORIZATION).is_some();
+        format!("{who} authorization={header}")
+    }
+
+    #[tokio::test]
+    async fn the_endpoint_gets_the_identity_and_never_the_token() {
+        let auth =
+            ResourceServer::new("http://127.0.0.1/mcp", "https://as.example", OneToken).unwrap();
+        let app = protect(
+            Router::new().route("/mcp", post(seen)),
+            &auth,
+            &HttpConfig::new(),
+        );
+        let call = |token: Option<&str>| {
+            let mut request = axum::http::Request::post("/mcp").header("host", "127.0.0.1");
+            if let Some(token) = token {
+                request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+            }
+            app.clone().oneshot(request.body(Body::empty()).unwrap())
+        };
+        let response = call(Some("good")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(body, "alice authorization=false");
+        let response = call(Some("bad")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let response = call(None).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
 
     #[test]
     fn resource_uris() {
