@@ -563,6 +563,21 @@ async fn opaque_tokens_are_introspected() {
     assert_eq!(discover(&resource, Some(&good)).await.status(), 401);
     assert_eq!(authz.introspections(), 5);
 
+    // With a cache: one introspection for requests in a row.
+    let validator = IntrospectionValidator::new(&resource, authz.introspection_url())
+        .client_credentials(INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET)
+        .cache_for(Duration::from_secs(60));
+    let token = authz.opaque_token(&json!({"aud": resource, "sub": "bob"}));
+    for _ in 0..3 {
+        let identity = mcp_server::http::auth::TokenValidator::validate(&validator, &token)
+            .await
+            .unwrap();
+        assert_eq!(identity.subject(), "bob");
+    }
+    assert_eq!(authz.introspections(), 6);
+    let refused = mcp_server::http::auth::TokenValidator::validate(&validator, "unknown").await;
+    assert!(refused.is_err());
+
     // Wrong client credentials: the authorization server refuses, the token cannot be checked.
     let validator = IntrospectionValidator::new(&resource, authz.introspection_url())
         .client_credentials(INTROSPECTION_CLIENT_ID, "wrong");

@@ -1,7 +1,12 @@
 //! Opaque access tokens checked by the authorization server (token introspection, RFC 7662).
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
 use serde_json::{Map, Value};
 
@@ -20,7 +25,8 @@ const MAX_RESPONSE_SIZE: usize = 256 * 1024;
 /// and `nbf`, if present, hold. The [`Identity`] is built from the answer as [`super::JwtValidator`]
 /// builds it from claims (`sub` or `client_id`, `scope`, the roles claim, everything else).
 ///
-/// Every request is introspected: wrap it in your own validator to cache answers.
+/// By default every request is introspected; [`cache_for`](Self::cache_for) keeps positive
+/// answers for a while (keyed by a hash of the token, never the token).
 ///
 /// ```no_run
 /// use mcp_server::http::auth::{IntrospectionValidator, ResourceServer};
@@ -40,7 +46,17 @@ pub struct IntrospectionValidator {
     roles_claim: String,
     leeway: Duration,
     client: reqwest::Client,
+    cache: Option<Cache>,
 }
+
+/// Positive answers by SHA-256 of the token, each with its expiry.
+struct Cache {
+    ttl: Duration,
+    entries: Mutex<HashMap<[u8; 32], (Instant, Identity)>>,
+}
+
+/// The most answers cached; beyond that, expired ones are dropped, then all.
+const MAX_CACHED: usize = 10_000;
 
 impl fmt::Debug for IntrospectionValidator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -69,7 +85,20 @@ impl IntrospectionValidator {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            cache: None,
         }
+    }
+
+    /// Keeps an active token's identity for `ttl` (but never past its `exp`), so that a client's
+    /// requests in a row cost one introspection. A revoked token is then accepted until its
+    /// entry expires: keep `ttl` short.
+    #[must_use]
+    pub fn cache_for(mut self, ttl: Duration) -> Self {
+        self.cache = Some(Cache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        });
+        self
     }
 
     /// The resource server's client id and secret at the authorization server.
@@ -149,10 +178,7 @@ impl IntrospectionValidator {
                 "the token is from another issuer (`iss`)",
             ));
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = unix_now();
         let leeway = self.leeway.as_secs();
         if let Some(exp) = answer.get("exp").and_then(Value::as_u64)
             && exp.saturating_add(leeway) <= now
@@ -170,9 +196,45 @@ impl IntrospectionValidator {
 
 impl TokenValidator for IntrospectionValidator {
     async fn validate(&self, token: &str) -> Result<Identity, AuthError> {
+        let Some(cache) = &self.cache else {
+            let answer = self.introspect(token).await?;
+            return self.check(answer);
+        };
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = Instant::now();
+        if let Some((until, identity)) = lock(&cache.entries).get(&key)
+            && *until > now
+        {
+            return Ok(identity.clone());
+        }
         let answer = self.introspect(token).await?;
-        self.check(answer)
+        let remaining = answer
+            .get("exp")
+            .and_then(Value::as_u64)
+            .map(|exp| Duration::from_secs(exp.saturating_sub(unix_now())));
+        let identity = self.check(answer)?;
+        let ttl = remaining.map_or(cache.ttl, |r| r.min(cache.ttl));
+        let mut entries = lock(&cache.entries);
+        if entries.len() >= MAX_CACHED {
+            entries.retain(|_, (until, _)| *until > now);
+            if entries.len() >= MAX_CACHED {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (now + ttl, identity.clone()));
+        Ok(identity)
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// `application/x-www-form-urlencoded` of one value.
