@@ -1,6 +1,8 @@
 //! The integration tests of mcp-server, in one binary (one link of the heavy dependencies).
 
 mod audit;
+#[cfg(feature = "auth")]
+mod auth;
 mod fs;
 mod fuzz;
 mod gateway;

@@ -67,6 +67,10 @@ pub struct HttpConfig {
     pub(crate) write_timeout: Duration,
     pub(crate) max_connections: usize,
     pub(crate) shutdown_grace: Duration,
+    #[cfg(feature = "auth")]
+    pub(crate) auth: Option<super::auth::ResourceServer>,
+    #[cfg(feature = "auth")]
+    pub(crate) tls: Option<super::auth::TlsConfig>,
 }
 
 impl Default for HttpConfig {
@@ -89,6 +93,10 @@ impl Default for HttpConfig {
             write_timeout: Duration::from_secs(30),
             max_connections: 1_024,
             shutdown_grace: Duration::from_secs(10),
+            #[cfg(feature = "auth")]
+            auth: None,
+            #[cfg(feature = "auth")]
+            tls: None,
         }
     }
 }
@@ -275,6 +283,27 @@ impl HttpConfig {
     #[must_use]
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+
+    /// Requires an OAuth 2.1 bearer token on the MCP endpoint, checked by `resource_server`,
+    /// and serves its protected resource metadata: see [`crate::http::auth`]. Applies to
+    /// [`crate::http::serve`] and [`crate::http::McpService::router`].
+    #[cfg(feature = "auth")]
+    #[must_use]
+    pub fn auth(mut self, resource_server: super::auth::ResourceServer) -> Self {
+        self.auth = Some(resource_server);
+        self
+    }
+
+    /// Serves HTTPS, with client certificates if `tls` requires them (mutual TLS): see
+    /// [`crate::http::auth::TlsConfig`]. The handshake must complete within
+    /// [`HttpConfig::header_read_timeout`]. Applies to [`crate::http::serve`] (behind
+    /// [`crate::http::McpService::router`], TLS is your server's business).
+    #[cfg(feature = "auth")]
+    #[must_use]
+    pub fn tls(mut self, tls: super::auth::TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 

@@ -1,7 +1,8 @@
-//! The accept loop of [`super::serve`]: HTTP/1.1 on hyper with a header read timeout, a write
-//! stall timeout, a bounded number of connections, and a graceful shutdown.
+//! The accept loop of [`super::serve`]: HTTP/1.1 on hyper (over TLS if configured) with a header
+//! read timeout, a write stall timeout, a bounded number of connections, and a graceful shutdown.
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -11,7 +12,7 @@ use axum::body::Body;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -19,6 +20,7 @@ use tokio::time::Sleep;
 use tower::ServiceExt as _;
 
 use super::service::{LocalAddr, McpService};
+use crate::identity::Identity;
 
 /// The most bytes of request head (request line and headers) a connection may buffer.
 const MAX_HEAD: usize = 64 * 1024;
@@ -69,17 +71,27 @@ pub(super) async fn run(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let handler = service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(LocalAddr(local));
-            router.clone().oneshot(request.map(Body::new))
-        });
-        let io = TokioIo::new(WriteTimeout::new(stream, config.write_timeout));
-        let connection = graceful.watch(http.serve_connection(io, handler));
+        let connection = Connection {
+            http: http.clone(),
+            watcher: graceful.watcher(),
+            router: router.clone(),
+            local,
+            write_timeout: config.write_timeout,
+        };
+        #[cfg(feature = "auth")]
+        let tls = config.tls.clone();
+        #[cfg(feature = "auth")]
+        let handshake_timeout = config.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection closed with an error");
+            #[cfg(feature = "auth")]
+            if let Some(tls) = tls {
+                if let Some((stream, identity)) = tls.accept(stream, handshake_timeout).await {
+                    connection.serve(stream, identity).await;
+                }
+                drop(slot);
+                return;
             }
+            connection.serve(stream, None).await;
             drop(slot);
         });
     }
@@ -97,6 +109,43 @@ pub(super) async fn run(
     }
     service.close();
     Ok(())
+}
+
+/// What serving one accepted connection needs.
+struct Connection {
+    http: hyper::server::conn::http1::Builder,
+    watcher: Watcher,
+    router: axum::Router,
+    local: SocketAddr,
+    write_timeout: Duration,
+}
+
+impl Connection {
+    /// Serves HTTP/1.1 on `stream` (TCP, or TLS after the handshake); every request carries the
+    /// local address and, after a client certificate was verified, the caller's identity.
+    async fn serve<S>(self, stream: S, identity: Option<Identity>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            http,
+            watcher,
+            router,
+            local,
+            write_timeout,
+        } = self;
+        let handler = service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(LocalAddr(local));
+            if let Some(identity) = &identity {
+                request.extensions_mut().insert(identity.clone());
+            }
+            router.clone().oneshot(request.map(Body::new))
+        });
+        let io = TokioIo::new(WriteTimeout::new(stream, write_timeout));
+        if let Err(e) = watcher.watch(http.serve_connection(io, handler)).await {
+            tracing::debug!(error = %e, "connection closed with an error");
+        }
+    }
 }
 
 fn is_transient(e: &io::Error) -> bool {

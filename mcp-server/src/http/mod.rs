@@ -76,7 +76,16 @@
 //!
 //! Sessions will be bound to the authenticated principal once authorization exists: a session
 //! records its owner, and another principal's requests see 404.
+//!
+//! # Authentication
+//!
+//! With the `auth` feature (on by default), [`HttpConfig::auth`] makes the endpoint an OAuth 2.1
+//! resource server (bearer tokens, RFC 9728 metadata) and [`HttpConfig::tls`] serves HTTPS,
+//! optionally requiring client certificates: see [`auth`]. The caller's [`crate::Identity`] is
+//! in the request's extensions.
 
+#[cfg(feature = "auth")]
+pub mod auth;
 mod config;
 mod guard;
 mod listener;
@@ -172,6 +181,17 @@ pub async fn serve_local(server: Server, port: u16) -> io::Result<()> {
         shutdown,
     )
     .await
+}
+
+/// The endpoint's router with what the settings add around it: authentication and the
+/// protected resource metadata.
+pub(super) fn wrap_router(router: axum::Router, config: &HttpConfig) -> axum::Router {
+    #[cfg(feature = "auth")]
+    if let Some(auth) = &config.auth {
+        return auth::protect(router, auth, config);
+    }
+    let _ = config;
+    router
 }
 
 /// Closes the HTTP connection that carries the request's SSE stream, without ending the stream:

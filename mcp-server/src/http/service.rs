@@ -125,12 +125,13 @@ impl McpService {
     /// local address is unknown, so the `Host` check requires a loopback name unless
     /// [`HttpConfig::allowed_hosts`] says otherwise.
     pub fn router(&self) -> Router {
-        Router::new()
+        let router = Router::new()
             .route(
                 &self.shared.config.path,
                 post(post_handler).get(get_handler).delete(delete_handler),
             )
-            .with_state(self.shared.clone())
+            .with_state(self.shared.clone());
+        super::wrap_router(router, &self.shared.config)
     }
 
     /// Serves on `listen` until `shutdown` completes, then shuts down gracefully: see

@@ -1,0 +1,312 @@
+//! A local authorization server for tests and examples (the `testing` feature).
+//!
+//! [`TestAuthServer`] holds ES256 key pairs, serves their JWKS and an introspection endpoint on
+//! `127.0.0.1`, and mints tokens with whatever claims a test chooses. It is not an OAuth
+//! authorization server a client could use (no authorization or token endpoint): it stands for
+//! one from the resource server's side.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use mcp_server::http::auth::testing::TestAuthServer;
+//! use mcp_server::http::auth::{Jwks, JwtValidator, ResourceServer};
+//!
+//! let resource = "http://127.0.0.1:8000/mcp";
+//! let authz = TestAuthServer::start().await?;
+//! let validator = JwtValidator::new(resource, authz.issuer(), Jwks::url(authz.jwks_url()));
+//! let token = authz.access_token(resource, "alice", &["kpi:read"]);
+//! # let _ = (validator, token);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// The client id the introspection endpoint expects (HTTP Basic).
+pub const INTROSPECTION_CLIENT_ID: &str = "mcp-server";
+/// The client secret the introspection endpoint expects (HTTP Basic).
+pub const INTROSPECTION_CLIENT_SECRET: &str = "test-secret";
+
+/// A local stand-in for an authorization server: JWKS at [`jwks_url`](Self::jwks_url),
+/// introspection at [`introspection_url`](Self::introspection_url), tokens from
+/// [`token`](Self::token) and friends. Stops when dropped.
+pub struct TestAuthServer {
+    state: Arc<Shared>,
+    addr: SocketAddr,
+    issuer: String,
+    task: JoinHandle<()>,
+}
+
+struct Shared {
+    keys: Mutex<Vec<TestKey>>,
+    opaque: Mutex<HashMap<String, Value>>,
+    jwks_fetches: AtomicUsize,
+    introspections: AtomicUsize,
+}
+
+struct TestKey {
+    kid: String,
+    signing: EncodingKey,
+    public: Jwk,
+}
+
+impl fmt::Debug for TestAuthServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestAuthServer")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TestAuthServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the system's random numbers");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+impl TestKey {
+    fn generate() -> io::Result<Self> {
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .map_err(|_| io::Error::other("generating a P-256 key failed"))?;
+        let signing = EncodingKey::from_ec_der(pkcs8.as_ref());
+        let kid = random_hex(8);
+        let mut public = Jwk::from_encoding_key(&signing, Algorithm::ES256)
+            .map_err(|e| io::Error::other(format!("the public key: {e}")))?;
+        public.common.key_id = Some(kid.clone());
+        public.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
+        Ok(TestKey {
+            kid,
+            signing,
+            public,
+        })
+    }
+}
+
+impl TestAuthServer {
+    /// Starts serving on `127.0.0.1` (a free port), with one key.
+    pub async fn start() -> io::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(Shared {
+            keys: Mutex::new(vec![TestKey::generate()?]),
+            opaque: Mutex::new(HashMap::new()),
+            jwks_fetches: AtomicUsize::new(0),
+            introspections: AtomicUsize::new(0),
+        });
+        let app = Router::new()
+            .route("/jwks", get(jwks))
+            .route("/introspect", post(introspect))
+            .with_state(state.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(TestAuthServer {
+            state,
+            addr,
+            issuer: format!("http://{addr}"),
+            task,
+        })
+    }
+
+    /// The address served.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The issuer identifier, `http://127.0.0.1:{port}` (the `iss` of its tokens).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Where the JWKS is served.
+    pub fn jwks_url(&self) -> String {
+        format!("{}/jwks", self.issuer)
+    }
+
+    /// Where tokens are introspected (RFC 7662), with HTTP Basic
+    /// [`INTROSPECTION_CLIENT_ID`] and [`INTROSPECTION_CLIENT_SECRET`].
+    pub fn introspection_url(&self) -> String {
+        format!("{}/introspect", self.issuer)
+    }
+
+    /// The JWKS document served now.
+    pub fn jwks(&self) -> Value {
+        jwks_document(&self.state)
+    }
+
+    /// The key id (`kid`) tokens are signed with now.
+    pub fn current_kid(&self) -> String {
+        lock(&self.state.keys)
+            .last()
+            .map(|k| k.kid.clone())
+            .unwrap_or_default()
+    }
+
+    /// A new key becomes the signing key (its id is returned); the older keys stay in the JWKS.
+    pub fn rotate(&self) -> io::Result<String> {
+        let key = TestKey::generate()?;
+        let kid = key.kid.clone();
+        lock(&self.state.keys).push(key);
+        Ok(kid)
+    }
+
+    /// How many times the JWKS was fetched.
+    pub fn jwks_fetches(&self) -> usize {
+        self.state.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// How many introspection requests were answered.
+    pub fn introspections(&self) -> usize {
+        self.state.introspections.load(Ordering::SeqCst)
+    }
+
+    /// A JWT with exactly these claims, signed (ES256) by the current key, with its `kid`.
+    pub fn token(&self, claims: &Value) -> String {
+        let keys = lock(&self.state.keys);
+        let key = keys.last().expect("the server always has a key");
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some("at+jwt".to_owned());
+        jsonwebtoken::encode(&header, claims, &key.signing).expect("signing with a valid key")
+    }
+
+    /// The claims of a typical access token: this issuer, `aud`, `sub`, `scope` (space
+    /// separated, omitted when empty), `iat`, an `exp` five minutes ahead, and a `jti`.
+    pub fn claims(&self, audience: &str, subject: &str, scopes: &[&str]) -> Value {
+        let now = now();
+        let mut claims = json!({
+            "iss": self.issuer,
+            "aud": audience,
+            "sub": subject,
+            "iat": now,
+            "exp": now + 300,
+            "jti": random_hex(8),
+        });
+        if !scopes.is_empty() {
+            claims["scope"] = json!(scopes.join(" "));
+        }
+        claims
+    }
+
+    /// A signed JWT with [`claims`](Self::claims).
+    pub fn access_token(&self, audience: &str, subject: &str, scopes: &[&str]) -> String {
+        self.token(&self.claims(audience, subject, scopes))
+    }
+
+    /// An opaque token whose introspection answers `"active": true` and `claims`.
+    pub fn opaque_token(&self, claims: &Value) -> String {
+        let token = random_hex(16);
+        lock(&self.state.opaque).insert(token.clone(), claims.clone());
+        token
+    }
+
+    /// Makes an opaque token inactive.
+    pub fn revoke(&self, token: &str) {
+        lock(&self.state.opaque).remove(token);
+    }
+}
+
+fn jwks_document(state: &Shared) -> Value {
+    let keys = lock(&state.keys);
+    let public: Vec<&Jwk> = keys.iter().map(|k| &k.public).collect();
+    json!({ "keys": public })
+}
+
+async fn jwks(State(state): State<Arc<Shared>>) -> axum::Json<Value> {
+    state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    axum::Json(jwks_document(&state))
+}
+
+async fn introspect(
+    State(state): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<Value>, StatusCode> {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{INTROSPECTION_CLIENT_ID}:{INTROSPECTION_CLIENT_SECRET}"
+        ))
+    );
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    state.introspections.fetch_add(1, Ordering::SeqCst);
+    let body = String::from_utf8_lossy(&body);
+    let token = body
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .map(form_decode)
+        .ok_or(StatusCode::BAD_REQUEST)?;
+    let answer = match lock(&state.opaque).get(&token) {
+        Some(Value::Object(claims)) => {
+            let mut answer = claims.clone();
+            answer.insert("active".into(), Value::Bool(true));
+            Value::Object(answer)
+        }
+        _ => json!({"active": false}),
+    };
+    Ok(axum::Json(answer))
+}
+
+/// Decodes one `application/x-www-form-urlencoded` value.
+fn form_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
