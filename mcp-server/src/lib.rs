@@ -3,6 +3,7 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+pub mod approval;
 pub mod context;
 pub mod error;
 pub mod handler;
@@ -18,6 +19,7 @@ mod shape;
 mod state_token;
 mod stdio;
 mod tasks;
+pub mod validate;
 
 pub use context::{Context, Elicitation, FromContext, Keyed, State};
 pub use error::{Error, Result};
