@@ -5,3 +5,4 @@ mod http;
 mod macros;
 mod macros_ui;
 mod runtime;
+mod validate;
