@@ -236,10 +236,12 @@ struct Sealed {
 /// How a pending approval was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Channel {
-    /// A form (or a server-side approver): the answer carries the decision.
+    /// An answer carries the decision ([`Approvals::issue`]; the gate's approval form).
     Answer,
     /// A URL: the external approver records the decision with [`Approvals::record_decision`].
     Url,
+    /// The gate's server-side [`Approver`]: never answered through the client.
+    Approver,
 }
 
 struct Entry {
@@ -1210,21 +1212,26 @@ impl ApprovalGate {
         call: &PendingCall<'_>,
         asker: &A,
     ) -> Result<ApprovalRequest, GateError<A::Error>> {
-        // A later round of a modern request: the answer to the question of an earlier round.
-        if let Some((key, answer)) = asker.answered(KEY_PREFIX).into_iter().next() {
-            let token = &key[KEY_PREFIX.len().min(key.len())..];
-            return Ok(self.conclude(token, &answer, call).await?);
-        }
         let summary = call.summary();
         if let Some(approver) = &self.approver {
-            let (request, token) =
-                self.approvals
-                    .issue(call.tool, call.arguments, call.principal, &summary);
+            // The client's answers are never consulted: only the approver decides.
+            let (request, token) = self.approvals.issue_via(
+                call.tool,
+                call.arguments,
+                call.principal,
+                &summary,
+                Channel::Approver,
+            );
             let decision =
                 tokio::time::timeout(self.timeout, approver.approve_boxed(&request, &summary))
                     .await
                     .unwrap_or(Decision::TimedOut);
             return Ok(self.settle(&token, &request, decision, call)?);
+        }
+        // A later round of a modern request: the answer to the question of an earlier round.
+        if let Some((key, answer)) = asker.answered(KEY_PREFIX).into_iter().next() {
+            let token = &key[KEY_PREFIX.len().min(key.len())..];
+            return Ok(self.conclude(token, &answer, call).await?);
         }
         let by_url = self.url.as_deref().filter(|_| asker.supports_url());
         if by_url.is_none() && !asker.supports_form() {
@@ -1310,7 +1317,16 @@ impl ApprovalGate {
         call: &PendingCall<'_>,
     ) -> Result<ApprovalRequest, Denial> {
         let request = self.approvals.open(token)?;
-        if self.approvals.channel(&request) == Some(Channel::Url) {
+        let channel = self.approvals.channel(&request);
+        if channel == Some(Channel::Approver) {
+            self.approvals
+                .redeem(token, call.tool, call.arguments, call.principal)?;
+            return Err(Denial::new(
+                DenialReason::WrongBinding,
+                "this approval is decided by the server's approver, not by the client",
+            ));
+        }
+        if channel == Some(Channel::Url) {
             if answer.action != ElicitAction::Accept {
                 self.approvals
                     .redeem(token, call.tool, call.arguments, call.principal)?;

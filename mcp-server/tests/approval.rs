@@ -597,6 +597,32 @@ async fn the_channel_approver_hands_requests_to_the_application() {
     assert_eq!(seen[0], request);
 }
 
+#[tokio::test]
+async fn with_an_approver_the_clients_answers_do_not_count() {
+    let asking = gate();
+    let args = deploy_args();
+    // A question asked of the client, answered "yes" on a later round...
+    let key = first_round(&asking, &args).await;
+    let (approver, mut queue) = ChannelApprover::new(1, Duration::from_secs(30));
+    tokio::spawn(async move {
+        while let Some(prompt) = queue.recv().await {
+            prompt.deny("ops says no");
+        }
+    });
+    // ...but the gate (same authority) now has an approver: only the approver decides.
+    let approving = asking.clone().with_approver(approver);
+    let d = denial(
+        approving
+            .check(
+                &deploy(&args),
+                &later_round(&key, accept(json!({"approve": true}))),
+            )
+            .await,
+    );
+    assert_eq!(d.reason, DenialReason::Declined);
+    assert_eq!(d.detail, "ops says no");
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_channel_approver_denies_without_an_answer() {
     let request = Approvals::new(&[1; 32])

@@ -220,6 +220,8 @@ fn external_references_are_refused_without_io() {
         json!({"$ref": "file:///etc/passwd"}),
         json!({"$ref": file_uri}),
         json!({"$id": format!("http://127.0.0.1:{port}/root.json"), "$ref": "other.json"}),
+        json!({"$ref": "other.json"}),
+        json!({"$ref": "urn:example:other"}),
     ];
     for schema in &schemas {
         let err = SchemaValidator::new(schema, Subject::Arguments)
