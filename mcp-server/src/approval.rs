@@ -17,6 +17,46 @@
 //! dispatcher implements): a form with an `approve` checkbox, or a URL to an external approver
 //! page that carries the sealed request. Declining, cancelling, a timeout, a tampered, replayed,
 //! expired or misbound token all deny, each with a [`Denial`] whose reason suits an audit record.
+//!
+//! ```
+//! use std::time::Duration;
+//! use mcp_server::approval::*;
+//! use mcp_server::types::{ElicitRequestParams, ElicitResult};
+//!
+//! /// The dispatcher's side: here, a client that cannot elicit.
+//! struct NoElicitation;
+//!
+//! impl ApprovalAsker for NoElicitation {
+//!     type Error = &'static str;
+//!     fn supports_form(&self) -> bool { false }
+//!     fn supports_url(&self) -> bool { false }
+//!     async fn elicit(&self, _: &str, _: ElicitRequestParams) -> Result<ElicitResult, Self::Error> {
+//!         Err("the client supports no elicitation")
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // Approvals go to a queue the application drains (a chat bot, an admin UI...).
+//! let (approver, mut queue) = ChannelApprover::new(16, Duration::from_secs(60));
+//! tokio::spawn(async move {
+//!     while let Some(prompt) = queue.recv().await {
+//!         println!("{}", prompt.summary);
+//!         prompt.approve();
+//!     }
+//! });
+//! let gate = ApprovalGate::new(Approvals::random()).with_approver(approver);
+//!
+//! let arguments = serde_json::json!({"env": "prod"});
+//! let call = PendingCall::new("deploy", &arguments, "alice");
+//! match gate.check(&call, &NoElicitation).await {
+//!     Ok(request) => println!("approved once (nonce {})", request.nonce),
+//!     Err(GateError::Denied(denial)) => println!("denied: {}", denial.reason),
+//!     // Pass it on (in the modern era: the `input_required` round).
+//!     Err(GateError::Interrupted(e)) => println!("not asked: {e}"),
+//! }
+//! # }
+//! ```
 
 use std::collections::HashMap;
 use std::fmt;
