@@ -335,6 +335,8 @@ pub struct Redeemed {
     /// The request that was approved or denied.
     pub request: ApprovalRequest,
     /// What an external approver recorded for it ([`Approvals::record_decision`]), if anything.
+    /// A request issued with [`Approvals::issue_for_url`] is approved only if this is
+    /// `Some(true)`; redeeming it just spends it.
     pub recorded: Option<bool>,
 }
 
@@ -1176,6 +1178,17 @@ pub enum GateError<E> {
     Interrupted(E),
 }
 
+impl<E: fmt::Display> fmt::Display for GateError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GateError::Denied(d) => d.fmt(f),
+            GateError::Interrupted(e) => write!(f, "approval interrupted: {e}"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for GateError<E> {}
+
 impl<E> From<Denial> for GateError<E> {
     fn from(d: Denial) -> Self {
         GateError::Denied(d)
@@ -1247,6 +1260,10 @@ impl ApprovalGate {
 
     /// Lets `call` run once if a human approves it; returns the spent request (for the audit
     /// record).
+    ///
+    /// Call it for every call of a tool that requires approval, after its arguments have been
+    /// validated (a human should never be asked about a call that cannot run) and right before
+    /// running it. `Ok` is good for this one call only.
     pub async fn check<A: ApprovalAsker>(
         &self,
         call: &PendingCall<'_>,
