@@ -3,6 +3,7 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+pub mod approval;
 pub mod audit;
 pub mod context;
 pub mod error;
@@ -23,6 +24,7 @@ mod state_token;
 mod stdio;
 mod tasks;
 pub mod trace;
+pub mod validate;
 
 pub use audit::{Audit, AuditRecord, AuditSink};
 pub use context::{Context, Elicitation, FromContext, Keyed, State};

@@ -45,11 +45,41 @@ pub(crate) fn seal(key: &[u8; 32], binding: &str, responses: &InputResponses) ->
         issued: now(),
         responses: responses.clone(),
     };
-    let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).expect("serializes"));
+    seal_bytes(key, &serde_json::to_vec(&payload).expect("serializes"))
+}
+
+/// `base64url(payload).base64url(HMAC-SHA256(key, base64url(payload)))`: the sealed form shared
+/// by `requestState` and approval tokens (whose keys differ, see [`derive_key`]).
+pub(crate) fn seal_bytes(key: &[u8; 32], payload: &[u8]) -> String {
+    let body = URL_SAFE_NO_PAD.encode(payload);
     let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
     mac.update(body.as_bytes());
     let tag = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
     format!("{body}.{tag}")
+}
+
+/// The payload of a token made by [`seal_bytes`] under the same key, if it is intact. The tag
+/// is compared in constant time.
+pub(crate) fn open_bytes(key: &[u8; 32], token: &str) -> Result<Vec<u8>, OpenError> {
+    let (body, tag) = token.split_once('.').ok_or(OpenError::Malformed)?;
+    let tag = URL_SAFE_NO_PAD
+        .decode(tag)
+        .map_err(|_| OpenError::Malformed)?;
+    let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
+    mac.update(body.as_bytes());
+    mac.verify_slice(&tag)
+        .map_err(|_| OpenError::BadSignature)?;
+    URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| OpenError::Malformed)
+}
+
+/// A key for one purpose derived from the server's key (`HMAC-SHA256(key, purpose)`), so that
+/// one secret serves several kinds of token and no token of one kind opens as another.
+pub(crate) fn derive_key(key: &[u8; 32], purpose: &str) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().into()
 }
 
 /// Why a token was refused.
@@ -67,17 +97,7 @@ pub(crate) fn open(
     binding: &str,
     token: &str,
 ) -> Result<InputResponses, OpenError> {
-    let (body, tag) = token.split_once('.').ok_or(OpenError::Malformed)?;
-    let tag = URL_SAFE_NO_PAD
-        .decode(tag)
-        .map_err(|_| OpenError::Malformed)?;
-    let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
-    mac.update(body.as_bytes());
-    mac.verify_slice(&tag)
-        .map_err(|_| OpenError::BadSignature)?;
-    let bytes = URL_SAFE_NO_PAD
-        .decode(body)
-        .map_err(|_| OpenError::Malformed)?;
+    let bytes = open_bytes(key, token)?;
     let payload: Payload = serde_json::from_slice(&bytes).map_err(|_| OpenError::Malformed)?;
     if payload.binding != binding {
         return Err(OpenError::WrongRequest);

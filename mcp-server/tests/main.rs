@@ -1,5 +1,6 @@
 //! The integration tests of mcp-server, in one binary (one link of the heavy dependencies).
 
+mod approval;
 mod audit;
 #[cfg(feature = "auth")]
 mod auth;
@@ -13,3 +14,4 @@ mod macros_ui;
 mod metrics;
 mod runtime;
 mod support;
+mod validate;

@@ -1,0 +1,669 @@
+//! JSON Schema validation of tool arguments and structured output.
+//!
+//! Arguments are checked against a tool's `inputSchema` before its handler runs, and structured
+//! output against its `outputSchema` before it is sent. Schemas are compiled once (when the tool
+//! is registered) by a [`SchemaCompiler`], which also shares identical schemas and regular
+//! expressions between tools.
+//!
+//! Compilation is safe on untrusted schemas:
+//! - no external reference is ever fetched: a `$ref` (or `$schema`) to `http:`, `https:` or
+//!   `file:` fails to compile, without any network or file access;
+//! - `pattern` and `patternProperties` run on the linear-time [`regex`](https://docs.rs/regex)
+//!   engine, so a pattern like `(a+)+$` cannot backtrack catastrophically (look-around and
+//!   back-references are refused at compile time instead);
+//! - a schema nested deeper than a limit is refused before compiling, by a walk that does not
+//!   recurse.
+//!
+//! Schemas without `$schema` are draft 2020-12, as the MCP specification says. `format` is
+//! checked for the formats the validator knows (`date-time`, `email`, `uri`...); unknown formats
+//! (such as schemars' `uint32`) are ignored.
+//!
+//! ```
+//! use mcp_server::validate::{SchemaValidator, Subject};
+//! use serde_json::json;
+//!
+//! let schema = json!({
+//!     "type": "object",
+//!     "properties": { "a": { "type": "number" }, "b": { "type": "number" } },
+//!     "required": ["a", "b"]
+//! });
+//! let validator = SchemaValidator::new(&schema, Subject::Arguments).unwrap();
+//! assert!(validator.validate(&json!({"a": 1, "b": 2})).is_ok());
+//! let failure = validator.validate(&json!({"a": 1, "b": "x"})).unwrap_err();
+//! assert_eq!(failure.to_string(), r#"argument `b`: "x" is not of type "number""#);
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::paths::LocationSegment;
+use jsonschema::{PatternCache, PatternOptions, Retrieve, Uri, ValidationError};
+use mcp_core::types::Tool;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The deepest nesting of JSON objects and arrays a schema may have, by default.
+pub const DEFAULT_MAX_SCHEMA_DEPTH: usize = 64;
+
+/// How many errors a [`ValidationFailure`] reports at most, by default.
+pub const DEFAULT_MAX_ERRORS: usize = 5;
+
+/// Longest instance value (in bytes of JSON) quoted in an error message; longer ones are
+/// called "the value".
+const MAX_QUOTED_VALUE: usize = 64;
+
+/// Largest compiled size of one regular expression (`pattern`, `patternProperties`).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Which document a schema describes: it names the fields in error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Subject {
+    /// The arguments of a tool call (`inputSchema`): "argument `b`: ...".
+    Arguments,
+    /// The structured output of a tool (`outputSchema`): "output field `b`: ...".
+    StructuredContent,
+}
+
+impl Subject {
+    fn field_noun(self) -> &'static str {
+        match self {
+            Subject::Arguments => "argument",
+            Subject::StructuredContent => "output field",
+        }
+    }
+
+    fn whole_noun(self) -> &'static str {
+        match self {
+            Subject::Arguments => "arguments",
+            Subject::StructuredContent => "structured output",
+        }
+    }
+}
+
+/// Limits and choices of schema compilation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaOptions {
+    max_depth: usize,
+    max_errors: usize,
+    validate_formats: bool,
+}
+
+impl Default for SchemaOptions {
+    fn default() -> Self {
+        SchemaOptions {
+            max_depth: DEFAULT_MAX_SCHEMA_DEPTH,
+            max_errors: DEFAULT_MAX_ERRORS,
+            validate_formats: true,
+        }
+    }
+}
+
+impl SchemaOptions {
+    /// The default options: depth at most [`DEFAULT_MAX_SCHEMA_DEPTH`], at most
+    /// [`DEFAULT_MAX_ERRORS`] errors reported, known formats checked.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The deepest nesting of objects and arrays a schema may have (the root object is 1).
+    pub fn max_depth(mut self, depth: usize) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
+    /// How many errors a failure reports at most (at least one is always reported).
+    pub fn max_errors(mut self, n: usize) -> Self {
+        self.max_errors = n.max(1);
+        self
+    }
+
+    /// Whether `format` is checked (on by default) or only an annotation.
+    pub fn validate_formats(mut self, yes: bool) -> Self {
+        self.validate_formats = yes;
+        self
+    }
+}
+
+/// Why a schema could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemaError {
+    /// The schema is nested deeper than allowed.
+    #[error("the schema is nested deeper than {limit} levels")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+    /// The schema is not a valid JSON Schema, or refers to something that cannot be used (an
+    /// external `$ref`, a regular expression the linear-time engine does not support...).
+    #[error("invalid schema{}: {message}", at_location(.location))]
+    Invalid {
+        /// Where in the schema (a JSON pointer; empty for the root).
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn at_location(location: &str) -> String {
+    if location.is_empty() {
+        String::new()
+    } else {
+        format!(" at `{location}`")
+    }
+}
+
+/// Refuses every external reference: compiling never touches the network or the file system.
+struct NoRetrieval;
+
+impl Retrieve for NoRetrieval {
+    fn retrieve(
+        &self,
+        uri: &Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        Err(format!("external references are not resolved (`{}`)", uri.as_str()).into())
+    }
+}
+
+/// The nesting depth of `value` (a scalar is 0, `{}` is 1), stopping once it passes `limit`.
+/// Iterative, so that a hostile document cannot overflow the stack.
+fn depth_exceeds(value: &Value, limit: usize) -> bool {
+    let mut stack: Vec<(&Value, usize)> = vec![(value, 0)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Object(m) => Box::new(m.values()),
+            Value::Array(a) => Box::new(a.iter()),
+            _ => continue,
+        };
+        let depth = depth + 1;
+        if depth > limit {
+            return true;
+        }
+        stack.extend(children.map(|c| (c, depth)));
+    }
+    false
+}
+
+/// Compiles one schema with the safe settings.
+fn compile(
+    schema: &Value,
+    options: &SchemaOptions,
+    patterns: Option<&PatternCache>,
+) -> Result<jsonschema::Validator, SchemaError> {
+    if depth_exceeds(schema, options.max_depth) {
+        return Err(SchemaError::TooDeep {
+            limit: options.max_depth,
+        });
+    }
+    let mut builder = jsonschema::options()
+        .with_retriever(NoRetrieval)
+        .with_pattern_options(PatternOptions::regex().size_limit(REGEX_SIZE_LIMIT))
+        .should_validate_formats(options.validate_formats)
+        .should_ignore_unknown_formats(true);
+    if let Some(cache) = patterns {
+        builder = builder.with_pattern_cache(cache.clone());
+    }
+    builder.build(schema).map_err(|e| SchemaError::Invalid {
+        location: e.schema_path().as_str().to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// A compiled schema that checks instances and names the wrong fields.
+///
+/// Cheap to clone (the compiled schema is shared).
+#[derive(Clone)]
+pub struct SchemaValidator {
+    validator: Arc<jsonschema::Validator>,
+    subject: Subject,
+    max_errors: usize,
+}
+
+impl fmt::Debug for SchemaValidator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SchemaValidator")
+            .field("subject", &self.subject)
+            .field("draft", &self.validator.draft())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SchemaValidator {
+    /// Compiles `schema` with the default [`SchemaOptions`].
+    pub fn new(schema: &Value, subject: Subject) -> Result<Self, SchemaError> {
+        Self::with_options(schema, subject, &SchemaOptions::default())
+    }
+
+    /// Compiles `schema` with these options.
+    pub fn with_options(
+        schema: &Value,
+        subject: Subject,
+        options: &SchemaOptions,
+    ) -> Result<Self, SchemaError> {
+        Ok(SchemaValidator {
+            validator: Arc::new(compile(schema, options, None)?),
+            subject,
+            max_errors: options.max_errors,
+        })
+    }
+
+    /// What the schema describes.
+    pub fn subject(&self) -> Subject {
+        self.subject
+    }
+
+    /// Whether `instance` is valid (faster than [`SchemaValidator::validate`]).
+    pub fn is_valid(&self, instance: &Value) -> bool {
+        self.validator.is_valid(instance)
+    }
+
+    /// Checks `instance`; on failure, names the first few wrong fields.
+    pub fn validate(&self, instance: &Value) -> Result<(), ValidationFailure> {
+        if self.validator.is_valid(instance) {
+            return Ok(());
+        }
+        let mut errors = Vec::new();
+        let mut total = 0;
+        for error in self.validator.iter_errors(instance) {
+            for field_error in FieldError::from_validation_error(&error) {
+                total += 1;
+                if errors.len() < self.max_errors {
+                    errors.push(field_error);
+                }
+            }
+        }
+        if errors.is_empty() {
+            // is_valid and iter_errors disagree only if the validator has a bug: still refuse.
+            errors.push(FieldError {
+                pointer: String::new(),
+                field: String::new(),
+                keyword: String::new(),
+                message: "does not match the schema".into(),
+                masked_message: "does not match the schema".into(),
+            });
+            total = 1;
+        }
+        Err(ValidationFailure {
+            subject: self.subject,
+            errors,
+            total,
+        })
+    }
+}
+
+/// One wrong field of an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Where the field is, as a JSON pointer (`/filters/limit`; empty for the whole document).
+    pub pointer: String,
+    /// The field as people write it (`filters.limit`, `items[2].name`; empty for the whole
+    /// document).
+    pub field: String,
+    /// The JSON Schema keyword that failed (`type`, `required`, `pattern`...).
+    pub keyword: String,
+    /// What is wrong, quoting the value when it is short.
+    pub message: String,
+    /// What is wrong, never quoting the value (for fields that must not be logged).
+    pub masked_message: String,
+}
+
+/// `filters.limit`, `items[2]`, `["odd key"]` from the segments of a JSON pointer.
+fn dotted(segments: impl Iterator<Item = String>) -> String {
+    let mut out = String::new();
+    for segment in segments {
+        out.push_str(&segment);
+    }
+    out.strip_prefix('.').map(str::to_owned).unwrap_or(out)
+}
+
+fn property_segment(name: &str) -> String {
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '$');
+    if plain {
+        format!(".{name}")
+    } else {
+        format!("[{}]", Value::String(name.to_owned()))
+    }
+}
+
+fn pointer_segment(name: &str) -> String {
+    format!("/{}", name.replace('~', "~0").replace('/', "~1"))
+}
+
+impl FieldError {
+    fn from_validation_error(error: &ValidationError<'_>) -> Vec<FieldError> {
+        let parent_pointer = error.instance_path().as_str().to_owned();
+        let parent_field = dotted(error.instance_path().iter().map(|s| match s {
+            LocationSegment::Property(p) => property_segment(&p),
+            LocationSegment::Index(i) => format!("[{i}]"),
+        }));
+        let child = |name: &str| {
+            (
+                format!("{parent_pointer}{}", pointer_segment(name)),
+                format!("{parent_field}{}", property_segment(name))
+                    .trim_start_matches('.')
+                    .to_owned(),
+            )
+        };
+        let keyword = error.kind().keyword().to_owned();
+        match error.kind() {
+            ValidationErrorKind::Required { property } => {
+                let name = property
+                    .as_str()
+                    .map_or_else(|| property.to_string(), str::to_owned);
+                let (pointer, field) = child(&name);
+                let message = "is required but missing".to_owned();
+                vec![FieldError {
+                    pointer,
+                    field,
+                    keyword,
+                    masked_message: message.clone(),
+                    message,
+                }]
+            }
+            ValidationErrorKind::AdditionalProperties { unexpected }
+            | ValidationErrorKind::UnevaluatedProperties { unexpected } => unexpected
+                .iter()
+                .map(|name| {
+                    let (pointer, field) = child(name);
+                    let message = "is not allowed (unexpected property)".to_owned();
+                    FieldError {
+                        pointer,
+                        field,
+                        keyword: keyword.clone(),
+                        masked_message: message.clone(),
+                        message,
+                    }
+                })
+                .collect(),
+            _ => {
+                let masked_message = error.masked_with("the value").to_string();
+                let short = serde_json::to_string(error.instance().as_ref())
+                    .is_ok_and(|s| s.len() <= MAX_QUOTED_VALUE);
+                let message = if short {
+                    error.to_string()
+                } else {
+                    masked_message.clone()
+                };
+                vec![FieldError {
+                    pointer: parent_pointer,
+                    field: parent_field,
+                    keyword,
+                    message,
+                    masked_message,
+                }]
+            }
+        }
+    }
+}
+
+/// An instance that does not match its schema: the first few wrong fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationFailure {
+    subject: Subject,
+    errors: Vec<FieldError>,
+    total: usize,
+}
+
+impl ValidationFailure {
+    /// What was validated.
+    pub fn subject(&self) -> Subject {
+        self.subject
+    }
+
+    /// The reported errors (at most [`SchemaOptions::max_errors`]).
+    pub fn errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
+    /// How many errors were found, reported or not.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// The same failure with the values of these top-level fields left out of the messages
+    /// (for [`crate::Policy::sensitive`] arguments).
+    pub fn redacted<S: AsRef<str>>(mut self, sensitive: &[S]) -> Self {
+        for e in &mut self.errors {
+            let top = e.pointer.split('/').nth(1).unwrap_or("");
+            let top = top.replace("~1", "/").replace("~0", "~");
+            if sensitive.iter().any(|s| s.as_ref() == top) {
+                e.message.clone_from(&e.masked_message);
+            }
+        }
+        self
+    }
+}
+
+impl fmt::Display for ValidationFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            if e.field.is_empty() {
+                write!(f, "{}: {}", self.subject.whole_noun(), e.message)?;
+            } else {
+                write!(
+                    f,
+                    "{} `{}`: {}",
+                    self.subject.field_noun(),
+                    e.field,
+                    e.message
+                )?;
+            }
+        }
+        let more = self.total.saturating_sub(self.errors.len());
+        match more {
+            0 => Ok(()),
+            1 => f.write_str("; and 1 more error"),
+            n => write!(f, "; and {n} more errors"),
+        }
+    }
+}
+
+impl std::error::Error for ValidationFailure {}
+
+/// The compiled schemas of one tool.
+#[derive(Debug, Clone)]
+pub struct ToolSchemas {
+    /// Checks the arguments (`inputSchema`).
+    pub input: SchemaValidator,
+    /// Checks the structured output (`outputSchema`), if the tool declares one.
+    pub output: Option<SchemaValidator>,
+}
+
+impl ToolSchemas {
+    /// Checks a call's arguments (a missing `arguments` is checked as `{}`).
+    pub fn validate_arguments(&self, arguments: Option<&Value>) -> Result<(), ValidationFailure> {
+        match arguments {
+            Some(a) => self.input.validate(a),
+            None => self.input.validate(&Value::Object(Default::default())),
+        }
+    }
+
+    /// Checks structured output. Without an `outputSchema` everything passes; with one, a
+    /// missing `structuredContent` is a failure (the specification requires it).
+    pub fn validate_output(&self, structured: Option<&Value>) -> Result<(), ValidationFailure> {
+        let Some(output) = &self.output else {
+            return Ok(());
+        };
+        match structured {
+            Some(s) => output.validate(s),
+            None => Err(ValidationFailure {
+                subject: Subject::StructuredContent,
+                errors: vec![FieldError {
+                    pointer: String::new(),
+                    field: String::new(),
+                    keyword: "outputSchema".into(),
+                    message: "missing, but the tool declares an output schema".into(),
+                    masked_message: "missing, but the tool declares an output schema".into(),
+                }],
+                total: 1,
+            }),
+        }
+    }
+}
+
+/// Compiles schemas once: identical schemas (by content) share one compiled validator, and all
+/// share compiled regular expressions. Keep one per server and compile each tool's schemas when
+/// it is registered.
+pub struct SchemaCompiler {
+    options: SchemaOptions,
+    patterns: PatternCache,
+    compiled: Mutex<HashMap<[u8; 32], Arc<jsonschema::Validator>>>,
+}
+
+impl Default for SchemaCompiler {
+    fn default() -> Self {
+        Self::new(SchemaOptions::default())
+    }
+}
+
+impl fmt::Debug for SchemaCompiler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SchemaCompiler")
+            .field("options", &self.options)
+            .field("compiled", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SchemaCompiler {
+    /// A compiler with these options.
+    pub fn new(options: SchemaOptions) -> Self {
+        SchemaCompiler {
+            options,
+            patterns: PatternCache::new(),
+            compiled: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How many distinct schemas have been compiled.
+    pub fn len(&self) -> usize {
+        self.compiled.lock().expect("not poisoned").len()
+    }
+
+    /// Whether nothing has been compiled yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Compiles `schema`, or returns the validator compiled earlier for an identical one.
+    pub fn compile(
+        &self,
+        schema: &Value,
+        subject: Subject,
+    ) -> Result<SchemaValidator, SchemaError> {
+        // Check the depth before hashing: canonical_json recurses.
+        if depth_exceeds(schema, self.options.max_depth) {
+            return Err(SchemaError::TooDeep {
+                limit: self.options.max_depth,
+            });
+        }
+        let key: [u8; 32] = Sha256::digest(crate::approval::canonical_json(schema)).into();
+        if let Some(v) = self.compiled.lock().expect("not poisoned").get(&key) {
+            return Ok(SchemaValidator {
+                validator: Arc::clone(v),
+                subject,
+                max_errors: self.options.max_errors,
+            });
+        }
+        // Compiled outside the lock; two threads compiling the same schema at once both
+        // succeed and one result is kept.
+        let validator = Arc::new(compile(schema, &self.options, Some(&self.patterns))?);
+        let validator = Arc::clone(
+            self.compiled
+                .lock()
+                .expect("not poisoned")
+                .entry(key)
+                .or_insert(validator),
+        );
+        Ok(SchemaValidator {
+            validator,
+            subject,
+            max_errors: self.options.max_errors,
+        })
+    }
+
+    /// Compiles a tool's input schema and, if it has one, its output schema.
+    pub fn compile_tool(&self, tool: &Tool) -> Result<ToolSchemas, ToolSchemaError> {
+        let input = self
+            .compile(
+                &Value::Object(tool.input_schema.clone()),
+                Subject::Arguments,
+            )
+            .map_err(|error| ToolSchemaError {
+                tool: tool.name.clone(),
+                which: "inputSchema",
+                error,
+            })?;
+        let output = match &tool.output_schema {
+            Some(s) => Some(
+                self.compile(&Value::Object(s.clone()), Subject::StructuredContent)
+                    .map_err(|error| ToolSchemaError {
+                        tool: tool.name.clone(),
+                        which: "outputSchema",
+                        error,
+                    })?,
+            ),
+            None => None,
+        };
+        Ok(ToolSchemas { input, output })
+    }
+}
+
+/// A tool whose schema does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {which} of tool `{tool}` is unusable: {error}")]
+pub struct ToolSchemaError {
+    /// The tool.
+    pub tool: String,
+    /// `inputSchema` or `outputSchema`.
+    pub which: &'static str,
+    /// Why.
+    #[source]
+    pub error: SchemaError,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn depth_is_measured_without_recursion() {
+        assert!(!depth_exceeds(&json!(1), 0));
+        assert!(depth_exceeds(&json!({}), 0));
+        assert!(!depth_exceeds(&json!({"a": [1]}), 2));
+        assert!(depth_exceeds(&json!({"a": [[1]]}), 2));
+        let mut deep = json!(true);
+        for _ in 0..10_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        assert!(depth_exceeds(&deep, 64));
+        // Dropping a deep Value recurses in serde_json; take it apart iteratively instead.
+        let mut v = deep;
+        while let Value::Array(mut a) = v {
+            v = a.pop().unwrap_or(Value::Null);
+        }
+    }
+
+    #[test]
+    fn fields_are_dotted() {
+        assert_eq!(
+            dotted([".filters", ".limit"].into_iter().map(String::from)),
+            "filters.limit"
+        );
+        assert_eq!(
+            dotted([".items", "[2]", "[\"a b\"]"].into_iter().map(String::from)),
+            "items[2][\"a b\"]"
+        );
+        assert_eq!(property_segment("a.b"), "[\"a.b\"]");
+    }
+}
