@@ -382,6 +382,31 @@ impl Context {
             .await
     }
 
+    /// Asks through elicitation under an explicit key, with any parameters (form or URL).
+    pub(crate) async fn elicit_raw(
+        &self,
+        key: &str,
+        params: ElicitRequestParams,
+    ) -> Result<ElicitResult> {
+        self.ask::<messages::Elicit>(Some(key.to_owned()), InputRequest::Elicit(params))
+            .await
+    }
+
+    /// Answers of earlier rounds (modern era) to elicitations whose key starts with `prefix`.
+    pub(crate) fn answered_elicitations(&self, prefix: &str) -> Vec<(String, ElicitResult)> {
+        let InputMode::Modern(mrtr) = &self.inner.input else {
+            return Vec::new();
+        };
+        mrtr.responses
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .filter_map(|(k, v)| {
+                let value = serde_json::to_value(v).ok()?;
+                Some((k.clone(), serde_json::from_value(value).ok()?))
+            })
+            .collect()
+    }
+
     /// Asks the client's model for a message.
     pub async fn sample(&self, params: CreateMessageRequestParams) -> Result<CreateMessageResult> {
         self.sample_keyed(None, params).await

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
+use crate::approval::{ApprovalAsker, ApprovalGate, Approvals, GateError, PendingCall};
 use crate::audit::{Audit, AuditKind, AuditRecord, Outcome};
 use crate::context::{Context, StateMap};
 use crate::error::Error;
@@ -22,6 +23,7 @@ use crate::handler::{
     TemplateEntry, ToolHandler,
 };
 use crate::shape::Shape;
+use crate::validate::{SchemaCompiler, ToolSchemas};
 
 /// Settings of a server.
 #[derive(Debug, Clone)]
@@ -67,6 +69,8 @@ struct ToolEntry {
     definition: Tool,
     handler: Arc<dyn DynTool>,
     guard: Arc<Guard>,
+    /// The compiled input and output schemas, or why they do not compile.
+    schemas: Result<Arc<ToolSchemas>, String>,
     /// [`ToolHandler::defers_task`].
     defers_task: bool,
 }
@@ -112,6 +116,12 @@ pub(crate) struct Inner {
     pub(crate) gateway: gateway::Settings,
     /// Where audit records go (nowhere by default).
     pub(crate) audit: Audit,
+    /// Compiles every tool's schemas once (shared between equal schemas).
+    schemas: SchemaCompiler,
+    /// The configured approval gate ([`Server::approval`]).
+    approval: Option<ApprovalGate>,
+    /// The default gate, made at first use with the server key.
+    default_gate: std::sync::OnceLock<ApprovalGate>,
     /// The `_meta` of modern results (`serverInfo`), built at the first modern request.
     modern_meta: std::sync::OnceLock<Meta>,
 }
@@ -170,6 +180,9 @@ impl Server {
                 identity: None,
                 gateway: gateway::Settings::default(),
                 audit: Audit::new(),
+                schemas: SchemaCompiler::default(),
+                approval: None,
+                default_gate: std::sync::OnceLock::new(),
                 modern_meta: std::sync::OnceLock::new(),
             }),
         }
@@ -236,6 +249,16 @@ impl Server {
         self
     }
 
+    /// How a human approves calls of tools declared with `approval = "required"`: a
+    /// server-side approver, an external approval page, timeouts (see [`crate::approval`]). By
+    /// default the client's user is asked through elicitation, and approvals are sealed under
+    /// the server key.
+    #[must_use]
+    pub fn approval(mut self, gate: ApprovalGate) -> Self {
+        self.inner_mut().approval = Some(gate);
+        self
+    }
+
     /// Shared state for handlers, taken as `State<T>`.
     #[must_use]
     pub fn state<T: Send + Sync + 'static>(self, value: T) -> Self {
@@ -291,10 +314,20 @@ impl Server {
         );
         let defers_task = tool.defers_task();
         let guard = Arc::new(Guard::new(tool.policy(), gateway::may_destroy(&definition)));
+        let schemas = self
+            .inner
+            .schemas
+            .compile_tool(&definition)
+            .map(Arc::new)
+            .map_err(|e| {
+                tracing::error!(tool = %definition.name, error = %e, "a tool schema does not compile: every call will fail");
+                e.to_string()
+            });
         reg.tools.push(ToolEntry {
             definition,
             handler: Arc::new(tool),
             guard,
+            schemas,
             defers_task,
         });
         drop(reg);
@@ -839,10 +872,11 @@ impl Server {
                             task_support(&t.definition),
                             t.defers_task,
                             t.guard.clone(),
+                            t.schemas.clone(),
                         )
                     })
                 };
-                let Some((handler, support, defers_task, guard)) = found else {
+                let Some((handler, support, defers_task, guard, schemas)) = found else {
                     return Err(ErrorObject::invalid_params(format!(
                         "Unknown tool: {}",
                         p.name
@@ -869,6 +903,41 @@ impl Server {
                         self.decision(&cx, "tools/call", &p.name, Some("busy"));
                         return self.tool_error(&cx, busy("tool", &p.name), binding);
                     }
+                };
+                let schemas = schemas.map_err(|e| {
+                    tracing::error!(tool = %p.name, error = %e, "a call of a tool whose schema does not compile");
+                    ErrorObject::internal_error("internal error: the tool's schema cannot be checked")
+                })?;
+                // The arguments must fit the input schema before anything else happens.
+                let arguments = serde_json::Value::Object(arguments);
+                if let Err(failure) = schemas.validate_arguments(Some(&arguments)) {
+                    self.decision(&cx, "tools/call", &p.name, Some("invalid_arguments"));
+                    let policy = guard.policy(&self.inner.gateway);
+                    let message = failure.redacted(&policy.sensitive).to_string();
+                    return self.tool_error(&cx, Error::public(message), binding);
+                }
+                let policy = guard.policy(&self.inner.gateway);
+                if policy.approval == crate::policy::Approval::Required {
+                    let principal = cx.identity().map_or("anonymous", crate::Identity::subject);
+                    let call = PendingCall {
+                        tool: &p.name,
+                        arguments: &arguments,
+                        principal,
+                        sensitive: &policy.sensitive,
+                    };
+                    let outcome = self.gate().check(&call, &Asker(&cx)).await;
+                    match outcome {
+                        Ok(_) => self.approval_record(&cx, &p.name, None),
+                        Err(GateError::Denied(d)) => {
+                            self.approval_record(&cx, &p.name, Some(d.reason.as_str()));
+                            let e = Error::public(format!("not approved: {}", d.detail));
+                            return self.tool_error(&cx, e, binding);
+                        }
+                        Err(GateError::Interrupted(e)) => return self.tool_error(&cx, e, binding),
+                    }
+                }
+                let serde_json::Value::Object(arguments) = arguments else {
+                    unreachable!("an object was put in")
                 };
                 // A deferred task starts when the handler calls `continue_as_task`.
                 let mut deferred = None;
@@ -907,6 +976,16 @@ impl Server {
                 }
                 match outcome {
                     Ok(mut result) => {
+                        // A result that does not fit the declared output schema is never sent.
+                        if result.is_error != Some(true)
+                            && let Err(failure) =
+                                schemas.validate_output(result.structured_content.as_ref())
+                        {
+                            tracing::error!(tool = %p.name, error = %failure, "a tool's output violates its output schema: not sent");
+                            return Err(ErrorObject::internal_error(
+                                "internal error: the tool's output does not match its output schema",
+                            ));
+                        }
                         result.shape(v);
                         result.result_type = result_type(&cx);
                         if modern {
@@ -1412,6 +1491,40 @@ impl Server {
         }
     }
 
+    /// The approval gate: the configured one, or one asking the client's user, sealed under
+    /// the server key.
+    fn gate(&self) -> &ApprovalGate {
+        match &self.inner.approval {
+            Some(gate) => gate,
+            None => self
+                .inner
+                .default_gate
+                .get_or_init(|| ApprovalGate::new(Approvals::new(&self.inner.state_key))),
+        }
+    }
+
+    /// Audits an approval: granted (`denied` is `None`) or refused, and why.
+    fn approval_record(&self, cx: &Context, tool: &str, denied: Option<&str>) {
+        let audit = &self.inner.audit;
+        if !audit.is_enabled() {
+            return;
+        }
+        let decision = if denied.is_some() {
+            crate::audit::Decision::Deny
+        } else {
+            crate::audit::Decision::Allow
+        };
+        let mut r = AuditRecord::new(AuditKind::Approval, "tools/call")
+            .with_principal(cx.identity())
+            .with_request_id(cx.request_id().clone())
+            .with_item(tool)
+            .with_decision(decision, denied);
+        if let Some(id) = &cx.inner.session_id {
+            r = r.with_session_id(id.as_ref());
+        }
+        audit.record(&r);
+    }
+
     /// Audits a policy decision: allowed (`denied` is `None`) or denied, and why.
     pub(crate) fn decision(&self, cx: &Context, method: &str, item: &str, denied: Option<&str>) {
         let audit = &self.inner.audit;
@@ -1482,4 +1595,28 @@ fn oversized(out: &RawValue, limit: Option<usize>, kind: &str, name: &str) -> Op
             "the result of {kind} `{name}` exceeds {limit} bytes"
         ))
     })
+}
+
+/// Asks the client's user for approvals through the request's context: a server-to-client
+/// request in the legacy era, an `input_required` round in the modern era.
+struct Asker<'a>(&'a Context);
+
+impl ApprovalAsker for Asker<'_> {
+    type Error = Error;
+
+    fn supports_form(&self) -> bool {
+        self.0.client_capabilities().supports_form_elicitation()
+    }
+
+    fn supports_url(&self) -> bool {
+        self.0.client_capabilities().supports_url_elicitation()
+    }
+
+    async fn elicit(&self, key: &str, params: ElicitRequestParams) -> Result<ElicitResult, Error> {
+        self.0.elicit_raw(key, params).await
+    }
+
+    fn answered(&self, prefix: &str) -> Vec<(String, ElicitResult)> {
+        self.0.answered_elicitations(prefix)
+    }
 }

@@ -448,10 +448,19 @@ impl fmt::Display for ValidationFailure {
             }
             if e.field.is_empty() {
                 write!(f, "{}: {}", self.subject.whole_noun(), e.message)?;
+            } else if e.keyword == "required" {
+                write!(
+                    f,
+                    "missing required {} `{}`",
+                    self.subject.field_noun(),
+                    e.field
+                )?;
+            } else if e.keyword == "additionalProperties" || e.keyword == "unevaluatedProperties" {
+                write!(f, "unexpected {} `{}`", self.subject.field_noun(), e.field)?;
             } else {
                 write!(
                     f,
-                    "{} `{}`: {}",
+                    "invalid {} `{}`: {}",
                     self.subject.field_noun(),
                     e.field,
                     e.message

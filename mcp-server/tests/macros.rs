@@ -410,8 +410,24 @@ impl Kpi {
     }
 }
 
+/// Approves every call (the approval flow itself is tested in `gateway`).
+struct AutoApprove;
+
+impl mcp_server::approval::Approver for AutoApprove {
+    async fn approve(
+        &self,
+        _request: &mcp_server::approval::ApprovalRequest,
+        _summary: &str,
+    ) -> mcp_server::approval::Decision {
+        mcp_server::approval::Decision::Approved
+    }
+}
+
 fn server() -> Server {
+    let gate = mcp_server::approval::ApprovalGate::new(mcp_server::approval::Approvals::random())
+        .with_approver(AutoApprove);
     Server::new("macros-test", "1.0.0")
+        .approval(gate)
         .state(Db { revenue: 1234.5 })
         .tool(Add)
         .tool(Query)
@@ -654,7 +670,7 @@ async fn bad_arguments_are_tool_errors_the_model_can_read() {
     assert_eq!(r["isError"], true);
     assert_eq!(
         r["content"][0]["text"],
-        "invalid argument `b`: invalid type: string \"two\", expected f64"
+        "invalid argument `b`: \"two\" is not of type \"number\""
     );
 
     let r = c
@@ -666,7 +682,7 @@ async fn bad_arguments_are_tool_errors_the_model_can_read() {
     assert_eq!(r["isError"], true);
     let text = r["content"][0]["text"].as_str().unwrap();
     assert!(
-        text.starts_with("invalid argument `metric`: unknown variant `profit`"),
+        text.starts_with("invalid argument `metric`: \"profit\" is not one of"),
         "{text}"
     );
 
@@ -674,7 +690,7 @@ async fn bad_arguments_are_tool_errors_the_model_can_read() {
     assert_eq!(r["isError"], true);
     assert_eq!(
         r["content"][0]["text"],
-        "invalid arguments: missing field `userName`"
+        "missing required argument `userName`"
     );
 
     // A public error is shown; an internal one is not.

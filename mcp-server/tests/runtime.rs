@@ -574,7 +574,10 @@ async fn internal_errors_are_not_shown() {
         .call(2, "tools/call", json!({"name": "echo", "arguments": {}}))
         .await;
     assert_eq!(r["result"]["isError"], true);
-    assert_eq!(r["result"]["content"][0]["text"], "`text` is required");
+    assert_eq!(
+        r["result"]["content"][0]["text"],
+        "missing required argument `text`"
+    );
 }
 
 #[tokio::test]

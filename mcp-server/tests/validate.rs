@@ -71,7 +71,7 @@ fn bad_arguments_name_the_field() {
     let f = fail(&v, json!({"a": 1, "b": "x"}));
     assert_eq!(
         f.to_string(),
-        r#"argument `b`: "x" is not of type "number""#
+        r#"invalid argument `b`: "x" is not of type "number""#
     );
     assert_eq!(f.errors()[0].pointer, "/b");
     assert_eq!(f.errors()[0].keyword, "type");
@@ -80,7 +80,8 @@ fn bad_arguments_name_the_field() {
     assert_eq!(f.errors()[0].field, "filters.limit");
     assert_eq!(f.errors()[0].pointer, "/filters/limit");
     assert!(
-        f.to_string().starts_with("argument `filters.limit`: "),
+        f.to_string()
+            .starts_with("invalid argument `filters.limit`: "),
         "{f}"
     );
 
@@ -127,7 +128,11 @@ fn sensitive_values_can_be_left_out() {
     assert!(f.to_string().contains("hunter2"), "{f}");
     let redacted = f.redacted(&["password"]);
     assert!(!redacted.to_string().contains("hunter2"), "{redacted}");
-    assert!(redacted.to_string().starts_with("argument `password`: "));
+    assert!(
+        redacted
+            .to_string()
+            .starts_with("invalid argument `password`: ")
+    );
 }
 
 #[test]
@@ -371,7 +376,7 @@ fn the_compiler_compiles_each_schema_once() {
     let f = schemas.validate_arguments(None).unwrap_err();
     assert_eq!(
         f.to_string(),
-        "argument `a`: is required but missing; argument `b`: is required but missing"
+        "missing required argument `a`; missing required argument `b`"
     );
     assert_eq!(schemas.validate_output(Some(&json!({"hits": 1}))), Ok(()));
     let f = schemas
@@ -380,7 +385,7 @@ fn the_compiler_compiles_each_schema_once() {
     assert_eq!(f.subject(), Subject::StructuredContent);
     assert_eq!(
         f.to_string(),
-        r#"output field `hits`: "1" is not of type "integer""#
+        r#"invalid output field `hits`: "1" is not of type "integer""#
     );
     assert!(schemas.validate_output(None).is_err());
 
