@@ -419,3 +419,244 @@ async fn every_request_response_and_decision_is_audited_once() {
     let kinds: Vec<_> = memory.take().iter().map(|r| r.kind).collect();
     assert_eq!(kinds, [AuditKind::Request, AuditKind::Response]);
 }
+
+// -------------------------------------------------------------------------------------------
+// Validation and approval.
+
+static RELEASED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Releases a version to production.
+#[tool(destructive, scopes = ["deploy"], approval = "required")]
+fn release(service: String, version: String) -> String {
+    RELEASED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("released {service} {version}")
+}
+
+/// Claims an output schema it does not keep.
+struct Liar;
+
+impl mcp_server::ToolHandler for Liar {
+    fn policy(&self) -> Policy {
+        Policy {
+            scopes: vec!["deploy".into()],
+            declared: true,
+            ..Policy::default()
+        }
+    }
+    fn definition(&self) -> mcp_server::types::Tool {
+        let schema = |v: Value| serde_json::from_value(v).unwrap();
+        let mut t = mcp_server::types::Tool::new("liar", schema(json!({"type": "object"})));
+        t.output_schema = Some(schema(json!({
+            "type": "object",
+            "properties": {"total": {"type": "integer"}},
+            "required": ["total"]
+        })));
+        t
+    }
+    async fn call(
+        &self,
+        _cx: Context,
+        _args: mcp_server::types::JsonObject,
+    ) -> mcp_server::Result<mcp_server::types::CallToolResult> {
+        Ok(mcp_server::types::CallToolResult::structured(
+            json!({"total": "secret-internal-value"}),
+        ))
+    }
+}
+
+fn deployer() -> Server {
+    Server::new("deployer", "1.0.0")
+        .tool(Release)
+        .tool(Liar)
+        .tool(Sized)
+        .identity(Identity::configured("ops-bob").with_scopes(["deploy"]))
+}
+
+fn released() -> usize {
+    RELEASED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn arguments_and_outputs_are_validated() {
+    let mut c = legacy(server()).await;
+    // A wrong type: isError naming the field; the handler never runs.
+    let r = call(&mut c, 1, "sized", json!({"text": 5, "repeat": 1})).await;
+    assert_eq!(r["result"]["isError"], true);
+    assert_eq!(
+        text(&r),
+        "invalid argument `text`: 5 is not of type \"string\""
+    );
+    let r = call(&mut c, 2, "sized", json!({"text": "x"})).await;
+    assert_eq!(text(&r), "missing required argument `repeat`");
+
+    // Output that breaks the declared schema is never sent.
+    let mut c = legacy(deployer()).await;
+    let r = call(&mut c, 3, "liar", json!({})).await;
+    assert_eq!(r["error"]["code"], -32603, "{r}");
+    assert!(!r.to_string().contains("secret-internal-value"));
+    let r = call(&mut c, 4, "sized", json!({"text": "ok", "repeat": 1})).await;
+    assert_eq!(text(&r), "ok");
+}
+
+#[tokio::test]
+async fn legacy_approval_asks_the_user_and_binds_the_answer() {
+    use mcp_server::audit::{AuditKind, Decision, MemorySink};
+    use std::sync::Arc;
+
+    let memory = Arc::new(MemorySink::default());
+    let server = deployer().audit(mcp_server::Audit::new().with_sink(memory.clone()));
+    let mut c = Client::start(server);
+    c.initialize("2025-11-25", json!({"elicitation": {}})).await;
+    let before = released();
+
+    // Approved: the tool runs once.
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "release", "arguments": {"service": "api", "version": "1.2"}}}))
+        .await;
+    let ask = c.recv().await;
+    assert_eq!(ask["method"], "elicitation/create", "{ask}");
+    let message = ask["params"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("release") && message.contains("1.2"),
+        "{message}"
+    );
+    assert_eq!(
+        ask["params"]["requestedSchema"]["properties"]["approve"]["type"],
+        "boolean"
+    );
+    c.send(json!({"jsonrpc": "2.0", "id": ask["id"],
+        "result": {"action": "accept", "content": {"approve": true}}}))
+        .await;
+    let (r, _) = c.until(json!(1)).await;
+    assert_eq!(text(&r), "released api 1.2");
+    assert_eq!(released(), before + 1);
+
+    // Declined, or accepted without approving: denied, the tool does not run.
+    for (id, answer) in [
+        (2, json!({"action": "decline"})),
+        (
+            3,
+            json!({"action": "accept", "content": {"approve": false}}),
+        ),
+        (4, json!({"action": "cancel"})),
+    ] {
+        c.send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "release", "arguments": {"service": "api", "version": "1.3"}}}))
+            .await;
+        let ask = c.recv().await;
+        c.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": answer}))
+            .await;
+        let (r, _) = c.until(json!(id)).await;
+        assert_eq!(r["result"]["isError"], true, "{r}");
+        assert!(text(&r).starts_with("not approved"), "{r}");
+    }
+    assert_eq!(released(), before + 1);
+
+    let approvals: Vec<_> = memory
+        .take()
+        .into_iter()
+        .filter(|r| r.kind == AuditKind::Approval)
+        .collect();
+    assert_eq!(approvals.len(), 4);
+    assert_eq!(approvals[0].decision, Some(Decision::Allow));
+    assert_eq!(approvals[0].principal.as_deref(), Some("ops-bob"));
+    assert!(
+        approvals[1..]
+            .iter()
+            .all(|a| a.decision == Some(Decision::Deny) && a.reason.as_deref() == Some("declined"))
+    );
+
+    // A client that cannot ask its user: denied.
+    let mut c = legacy(deployer()).await;
+    let r = call(
+        &mut c,
+        1,
+        "release",
+        json!({"service": "api", "version": "2"}),
+    )
+    .await;
+    assert!(text(&r).starts_with("not approved"), "{r}");
+}
+
+#[tokio::test]
+async fn modern_approval_is_single_use_and_bound_to_the_call() {
+    let mut c = Client::start(deployer());
+    let before = released();
+    let params = json!({"_meta": modern_meta(json!({})), "name": "release",
+        "arguments": {"service": "db", "version": "9"}});
+    let r = c.call(1, "tools/call", params.clone()).await;
+    assert_eq!(r["result"]["resultType"], "input_required", "{r}");
+    let requests = r["result"]["inputRequests"].as_object().unwrap();
+    let (key, _) = requests.iter().next().unwrap();
+    assert!(key.starts_with("approval:"), "{key}");
+    let state = r["result"]["requestState"].clone();
+    let approve = json!({"action": "accept", "content": {"approve": true}});
+
+    let mut retry = params.clone();
+    retry["inputResponses"] = json!({ key: approve });
+    retry["requestState"] = state.clone();
+    let r = c.call(2, "tools/call", retry.clone()).await;
+    assert_eq!(text(&r), "released db 9", "{r}");
+    assert_eq!(released(), before + 1);
+
+    // The same approval again: a replay, denied.
+    let r = c.call(3, "tools/call", retry.clone()).await;
+    assert!(text(&r).contains("not approved"), "{r}");
+    // An approval forged by altering the key: denied.
+    let mut forged_key = key.clone();
+    forged_key.pop();
+    forged_key.push('A');
+    let mut forged = params.clone();
+    forged["inputResponses"] = json!({ forged_key: approve });
+    let r = c.call(4, "tools/call", forged).await;
+    assert!(text(&r).contains("not approved"), "{r}");
+    // A fresh approval used for other arguments: refused (bound to the exact arguments).
+    let r = c.call(5, "tools/call", params.clone()).await;
+    let (key, _) = r["result"]["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap();
+    let mut other = params.clone();
+    other["arguments"] = json!({"service": "db", "version": "10"});
+    other["inputResponses"] = json!({ key: approve });
+    let r = c.call(6, "tools/call", other).await;
+    assert!(text(&r).contains("not approved"), "{r}");
+    assert_eq!(released(), before + 1);
+}
+
+#[tokio::test]
+async fn a_server_side_approver_decides_alone() {
+    use mcp_server::approval::{ApprovalGate, Approvals, ChannelApprover};
+
+    let (approver, mut prompts) = ChannelApprover::new(4, Duration::from_secs(5));
+    let gate = ApprovalGate::new(Approvals::random()).with_approver(approver);
+    let mut c = legacy(deployer().approval(gate)).await;
+    let human = tokio::spawn(async move {
+        let first = prompts.recv().await.unwrap();
+        first.approve();
+        let second = prompts.recv().await.unwrap();
+        second.deny("not on a Friday");
+    });
+    let before = released();
+    let r = call(
+        &mut c,
+        1,
+        "release",
+        json!({"service": "web", "version": "3"}),
+    )
+    .await;
+    assert_eq!(text(&r), "released web 3");
+    let r = call(
+        &mut c,
+        2,
+        "release",
+        json!({"service": "web", "version": "4"}),
+    )
+    .await;
+    assert!(text(&r).contains("not approved"), "{r}");
+    human.await.unwrap();
+    assert_eq!(released(), before + 1);
+}
