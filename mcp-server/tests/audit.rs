@@ -236,6 +236,17 @@ fn a_torn_last_line_does_not_stop_the_next_start() {
 }
 
 #[test]
+fn a_chain_does_not_continue_an_unchained_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    write_log(&path, 2, false);
+    let err = JsonlSink::builder(&path).chained().open().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert!(err.to_string().contains("no hash chain"), "{err}");
+    assert_eq!(lines(&path).len(), 2);
+}
+
+#[test]
 fn a_keyed_chain_needs_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = log_path(&dir);
