@@ -911,7 +911,9 @@ pub enum VerifyError {
 /// Verifies a hash-chained JSON Lines audit log written by [`JsonlSink`] (plain SHA-256 chain).
 ///
 /// Every line must be a record with `prev` and `hash`; `prev` must be the previous line's hash
-/// ([`GENESIS`] for the first) and `hash` must match the line's content. A changed line fails its
+/// ([`GENESIS`] for the first) and `hash` must match the line's content, and the line must be
+/// byte for byte what the sink writes (so that a duplicated key or a reformatting, which JSON
+/// readers may interpret differently, cannot hide a change). A changed line fails its
 /// own hash; a removed line breaks the `prev` of the one after it; an inserted line fails its
 /// hash or `prev`, or, if written with a correct hash, breaks the `prev` of the next line
 /// (use [`JsonlSinkBuilder::hmac_key`] so that nobody without the key can forge one). Lines cut
@@ -976,6 +978,20 @@ fn verify_inner(path: &Path, key: Option<&[u8]>) -> Result<VerifyReport, VerifyE
         if chain_hash(key, &line_prev, &canonical) != hash {
             return Err(altered(
                 "the content does not match its hash (the line was changed)",
+            ));
+        }
+        // The line must be exactly what the sink writes: no duplicate keys, no reformatting, so
+        // that every JSON reader sees the fields that were verified.
+        let exact = line.len() == canonical.len() + 148
+            && line.starts_with(b"{\"hash\":\"")
+            && line[9..73] == *hash.as_bytes()
+            && line[73..83] == *b"\",\"prev\":\""
+            && line[83..147] == *line_prev.as_bytes()
+            && line[147..149] == *b"\","
+            && line[149..] == canonical.as_bytes()[1..];
+        if !exact {
+            return Err(altered(
+                "the line is not in the form the sink writes (reformatted, or keys duplicated)",
             ));
         }
         if line_prev != prev {

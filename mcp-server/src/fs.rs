@@ -12,6 +12,9 @@
 //! whether the target exists. Hidden entries (names starting with `.`, such as `.git` or `.env`)
 //! are refused unless [`FileResources::allow_hidden`] says otherwise.
 //!
+//! `completion/complete` on the `path` variable lists the entries of the directory typed so far
+//! that a read would accept ([`FileResources::complete_path`]).
+//!
 //! ```no_run
 //! use mcp_server::Server;
 //! use mcp_server::fs::FileResources;
@@ -28,7 +31,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine as _;
-use mcp_core::types::{ResourceContents, ResourceTemplate};
+use mcp_core::types::{Completion, CompletionContext, ResourceContents, ResourceTemplate};
 use mcp_core::uri_template::UriTemplate;
 
 use crate::context::Context;
@@ -238,11 +241,7 @@ impl FileResources {
             return Err(PathError::OutsideRoot);
         }
         if !inner.allow_hidden
-            && resolved
-                .strip_prefix(&inner.root)
-                .expect("checked above")
-                .components()
-                .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+            && is_hidden(resolved.strip_prefix(&inner.root).expect("checked above"))
         {
             // A visible symlink to a hidden entry.
             return Err(PathError::Hidden);
@@ -255,6 +254,59 @@ impl FileResources {
             return Err(PathError::TooLarge);
         }
         Ok(resolved)
+    }
+
+    /// Up to 100 entries (sorted, directories with a trailing `/`) that complete `partial`: the
+    /// entries of the directory it names, under the same checks as a read, whose names start
+    /// with its last segment. Blocks.
+    pub fn complete_path(&self, partial: &str) -> Completion {
+        const MAX: usize = 100;
+        let (dir, stem) = match partial.rfind('/') {
+            Some(i) => (&partial[..=i], &partial[i + 1..]),
+            None => ("", partial),
+        };
+        let allow_hidden = self.inner.allow_hidden;
+        let listed = if dir.is_empty() {
+            Ok(self.inner.root.clone())
+        } else {
+            check_relative(dir.trim_end_matches('/'), allow_hidden).and_then(|()| {
+                let resolved = std::fs::canonicalize(self.inner.root.join(dir))
+                    .map_err(|_| PathError::NotFound)?;
+                if resolved.starts_with(&self.inner.root) {
+                    Ok(resolved)
+                } else {
+                    Err(PathError::OutsideRoot)
+                }
+            })
+        };
+        let Ok(Ok(entries)) = listed.map(std::fs::read_dir) else {
+            return Completion::default();
+        };
+        let mut values: Vec<String> = entries
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let name = entry.file_name().into_string().ok()?;
+                if !name.starts_with(stem) || (!allow_hidden && name.starts_with('.')) {
+                    return None;
+                }
+                // Only what a read would accept: nothing that leads outside the root.
+                let target = std::fs::canonicalize(entry.path()).ok()?;
+                let inside = target.strip_prefix(&self.inner.root).ok()?;
+                if !allow_hidden && is_hidden(inside) {
+                    return None;
+                }
+                let slash = if target.is_dir() { "/" } else { "" };
+                Some(format!("{dir}{name}{slash}"))
+            })
+            .collect();
+        values.sort_unstable();
+        let total = values.len();
+        values.truncate(MAX);
+        Completion {
+            values,
+            total: Some(total as u64),
+            has_more: Some(total > MAX),
+        }
     }
 
     /// Reads the file a decoded relative path names: its bytes and guessed MIME type. Blocks.
@@ -313,6 +365,24 @@ impl ResourceHandler for FileResources {
             Ok(vec![contents(uri, mime, bytes)])
         }
     }
+
+    fn complete(
+        &self,
+        _cx: Context,
+        variable: String,
+        value: String,
+        _context: Option<CompletionContext>,
+    ) -> impl Future<Output = Result<Completion>> + Send {
+        let this = self.clone();
+        async move {
+            if variable != VAR {
+                return Ok(Completion::default());
+            }
+            tokio::task::spawn_blocking(move || this.complete_path(&value))
+                .await
+                .map_err(Error::internal)
+        }
+    }
 }
 
 /// Text for textual types that are UTF-8, base64 otherwise.
@@ -352,6 +422,13 @@ fn check_encoding(raw: &str) -> Result<(), PathError> {
         }
     }
     Ok(())
+}
+
+/// Whether a path relative to the root has a hidden component.
+fn is_hidden(relative: &Path) -> bool {
+    relative
+        .components()
+        .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
 }
 
 /// Checks a decoded relative path without touching the file system.

@@ -7,9 +7,9 @@
 //! | `mcp_tool_denials_total` | counter | `tool`, `outcome` (`denied`) |
 //! | `mcp_tool_call_duration_seconds` | histogram | `tool`, `outcome` |
 //!
-//! Nothing is recorded until the application installs a recorder, for instance
-//! `metrics_exporter_prometheus::PrometheusBuilder::new().install()` for a Prometheus scrape
-//! endpoint, or an OpenTelemetry bridge. Every function here is a few atomic operations once a
+//! Nothing is recorded until the application installs a recorder: with the `prometheus` feature,
+//! `install_prometheus(addr)` serves a Prometheus scrape endpoint; any other `metrics` recorder
+//! (an OpenTelemetry bridge, StatsD, ...) works the same way. Every function here is a few atomic operations once a
 //! recorder is installed, and nothing without one.
 //!
 //! Label values come from the registry: pass only names of registered tools (an unknown name sent
@@ -75,4 +75,24 @@ pub fn record_denial(tool: &str, latency: Duration) {
     ::metrics::counter!(DENIALS, "tool" => tool.to_owned(), "outcome" => DENIED).increment(1);
     ::metrics::histogram!(DURATION, "tool" => tool.to_owned(), "outcome" => DENIED)
         .record(latency.as_secs_f64());
+}
+
+/// Installs a Prometheus exporter as the global recorder, serving the metrics as text on
+/// `http://<addr>/metrics` (any path answers), and registers their descriptions ([`describe`]).
+///
+/// Inside a Tokio runtime the endpoint runs on it; outside one, on a thread of its own. Only with
+/// the `prometheus` feature.
+///
+/// # Errors
+///
+/// When a global recorder is already installed, or the address cannot be bound.
+#[cfg(feature = "prometheus")]
+pub fn install_prometheus(
+    addr: std::net::SocketAddr,
+) -> Result<(), metrics_exporter_prometheus::BuildError> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()?;
+    describe();
+    Ok(())
 }

@@ -124,6 +124,11 @@ fn the_chain_verifies_and_continues_across_restarts() {
     let first: Value = serde_json::from_str(&all[0]).unwrap();
     assert_eq!(second["prev"], first["hash"]);
     assert_eq!(first["prev"], mcp_server::audit::GENESIS);
+    // Text that JSON escapes, and text it does not, verifies too.
+    let sink = JsonlSink::builder(&path).chained().open().unwrap();
+    sink.record(&record(5).with_item("café \"q\" \\ \n\t\u{1}/ 😀"));
+    drop(sink);
+    assert_eq!(verify(&path).unwrap().records, 6);
     // An empty log is a valid, empty chain.
     let empty = dir.path().join("empty.jsonl");
     write_log(&empty, 0, true);
@@ -142,13 +147,24 @@ fn an_altered_line_is_named() {
     assert_eq!(line, 3);
     assert!(reason.contains("changed"), "{reason}");
 
-    // Reordering keys or whitespace changes nothing a JSON reader sees: still verifies.
-    write_log(&dir.path().join("b.jsonl"), 2, true);
-    let mut all = lines(&dir.path().join("b.jsonl"));
-    let v: Value = serde_json::from_str(&all[1]).unwrap();
-    all[1] = serde_json::to_string_pretty(&v).unwrap().replace('\n', " ");
-    rewrite(&dir.path().join("b.jsonl"), &all);
-    assert_eq!(verify(dir.path().join("b.jsonl")).unwrap().records, 2);
+    // A duplicated key that JSON readers resolve differently (the first wins for some, the last
+    // for serde_json), or any reformatting, is refused even though the parsed content is intact.
+    let b = dir.path().join("b.jsonl");
+    write_log(&b, 3, true);
+    let clean = lines(&b);
+    let mut all = clean.clone();
+    all[1] = all[1].replacen("{", "{\"principal\":\"mallory\",", 1);
+    rewrite(&b, &all);
+    let (line, reason) = altered_line(verify(&b));
+    assert_eq!(line, 2);
+    assert!(reason.contains("duplicated"), "{reason}");
+    let mut all = clean.clone();
+    let v: Value = serde_json::from_str(&all[2]).unwrap();
+    all[2] = serde_json::to_string_pretty(&v).unwrap().replace('\n', " ");
+    rewrite(&b, &all);
+    assert_eq!(altered_line(verify(&b)).0, 3);
+    rewrite(&b, &clean);
+    assert_eq!(verify(&b).unwrap().records, 3);
 }
 
 #[test]
@@ -233,6 +249,17 @@ fn a_torn_last_line_does_not_stop_the_next_start() {
     assert_eq!(new["prev"], old["hash"]);
     // The cut line is reported, not hidden.
     assert_eq!(altered_line(verify(&path)).0, 3);
+}
+
+#[test]
+fn a_chain_does_not_continue_an_unchained_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    write_log(&path, 2, false);
+    let err = JsonlSink::builder(&path).chained().open().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert!(err.to_string().contains("no hash chain"), "{err}");
+    assert_eq!(lines(&path).len(), 2);
 }
 
 #[test]

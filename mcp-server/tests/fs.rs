@@ -229,3 +229,29 @@ fn the_root_is_resolved_once() {
     let canonical = std::fs::canonicalize(tmp.path().join("data")).unwrap();
     assert_eq!(files.root(), Path::new(&canonical));
 }
+
+#[test]
+fn paths_complete_to_what_a_read_would_accept() {
+    let (_tmp, files) = layout();
+    let c = files.complete_path("");
+    let mut expected = vec!["a.txt", "big.txt", "img.png", "notes", "sub/"];
+    if cfg!(unix) {
+        // `link_in` stays inside; `link_out`, `link_sibling`, `dir_out` lead out; `.env` and
+        // `link_hidden` are hidden (the latter as a target).
+        expected = vec!["a.txt", "big.txt", "img.png", "link_in", "notes", "sub/"];
+    }
+    assert_eq!(c.values, expected);
+    assert_eq!(c.total, Some(expected.len() as u64));
+    assert_eq!(c.has_more, Some(false));
+    assert_eq!(files.complete_path("sub/").values, vec!["sub/b.json"]);
+    assert_eq!(files.complete_path("sub/x").values, Vec::<String>::new());
+    assert_eq!(files.complete_path("b").values, vec!["big.txt"]);
+    assert!(files.complete_path("../").values.is_empty());
+    assert!(files.complete_path("%2e%2e/").values.is_empty());
+    assert!(files.complete_path("missing/").values.is_empty());
+    #[cfg(unix)]
+    assert!(files.complete_path("dir_out/").values.is_empty());
+    assert_eq!(files.complete_path(".").values, Vec::<String>::new());
+    let open = files.clone().allow_hidden(true);
+    assert!(open.complete_path(".").values.contains(&".env".to_owned()));
+}

@@ -94,3 +94,34 @@ fn descriptions_and_units_are_registered() {
     assert_eq!(described[DENIALS], (Some(::metrics::Unit::Count), true));
     assert_eq!(described[DURATION], (Some(::metrics::Unit::Seconds), true));
 }
+
+/// The scrape endpoint serves what was recorded. It installs the process-wide recorder, which
+/// the tests above do not use (they record through a local one).
+#[cfg(feature = "prometheus")]
+#[tokio::test]
+async fn the_prometheus_endpoint_serves_the_metrics() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    metrics::install_prometheus(addr).unwrap();
+    metrics::record_call("add", Outcome::Ok, Duration::from_millis(2));
+    metrics::record_denial("add", Duration::from_millis(1));
+    let mut body = String::new();
+    for _ in 0..50 {
+        if let Ok(r) = reqwest::get(format!("http://{addr}/metrics")).await {
+            body = r.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        body.contains(r#"mcp_tool_calls_total{tool="add",outcome="ok"} 1"#)
+            || body.contains(r#"mcp_tool_calls_total{outcome="ok",tool="add"} 1"#),
+        "{body}"
+    );
+    assert!(body.contains("# HELP mcp_tool_denials_total"), "{body}");
+    assert!(body.contains("mcp_tool_call_duration_seconds"), "{body}");
+}
