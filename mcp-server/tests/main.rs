@@ -13,5 +13,7 @@ mod macros;
 mod macros_ui;
 mod metrics;
 mod runtime;
+#[cfg(feature = "auth")]
+mod secure_http;
 mod support;
 mod validate;

@@ -622,6 +622,40 @@ impl Shared {
         }
     }
 
+    /// The HTTP response carrying a request's final message. A policy refusal for missing
+    /// scopes is a 403 with the `insufficient_scope` challenge when this endpoint is an OAuth
+    /// resource server, so that the client can step up its authorization.
+    fn answer(&self, message: &JsonRpcMessage, modern: bool) -> Response<Body> {
+        #[cfg(feature = "auth")]
+        if let (Some(rs), JsonRpcMessage::Error(e)) = (&self.config.auth, message)
+            && e.error.code == crate::gateway::ACCESS_DENIED
+            && let Some(data) = &e.error.data
+            && data.get("reason").and_then(Value::as_str) == Some("insufficient_scope")
+        {
+            let scopes: Vec<String> = data
+                .get("scopes")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let challenge = super::auth::insufficient_scope(rs, &scopes);
+            let mut response = json_response(StatusCode::FORBIDDEN, message);
+            if let Some(v) = challenge
+                .headers()
+                .get(axum::http::header::WWW_AUTHENTICATE)
+            {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, v.clone());
+            }
+            return response;
+        }
+        json_response(status_of(message, modern), message)
+    }
+
     /// Waits for a message of the request, unless everything is being shut down.
     async fn recv(&self, rx: &mut mpsc::Receiver<JsonRpcMessage>) -> Option<JsonRpcMessage> {
         tokio::select! {
@@ -652,14 +686,14 @@ impl Shared {
             ResponseMode::Sse => None,
             ResponseMode::Json => loop {
                 match self.recv(&mut rx).await {
-                    Some(m) if is_final(&m, &id) => return json_response(status_of(&m, true), &m),
+                    Some(m) if is_final(&m, &id) => return self.answer(&m, true),
                     // No stream to carry it.
                     Some(_) => {}
                     None => return unavailable(Some(id), "the server is shutting down"),
                 }
             },
             ResponseMode::Auto => match self.recv(&mut rx).await {
-                Some(m) if is_final(&m, &id) => return json_response(status_of(&m, true), &m),
+                Some(m) if is_final(&m, &id) => return self.answer(&m, true),
                 Some(m) => Some(m),
                 None => return unavailable(Some(id), "the server is shutting down"),
             },
@@ -777,7 +811,7 @@ impl Shared {
             ResponseMode::Sse => (None, None),
             ResponseMode::Json => loop {
                 match self.recv(&mut rx).await {
-                    Some(m) if is_final(&m, &id) => return json_response(StatusCode::OK, &m),
+                    Some(m) if is_final(&m, &id) => return self.answer(&m, false),
                     Some(m) => {
                         session.standalone.push(&m, false);
                     }
@@ -790,7 +824,7 @@ impl Shared {
             ResponseMode::Auto => tokio::select! {
                 biased;
                 m = self.recv(&mut rx) => match m {
-                    Some(m) if is_final(&m, &id) => return json_response(StatusCode::OK, &m),
+                    Some(m) if is_final(&m, &id) => return self.answer(&m, false),
                     Some(m) => (Some(m), None),
                     None if self.abort.is_cancelled() => {
                         return unavailable(Some(id), "the server is shutting down");
