@@ -4,13 +4,20 @@ mod client;
 pub mod error;
 pub mod handler;
 pub mod http;
+mod listen;
 mod sse_legacy;
 pub mod transport;
+mod typed;
 
 pub use client::{Client, ClientBuilder, EraChoice, ServerSession};
 pub use error::{Error, Result};
 pub use handler::{Change, ClientHandler, HandlerCapabilities, NoHandler};
 pub use http::HttpServer;
+pub use listen::{Listener, Subscription};
+pub use mcp_core::contract::ToolContract;
+#[doc(hidden)]
+pub use typed::__private;
+pub use typed::Expect;
 pub use transport::{StderrMode, StdioServer, Transport};
 
 /// The protocol crate.

@@ -97,6 +97,16 @@ pub struct SchemaDrift {
     pub reason: String,
 }
 
+impl SchemaDrift {
+    /// A drift at `path` (a JSON pointer into the output).
+    pub fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        SchemaDrift {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
 impl fmt::Display for SchemaDrift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {
