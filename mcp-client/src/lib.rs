@@ -15,6 +15,7 @@ pub use handler::{Change, ClientHandler, HandlerCapabilities, NoHandler};
 pub use http::HttpServer;
 pub use listen::{Listener, Subscription};
 pub use mcp_core::contract::ToolContract;
+pub use mcp_macros::client;
 #[doc(hidden)]
 pub use typed::__private;
 pub use typed::Expect;

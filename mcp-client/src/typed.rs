@@ -27,8 +27,9 @@ pub(crate) struct TypedCache {
 struct CacheState {
     /// The `outputSchema` of each listed tool (`None`: the tool declares none).
     server: Option<Arc<HashMap<String, Option<JsonObject>>>>,
-    /// The result of the comparison, per tool.
-    verdicts: HashMap<String, std::result::Result<(), SchemaDrift>>,
+    /// The result of the comparison, per tool and expected schema (two contracts may name the
+    /// same tool).
+    verdicts: HashMap<(String, String), std::result::Result<(), SchemaDrift>>,
 }
 
 impl TypedCache {
@@ -103,9 +104,10 @@ impl Client {
     /// Compares the contract's output schema with the server's, once per tool.
     async fn check_contract(&self, tool: &str, expected: &JsonObject) -> Result<()> {
         let cache = &self.typed_cache();
+        let key = (tool.to_owned(), Value::Object(expected.clone()).to_string());
         let known = {
             let state = cache.state.lock().expect("not poisoned");
-            match state.verdicts.get(tool) {
+            match state.verdicts.get(&key) {
                 Some(verdict) => return verdict.clone().map_err(|drift| drift_error(tool, drift)),
                 None => state.server.clone(),
             }
@@ -138,7 +140,7 @@ impl Client {
             .lock()
             .expect("not poisoned")
             .verdicts
-            .insert(tool.to_owned(), verdict.clone());
+            .insert(key, verdict.clone());
         verdict.map_err(|drift| drift_error(tool, drift))
     }
 }
@@ -201,31 +203,36 @@ pub fn decode<T: DeserializeOwned>(tool: &str, result: CallToolResult, wrapped: 
         reason,
     };
     if let Some(structured) = result.structured_content {
-        if wrapped {
-            let Value::Object(mut map) = structured else {
-                return Err(output_error(
-                    "`structuredContent` is not an object with a `result`".into(),
-                ));
-            };
-            let value = map.remove("result").ok_or_else(|| {
-                output_error("`structuredContent` has no `result` to unwrap".into())
-            })?;
-            return T::deserialize(value).map_err(|e| output_error(e.to_string()));
-        }
-        return match T::deserialize(&structured) {
+        // The contract says whether the value is wrapped in `{"result": ...}`; the other
+        // reading is tried second, for an object output whose one field is `result`.
+        let inner = match &structured {
+            Value::Object(map) if map.len() == 1 => map.get("result"),
+            _ => None,
+        };
+        let (first, second) = if wrapped {
+            (inner, Some(&structured))
+        } else {
+            (Some(&structured), inner)
+        };
+        let Some(first) = first else {
+            return Err(output_error(
+                "`structuredContent` is not `{\"result\": ...}`, as the contract expects".into(),
+            ));
+        };
+        return match T::deserialize(first) {
             Ok(value) => Ok(value),
-            // A server wrapping a value the contract does not know to be wrapped.
-            Err(e) => match structured {
-                Value::Object(mut map) if map.len() == 1 && map.contains_key("result") => {
-                    let inner = map.remove("result").expect("checked");
-                    T::deserialize(inner).map_err(|_| output_error(e.to_string()))
-                }
-                _ => Err(output_error(e.to_string())),
-            },
+            Err(e) => second
+                .and_then(|v| T::deserialize(v).ok())
+                .ok_or_else(|| output_error(e.to_string())),
         };
     }
     // No structured output: the text is the value, as JSON or as a string.
     let text = text_of(&result);
+    if text.is_empty()
+        && let Ok(value) = T::deserialize(Value::Null)
+    {
+        return Ok(value);
+    }
     if let Ok(value) = serde_json::from_str::<T>(&text) {
         return Ok(value);
     }

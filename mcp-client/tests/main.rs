@@ -2,3 +2,5 @@
 
 mod cli;
 mod client;
+mod macros_ui;
+mod typed;

@@ -81,10 +81,21 @@ pub trait ToolContract {
     }
 
     /// Whether `structuredContent` is `{"result": value}` rather than the value itself: true
-    /// when the output is not a JSON object (a number, a string, a list, an enum).
+    /// when the output is not a JSON object (a number, a string, a list, an enum). By default,
+    /// whether the output schema is such a wrapper ([`is_result_wrapper`]).
     fn output_wrapped() -> bool {
-        false
+        Self::output_schema().is_some_and(|s| is_result_wrapper(&s))
     }
+}
+
+/// Whether an output schema is the `{"result": ...}` wrapper servers put around outputs that
+/// are not objects: an object whose one property, required, is `result`.
+pub fn is_result_wrapper(schema: &JsonObject) -> bool {
+    let one_property = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|p| p.len() == 1 && p.contains_key("result"));
+    one_property && required(schema) == ["result"]
 }
 
 /// Where and how a contract's output schema and a server's disagree.

@@ -61,6 +61,8 @@ pub(crate) struct Param {
     pub(crate) name_span: Span,
     /// Whether the name is known (a plain identifier, or renamed).
     pub(crate) named: bool,
+    /// The parameter's identifier, when it is one.
+    pub(crate) ident: Option<Ident>,
     pub(crate) ty: Type,
     /// `#[arg(description)]`, else the parameter's doc comment.
     pub(crate) description: Option<String>,
@@ -184,10 +186,15 @@ pub(crate) fn function(attrs: &[Attribute], sig: &mut Signature, errors: &mut Er
                     (None, other) => (String::new(), other.span(), false),
                 };
                 let description = arg.description.as_ref().map(|d| d.value()).or(doc);
+                let ident = match &*pt.pat {
+                    Pat::Ident(p) => Some(p.ident.clone()),
+                    _ => None,
+                };
                 params.push(Param {
                     name,
                     name_span,
                     named,
+                    ident,
                     ty: (*pt.ty).clone(),
                     description,
                     arg,

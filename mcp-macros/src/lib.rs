@@ -3,6 +3,7 @@
 mod ast;
 mod attr;
 mod case;
+mod client;
 mod check;
 mod ctxt;
 mod debug;
@@ -35,4 +36,10 @@ pub fn prompt(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn handlers(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::handlers(attr.into(), item.into()).into()
+}
+
+#[doc = include_str!("../docs/client.md")]
+#[proc_macro_attribute]
+pub fn client(attr: TokenStream, item: TokenStream) -> TokenStream {
+    client::client(attr.into(), item.into()).into()
 }
