@@ -248,6 +248,8 @@ pub fn decode<T: DeserializeOwned>(tool: &str, result: CallToolResult, wrapped: 
 pub mod __private {
     use std::marker::PhantomData;
 
+    use serde::de::DeserializeOwned;
+
     pub use super::{Expect, decode, to_arguments};
     pub use crate::client::Client;
     pub use crate::error::{Error, Result};
@@ -293,6 +295,17 @@ pub mod __private {
         fn expect(&self) -> Expect {
             Expect::default()
         }
+    }
+
+    /// The call of a method: a boxed future, so that an output type that does not deserialize
+    /// is one error, at the output type.
+    pub fn call<T: DeserializeOwned + 'static>(
+        client: Client,
+        tool: &'static str,
+        arguments: Result<JsonObject>,
+        expect: Expect,
+    ) -> futures::future::BoxFuture<'static, Result<T>> {
+        Box::pin(async move { client.call_typed::<T>(tool, arguments, expect).await })
     }
 
     /// Serializes one argument of a method into the `arguments` object.

@@ -25,6 +25,8 @@ struct Method {
     params: Vec<(Ident, String, Type)>,
     /// The `T` of `Result<T, E>`.
     output: Type,
+    /// The declared return type, where an error type that does not convert is reported.
+    ret_span: Span,
 }
 
 /// Parses `#[client(...)] trait ... { ... }` and writes the trait and its impl.
@@ -74,6 +76,12 @@ pub(crate) fn client(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
 
+    if !errors.is_empty() {
+        // The trait as written (parameters that were patterns now `_`), without the impl.
+        let errors = errors.into_compile_errors();
+        return quote!(#tr #errors);
+    }
+
     // The trait, with `async fn` written as `fn -> impl Future + Send` so that callers can spawn
     // its futures.
     for item in &mut tr.items {
@@ -93,10 +101,6 @@ pub(crate) fn client(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
 
-    if !errors.is_empty() {
-        let errors = errors.into_compile_errors();
-        return quote!(#tr #errors);
-    }
 
     let p = quote!(#krate::__private);
     let trait_ident = &tr.ident;
@@ -120,6 +124,12 @@ pub(crate) fn client(attr: TokenStream, item: TokenStream) -> TokenStream {
                 (&&#p::Output::<#output>::new()).expect()
             }
         };
+        let call = quote_spanned! {output.span()=>
+            #p::call::<#output>(__mcp_client, #name, __mcp_arguments, __mcp_expect)
+        };
+        let ok = quote_spanned! {m.ret_span=>
+            ::core::result::Result::Ok(#call.await?)
+        };
         quote! {
             #sig {
                 let __mcp_client = ::core::clone::Clone::clone(self);
@@ -130,13 +140,7 @@ pub(crate) fn client(attr: TokenStream, item: TokenStream) -> TokenStream {
                     ::core::result::Result::Ok(__mcp_arguments)
                 })();
                 let __mcp_expect = #expect;
-                async move {
-                    ::core::result::Result::Ok(
-                        __mcp_client
-                            .call_typed::<#output>(#name, __mcp_arguments, __mcp_expect)
-                            .await?,
-                    )
-                }
+                async move { #ok }
             }
         }
     });
@@ -261,10 +265,14 @@ fn method(f: &mut TraitItemFn, errors: &mut Errors) -> Option<Method> {
                         };
                         params.push((pi.ident.clone(), wire, (*pt.ty).clone()));
                     }
-                    other => errors.on(
-                        other,
-                        "a `#[client]` method's parameters are plain names (the tool's argument names), not patterns",
-                    ),
+                    other => {
+                        errors.on(
+                            other,
+                            "a `#[client]` method's parameters are plain names (the tool's argument names), not patterns",
+                        );
+                        // What rustc accepts in a method without a body, so that the error is one.
+                        *pt.pat = syn::parse_quote!(_);
+                    }
                 }
             }
         }
@@ -284,6 +292,7 @@ fn method(f: &mut TraitItemFn, errors: &mut Errors) -> Option<Method> {
         }
     }
 
+    let ret_span = f.sig.output.span();
     let output = match &f.sig.output {
         ReturnType::Default => {
             errors.at(
@@ -320,6 +329,7 @@ fn method(f: &mut TraitItemFn, errors: &mut Errors) -> Option<Method> {
         name,
         params,
         output: output?,
+        ret_span,
     })
 }
 

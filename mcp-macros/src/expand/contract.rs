@@ -110,8 +110,8 @@ fn input_struct(
         .iter()
         .map(|ty| quote_spanned!(ty.span()=> for<'__mcp> #ty: #serde::Serialize));
     quote! {
+        // No derives: they would demand of every argument type what the tool does not.
         #[doc = #doc]
-        #[derive(::core::fmt::Debug, ::core::clone::Clone)]
         #vis struct #input {
             #(#docs pub #fields: #types,)*
         }
