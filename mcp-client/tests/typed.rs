@@ -40,6 +40,12 @@ pub(crate) fn hello(#[arg(rename = "who")] name: String) -> String {
     format!("hello {name}")
 }
 
+/// Implements a contract declared apart: the compiler checks that they agree.
+#[mcp_server::tool(contract = contracts::AddTwiceContract)]
+fn add_twice(#[args] args: contracts::AddArgs) -> f64 {
+    2.0 * (args.a + args.b)
+}
+
 #[mcp_server::resource("file:///notes.txt")]
 fn notes() -> String {
     "notes".into()
@@ -50,6 +56,7 @@ fn server() -> Server {
         .tool(Add)
         .tool(StatsTool)
         .tool(Hello)
+        .tool(AddTwice)
         .resource(Notes)
 }
 
@@ -140,7 +147,7 @@ mod contracts {
         pub mean: f64,
     }
 
-    #[derive(Serialize, schemars::JsonSchema)]
+    #[derive(Serialize, Deserialize, schemars::JsonSchema)]
     pub(crate) struct AddArgs {
         pub a: f64,
         pub b: f64,
@@ -159,6 +166,8 @@ mod contracts {
         pub(crate) struct AddApart = "add" (AddArgs) -> f64;
         /// A tool the server does not have.
         pub(crate) struct Missing = "missing" (AddArgs) -> f64;
+        /// What `add_twice` implements, declared before it.
+        pub(crate) struct AddTwiceContract = "add_twice" (AddArgs) -> f64;
     }
 }
 
@@ -184,6 +193,18 @@ async fn contracts_declared_apart_report_drift() {
     // The verdict is kept: the same error again, without listing again.
     let again = client.call(StatsWithMedian, args()).await.unwrap_err();
     assert_eq!(again.to_string(), err.to_string());
+
+    // The tool implementing the contract, called through the contract and through its marker.
+    let twice = client
+        .call(AddTwiceContract, AddArgs { a: 1.0, b: 2.0 })
+        .await
+        .unwrap();
+    assert_eq!(twice, 6.0);
+    let twice = client
+        .call(AddTwice, AddArgs { a: 2.0, b: 2.0 })
+        .await
+        .unwrap();
+    assert_eq!(twice, 8.0);
 
     let mean = client.call(StatsMean, args()).await.unwrap();
     assert_eq!(mean.mean, 3.0);

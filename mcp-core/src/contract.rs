@@ -345,6 +345,25 @@ pub mod __private {
 
     #[cfg(feature = "schemars")]
     pub use super::schemas::{is_object, output_schema};
+
+    /// Whether two strings are equal, in a constant (`#[tool(contract = ...)]` compares names).
+    pub const fn same_str(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// Compiles only when `T` and `U` are the same type (`#[tool(contract = ...)]`).
+    pub fn same_type<T: ?Sized>(_: std::marker::PhantomData<T>, _: std::marker::PhantomData<T>) {}
 }
 
 /// Declares a tool contract without a runtime: a unit struct implementing [`ToolContract`].

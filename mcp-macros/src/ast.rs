@@ -305,3 +305,18 @@ fn respan(ty: &mut Type, span: Span) {
         *ty = t;
     }
 }
+
+/// Types the runtime injects (`FromContext`), by their last path segment: not arguments.
+const INJECTED: &[&str] = &["Context", "State", "Meta", "ProtocolVersion", "Identity"];
+
+/// Whether a parameter's type is one the runtime injects, judging by its name.
+pub(crate) fn is_injected(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| INJECTED.contains(&s.ident.to_string().as_str())),
+        _ => false,
+    }
+}

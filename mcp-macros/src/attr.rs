@@ -81,6 +81,7 @@ pub(crate) const TOOL_OPTIONS: &[&str] = &[
     "max_result_bytes",
     "public",
     "raw_schema",
+    "contract",
     "marker",
     "crate",
 ];
@@ -187,6 +188,8 @@ pub(crate) struct ItemAttr {
     pub(crate) complete: Vec<(Ident, Path)>,
     pub(crate) policy: PolicyAttr,
     pub(crate) raw_schema: bool,
+    /// `contract = path`: a `ToolContract` declared elsewhere that the tool agrees with.
+    pub(crate) contract: Option<Path>,
     pub(crate) marker: Option<Ident>,
     pub(crate) krate: Option<Path>,
 }
@@ -214,6 +217,7 @@ impl ItemAttr {
             complete: Vec::new(),
             policy: PolicyAttr::default(),
             raw_schema: false,
+            contract: None,
             marker: None,
             krate: None,
         }
@@ -581,6 +585,9 @@ pub(crate) fn item_attr(kind: Kind, args: Vec<RawArg>, errors: &mut Errors) -> I
                     policy.declared = true;
                     policy.public = Some(key.clone());
                 }
+            }
+            "contract" => {
+                out.contract = r.path(arg, "a path to a `ToolContract` type: `contract = contracts::Add`")
             }
             "marker" => {
                 out.marker = match arg {

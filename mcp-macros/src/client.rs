@@ -124,8 +124,10 @@ pub(crate) fn client(attr: TokenStream, item: TokenStream) -> TokenStream {
                 (&&#p::Output::<#output>::new()).expect()
             }
         };
+        // Parenthesized at the output type: the expression's span starts there, so that the
+        // `?` below can point at the return type.
         let call = quote_spanned! {output.span()=>
-            #p::call::<#output>(__mcp_client, #name, __mcp_arguments, __mcp_expect)
+            (#p::call::<#output>(__mcp_client, #name, __mcp_arguments, __mcp_expect))
         };
         let ok = quote_spanned! {m.ret_span=>
             ::core::result::Result::Ok(#call.await?)

@@ -390,6 +390,15 @@ async fn cancellation(client: &Client) -> Check {
     ensure(text(&r) == "Echo: still here", || text(&r))
 }
 
+/// The first line of a detail, at most 80 characters.
+fn summary(detail: &str) -> String {
+    let line = detail.lines().next().unwrap_or_default();
+    match line.char_indices().nth(80) {
+        Some((i, _)) => format!("{}...", &line[..i]),
+        None => line.to_owned(),
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -422,7 +431,7 @@ async fn main() {
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     for (name, r) in &results {
         match r {
-            Ok(detail) => println!("ok   everything: {name} ({detail})"),
+            Ok(detail) => println!("ok   everything: {name} ({})", summary(detail)),
             Err(e) => println!("FAIL everything: {name}: {e}"),
         }
     }

@@ -8,17 +8,22 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{GenericArgument, Ident, PathArguments, Type};
+use syn::{GenericArgument, Ident, Path, PathArguments, Type};
 
 use super::Target;
 use crate::ast::{Function, Param};
 
-/// Types the runtime injects (`FromContext`), by their last path segment: not arguments.
-const INJECTED: &[&str] = &["Context", "State", "Meta", "ProtocolVersion", "Identity"];
-
 /// The contract of a named marker, or nothing when the function's types cannot be named in a
 /// struct (references, `impl Trait`, `_`).
-pub(super) fn expand(name: &str, f: &Function, target: &Target<'_>) -> Option<TokenStream> {
+pub(super) fn expand(
+    name: &str,
+    contract: Option<&Path>,
+    f: &Function,
+    target: &Target<'_>,
+) -> Option<TokenStream> {
+    if let Some(contract) = contract {
+        return Some(agree(name, contract, f, target));
+    }
     if !target.named {
         return None;
     }
@@ -43,7 +48,7 @@ pub(super) fn expand(name: &str, f: &Function, target: &Target<'_>) -> Option<To
             (target.ty(&p.ty), None)
         }
         None => {
-            let params: Vec<&Param> = f.params.iter().filter(|p| !injected(&p.ty)).collect();
+            let params: Vec<&Param> = f.params.iter().filter(|p| !crate::ast::is_injected(&p.ty)).collect();
             if params.iter().any(|p| !p.named || !nameable(&p.ty)) {
                 return None;
             }
@@ -155,18 +160,6 @@ fn field_ident(name: &str, i: usize, span: Span) -> Ident {
     }
 }
 
-/// Whether a parameter's type is one the runtime injects.
-fn injected(ty: &Type) -> bool {
-    match ty {
-        Type::Path(p) => p
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| INJECTED.contains(&s.ident.to_string().as_str())),
-        _ => false,
-    }
-}
-
 /// The output of a return type: `T` of `Result<T, E>` (any path ending in `Result`) and of
 /// `Json<T>`.
 fn output_type(ty: &Type) -> &Type {
@@ -203,4 +196,55 @@ fn nameable(ty: &Type) -> bool {
         || tokens.contains("dyn ")
         || tokens.split(|c: char| !(c == '_' || c.is_alphanumeric()))
             .any(|t| t == "_"))
+}
+
+/// `contract = C`: the marker's contract is `C`'s, and the tool agrees with it at compile time
+/// (the name, the `#[args]` type, the output type).
+fn agree(name: &str, contract: &Path, f: &Function, target: &Target<'_>) -> TokenStream {
+    let krate = &target.krate;
+    let c = quote!(#krate::mcp_core::contract);
+    let marker = &target.marker;
+    let span = contract.span();
+    let of = |item: TokenStream| quote_spanned!(span=> <#contract as #c::ToolContract>::#item);
+    let (c_name, c_input, c_output) = (of(quote!(NAME)), of(quote!(Input)), of(quote!(Output)));
+    let message = format!(
+        "the tool `{name}` and its contract have different names; give the tool the contract's name with `name = \"...\"`"
+    );
+    let phantom = quote!(::core::marker::PhantomData);
+    let output = target.ty(output_type(&f.output));
+    let output_check = quote_spanned! {output.span()=>
+        #c::__private::same_type(#phantom::<#output>, #phantom::<#c_output>);
+    };
+    let input_check = f.params.iter().find(|p| p.args.is_some()).map(|p| {
+        let ty = target.ty(&p.ty);
+        quote_spanned! {ty.span()=>
+            #c::__private::same_type(#phantom::<#ty>, #phantom::<#c_input>);
+        }
+    });
+    quote! {
+        const _: () = ::core::assert!(#c::__private::same_str(#c_name, #name), #message);
+
+        const _: () = {
+            #[allow(dead_code)]
+            fn __mcp_agree() {
+                #output_check
+                #input_check
+            }
+        };
+
+        #[automatically_derived]
+        impl #c::ToolContract for #marker {
+            const NAME: &'static str = #c_name;
+            type Input = #c_input;
+            type Output = #c_output;
+
+            fn output_schema() -> ::core::option::Option<#krate::__private::JsonObject> {
+                <#contract as #c::ToolContract>::output_schema()
+            }
+
+            fn output_wrapped() -> bool {
+                <#contract as #c::ToolContract>::output_wrapped()
+            }
+        }
+    }
 }

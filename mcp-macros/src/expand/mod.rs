@@ -274,7 +274,7 @@ pub(crate) fn handler(
     let imp = match attr.kind {
         Kind::Tool => {
             let imp = tool::expand(attr, f, target);
-            let contract = contract::expand(&item_name(attr, f), f, target);
+            let contract = contract::expand(&item_name(attr, f), attr.contract.as_ref(), f, target);
             quote!(#imp #contract)
         }
         Kind::Resource => resource::expand(attr, f, checked, target),
