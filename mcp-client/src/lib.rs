@@ -17,8 +17,7 @@ pub use listen::{Listener, Subscription};
 pub use mcp_core::contract::ToolContract;
 pub use mcp_macros::client;
 #[doc(hidden)]
-pub use typed::__private;
-pub use typed::Expect;
+pub use typed::{Expect, __private};
 pub use transport::{StderrMode, StdioServer, Transport};
 
 /// The protocol crate.

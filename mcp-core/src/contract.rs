@@ -362,8 +362,31 @@ pub mod __private {
         true
     }
 
-    /// Compiles only when `T` and `U` are the same type (`#[tool(contract = ...)]`).
-    pub fn same_type<T: ?Sized>(_: std::marker::PhantomData<T>, _: std::marker::PhantomData<T>) {}
+    /// Implemented only by the contract's output type (`#[tool(contract = ...)]`).
+    #[diagnostic::on_unimplemented(
+        message = "the tool's output type `{Self}` is not its contract's output type `{T}`",
+        label = "not the contract's output type",
+        note = "a tool implementing a contract returns the contract's output type (or `Result` of it)"
+    )]
+    pub trait SameOutput<T: ?Sized> {}
+
+    impl<T: ?Sized> SameOutput<T> for T {}
+
+    /// Implemented only by the contract's input type (`#[tool(contract = ...)]`).
+    #[diagnostic::on_unimplemented(
+        message = "the tool's `#[args]` type `{Self}` is not its contract's input type `{T}`",
+        label = "not the contract's input type",
+        note = "a tool implementing a contract takes the contract's input type as its `#[args]` parameter"
+    )]
+    pub trait SameInput<T: ?Sized> {}
+
+    impl<T: ?Sized> SameInput<T> for T {}
+
+    /// Compiles only when the tool's output type is the contract's.
+    pub fn same_output<Tool: SameOutput<Contract> + ?Sized, Contract: ?Sized>() {}
+
+    /// Compiles only when the tool's `#[args]` type is the contract's input type.
+    pub fn same_input<Tool: SameInput<Contract> + ?Sized, Contract: ?Sized>() {}
 }
 
 /// Declares a tool contract without a runtime: a unit struct implementing [`ToolContract`].

@@ -81,9 +81,7 @@ pub(crate) fn function(
     {
         errors.on(
             contract,
-            format!(
-                "`{macro_name}(contract = ...)` takes the tool's arguments as one `#[args]` parameter of the contract's input type"
-            ),
+            "a tool with `contract = ...` takes its arguments as one `#[args]` parameter of the contract's input type",
         );
     }
     let mut args_seen = false;

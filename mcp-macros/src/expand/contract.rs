@@ -199,29 +199,30 @@ fn nameable(ty: &Type) -> bool {
 }
 
 /// `contract = C`: the marker's contract is `C`'s, and the tool agrees with it at compile time
-/// (the name, the `#[args]` type, the output type).
+/// (the name, the `#[args]` type, the output type). Everything is spanned at the contract's path
+/// (the type checks at the tool's types), so that a wrong path is one error, there.
 fn agree(name: &str, contract: &Path, f: &Function, target: &Target<'_>) -> TokenStream {
-    let krate = &target.krate;
-    let c = quote!(#krate::mcp_core::contract);
-    let marker = &target.marker;
     let span = contract.span();
+    let krate = respan(target.krate.clone(), span);
+    let c = quote_spanned!(span=> #krate::mcp_core::contract);
+    let p = quote_spanned!(span=> #krate::__private);
+    let marker = &target.marker;
     let of = |item: TokenStream| quote_spanned!(span=> <#contract as #c::ToolContract>::#item);
     let (c_name, c_input, c_output) = (of(quote!(NAME)), of(quote!(Input)), of(quote!(Output)));
     let message = format!(
         "the tool `{name}` and its contract have different names; give the tool the contract's name with `name = \"...\"`"
     );
-    let phantom = quote!(::core::marker::PhantomData);
     let output = target.ty(output_type(&f.output));
     let output_check = quote_spanned! {output.span()=>
-        #c::__private::same_type(#phantom::<#output>, #phantom::<#c_output>);
+        #c::__private::same_output::<#output, #c_output>();
     };
     let input_check = f.params.iter().find(|p| p.args.is_some()).map(|p| {
         let ty = target.ty(&p.ty);
         quote_spanned! {ty.span()=>
-            #c::__private::same_type(#phantom::<#ty>, #phantom::<#c_input>);
+            #c::__private::same_input::<#ty, #c_input>();
         }
     });
-    quote! {
+    quote_spanned! {span=>
         const _: () = ::core::assert!(#c::__private::same_str(#c_name, #name), #message);
 
         const _: () = {
@@ -238,7 +239,7 @@ fn agree(name: &str, contract: &Path, f: &Function, target: &Target<'_>) -> Toke
             type Input = #c_input;
             type Output = #c_output;
 
-            fn output_schema() -> ::core::option::Option<#krate::__private::JsonObject> {
+            fn output_schema() -> ::core::option::Option<#p::JsonObject> {
                 <#contract as #c::ToolContract>::output_schema()
             }
 
@@ -247,4 +248,21 @@ fn agree(name: &str, contract: &Path, f: &Function, target: &Target<'_>) -> Toke
             }
         }
     }
+}
+
+/// The tokens, every one at `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = proc_macro2::TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
 }
