@@ -16,9 +16,9 @@ pub use http::HttpServer;
 pub use listen::{Listener, Subscription};
 pub use mcp_core::contract::ToolContract;
 pub use mcp_macros::client;
-#[doc(hidden)]
-pub use typed::{Expect, __private};
 pub use transport::{StderrMode, StdioServer, Transport};
+#[doc(hidden)]
+pub use typed::{__private, Expect};
 
 /// The protocol crate.
 pub use mcp_core;

@@ -98,7 +98,14 @@ async fn tool_markers_are_contracts_in_both_eras() {
             )
             .await
             .unwrap();
-        assert_eq!(stats, Stats { count: 3, mean: 3.0 }, "{era:?}");
+        assert_eq!(
+            stats,
+            Stats {
+                count: 3,
+                mean: 3.0
+            },
+            "{era:?}"
+        );
         // A renamed argument keeps its wire name; a text output decodes as a string.
         let text = client
             .call(Hello, HelloInput { name: "Ada".into() })
@@ -213,12 +220,18 @@ async fn contracts_declared_apart_report_drift() {
         .await
         .unwrap();
     assert_eq!(sum, 2.5);
-    let err = client.call(AddInt, AddArgs { a: 1.0, b: 1.0 }).await.unwrap_err();
+    let err = client
+        .call(AddInt, AddArgs { a: 1.0, b: 1.0 })
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, Error::SchemaDrift { drift, .. } if drift.path == "/result"),
         "{err}"
     );
-    let err = client.call(Missing, AddArgs { a: 1.0, b: 1.0 }).await.unwrap_err();
+    let err = client
+        .call(Missing, AddArgs { a: 1.0, b: 1.0 })
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "the output schema of `missing` on the server drifted from the contract: the server lists no tool of that name"
@@ -246,7 +259,10 @@ async fn the_verdict_is_forgotten_when_the_tools_change() {
         }
     }
     let verdict = verdict.expect("the removed tool is noticed");
-    assert!(verdict.to_string().contains("no tool of that name"), "{verdict}");
+    assert!(
+        verdict.to_string().contains("no tool of that name"),
+        "{verdict}"
+    );
 }
 
 #[mcp_client::client]
@@ -260,10 +276,7 @@ pub(crate) trait Calc {
     async fn hello(&self, #[arg(rename = "who")] name: &str) -> mcp_client::Result<String>;
     /// `stats` with a drifted output type.
     #[tool(name = "stats")]
-    async fn stats_as_strings(
-        &self,
-        values: Vec<f64>,
-    ) -> Result<contracts::StringCount, MyError>;
+    async fn stats_as_strings(&self, values: Vec<f64>) -> Result<contracts::StringCount, MyError>;
 }
 
 /// An error type of the application's own.
@@ -283,7 +296,10 @@ async fn client_traits_call_tools_in_both_eras() {
         assert_eq!(client.add(2.0, 3.5).await.unwrap(), 5.5, "{era:?}");
         assert_eq!(
             client.stats(vec![1.0, 3.0]).await.unwrap(),
-            Stats { count: 2, mean: 2.0 }
+            Stats {
+                count: 2,
+                mean: 2.0
+            }
         );
         assert_eq!(client.hello("Bob").await.unwrap(), "hello Bob");
         let err = client.stats(vec![]).await.unwrap_err();

@@ -587,7 +587,10 @@ pub(crate) fn item_attr(kind: Kind, args: Vec<RawArg>, errors: &mut Errors) -> I
                 }
             }
             "contract" => {
-                out.contract = r.path(arg, "a path to a `ToolContract` type: `contract = contracts::Add`")
+                out.contract = r.path(
+                    arg,
+                    "a path to a `ToolContract` type: `contract = contracts::Add`",
+                )
             }
             "marker" => {
                 out.marker = match arg {
@@ -690,7 +693,9 @@ fn crate_only_attr(attr: &'static str, args: Vec<RawArg>, errors: &mut Errors) -
     for arg in &args {
         match arg.key() {
             Some(key) if key == "crate" && krate.is_none() => krate = crate_path(&mut r, arg),
-            Some(key) if key == "crate" => r.errors.on(key, format!("duplicate `{attr}` option `crate`")),
+            Some(key) if key == "crate" => r
+                .errors
+                .on(key, format!("duplicate `{attr}` option `crate`")),
             Some(key) => r.errors.on(
                 key,
                 format!(

@@ -101,7 +101,6 @@ pub(crate) fn client(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
 
-
     let p = quote!(#krate::__private);
     let trait_ident = &tr.ident;
     let fns = tr.items.iter().filter_map(|item| match item {
@@ -151,6 +150,8 @@ pub(crate) fn client(attr: TokenStream, item: TokenStream) -> TokenStream {
         #tr
 
         #[automatically_derived]
+        // `Ok(..?)` converts the error into the method's own error type.
+        #[allow(clippy::needless_question_mark)]
         impl #trait_ident for #p::Client {
             #(#impls)*
         }
@@ -186,7 +187,7 @@ fn method(f: &mut TraitItemFn, errors: &mut Errors) -> Option<Method> {
     }
     if sig.asyncness.is_none() {
         errors.on(
-            &sig.fn_token,
+            sig.fn_token,
             "a `#[client]` method is an `async fn`: `async fn name(&self, ...) -> Result<T>;`",
         );
     }

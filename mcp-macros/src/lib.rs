@@ -3,8 +3,8 @@
 mod ast;
 mod attr;
 mod case;
-mod client;
 mod check;
+mod client;
 mod ctxt;
 mod debug;
 mod expand;

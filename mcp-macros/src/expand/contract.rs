@@ -48,7 +48,11 @@ pub(super) fn expand(
             (target.ty(&p.ty), None)
         }
         None => {
-            let params: Vec<&Param> = f.params.iter().filter(|p| !crate::ast::is_injected(&p.ty)).collect();
+            let params: Vec<&Param> = f
+                .params
+                .iter()
+                .filter(|p| !crate::ast::is_injected(&p.ty))
+                .collect();
             if params.iter().any(|p| !p.named || !nameable(&p.ty)) {
                 return None;
             }
@@ -105,7 +109,10 @@ fn input_struct(
         .collect();
     let types: Vec<TokenStream> = params.iter().map(|p| target.ty(&p.ty)).collect();
     let docs = params.iter().map(|p| {
-        let d = p.description.clone().unwrap_or_else(|| format!("`{}`.", p.name));
+        let d = p
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("`{}`.", p.name));
         quote!(#[doc = #d])
     });
     let names = params.iter().map(|p| &p.name);
@@ -194,7 +201,8 @@ fn nameable(ty: &Type) -> bool {
         || tokens.contains("impl ")
         || tokens.contains('\'')
         || tokens.contains("dyn ")
-        || tokens.split(|c: char| !(c == '_' || c.is_alphanumeric()))
+        || tokens
+            .split(|c: char| !(c == '_' || c.is_alphanumeric()))
             .any(|t| t == "_"))
 }
 
