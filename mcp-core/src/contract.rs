@@ -462,3 +462,98 @@ macro_rules! tool_contract {
         $crate::tool_contract!($($rest)*);
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(expected: Value, actual: Value) -> Result<(), SchemaDrift> {
+        check_output_schema(
+            expected.as_object().expect("an object"),
+            actual.as_object().expect("an object"),
+        )
+    }
+
+    fn object(properties: Value, required: &[&str]) -> Value {
+        json!({"type": "object", "properties": properties, "required": required})
+    }
+
+    #[test]
+    fn integers_fit_numbers_but_not_the_other_way() {
+        let number = object(json!({"n": {"type": "number"}}), &["n"]);
+        let integer = object(json!({"n": {"type": "integer"}}), &["n"]);
+        assert_eq!(check(number.clone(), integer.clone()), Ok(()));
+        let drift = check(integer, number).unwrap_err();
+        assert_eq!(drift.path, "/n");
+        assert_eq!(
+            drift.reason,
+            "the contract expects `integer`, the server declares `number`"
+        );
+    }
+
+    #[test]
+    fn a_required_property_must_be_required_on_the_server() {
+        let contract = object(json!({"n": {"type": "number"}}), &["n"]);
+        let server = object(json!({"n": {"type": "number"}}), &[]);
+        let drift = check(contract, server).unwrap_err();
+        assert_eq!(
+            drift.to_string(),
+            "at `/n`: required by the contract, but optional on the server"
+        );
+    }
+
+    #[test]
+    fn extra_server_properties_and_optional_contract_ones_are_compatible() {
+        let contract = object(
+            json!({"a": {"type": "string"}, "maybe": {"type": "boolean"}}),
+            &["a"],
+        );
+        let server = object(
+            json!({"a": {"type": "string"}, "b": {"type": "number"}}),
+            &["a", "b"],
+        );
+        assert_eq!(check(contract, server), Ok(()));
+    }
+
+    #[test]
+    fn nested_objects_array_items_and_refs_are_compared() {
+        let contract = object(
+            json!({"rows": {"type": "array", "items": {"$ref": "#/$defs/Row"}}}),
+            &["rows"],
+        );
+        let mut contract = contract;
+        contract["$defs"] = json!({"Row": object(json!({"id": {"type": "integer"}}), &["id"])});
+        let server = object(
+            json!({"rows": {"type": "array", "items": object(json!({"id": {"type": "string"}}), &["id"])}}),
+            &["rows"],
+        );
+        let drift = check(contract, server).unwrap_err();
+        assert_eq!(drift.path, "/rows/0/id");
+    }
+
+    #[test]
+    fn type_lists_must_share_a_type() {
+        let contract = object(json!({"v": {"type": ["string", "null"]}}), &["v"]);
+        let server = object(json!({"v": {"type": ["null", "boolean"]}}), &["v"]);
+        assert_eq!(check(contract.clone(), server), Ok(()));
+        let server = object(json!({"v": {"type": "boolean"}}), &["v"]);
+        assert!(check(contract, server).is_err());
+    }
+
+    #[test]
+    fn the_result_wrapper_is_recognized() {
+        let wrapper = object(json!({"result": {"type": "number"}}), &["result"]);
+        assert!(is_result_wrapper(wrapper.as_object().expect("an object")));
+        let optional = object(json!({"result": {"type": "number"}}), &[]);
+        assert!(!is_result_wrapper(optional.as_object().expect("an object")));
+    }
+
+    #[test]
+    fn names_compare_in_constants() {
+        const SAME: bool = __private::same_str("add", "add");
+        assert!(SAME);
+        assert!(!__private::same_str("add", "adds"));
+        assert!(!__private::same_str("add", "sub"));
+    }
+}
