@@ -551,8 +551,7 @@ mod tests {
 
     #[test]
     fn names_compare_in_constants() {
-        const SAME: bool = __private::same_str("add", "add");
-        assert!(SAME);
+        const { assert!(__private::same_str("add", "add")) };
         assert!(!__private::same_str("add", "adds"));
         assert!(!__private::same_str("add", "sub"));
     }
