@@ -70,6 +70,8 @@ struct Inner {
     session: Mutex<Option<ServerSession>>,
     output_schemas: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
     close: tokio::sync::Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
+    typed: crate::typed::TypedCache,
+    events: crate::listen::Events,
 }
 
 /// A connection to one MCP server.
@@ -239,6 +241,8 @@ impl ClientBuilder {
             session: Mutex::new(None),
             output_schemas: Mutex::new(HashMap::new()),
             close: tokio::sync::Mutex::new(close),
+            typed: Default::default(),
+            events: Default::default(),
         });
         tokio::spawn(read_loop(Arc::downgrade(&inner), incoming));
         let client = Client { inner };
@@ -269,6 +273,14 @@ impl Client {
             .expect("not poisoned")
             .clone()
             .expect("connected")
+    }
+
+    pub(crate) fn typed_cache(&self) -> &crate::typed::TypedCache {
+        &self.inner.typed
+    }
+
+    pub(crate) fn events(&self) -> &crate::listen::Events {
+        &self.inner.events
     }
 
     fn version(&self) -> Option<ProtocolVersion> {
@@ -422,7 +434,7 @@ impl Client {
     }
 
     /// Adds the modern `_meta` (and a progress token) to params.
-    fn with_meta(
+    pub(crate) fn with_meta(
         &self,
         params: Value,
         version: Option<ProtocolVersion>,
@@ -475,7 +487,22 @@ impl Client {
         params: Value,
         progress: Option<ProgressFn>,
     ) -> Result<Box<RawValue>> {
-        let id = RequestId::Number(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        self.send_request_as(self.next_request_id(), method, params, progress)
+            .await
+    }
+
+    pub(crate) fn next_request_id(&self) -> RequestId {
+        RequestId::Number(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// [`Client::send_request`] with a chosen id (a subscription's id is its request's).
+    pub(crate) async fn send_request_as(
+        &self,
+        id: RequestId,
+        method: &str,
+        params: Value,
+        progress: Option<ProgressFn>,
+    ) -> Result<Box<RawValue>> {
         let params = if progress.is_some() {
             self.with_meta(params, None, Some(&id))
         } else {
@@ -513,7 +540,13 @@ impl Client {
             .send(JsonRpcMessage::Request(request))
             .await
             .map_err(|_| Error::Connection("the connection is closed".into()))?;
-        let answer = tokio::time::timeout(self.inner.timeout, rx).await;
+        // `subscriptions/listen` lasts until it is cancelled.
+        let timeout = if method == messages::SubscriptionsListen::METHOD {
+            Duration::MAX
+        } else {
+            self.inner.timeout
+        };
+        let answer = tokio::time::timeout(timeout, rx).await;
         match answer {
             Ok(Ok(result)) => {
                 guard.armed = false;
@@ -911,6 +944,7 @@ async fn read_loop(inner: std::sync::Weak<Inner>, mut incoming: mpsc::Receiver<J
 }
 
 fn on_notification(inner: &Inner, n: JsonRpcNotification) {
+    inner.events.dispatch(&n);
     let Ok(parsed) = ServerNotification::parse(&n.method, n.params.as_deref()) else {
         tracing::debug!(method = %n.method, "notification ignored");
         return;
@@ -931,6 +965,7 @@ fn on_notification(inner: &Inner, n: JsonRpcNotification) {
         ServerNotification::LoggingMessage(p) => inner.handler.on_log(&p),
         ServerNotification::ToolListChanged(_) => {
             inner.output_schemas.lock().expect("not poisoned").clear();
+            inner.typed.clear();
             inner.handler.on_change(Change::Tools);
         }
         ServerNotification::PromptListChanged(_) => inner.handler.on_change(Change::Prompts),

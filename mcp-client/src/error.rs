@@ -48,6 +48,38 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A typed call's tool reported a failure (`isError`): its text.
+    #[error("the tool `{tool}` failed: {message}")]
+    Tool {
+        /// The tool.
+        tool: String,
+        /// The text content of the result.
+        message: String,
+    },
+    /// A typed call's output does not decode as the contract's output type.
+    #[error("the output of `{tool}` does not decode as the contract's output type: {reason}")]
+    Output {
+        /// The tool.
+        tool: String,
+        /// Why.
+        reason: String,
+    },
+    /// A typed call's input does not serialize as a JSON object.
+    #[error("the arguments of `{tool}` do not serialize: {reason}")]
+    Input {
+        /// The tool.
+        tool: String,
+        /// Why.
+        reason: String,
+    },
+    /// The server's `outputSchema` of a tool no longer matches the contract's output type.
+    #[error("the output schema of `{tool}` on the server drifted from the contract: {drift}")]
+    SchemaDrift {
+        /// The tool.
+        tool: String,
+        /// Where and how.
+        drift: mcp_core::contract::SchemaDrift,
+    },
 }
 
 impl Error {

@@ -5,16 +5,23 @@ mod client;
 pub mod error;
 pub mod handler;
 pub mod http;
+mod listen;
 mod param_headers;
 mod sse_legacy;
 pub mod transport;
+mod typed;
 
 pub use auth::OAuthConfig;
 pub use client::{Client, ClientBuilder, EraChoice, ServerSession};
 pub use error::{Error, Result};
 pub use handler::{Change, ClientHandler, HandlerCapabilities, NoHandler};
 pub use http::HttpServer;
+pub use listen::{Listener, Subscription};
+pub use mcp_core::contract::ToolContract;
+pub use mcp_macros::client;
 pub use transport::{StderrMode, StdioServer, Transport};
+#[doc(hidden)]
+pub use typed::{__private, Expect};
 
 /// The protocol crate.
 pub use mcp_core;

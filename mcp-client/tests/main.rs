@@ -3,4 +3,6 @@
 mod auth;
 mod cli;
 mod client;
+mod macros_ui;
 mod security;
+mod typed;

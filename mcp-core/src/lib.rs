@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod codec;
+pub mod contract;
 pub mod jsonrpc;
 pub mod messages;
 pub mod meta;

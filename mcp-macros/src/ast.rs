@@ -61,6 +61,8 @@ pub(crate) struct Param {
     pub(crate) name_span: Span,
     /// Whether the name is known (a plain identifier, or renamed).
     pub(crate) named: bool,
+    /// The parameter's identifier, when it is one.
+    pub(crate) ident: Option<Ident>,
     pub(crate) ty: Type,
     /// `#[arg(description)]`, else the parameter's doc comment.
     pub(crate) description: Option<String>,
@@ -184,10 +186,15 @@ pub(crate) fn function(attrs: &[Attribute], sig: &mut Signature, errors: &mut Er
                     (None, other) => (String::new(), other.span(), false),
                 };
                 let description = arg.description.as_ref().map(|d| d.value()).or(doc);
+                let ident = match &*pt.pat {
+                    Pat::Ident(p) => Some(p.ident.clone()),
+                    _ => None,
+                };
                 params.push(Param {
                     name,
                     name_span,
                     named,
+                    ident,
                     ty: (*pt.ty).clone(),
                     description,
                     arg,
@@ -296,5 +303,20 @@ fn respan(ty: &mut Type, span: Span) {
         .collect();
     if let Ok(t) = syn::parse2(tokens) {
         *ty = t;
+    }
+}
+
+/// Types the runtime injects (`FromContext`), by their last path segment: not arguments.
+const INJECTED: &[&str] = &["Context", "State", "Meta", "ProtocolVersion", "Identity"];
+
+/// Whether a parameter's type is one the runtime injects, judging by its name.
+pub(crate) fn is_injected(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| INJECTED.contains(&s.ident.to_string().as_str())),
+        _ => false,
     }
 }

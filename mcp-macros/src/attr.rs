@@ -81,6 +81,7 @@ pub(crate) const TOOL_OPTIONS: &[&str] = &[
     "max_result_bytes",
     "public",
     "raw_schema",
+    "contract",
     "marker",
     "crate",
 ];
@@ -187,6 +188,8 @@ pub(crate) struct ItemAttr {
     pub(crate) complete: Vec<(Ident, Path)>,
     pub(crate) policy: PolicyAttr,
     pub(crate) raw_schema: bool,
+    /// `contract = path`: a `ToolContract` declared elsewhere that the tool agrees with.
+    pub(crate) contract: Option<Path>,
     pub(crate) marker: Option<Ident>,
     pub(crate) krate: Option<Path>,
 }
@@ -214,6 +217,7 @@ impl ItemAttr {
             complete: Vec::new(),
             policy: PolicyAttr::default(),
             raw_schema: false,
+            contract: None,
             marker: None,
             krate: None,
         }
@@ -582,6 +586,12 @@ pub(crate) fn item_attr(kind: Kind, args: Vec<RawArg>, errors: &mut Errors) -> I
                     policy.public = Some(key.clone());
                 }
             }
+            "contract" => {
+                out.contract = r.path(
+                    arg,
+                    "a path to a `ToolContract` type: `contract = contracts::Add`",
+                )
+            }
             "marker" => {
                 out.marker = match arg {
                     RawArg::Value(_, Expr::Path(p)) if p.qself.is_none() => {
@@ -625,28 +635,78 @@ fn crate_path(r: &mut Reader<'_>, arg: &RawArg) -> Option<Path> {
 
 /// Parses `#[handlers(...)]`: only `crate`.
 pub(crate) fn handlers_attr(args: Vec<RawArg>, errors: &mut Errors) -> Option<Path> {
-    let mut krate = None;
+    crate_only_attr("#[handlers]", args, errors)
+}
+
+/// Parses `#[client(...)]`: only `crate`.
+pub(crate) fn client_attr(args: Vec<RawArg>, errors: &mut Errors) -> Option<Path> {
+    crate_only_attr("#[client]", args, errors)
+}
+
+/// The options of `#[tool]` on a method of a `#[client]` trait.
+const CLIENT_TOOL_OPTIONS: &[&str] = &["name"];
+
+/// Parses `#[tool(...)]` on a method of a `#[client]` trait: only `name`, validated.
+pub(crate) fn client_tool_attr(args: Vec<RawArg>, errors: &mut Errors) -> Option<LitStr> {
+    let mut name = None;
     let mut r = Reader {
-        attr: "#[handlers]",
+        attr: "#[tool]",
         errors,
     };
     for arg in &args {
         match arg.key() {
-            Some(key) if key == "crate" && krate.is_none() => krate = crate_path(&mut r, arg),
-            Some(key) if key == "crate" => {
-                r.errors.on(key, "duplicate `#[handlers]` option `crate`")
+            Some(key) if key == "name" && name.is_none() => {
+                name = r.string(arg);
+                if let Some(lit) = &name
+                    && let Err(e) = validate_tool_name(&lit.value())
+                {
+                    r.errors.on(lit, format!("invalid tool name: {e}"));
+                }
             }
+            Some(key) if key == "name" => r.errors.on(key, "duplicate `#[tool]` option `name`"),
             Some(key) => r.errors.on(
                 key,
                 format!(
-                    "unknown `#[handlers]` option `{key}`; expected one of {}",
+                    "unknown `#[tool]` option `{key}` in a `#[client]` trait; expected one of {}",
+                    one_of(CLIENT_TOOL_OPTIONS)
+                ),
+            ),
+            None => {
+                if let RawArg::Positional(lit) = arg {
+                    r.errors.on(
+                        lit,
+                        format!(
+                            "`#[tool]` takes no positional argument; for a name, write `name = {}`",
+                            lit.to_token_stream()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    name
+}
+
+fn crate_only_attr(attr: &'static str, args: Vec<RawArg>, errors: &mut Errors) -> Option<Path> {
+    let mut krate = None;
+    let mut r = Reader { attr, errors };
+    for arg in &args {
+        match arg.key() {
+            Some(key) if key == "crate" && krate.is_none() => krate = crate_path(&mut r, arg),
+            Some(key) if key == "crate" => r
+                .errors
+                .on(key, format!("duplicate `{attr}` option `crate`")),
+            Some(key) => r.errors.on(
+                key,
+                format!(
+                    "unknown `{attr}` option `{key}`; expected one of {}",
                     one_of(HANDLERS_OPTIONS)
                 ),
             ),
             None => {
                 if let RawArg::Positional(lit) = arg {
                     r.errors
-                        .on(lit, "`#[handlers]` takes no positional argument");
+                        .on(lit, format!("`{attr}` takes no positional argument"));
                 }
             }
         }

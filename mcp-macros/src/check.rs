@@ -75,6 +75,15 @@ pub(crate) fn function(
         );
         dummy_allowed = false;
     }
+    if let Some(contract) = &attr.contract
+        && !f.params.iter().any(|p| p.args.is_some())
+        && f.params.iter().any(|p| !crate::ast::is_injected(&p.ty))
+    {
+        errors.on(
+            contract,
+            "a tool with `contract = ...` takes its arguments as one `#[args]` parameter of the contract's input type",
+        );
+    }
     let mut args_seen = false;
     for (i, p) in f.params.iter().enumerate() {
         if let Type::ImplTrait(t) = &p.ty {

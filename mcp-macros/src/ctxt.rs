@@ -25,6 +25,11 @@ impl Errors {
         self.0.push(error);
     }
 
+    /// How many so far.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Whether there were none.
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()

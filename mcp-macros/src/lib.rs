@@ -4,6 +4,7 @@ mod ast;
 mod attr;
 mod case;
 mod check;
+mod client;
 mod ctxt;
 mod debug;
 mod expand;
@@ -35,4 +36,10 @@ pub fn prompt(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn handlers(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::handlers(attr.into(), item.into()).into()
+}
+
+#[doc = include_str!("../docs/client.md")]
+#[proc_macro_attribute]
+pub fn client(attr: TokenStream, item: TokenStream) -> TokenStream {
+    client::client(attr.into(), item.into()).into()
 }

@@ -1,5 +1,6 @@
 //! Code generation. Everything here is infallible: the errors were found before.
 
+mod contract;
 mod handlers;
 mod prompt;
 mod resource;
@@ -271,7 +272,11 @@ pub(crate) fn handler(
 ) -> TokenStream {
     let marker = target.marker_struct(attr.kind, f);
     let imp = match attr.kind {
-        Kind::Tool => tool::expand(attr, f, target),
+        Kind::Tool => {
+            let imp = tool::expand(attr, f, target);
+            let contract = contract::expand(&item_name(attr, f), attr.contract.as_ref(), f, target);
+            quote!(#imp #contract)
+        }
         Kind::Resource => resource::expand(attr, f, checked, target),
         Kind::Prompt => prompt::expand(attr, f, target),
     };

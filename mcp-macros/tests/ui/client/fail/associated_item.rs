@@ -1,0 +1,8 @@
+#[mcp_client::client]
+trait Calc {
+    type Output;
+
+    async fn add(&self, a: f64, b: f64) -> mcp_client::Result<f64>;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[mcp_client::client]
+trait Calc {
+    async fn reset(&self);
+}
+
+fn main() {}

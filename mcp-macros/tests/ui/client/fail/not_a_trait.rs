@@ -1,0 +1,4 @@
+#[mcp_client::client]
+struct Calc;
+
+fn main() {}

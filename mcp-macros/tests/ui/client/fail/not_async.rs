@@ -1,0 +1,6 @@
+#[mcp_client::client]
+trait Calc {
+    fn add(&self, a: f64, b: f64) -> mcp_client::Result<f64>;
+}
+
+fn main() {}

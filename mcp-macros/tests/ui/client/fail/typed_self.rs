@@ -1,0 +1,6 @@
+#[mcp_client::client]
+trait Calc {
+    async fn add(self: Box<Self>, a: f64, b: f64) -> mcp_client::Result<f64>;
+}
+
+fn main() {}
