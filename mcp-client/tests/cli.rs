@@ -72,7 +72,10 @@ fn json_output() {
 fn exit_codes_scripts_can_rely_on() {
     let tool_error = mcp(&["call", "add", "a=x", "b=1"]);
     assert_eq!(tool_error.code, 1, "{}", tool_error.stderr);
-    assert_eq!(tool_error.stdout.trim(), "argument `a` must be a number");
+    assert_eq!(
+        tool_error.stdout.trim(),
+        "invalid argument `a`: \"x\" is not of type \"number\""
+    );
     let usage = mcp(&["call"]);
     assert_eq!(usage.code, 2);
     let bad_pair = mcp(&["prompt", "review", "code"]);

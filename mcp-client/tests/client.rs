@@ -128,8 +128,14 @@ impl ResourceHandler for Files {
     }
 }
 
+/// The server, lying about `liar`'s output: its own output check is off, so that the client's
+/// can be seen at work.
 fn server(hung: Arc<AtomicBool>) -> Server {
     Server::new("srv", "9.9.9")
+        .options(mcp_server::ServerOptions {
+            validate: false,
+            ..Default::default()
+        })
         .tool(Add)
         .tool(Liar)
         .tool(Hang(hung))
@@ -429,7 +435,14 @@ async fn x_mcp_header_parameters_travel_in_mcp_param_headers() {
             "note": {"type": "string"}
         }}),
     );
-    let url = serve_http(Server::new("srv", "1").tool(tool)).await;
+    // A null argument breaks the schema; the server's check is off to show what the client sends.
+    let server = Server::new("srv", "1")
+        .options(mcp_server::ServerOptions {
+            validate: false,
+            ..Default::default()
+        })
+        .tool(tool);
+    let url = serve_http(server).await;
     let client = Client::builder()
         .era(EraChoice::Modern)
         .connect_http(mcp_client::HttpServer::new(url))

@@ -41,6 +41,9 @@ pub struct ServerOptions {
     /// How long a request to the client (elicitation, sampling, roots) waits for its answer;
     /// then the client is told it was cancelled and the handler gets an error (default 5 min).
     pub peer_request_timeout: std::time::Duration,
+    /// Whether tool arguments and structured results are checked against the tool's schemas
+    /// (default `true`). Turn it off only for callers you trust entirely, or to measure its cost.
+    pub validate: bool,
 }
 
 impl Default for ServerOptions {
@@ -52,6 +55,7 @@ impl Default for ServerOptions {
             discover_ttl_ms: 3_600_000,
             read_ttl_ms: 0,
             peer_request_timeout: std::time::Duration::from_secs(300),
+            validate: true,
         }
     }
 }
@@ -910,7 +914,8 @@ impl Server {
                 })?;
                 // The arguments must fit the input schema before anything else happens.
                 let arguments = serde_json::Value::Object(arguments);
-                if let Err(failure) = schemas.validate_arguments(Some(&arguments)) {
+                let validate = self.inner.options.validate;
+                if validate && let Err(failure) = schemas.validate_arguments(Some(&arguments)) {
                     self.decision(&cx, "tools/call", &p.name, Some("invalid_arguments"));
                     let policy = guard.policy(&self.inner.gateway);
                     let message = failure.redacted(&policy.sensitive).to_string();
@@ -977,7 +982,8 @@ impl Server {
                 match outcome {
                     Ok(mut result) => {
                         // A result that does not fit the declared output schema is never sent.
-                        if result.is_error != Some(true)
+                        if validate
+                            && result.is_error != Some(true)
                             && let Err(failure) =
                                 schemas.validate_output(result.structured_content.as_ref())
                         {

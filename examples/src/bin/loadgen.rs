@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! loadgen stdio [--requests N] [--concurrency C] [--era legacy|modern] -- <server command...>
-//! loadgen http  [--requests N] [--concurrency C] [--era legacy|modern] <url>
+//! loadgen http  [--requests N] [--concurrency C] [--era legacy|modern] [--token T] <url>
 //! loadgen sessions [--sessions N] --pid <server pid> <url>
 //! ```
 //!
@@ -25,6 +25,7 @@ struct Options {
     modern: bool,
     sessions: usize,
     pid: Option<u32>,
+    token: Option<String>,
     rest: Vec<String>,
 }
 
@@ -35,6 +36,7 @@ fn parse(args: &[String]) -> Options {
         modern: false,
         sessions: 1000,
         pid: None,
+        token: None,
         rest: Vec::new(),
     };
     let mut i = 0;
@@ -58,6 +60,10 @@ fn parse(args: &[String]) -> Options {
             }
             "--era" => {
                 o.modern = args[i + 1] == "modern";
+                i += 2;
+            }
+            "--token" => {
+                o.token = Some(args[i + 1].clone());
                 i += 2;
             }
             "--" => {
@@ -220,8 +226,14 @@ async fn http_session(http: &reqwest::Client, url: &str) -> (String, String) {
 
 async fn http(o: Options) {
     let url = o.rest[0].clone();
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &o.token {
+        let value = format!("Bearer {token}").parse().expect("a header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(o.concurrency)
+        .default_headers(headers)
         .build()
         .expect("a client");
     let session = if o.modern {

@@ -252,7 +252,38 @@ async fn connect(cli: &Cli, server: &Server) -> Result<Client, Error> {
     }
 }
 
-async fn run(cli: Cli, server_command: Option<Vec<String>>) -> ExitCode {
+/// Takes `-H`/`--header` options given among the words (after the server URL) out of them:
+/// they belong to the command line, not to the tool's arguments.
+fn take_headers(words: &mut Vec<String>) -> Result<Vec<String>, String> {
+    let end = words.iter().position(|w| w == "--").unwrap_or(words.len());
+    let mut headers = Vec::new();
+    let mut kept = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        if i < end && (w == "-H" || w == "--header") {
+            let value = words
+                .get(i + 1)
+                .filter(|_| i + 1 < end)
+                .ok_or_else(|| format!("`{w}` needs a value, `Name: value`"))?;
+            headers.push(value.clone());
+            i += 2;
+            continue;
+        }
+        if i < end
+            && let Some(v) = w.strip_prefix("--header=")
+        {
+            headers.push(v.to_owned());
+        } else {
+            kept.push(w.clone());
+        }
+        i += 1;
+    }
+    *words = kept;
+    Ok(headers)
+}
+
+async fn run(mut cli: Cli, server_command: Option<Vec<String>>) -> ExitCode {
     let target = match &cli.command {
         Command::Tools(t)
         | Command::Call(t)
@@ -264,6 +295,13 @@ async fn run(cli: Cli, server_command: Option<Vec<String>>) -> ExitCode {
     };
     let mut words = target.words.clone();
     words.extend(server_command.unwrap_or_default());
+    match take_headers(&mut words) {
+        Ok(h) => cli.headers.extend(h),
+        Err(e) => {
+            eprintln!("mcp: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    }
     let parsed = match split(&words) {
         Ok(p) => p,
         Err(e) => {
