@@ -660,3 +660,52 @@ async fn a_server_side_approver_decides_alone() {
     human.await.unwrap();
     assert_eq!(released(), before + 1);
 }
+
+/// Asks for confirmation, then answers.
+#[tool(public, read_only)]
+async fn confirm_twice(cx: Context) -> mcp_server::Result<String> {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Sure {
+        sure: bool,
+    }
+    let answer = cx.elicit::<Sure>("Sure?").await?;
+    Ok(format!(
+        "sure: {}",
+        matches!(answer.accepted(), Some(Sure { sure: true }))
+    ))
+}
+
+#[tokio::test]
+async fn a_state_handle_is_bound_to_its_principal() {
+    // Two instances with the same key (behind a load balancer), one request per principal.
+    let key = [7u8; 32];
+    let as_alice = Server::new("s", "1")
+        .request_state_key(key)
+        .identity(Identity::configured("alice"))
+        .tool(ConfirmTwice);
+    let as_bob = Server::new("s", "1")
+        .request_state_key(key)
+        .identity(Identity::configured("bob"))
+        .tool(ConfirmTwice);
+    let mut alice = Client::start(as_alice);
+    let params = json!({"_meta": modern_meta(json!({})), "name": "confirm_twice", "arguments": {}});
+    let r = alice.call(1, "tools/call", params.clone()).await;
+    assert_eq!(r["result"]["resultType"], "input_required", "{r}");
+    let (key, _) = r["result"]["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap();
+    let mut retry = params.clone();
+    retry["inputResponses"] = json!({ key: {"action": "accept", "content": {"sure": true}} });
+    retry["requestState"] = r["result"]["requestState"].clone();
+    // Bob presents Alice's state handle: refused.
+    let mut bob = Client::start(as_bob);
+    let r = bob.call(2, "tools/call", retry.clone()).await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    // Alice's own retry is served.
+    let r = alice.call(3, "tools/call", retry).await;
+    assert_eq!(text(&r), "sure: true", "{r}");
+}
