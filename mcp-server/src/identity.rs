@@ -2,7 +2,7 @@
 //!
 //! On Streamable HTTP the identity comes from the bearer token (an OAuth 2.1 access token checked
 //! by the resource server) or from a verified client certificate (mTLS); on stdio it comes from
-//! configuration ([`crate::ServerOptions`]), since the specification defines no authorization
+//! configuration ([`crate::Server::identity`]), since the specification defines no authorization
 //! there. Handlers read it from the [`crate::Context`].
 
 use std::collections::BTreeSet;

@@ -74,15 +74,17 @@
 //! connections are served, further ones get a quick 503. Legacy sessions idle for
 //! [`HttpConfig::session_idle_timeout`] are closed.
 //!
-//! Sessions will be bound to the authenticated principal once authorization exists: a session
-//! records its owner, and another principal's requests see 404.
+//! A legacy session belongs to the principal that started it: another principal's requests with
+//! its id see 404.
 //!
 //! # Authentication
 //!
 //! With the `auth` feature (on by default), [`HttpConfig::auth`] makes the endpoint an OAuth 2.1
 //! resource server (bearer tokens, RFC 9728 metadata) and [`HttpConfig::tls`] serves HTTPS,
-//! optionally requiring client certificates: see [`auth`]. The caller's [`crate::Identity`] is
-//! in the request's extensions.
+//! optionally requiring client certificates: see [`auth`]. The caller's [`crate::Identity`]
+//! reaches handlers as [`crate::Context::identity`], and the gateway's policies apply to it (see
+//! [`crate::gateway`]); a refusal for missing scopes is a 403 with the `insufficient_scope`
+//! challenge, so that the client can step up.
 
 #[cfg(feature = "auth")]
 pub mod auth;
