@@ -30,7 +30,7 @@
 //! let validator = SchemaValidator::new(&schema, Subject::Arguments).unwrap();
 //! assert!(validator.validate(&json!({"a": 1, "b": 2})).is_ok());
 //! let failure = validator.validate(&json!({"a": 1, "b": "x"})).unwrap_err();
-//! assert_eq!(failure.to_string(), r#"argument `b`: "x" is not of type "number""#);
+//! assert_eq!(failure.to_string(), r#"invalid argument `b`: "x" is not of type "number""#);
 //! ```
 
 use std::collections::HashMap;
