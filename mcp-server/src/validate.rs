@@ -61,7 +61,7 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Subject {
-    /// The arguments of a tool call (`inputSchema`): "argument `b`: ...".
+    /// The arguments of a tool call (`inputSchema`): "invalid argument `b`: ...".
     Arguments,
     /// The structured output of a tool (`outputSchema`): "output field `b`: ...".
     StructuredContent,
