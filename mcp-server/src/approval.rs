@@ -120,48 +120,15 @@ fn truncate(s: &mut String, max: usize) {
 /// JSON with object keys sorted (by their UTF-8 bytes) and no whitespace: equal values give equal
 /// text whatever the order of their keys.
 pub fn canonical_json(value: &Value) -> String {
-    fn write(out: &mut String, value: &Value) {
-        match value {
-            Value::Object(map) => {
-                let mut entries: Vec<_> = map.iter().collect();
-                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                out.push('{');
-                for (i, (k, v)) in entries.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&Value::String(k.clone()).to_string());
-                    out.push(':');
-                    write(out, v);
-                }
-                out.push('}');
-            }
-            Value::Array(items) => {
-                out.push('[');
-                for (i, v) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write(out, v);
-                }
-                out.push(']');
-            }
-            scalar => out.push_str(&scalar.to_string()),
-        }
-    }
     let mut out = String::new();
-    write(&mut out, value);
+    crate::audit::canonical_json(value, &mut out);
     out
 }
 
 /// The hash that binds an approval to exact arguments: lowercase hex SHA-256 of
 /// [`canonical_json`].
 pub fn arguments_hash(arguments: &Value) -> String {
-    hex(&Sha256::digest(canonical_json(arguments)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::trace::hex(&Sha256::digest(canonical_json(arguments)))
 }
 
 /// What a human is asked to approve: one call of one tool with exact arguments, by one
@@ -453,7 +420,7 @@ impl Approvals {
             tool: tool.to_owned(),
             arguments_hash: arguments_hash(arguments),
             principal: principal.to_owned(),
-            nonce: hex(&nonce),
+            nonce: crate::trace::hex(&nonce),
             issued_at_ms,
             expires_at_ms: issued_at_ms.saturating_add(lifetime),
         };

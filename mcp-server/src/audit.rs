@@ -345,6 +345,11 @@ fn jwt_len(s: &str) -> usize {
 
 /// RFC 3339 UTC with milliseconds.
 fn rfc3339(time: SystemTime) -> String {
+    rfc3339_with(time, true)
+}
+
+/// RFC 3339 UTC, with or without milliseconds.
+pub(crate) fn rfc3339_with(time: SystemTime, millis: bool) -> String {
     let since = time
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
@@ -361,13 +366,13 @@ fn rfc3339(time: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_millis()
-    )
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    if millis {
+        let ms = since.subsec_millis();
+        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+    } else {
+        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1511,28 +1511,23 @@ impl Server {
 
     /// Audits an approval: granted (`denied` is `None`) or refused, and why.
     fn approval_record(&self, cx: &Context, tool: &str, denied: Option<&str>) {
-        let audit = &self.inner.audit;
-        if !audit.is_enabled() {
-            return;
-        }
-        let decision = if denied.is_some() {
-            crate::audit::Decision::Deny
-        } else {
-            crate::audit::Decision::Allow
-        };
-        let mut r = AuditRecord::new(AuditKind::Approval, "tools/call")
-            .with_principal(cx.identity())
-            .with_request_id(cx.request_id().clone())
-            .with_item(tool)
-            .with_decision(decision, denied);
-        if let Some(id) = &cx.inner.session_id {
-            r = r.with_session_id(id.as_ref());
-        }
-        audit.record(&r);
+        self.audit_decision(cx, AuditKind::Approval, "tools/call", tool, denied);
     }
 
     /// Audits a policy decision: allowed (`denied` is `None`) or denied, and why.
     pub(crate) fn decision(&self, cx: &Context, method: &str, item: &str, denied: Option<&str>) {
+        self.audit_decision(cx, AuditKind::Decision, method, item, denied);
+    }
+
+    /// A decision or approval record.
+    fn audit_decision(
+        &self,
+        cx: &Context,
+        kind: AuditKind,
+        method: &str,
+        item: &str,
+        denied: Option<&str>,
+    ) {
         let audit = &self.inner.audit;
         if !audit.is_enabled() {
             return;
@@ -1542,7 +1537,7 @@ impl Server {
         } else {
             crate::audit::Decision::Allow
         };
-        let mut r = AuditRecord::new(AuditKind::Decision, method)
+        let mut r = AuditRecord::new(kind, method)
             .with_principal(cx.identity())
             .with_request_id(cx.request_id().clone())
             .with_item(item)
