@@ -168,7 +168,15 @@ pub struct JwtValidator {
     leeway: Duration,
     roles_claim: String,
     keys: KeySource,
+    /// Tokens already verified: SHA-256 of the token to its identity, for a short while.
+    verified: std::sync::Mutex<HashMap<[u8; 32], (Identity, std::time::Instant)>>,
 }
+
+/// How long a verified token is remembered (bounded by its `exp`): a key removed from the JWKS
+/// stops working for cached tokens after at most this long.
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// The most verified tokens remembered; beyond, the memory is cleared.
+const VERIFIED_MAX: usize = 10_000;
 
 impl fmt::Debug for JwtValidator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -206,6 +214,7 @@ impl JwtValidator {
             leeway: Duration::from_secs(30),
             roles_claim: "roles".to_owned(),
             keys,
+            verified: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -275,8 +284,37 @@ impl JwtValidator {
 }
 
 impl TokenValidator for JwtValidator {
+    /// Verifies the token, or finds it among those verified in the last minute (its signature
+    /// then need not be checked again; its expiry still is).
     async fn validate(&self, token: &str) -> Result<Identity, AuthError> {
-        self.check(token).await
+        use sha2::Digest as _;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let now = std::time::Instant::now();
+        if let Some((identity, until)) = self.verified.lock().expect("not poisoned").get(&digest)
+            && *until > now
+        {
+            return Ok(identity.clone());
+        }
+        let identity = self.check(token).await?;
+        let exp = identity.claims().get("exp").and_then(Value::as_u64);
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let left = exp.map_or(Duration::ZERO, |e| {
+            Duration::from_secs(e.saturating_sub(unix))
+        });
+        let keep = left.min(VERIFIED_TTL);
+        if !keep.is_zero() {
+            let mut verified = self.verified.lock().expect("not poisoned");
+            if verified.len() >= VERIFIED_MAX {
+                verified.retain(|_, (_, until)| *until > now);
+                if verified.len() >= VERIFIED_MAX {
+                    verified.clear();
+                }
+            }
+            verified.insert(digest, (identity.clone(), now + keep));
+        }
+        Ok(identity)
     }
 }
 
