@@ -616,8 +616,6 @@ struct AuditSubject {
     item: String,
     arguments: Option<JsonObject>,
     sensitive: Vec<String>,
-    /// Whether the item is registered (metrics label only known names).
-    known: bool,
 }
 
 /// What identifies a multi-round-trip request, and the answers it carries.
@@ -708,9 +706,24 @@ impl Server {
         let method = request.method();
         let trace = crate::trace::TraceContext::from_meta(cx.meta()).and_then(Result::ok);
         let audit = &self.inner.audit;
-        let subject = self.audit_subject(&request);
-        let tool = match (&request, &subject) {
-            (ClientRequest::CallTool(p), Some(s)) if s.known => Some(p.name.clone()),
+        // The arguments are copied for the audit trail only when there is one.
+        let subject = audit
+            .is_enabled()
+            .then(|| self.audit_subject(&request))
+            .flatten();
+        // Metrics are labelled with registered tool names only.
+        let tool = match &request {
+            ClientRequest::CallTool(p)
+                if self
+                    .inner
+                    .registry
+                    .read()
+                    .expect("not poisoned")
+                    .tool(&p.name)
+                    .is_some() =>
+            {
+                Some(p.name.clone())
+            }
             _ => None,
         };
         let record = |kind| {
@@ -779,7 +792,6 @@ impl Server {
                     sensitive: entry
                         .map(|t| t.guard.policy(settings).sensitive.clone())
                         .unwrap_or_default(),
-                    known: entry.is_some(),
                 })
             }
             ClientRequest::GetPrompt(p) => {
@@ -795,14 +807,12 @@ impl Server {
                     sensitive: entry
                         .map(|e| e.guard.policy(settings).sensitive.clone())
                         .unwrap_or_default(),
-                    known: entry.is_some(),
                 })
             }
             ClientRequest::ReadResource(p) => Some(AuditSubject {
                 item: p.uri.clone(),
                 arguments: None,
                 sensitive: Vec::new(),
-                known: true,
             }),
             _ => None,
         }

@@ -423,12 +423,13 @@ async fn every_request_response_and_decision_is_audited_once() {
 // -------------------------------------------------------------------------------------------
 // Validation and approval.
 
-static RELEASED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Releases per service (each test uses its own service: tests run in parallel).
+static RELEASED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 /// Releases a version to production.
 #[tool(destructive, scopes = ["deploy"], approval = "required")]
 fn release(service: String, version: String) -> String {
-    RELEASED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    RELEASED.lock().unwrap().push(service.clone());
     format!("released {service} {version}")
 }
 
@@ -472,8 +473,13 @@ fn deployer() -> Server {
         .identity(Identity::configured("ops-bob").with_scopes(["deploy"]))
 }
 
-fn released() -> usize {
-    RELEASED.load(std::sync::atomic::Ordering::SeqCst)
+fn released(service: &str) -> usize {
+    RELEASED
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| *s == service)
+        .count()
 }
 
 #[tokio::test]
@@ -507,7 +513,7 @@ async fn legacy_approval_asks_the_user_and_binds_the_answer() {
     let server = deployer().audit(mcp_server::Audit::new().with_sink(memory.clone()));
     let mut c = Client::start(server);
     c.initialize("2025-11-25", json!({"elicitation": {}})).await;
-    let before = released();
+    let before = released("api");
 
     // Approved: the tool runs once.
     c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
@@ -529,7 +535,7 @@ async fn legacy_approval_asks_the_user_and_binds_the_answer() {
         .await;
     let (r, _) = c.until(json!(1)).await;
     assert_eq!(text(&r), "released api 1.2");
-    assert_eq!(released(), before + 1);
+    assert_eq!(released("api"), before + 1);
 
     // Declined, or accepted without approving: denied, the tool does not run.
     for (id, answer) in [
@@ -550,7 +556,7 @@ async fn legacy_approval_asks_the_user_and_binds_the_answer() {
         assert_eq!(r["result"]["isError"], true, "{r}");
         assert!(text(&r).starts_with("not approved"), "{r}");
     }
-    assert_eq!(released(), before + 1);
+    assert_eq!(released("api"), before + 1);
 
     let approvals: Vec<_> = memory
         .take()
@@ -581,7 +587,7 @@ async fn legacy_approval_asks_the_user_and_binds_the_answer() {
 #[tokio::test]
 async fn modern_approval_is_single_use_and_bound_to_the_call() {
     let mut c = Client::start(deployer());
-    let before = released();
+    let before = released("db");
     let params = json!({"_meta": modern_meta(json!({})), "name": "release",
         "arguments": {"service": "db", "version": "9"}});
     let r = c.call(1, "tools/call", params.clone()).await;
@@ -597,7 +603,7 @@ async fn modern_approval_is_single_use_and_bound_to_the_call() {
     retry["requestState"] = state.clone();
     let r = c.call(2, "tools/call", retry.clone()).await;
     assert_eq!(text(&r), "released db 9", "{r}");
-    assert_eq!(released(), before + 1);
+    assert_eq!(released("db"), before + 1);
 
     // The same approval again: a replay, denied.
     let r = c.call(3, "tools/call", retry.clone()).await;
@@ -624,7 +630,7 @@ async fn modern_approval_is_single_use_and_bound_to_the_call() {
     other["inputResponses"] = json!({ key: approve });
     let r = c.call(6, "tools/call", other).await;
     assert!(text(&r).contains("not approved"), "{r}");
-    assert_eq!(released(), before + 1);
+    assert_eq!(released("db"), before + 1);
 }
 
 #[tokio::test]
@@ -640,7 +646,7 @@ async fn a_server_side_approver_decides_alone() {
         let second = prompts.recv().await.unwrap();
         second.deny("not on a Friday");
     });
-    let before = released();
+    let before = released("web");
     let r = call(
         &mut c,
         1,
@@ -658,7 +664,7 @@ async fn a_server_side_approver_decides_alone() {
     .await;
     assert!(text(&r).contains("not approved"), "{r}");
     human.await.unwrap();
-    assert_eq!(released(), before + 1);
+    assert_eq!(released("web"), before + 1);
 }
 
 /// Asks for confirmation, then answers.
