@@ -611,6 +611,14 @@ fn cursor_of(p: &Option<PaginatedRequestParams>) -> Option<&str> {
     p.as_ref().and_then(|p| p.cursor.as_deref())
 }
 
+/// What bounds a call that runs as a task: its admission (concurrency slot, timeout, result
+/// size) and its output schema.
+struct TaskLimits {
+    admission: gateway::Admission,
+    schemas: Option<Arc<ToolSchemas>>,
+    tool: String,
+}
+
 /// The item of an audited request.
 struct AuditSubject {
     item: String,
@@ -964,12 +972,18 @@ impl Server {
                             deferred = Some(ttl);
                         }
                         _ => {
+                            let limits = TaskLimits {
+                                admission,
+                                schemas: validate.then_some(schemas),
+                                tool: p.name.clone(),
+                            };
                             return self.start_task(
                                 &cx,
                                 handler,
                                 arguments,
                                 ttl,
                                 InputResponses::new(),
+                                limits,
                             );
                         }
                     }
@@ -987,7 +1001,13 @@ impl Server {
                         .continue_as_task
                         .load(std::sync::atomic::Ordering::Relaxed)
                 {
-                    return self.start_task(&cx, handler, arguments, ttl, mrtr.responses.clone());
+                    let limits = TaskLimits {
+                        admission,
+                        schemas: validate.then_some(schemas),
+                        tool: p.name.clone(),
+                    };
+                    let answers = mrtr.responses.clone();
+                    return self.start_task(&cx, handler, arguments, ttl, answers, limits);
                 }
                 match outcome {
                     Ok(mut result) => {
@@ -1365,6 +1385,7 @@ impl Server {
         arguments: JsonObject,
         ttl: Option<std::time::Duration>,
         answers: InputResponses,
+        limits: TaskLimits,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let slot = self.inner.tasks.create(ttl);
         slot.seed(answers);
@@ -1398,12 +1419,36 @@ impl Server {
         let version = cx.protocol_version();
         let run = slot.clone();
         tokio::spawn(async move {
+            // The task holds its concurrency slot, and its timeout and limits apply, as for a
+            // call answered at once.
+            let TaskLimits {
+                admission,
+                schemas,
+                tool,
+            } = limits;
+            let work = bounded(
+                admission.timeout,
+                "tool",
+                &tool,
+                handler.call(task_cx, arguments),
+            );
             let outcome = tokio::select! {
-                r = handler.call(task_cx, arguments) => r,
+                r = work => r,
                 () = run.cancel.cancelled() => return,
             };
             let result = match outcome {
                 Ok(mut result) => {
+                    if let Some(schemas) = &schemas
+                        && result.is_error != Some(true)
+                        && let Err(failure) =
+                            schemas.validate_output(result.structured_content.as_ref())
+                    {
+                        tracing::error!(tool = %tool, error = %failure, "a task's output violates its output schema: not sent");
+                        run.fail(ErrorObject::internal_error(
+                            "internal error: the tool's output does not match its output schema",
+                        ));
+                        return;
+                    }
                     result.shape(version);
                     if modern {
                         result.result_type = Some(ResultType::Complete);
@@ -1418,10 +1463,23 @@ impl Server {
                     }
                 },
             };
+            let size = admission
+                .max_result_bytes
+                .and_then(|limit| Some((limit, serde_json::to_string(&result).ok()?.len())));
+            let result = match size {
+                Some((limit, size)) if size > limit => {
+                    tracing::error!(tool = %tool, size, limit, "a task's result exceeds its size limit: not sent");
+                    CallToolResult::error(format!(
+                        "the result of tool `{tool}` exceeds {limit} bytes"
+                    ))
+                }
+                _ => result,
+            };
             match serde_json::to_value(&result) {
                 Ok(serde_json::Value::Object(object)) => run.complete(object),
                 _ => run.fail(ErrorObject::internal_error("cannot serialize the result")),
             }
+            drop(admission);
         });
         if modern {
             raw(&TaskResult {

@@ -715,3 +715,42 @@ async fn a_state_handle_is_bound_to_its_principal() {
     let r = alice.call(3, "tools/call", retry).await;
     assert_eq!(text(&r), "sure: true", "{r}");
 }
+
+/// A long job, as a task: 100 ms at most.
+#[tool(public, read_only, task_support = "optional", timeout = "100ms")]
+async fn long_job(ms: u64) -> String {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    "finished".into()
+}
+
+/// A task whose result is too large to send.
+#[tool(public, read_only, task_support = "optional", max_result_bytes = 100)]
+fn big_job() -> String {
+    "x".repeat(1000)
+}
+
+#[tokio::test]
+async fn tasks_keep_the_timeout_and_limits_of_their_tool() {
+    let server = Server::new("tasks", "1").tool(LongJob).tool(BigJob);
+    let mut c = legacy(server).await;
+    let mut id = 1;
+    for (tool, args, expect) in [
+        ("long_job", json!({"ms": 1}), "finished"),
+        ("long_job", json!({"ms": 5_000}), "timed out after 100 ms"),
+        ("big_job", json!({}), "exceeds 100 bytes"),
+    ] {
+        let r = c
+            .call(
+                id,
+                "tools/call",
+                json!({"name": tool, "arguments": args, "task": {"ttl": 60000}}),
+            )
+            .await;
+        let task = r["result"]["task"]["taskId"].as_str().unwrap().to_owned();
+        let payload = c
+            .call(id + 1, "tasks/result", json!({"taskId": task}))
+            .await;
+        assert!(text(&payload).contains(expect), "{tool}: {payload}");
+        id += 2;
+    }
+}
