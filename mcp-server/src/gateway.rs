@@ -216,18 +216,19 @@ impl Guard {
     }
 
     /// Admits a call: access, argument size and rate limit; then waits for a concurrency
-    /// permit (within the timeout).
+    /// permit (within the timeout). The size of the arguments is measured only when the policy
+    /// limits it.
     pub(crate) async fn admit(
         &self,
         settings: &Settings,
         identity: Option<&Identity>,
-        arguments_bytes: usize,
+        arguments_bytes: impl FnOnce() -> usize,
     ) -> Result<Admission, AdmitError> {
         self.access(settings, identity)?;
         let limits = self.limits(settings);
         let policy = &limits.policy;
         if let Some(limit) = policy.max_argument_bytes
-            && arguments_bytes > limit
+            && arguments_bytes() > limit
         {
             return Err(Denial::ArgumentsTooLarge { limit }.into());
         }
@@ -397,18 +398,18 @@ mod tests {
         let off = Settings::default();
         let alice = Identity::configured("alice");
         let bob = Identity::configured("bob");
-        assert!(guard.admit(&off, Some(&alice), 5).await.is_ok());
-        assert!(guard.admit(&off, Some(&alice), 5).await.is_ok());
-        match guard.admit(&off, Some(&alice), 5).await {
+        assert!(guard.admit(&off, Some(&alice), || 5).await.is_ok());
+        assert!(guard.admit(&off, Some(&alice), || 5).await.is_ok());
+        match guard.admit(&off, Some(&alice), || 5).await {
             Err(AdmitError::Denied(Denial::RateLimited(wait))) => {
                 assert!(wait > Duration::ZERO);
             }
             other => panic!("expected a rate limit, got {:?}", other.err()),
         }
         // Another principal has its own budget.
-        assert!(guard.admit(&off, Some(&bob), 5).await.is_ok());
+        assert!(guard.admit(&off, Some(&bob), || 5).await.is_ok());
         assert!(matches!(
-            guard.admit(&off, Some(&bob), 11).await,
+            guard.admit(&off, Some(&bob), || 11).await,
             Err(AdmitError::Denied(Denial::ArgumentsTooLarge { limit: 10 }))
         ));
     }
@@ -422,13 +423,13 @@ mod tests {
         };
         let guard = Guard::new(policy, false);
         let off = Settings::default();
-        let first = guard.admit(&off, None, 0).await.expect("admitted");
+        let first = guard.admit(&off, None, || 0).await.expect("admitted");
         assert!(matches!(
-            guard.admit(&off, None, 0).await,
+            guard.admit(&off, None, || 0).await,
             Err(AdmitError::Busy)
         ));
         drop(first);
-        assert!(guard.admit(&off, None, 0).await.is_ok());
+        assert!(guard.admit(&off, None, || 0).await.is_ok());
     }
 
     #[test]

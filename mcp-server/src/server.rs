@@ -906,11 +906,9 @@ impl Server {
                 };
                 let arguments = p.arguments.unwrap_or_default();
                 let admission = match guard
-                    .admit(
-                        &self.inner.gateway,
-                        cx.identity(),
-                        gateway::json_size(&arguments),
-                    )
+                    .admit(&self.inner.gateway, cx.identity(), || {
+                        gateway::json_size(&arguments)
+                    })
                     .await
                 {
                     Ok(admission) => {
@@ -1110,7 +1108,9 @@ impl Server {
                 let Some((handler, vars, guard)) = found else {
                     return Err(Error::not_found(p.uri).to_error_object(modern));
                 };
-                let admission = self.admit_read(&cx, &guard, "resource", &p.uri, 0).await?;
+                let admission = self
+                    .admit_read(&cx, &guard, "resource", &p.uri, || 0)
+                    .await?;
                 let uri = p.uri.clone();
                 let read = handler.read(cx.clone(), p.uri, vars);
                 match bounded(admission.timeout, "resource", &uri, read).await {
@@ -1171,7 +1171,7 @@ impl Server {
                     )));
                 };
                 let arguments = p.arguments.unwrap_or_default();
-                let size = arguments.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+                let size = || arguments.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
                 let admission = self
                     .admit_read(&cx, &guard, "prompt", &p.name, size)
                     .await?;
@@ -1542,7 +1542,7 @@ impl Server {
         guard: &Guard,
         kind: &str,
         name: &str,
-        size: usize,
+        size: impl FnOnce() -> usize,
     ) -> Result<gateway::Admission, ErrorObject> {
         let method = if kind == "prompt" {
             "prompts/get"
