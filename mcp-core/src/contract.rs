@@ -31,6 +31,19 @@
 //!
 //! The output schema of a contract is compared with the `outputSchema` the server declares
 //! ([`check_output_schema`]): a client reports drift instead of failing on some later result.
+//!
+//! A whole server's contract is its public surface at one protocol version, as a stable JSON
+//! document ([`ServerContract`]): snapshot it in a test, and compare releases with [`diff`] or
+//! [`assert_compatible`] to catch a change that breaks clients before it ships. [`lint`] checks
+//! tool schemas against the dialects model providers accept ([`Dialect`]).
+
+mod diff;
+mod document;
+mod lint;
+
+pub use diff::{ContractDiff, Finding, Rule, Severity, assert_compatible, diff};
+pub use document::{CONTRACT_FORMAT, ContractError, ContractServer, ServerContract};
+pub use lint::{Dialect, LintFinding, lint};
 
 use std::fmt;
 

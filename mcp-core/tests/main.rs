@@ -1,6 +1,7 @@
 //! The integration tests of mcp-core, in one binary.
 
 mod codec;
+mod contract;
 mod examples;
 mod fuzz;
 mod protocol;
