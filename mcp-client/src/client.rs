@@ -122,6 +122,8 @@ pub struct ClientBuilder {
     log_level: Option<LoggingLevel>,
     max_rounds: usize,
     validate_output: bool,
+    /// The version offered in `initialize` (the newest legacy one by default).
+    legacy_version: ProtocolVersion,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -144,6 +146,7 @@ impl Default for ClientBuilder {
             log_level: None,
             max_rounds: 10,
             validate_output: true,
+            legacy_version: ProtocolVersion::LATEST_LEGACY,
         }
     }
 }
@@ -168,6 +171,21 @@ impl ClientBuilder {
     #[must_use]
     pub fn era(mut self, era: EraChoice) -> Self {
         self.era = era;
+        self
+    }
+
+    /// Speaks exactly this protocol version: a legacy one is offered in `initialize` (and the
+    /// era is the legacy one), the modern one skips the probe. For testing a server against an
+    /// older client.
+    #[must_use]
+    pub fn protocol_version(mut self, version: ProtocolVersion) -> Self {
+        match version.era() {
+            Era::Legacy => {
+                self.era = EraChoice::Legacy;
+                self.legacy_version = version;
+            }
+            Era::Modern => self.era = EraChoice::Modern,
+        }
         self
     }
 
@@ -247,11 +265,11 @@ impl ClientBuilder {
         tokio::spawn(read_loop(Arc::downgrade(&inner), incoming));
         let client = Client { inner };
         let session = match self.era {
-            EraChoice::Legacy => client.initialize().await?,
+            EraChoice::Legacy => client.initialize(self.legacy_version).await?,
             EraChoice::Modern => client.discover_session().await?,
             EraChoice::Auto => match client.probe(self.probe_timeout).await {
                 Some(session) => session,
-                None => client.initialize().await?,
+                None => client.initialize(self.legacy_version).await?,
             },
         };
         *client.inner.session.lock().expect("not poisoned") = Some(session);
@@ -393,9 +411,9 @@ impl Client {
         })
     }
 
-    async fn initialize(&self) -> Result<ServerSession> {
+    async fn initialize(&self, offer: ProtocolVersion) -> Result<ServerSession> {
         let params = InitializeRequestParams {
-            protocol_version: ProtocolVersion::LATEST_LEGACY.as_str().to_owned(),
+            protocol_version: offer.as_str().to_owned(),
             capabilities: self.capabilities(),
             client_info: self.inner.info.clone(),
             meta: None,

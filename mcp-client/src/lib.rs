@@ -2,12 +2,15 @@
 
 pub mod auth;
 mod client;
+mod contract;
 pub mod error;
 pub mod handler;
 pub mod http;
 mod listen;
 mod param_headers;
 mod sse_legacy;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transport;
 mod typed;
 

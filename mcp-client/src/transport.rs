@@ -54,6 +54,23 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// A transport over two message channels: what the client sends goes to `out`, what it
+    /// receives comes from `incoming` (a custom transport, or a server in the same process,
+    /// see `Server::serve_channel` in `mcp-server`). `close` runs when the client closes.
+    pub fn from_channels(
+        out: mpsc::Sender<JsonRpcMessage>,
+        incoming: mpsc::Receiver<JsonRpcMessage>,
+        close: Option<BoxFuture<'static, ()>>,
+    ) -> Transport {
+        Transport {
+            out,
+            incoming,
+            close,
+        }
+    }
+}
+
 async fn read_loop<R: AsyncRead + Unpin>(mut reader: R, tx: mpsc::Sender<JsonRpcMessage>) {
     let mut decoder = LineDecoder::new(CodecConfig::default());
     let mut buf = vec![0u8; 64 * 1024];

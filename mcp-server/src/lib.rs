@@ -5,6 +5,7 @@
 pub mod __private;
 pub mod approval;
 pub mod audit;
+mod channel;
 pub mod context;
 pub mod error;
 pub mod fs;

@@ -25,6 +25,8 @@ use crate::handler::{
 use crate::shape::Shape;
 use crate::validate::{SchemaCompiler, ToolSchemas};
 
+mod contract;
+
 /// Settings of a server.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
