@@ -95,3 +95,140 @@ fn exit_codes_scripts_can_rely_on() {
         .unwrap();
     assert_eq!(no_server.status.code(), Some(2));
 }
+
+fn mcp_plain(args: &[&std::ffi::OsStr]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp"))
+        .args(args)
+        .output()
+        .expect("runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+#[test]
+fn contract_dump_and_diff() {
+    let dump = mcp(&["contract", "dump"]);
+    assert_eq!(dump.code, 0, "{}", dump.stderr);
+    snapshot("contract_dump", &dump);
+    let legacy = mcp(&["--protocol-version", "2025-06-18", "contract", "dump"]);
+    assert_eq!(legacy.code, 0, "{}", legacy.stderr);
+    snapshot("contract_dump_2025_06_18", &legacy);
+
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, &dump.stdout).unwrap();
+    // The same contract: no changes, exit 0.
+    let same = mcp_plain(&[
+        "contract".as_ref(),
+        "diff".as_ref(),
+        old.as_os_str(),
+        old.as_os_str(),
+    ]);
+    assert_eq!((same.code, same.stdout.as_str()), (0, "no changes\n"));
+
+    // `add` loses `b` and gains a required `c`; a new tool appears: breaking, exit 1.
+    let mut contract: serde_json::Value = serde_json::from_str(&dump.stdout).unwrap();
+    let tools = contract["tools"].as_array_mut().unwrap();
+    let add = tools.iter_mut().find(|t| t["name"] == "add").unwrap();
+    let schema = &mut add["inputSchema"];
+    schema["properties"].as_object_mut().unwrap().remove("b");
+    schema["properties"]["c"] = serde_json::json!({"type": "number"});
+    schema["required"] = serde_json::json!(["a", "c"]);
+    let mut extra = add.clone();
+    extra["name"] = "subtract".into();
+    tools.push(extra);
+    let new = dir.path().join("new.json");
+    std::fs::write(&new, serde_json::to_string_pretty(&contract).unwrap()).unwrap();
+    let breaking = mcp_plain(&[
+        "contract".as_ref(),
+        "diff".as_ref(),
+        old.as_os_str(),
+        new.as_os_str(),
+    ]);
+    snapshot("contract_diff_breaking", &breaking);
+    assert_eq!(breaking.code, 1);
+    // The other way round only removes: still breaking.
+    let json = mcp_plain(&[
+        "--json".as_ref(),
+        "contract".as_ref(),
+        "diff".as_ref(),
+        new.as_os_str(),
+        old.as_os_str(),
+    ]);
+    assert_eq!(json.code, 1);
+    let findings: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let removed: Vec<&serde_json::Value> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "item-removed")
+        .collect();
+    assert_eq!(removed.len(), 1, "{findings}");
+    assert_eq!(removed[0]["item"], "tool subtract");
+    assert_eq!(removed[0]["severity"], "breaking");
+
+    // Not a contract, or two protocol versions: exit 2, naming the file.
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "{\"tools\": []}").unwrap();
+    let not_a_contract = mcp_plain(&[
+        "contract".as_ref(),
+        "diff".as_ref(),
+        junk.as_os_str(),
+        old.as_os_str(),
+    ]);
+    assert_eq!(not_a_contract.code, 2);
+    assert_eq!(
+        not_a_contract.stderr.trim(),
+        format!(
+            "mcp: {}: not an MCP contract: no \"$contract\": \"mcp-contract/1\" marker",
+            junk.display()
+        )
+    );
+    let older = dir.path().join("older.json");
+    std::fs::write(&older, &legacy.stdout).unwrap();
+    let mismatch = mcp_plain(&[
+        "contract".as_ref(),
+        "diff".as_ref(),
+        older.as_os_str(),
+        old.as_os_str(),
+    ]);
+    assert_eq!(mismatch.code, 2);
+    assert!(
+        mismatch
+            .stderr
+            .contains("different protocol versions (`2025-06-18` and `2026-07-28`)"),
+        "{}",
+        mismatch.stderr
+    );
+}
+
+#[test]
+fn lint_profiles_and_exit_codes() {
+    let strict = mcp(&["lint", "--profile", "strict"]);
+    snapshot("lint_strict", &strict);
+    assert_eq!(strict.code, 1);
+    let conservative = mcp(&["lint", "--profile", "conservative"]);
+    snapshot("lint_conservative", &conservative);
+    assert_eq!(conservative.code, 0);
+    let unknown = mcp(&["lint", "--profile", "lenient"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("unknown lint profile `lenient`"),
+        "{}",
+        unknown.stderr
+    );
+    for args in [
+        ["lint", "http://127.0.0.1:1/mcp", ""],
+        ["contract", "dump", "http://127.0.0.1:1/mcp"],
+    ] {
+        let args: Vec<&std::ffi::OsStr> = args
+            .iter()
+            .filter(|a| !a.is_empty())
+            .map(|a| a.as_ref())
+            .collect();
+        assert_eq!(mcp_plain(&args).code, 3, "{args:?}");
+    }
+}

@@ -8,6 +8,9 @@
 //! mcp prompts  <server>
 //! mcp prompt   <server> <name> [key=value ...]
 //! mcp discover <server>
+//! mcp contract dump <server>              the server's contract (JSON) on stdout
+//! mcp contract diff OLD.json NEW.json     breaking changes between two contracts
+//! mcp lint     <server> [--profile strict|conservative]...
 //! ```
 //!
 //! `<server>` is an `http(s)://` URL given first, or a command after `--`:
@@ -15,13 +18,17 @@
 //!
 //! Exit codes: 0 success; 1 the tool reported an error (`isError`); 2 bad usage; 3 the server
 //! could not be reached or the connection failed; 4 authorization is needed (HTTP 401/403);
-//! 5 the server answered with a JSON-RPC error or broke the protocol.
+//! 5 the server answered with a JSON-RPC error or broke the protocol. `mcp contract diff` exits 1
+//! when a change is breaking and 2 when a file is not a contract (or the two were taken at
+//! different protocol versions); `mcp lint` exits 1 when a tool does not fit a profile.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use mcp_client::mcp_core::ProtocolVersion;
+use mcp_client::mcp_core::contract::{self, Dialect, ServerContract};
 use mcp_client::types::*;
 use mcp_client::{Client, EraChoice, Error, HttpServer, StderrMode, StdioServer};
 use serde_json::{Map, Value};
@@ -53,6 +60,9 @@ struct Cli {
     /// Show the server's stderr (stdio servers).
     #[arg(long, global = true)]
     server_stderr: bool,
+    /// Speak exactly this protocol version (e.g. 2025-06-18), instead of negotiating.
+    #[arg(long, global = true, value_parser = parse_version)]
+    protocol_version: Option<ProtocolVersion>,
     #[command(subcommand)]
     command: Command,
 }
@@ -62,8 +72,19 @@ const AFTER_HELP: &str = "\
   mcp tools http://127.0.0.1:8000/mcp
   mcp call add a=1 b=2 -- python server.py
 
-Exit codes: 0 success, 1 tool error (isError), 2 bad usage, 3 connection failure,
+Exit codes: 0 success, 1 tool error (isError), a breaking change (contract diff) or a lint
+finding, 2 bad usage or a file that is not a contract, 3 connection failure,
 4 authorization needed, 5 JSON-RPC error or protocol violation.";
+
+fn parse_version(s: &str) -> Result<ProtocolVersion, String> {
+    ProtocolVersion::parse(s).ok_or_else(|| {
+        let known: Vec<&str> = ProtocolVersion::ALL.iter().map(|v| v.as_str()).collect();
+        format!(
+            "unknown protocol version `{s}`; expected one of {}",
+            known.join(", ")
+        )
+    })
+}
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
 enum Era {
@@ -88,6 +109,37 @@ enum Command {
     Prompt(Target),
     /// Show what the server is and can do.
     Discover(Target),
+    /// The server's contract: dump it, or compare two dumps for breaking changes.
+    #[command(subcommand)]
+    Contract(ContractCommand),
+    /// Check the tools' schemas against what model providers' function calling accepts.
+    Lint(LintArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ContractCommand {
+    /// Print the server's contract as JSON (tools, resources, templates, prompts, capabilities).
+    Dump(Target),
+    /// Compare two contracts: list the changes, exit 1 if one breaks clients of OLD.
+    Diff {
+        /// The contract clients were written against.
+        old: std::path::PathBuf,
+        /// The new contract.
+        new: std::path::PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct LintArgs {
+    /// A profile to check against (repeatable; all by default).
+    #[arg(long = "profile", value_parser = parse_profile)]
+    profiles: Vec<Dialect>,
+    #[command(flatten)]
+    target: Target,
+}
+
+fn parse_profile(s: &str) -> Result<Dialect, String> {
+    s.parse()
 }
 
 #[derive(clap::Args, Debug)]
@@ -224,6 +276,10 @@ async fn connect(cli: &Cli, server: &Server) -> Result<Client, Error> {
             Era::Modern => EraChoice::Modern,
         })
         .timeout(Duration::from_secs(cli.timeout));
+    let builder = match cli.protocol_version {
+        Some(v) => builder.protocol_version(v),
+        None => builder,
+    };
     match server {
         Server::Http(url) => {
             let mut http = HttpServer::new(url.clone());
@@ -283,6 +339,39 @@ fn take_headers(words: &mut Vec<String>) -> Result<Vec<String>, String> {
     Ok(headers)
 }
 
+/// Reads a contract file, or says which file is not one.
+fn read_contract(path: &std::path::Path) -> Result<ServerContract, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    ServerContract::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `mcp contract diff OLD NEW`: 0 compatible, 1 breaking, 2 not comparable.
+fn contract_diff(cli: &Cli, old: &std::path::Path, new: &std::path::Path) -> ExitCode {
+    let compared = read_contract(old).and_then(|o| {
+        let n = read_contract(new)?;
+        contract::diff(&o, &n).map_err(|e| format!("{} and {}: {e}", old.display(), new.display()))
+    });
+    let d = match compared {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("mcp: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    if cli.json {
+        print_json(&d.findings);
+    } else if d.findings.is_empty() {
+        println!("no changes");
+    } else {
+        print!("{d}");
+    }
+    if d.is_breaking() {
+        ExitCode::from(exit::TOOL_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 async fn run(mut cli: Cli, server_command: Option<Vec<String>>) -> ExitCode {
     let target = match &cli.command {
         Command::Tools(t)
@@ -291,7 +380,12 @@ async fn run(mut cli: Cli, server_command: Option<Vec<String>>) -> ExitCode {
         | Command::Read(t)
         | Command::Prompts(t)
         | Command::Prompt(t)
-        | Command::Discover(t) => t,
+        | Command::Discover(t)
+        | Command::Contract(ContractCommand::Dump(t))
+        | Command::Lint(LintArgs { target: t, .. }) => t,
+        Command::Contract(ContractCommand::Diff { old, new }) => {
+            return contract_diff(&cli, old, new);
+        }
     };
     let mut words = target.words.clone();
     words.extend(server_command.unwrap_or_default());
@@ -556,6 +650,39 @@ async fn command(cli: &Cli, client: &Client, words: &[String]) -> ExitCode {
                 if let Some(i) = s.instructions {
                     println!("instructions: {i}");
                 }
+            }
+        }
+        Command::Contract(ContractCommand::Dump(_)) => match client.contract().await {
+            Ok(c) => print!("{}", c.to_json_pretty()),
+            Err(e) => return fail(&e),
+        },
+        Command::Contract(ContractCommand::Diff { .. }) => unreachable!("needs no server"),
+        Command::Lint(args) => {
+            let tools = match client.list_tools().await {
+                Ok(t) => t,
+                Err(e) => return fail(&e),
+            };
+            let profiles = if args.profiles.is_empty() {
+                Dialect::ALL.to_vec()
+            } else {
+                args.profiles.clone()
+            };
+            let findings: Vec<_> = profiles
+                .iter()
+                .flat_map(|p| contract::lint(&tools, *p))
+                .collect();
+            if cli.json {
+                print_json(&findings);
+            } else if findings.is_empty() {
+                let names: Vec<&str> = profiles.iter().map(|p| p.as_str()).collect();
+                println!("{} tools fit {}", tools.len(), names.join(", "));
+            } else {
+                for f in &findings {
+                    println!("{f}");
+                }
+            }
+            if !findings.is_empty() {
+                return ExitCode::from(exit::TOOL_ERROR);
             }
         }
     }
