@@ -854,7 +854,11 @@ async fn credentials_are_never_sent_to_an_authorization_server_they_are_not_boun
         );
         // The rogue authorization server heard nothing at all: no metadata request, no token
         // request, so no secret and no assertion.
-        assert!(rogue.transcript().is_empty(), "{what}: {:?}", rogue.transcript());
+        assert!(
+            rogue.transcript().is_empty(),
+            "{what}: {:?}",
+            rogue.transcript()
+        );
         assert!(rogue.token_requests.lock().unwrap().is_empty(), "{what}");
         assert!(f.token_requests.lock().unwrap().is_empty(), "{what}");
     }

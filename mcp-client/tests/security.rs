@@ -20,6 +20,10 @@ enum Misbehaviour {
     /// A plain `application/json` answer of this many bytes, streamed in chunks (no
     /// `Content-Length`) so that neither side holds it.
     HugeJson(usize),
+    /// This many blank lines, then nothing.
+    Blanks(usize),
+    /// This many lines of a field no one knows, with comments and blank lines between.
+    UnknownFields(usize),
 }
 
 /// How many bytes of a [`Misbehaviour::HugeJson`] body the fake server managed to write
@@ -129,6 +133,8 @@ fn answer(msg: &Value, bad: Misbehaviour) -> Vec<u8> {
                 }
                 Misbehaviour::Comments(n) => b": keep-alive\n".repeat(n),
                 Misbehaviour::HugeJson(_) => unreachable!("streamed by the connection loop"),
+                Misbehaviour::Blanks(n) => b"\n".repeat(n),
+                Misbehaviour::UnknownFields(n) => b"x-unknown: 1\n\n".repeat(n / 2),
             };
             http("200 OK", "text/event-stream", &body)
         }
@@ -457,4 +463,209 @@ async fn a_legacy_stream_buffers_few_events_before_the_endpoint() {
         "the server broke the protocol: more than 100000 SSE comment lines in a row"
     );
     a_good_legacy_server_is_served().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server-to-client requests run with bounded concurrency.
+
+/// A roots handler that holds every request until released, counting those inside.
+struct HeldRoots {
+    inside: std::sync::atomic::AtomicUsize,
+    entered: tokio::sync::mpsc::UnboundedSender<()>,
+    release: tokio::sync::watch::Receiver<bool>,
+}
+
+impl mcp_client::ClientHandler for HeldRoots {
+    fn capabilities(&self) -> mcp_client::HandlerCapabilities {
+        mcp_client::HandlerCapabilities {
+            roots: true,
+            ..Default::default()
+        }
+    }
+    async fn roots(&self) -> Result<Vec<mcp_client::types::Root>, mcp_core::ErrorObject> {
+        self.inside
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.entered.send(());
+        let mut release = self.release.clone();
+        let _ = release.wait_for(|r| *r).await;
+        self.inside
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn server_requests_run_with_bounded_concurrency() {
+    use std::sync::atomic::Ordering;
+    use tokio::io::AsyncBufReadExt;
+    let (client_w, server_r) = tokio::io::duplex(1 << 20);
+    let (mut server_w, client_r) = tokio::io::duplex(1 << 20);
+    let (entered_tx, mut entered) = tokio::sync::mpsc::unbounded_channel();
+    let (release_tx, release) = tokio::sync::watch::channel(false);
+    let handler = std::sync::Arc::new(HeldRoots {
+        inside: Default::default(),
+        entered: entered_tx,
+        release,
+    });
+    // The fake server: answers `initialize`, collects everything else the client sends.
+    let (from_client_tx, mut from_client) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let mut lines = BufReader::new(server_r).lines();
+    let init = tokio::spawn(async move {
+        let first: Value =
+            serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        let answer = json!({"jsonrpc": "2.0", "id": first["id"], "result": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "serverInfo": {"name": "fake", "version": "1"}
+        }});
+        (answer, lines)
+    });
+    let transport = mcp_client::Transport::from_io(client_r, client_w);
+    let connecting = tokio::spawn(
+        Client::builder()
+            .era(EraChoice::Legacy)
+            .handler(handler.clone())
+            .max_server_requests(4)
+            .connect(transport),
+    );
+    let (answer, mut lines) = init.await.unwrap();
+    server_w
+        .write_all(format!("{answer}\n").as_bytes())
+        .await
+        .unwrap();
+    let client = connecting.await.unwrap().unwrap();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = from_client_tx.send(serde_json::from_str(&line).unwrap());
+        }
+    });
+    // Six `roots/list` at once: four reach the handler, two are refused at once.
+    for i in 0..6 {
+        let request = json!({"jsonrpc": "2.0", "id": format!("r{i}"), "method": "roots/list"});
+        server_w
+            .write_all(format!("{request}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut refused = Vec::new();
+    while refused.len() < 2 {
+        let m = from_client.recv().await.unwrap();
+        if m["id"].is_string() {
+            refused.push(m);
+        }
+    }
+    for m in &refused {
+        assert_eq!(m["error"]["code"], -32000, "{m}");
+        assert_eq!(
+            m["error"]["message"],
+            "the client is busy: more than 4 server requests at once"
+        );
+    }
+    let ids: Vec<&str> = refused.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["r4", "r5"]);
+    for _ in 0..4 {
+        entered.recv().await.unwrap();
+    }
+    assert_eq!(handler.inside.load(Ordering::SeqCst), 4);
+    // Released, the four are answered, and the permits are back: a later request is served.
+    release_tx.send_replace(true);
+    let mut answered = 0;
+    while answered < 4 {
+        let m = from_client.recv().await.unwrap();
+        if m["id"].is_string() {
+            assert_eq!(m["result"]["roots"], json!([]), "{m}");
+            answered += 1;
+        }
+    }
+    let request = json!({"jsonrpc": "2.0", "id": "later", "method": "roots/list"});
+    server_w
+        .write_all(format!("{request}\n").as_bytes())
+        .await
+        .unwrap();
+    loop {
+        let m = from_client.recv().await.unwrap();
+        if m["id"] == "later" {
+            assert_eq!(m["result"]["roots"], json!([]), "{m}");
+            break;
+        }
+    }
+    drop(client);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A child server's stderr lines are length-limited.
+
+/// Log output, line by line, to a channel.
+#[derive(Clone)]
+struct LogLines(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.send(String::from_utf8_lossy(buf).into_owned());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogLines {
+    type Writer = LogLines;
+    fn make_writer(&'a self) -> LogLines {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn captured_stderr_lines_of_a_child_are_length_limited() {
+    let (tx, mut logged) = tokio::sync::mpsc::unbounded_channel();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(LogLines(tx))
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .with_level(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // One line of a million bytes, then a short one.
+    let script = "head -c 1000000 /dev/zero | tr '\\0' x >&2; echo >&2; echo done >&2";
+    let transport = mcp_client::StdioServer::new("sh")
+        .args(["-c", script])
+        .stderr(mcp_client::StderrMode::Capture)
+        .spawn()
+        .unwrap();
+    let long = logged.recv().await.unwrap();
+    let expected = format!("{}… (991808 more bytes cut)\n", "x".repeat(8192));
+    assert_eq!(long.trim_start(), expected);
+    // The next line is logged whole.
+    let next = logged.recv().await.unwrap();
+    assert_eq!(next.trim_start(), "done\n");
+    drop(transport);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blank lines and unknown fields count towards the comment flood.
+
+#[tokio::test]
+async fn a_flood_of_blank_lines_or_unknown_sse_fields_is_a_clear_error() {
+    for flood in [
+        Misbehaviour::Blanks(200_000),
+        Misbehaviour::UnknownFields(200_000),
+    ] {
+        let url = fake_server(flood).await;
+        let client = connect(&url).await;
+        let err = client
+            .call_tool("bad", json!({}))
+            .await
+            .expect_err("too many empty lines");
+        assert!(
+            err.to_string()
+                .contains("more than 10000 SSE comment lines in a row"),
+            "{err}"
+        );
+        let ok = client
+            .call_tool("good", json!({}))
+            .await
+            .expect("still works");
+        assert_eq!(ok.content[0].as_text(), Some("fine"));
+    }
 }
