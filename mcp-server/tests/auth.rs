@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, Mac};
 use mcp_server::Server;
 use mcp_server::http::auth::testing::{
-    INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestAuthServer,
+    INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestAuthServer, TestDpopKey,
 };
 use mcp_server::http::auth::{
     IntrospectionValidator, Jwks, JwtAlgorithm, JwtValidator, ResourceServer, TlsConfig,
@@ -27,6 +27,7 @@ use rcgen::{
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::{Value, json};
+use sha2::Digest as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -591,6 +592,365 @@ async fn opaque_tokens_are_introspected() {
 
 // ---------------------------------------------------------------------------------------------
 // Metadata.
+
+// ---------------------------------------------------------------------------------------------
+// DPoP-bound tokens (RFC 9449).
+
+/// A modern `server/discover` with `Authorization: DPoP <token>` and `proofs` as `DPoP` headers.
+async fn dpop_discover(url: &str, token: &str, proofs: &[&str]) -> reqwest::Response {
+    let mut request = client()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "server/discover")
+        .header("authorization", format!("DPoP {token}"))
+        .body(discover_body());
+    for proof in proofs {
+        request = request.header("dpop", *proof);
+    }
+    request.send().await.unwrap()
+}
+
+const ALGS: &str = "RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA";
+
+/// The challenge of a refused DPoP request.
+fn dpop_challenge(server: &Running, error: &str, description: &str) -> String {
+    format!(
+        "DPoP algs=\"{ALGS}\", error=\"{error}\", error_description=\"{description}\", \
+         Bearer resource_metadata=\"{}\", scope=\"{SCOPE}\"",
+        server.url("/.well-known/oauth-protected-resource/mcp")
+    )
+}
+
+/// The request is refused with 401 and exactly this DPoP challenge.
+async fn assert_dpop_refused(
+    server: &Running,
+    response: reqwest::Response,
+    error: &str,
+    description: &str,
+) {
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        www_authenticate(&response),
+        dpop_challenge(server, error, description)
+    );
+}
+
+/// The proof is accepted: the request is served.
+async fn assert_served(response: reqwest::Response) {
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(body.get("result").is_some(), "{body}");
+}
+
+#[tokio::test]
+async fn a_dpop_bound_token_as_a_plain_bearer_token_gets_401() {
+    let authz = TestAuthServer::start().await.unwrap();
+    let server = jwt_server(&authz, |j| j).await;
+    let key = TestDpopKey::generate().unwrap();
+    let token = authz.dpop_token(&server.resource(), "alice", &[SCOPE], &key);
+    let r = discover(&server.resource(), Some(&token)).await;
+    assert_dpop_refused(
+        &server,
+        r,
+        "invalid_token",
+        "the token is DPoP-bound: present it with the DPoP scheme and a proof",
+    )
+    .await;
+    // With a proof by its key, the same token is served.
+    let proof = key.proof("POST", &server.resource(), Some(&token));
+    assert_served(dpop_discover(&server.resource(), &token, &[&proof]).await).await;
+}
+
+#[tokio::test]
+async fn a_dpop_bound_token_with_a_valid_proof_is_served() {
+    let authz = TestAuthServer::start().await.unwrap();
+    let server = jwt_server(&authz, |j| j).await;
+    let key = TestDpopKey::generate().unwrap();
+    let token = authz.dpop_token(&server.resource(), "alice", &[SCOPE], &key);
+    for _ in 0..3 {
+        // A fresh proof per request; `htu` without the query (there is none to add here).
+        let proof = key.proof("POST", &server.resource(), Some(&token));
+        assert_served(dpop_discover(&server.resource(), &token, &[&proof]).await).await;
+    }
+    // The scheme's name is case-insensitive, the host's too.
+    let upper = server.resource().replace("http://", "HTTP://");
+    let proof = key.proof("POST", &upper, Some(&token));
+    let r = client()
+        .post(server.resource())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "server/discover")
+        .header("authorization", format!("dpop {token}"))
+        .header("dpop", proof)
+        .body(discover_body())
+        .send()
+        .await
+        .unwrap();
+    assert_served(r).await;
+}
+
+#[tokio::test]
+async fn the_dpop_scheme_needs_a_bound_token_and_exactly_one_proof() {
+    let authz = TestAuthServer::start().await.unwrap();
+    let server = jwt_server(&authz, |j| j).await;
+    let key = TestDpopKey::generate().unwrap();
+    let plain = authz.access_token(&server.resource(), "alice", &[SCOPE]);
+    let proof = key.proof("POST", &server.resource(), Some(&plain));
+    let r = dpop_discover(&server.resource(), &plain, &[&proof]).await;
+    assert_dpop_refused(&server, r, "invalid_token", "the token is not DPoP-bound").await;
+
+    let token = authz.dpop_token(&server.resource(), "alice", &[SCOPE], &key);
+    let r = dpop_discover(&server.resource(), &token, &[]).await;
+    assert_dpop_refused(&server, r, "invalid_dpop_proof", "no DPoP proof").await;
+    let one = key.proof("POST", &server.resource(), Some(&token));
+    let two = key.proof("POST", &server.resource(), Some(&token));
+    let r = dpop_discover(&server.resource(), &token, &[&one, &two]).await;
+    assert_dpop_refused(&server, r, "invalid_dpop_proof", "more than one DPoP proof").await;
+    let r = dpop_discover(&server.resource(), "not-a-jwt", &[&one]).await;
+    assert_dpop_refused(&server, r, "invalid_token", "the token is not valid").await;
+
+    let fresh = key.proof("POST", &server.resource(), Some(&token));
+    assert_served(dpop_discover(&server.resource(), &token, &[&fresh]).await).await;
+}
+
+/// A DPoP server, a key, a token bound to it, and the claims of a good proof for it.
+struct DpopCase {
+    _authz: TestAuthServer,
+    server: Running,
+    key: TestDpopKey,
+    token: String,
+}
+
+impl DpopCase {
+    async fn start() -> Self {
+        let authz = TestAuthServer::start().await.unwrap();
+        let server = jwt_server(&authz, |j| j).await;
+        let key = TestDpopKey::generate().unwrap();
+        let token = authz.dpop_token(&server.resource(), "alice", &[SCOPE], &key);
+        DpopCase {
+            _authz: authz,
+            server,
+            key,
+            token,
+        }
+    }
+
+    fn good_claims(&self) -> Value {
+        self.key
+            .claims("POST", &self.server.resource(), Some(&self.token))
+    }
+
+    /// A proof with `change` applied to good claims is refused with `description` (as
+    /// `invalid_dpop_proof`, or `error`); a good proof is served afterwards.
+    async fn refused(&self, change: impl FnOnce(&mut Value), error: &str, description: &str) {
+        let mut claims = self.good_claims();
+        change(&mut claims);
+        let proof = self.key.sign(&self.key.header(), &claims);
+        let r = dpop_discover(&self.server.resource(), &self.token, &[&proof]).await;
+        assert_dpop_refused(&self.server, r, error, description).await;
+        self.served().await;
+    }
+
+    async fn served(&self) {
+        let proof = self.key.sign(&self.key.header(), &self.good_claims());
+        assert_served(dpop_discover(&self.server.resource(), &self.token, &[&proof]).await).await;
+    }
+}
+
+#[tokio::test]
+async fn a_dpop_proof_for_another_method_is_refused() {
+    let case = DpopCase::start().await;
+    let bad = "the proof's `htm` is not the request's method";
+    case.refused(|c| c["htm"] = json!("GET"), "invalid_dpop_proof", bad)
+        .await;
+    case.refused(|c| c["htm"] = json!("post"), "invalid_dpop_proof", bad)
+        .await;
+    case.refused(
+        |c| _ = c.as_object_mut().unwrap().remove("htm"),
+        "invalid_dpop_proof",
+        bad,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_dpop_proof_for_another_url_is_refused() {
+    let case = DpopCase::start().await;
+    let bad = "the proof's `htu` is not the request's URL";
+    let resource = case.server.resource();
+    let other_path = resource.replace("/mcp", "/other");
+    case.refused(|c| c["htu"] = json!(other_path), "invalid_dpop_proof", bad)
+        .await;
+    case.refused(
+        |c| c["htu"] = json!("https://mcp.example.com/mcp"),
+        "invalid_dpop_proof",
+        bad,
+    )
+    .await;
+    case.refused(|c| c["htu"] = json!("/mcp"), "invalid_dpop_proof", bad)
+        .await;
+    // A query and a fragment are not compared.
+    let with_query = format!("{resource}?a=1#frag");
+    let mut claims = case.good_claims();
+    claims["htu"] = json!(with_query);
+    let proof = case.key.sign(&case.key.header(), &claims);
+    assert_served(dpop_discover(&resource, &case.token, &[&proof]).await).await;
+}
+
+#[tokio::test]
+async fn a_dpop_proof_with_a_stale_or_future_iat_is_refused() {
+    let case = DpopCase::start().await;
+    let bad = "the proof's `iat` is too far from now";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    case.refused(|c| c["iat"] = json!(now - 120), "invalid_dpop_proof", bad)
+        .await;
+    case.refused(|c| c["iat"] = json!(now + 120), "invalid_dpop_proof", bad)
+        .await;
+    case.refused(
+        |c| _ = c.as_object_mut().unwrap().remove("iat"),
+        "invalid_dpop_proof",
+        "the proof has no `iat`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_replayed_dpop_proof_is_refused() {
+    let case = DpopCase::start().await;
+    let proof = case
+        .key
+        .proof("POST", &case.server.resource(), Some(&case.token));
+    assert_served(dpop_discover(&case.server.resource(), &case.token, &[&proof]).await).await;
+    let again = dpop_discover(&case.server.resource(), &case.token, &[&proof]).await;
+    assert_dpop_refused(
+        &case.server,
+        again,
+        "invalid_dpop_proof",
+        "the proof was already used",
+    )
+    .await;
+    // The same `jti` in another proof is a replay too.
+    let mut claims = case.good_claims();
+    let first: Value =
+        serde_json::from_slice(&B64.decode(proof.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    claims["jti"] = first["jti"].clone();
+    let same_jti = case.key.sign(&case.key.header(), &claims);
+    let r = dpop_discover(&case.server.resource(), &case.token, &[&same_jti]).await;
+    assert_dpop_refused(
+        &case.server,
+        r,
+        "invalid_dpop_proof",
+        "the proof was already used",
+    )
+    .await;
+    case.refused(
+        |c| _ = c.as_object_mut().unwrap().remove("jti"),
+        "invalid_dpop_proof",
+        "the proof has no usable `jti`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_dpop_proof_for_another_token_is_refused() {
+    let case = DpopCase::start().await;
+    let bad = "the proof's `ath` is not the hash of the access token";
+    let other = B64.encode(sha2::Sha256::digest(b"another token"));
+    case.refused(|c| c["ath"] = json!(other), "invalid_dpop_proof", bad)
+        .await;
+    case.refused(
+        |c| _ = c.as_object_mut().unwrap().remove("ath"),
+        "invalid_dpop_proof",
+        bad,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_dpop_proof_by_another_key_is_refused() {
+    let case = DpopCase::start().await;
+    // A valid proof, by a key the token is not bound to.
+    let thief = TestDpopKey::generate().unwrap();
+    let proof = thief.proof("POST", &case.server.resource(), Some(&case.token));
+    let r = dpop_discover(&case.server.resource(), &case.token, &[&proof]).await;
+    assert_dpop_refused(
+        &case.server,
+        r,
+        "invalid_token",
+        "the token is bound to another key than the proof's",
+    )
+    .await;
+    // The right key in the header, signed by another one: the signature fails.
+    let forged = thief.sign(&case.key.header(), &case.good_claims());
+    let r = dpop_discover(&case.server.resource(), &case.token, &[&forged]).await;
+    assert_dpop_refused(
+        &case.server,
+        r,
+        "invalid_dpop_proof",
+        "the proof's signature does not verify",
+    )
+    .await;
+    case.served().await;
+}
+
+#[tokio::test]
+async fn a_dpop_proof_with_a_bad_header_is_refused() {
+    let case = DpopCase::start().await;
+    let claims = case.good_claims();
+    let cases = [
+        (
+            json!({"typ": "JWT", "alg": "ES256", "jwk": case.key.jwk()}),
+            "the proof's `typ` is not `dpop+jwt`",
+        ),
+        (
+            json!({"typ": "dpop+jwt", "alg": "ES256"}),
+            "the proof has no `jwk`",
+        ),
+        (
+            json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": {"kty": "oct", "k": "c2VjcmV0"}}),
+            "the proof's `jwk` holds a private key",
+        ),
+        (
+            json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": {
+                "kty": "EC", "crv": "P-256", "x": case.key.jwk()["x"], "y": case.key.jwk()["y"],
+                "d": "AAAA"
+            }}),
+            "the proof's `jwk` holds a private key",
+        ),
+        (
+            json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": case.key.jwk()}),
+            "the proof's algorithm is not allowed for its key",
+        ),
+        (
+            json!({"typ": "dpop+jwt", "alg": "none", "jwk": case.key.jwk()}),
+            "the proof's header is malformed",
+        ),
+        (
+            json!({"typ": "dpop+jwt", "alg": "ES384", "jwk": case.key.jwk()}),
+            "the proof's algorithm is not allowed for its key",
+        ),
+    ];
+    for (header, description) in cases {
+        let proof = case.key.sign(&header, &claims);
+        let r = dpop_discover(&case.server.resource(), &case.token, &[&proof]).await;
+        assert_dpop_refused(&case.server, r, "invalid_dpop_proof", description).await;
+    }
+    let r = dpop_discover(&case.server.resource(), &case.token, &["not.a.proof"]).await;
+    assert_dpop_refused(
+        &case.server,
+        r,
+        "invalid_dpop_proof",
+        "the proof's header is not JSON",
+    )
+    .await;
+    case.served().await;
+}
 
 #[tokio::test]
 async fn protected_resource_metadata() {

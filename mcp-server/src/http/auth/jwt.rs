@@ -57,7 +57,22 @@ impl JwtAlgorithm {
         JwtAlgorithm::EdDSA,
     ];
 
-    fn to_jwt(self) -> Algorithm {
+    /// The algorithm's name in JOSE (`ES256`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            JwtAlgorithm::RS256 => "RS256",
+            JwtAlgorithm::RS384 => "RS384",
+            JwtAlgorithm::RS512 => "RS512",
+            JwtAlgorithm::PS256 => "PS256",
+            JwtAlgorithm::PS384 => "PS384",
+            JwtAlgorithm::PS512 => "PS512",
+            JwtAlgorithm::ES256 => "ES256",
+            JwtAlgorithm::ES384 => "ES384",
+            JwtAlgorithm::EdDSA => "EdDSA",
+        }
+    }
+
+    pub(super) fn to_jwt(self) -> Algorithm {
         match self {
             JwtAlgorithm::RS256 => Algorithm::RS256,
             JwtAlgorithm::RS384 => Algorithm::RS384,
@@ -343,9 +358,9 @@ enum KeySource {
 }
 
 /// A usable key and the algorithms it may verify.
-struct Key {
+pub(super) struct Key {
     key: DecodingKey,
-    algorithms: Vec<JwtAlgorithm>,
+    pub(super) algorithms: Vec<JwtAlgorithm>,
 }
 
 #[derive(Default)]
@@ -385,7 +400,7 @@ impl KeySet {
 }
 
 /// A JWK as a verification key, with the algorithms its type allows (or its `alg`, if it says).
-fn usable(jwk: &Jwk) -> Option<Key> {
+pub(super) fn usable(jwk: &Jwk) -> Option<Key> {
     if matches!(
         jwk.common.public_key_use,
         Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
