@@ -498,6 +498,39 @@ async fn an_unreachable_jwks_gets_503() {
 }
 
 #[tokio::test]
+async fn a_jwks_outage_and_a_bad_signature_are_told_apart() {
+    let authz = TestAuthServer::start().await.unwrap();
+    let server = jwt_server(&authz, |j| j.min_refetch_interval(Duration::ZERO)).await;
+    let resource = server.resource();
+    let good = authz.access_token(&resource, "alice", &[SCOPE]);
+    assert_eq!(discover(&resource, Some(&good)).await.status(), 200);
+    // A bad signature with a key the server holds: the token is invalid.
+    let (signed, _) = good.rsplit_once('.').unwrap();
+    let forged = format!("{signed}.{}", B64.encode([7u8; 64]));
+    let r = discover(&resource, Some(&forged)).await;
+    assert_eq!(r.status(), 401);
+    assert!(www_authenticate(&r).contains("error=\"invalid_token\""));
+
+    // The authorization server goes down and has just rotated its key: a token signed by the
+    // new key cannot be checked (503, no `invalid_token`), a forged one still is refused (401).
+    authz.set_jwks_available(false);
+    authz.rotate().unwrap();
+    let rotated = authz.access_token(&resource, "alice", &[SCOPE]);
+    let r = discover(&resource, Some(&rotated)).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(www_authenticate(&r), "");
+    let r = discover(&resource, Some(&forged)).await;
+    assert_eq!(r.status(), 401);
+    assert!(www_authenticate(&r).contains("error=\"invalid_token\""));
+    // Tokens by the keys held still work during the outage.
+    assert_eq!(discover(&resource, Some(&good)).await.status(), 200);
+
+    // Back up: the new key is fetched and its token served.
+    authz.set_jwks_available(true);
+    assert_eq!(discover(&resource, Some(&rotated)).await.status(), 200);
+}
+
+#[tokio::test]
 async fn a_static_jwks_skips_unusable_keys() {
     let authz = TestAuthServer::start().await.unwrap();
     let resource = "https://mcp.example.com/mcp";

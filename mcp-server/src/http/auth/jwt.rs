@@ -271,7 +271,17 @@ impl JwtValidator {
             KeySource::Static(keys) => keys.clone(),
             KeySource::Remote(remote) => remote.keys_for(header.kid.as_deref()).await?,
         };
-        let key = keys.find(header.kid.as_deref())?;
+        let key = match keys.find(header.kid.as_deref()) {
+            Ok(key) => key,
+            // An unknown key while the JWKS cannot be fetched: the token may well be signed by
+            // a key the authorization server has just added. That is an outage, not a bad token.
+            Err(_) if matches!(&self.keys, KeySource::Remote(r) if r.failing()) => {
+                return Err(AuthError::unavailable(
+                    "the token's key is not among the keys held, and the JWKS cannot be fetched",
+                ));
+            }
+            Err(e) => return Err(e),
+        };
         let alg = key
             .algorithms
             .iter()
@@ -477,9 +487,15 @@ struct Cache {
     keys: Option<Arc<KeySet>>,
     fetched: Option<Instant>,
     attempted: Option<Instant>,
+    /// The last fetch failed.
+    failing: bool,
 }
 
 impl Remote {
+    fn failing(&self) -> bool {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).failing
+    }
+
     fn snapshot(&self) -> (Option<Arc<KeySet>>, Option<Instant>, Option<Instant>) {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         (cache.keys.clone(), cache.fetched, cache.attempted)
@@ -531,10 +547,12 @@ impl Remote {
                 let keys = Arc::new(KeySet::new(&keys));
                 cache.keys = Some(keys.clone());
                 cache.fetched = Some(now);
+                cache.failing = false;
                 Ok(keys)
             }
             Err(e) => {
                 tracing::warn!(url = %self.url, error = %e, "fetching the JWKS failed");
+                cache.failing = true;
                 cache
                     .keys
                     .clone()

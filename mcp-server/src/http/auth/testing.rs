@@ -61,6 +61,8 @@ struct Shared {
     opaque: Mutex<HashMap<String, Value>>,
     jwks_fetches: AtomicUsize,
     introspections: AtomicUsize,
+    /// The JWKS endpoint answers 503 while this is set.
+    jwks_down: std::sync::atomic::AtomicBool,
 }
 
 struct TestKey {
@@ -129,6 +131,7 @@ impl TestAuthServer {
             opaque: Mutex::new(HashMap::new()),
             jwks_fetches: AtomicUsize::new(0),
             introspections: AtomicUsize::new(0),
+            jwks_down: std::sync::atomic::AtomicBool::new(false),
         });
         let app = Router::new()
             .route("/jwks", get(jwks))
@@ -185,6 +188,12 @@ impl TestAuthServer {
         let kid = key.kid.clone();
         lock(&self.state.keys).push(key);
         Ok(kid)
+    }
+
+    /// Makes the JWKS endpoint answer 503 (`false`), or serve the keys again (`true`): an
+    /// outage of the authorization server, as the resource server sees it.
+    pub fn set_jwks_available(&self, available: bool) {
+        self.state.jwks_down.store(!available, Ordering::SeqCst);
     }
 
     /// How many times the JWKS was fetched.
@@ -263,9 +272,12 @@ fn jwks_document(state: &Shared) -> Value {
     json!({ "keys": public })
 }
 
-async fn jwks(State(state): State<Arc<Shared>>) -> axum::Json<Value> {
+async fn jwks(State(state): State<Arc<Shared>>) -> Result<axum::Json<Value>, StatusCode> {
     state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
-    axum::Json(jwks_document(&state))
+    if state.jwks_down.load(Ordering::SeqCst) {
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    Ok(axum::Json(jwks_document(&state)))
 }
 
 async fn introspect(
