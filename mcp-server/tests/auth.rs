@@ -1216,6 +1216,45 @@ async fn https_discover(
         .map_err(|_| "timed out".to_owned())?
 }
 
+/// A handshake with `identity` as the client certificate, then a read, as a refused client
+/// would: the TLS alert the server refused the handshake with (as rustls reports it), or what
+/// went otherwise.
+async fn tls_refusal(addr: SocketAddr, pki: &Pki, identity: Option<&(String, String)>) -> String {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    // TLS 1.3: the client's side of the handshake is over before the server judges its
+    // certificate; the server's verdict is the first thing the client reads.
+    let mut tls = match connector.connect(name, tcp).await {
+        Ok(tls) => tls,
+        Err(e) => return e.to_string(),
+    };
+    let mut byte = [0u8; 1];
+    match tls.read(&mut byte).await {
+        Ok(n) => format!("read {n} bytes"),
+        Err(e) => e.to_string(),
+    }
+}
+
 #[tokio::test]
 async fn mtls_refuses_clients_without_a_trusted_certificate() {
     let logs = Captured::default();
@@ -1227,10 +1266,16 @@ async fn mtls_refuses_clients_without_a_trusted_certificate() {
         .unwrap();
     let server = Running::start(bind().await, HttpConfig::new().tls(tls)).await;
 
-    let none = https_discover(server.addr, &pki, None).await;
-    assert!(none.is_err(), "no client certificate: {none:?}");
-    let rogue = https_discover(server.addr, &pki, Some(&pki.mallory)).await;
-    assert!(rogue.is_err(), "an untrusted client certificate: {rogue:?}");
+    assert_eq!(
+        tls_refusal(server.addr, &pki, None).await,
+        "received fatal alert: CertificateRequired",
+        "no client certificate"
+    );
+    assert_eq!(
+        tls_refusal(server.addr, &pki, Some(&pki.mallory)).await,
+        "received fatal alert: UnknownCA",
+        "a client certificate from another CA"
+    );
 
     let alice = https_discover(server.addr, &pki, Some(&pki.alice))
         .await
@@ -1243,13 +1288,19 @@ async fn mtls_refuses_clients_without_a_trusted_certificate() {
         "{text}"
     );
     assert!(!text.contains("mallory"), "{text}");
-    // Plain HTTP on a TLS port gets nothing.
-    let plain = client()
-        .post(format!("http://{}/mcp", server.addr))
-        .body(discover_body())
-        .send()
-        .await;
-    assert!(plain.is_err() || plain.unwrap().status() != 200);
+    // Plain HTTP on a TLS port gets no HTTP answer: a TLS alert record, then the end.
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(b"POST /mcp HTTP/1.1\r\nhost: localhost\r\ncontent-length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer).await;
+    assert_eq!(answer.first(), Some(&0x15), "an alert record: {answer:?}");
+    // Alice is still served.
+    let alice = https_discover(server.addr, &pki, Some(&pki.alice))
+        .await
+        .unwrap();
+    assert!(alice.starts_with("HTTP/1.1 200"), "{alice}");
 }
 
 #[tokio::test]
@@ -1283,11 +1334,30 @@ async fn mtls_identity_mapping() {
     assert!(alice.starts_with("HTTP/1.1 200"), "{alice}");
     assert!(logs.text().contains("subject=svc:alice"), "{}", logs.text());
 
-    // A mapping that finds no identity refuses the connection.
+    // A mapping that finds no identity refuses the handshake.
     let refusing = tls.map_client_identity(|_| None);
-    let server = Running::start(bind().await, HttpConfig::new().tls(refusing)).await;
-    let alice = https_discover(server.addr, &pki, Some(&pki.alice)).await;
-    assert!(alice.is_err(), "the mapping refused alice: {alice:?}");
+    let refuser = Running::start(bind().await, HttpConfig::new().tls(refusing)).await;
+    assert_eq!(
+        tls_refusal(refuser.addr, &pki, Some(&pki.alice)).await,
+        "received fatal alert: AccessDenied",
+        "the mapping refused alice"
+    );
+    assert!(
+        logs.text()
+            .contains("client certificate without an identity: handshake refused"),
+        "{}",
+        logs.text()
+    );
+    // The certificate is checked before the mapping: another CA's is still an unknown CA.
+    assert_eq!(
+        tls_refusal(refuser.addr, &pki, Some(&pki.mallory)).await,
+        "received fatal alert: UnknownCA"
+    );
+    // The mapping server still serves alice.
+    let alice = https_discover(server.addr, &pki, Some(&pki.alice))
+        .await
+        .unwrap();
+    assert!(alice.starts_with("HTTP/1.1 200"), "{alice}");
 }
 
 #[test]
