@@ -40,6 +40,29 @@
 //! | the validator cannot reach the authorization server | 503 |
 //! | a valid token without every one of [`ResourceServer::required_scopes`] | 403, `error="insufficient_scope"` |
 //! | a valid token | served: the caller's [`Identity`] is in the request's extensions |
+//! | a DPoP-bound token (`cnf.jkt`) as `Authorization: Bearer` | 401, `WWW-Authenticate: DPoP algs="…", error="invalid_token", error_description="…", Bearer resource_metadata="…"` |
+//! | `Authorization: DPoP <token>` with a bad, missing, repeated, stale or replayed `DPoP` proof | 401, the same with `error="invalid_dpop_proof"` |
+//! | `Authorization: DPoP <token>` with a valid proof by the key the token is bound to | served |
+//!
+//! # DPoP (RFC 9449)
+//!
+//! A token whose claims (or introspection answer) carry a `cnf.jkt` confirmation is bound to a
+//! key of the client: it is accepted only as `Authorization: DPoP <token>`, with exactly one
+//! `DPoP` header holding a proof that
+//! - is a JWT with `typ` `dpop+jwt`, signed by the public key in its `jwk` header (asymmetric,
+//!   one of [`ResourceServer::dpop_algorithms`]; a `jwk` with private parts is refused),
+//! - whose key's RFC 7638 thumbprint is the token's `cnf.jkt` (else `invalid_token`),
+//! - names the request: `htm` its method, `htu` its URL (the resource's origin and the request's
+//!   path; query and fragment are not compared, scheme and host are case-insensitive),
+//! - is fresh: `iat` within [`ResourceServer::dpop_proof_window`] of now (60 seconds by default),
+//!   and its `jti` never seen before for that key in that window (a [`DpopReplayStore`]; the
+//!   default [`InMemoryReplayStore`] has bounded memory),
+//! - is for this token: `ath` is the base64url SHA-256 of the access token.
+//!
+//! The `DPoP` header, like the token, goes no further than the check. A token without `cnf` is
+//! a plain bearer token and is refused with the `DPoP` scheme. The metadata lists the proof
+//! algorithms as `dpop_signing_alg_values_supported`. `testing::TestDpopKey` makes proofs
+//! for tests (the `testing` feature).
 //!
 //! The `Authorization` header is removed from the request before it is served, so the token
 //! cannot be forwarded upstream by a handler, and it is never logged: validators see it, nothing
