@@ -67,6 +67,9 @@ struct Inner {
     log_level: Option<LoggingLevel>,
     max_rounds: usize,
     validate_output: bool,
+    /// Permits for server-to-client requests being answered at once.
+    server_requests: Arc<tokio::sync::Semaphore>,
+    max_server_requests: usize,
     session: Mutex<Option<ServerSession>>,
     output_schemas: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
     close: tokio::sync::Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
@@ -124,6 +127,7 @@ pub struct ClientBuilder {
     validate_output: bool,
     /// The version offered in `initialize` (the newest legacy one by default).
     legacy_version: ProtocolVersion,
+    max_server_requests: usize,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -147,6 +151,7 @@ impl Default for ClientBuilder {
             max_rounds: 10,
             validate_output: true,
             legacy_version: ProtocolVersion::LATEST_LEGACY,
+            max_server_requests: DEFAULT_MAX_SERVER_REQUESTS,
         }
     }
 }
@@ -210,6 +215,16 @@ impl ClientBuilder {
         self
     }
 
+    /// How many requests of the server (elicitation, sampling, roots, ping) are answered at once
+    /// (16 by default). A request beyond that is answered at once with the JSON-RPC error
+    /// `-32000` "the client is busy: more than N server requests at once", without reaching
+    /// the handler: a server cannot make the client hold an unbounded number of them.
+    #[must_use]
+    pub fn max_server_requests(mut self, max: usize) -> Self {
+        self.max_server_requests = max.max(1);
+        self
+    }
+
     /// Whether to check `structuredContent` against the tool's `outputSchema` (on by default).
     #[must_use]
     pub fn validate_output(mut self, validate: bool) -> Self {
@@ -256,6 +271,8 @@ impl ClientBuilder {
             log_level: self.log_level,
             max_rounds: self.max_rounds,
             validate_output: self.validate_output,
+            server_requests: Arc::new(tokio::sync::Semaphore::new(self.max_server_requests)),
+            max_server_requests: self.max_server_requests,
             session: Mutex::new(None),
             output_schemas: Mutex::new(HashMap::new()),
             close: tokio::sync::Mutex::new(close),
@@ -930,6 +947,9 @@ impl Drop for CancelGuard<'_> {
     }
 }
 
+/// How many server-to-client requests are answered at once by default.
+const DEFAULT_MAX_SERVER_REQUESTS: usize = 16;
+
 async fn read_loop(inner: std::sync::Weak<Inner>, mut incoming: mpsc::Receiver<JsonRpcMessage>) {
     while let Some(message) = incoming.recv().await {
         let Some(inner) = inner.upgrade() else { return };
@@ -950,9 +970,29 @@ async fn read_loop(inner: std::sync::Weak<Inner>, mut incoming: mpsc::Receiver<J
                 }
             },
             JsonRpcMessage::Notification(n) => on_notification(&inner, n),
-            JsonRpcMessage::Request(r) => {
-                tokio::spawn(answer_server_request(inner.clone(), r));
-            }
+            JsonRpcMessage::Request(r) => match inner.server_requests.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let inner = inner.clone();
+                    tokio::spawn(async move {
+                        answer_server_request(inner, r).await;
+                        drop(permit);
+                    });
+                }
+                Err(_) => {
+                    tracing::warn!(method = %r.method, "a server request was refused: too many at once");
+                    let busy = ErrorObject::new(
+                        mcp_core::ErrorCode(-32000),
+                        format!(
+                            "the client is busy: more than {} server requests at once",
+                            inner.max_server_requests
+                        ),
+                    );
+                    let _ = inner
+                        .out
+                        .send(JsonRpcMessage::Error(JsonRpcError::new(Some(r.id), busy)))
+                        .await;
+                }
+            },
         }
     }
     // The connection ended: every waiter learns it.

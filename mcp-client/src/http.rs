@@ -81,7 +81,10 @@ impl HttpServer {
         self
     }
 
-    /// Limits on SSE events (size, keep-alive comments).
+    /// Limits on what the server sends: the size of an SSE event and of a plain
+    /// `application/json` answer ([`SseLimits::max_event_size`], 4 MiB by default; a larger
+    /// answer fails its request with `HTTP 502: the response body exceeds N bytes`, read no
+    /// further), and the run of SSE comment lines without an event.
     #[must_use]
     pub fn sse_limits(mut self, limits: SseLimits) -> Self {
         self.sse = limits;
@@ -354,7 +357,15 @@ impl Shared {
             self.read_stream(response, id.as_ref(), is_initialize).await;
             return;
         }
-        let body = response.text().await.unwrap_or_default();
+        let body = match read_body(response, self.sse.max_event_size).await {
+            Ok(body) => body,
+            Err(reason) => {
+                if let Some(m) = failure(id.as_ref(), StatusCode::BAD_GATEWAY, &reason) {
+                    let _ = self.incoming.send(m).await;
+                }
+                return;
+            }
+        };
         if status.is_success() && body.trim().is_empty() {
             return;
         }
@@ -741,6 +752,28 @@ impl Shared {
             let _ = tokio::time::timeout(Duration::from_secs(2), req.send()).await;
         }
     }
+}
+
+/// A response body that is not an event stream, read up to `limit` bytes (the limit of an SSE
+/// event: a JSON answer is one message too). A larger body is refused as soon as its
+/// `Content-Length` or its bytes show it, without reading the rest.
+async fn read_body(response: reqwest::Response, limit: usize) -> Result<String, String> {
+    let too_large = || format!("the response body exceeds {limit} bytes");
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            break; // a body cut short is judged by what arrived
+        };
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 enum Consumed {

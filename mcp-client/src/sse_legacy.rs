@@ -1,6 +1,10 @@
 //! The deprecated HTTP+SSE transport (2024-11-05), the last fallback for old servers: a GET opens
 //! an event stream whose first `endpoint` event names the URL to POST messages to; answers and
 //! server messages arrive as `message` events on the stream.
+//!
+//! The `endpoint` must be on the SSE URL's origin (a server cannot send the client's messages,
+//! and the headers configured for it, elsewhere), and at most a few events (each within the
+//! SSE limits) are kept from before it.
 
 use std::time::Duration;
 
@@ -15,6 +19,8 @@ use crate::transport::Transport;
 
 /// How long the server has to name its message endpoint.
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most events kept from before the `endpoint` event (each bounded by the SSE limits).
+const MAX_EARLY_EVENTS: usize = 16;
 
 /// A server speaking the deprecated HTTP+SSE transport at `url` (its SSE endpoint, often `/sse`).
 pub(crate) async fn connect(
@@ -34,6 +40,9 @@ pub(crate) async fn connect(
             message: "the SSE endpoint refused the stream".into(),
         });
     }
+    let origin = reqwest::Url::parse(url)
+        .map_err(|e| Error::Connection(format!("invalid URL `{url}`: {e}")))?
+        .origin();
     let base = response.url().clone();
     let mut body = response.bytes_stream();
     let mut parser = SseParser::new(limits);
@@ -51,9 +60,22 @@ pub(crate) async fn connect(
                 .map_err(|e| Error::Protocol(e.to_string()))?
             {
                 if event.event.as_deref() == Some("endpoint") {
-                    return base.join(event.data.trim()).map_err(|e| {
+                    let endpoint = base.join(event.data.trim()).map_err(|e| {
                         Error::Protocol(format!("invalid endpoint `{}`: {e}", event.data))
-                    });
+                    })?;
+                    // Messages (and the headers configured for this server) go nowhere else.
+                    if endpoint.origin() != origin {
+                        return Err(Error::Protocol(format!(
+                            "the endpoint `{endpoint}` is not on the origin of the SSE stream `{}`",
+                            origin.ascii_serialization()
+                        )));
+                    }
+                    return Ok(endpoint);
+                }
+                if pending.len() >= MAX_EARLY_EVENTS {
+                    return Err(Error::Protocol(format!(
+                        "more than {MAX_EARLY_EVENTS} events before the `endpoint` event"
+                    )));
                 }
                 pending.push(event);
             }

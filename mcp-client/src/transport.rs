@@ -127,7 +127,8 @@ pub enum StderrMode {
     /// Pass it through to this process's stderr (the default).
     #[default]
     Inherit,
-    /// Collect it in the log (`tracing`, target `mcp_client::stderr`).
+    /// Collect it in the log (`tracing`, target `mcp_client::stderr`, level `info`), a line at a
+    /// time; a line longer than 8 KiB is cut there and the log says how many bytes were dropped.
     Capture,
     /// Discard it.
     Discard,
@@ -202,13 +203,7 @@ impl StdioServer {
         let stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(async move {
-                use tokio::io::AsyncBufReadExt;
-                let mut lines = tokio::io::BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    tracing::info!(target: "mcp_client::stderr", "{line}");
-                }
-            });
+            tokio::spawn(log_stderr(stderr));
         }
         let mut transport = Transport::from_io(stdout, stdin);
         let writer_done = transport.close.take();
@@ -219,6 +214,58 @@ impl StdioServer {
             stop_child(child).await;
         }));
         Ok(transport)
+    }
+}
+
+/// The longest line of a child's stderr that is logged; the rest of a longer line is dropped
+/// (the log says how much).
+pub(crate) const MAX_STDERR_LINE: usize = 8 * 1024;
+
+/// Logs a child's stderr line by line (target `mcp_client::stderr`), each line cut at
+/// [`MAX_STDERR_LINE`] bytes: a line without end holds no more memory than that.
+async fn log_stderr<R: AsyncRead + Unpin>(stderr: R) {
+    use tokio::io::AsyncBufReadExt;
+    let mut reader = tokio::io::BufReader::new(stderr);
+    let mut line: Vec<u8> = Vec::new();
+    let mut dropped = 0usize;
+    let emit = |line: &mut Vec<u8>, dropped: &mut usize| {
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        let text = String::from_utf8_lossy(line);
+        if *dropped > 0 {
+            tracing::info!(target: "mcp_client::stderr", "{text}… ({dropped} more bytes cut)");
+        } else {
+            tracing::info!(target: "mcp_client::stderr", "{text}");
+        }
+        line.clear();
+        *dropped = 0;
+    };
+    loop {
+        let buf = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(buf) => buf,
+        };
+        let (part, ends) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        let room = MAX_STDERR_LINE.saturating_sub(line.len());
+        let mut keep = part.len().min(room);
+        // Cut on a character boundary.
+        while keep < part.len() && keep > 0 && (part[keep] & 0xc0) == 0x80 {
+            keep -= 1;
+        }
+        line.extend_from_slice(&part[..keep]);
+        dropped += part.len() - keep;
+        let used = ends.unwrap_or(buf.len());
+        reader.consume(used);
+        if ends.is_some() {
+            emit(&mut line, &mut dropped);
+        }
+    }
+    if !line.is_empty() || dropped > 0 {
+        emit(&mut line, &mut dropped);
     }
 }
 

@@ -83,6 +83,8 @@ struct Fixture {
     token_requests: Mutex<Vec<HashMap<String, String>>>,
     registrations: Mutex<Vec<Value>>,
     next: AtomicU64,
+    /// When set, the protected resource metadata names this authorization server from now on.
+    switch_to: Mutex<Option<String>>,
 }
 
 impl Fixture {
@@ -189,7 +191,7 @@ async fn resource_metadata(State(f): State<Arc<Fixture>>) -> Response {
 async fn real_resource_metadata(State(f): State<Arc<Fixture>>) -> Response {
     axum::Json(json!({
         "resource": f.knobs.prm_resource.clone().unwrap_or_else(|| f.url()),
-        "authorization_servers": [f.knobs.auth_server.clone().unwrap_or_else(|| f.base().to_owned())],
+        "authorization_servers": [f.switch_to.lock().unwrap().clone().or_else(|| f.knobs.auth_server.clone()).unwrap_or_else(|| f.base().to_owned())],
         "scopes_supported": ["tools:read"],
     }))
     .into_response()
@@ -789,4 +791,125 @@ async fn the_loopback_handler_receives_the_redirect() {
     let back = handler.authorize(url).await.unwrap();
     assert_eq!(back.query(), Some("code=c&state=s"));
     assert_eq!(browser.await.unwrap(), 200);
+}
+
+/// A P-256 private key in PKCS #8 PEM, for `private_key_jwt`.
+fn ec_key_pem() -> String {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        .unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+#[tokio::test]
+async fn credentials_are_never_sent_to_an_authorization_server_they_are_not_bound_to() {
+    // The resource's metadata names a rogue authorization server; the client's credentials are
+    // for `home`.
+    let rogue = start(Knobs::default()).await;
+    let f = start(Knobs {
+        auth_server: Some(rogue.base().to_owned()),
+        ..Default::default()
+    })
+    .await;
+    let home = f.base().to_owned();
+    let configs = [
+        (
+            "client secret",
+            OAuthConfig::client_credentials("machine")
+                .client_secret("s3cret")
+                .issuer(&home),
+        ),
+        (
+            "private_key_jwt",
+            OAuthConfig::client_credentials("machine")
+                .private_key_jwt(ec_key_pem(), "ES256")
+                .issuer(&home),
+        ),
+        (
+            "jwt-bearer assertion",
+            OAuthConfig::jwt_bearer(StaticAssertion::new("workload-jwt"))
+                .client_id("wl")
+                .issuer(&home),
+        ),
+    ];
+    for (what, config) in configs {
+        let message = auth_failure(connect(&f, config).await.unwrap_err());
+        assert_eq!(
+            message,
+            format!(
+                "HTTP 401: authorization failed: the client's credentials are for the authorization server `{home}`, not for [\"{}\"]: they are not sent there",
+                rogue.base()
+            ),
+            "{what}"
+        );
+        // The rogue authorization server heard nothing at all: no metadata request, no token
+        // request, so no secret and no assertion.
+        assert!(
+            rogue.transcript().is_empty(),
+            "{what}: {:?}",
+            rogue.transcript()
+        );
+        assert!(rogue.token_requests.lock().unwrap().is_empty(), "{what}");
+        assert!(f.token_requests.lock().unwrap().is_empty(), "{what}");
+    }
+
+    // The same credentials work with a resource that names their authorization server.
+    let good = start(Knobs::default()).await;
+    let config = OAuthConfig::client_credentials("machine")
+        .client_secret("s3cret")
+        .issuer(good.base());
+    let client = connect(&good, config).await.unwrap();
+    assert_eq!(client.list_tools().await.unwrap()[0].name, "echo");
+    assert_eq!(
+        good.token_requests.lock().unwrap()[0]["grant_type"],
+        "client_credentials"
+    );
+    client.close().await;
+    // A trailing slash on the configured issuer is the same issuer.
+    let config = OAuthConfig::client_credentials("machine")
+        .client_secret("s3cret")
+        .issuer(format!("{}/", good.base()));
+    let client = connect(&good, config).await.unwrap();
+    client.list_tools().await.unwrap();
+    client.close().await;
+}
+
+#[tokio::test]
+async fn credentials_without_a_configured_issuer_stay_with_the_first_authorization_server() {
+    let rogue = start(Knobs::default()).await;
+    let f = start(Knobs::default()).await;
+    let config = OAuthConfig::client_credentials("machine").client_secret("s3cret");
+    let client = connect(&f, config).await.unwrap();
+    client.list_tools().await.unwrap();
+    assert_eq!(f.token_requests.lock().unwrap().len(), 1);
+    // The resource now names another authorization server and refuses the token.
+    *f.switch_to.lock().unwrap() = Some(rogue.base().to_owned());
+    f.tokens.lock().unwrap().clear();
+    let message = auth_failure(client.list_tools().await.unwrap_err());
+    assert_eq!(
+        message,
+        format!(
+            "HTTP 401: authorization failed: the client's credentials are for the authorization server `{}`, not for [\"{}\"]: they are not sent there",
+            f.base(),
+            rogue.base()
+        )
+    );
+    assert!(rogue.transcript().is_empty(), "{:?}", rogue.transcript());
+    client.close().await;
+    // Back with its own authorization server, the resource is served again.
+    *f.switch_to.lock().unwrap() = None;
+    let config = OAuthConfig::client_credentials("machine").client_secret("s3cret");
+    let client = connect(&f, config).await.unwrap();
+    client.list_tools().await.unwrap();
+    client.close().await;
 }

@@ -55,17 +55,43 @@ impl ToolHandler for Liar {
     }
 }
 
-struct Hang(Arc<AtomicBool>);
+/// A flag raised once, that a test can wait for.
+#[derive(Default)]
+struct Flag {
+    raised: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Flag {
+    fn raise(&self) {
+        self.raised.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    async fn raised(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.raised.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+struct Hang(Arc<Flag>);
 impl ToolHandler for Hang {
     fn definition(&self) -> Tool {
         Tool::new("hang", schema(json!({"type": "object"})))
     }
     async fn call(&self, cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
         // Set when the handler stops, whether it sees the cancellation or is dropped first.
-        struct Stopped(Arc<AtomicBool>);
+        struct Stopped(Arc<Flag>);
         impl Drop for Stopped {
             fn drop(&mut self) {
-                self.0.store(true, Ordering::SeqCst);
+                self.0.raise();
             }
         }
         let _stopped = Stopped(self.0.clone());
@@ -130,7 +156,7 @@ impl ResourceHandler for Files {
 
 /// The server, lying about `liar`'s output: its own output check is off, so that the client's
 /// can be seen at work.
-fn server(hung: Arc<AtomicBool>) -> Server {
+fn server(hung: Arc<Flag>) -> Server {
     Server::new("srv", "9.9.9")
         .options(mcp_server::ServerOptions {
             validate: false,
@@ -155,6 +181,7 @@ fn in_process(server: Server) -> Transport {
 struct App {
     elicited: AtomicUsize,
     changes: Mutex<Vec<mcp_client::Change>>,
+    changed: Flag,
 }
 
 impl ClientHandler for App {
@@ -195,11 +222,12 @@ impl ClientHandler for App {
     }
     fn on_change(&self, change: mcp_client::Change) {
         self.changes.lock().unwrap().push(change);
+        self.changed.raise();
     }
 }
 
 async fn connect(era: EraChoice, app: Arc<App>) -> (Client, Server) {
-    let srv = server(Arc::new(AtomicBool::new(false)));
+    let srv = server(Arc::default());
     let client = Client::builder()
         .era(era)
         .handler(app)
@@ -297,7 +325,7 @@ async fn handlers_answer_in_both_eras() {
 
 #[tokio::test]
 async fn timeouts_cancel_the_request_on_the_server() {
-    let hung = Arc::new(AtomicBool::new(false));
+    let hung = Arc::new(Flag::default());
     let srv = server(hung.clone());
     let client = Client::builder()
         .era(EraChoice::Legacy)
@@ -307,16 +335,8 @@ async fn timeouts_cancel_the_request_on_the_server() {
         .unwrap();
     let err = client.call_tool("hang", json!({})).await.unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
-    for _ in 0..200 {
-        if hung.load(Ordering::SeqCst) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(
-        hung.load(Ordering::SeqCst),
-        "the server saw the cancellation"
-    );
+    // The server saw the cancellation: the handler stops.
+    hung.raised().await;
     // The connection still works.
     assert_eq!(
         client
@@ -334,12 +354,7 @@ async fn list_changed_reaches_the_handler() {
     let (client, srv) = connect(EraChoice::Legacy, app.clone()).await;
     client.list_tools().await.unwrap();
     srv.remove_tool("liar");
-    for _ in 0..200 {
-        if !app.changes.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    app.changed.raised().await;
     assert_eq!(*app.changes.lock().unwrap(), [mcp_client::Change::Tools]);
 }
 

@@ -3,8 +3,10 @@
 //! The parser follows the HTML living standard's event stream interpretation (fields `event`,
 //! `data`, `id`, `retry`, comments, `\n`, `\r\n` and `\r` line ends) and bounds memory: a line or
 //! an event larger than [`SseLimits::max_event_size`] is an error, and so is a run of more than
-//! [`SseLimits::max_comment_lines`] comment lines without an event (a stream of keep-alives
-//! forever is still fine: the count restarts at every event).
+//! [`SseLimits::max_comment_lines`] lines without an event (comments, unknown fields, blank lines
+//! that end no event: a stream of keep-alives forever is still fine as long as events come, the
+//! count restarts at every event; lines of `event`, `data`, `id` and `retry` count towards the
+//! event's size).
 
 use std::fmt::Write as _;
 
@@ -26,7 +28,8 @@ pub struct SseEvent {
 pub struct SseLimits {
     /// The largest event (all its lines), in bytes (default 4 MiB).
     pub max_event_size: usize,
-    /// The most comment or empty-field lines in a row before an event (default 100,000).
+    /// The most lines carrying nothing (comments, unknown fields, blank lines that end no event)
+    /// in a row before an event (default 100,000).
     pub max_comment_lines: usize,
 }
 
@@ -126,8 +129,12 @@ impl SseParser {
                         ..event
                     });
                 }
+                // An event: the run of lines without one starts over.
+                self.comments = 0;
             } else {
                 self.event = SseEvent::default();
+                // A blank line that ends no event is as empty as a comment.
+                self.count_empty_line()?;
             }
             self.has_data = false;
             self.event_size = 0;
@@ -135,21 +142,20 @@ impl SseParser {
         }
         let line = String::from_utf8(line).map_err(|_| SseError::NotUtf8)?;
         if line.starts_with(':') {
-            self.comments += 1;
-            if self.comments > self.limits.max_comment_lines {
-                return Err(SseError::TooManyComments(self.limits.max_comment_lines));
-            }
-            return Ok(());
-        }
-        self.comments = 0;
-        self.event_size += line.len() + 1;
-        if self.event_size > self.limits.max_event_size {
-            return Err(SseError::TooLarge(self.limits.max_event_size));
+            return self.count_empty_line();
         }
         let (field, value) = match line.split_once(':') {
             Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
             None => (line.as_str(), ""),
         };
+        if !matches!(field, "event" | "data" | "id" | "retry") {
+            // An unknown field is ignored, as a comment is, and counted as one.
+            return self.count_empty_line();
+        }
+        self.event_size += line.len() + 1;
+        if self.event_size > self.limits.max_event_size {
+            return Err(SseError::TooLarge(self.limits.max_event_size));
+        }
         match field {
             "event" => self.event.event = Some(value.to_owned()),
             "data" => {
@@ -164,6 +170,16 @@ impl SseParser {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Counts a line that carries nothing (a comment, an unknown field, a blank line ending no
+    /// event): only an event restarts the count.
+    fn count_empty_line(&mut self) -> Result<(), SseError> {
+        self.comments += 1;
+        if self.comments > self.limits.max_comment_lines {
+            return Err(SseError::TooManyComments(self.limits.max_comment_lines));
         }
         Ok(())
     }
@@ -240,6 +256,32 @@ mod tests {
             p.push(b":a\n:b\n:c\n:d\n"),
             Err(SseError::TooManyComments(3))
         );
+    }
+
+    #[test]
+    fn blank_lines_and_unknown_fields_do_not_reset_the_comment_count() {
+        let limits = SseLimits {
+            max_event_size: 64,
+            max_comment_lines: 3,
+        };
+        for flood in [
+            &b":a\n\n:b\n\n"[..],
+            b"x-unknown: 1\n:a\nfoo\n:b\n",
+            b"\n\n\n\n",
+            b"bar: 1\nbar: 2\nbar: 3\nbar: 4\n",
+        ] {
+            let mut p = SseParser::new(limits);
+            assert_eq!(
+                p.push(flood),
+                Err(SseError::TooManyComments(3)),
+                "{flood:?}"
+            );
+        }
+        // An event restarts the count, and keep-alives between events are fine.
+        let mut p = SseParser::new(limits);
+        for _ in 0..10 {
+            assert_eq!(p.push(b":a\n:b\ndata: x\n\n").unwrap().len(), 1);
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, Mac};
 use mcp_server::Server;
 use mcp_server::http::auth::testing::{
-    INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestAuthServer,
+    INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestAuthServer, TestDpopKey,
 };
 use mcp_server::http::auth::{
     IntrospectionValidator, Jwks, JwtAlgorithm, JwtValidator, ResourceServer, TlsConfig,
@@ -27,6 +27,7 @@ use rcgen::{
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::{Value, json};
+use sha2::Digest as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -497,6 +498,39 @@ async fn an_unreachable_jwks_gets_503() {
 }
 
 #[tokio::test]
+async fn a_jwks_outage_and_a_bad_signature_are_told_apart() {
+    let authz = TestAuthServer::start().await.unwrap();
+    let server = jwt_server(&authz, |j| j.min_refetch_interval(Duration::ZERO)).await;
+    let resource = server.resource();
+    let good = authz.access_token(&resource, "alice", &[SCOPE]);
+    assert_eq!(discover(&resource, Some(&good)).await.status(), 200);
+    // A bad signature with a key the server holds: the token is invalid.
+    let (signed, _) = good.rsplit_once('.').unwrap();
+    let forged = format!("{signed}.{}", B64.encode([7u8; 64]));
+    let r = discover(&resource, Some(&forged)).await;
+    assert_eq!(r.status(), 401);
+    assert!(www_authenticate(&r).contains("error=\"invalid_token\""));
+
+    // The authorization server goes down and has just rotated its key: a token signed by the
+    // new key cannot be checked (503, no `invalid_token`), a forged one still is refused (401).
+    authz.set_jwks_available(false);
+    authz.rotate().unwrap();
+    let rotated = authz.access_token(&resource, "alice", &[SCOPE]);
+    let r = discover(&resource, Some(&rotated)).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(www_authenticate(&r), "");
+    let r = discover(&resource, Some(&forged)).await;
+    assert_eq!(r.status(), 401);
+    assert!(www_authenticate(&r).contains("error=\"invalid_token\""));
+    // Tokens by the keys held still work during the outage.
+    assert_eq!(discover(&resource, Some(&good)).await.status(), 200);
+
+    // Back up: the new key is fetched and its token served.
+    authz.set_jwks_available(true);
+    assert_eq!(discover(&resource, Some(&rotated)).await.status(), 200);
+}
+
+#[tokio::test]
 async fn a_static_jwks_skips_unusable_keys() {
     let authz = TestAuthServer::start().await.unwrap();
     let resource = "https://mcp.example.com/mcp";
@@ -591,6 +625,365 @@ async fn opaque_tokens_are_introspected() {
 
 // ---------------------------------------------------------------------------------------------
 // Metadata.
+
+// ---------------------------------------------------------------------------------------------
+// DPoP-bound tokens (RFC 9449).
+
+/// A modern `server/discover` with `Authorization: DPoP <token>` and `proofs` as `DPoP` headers.
+async fn dpop_discover(url: &str, token: &str, proofs: &[&str]) -> reqwest::Response {
+    let mut request = client()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "server/discover")
+        .header("authorization", format!("DPoP {token}"))
+        .body(discover_body());
+    for proof in proofs {
+        request = request.header("dpop", *proof);
+    }
+    request.send().await.unwrap()
+}
+
+const ALGS: &str = "RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA";
+
+/// The challenge of a refused DPoP request.
+fn dpop_challenge(server: &Running, error: &str, description: &str) -> String {
+    format!(
+        "DPoP algs=\"{ALGS}\", error=\"{error}\", error_description=\"{description}\", \
+         Bearer resource_metadata=\"{}\", scope=\"{SCOPE}\"",
+        server.url("/.well-known/oauth-protected-resource/mcp")
+    )
+}
+
+/// The request is refused with 401 and exactly this DPoP challenge.
+async fn assert_dpop_refused(
+    server: &Running,
+    response: reqwest::Response,
+    error: &str,
+    description: &str,
+) {
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        www_authenticate(&response),
+        dpop_challenge(server, error, description)
+    );
+}
+
+/// The proof is accepted: the request is served.
+async fn assert_served(response: reqwest::Response) {
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(body.get("result").is_some(), "{body}");
+}
+
+#[tokio::test]
+async fn a_dpop_bound_token_as_a_plain_bearer_token_gets_401() {
+    let authz = TestAuthServer::start().await.unwrap();
+    let server = jwt_server(&authz, |j| j).await;
+    let key = TestDpopKey::generate().unwrap();
+    let token = authz.dpop_token(&server.resource(), "alice", &[SCOPE], &key);
+    let r = discover(&server.resource(), Some(&token)).await;
+    assert_dpop_refused(
+        &server,
+        r,
+        "invalid_token",
+        "the token is DPoP-bound: present it with the DPoP scheme and a proof",
+    )
+    .await;
+    // With a proof by its key, the same token is served.
+    let proof = key.proof("POST", &server.resource(), Some(&token));
+    assert_served(dpop_discover(&server.resource(), &token, &[&proof]).await).await;
+}
+
+#[tokio::test]
+async fn a_dpop_bound_token_with_a_valid_proof_is_served() {
+    let authz = TestAuthServer::start().await.unwrap();
+    let server = jwt_server(&authz, |j| j).await;
+    let key = TestDpopKey::generate().unwrap();
+    let token = authz.dpop_token(&server.resource(), "alice", &[SCOPE], &key);
+    for _ in 0..3 {
+        // A fresh proof per request; `htu` without the query (there is none to add here).
+        let proof = key.proof("POST", &server.resource(), Some(&token));
+        assert_served(dpop_discover(&server.resource(), &token, &[&proof]).await).await;
+    }
+    // The scheme's name is case-insensitive, the host's too.
+    let upper = server.resource().replace("http://", "HTTP://");
+    let proof = key.proof("POST", &upper, Some(&token));
+    let r = client()
+        .post(server.resource())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "server/discover")
+        .header("authorization", format!("dpop {token}"))
+        .header("dpop", proof)
+        .body(discover_body())
+        .send()
+        .await
+        .unwrap();
+    assert_served(r).await;
+}
+
+#[tokio::test]
+async fn the_dpop_scheme_needs_a_bound_token_and_exactly_one_proof() {
+    let authz = TestAuthServer::start().await.unwrap();
+    let server = jwt_server(&authz, |j| j).await;
+    let key = TestDpopKey::generate().unwrap();
+    let plain = authz.access_token(&server.resource(), "alice", &[SCOPE]);
+    let proof = key.proof("POST", &server.resource(), Some(&plain));
+    let r = dpop_discover(&server.resource(), &plain, &[&proof]).await;
+    assert_dpop_refused(&server, r, "invalid_token", "the token is not DPoP-bound").await;
+
+    let token = authz.dpop_token(&server.resource(), "alice", &[SCOPE], &key);
+    let r = dpop_discover(&server.resource(), &token, &[]).await;
+    assert_dpop_refused(&server, r, "invalid_dpop_proof", "no DPoP proof").await;
+    let one = key.proof("POST", &server.resource(), Some(&token));
+    let two = key.proof("POST", &server.resource(), Some(&token));
+    let r = dpop_discover(&server.resource(), &token, &[&one, &two]).await;
+    assert_dpop_refused(&server, r, "invalid_dpop_proof", "more than one DPoP proof").await;
+    let r = dpop_discover(&server.resource(), "not-a-jwt", &[&one]).await;
+    assert_dpop_refused(&server, r, "invalid_token", "the token is not valid").await;
+
+    let fresh = key.proof("POST", &server.resource(), Some(&token));
+    assert_served(dpop_discover(&server.resource(), &token, &[&fresh]).await).await;
+}
+
+/// A DPoP server, a key, a token bound to it, and the claims of a good proof for it.
+struct DpopCase {
+    _authz: TestAuthServer,
+    server: Running,
+    key: TestDpopKey,
+    token: String,
+}
+
+impl DpopCase {
+    async fn start() -> Self {
+        let authz = TestAuthServer::start().await.unwrap();
+        let server = jwt_server(&authz, |j| j).await;
+        let key = TestDpopKey::generate().unwrap();
+        let token = authz.dpop_token(&server.resource(), "alice", &[SCOPE], &key);
+        DpopCase {
+            _authz: authz,
+            server,
+            key,
+            token,
+        }
+    }
+
+    fn good_claims(&self) -> Value {
+        self.key
+            .claims("POST", &self.server.resource(), Some(&self.token))
+    }
+
+    /// A proof with `change` applied to good claims is refused with `description` (as
+    /// `invalid_dpop_proof`, or `error`); a good proof is served afterwards.
+    async fn refused(&self, change: impl FnOnce(&mut Value), error: &str, description: &str) {
+        let mut claims = self.good_claims();
+        change(&mut claims);
+        let proof = self.key.sign(&self.key.header(), &claims);
+        let r = dpop_discover(&self.server.resource(), &self.token, &[&proof]).await;
+        assert_dpop_refused(&self.server, r, error, description).await;
+        self.served().await;
+    }
+
+    async fn served(&self) {
+        let proof = self.key.sign(&self.key.header(), &self.good_claims());
+        assert_served(dpop_discover(&self.server.resource(), &self.token, &[&proof]).await).await;
+    }
+}
+
+#[tokio::test]
+async fn a_dpop_proof_for_another_method_is_refused() {
+    let case = DpopCase::start().await;
+    let bad = "the proof's `htm` is not the request's method";
+    case.refused(|c| c["htm"] = json!("GET"), "invalid_dpop_proof", bad)
+        .await;
+    case.refused(|c| c["htm"] = json!("post"), "invalid_dpop_proof", bad)
+        .await;
+    case.refused(
+        |c| _ = c.as_object_mut().unwrap().remove("htm"),
+        "invalid_dpop_proof",
+        bad,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_dpop_proof_for_another_url_is_refused() {
+    let case = DpopCase::start().await;
+    let bad = "the proof's `htu` is not the request's URL";
+    let resource = case.server.resource();
+    let other_path = resource.replace("/mcp", "/other");
+    case.refused(|c| c["htu"] = json!(other_path), "invalid_dpop_proof", bad)
+        .await;
+    case.refused(
+        |c| c["htu"] = json!("https://mcp.example.com/mcp"),
+        "invalid_dpop_proof",
+        bad,
+    )
+    .await;
+    case.refused(|c| c["htu"] = json!("/mcp"), "invalid_dpop_proof", bad)
+        .await;
+    // A query and a fragment are not compared.
+    let with_query = format!("{resource}?a=1#frag");
+    let mut claims = case.good_claims();
+    claims["htu"] = json!(with_query);
+    let proof = case.key.sign(&case.key.header(), &claims);
+    assert_served(dpop_discover(&resource, &case.token, &[&proof]).await).await;
+}
+
+#[tokio::test]
+async fn a_dpop_proof_with_a_stale_or_future_iat_is_refused() {
+    let case = DpopCase::start().await;
+    let bad = "the proof's `iat` is too far from now";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    case.refused(|c| c["iat"] = json!(now - 120), "invalid_dpop_proof", bad)
+        .await;
+    case.refused(|c| c["iat"] = json!(now + 120), "invalid_dpop_proof", bad)
+        .await;
+    case.refused(
+        |c| _ = c.as_object_mut().unwrap().remove("iat"),
+        "invalid_dpop_proof",
+        "the proof has no `iat`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_replayed_dpop_proof_is_refused() {
+    let case = DpopCase::start().await;
+    let proof = case
+        .key
+        .proof("POST", &case.server.resource(), Some(&case.token));
+    assert_served(dpop_discover(&case.server.resource(), &case.token, &[&proof]).await).await;
+    let again = dpop_discover(&case.server.resource(), &case.token, &[&proof]).await;
+    assert_dpop_refused(
+        &case.server,
+        again,
+        "invalid_dpop_proof",
+        "the proof was already used",
+    )
+    .await;
+    // The same `jti` in another proof is a replay too.
+    let mut claims = case.good_claims();
+    let first: Value =
+        serde_json::from_slice(&B64.decode(proof.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    claims["jti"] = first["jti"].clone();
+    let same_jti = case.key.sign(&case.key.header(), &claims);
+    let r = dpop_discover(&case.server.resource(), &case.token, &[&same_jti]).await;
+    assert_dpop_refused(
+        &case.server,
+        r,
+        "invalid_dpop_proof",
+        "the proof was already used",
+    )
+    .await;
+    case.refused(
+        |c| _ = c.as_object_mut().unwrap().remove("jti"),
+        "invalid_dpop_proof",
+        "the proof has no usable `jti`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_dpop_proof_for_another_token_is_refused() {
+    let case = DpopCase::start().await;
+    let bad = "the proof's `ath` is not the hash of the access token";
+    let other = B64.encode(sha2::Sha256::digest(b"another token"));
+    case.refused(|c| c["ath"] = json!(other), "invalid_dpop_proof", bad)
+        .await;
+    case.refused(
+        |c| _ = c.as_object_mut().unwrap().remove("ath"),
+        "invalid_dpop_proof",
+        bad,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_dpop_proof_by_another_key_is_refused() {
+    let case = DpopCase::start().await;
+    // A valid proof, by a key the token is not bound to.
+    let thief = TestDpopKey::generate().unwrap();
+    let proof = thief.proof("POST", &case.server.resource(), Some(&case.token));
+    let r = dpop_discover(&case.server.resource(), &case.token, &[&proof]).await;
+    assert_dpop_refused(
+        &case.server,
+        r,
+        "invalid_token",
+        "the token is bound to another key than the proof's",
+    )
+    .await;
+    // The right key in the header, signed by another one: the signature fails.
+    let forged = thief.sign(&case.key.header(), &case.good_claims());
+    let r = dpop_discover(&case.server.resource(), &case.token, &[&forged]).await;
+    assert_dpop_refused(
+        &case.server,
+        r,
+        "invalid_dpop_proof",
+        "the proof's signature does not verify",
+    )
+    .await;
+    case.served().await;
+}
+
+#[tokio::test]
+async fn a_dpop_proof_with_a_bad_header_is_refused() {
+    let case = DpopCase::start().await;
+    let claims = case.good_claims();
+    let cases = [
+        (
+            json!({"typ": "JWT", "alg": "ES256", "jwk": case.key.jwk()}),
+            "the proof's `typ` is not `dpop+jwt`",
+        ),
+        (
+            json!({"typ": "dpop+jwt", "alg": "ES256"}),
+            "the proof has no `jwk`",
+        ),
+        (
+            json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": {"kty": "oct", "k": "c2VjcmV0"}}),
+            "the proof's `jwk` holds a private key",
+        ),
+        (
+            json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": {
+                "kty": "EC", "crv": "P-256", "x": case.key.jwk()["x"], "y": case.key.jwk()["y"],
+                "d": "AAAA"
+            }}),
+            "the proof's `jwk` holds a private key",
+        ),
+        (
+            json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": case.key.jwk()}),
+            "the proof's algorithm is not allowed for its key",
+        ),
+        (
+            json!({"typ": "dpop+jwt", "alg": "none", "jwk": case.key.jwk()}),
+            "the proof's header is malformed",
+        ),
+        (
+            json!({"typ": "dpop+jwt", "alg": "ES384", "jwk": case.key.jwk()}),
+            "the proof's algorithm is not allowed for its key",
+        ),
+    ];
+    for (header, description) in cases {
+        let proof = case.key.sign(&header, &claims);
+        let r = dpop_discover(&case.server.resource(), &case.token, &[&proof]).await;
+        assert_dpop_refused(&case.server, r, "invalid_dpop_proof", description).await;
+    }
+    let r = dpop_discover(&case.server.resource(), &case.token, &["not.a.proof"]).await;
+    assert_dpop_refused(
+        &case.server,
+        r,
+        "invalid_dpop_proof",
+        "the proof's header is not JSON",
+    )
+    .await;
+    case.served().await;
+}
 
 #[tokio::test]
 async fn protected_resource_metadata() {
@@ -823,6 +1216,45 @@ async fn https_discover(
         .map_err(|_| "timed out".to_owned())?
 }
 
+/// A handshake with `identity` as the client certificate, then a read, as a refused client
+/// would: the TLS alert the server refused the handshake with (as rustls reports it), or what
+/// went otherwise.
+async fn tls_refusal(addr: SocketAddr, pki: &Pki, identity: Option<&(String, String)>) -> String {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    // TLS 1.3: the client's side of the handshake is over before the server judges its
+    // certificate; the server's verdict is the first thing the client reads.
+    let mut tls = match connector.connect(name, tcp).await {
+        Ok(tls) => tls,
+        Err(e) => return e.to_string(),
+    };
+    let mut byte = [0u8; 1];
+    match tls.read(&mut byte).await {
+        Ok(n) => format!("read {n} bytes"),
+        Err(e) => e.to_string(),
+    }
+}
+
 #[tokio::test]
 async fn mtls_refuses_clients_without_a_trusted_certificate() {
     let logs = Captured::default();
@@ -834,10 +1266,16 @@ async fn mtls_refuses_clients_without_a_trusted_certificate() {
         .unwrap();
     let server = Running::start(bind().await, HttpConfig::new().tls(tls)).await;
 
-    let none = https_discover(server.addr, &pki, None).await;
-    assert!(none.is_err(), "no client certificate: {none:?}");
-    let rogue = https_discover(server.addr, &pki, Some(&pki.mallory)).await;
-    assert!(rogue.is_err(), "an untrusted client certificate: {rogue:?}");
+    assert_eq!(
+        tls_refusal(server.addr, &pki, None).await,
+        "received fatal alert: CertificateRequired",
+        "no client certificate"
+    );
+    assert_eq!(
+        tls_refusal(server.addr, &pki, Some(&pki.mallory)).await,
+        "received fatal alert: UnknownCA",
+        "a client certificate from another CA"
+    );
 
     let alice = https_discover(server.addr, &pki, Some(&pki.alice))
         .await
@@ -850,13 +1288,19 @@ async fn mtls_refuses_clients_without_a_trusted_certificate() {
         "{text}"
     );
     assert!(!text.contains("mallory"), "{text}");
-    // Plain HTTP on a TLS port gets nothing.
-    let plain = client()
-        .post(format!("http://{}/mcp", server.addr))
-        .body(discover_body())
-        .send()
-        .await;
-    assert!(plain.is_err() || plain.unwrap().status() != 200);
+    // Plain HTTP on a TLS port gets no HTTP answer: a TLS alert record, then the end.
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(b"POST /mcp HTTP/1.1\r\nhost: localhost\r\ncontent-length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer).await;
+    assert_eq!(answer.first(), Some(&0x15), "an alert record: {answer:?}");
+    // Alice is still served.
+    let alice = https_discover(server.addr, &pki, Some(&pki.alice))
+        .await
+        .unwrap();
+    assert!(alice.starts_with("HTTP/1.1 200"), "{alice}");
 }
 
 #[tokio::test]
@@ -890,11 +1334,30 @@ async fn mtls_identity_mapping() {
     assert!(alice.starts_with("HTTP/1.1 200"), "{alice}");
     assert!(logs.text().contains("subject=svc:alice"), "{}", logs.text());
 
-    // A mapping that finds no identity refuses the connection.
+    // A mapping that finds no identity refuses the handshake.
     let refusing = tls.map_client_identity(|_| None);
-    let server = Running::start(bind().await, HttpConfig::new().tls(refusing)).await;
-    let alice = https_discover(server.addr, &pki, Some(&pki.alice)).await;
-    assert!(alice.is_err(), "the mapping refused alice: {alice:?}");
+    let refuser = Running::start(bind().await, HttpConfig::new().tls(refusing)).await;
+    assert_eq!(
+        tls_refusal(refuser.addr, &pki, Some(&pki.alice)).await,
+        "received fatal alert: AccessDenied",
+        "the mapping refused alice"
+    );
+    assert!(
+        logs.text()
+            .contains("client certificate without an identity: handshake refused"),
+        "{}",
+        logs.text()
+    );
+    // The certificate is checked before the mapping: another CA's is still an unknown CA.
+    assert_eq!(
+        tls_refusal(refuser.addr, &pki, Some(&pki.mallory)).await,
+        "received fatal alert: UnknownCA"
+    );
+    // The mapping server still serves alice.
+    let alice = https_discover(server.addr, &pki, Some(&pki.alice))
+        .await
+        .unwrap();
+    assert!(alice.starts_with("HTTP/1.1 200"), "{alice}");
 }
 
 #[test]

@@ -84,6 +84,9 @@ pub(crate) struct Authorizer {
     failed: Mutex<Option<AuthError>>,
     /// The DPoP key, made when an authorization server first supports DPoP.
     dpop: std::sync::OnceLock<Arc<DpopKey>>,
+    /// The issuer the client's credentials were first sent to, when none was configured: they
+    /// go to no other for the life of this transport.
+    bound_issuer: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -150,6 +153,7 @@ impl Authorizer {
             current: Mutex::new(None),
             failed: Mutex::new(None),
             dpop: std::sync::OnceLock::new(),
+            bound_issuer: Mutex::new(None),
         })
     }
 
@@ -217,6 +221,18 @@ impl Authorizer {
             dpop: None,
             token,
         })
+    }
+
+    /// The issuer the client's credentials are bound to: the configured one, else the one they
+    /// were first sent to. `None` when the client has no credentials to protect.
+    fn credentials_issuer(&self) -> Option<String> {
+        if let Some(issuer) = &self.config.issuer {
+            return Some(issuer.clone());
+        }
+        if !self.config.has_credentials() {
+            return None;
+        }
+        self.bound_issuer.lock().expect("not poisoned").clone()
     }
 
     /// The DPoP key, when DPoP is on and the authorization server supports ES256 proofs.
@@ -347,17 +363,30 @@ impl Authorizer {
             .resource_metadata(&self.server, challenge.resource_metadata.as_deref())
             .await?;
         let server_origin = origin(&self.server);
-        let (issuer, resource) = match &prm {
-            Some(p) => (
-                p.authorization_servers.first().cloned().ok_or_else(|| {
-                    AuthError::Discovery(
+        let (offered, resource) = match &prm {
+            Some(p) => {
+                if p.authorization_servers.is_empty() {
+                    return Err(AuthError::Discovery(
                         "the protected resource metadata names no authorization server".into(),
-                    )
-                })?,
-                Some(p.resource.clone()),
-            ),
+                    ));
+                }
+                (p.authorization_servers.clone(), Some(p.resource.clone()))
+            }
             // 2025-03-26: no resource metadata; the server's origin is the authorization server.
-            None => (server_origin.clone(), None),
+            None => (vec![server_origin.clone()], None),
+        };
+        // Credentials go only to the authorization server they are for.
+        let bound = self.credentials_issuer();
+        let issuer = match &bound {
+            None => offered[0].clone(),
+            Some(b) => offered
+                .iter()
+                .find(|o| same_issuer(o, b))
+                .cloned()
+                .ok_or_else(|| AuthError::CredentialsBound {
+                    bound: b.clone(),
+                    offered: offered.clone(),
+                })?,
         };
         let meta = match fetcher
             .authorization_server_metadata(&issuer, prm.is_none())
@@ -371,6 +400,17 @@ impl Authorizer {
                 )));
             }
         };
+        if let Some(b) = &bound
+            && !same_issuer(&meta.issuer, b)
+        {
+            return Err(AuthError::CredentialsBound {
+                bound: b.clone(),
+                offered: vec![meta.issuer.clone()],
+            });
+        }
+        if bound.is_none() && self.config.has_credentials() {
+            *self.bound_issuer.lock().expect("not poisoned") = Some(meta.issuer.clone());
+        }
         let meta = Arc::new(meta);
         let key = TokenKey {
             issuer: meta.issuer.clone(),
@@ -783,6 +823,11 @@ impl Authorizer {
         };
         Ok((tokens, bound))
     }
+}
+
+/// Whether two issuer identifiers are the same (a trailing `/` aside).
+fn same_issuer(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
 fn client_id(c: &ClientAuth) -> &str {

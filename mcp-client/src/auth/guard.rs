@@ -1,6 +1,6 @@
 //! The SSRF guard: which URLs learnt from a server the client may fetch.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use reqwest::Url;
 
@@ -13,39 +13,39 @@ enum Class {
     Loopback,
     Private,
     LinkLocal,
-    /// Unspecified, multicast, broadcast, documentation: never fetched.
+    /// Unspecified, multicast, broadcast, documentation, benchmarking, reserved: never fetched.
     Never,
 }
 
+/// The one function that decides what kind of address `ip` is. IPv6 forms that carry an IPv4
+/// address (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::/96`,
+/// 6to4 `2002::/16`) are judged by the IPv4 address they carry.
 fn classify(ip: IpAddr) -> Class {
     match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            if v4.is_loopback() {
-                Class::Loopback
-            } else if v4.is_private() || (o[0] == 100 && (o[1] & 0xc0) == 64) {
-                // 10/8, 172.16/12, 192.168/16 and carrier-grade NAT 100.64/10
-                Class::Private
-            } else if v4.is_link_local() {
-                Class::LinkLocal
-            } else if v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast() || o[0] == 0 {
-                Class::Never
-            } else {
-                Class::Public
-            }
-        }
+        IpAddr::V4(v4) => classify_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return classify(IpAddr::V4(v4));
+            if let Some(v4) = embedded_v4(v6) {
+                return classify_v4(v4);
             }
-            let first = v6.segments()[0];
+            let s = v6.segments();
             if v6.is_loopback() {
                 Class::Loopback
-            } else if (first & 0xfe00) == 0xfc00 {
-                Class::Private // unique local fc00::/7
-            } else if (first & 0xffc0) == 0xfe80 {
+            } else if v6.is_unique_local() || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) {
+                // Unique local fc00::/7; local-use NAT64 64:ff9b:1::/48 (RFC 8215), whose
+                // IPv4 part is the operator's choice.
+                Class::Private
+            } else if v6.is_unicast_link_local() {
                 Class::LinkLocal
-            } else if v6.is_unspecified() || v6.is_multicast() {
+            } else if v6.is_unspecified()
+                || v6.is_multicast()
+                // Documentation 2001:db8::/32 and 3fff::/20 (RFC 3849, RFC 9637).
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x3fff && s[1] < 0x1000)
+                // Teredo 2001::/32: the IPv4 server and client it tunnels to are hidden.
+                || (s[0] == 0x2001 && s[1] == 0)
+                // Discard-only 100::/64.
+                || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0)
+            {
                 Class::Never
             } else {
                 Class::Public
@@ -54,12 +54,70 @@ fn classify(ip: IpAddr) -> Class {
     }
 }
 
+/// The IPv4 address an IPv6 address carries, in the forms a host can reach it by:
+/// IPv4-mapped and IPv4-compatible (`::a.b.c.d`, but not `::` and `::1`), NAT64 with the
+/// well-known prefix `64:ff9b::/96` (RFC 6052), and 6to4 `2002:aabb:ccdd::/48` (RFC 3056).
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = v6.segments();
+    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    if s[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified() {
+        return Some(low); // IPv4-compatible (deprecated, still routed by some stacks)
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(low);
+    }
+    if s[0] == 0x2002 {
+        return Some(Ipv4Addr::new(
+            (s[1] >> 8) as u8,
+            s[1] as u8,
+            (s[2] >> 8) as u8,
+            s[2] as u8,
+        ));
+    }
+    None
+}
+
+fn classify_v4(v4: Ipv4Addr) -> Class {
+    let o = v4.octets();
+    if v4.is_loopback() {
+        Class::Loopback
+    } else if v4.is_private() || (o[0] == 100 && (o[1] & 0xc0) == 64) {
+        // 10/8, 172.16/12, 192.168/16 and carrier-grade NAT 100.64/10
+        Class::Private
+    } else if v4.is_link_local() {
+        Class::LinkLocal
+    } else if v4.is_unspecified()
+        || v4.is_multicast()
+        || v4.is_broadcast()
+        || o[0] == 0
+        // Documentation 192.0.2/24, 198.51.100/24, 203.0.113/24.
+        || v4.is_documentation()
+        // Benchmarking 198.18/15.
+        || (o[0] == 198 && (o[1] & 0xfe) == 18)
+        // Reserved 240/4.
+        || o[0] >= 240
+        // IETF protocol assignments 192.0.0/24.
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+    {
+        Class::Never
+    } else {
+        Class::Public
+    }
+}
+
 /// Decides which URLs the client may fetch during authorization.
 ///
 /// Only `http` and `https`; plain `http` only when the MCP server itself is on `http`; no
 /// loopback, private (RFC 1918, CGNAT, unique local) or link-local address unless the MCP
-/// server is on an address of the same kind; never unspecified, multicast or broadcast
-/// addresses. Host names are resolved and every address must pass.
+/// server is on an address of the same kind; never unspecified, multicast, broadcast,
+/// documentation (192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32, 3fff::/20),
+/// benchmarking (198.18/15), reserved (240/4), Teredo or discard-only addresses. An IPv6
+/// address that carries an IPv4 one (IPv4-mapped, IPv4-compatible, NAT64 `64:ff9b::/96`, 6to4
+/// `2002::/16`) is judged by the IPv4 address. Host names are resolved and every address must
+/// pass.
 #[derive(Debug, Clone)]
 pub struct UrlGuard {
     allow_http: bool,

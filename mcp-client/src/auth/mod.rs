@@ -12,6 +12,11 @@
 //! are refreshed. Machine clients use the client credentials grant instead
 //! ([`OAuthConfig::client_credentials`]).
 //!
+//! Pre-registered credentials (a client secret, a `private_key_jwt` key, a JWT bearer
+//! assertion) are bound to the authorization server they were registered with
+//! ([`OAuthConfig::issuer`]) and are never sent to another one, even one the resource's
+//! metadata names.
+//!
 //! Every URL the client learns from a server (metadata, endpoints, redirects) passes an SSRF
 //! guard: `http(s)` only, and no private, link-local or loopback address unless the MCP server
 //! itself is on such an address.
@@ -103,6 +108,18 @@ pub enum AuthError {
     /// An HTTP request failed.
     #[error("HTTP: {0}")]
     Http(String),
+    /// The client's credentials (a client secret, a `private_key_jwt` key, a JWT bearer
+    /// assertion) are for an authorization server the resource does not name: they are sent
+    /// to no other. See [`OAuthConfig::issuer`].
+    #[error(
+        "the client's credentials are for the authorization server `{bound}`, not for {offered:?}: they are not sent there"
+    )]
+    CredentialsBound {
+        /// The issuer the credentials are for.
+        bound: String,
+        /// The authorization servers the resource names.
+        offered: Vec<String>,
+    },
     /// The configuration cannot work (e.g. an invalid private key).
     #[error("configuration: {0}")]
     Config(String),
@@ -149,6 +166,7 @@ pub struct OAuthConfig {
     pub(crate) max_attempts: usize,
     pub(crate) offline_access: bool,
     pub(crate) dpop: bool,
+    pub(crate) issuer: Option<String>,
 }
 
 impl fmt::Debug for OAuthConfig {
@@ -170,6 +188,7 @@ impl fmt::Debug for OAuthConfig {
             .field("client_name", &self.client_name)
             .field("scopes", &self.scopes)
             .field("max_attempts", &self.max_attempts)
+            .field("issuer", &self.issuer)
             .finish_non_exhaustive()
     }
 }
@@ -186,6 +205,7 @@ impl OAuthConfig {
             max_attempts: 3,
             offline_access: true,
             dpop: true,
+            issuer: None,
         }
     }
 
@@ -261,6 +281,34 @@ impl OAuthConfig {
             algorithm: algorithm.into(),
         };
         self
+    }
+
+    /// The issuer identifier of the authorization server the client was registered with (its
+    /// `issuer`, e.g. `https://auth.example.com`).
+    ///
+    /// The client's credentials ([`Self::client_secret`], [`Self::private_key_jwt`], the
+    /// assertion of [`Self::jwt_bearer`]) are bound to that authorization server: they are sent
+    /// to its token endpoint only, never to another one, even one the resource's metadata names
+    /// (a resource server could otherwise collect them). When the metadata does not name it,
+    /// authorization fails with [`AuthError::CredentialsBound`] and nothing is sent. Without
+    /// this setting, the credentials are bound to the first authorization server they are sent
+    /// to, for the life of the transport; set it whenever the client has a secret or a key.
+    #[must_use]
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Whether the client has credentials that must go to one authorization server only.
+    pub(crate) fn has_credentials(&self) -> bool {
+        matches!(self.grant, Grant::JwtBearer(_))
+            || matches!(
+                self.identity,
+                Identity::PreRegistered {
+                    secret: Some(_),
+                    ..
+                } | Identity::PrivateKeyJwt { .. }
+            )
     }
 
     /// The `https` URL of this client's Client ID Metadata Document, used as its `client_id`

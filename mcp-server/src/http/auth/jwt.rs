@@ -57,7 +57,22 @@ impl JwtAlgorithm {
         JwtAlgorithm::EdDSA,
     ];
 
-    fn to_jwt(self) -> Algorithm {
+    /// The algorithm's name in JOSE (`ES256`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            JwtAlgorithm::RS256 => "RS256",
+            JwtAlgorithm::RS384 => "RS384",
+            JwtAlgorithm::RS512 => "RS512",
+            JwtAlgorithm::PS256 => "PS256",
+            JwtAlgorithm::PS384 => "PS384",
+            JwtAlgorithm::PS512 => "PS512",
+            JwtAlgorithm::ES256 => "ES256",
+            JwtAlgorithm::ES384 => "ES384",
+            JwtAlgorithm::EdDSA => "EdDSA",
+        }
+    }
+
+    pub(super) fn to_jwt(self) -> Algorithm {
         match self {
             JwtAlgorithm::RS256 => Algorithm::RS256,
             JwtAlgorithm::RS384 => Algorithm::RS384,
@@ -256,7 +271,17 @@ impl JwtValidator {
             KeySource::Static(keys) => keys.clone(),
             KeySource::Remote(remote) => remote.keys_for(header.kid.as_deref()).await?,
         };
-        let key = keys.find(header.kid.as_deref())?;
+        let key = match keys.find(header.kid.as_deref()) {
+            Ok(key) => key,
+            // An unknown key while the JWKS cannot be fetched: the token may well be signed by
+            // a key the authorization server has just added. That is an outage, not a bad token.
+            Err(_) if matches!(&self.keys, KeySource::Remote(r) if r.failing()) => {
+                return Err(AuthError::unavailable(
+                    "the token's key is not among the keys held, and the JWKS cannot be fetched",
+                ));
+            }
+            Err(e) => return Err(e),
+        };
         let alg = key
             .algorithms
             .iter()
@@ -343,9 +368,9 @@ enum KeySource {
 }
 
 /// A usable key and the algorithms it may verify.
-struct Key {
+pub(super) struct Key {
     key: DecodingKey,
-    algorithms: Vec<JwtAlgorithm>,
+    pub(super) algorithms: Vec<JwtAlgorithm>,
 }
 
 #[derive(Default)]
@@ -385,7 +410,7 @@ impl KeySet {
 }
 
 /// A JWK as a verification key, with the algorithms its type allows (or its `alg`, if it says).
-fn usable(jwk: &Jwk) -> Option<Key> {
+pub(super) fn usable(jwk: &Jwk) -> Option<Key> {
     if matches!(
         jwk.common.public_key_use,
         Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
@@ -462,9 +487,15 @@ struct Cache {
     keys: Option<Arc<KeySet>>,
     fetched: Option<Instant>,
     attempted: Option<Instant>,
+    /// The last fetch failed.
+    failing: bool,
 }
 
 impl Remote {
+    fn failing(&self) -> bool {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).failing
+    }
+
     fn snapshot(&self) -> (Option<Arc<KeySet>>, Option<Instant>, Option<Instant>) {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         (cache.keys.clone(), cache.fetched, cache.attempted)
@@ -516,10 +547,12 @@ impl Remote {
                 let keys = Arc::new(KeySet::new(&keys));
                 cache.keys = Some(keys.clone());
                 cache.fetched = Some(now);
+                cache.failing = false;
                 Ok(keys)
             }
             Err(e) => {
                 tracing::warn!(url = %self.url, error = %e, "fetching the JWKS failed");
+                cache.failing = true;
                 cache
                     .keys
                     .clone()

@@ -40,6 +40,29 @@
 //! | the validator cannot reach the authorization server | 503 |
 //! | a valid token without every one of [`ResourceServer::required_scopes`] | 403, `error="insufficient_scope"` |
 //! | a valid token | served: the caller's [`Identity`] is in the request's extensions |
+//! | a DPoP-bound token (`cnf.jkt`) as `Authorization: Bearer` | 401, `WWW-Authenticate: DPoP algs="…", error="invalid_token", error_description="…", Bearer resource_metadata="…"` |
+//! | `Authorization: DPoP <token>` with a bad, missing, repeated, stale or replayed `DPoP` proof | 401, the same with `error="invalid_dpop_proof"` |
+//! | `Authorization: DPoP <token>` with a valid proof by the key the token is bound to | served |
+//!
+//! # DPoP (RFC 9449)
+//!
+//! A token whose claims (or introspection answer) carry a `cnf.jkt` confirmation is bound to a
+//! key of the client: it is accepted only as `Authorization: DPoP <token>`, with exactly one
+//! `DPoP` header holding a proof that
+//! - is a JWT with `typ` `dpop+jwt`, signed by the public key in its `jwk` header (asymmetric,
+//!   one of [`ResourceServer::dpop_algorithms`]; a `jwk` with private parts is refused),
+//! - whose key's RFC 7638 thumbprint is the token's `cnf.jkt` (else `invalid_token`),
+//! - names the request: `htm` its method, `htu` its URL (the resource's origin and the request's
+//!   path; query and fragment are not compared, scheme and host are case-insensitive),
+//! - is fresh: `iat` within [`ResourceServer::dpop_proof_window`] of now (60 seconds by default),
+//!   and its `jti` never seen before for that key in that window (a [`DpopReplayStore`]; the
+//!   default [`InMemoryReplayStore`] has bounded memory),
+//! - is for this token: `ath` is the base64url SHA-256 of the access token.
+//!
+//! The `DPoP` header, like the token, goes no further than the check. A token without `cnf` is
+//! a plain bearer token and is refused with the `DPoP` scheme. The metadata lists the proof
+//! algorithms as `dpop_signing_alg_values_supported`. `testing::TestDpopKey` makes proofs
+//! for tests (the `testing` feature).
 //!
 //! The `Authorization` header is removed from the request before it is served, so the token
 //! cannot be forwarded upstream by a handler, and it is never logged: validators see it, nothing
@@ -55,6 +78,7 @@
 //! [`ResourceServer`] is set too, the bearer token is still required, and its identity is the
 //! one requests carry.
 
+mod dpop;
 mod introspection;
 mod jwt;
 #[cfg(feature = "testing")]
@@ -66,6 +90,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -76,6 +101,7 @@ use axum::middleware::Next;
 use axum::routing::get;
 use serde_json::{Value, json};
 
+pub use dpop::{DpopReplayStore, InMemoryReplayStore};
 pub use introspection::IntrospectionValidator;
 pub use jwt::{Jwks, JwtAlgorithm, JwtValidator};
 pub use tls::{ClientCertificate, TlsConfig, TlsError};
@@ -187,6 +213,9 @@ struct Inner {
     resource_name: Option<String>,
     resource_documentation: Option<String>,
     validator: Arc<dyn DynValidator>,
+    /// `scheme://authority` of `resource`: the origin of the `htu` of DPoP proofs.
+    origin: String,
+    dpop: Arc<dpop::DpopChecker>,
 }
 
 impl fmt::Debug for ResourceServer {
@@ -228,6 +257,7 @@ impl ResourceServer {
         Ok(ResourceServer {
             inner: Arc::new(Inner {
                 metadata_url: format!("{origin}{metadata_path}"),
+                origin,
                 metadata_path,
                 resource,
                 authorization_servers: vec![issuer],
@@ -236,6 +266,7 @@ impl ResourceServer {
                 resource_name: None,
                 resource_documentation: None,
                 validator: Arc::new(validator),
+                dpop: Arc::new(dpop::DpopChecker::new()),
             }),
         })
     }
@@ -291,6 +322,35 @@ impl ResourceServer {
         self
     }
 
+    /// How far the `iat` of a DPoP proof may be from the server's clock, either way (default
+    /// 60 seconds). Proofs are remembered (to refuse a replay) for twice as long.
+    #[must_use]
+    pub fn dpop_proof_window(mut self, window: Duration) -> Self {
+        let dpop = Arc::make_mut(&mut self.edit().dpop);
+        dpop.window = window;
+        self
+    }
+
+    /// The algorithms a DPoP proof may be signed with (default: all of [`JwtAlgorithm::ALL`];
+    /// each key still allows only its own). They are the `algs` of the `DPoP` challenge and the
+    /// metadata's `dpop_signing_alg_values_supported`.
+    #[must_use]
+    pub fn dpop_algorithms(mut self, algorithms: impl IntoIterator<Item = JwtAlgorithm>) -> Self {
+        let dpop = Arc::make_mut(&mut self.edit().dpop);
+        dpop.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// Where the DPoP proofs already used are remembered (default: an
+    /// [`InMemoryReplayStore`], right for one process; several instances behind a load
+    /// balancer need a shared one).
+    #[must_use]
+    pub fn dpop_replay_store(mut self, store: impl DpopReplayStore) -> Self {
+        let dpop = Arc::make_mut(&mut self.edit().dpop);
+        dpop.replay = Arc::new(store);
+        self
+    }
+
     /// The canonical URI of the resource.
     pub fn resource(&self) -> &str {
         &self.inner.resource
@@ -308,6 +368,7 @@ impl ResourceServer {
             "resource": inner.resource,
             "authorization_servers": inner.authorization_servers,
             "bearer_methods_supported": ["header"],
+            "dpop_signing_alg_values_supported": inner.dpop.algorithm_names(),
         });
         let object = doc.as_object_mut().expect("an object");
         if !inner.scopes_supported.is_empty() {
@@ -322,9 +383,14 @@ impl ResourceServer {
         doc
     }
 
-    /// Checks the credentials of a request: the identity of its bearer token, or the response
-    /// refusing it.
-    async fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, Box<Response<Body>>> {
+    /// Checks the credentials of a `method` request to `path`: the identity of its access
+    /// token (with its DPoP proof when the token is DPoP-bound), or the response refusing it.
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        method: &Method,
+        path: &str,
+    ) -> Result<Identity, Box<Response<Body>>> {
         let mut values = headers.get_all(AUTHORIZATION).iter();
         let (Some(value), None) = (values.next(), values.next()) else {
             if headers.contains_key(AUTHORIZATION) {
@@ -335,37 +401,117 @@ impl ResourceServer {
             }
             return Err(Box::new(self.challenge(StatusCode::UNAUTHORIZED, None)));
         };
-        let Some(token) = bearer_token(value) else {
+        let Some((scheme, token)) = access_token(value) else {
             // Another scheme (Basic, ...) or a malformed header: as if there were no token.
             tracing::debug!("request refused: no bearer token");
             return Err(Box::new(self.challenge(StatusCode::UNAUTHORIZED, None)));
         };
-        match self.inner.validator.validate_boxed(token).await {
-            Ok(identity) => {
-                let missing = self.missing_scopes(&identity);
-                if !missing.is_empty() {
-                    tracing::debug!(subject = %identity.subject(), ?missing, "request refused: insufficient scope");
-                    return Err(Box::new(insufficient_scope(
-                        self,
-                        &self.inner.required_scopes,
-                    )));
-                }
-                tracing::debug!(subject = %identity.subject(), "bearer token accepted");
-                Ok(identity)
-            }
+        let identity = match self.inner.validator.validate_boxed(token).await {
+            Ok(identity) => identity,
             Err(AuthError::InvalidToken(reason)) => {
                 tracing::debug!(%reason, "request refused: invalid token");
-                Err(Box::new(
-                    self.challenge(StatusCode::UNAUTHORIZED, Some("invalid_token")),
-                ))
+                return Err(Box::new(match scheme {
+                    Scheme::Bearer => {
+                        self.challenge(StatusCode::UNAUTHORIZED, Some("invalid_token"))
+                    }
+                    Scheme::Dpop => self.dpop_challenge("invalid_token", "the token is not valid"),
+                }));
             }
             Err(AuthError::Unavailable(reason)) => {
                 tracing::warn!(%reason, "a token could not be checked");
-                let mut response = Response::new(Body::empty());
-                *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-                Err(Box::new(response))
+                return Err(Box::new(unavailable()));
+            }
+        };
+        let bound = dpop::bound_key(identity.claims());
+        match (scheme, bound) {
+            (Scheme::Bearer, None) => {}
+            (Scheme::Bearer, Some(_)) => {
+                tracing::debug!(subject = %identity.subject(), "request refused: a DPoP-bound token without a DPoP proof");
+                return Err(Box::new(self.dpop_challenge(
+                    "invalid_token",
+                    "the token is DPoP-bound: present it with the DPoP scheme and a proof",
+                )));
+            }
+            (Scheme::Dpop, None) => {
+                tracing::debug!(subject = %identity.subject(), "request refused: the DPoP scheme with a token that is not DPoP-bound");
+                return Err(Box::new(
+                    self.dpop_challenge("invalid_token", "the token is not DPoP-bound"),
+                ));
+            }
+            (Scheme::Dpop, Some(jkt)) => {
+                let mut proofs = headers.get_all("dpop").iter();
+                let proof = match (proofs.next(), proofs.next()) {
+                    (Some(p), None) => p.to_str().unwrap_or_default(),
+                    (None, _) => "",
+                    (Some(_), Some(_)) => {
+                        return Err(Box::new(
+                            self.dpop_challenge("invalid_dpop_proof", "more than one DPoP proof"),
+                        ));
+                    }
+                };
+                if proof.is_empty() {
+                    return Err(Box::new(
+                        self.dpop_challenge("invalid_dpop_proof", "no DPoP proof"),
+                    ));
+                }
+                let htu = format!("{}{path}", self.inner.origin);
+                let checked = self
+                    .inner
+                    .dpop
+                    .check(proof, method.as_str(), &htu, token, jkt)
+                    .await;
+                match checked {
+                    Ok(()) => {}
+                    Err(dpop::DpopError::Proof(reason)) => {
+                        tracing::debug!(%reason, "request refused: invalid DPoP proof");
+                        return Err(Box::new(self.dpop_challenge("invalid_dpop_proof", &reason)));
+                    }
+                    Err(dpop::DpopError::Token(reason)) => {
+                        tracing::debug!(%reason, "request refused: invalid DPoP binding");
+                        return Err(Box::new(self.dpop_challenge("invalid_token", &reason)));
+                    }
+                    Err(dpop::DpopError::Unavailable(reason)) => {
+                        tracing::warn!(%reason, "a DPoP proof could not be checked");
+                        return Err(Box::new(unavailable()));
+                    }
+                }
             }
         }
+        let missing = self.missing_scopes(&identity);
+        if !missing.is_empty() {
+            tracing::debug!(subject = %identity.subject(), ?missing, "request refused: insufficient scope");
+            return Err(Box::new(insufficient_scope(
+                self,
+                &self.inner.required_scopes,
+            )));
+        }
+        if bound.is_some() {
+            tracing::debug!(subject = %identity.subject(), "DPoP-bound token accepted");
+        } else {
+            tracing::debug!(subject = %identity.subject(), "bearer token accepted");
+        }
+        Ok(identity)
+    }
+
+    /// 401 with a `DPoP` challenge (RFC 9449 section 7.1) carrying `error` and `description`,
+    /// followed by the `Bearer` challenge with `resource_metadata` (and `scope`).
+    fn dpop_challenge(&self, error: &str, description: &str) -> Response<Body> {
+        let mut response = self.challenge(StatusCode::UNAUTHORIZED, None);
+        let bearer = response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("Bearer")
+            .to_owned();
+        let dpop = format!(
+            "DPoP algs=\"{}\", error=\"{error}\", error_description=\"{}\"",
+            self.inner.dpop.algorithm_names().join(" "),
+            quoted(description),
+        );
+        if let Ok(value) = HeaderValue::from_str(&format!("{dpop}, {bearer}")) {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        response
     }
 
     fn missing_scopes(&self, identity: &Identity) -> Vec<&str> {
@@ -429,14 +575,45 @@ fn quoted(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+/// 503: the token or its proof could not be checked.
+fn unavailable() -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response
+}
+
+/// How an access token is presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    /// `Authorization: DPoP <token>` with a `DPoP` proof header (RFC 9449 section 7.1).
+    Dpop,
+}
+
+/// The scheme and token of `Authorization: Bearer <token>` or `Authorization: DPoP <token>`.
+fn access_token(value: &HeaderValue) -> Option<(Scheme, &str)> {
+    let text = value.to_str().ok()?;
+    let (scheme, _) = text.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("dpop") {
+        return token68(text).map(|t| (Scheme::Dpop, t));
+    }
+    bearer_token(value).map(|t| (Scheme::Bearer, t))
+}
+
 /// The token of `Authorization: Bearer <token>` (the scheme in any case), if it is one: a
 /// `b64token` of RFC 6750.
 fn bearer_token(value: &HeaderValue) -> Option<&str> {
     let value = value.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
+    let (scheme, _) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
+    token68(value)
+}
+
+/// The `b64token` after the scheme of an `Authorization` value.
+fn token68(value: &str) -> Option<&str> {
+    let (_, token) = value.split_once(' ')?;
     let token = token.trim_matches(' ');
     let b64token = |c: char| c.is_ascii_alphanumeric() || "-._~+/".contains(c);
     let body = token.trim_end_matches('=');
@@ -530,10 +707,16 @@ async fn require_token(
         let what = if host_ok { "origin" } else { "host name" };
         return forbidden(&format!("this {what} is not allowed"));
     }
-    match guard.auth.authenticate(request.headers()).await {
+    let path = request.uri().path().to_owned();
+    match guard
+        .auth
+        .authenticate(request.headers(), request.method(), &path)
+        .await
+    {
         Ok(identity) => {
-            // The token goes no further than the validator.
+            // The token (and its proof) go no further than the validator.
             request.headers_mut().remove(AUTHORIZATION);
+            request.headers_mut().remove("dpop");
             request.extensions_mut().insert(identity);
             next.run(request).await
         }

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -61,6 +61,8 @@ struct Shared {
     opaque: Mutex<HashMap<String, Value>>,
     jwks_fetches: AtomicUsize,
     introspections: AtomicUsize,
+    /// The JWKS endpoint answers 503 while this is set.
+    jwks_down: std::sync::atomic::AtomicBool,
 }
 
 struct TestKey {
@@ -129,6 +131,7 @@ impl TestAuthServer {
             opaque: Mutex::new(HashMap::new()),
             jwks_fetches: AtomicUsize::new(0),
             introspections: AtomicUsize::new(0),
+            jwks_down: std::sync::atomic::AtomicBool::new(false),
         });
         let app = Router::new()
             .route("/jwks", get(jwks))
@@ -187,6 +190,12 @@ impl TestAuthServer {
         Ok(kid)
     }
 
+    /// Makes the JWKS endpoint answer 503 (`false`), or serve the keys again (`true`): an
+    /// outage of the authorization server, as the resource server sees it.
+    pub fn set_jwks_available(&self, available: bool) {
+        self.state.jwks_down.store(!available, Ordering::SeqCst);
+    }
+
     /// How many times the JWKS was fetched.
     pub fn jwks_fetches(&self) -> usize {
         self.state.jwks_fetches.load(Ordering::SeqCst)
@@ -230,6 +239,20 @@ impl TestAuthServer {
         self.token(&self.claims(audience, subject, scopes))
     }
 
+    /// A signed JWT with [`claims`](Self::claims) bound to `key` (`cnf.jkt`, RFC 9449): the
+    /// resource server accepts it only with a DPoP proof signed by `key`.
+    pub fn dpop_token(
+        &self,
+        audience: &str,
+        subject: &str,
+        scopes: &[&str],
+        key: &TestDpopKey,
+    ) -> String {
+        let mut claims = self.claims(audience, subject, scopes);
+        claims["cnf"] = json!({ "jkt": key.thumbprint() });
+        self.token(&claims)
+    }
+
     /// An opaque token whose introspection answers `"active": true` and `claims`.
     pub fn opaque_token(&self, claims: &Value) -> String {
         let token = random_hex(16);
@@ -249,9 +272,12 @@ fn jwks_document(state: &Shared) -> Value {
     json!({ "keys": public })
 }
 
-async fn jwks(State(state): State<Arc<Shared>>) -> axum::Json<Value> {
+async fn jwks(State(state): State<Arc<Shared>>) -> Result<axum::Json<Value>, StatusCode> {
     state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
-    axum::Json(jwks_document(&state))
+    if state.jwks_down.load(Ordering::SeqCst) {
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    Ok(axum::Json(jwks_document(&state)))
 }
 
 async fn introspect(
@@ -309,4 +335,110 @@ fn form_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A client's DPoP key (ES256, RFC 9449): it signs the proofs that go with a token bound to it
+/// ([`TestAuthServer::dpop_token`]).
+///
+/// ```
+/// use mcp_server::http::auth::testing::TestDpopKey;
+///
+/// let key = TestDpopKey::generate().unwrap();
+/// let proof = key.proof("POST", "http://127.0.0.1:8000/mcp", Some("the-access-token"));
+/// // Send `Authorization: DPoP the-access-token` and `DPoP: {proof}`.
+/// # let _ = proof;
+/// ```
+pub struct TestDpopKey {
+    pair: EcdsaKeyPair,
+    jwk: Value,
+}
+
+impl fmt::Debug for TestDpopKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestDpopKey")
+            .field("jwk", &self.jwk)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestDpopKey {
+    /// A new P-256 key pair.
+    pub fn generate() -> io::Result<Self> {
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+            .map_err(|_| io::Error::other("generating a P-256 key failed"))?;
+        // The public key is the uncompressed point 0x04 || x || y.
+        let point = pair.public_key().as_ref().to_vec();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let jwk = json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64(&point[1..33]),
+            "y": b64(&point[33..65]),
+        });
+        Ok(TestDpopKey { pair, jwk })
+    }
+
+    /// The public key, as the `jwk` of a proof's header.
+    pub fn jwk(&self) -> &Value {
+        &self.jwk
+    }
+
+    /// The RFC 7638 thumbprint of the public key (SHA-256, base64url): the `cnf.jkt` of tokens
+    /// bound to it.
+    pub fn thumbprint(&self) -> String {
+        use sha2::Digest as _;
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            self.jwk["x"].as_str().unwrap_or_default(),
+            self.jwk["y"].as_str().unwrap_or_default()
+        );
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(canonical.as_bytes()))
+    }
+
+    /// The header of a proof: `typ` `dpop+jwt`, `alg` `ES256`, and the public key.
+    pub fn header(&self) -> Value {
+        json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk })
+    }
+
+    /// The claims of a fresh proof for `method url`: a random `jti`, `htm`, `htu` (`url`
+    /// without its query and fragment), `iat` now, and with `access_token`, its hash `ath`.
+    pub fn claims(&self, method: &str, url: &str, access_token: Option<&str>) -> Value {
+        use sha2::Digest as _;
+        let htu = url.split(['?', '#']).next().unwrap_or(url);
+        let mut claims = json!({
+            "jti": random_hex(16),
+            "htm": method,
+            "htu": htu,
+            "iat": now(),
+        });
+        if let Some(token) = access_token {
+            claims["ath"] = json!(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(sha2::Sha256::digest(token.as_bytes()))
+            );
+        }
+        claims
+    }
+
+    /// A fresh proof for `method url`, bound to `access_token` when given.
+    pub fn proof(&self, method: &str, url: &str, access_token: Option<&str>) -> String {
+        self.sign(&self.header(), &self.claims(method, url, access_token))
+    }
+
+    /// A JWS of exactly this header and these claims, signed (ES256) with this key: for proofs
+    /// that are wrong on purpose.
+    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let signature = self
+            .pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .expect("signing with a valid key");
+        format!("{input}.{}", b64(signature.as_ref()))
+    }
 }

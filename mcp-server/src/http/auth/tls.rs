@@ -5,10 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::RootCertStore;
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::UnixTime;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -104,7 +108,8 @@ impl TlsConfig {
     }
 
     /// How a verified client certificate becomes the caller's identity; `None` refuses the
-    /// connection. Replaces the default (the subject's CN).
+    /// connection during the handshake (the client gets the `access_denied` alert). Replaces
+    /// the default (the subject's CN).
     ///
     /// ```
     /// use mcp_server::{AuthMethod, Identity};
@@ -123,8 +128,22 @@ impl TlsConfig {
     where
         F: Fn(&ClientCertificate<'_>) -> Option<Identity> + Send + Sync + 'static,
     {
-        self.map_identity = Some(Arc::new(map));
-        self
+        let map: Arc<MapIdentity> = Arc::new(map);
+        // The verifier applies the mapping during the handshake. Rebuilding cannot fail where
+        // the first build succeeded; were it to, the mapping is still applied after the
+        // handshake (the connection is then dropped instead of refused with an alert).
+        match Self::build(
+            self.chain.clone(),
+            self.key.clone(),
+            self.client_roots.clone(),
+            Some(map.clone()),
+        ) {
+            Ok(rebuilt) => rebuilt,
+            Err(_) => {
+                self.map_identity = Some(map);
+                self
+            }
+        }
     }
 
     fn build(
@@ -143,7 +162,12 @@ impl TlsConfig {
                     WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
                         .build()
                         .map_err(|e| TlsError(format!("the client CA: {e}")))?;
-                builder.with_client_cert_verifier(verifier)
+                // A certificate without an identity fails the handshake itself (the client
+                // gets the `access_denied` alert), like one from an unknown CA.
+                builder.with_client_cert_verifier(Arc::new(IdentityVerifier {
+                    inner: verifier,
+                    map_identity: map_identity.clone(),
+                }))
             }
         };
         let mut config = builder
@@ -205,6 +229,83 @@ impl TlsConfig {
             Some(map) => map(&cert),
             None => Some(cert.default_identity()),
         }
+    }
+}
+
+/// The CA's verifier, then the identity mapping: a certificate the mapping refuses is refused
+/// during the handshake.
+struct IdentityVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    map_identity: Option<Arc<MapIdentity>>,
+}
+
+impl fmt::Debug for IdentityVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdentityVerifier")
+            .field("inner", &self.inner)
+            .field("map_identity", &self.map_identity.is_some())
+            .finish()
+    }
+}
+
+impl ClientCertVerifier for IdentityVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        let identity =
+            ClientCertificate::parse(end_entity).and_then(|cert| match &self.map_identity {
+                Some(map) => map(&cert),
+                None => Some(cert.default_identity()),
+            });
+        match identity {
+            Some(_) => Ok(verified),
+            None => {
+                tracing::debug!("client certificate without an identity: handshake refused");
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::ApplicationVerificationFailure,
+                ))
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }
 
