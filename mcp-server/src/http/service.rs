@@ -516,11 +516,11 @@ async fn read_body(
 
 async fn post_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response<Body> {
     let (parts, body) = request.into_parts();
-    let response = post(&shared, &parts, body).await;
+    let response = serve_post(&shared, &parts, body).await;
     with_principal(response, &parts)
 }
 
-async fn post(shared: &Arc<Shared>, parts: &Parts, body: Body) -> Response<Body> {
+async fn serve_post(shared: &Arc<Shared>, parts: &Parts, body: Body) -> Response<Body> {
     if let Some(refused) = shared.screen(&parts) {
         return refused;
     }
@@ -596,11 +596,11 @@ fn with_principal(mut response: Response<Body>, parts: &Parts) -> Response<Body>
 
 async fn get_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response<Body> {
     let (parts, _) = request.into_parts();
-    let response = get(&shared, &parts);
+    let response = serve_get(&shared, &parts);
     with_principal(response, &parts)
 }
 
-fn get(shared: &Arc<Shared>, parts: &Parts) -> Response<Body> {
+fn serve_get(shared: &Arc<Shared>, parts: &Parts) -> Response<Body> {
     if let Some(refused) = shared.screen(&parts) {
         return refused;
     }
