@@ -787,9 +787,11 @@ async fn an_overflowing_sink_writes_a_marker_of_what_it_dropped() {
             .open()
             .unwrap(),
     );
+    // Every record the server makes also goes to memory, to count them.
+    let all = Arc::new(MemorySink::default());
     let server = mcp_server::Server::new("audited", "1.0.0")
         .tool(Echo)
-        .audit(Audit::new().with_sink(sink.clone()));
+        .audit(Audit::new().with_sink(sink.clone()).with_sink(all.clone()));
 
     // Nobody reads the pipe: the writer is stuck once its buffer is full. Every call is still
     // answered at once.
@@ -853,14 +855,18 @@ async fn an_overflowing_sink_writes_a_marker_of_what_it_dropped() {
         assert!(reason.ends_with(": the queue was full"), "{reason}");
         assert_eq!(m["time"].as_str().unwrap().len(), 24);
     }
-    // Every record of every call is written or counted: two per call (request, response).
+    // Every record is written or counted as dropped.
     let records = values.len() - markers.len();
-    assert_eq!(records as u64 + dropped, 2 * (CALLS as u64 + 1));
-    // The last call's two records come after the last marker.
+    assert_eq!(records as u64 + dropped, all.records().len() as u64);
+    // The last call's records come after the last marker.
     let last_marker = values.iter().rposition(|v| v["kind"] == "dropped").unwrap();
-    assert_eq!(values.len() - last_marker - 1 >= 2, true);
-    assert_eq!(values[values.len() - 2]["kind"], "request");
-    assert_eq!(values[values.len() - 2]["request_id"], json!(CALLS));
+    let after: Vec<&Value> = values[last_marker + 1..].iter().collect();
+    assert!(
+        after
+            .iter()
+            .any(|v| v["kind"] == "request" && v["request_id"] == json!(CALLS)),
+        "{after:?}"
+    );
     // The chain holds across the markers.
     let copy = dir.path().join("copy.jsonl");
     rewrite(&copy, &got);
@@ -937,7 +943,7 @@ async fn requests_refused_before_dispatch_are_audited_once() {
         -32022,
         "unsupported protocol version",
     );
-    let line = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": ["hunter2"]});
+    let line = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {"_meta": "hunter2"}});
     let r = answer(&server, &line.to_string()).await;
     assert_eq!(r["error"]["code"], -32602);
     check(memory.take(), "tools/list", -32602, "unparseable params");
@@ -947,13 +953,15 @@ async fn requests_refused_before_dispatch_are_audited_once() {
     assert_eq!(r["error"]["code"], -32600);
     check(memory.take(), "tools/list", -32600, "no session");
 
-    // A panic: the request's record, then its response record with -32603, nothing more.
+    // A panic: the request's records (the request, the policy's decision), then its response
+    // record with -32603, nothing more.
     let r = answer(&server, &modern_call(7, "tools/call", json!({"name": "boom"}))).await;
     assert_eq!(r["error"]["code"], -32603);
     let records = memory.take();
     let kinds: Vec<AuditKind> = records.iter().map(|r| r.kind).collect();
-    assert_eq!(kinds, [AuditKind::Request, AuditKind::Response], "{records:?}");
-    let response = &records[1];
+    let pair = [AuditKind::Request, AuditKind::Decision, AuditKind::Response];
+    assert_eq!(kinds, pair, "{records:?}");
+    let response = &records[2];
     assert_eq!(response.item, None);
     assert_eq!(response.method, "tools/call");
     assert_eq!(response.request_id, Some(7.into()));
@@ -966,6 +974,6 @@ async fn requests_refused_before_dispatch_are_audited_once() {
     assert_eq!(r["result"]["content"][0]["text"], "echoed");
     let records = memory.take();
     let kinds: Vec<AuditKind> = records.iter().map(|r| r.kind).collect();
-    assert_eq!(kinds, [AuditKind::Request, AuditKind::Response], "{records:?}");
-    assert_eq!(records[1].outcome, Some(Outcome::Ok));
+    assert_eq!(kinds, pair, "{records:?}");
+    assert_eq!(records[2].outcome, Some(Outcome::Ok));
 }

@@ -1922,3 +1922,173 @@ async fn graceful_shutdown_finishes_requests_and_ends_streams() {
     assert_eq!(h.service.session_count(), 0);
     assert!(TcpStream::connect(h.addr).await.is_err());
 }
+
+/// Requests the transport refuses before dispatch (no token, a bad token, a disallowed
+/// `Origin`, another principal's or an unknown session) get exactly one audit record each, of
+/// kind `refusal`, with the status, the reason, the caller when known and the client's address,
+/// and never the token; requests the engine refuses are not audited twice; good requests are
+/// served and audited as before.
+#[tokio::test]
+async fn http_refusals_are_audited_once_without_the_token() {
+    use mcp_server::audit::{Audit, AuditKind, AuditRecord, MemorySink};
+    use mcp_server::http::auth::testing::TestAuthServer;
+    use mcp_server::http::auth::{Jwks, JwtValidator, ResourceServer};
+
+    let authz = TestAuthServer::start().await.unwrap();
+    let memory = Arc::new(MemorySink::default());
+    let probe = Arc::new(Probe::default());
+    let server = test_server(&probe).audit(Audit::new().with_sink(memory.clone()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let resource = format!("http://{addr}/mcp");
+    let validator = JwtValidator::new(&resource, authz.issuer(), Jwks::url(authz.jwks_url()));
+    let auth = ResourceServer::new(&resource, authz.issuer(), validator).unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(http::serve(
+        server,
+        HttpConfig::new().auth(auth),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let client = reqwest::Client::new();
+    let alice = authz.access_token(&resource, "alice", &[]);
+    let post = |body: Value| {
+        client
+            .post(&resource)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string())
+    };
+    let modern = |id: i64, method: &str| {
+        post(json!({"jsonrpc": "2.0", "id": id, "method": method,
+                    "params": {"_meta": modern_meta()}}))
+        .header("mcp-protocol-version", MODERN)
+        .header("mcp-method", method)
+    };
+    let one_refusal = |records: Vec<AuditRecord>, status: u16, method: &str, reason: &str| {
+        assert_eq!(records.len(), 1, "{records:?}");
+        let r = records.into_iter().next().unwrap();
+        assert_eq!(r.kind, AuditKind::Refusal);
+        assert_eq!(r.status, Some(status));
+        assert_eq!(r.method, method);
+        assert_eq!(r.reason.as_deref(), Some(reason));
+        let client: SocketAddr = r.client.as_deref().unwrap().parse().unwrap();
+        assert_eq!(client.ip(), addr.ip());
+        assert_ne!(client.port(), addr.port());
+        r
+    };
+
+    // No token.
+    let r = modern(1, "tools/list").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let rec = one_refusal(memory.take(), 401, "HTTP POST", "authentication: no access token");
+    assert_eq!(rec.principal, None);
+
+    // A token that does not verify (signed by another key): the record never holds it.
+    let other = TestAuthServer::start().await.unwrap();
+    let forged = other.access_token(&resource, "mallory", &[]);
+    let r = modern(2, "tools/list")
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let rec = one_refusal(
+        memory.take(),
+        401,
+        "HTTP POST",
+        "authentication: invalid token (unknown, expired, or for another audience or issuer)",
+    );
+    let line = serde_json::to_string(&rec).unwrap();
+    assert!(!line.contains(&forged[..20]) && !line.contains("mallory"), "{line}");
+
+    // A disallowed `Origin`, even with a good token.
+    let r = modern(3, "tools/list")
+        .bearer_auth(&alice)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    one_refusal(memory.take(), 403, "HTTP POST", "this origin is not allowed");
+
+    // An unknown session: 404, with the authenticated caller and the request's method and id.
+    let r = post(request(4, "tools/list"))
+        .bearer_auth(&alice)
+        .header("mcp-session-id", "no-such-session")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let rec = one_refusal(
+        memory.take(),
+        404,
+        "tools/list",
+        "no such session: send `initialize` to start a new one",
+    );
+    assert_eq!(rec.principal.as_deref(), Some("alice"));
+    assert_eq!(rec.request_id, Some(4.into()));
+    assert_eq!(rec.error_code, Some(-32600));
+    assert!(!serde_json::to_string(&rec).unwrap().contains(&alice[..20]));
+
+    // A GET without a session id (405) and a DELETE of an unknown session (404).
+    let r = client
+        .get(&resource)
+        .bearer_auth(&alice)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    one_refusal(
+        memory.take(),
+        405,
+        "HTTP GET",
+        "GET and DELETE need the `Mcp-Session-Id` of a legacy session; modern clients send every request as a POST",
+    );
+    let r = client
+        .delete(&resource)
+        .bearer_auth(&alice)
+        .header("mcp-session-id", "no-such-session")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let rec = memory.take();
+    assert_eq!(rec.len(), 1, "{rec:?}");
+    assert_eq!(rec[0].status, Some(404));
+    assert_eq!(rec[0].principal.as_deref(), Some("alice"));
+
+    // Refused by the engine (unknown method, 404): one record, the engine's.
+    let r = modern(5, "tools/frobnicate")
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let rec = memory.take();
+    assert_eq!(rec.len(), 1, "{rec:?}");
+    assert_eq!(rec[0].kind, AuditKind::Refusal);
+    assert_eq!(rec[0].error_code, Some(-32601));
+    assert_eq!(rec[0].principal.as_deref(), Some("alice"));
+
+    // A good request is served, and audited as a request and a response.
+    let r = modern(6, "tools/list")
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(answer(r).await["result"]["tools"].is_array());
+    let kinds: Vec<AuditKind> = memory.take().iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, [AuditKind::Request, AuditKind::Response]);
+
+    let _ = stop.send(());
+    tokio::time::timeout(PATIENCE, task)
+        .await
+        .expect("the server stops in time")
+        .unwrap()
+        .unwrap();
+}

@@ -810,6 +810,70 @@ async fn bad_lines_get_errors_and_serving_goes_on() {
     assert_eq!(c.call(9, "ping", json!({})).await["result"], json!({}));
 }
 
+/// Writes `total` bytes of `x` to the server in 64 KiB chunks: a huge line is streamed, never
+/// held whole by the test.
+async fn stream_padding(tx: &mut tokio::io::DuplexStream, total: usize) {
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        tx.write_all(&chunk[..n]).await.unwrap();
+        left -= n;
+    }
+}
+
+/// SECURITY.md: a 100 MB stdio line gets -32700 (its id comes too late to be found), the line
+/// is discarded, and the running server goes on answering: the next request on the same
+/// stream is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_mb_line_through_the_running_server_gets_32700_and_serving_goes_on() {
+    const HUNDRED_MB: usize = 100 * 1024 * 1024;
+    let mut c = Client::start(server(hung()));
+    assert_eq!(c.call(1, "ping", json!({})).await["result"], json!({}));
+    c.tx.write_all(br#"{"jsonrpc":"2.0","method":"ping","params":{"pad":""#)
+        .await
+        .unwrap();
+    stream_padding(&mut c.tx, HUNDRED_MB).await;
+    c.tx.write_all(br#""},"id":2}"#).await.unwrap();
+    c.tx.write_all(b"\n").await.unwrap();
+    let e = c.recv().await;
+    assert_eq!(e["error"]["code"], -32700, "{e}");
+    assert_eq!(e["id"], Value::Null);
+    assert_eq!(
+        e["error"]["data"]["maxMessageSize"],
+        json!(mcp_server::mcp_core::codec::CodecConfig::DEFAULT_MAX_MESSAGE_SIZE),
+        "{e}"
+    );
+    // Nothing of the line is taken for a message: the next one is answered, and nothing else.
+    assert_eq!(c.call(3, "ping", json!({})).await["result"], json!({}));
+    c.tx.shutdown().await.unwrap();
+    assert_eq!(c.rx.next_line().await.unwrap(), None);
+    let done = tokio::time::timeout(Duration::from_secs(10), c.task)
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(done.is_ok());
+}
+
+/// A 100 MB line that never ends (no newline before the end of input) gets -32700 too, and the
+/// server exits cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_mb_line_without_a_newline_gets_32700_then_a_clean_exit() {
+    let mut c = Client::start(server(hung()));
+    assert_eq!(c.call(1, "ping", json!({})).await["result"], json!({}));
+    stream_padding(&mut c.tx, 100 * 1024 * 1024).await;
+    c.tx.shutdown().await.unwrap();
+    let e = c.recv().await;
+    assert_eq!(e["error"]["code"], -32700, "{e}");
+    assert_eq!(e["id"], Value::Null);
+    assert_eq!(c.rx.next_line().await.unwrap(), None);
+    let done = tokio::time::timeout(Duration::from_secs(10), c.task)
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(done.is_ok());
+}
+
 #[tokio::test]
 async fn end_of_input_is_a_clean_exit() {
     let mut c = Client::start(server(hung()));

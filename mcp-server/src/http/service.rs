@@ -96,7 +96,7 @@ pub(super) fn mark_auth_refusal(response: &mut Response<Body>, reason: Option<&s
         });
     let reason = match (reason, response.status(), challenge) {
         (Some(reason), _, _) => reason,
-        (None, StatusCode::UNAUTHORIZED, None) => "authentication: no bearer token",
+        (None, StatusCode::UNAUTHORIZED, None) => "authentication: no access token",
         (None, StatusCode::UNAUTHORIZED, Some("invalid_token")) => {
             "authentication: invalid token (unknown, expired, or for another audience or issuer)"
         }
