@@ -1330,7 +1330,7 @@ async fn response_modes() {
 async fn malformed_bodies_get_400_with_the_codec_error() {
     let h = Harness::start(HttpConfig::new()).await;
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    let cases: [(&str, String, i64); 8] = [
+    let cases: [(&str, String, i64); 7] = [
         ("empty array", "[]".into(), -32600),
         (
             "batch",
@@ -1354,12 +1354,20 @@ async fn malformed_bodies_get_400_with_the_codec_error() {
         ),
         ("not JSON", "{not json".into(), -32700),
         ("nested 10,000 deep", deep, -32700),
-        (
-            "not UTF-8",
-            String::from_utf8_lossy(b"\xff\xfe").into_owned(),
-            -32700,
-        ),
     ];
+    let mut cases: Vec<(&str, Vec<u8>, i64)> = cases
+        .into_iter()
+        .map(|(what, body, code)| (what, body.into_bytes(), code))
+        .collect();
+    // Real invalid bytes (not their lossy replacement, which is valid UTF-8): alone, and inside
+    // an otherwise valid request.
+    cases.push(("not UTF-8", b"\xff\xfe".to_vec(), -32700));
+    cases.push((
+        "not UTF-8 in a string",
+        b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"\xc3\x28\"}}}".to_vec(),
+        -32700,
+    ));
+    assert!(std::str::from_utf8(&cases[cases.len() - 1].1).is_err());
     for (what, body, expected) in cases {
         let r = h.post().body(body).send().await.unwrap();
         assert_eq!(r.status(), 400, "{what}");
@@ -1635,23 +1643,51 @@ async fn a_100_mb_body_gets_413_at_once() {
     assert_eq!(status, 413);
     assert!(started.elapsed() < Duration::from_secs(5));
 
-    // Streamed without a length: the server stops reading at the limit. The client may see the
-    // 413 or a reset, but the connection ends quickly either way.
-    let mut stream = TcpStream::connect(h.addr).await.unwrap();
-    stream
-        .write_all(raw_head("127.0.0.1", "transfer-encoding: chunked\r\n", None).as_bytes())
-        .await
-        .unwrap();
-    let chunk = format!("{:x}\r\n{}\r\n", 1 << 20, "x".repeat(1 << 20));
+    // Streamed without a length: the server answers 413 as soon as the limit is passed, and
+    // reads and drops the rest while it comes, so that the connection is closed, not reset
+    // under the answer. The client reads while it writes, and stops writing at the answer, as
+    // an HTTP client that watches for an early response does.
+    let stream = TcpStream::connect(h.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let (answered, mut stop) = oneshot::channel::<()>();
     let started = Instant::now();
-    for _ in 0..100 {
-        if stream.write_all(chunk.as_bytes()).await.is_err() {
+    let sender = tokio::spawn(async move {
+        writer
+            .write_all(raw_head("127.0.0.1", "transfer-encoding: chunked\r\n", None).as_bytes())
+            .await
+            .unwrap();
+        let chunk = format!("{:x}\r\n{}\r\n", 1 << 20, "x".repeat(1 << 20));
+        for _ in 0..100 {
+            tokio::select! {
+                _ = &mut stop => break,
+                written = writer.write_all(chunk.as_bytes()) => written.unwrap(),
+            }
+        }
+        writer
+    });
+    let mut answer = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut answered = Some(answered);
+    loop {
+        let n = tokio::time::timeout(PATIENCE, reader.read(&mut buf))
+            .await
+            .expect("the server answers and closes")
+            .expect("the connection is closed, not reset");
+        if n == 0 {
             break;
         }
+        answer.extend_from_slice(&buf[..n]);
+        if answer.windows(4).any(|w| w == b"\r\n\r\n")
+            && let Some(answered) = answered.take()
+        {
+            let _ = answered.send(());
+        }
     }
-    let (status, _) = read_answer(&mut stream).await;
-    assert!(status == 413 || status == 0, "status {status}");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(answer.contains("\"maxMessageSize\":4194304"), "{answer}");
     assert!(started.elapsed() < PATIENCE);
+    drop(sender.await.unwrap());
     assert_eq!(h.service.session_count(), 0);
     h.assert_serving().await;
 }

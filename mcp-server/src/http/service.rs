@@ -42,8 +42,12 @@ const EVENT_STREAM: &str = "text/event-stream";
 /// A busy server, in the range JSON-RPC leaves to implementations.
 const SERVER_BUSY: ErrorCode = ErrorCode(-32000);
 
-/// How long the rest of an oversized body is read (and dropped) before the 413.
-const DRAIN_TIME: Duration = Duration::from_secs(1);
+/// After a 413, the rest of the body is read and dropped while it keeps coming (each piece
+/// within `LINGER_IDLE`, all within `LINGER_TIME`), so that the connection closes cleanly: a
+/// connection closed with unread data is reset, and a reset can destroy the 413 before the
+/// client reads it.
+const LINGER_IDLE: Duration = Duration::from_millis(500);
+const LINGER_TIME: Duration = Duration::from_secs(10);
 
 /// A request turned away with this response (boxed: responses are large).
 type Refused = Box<Response<Body>>;
@@ -465,7 +469,8 @@ fn resumes(session: &Session) -> bool {
 }
 
 enum BodyError {
-    TooLarge,
+    /// Over the limit: the rest of the body, to drain ([`linger`]).
+    TooLarge(axum::body::BodyDataStream),
     Timeout,
     Broken,
 }
@@ -481,37 +486,35 @@ async fn read_body(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut data = body.into_data_stream();
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(BodyError::TooLarge);
+        return Err(BodyError::TooLarge(data));
     }
     let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
-    let mut data = body.into_data_stream();
     let read = async {
         while let Some(chunk) = data.next().await {
             let chunk = chunk.map_err(|_| BodyError::Broken)?;
             if buf.len() + chunk.len() > limit {
-                // Read and drop a little more (at most the limit again, briefly), so that a
-                // client that sent a bit too much reads the 413 rather than a reset connection.
-                let mut extra = 0;
-                let _ = tokio::time::timeout(DRAIN_TIME, async {
-                    while let Some(Ok(chunk)) = data.next().await {
-                        extra += chunk.len();
-                        if extra > limit {
-                            break;
-                        }
-                    }
-                })
-                .await;
-                return Err(BodyError::TooLarge);
+                return Ok(false);
             }
             buf.extend_from_slice(&chunk);
         }
-        Ok(())
+        Ok::<_, BodyError>(true)
     };
-    tokio::time::timeout(timeout, read)
-        .await
-        .map_err(|_| BodyError::Timeout)??;
-    Ok(buf)
+    match tokio::time::timeout(timeout, read).await {
+        Err(_) => Err(BodyError::Timeout),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(false)) => Err(BodyError::TooLarge(data)),
+        Ok(Ok(true)) => Ok(buf),
+    }
+}
+
+/// Reads and drops the rest of a refused body while it keeps coming (see [`LINGER_IDLE`]).
+async fn linger(mut data: axum::body::BodyDataStream) {
+    let deadline = tokio::time::Instant::now() + LINGER_TIME;
+    while let Ok(Ok(Some(Ok(_)))) =
+        tokio::time::timeout_at(deadline, tokio::time::timeout(LINGER_IDLE, data.next())).await
+    {}
 }
 
 async fn post_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response<Body> {
@@ -547,7 +550,9 @@ async fn serve_post(shared: &Arc<Shared>, parts: &Parts, body: Body) -> Response
     let bytes = match read_body(body, &parts.headers, limit, shared.config.body_read_timeout).await
     {
         Ok(bytes) => bytes,
-        Err(BodyError::TooLarge) => {
+        Err(BodyError::TooLarge(rest)) => {
+            // The 413 goes out now; the rest of the body is drained meanwhile.
+            tokio::spawn(linger(rest));
             return closing_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorObject::invalid_request(format!(
