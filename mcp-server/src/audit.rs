@@ -1,4 +1,5 @@
-//! Audit records: one per request, response, policy decision and approval.
+//! Audit records: one per request, response, policy decision and approval, and one per request
+//! refused before dispatch.
 //!
 //! An [`AuditRecord`] says who ([`principal`](AuditRecord::principal)), what
 //! ([`method`](AuditRecord::method), [`item`](AuditRecord::item), a hash of the arguments), what
@@ -14,7 +15,24 @@
 //! - anything implementing [`AuditSink`].
 //!
 //! A chained file is checked by [`verify`] (and by the `mcp-audit verify FILE` command), which
-//! names the first line that was altered, removed or inserted.
+//! names the first line that was altered, removed or inserted. A plain chain shows accidents and
+//! careless edits, but whoever can write the file can also recompute it: a keyed chain
+//! ([`JsonlSinkBuilder::hmac_key`], [`JsonlSinkBuilder::hmac_key_file`]) uses HMAC-SHA256, so that
+//! only a holder of the key can write a log that [`verify_with_key`] (`mcp-audit verify
+//! --key-file KEY FILE`) accepts. Keep the key where those who could edit the log cannot read it.
+//!
+//! # What gets a record
+//!
+//! | event | records |
+//! |---|---|
+//! | a request that reaches its handler | [`AuditKind::Request`], then [`AuditKind::Response`] with the outcome and latency (and [`AuditKind::Decision`] / [`AuditKind::Approval`] records of its policy and approval in between) |
+//! | a handler that panics | its request's records, then a response record with -32603 and the reason `the handler panicked` (never the panic's message) |
+//! | a request the engine refuses before dispatch: unparseable params, an unknown method, an unsupported version, missing client capabilities, a tampered `requestState`, a legacy request without a session | one [`AuditKind::Refusal`] with the JSON-RPC code and a fixed reason (never the parser's message, which may quote arguments) |
+//! | a request the Streamable HTTP transport refuses: `401`/`403`/`400`/`503` of authentication, a disallowed `Origin` or `Host` (`403`), no or an unknown session (`400`/`404`), bad headers or bodies (`400`/`405`/`406`/`408`/`413`/`415`), a busy server (`503`) | one [`AuditKind::Refusal`] with the HTTP [`status`](AuditRecord::status), the reason, the principal when known, and the client's address |
+//! | records a [`JsonlSink`] had to drop | one [`AuditKind::Dropped`] marker, written before the next record that got through, with how many ([`dropped`](AuditRecord::dropped)) and when |
+//!
+//! Building records costs nothing when an [`Audit`] has no sink ([`Audit::is_enabled`]): the
+//! server copies nothing for it, and the HTTP transport adds its refusal layer only then.
 //!
 //! ```
 //! use mcp_server::audit::{Audit, AuditKind, AuditRecord, MemorySink, Outcome};

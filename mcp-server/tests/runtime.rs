@@ -61,19 +61,29 @@ impl ToolHandler for Slow {
     }
 }
 
-struct Hang(Arc<AtomicBool>);
+/// What the `hang` tool reports: that it started, and that it stopped.
+#[derive(Default)]
+struct Hung {
+    started: tokio::sync::Notify,
+    stopped: AtomicBool,
+    stopped_event: tokio::sync::Notify,
+}
+
+struct Hang(Arc<Hung>);
 impl ToolHandler for Hang {
     fn definition(&self) -> Tool {
         Tool::new("hang", schema(json!({"type": "object"})))
     }
     async fn call(&self, cx: Context, _args: JsonObject) -> Result<CallToolResult> {
-        struct Flag(Arc<AtomicBool>);
+        struct Flag(Arc<Hung>);
         impl Drop for Flag {
             fn drop(&mut self) {
-                self.0.store(true, Ordering::SeqCst);
+                self.0.stopped.store(true, Ordering::SeqCst);
+                self.0.stopped_event.notify_one();
             }
         }
         let _flag = Flag(self.0.clone());
+        self.0.started.notify_one();
         cx.cancelled().await;
         Ok(CallToolResult::success(vec![]))
     }
@@ -280,7 +290,7 @@ impl ToolHandler for Deferred {
     }
 }
 
-fn server(hung: Arc<AtomicBool>) -> Server {
+fn server(hung: Arc<Hung>) -> Server {
     Server::new("test-server", "1.2.3")
         .instructions("for tests")
         .options(ServerOptions {
@@ -299,8 +309,8 @@ fn server(hung: Arc<AtomicBool>) -> Server {
         .prompt(Greeting)
 }
 
-fn hung() -> Arc<AtomicBool> {
-    Arc::new(AtomicBool::new(false))
+fn hung() -> Arc<Hung> {
+    Arc::new(Hung::default())
 }
 
 #[tokio::test]
@@ -529,18 +539,18 @@ async fn cancelled_requests_stop_and_get_no_response() {
     c.initialize("2025-11-25", json!({})).await;
     c.send(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "hang"}}))
         .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::timeout(Duration::from_secs(10), flag.started.notified())
+        .await
+        .expect("the handler starts");
+    assert!(!flag.stopped.load(Ordering::SeqCst));
     c.send(json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7, "reason": "user"}})).await;
     // The next response is to the ping: nothing for request 7.
     let r = c.call(8, "ping", json!({})).await;
     assert_eq!(r["id"], 8);
-    for _ in 0..100 {
-        if flag.load(Ordering::SeqCst) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(flag.load(Ordering::SeqCst), "the handler was stopped");
+    tokio::time::timeout(Duration::from_secs(10), flag.stopped_event.notified())
+        .await
+        .expect("the handler is stopped");
+    assert!(flag.stopped.load(Ordering::SeqCst), "the handler was stopped");
 }
 
 #[tokio::test]
@@ -753,7 +763,7 @@ async fn list_changed_and_resource_updates_reach_subscribers() {
             .await["result"],
         json!({})
     );
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The session listens for changes from its start: no wait is needed.
     assert!(srv.remove_tool("boom"));
     let n = c.recv().await;
     assert_eq!(n["method"], "notifications/tools/list_changed");
