@@ -772,7 +772,11 @@ impl Drops {
         let first = self.first_ms.swap(0, Ordering::Relaxed);
         let last = self.last_ms.swap(0, Ordering::Relaxed).max(first);
         let at = |ms: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
-        let first = if first == 0 { SystemTime::now() } else { at(first) };
+        let first = if first == 0 {
+            SystemTime::now()
+        } else {
+            at(first)
+        };
         let last = if last == 0 { first } else { at(last) };
         Some(
             AuditRecord::new(AuditKind::Dropped, "audit/dropped")

@@ -445,16 +445,14 @@ impl Connection {
                 .await;
         }
         if req.method == messages::Initialize::METHOD {
-            return self
-                .initialize(params)
-                .map_err(|e| {
-                    let reason = if e.code == ErrorCode::INVALID_REQUEST {
-                        "the session is already initialized"
-                    } else {
-                        UNPARSEABLE
-                    };
-                    self.refused(&req.id, &req.method, identity.as_ref(), reason, e)
-                });
+            return self.initialize(params).map_err(|e| {
+                let reason = if e.code == ErrorCode::INVALID_REQUEST {
+                    "the session is already initialized"
+                } else {
+                    UNPARSEABLE
+                };
+                self.refused(&req.id, &req.method, identity.as_ref(), reason, e)
+            });
         }
         self.serve_legacy(req.id, &req.method, params, meta, sink, cancel, identity)
             .await

@@ -797,7 +797,11 @@ async fn an_overflowing_sink_writes_a_marker_of_what_it_dropped() {
     // answered at once.
     let calls = async {
         for id in 0..CALLS {
-            let r = answer(&server, &modern_call(id, "tools/call", json!({"name": "echo"}))).await;
+            let r = answer(
+                &server,
+                &modern_call(id, "tools/call", json!({"name": "echo"})),
+            )
+            .await;
             assert_eq!(r["result"]["content"][0]["text"], "echoed", "{r}");
         }
     };
@@ -823,13 +827,21 @@ async fn an_overflowing_sink_writes_a_marker_of_what_it_dropped() {
         .await
         .unwrap();
     // A good request afterwards is audited after the marker.
-    let r = answer(&server, &modern_call(CALLS, "tools/call", json!({"name": "echo"}))).await;
+    let r = answer(
+        &server,
+        &modern_call(CALLS, "tools/call", json!({"name": "echo"})),
+    )
+    .await;
     assert_eq!(r["result"]["content"][0]["text"], "echoed");
     let s = sink.clone();
     tokio::task::spawn_blocking(move || s.flush().unwrap())
         .await
         .unwrap();
-    assert_eq!(sink.dropped(), dropped, "nothing dropped once the pipe is read");
+    assert_eq!(
+        sink.dropped(),
+        dropped,
+        "nothing dropped once the pipe is read"
+    );
     let mut got = Vec::new();
     loop {
         let line = lines_rx.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -839,7 +851,10 @@ async fn an_overflowing_sink_writes_a_marker_of_what_it_dropped() {
             break;
         }
     }
-    let values: Vec<Value> = got.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let values: Vec<Value> = got
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let markers: Vec<&Value> = values.iter().filter(|v| v["kind"] == "dropped").collect();
     assert!(!markers.is_empty());
     let marked: u64 = markers.iter().map(|m| m["dropped"].as_u64().unwrap()).sum();
@@ -905,7 +920,11 @@ async fn requests_refused_before_dispatch_are_audited_once() {
     // Unparseable params: the parser's message quotes the value; the record does not.
     let r = answer(
         &server,
-        &modern_call(1, "tools/call", json!({"name": "echo", "arguments": "hunter2"})),
+        &modern_call(
+            1,
+            "tools/call",
+            json!({"name": "echo", "arguments": "hunter2"}),
+        ),
     )
     .await;
     assert_eq!(r["error"]["code"], -32602);
@@ -943,7 +962,8 @@ async fn requests_refused_before_dispatch_are_audited_once() {
         -32022,
         "unsupported protocol version",
     );
-    let line = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {"_meta": "hunter2"}});
+    let line =
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {"_meta": "hunter2"}});
     let r = answer(&server, &line.to_string()).await;
     assert_eq!(r["error"]["code"], -32602);
     check(memory.take(), "tools/list", -32602, "unparseable params");
@@ -955,7 +975,11 @@ async fn requests_refused_before_dispatch_are_audited_once() {
 
     // A panic: the request's records (the request, the policy's decision), then its response
     // record with -32603, nothing more.
-    let r = answer(&server, &modern_call(7, "tools/call", json!({"name": "boom"}))).await;
+    let r = answer(
+        &server,
+        &modern_call(7, "tools/call", json!({"name": "boom"})),
+    )
+    .await;
     assert_eq!(r["error"]["code"], -32603);
     let records = memory.take();
     let kinds: Vec<AuditKind> = records.iter().map(|r| r.kind).collect();
@@ -970,7 +994,11 @@ async fn requests_refused_before_dispatch_are_audited_once() {
     assert!(!serde_json::to_string(&records).unwrap().contains("hunter2"));
 
     // A good request: its request and response records, no refusal.
-    let r = answer(&server, &modern_call(8, "tools/call", json!({"name": "echo"}))).await;
+    let r = answer(
+        &server,
+        &modern_call(8, "tools/call", json!({"name": "echo"})),
+    )
+    .await;
     assert_eq!(r["result"]["content"][0]["text"], "echoed");
     let records = memory.take();
     let kinds: Vec<AuditKind> = records.iter().map(|r| r.kind).collect();

@@ -276,8 +276,8 @@ async fn a_directory_swapped_for_a_symlink_never_leaks_outside_bytes() {
     std::fs::write(data.join("ok.txt"), "fine").unwrap();
     std::fs::write(t.join("evil/f.txt"), "SECRET outside").unwrap();
     std::os::unix::fs::symlink(t.join("evil"), data.join("swap")).unwrap();
-    let server = Server::new("files", "1.0.0")
-        .resource(FileResources::new(&data, "file:///data").unwrap());
+    let server =
+        Server::new("files", "1.0.0").resource(FileResources::new(&data, "file:///data").unwrap());
 
     // Swaps `dir` for the symlink and back until the reads are done (or a bound is reached).
     let stop = Arc::new(AtomicBool::new(false));
@@ -324,7 +324,10 @@ async fn a_directory_swapped_for_a_symlink_never_leaks_outside_bytes() {
     }
     stop.store(true, Ordering::Relaxed);
     swapper.join().unwrap();
-    let (inside, refused) = (inside.load(Ordering::Relaxed), refused.load(Ordering::Relaxed));
+    let (inside, refused) = (
+        inside.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+    );
     assert_eq!(inside + refused, READS);
     assert!(swaps.load(Ordering::Relaxed) > 0);
 

@@ -1827,7 +1827,11 @@ async fn idle_connections_leave_room_or_get_a_quick_503() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 200, "served again once the idle connections are gone");
+        assert_eq!(
+            r.status(),
+            200,
+            "served again once the idle connections are gone"
+        );
     }
     drop(idle);
 }
@@ -2034,7 +2038,12 @@ async fn http_refusals_are_audited_once_without_the_token() {
     // No token.
     let r = modern(1, "tools/list").send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let rec = one_refusal(memory.take(), 401, "HTTP POST", "authentication: no access token");
+    let rec = one_refusal(
+        memory.take(),
+        401,
+        "HTTP POST",
+        "authentication: no access token",
+    );
     assert_eq!(rec.principal, None);
 
     // A token that does not verify (signed by another key): the record never holds it.
@@ -2053,7 +2062,10 @@ async fn http_refusals_are_audited_once_without_the_token() {
         "authentication: invalid token (unknown, expired, or for another audience or issuer)",
     );
     let line = serde_json::to_string(&rec).unwrap();
-    assert!(!line.contains(&forged[..20]) && !line.contains("mallory"), "{line}");
+    assert!(
+        !line.contains(&forged[..20]) && !line.contains("mallory"),
+        "{line}"
+    );
 
     // A disallowed `Origin`, even with a good token.
     let r = modern(3, "tools/list")
@@ -2063,7 +2075,12 @@ async fn http_refusals_are_audited_once_without_the_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    one_refusal(memory.take(), 403, "HTTP POST", "this origin is not allowed");
+    one_refusal(
+        memory.take(),
+        403,
+        "HTTP POST",
+        "this origin is not allowed",
+    );
 
     // An unknown session: 404, with the authenticated caller and the request's method and id.
     let r = post(request(4, "tools/list"))

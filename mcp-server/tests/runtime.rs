@@ -550,7 +550,10 @@ async fn cancelled_requests_stop_and_get_no_response() {
     tokio::time::timeout(Duration::from_secs(10), flag.stopped_event.notified())
         .await
         .expect("the handler is stopped");
-    assert!(flag.stopped.load(Ordering::SeqCst), "the handler was stopped");
+    assert!(
+        flag.stopped.load(Ordering::SeqCst),
+        "the handler was stopped"
+    );
 }
 
 #[tokio::test]

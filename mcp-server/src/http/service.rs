@@ -514,7 +514,8 @@ async fn linger(mut data: axum::body::BodyDataStream) {
     let deadline = tokio::time::Instant::now() + LINGER_TIME;
     while let Ok(Ok(Some(Ok(_)))) =
         tokio::time::timeout_at(deadline, tokio::time::timeout(LINGER_IDLE, data.next())).await
-    {}
+    {
+    }
 }
 
 async fn post_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response<Body> {
@@ -524,7 +525,7 @@ async fn post_handler(State(shared): State<Arc<Shared>>, request: Request) -> Re
 }
 
 async fn serve_post(shared: &Arc<Shared>, parts: &Parts, body: Body) -> Response<Body> {
-    if let Some(refused) = shared.screen(&parts) {
+    if let Some(refused) = shared.screen(parts) {
         return refused;
     }
     if shared.shutdown.is_cancelled() {
@@ -606,7 +607,7 @@ async fn get_handler(State(shared): State<Arc<Shared>>, request: Request) -> Res
 }
 
 fn serve_get(shared: &Arc<Shared>, parts: &Parts) -> Response<Body> {
-    if let Some(refused) = shared.screen(&parts) {
+    if let Some(refused) = shared.screen(parts) {
         return refused;
     }
     if parts.headers.get(SESSION_ID).is_none() {
@@ -622,7 +623,7 @@ fn serve_get(shared: &Arc<Shared>, parts: &Parts) -> Response<Body> {
             ErrorObject::invalid_request("`Accept` must list `text/event-stream`"),
         );
     }
-    let principal = subject_of(&parts);
+    let principal = subject_of(parts);
     let session = match shared.session(&parts.headers, principal, None) {
         Ok(session) => session,
         Err(refused) => return *refused,
