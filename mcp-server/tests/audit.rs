@@ -334,6 +334,9 @@ fn the_command_verifies_and_names_the_line() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with("altered at line 1: "), "{stdout}");
+    assert!(stdout.contains("check it with --key-file KEY"), "{stdout}");
 }
 
 #[test]

@@ -78,6 +78,7 @@ fn run(args: &[OsString]) -> Result<ExitCode, String> {
         }
     }
     let file = file.ok_or("missing FILE")?;
+    let keyed = key_file.is_some();
     let result = match key_file {
         Some(k) => {
             let key = read_key_file(Path::new(k))
@@ -96,6 +97,11 @@ fn run(args: &[OsString]) -> Result<ExitCode, String> {
         }
         Err(e @ VerifyError::Altered { .. }) => {
             println!("{e}");
+            if !keyed
+                && matches!(&e, VerifyError::Altered { line: 1, reason } if reason.contains("does not match its hash"))
+            {
+                println!("(if the log was written with a key, check it with --key-file KEY)");
+            }
             Ok(ExitCode::from(1))
         }
         Err(e) => Err(format!("{}: {e}", file.to_string_lossy())),
