@@ -1,4 +1,5 @@
-//! Audit records: one per request, response, policy decision and approval.
+//! Audit records: one per request, response, policy decision and approval, and one per request
+//! refused before dispatch.
 //!
 //! An [`AuditRecord`] says who ([`principal`](AuditRecord::principal)), what
 //! ([`method`](AuditRecord::method), [`item`](AuditRecord::item), a hash of the arguments), what
@@ -14,7 +15,24 @@
 //! - anything implementing [`AuditSink`].
 //!
 //! A chained file is checked by [`verify`] (and by the `mcp-audit verify FILE` command), which
-//! names the first line that was altered, removed or inserted.
+//! names the first line that was altered, removed or inserted. A plain chain shows accidents and
+//! careless edits, but whoever can write the file can also recompute it: a keyed chain
+//! ([`JsonlSinkBuilder::hmac_key`], [`JsonlSinkBuilder::hmac_key_file`]) uses HMAC-SHA256, so that
+//! only a holder of the key can write a log that [`verify_with_key`] (`mcp-audit verify
+//! --key-file KEY FILE`) accepts. Keep the key where those who could edit the log cannot read it.
+//!
+//! # What gets a record
+//!
+//! | event | records |
+//! |---|---|
+//! | a request that reaches its handler | [`AuditKind::Request`], then [`AuditKind::Response`] with the outcome and latency (and [`AuditKind::Decision`] / [`AuditKind::Approval`] records of its policy and approval in between) |
+//! | a handler that panics | its request's records, then a response record with -32603 and the reason `the handler panicked` (never the panic's message) |
+//! | a request the engine refuses before dispatch: unparseable params, an unknown method, an unsupported version, missing client capabilities, a tampered `requestState`, a legacy request without a session | one [`AuditKind::Refusal`] with the JSON-RPC code and a fixed reason (never the parser's message, which may quote arguments) |
+//! | a request the Streamable HTTP transport refuses: `401`/`403`/`400`/`503` of authentication, a disallowed `Origin` or `Host` (`403`), no or an unknown session (`400`/`404`), bad headers or bodies (`400`/`405`/`406`/`408`/`413`/`415`), a busy server (`503`) | one [`AuditKind::Refusal`] with the HTTP [`status`](AuditRecord::status), the reason, the principal when known, and the client's address |
+//! | records a [`JsonlSink`] had to drop | one [`AuditKind::Dropped`] marker, written before the next record that got through, with how many ([`dropped`](AuditRecord::dropped)) and when |
+//!
+//! Building records costs nothing when an [`Audit`] has no sink ([`Audit::is_enabled`]): the
+//! server copies nothing for it, and the HTTP transport adds its refusal layer only then.
 //!
 //! ```
 //! use mcp_server::audit::{Audit, AuditKind, AuditRecord, MemorySink, Outcome};
@@ -66,6 +84,17 @@ pub enum AuditKind {
     Decision,
     /// A human approved or refused a call.
     Approval,
+    /// A request refused before it reached its handler: by the HTTP transport (authentication,
+    /// `Origin` or `Host`, session, headers, body) or by the engine (unparseable params, an
+    /// unsupported version, a tampered `requestState`); or a handler that panicked. The record
+    /// names the HTTP [`status`](AuditRecord::status) or the JSON-RPC
+    /// [`error_code`](AuditRecord::error_code), the reason, and the principal and client
+    /// address when known.
+    Refusal,
+    /// Records were lost: [`JsonlSink`]'s queue was full ([`Overflow::Drop`]). Says how many
+    /// ([`dropped`](AuditRecord::dropped)) and when (from [`time`](AuditRecord::time), the first
+    /// loss, to the time in the [`reason`](AuditRecord::reason), the last).
+    Dropped,
 }
 
 /// A policy's or an approver's decision.
@@ -134,6 +163,12 @@ pub struct AuditRecord {
     pub latency_ms: Option<f64>,
     /// The W3C trace id the request continued (from `_meta.traceparent`).
     pub trace_id: Option<String>,
+    /// The HTTP status of a [refusal](AuditKind::Refusal) by the HTTP transport.
+    pub status: Option<u16>,
+    /// The client's address (`ip:port`), when the transport knows it.
+    pub client: Option<String>,
+    /// How many records were lost, for a [`AuditKind::Dropped`] marker.
+    pub dropped: Option<u64>,
 }
 
 impl AuditRecord {
@@ -154,6 +189,9 @@ impl AuditRecord {
             error_code: None,
             latency_ms: None,
             trace_id: None,
+            status: None,
+            client: None,
+            dropped: None,
         }
     }
 
@@ -203,6 +241,31 @@ impl AuditRecord {
     pub fn with_decision(mut self, decision: Decision, reason: Option<&str>) -> Self {
         self.decision = Some(decision);
         self.reason = reason.map(redact_secrets);
+        self
+    }
+
+    /// Why, without a decision: what a [refusal](AuditKind::Refusal) refused (bearer tokens and
+    /// JWTs in it are redacted).
+    pub fn with_reason(mut self, reason: impl AsRef<str>) -> Self {
+        self.reason = Some(redact_secrets(reason.as_ref()));
+        self
+    }
+
+    /// The HTTP status a request was refused with.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// The client's address.
+    pub fn with_client(mut self, client: impl fmt::Display) -> Self {
+        self.client = Some(client.to_string());
+        self
+    }
+
+    /// How many records a [`AuditKind::Dropped`] marker stands for.
+    pub fn with_dropped(mut self, dropped: u64) -> Self {
+        self.dropped = Some(dropped);
         self
     }
 
@@ -458,11 +521,16 @@ impl AuditSink for TracingSink {
                     error_code = r.error_code,
                     latency_ms = r.latency_ms,
                     trace_id = r.trace_id.as_deref(),
+                    status = r.status,
+                    client = r.client.as_deref(),
+                    dropped = r.dropped,
                     "audit"
                 )
             };
         }
-        if r.decision == Some(Decision::Deny) {
+        if r.decision == Some(Decision::Deny)
+            || matches!(r.kind, AuditKind::Refusal | AuditKind::Dropped)
+        {
             event!(tracing::Level::WARN);
         } else {
             event!(tracing::Level::INFO);
@@ -548,6 +616,16 @@ impl JsonlSinkBuilder {
         self
     }
 
+    /// Like [`JsonlSinkBuilder::hmac_key`], with the key read from a file: all its bytes, as
+    /// `mcp-audit verify --key-file` reads them (a trailing newline is part of the key).
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be read, or is empty.
+    pub fn hmac_key_file(self, path: impl AsRef<Path>) -> io::Result<Self> {
+        Ok(self.hmac_key(read_key_file(path.as_ref())?))
+    }
+
     /// How many records may wait for the writer (default 8192, at least 1).
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity.max(1);
@@ -566,7 +644,8 @@ impl JsonlSinkBuilder {
         self
     }
 
-    /// Opens (or creates) the file for appending and starts the writer thread.
+    /// Opens (or creates) the file for appending and starts the writer thread. The file may
+    /// also be a pipe or a device, which a chain then starts afresh in.
     ///
     /// # Errors
     ///
@@ -579,7 +658,12 @@ impl JsonlSinkBuilder {
             .create(true)
             .open(&self.path)?;
         let mut prev = GENESIS.to_owned();
-        let (last, torn) = last_line(&mut file)?;
+        // A pipe or a device (a log shipper's FIFO, `/dev/stderr`) has no last line to continue.
+        let (last, torn) = if file.metadata()?.is_file() {
+            last_line(&mut file)?
+        } else {
+            (None, false)
+        };
         if torn {
             // A line cut short by a crash: end it, so that the next record starts a line of its
             // own. `verify` reports the cut line.
@@ -600,7 +684,9 @@ impl JsonlSinkBuilder {
             })?;
         }
         let (tx, rx) = std::sync::mpsc::sync_channel(self.capacity);
+        let pending = Arc::new(Drops::default());
         let writer = Writer {
+            drops: pending.clone(),
             out: BufWriter::new(file),
             chain: self.chained.then_some(Chain {
                 prev,
@@ -617,6 +703,7 @@ impl JsonlSinkBuilder {
             thread: Some(thread),
             overflow: self.overflow,
             dropped: AtomicU64::new(0),
+            pending,
             path: self.path,
         })
     }
@@ -643,12 +730,65 @@ pub struct JsonlSink {
     thread: Option<JoinHandle<()>>,
     overflow: Overflow,
     dropped: AtomicU64,
+    /// Drops the writer has not yet written a marker for.
+    pending: Arc<Drops>,
     path: PathBuf,
 }
 
 enum Command {
     Line(String),
     Flush(std::sync::mpsc::Sender<io::Result<()>>),
+    /// Nothing to write: wakes the writer to write the marker of dropped records.
+    Wake,
+}
+
+/// Records dropped since the last marker: how many, and the first and last time (milliseconds
+/// since the epoch, 0 for none).
+#[derive(Default)]
+struct Drops {
+    count: AtomicU64,
+    first_ms: AtomicU64,
+    last_ms: AtomicU64,
+}
+
+impl Drops {
+    fn note(&self) {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(1, |d| (d.as_millis() as u64).max(1));
+        let _ = self
+            .first_ms
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        self.last_ms.fetch_max(now, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Release);
+    }
+
+    /// The marker for the drops noted so far, if any; the next marker starts from zero.
+    fn take(&self) -> Option<AuditRecord> {
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let n = self.count.swap(0, Ordering::Acquire);
+        let first = self.first_ms.swap(0, Ordering::Relaxed);
+        let last = self.last_ms.swap(0, Ordering::Relaxed).max(first);
+        let at = |ms: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+        let first = if first == 0 {
+            SystemTime::now()
+        } else {
+            at(first)
+        };
+        let last = if last == 0 { first } else { at(last) };
+        Some(
+            AuditRecord::new(AuditKind::Dropped, "audit/dropped")
+                .with_time(first)
+                .with_dropped(n)
+                .with_reason(format!(
+                    "{n} audit records dropped from {} to {}: the queue was full",
+                    rfc3339(first),
+                    rfc3339(last)
+                )),
+        )
+    }
 }
 
 impl JsonlSink {
@@ -673,7 +813,9 @@ impl JsonlSink {
         Self::builder(path).open()
     }
 
-    /// How many records were dropped because the queue was full.
+    /// How many records were dropped because the queue was full (or the writer had stopped).
+    /// The log says so too: a [`AuditKind::Dropped`] marker record, written before the next
+    /// record that got through, counts the records lost since the previous marker.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -716,6 +858,10 @@ impl AuditSink for JsonlSink {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => {
                     let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    self.pending.note();
+                    // The writer may have emptied the queue since: make sure it comes round to
+                    // write the marker (if the queue is still full, it will anyway).
+                    let _ = tx.try_send(Command::Wake);
                     if n.is_power_of_two() {
                         tracing::warn!(path = %self.path.display(), dropped = n, "audit queue full: records dropped");
                     }
@@ -750,6 +896,7 @@ struct Writer {
     chain: Option<Chain>,
     sync: bool,
     path: PathBuf,
+    drops: Arc<Drops>,
 }
 
 impl Writer {
@@ -762,15 +909,19 @@ impl Writer {
             while let Some(command) = next.take() {
                 match command {
                     Command::Line(record) => {
+                        // The marker of what was lost goes before the next record written.
+                        self.write_marker(&mut failed);
                         if let Err(e) = self.write(&record) {
                             tracing::error!(path = %self.path.display(), error = %e, "audit write failed");
                             failed = Some(e.kind());
                         }
                     }
                     Command::Flush(reply) => flushes.push(reply),
+                    Command::Wake => {}
                 }
                 next = rx.try_recv().ok();
             }
+            self.write_marker(&mut failed);
             let mut result = self.out.flush();
             if self.sync && result.is_ok() {
                 result = self.out.get_ref().sync_data();
@@ -787,6 +938,16 @@ impl Writer {
             }
         }
         let _ = self.out.flush();
+    }
+
+    /// Writes the marker of the records dropped since the last one, if any.
+    fn write_marker(&mut self, failed: &mut Option<io::ErrorKind>) {
+        if let Some(marker) = self.drops.take()
+            && let Err(e) = self.write(&marker.to_canonical_json())
+        {
+            tracing::error!(path = %self.path.display(), error = %e, "audit write failed");
+            *failed = Some(e.kind());
+        }
     }
 
     fn write(&mut self, record: &str) -> io::Result<()> {
@@ -931,7 +1092,25 @@ pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport, VerifyError> {
     verify_inner(path.as_ref(), None)
 }
 
-/// Like [`verify`], for a log chained with HMAC-SHA256 under `key`.
+/// Reads an HMAC key from a file: all its bytes, which must not be none.
+///
+/// # Errors
+///
+/// When the file cannot be read, or is empty.
+pub fn read_key_file(path: &Path) -> io::Result<Vec<u8>> {
+    let key = std::fs::read(path)?;
+    if key.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the key file {} is empty", path.display()),
+        ));
+    }
+    Ok(key)
+}
+
+/// Like [`verify`], for a log chained with HMAC-SHA256 under `key`: only a holder of the key
+/// could have written a log that verifies, so a log rewritten (chain included) by someone
+/// without it fails at its first line, even though its plain chain may look consistent.
 ///
 /// # Errors
 ///

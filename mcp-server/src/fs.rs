@@ -12,6 +12,15 @@
 //! whether the target exists. Hidden entries (names starting with `.`, such as `.git` or `.env`)
 //! are refused unless [`FileResources::allow_hidden`] says otherwise.
 //!
+//! The check and the read cannot be raced apart. On Unix the root directory is opened once, by
+//! [`FileResources::new`], and a read opens the resolved path relative to that descriptor without
+//! following any symlink: with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` on Linux, and
+//! elsewhere (or where a sandbox refuses `openat2`) one `openat(O_NOFOLLOW)` per component. A
+//! directory swapped for a symlink between the check and the read makes the read fail ("resource
+//! not found"); it never returns bytes from outside the root. The size and the type (a regular
+//! file) are then checked on the opened file itself. On other platforms the file is opened by
+//! path, and its type and size are checked on the opened handle.
+//!
 //! `completion/complete` on the `path` variable lists the entries of the directory typed so far
 //! that a read would accept ([`FileResources::complete_path`]).
 //!
@@ -51,6 +60,9 @@ pub struct FileResources {
 #[derive(Debug, Clone)]
 struct Inner {
     root: PathBuf,
+    /// The root directory, opened once: reads open files beneath it.
+    #[cfg(unix)]
+    root_dir: Arc<std::os::fd::OwnedFd>,
     prefix: String,
     name: String,
     description: Option<String>,
@@ -156,9 +168,13 @@ impl FileResources {
                 format!("the URI prefix does not make a URI template: {e}"),
             ));
         }
+        #[cfg(unix)]
+        let root_dir = Arc::new(beneath::open_root(&root)?);
         Ok(FileResources {
             inner: Arc::new(Inner {
                 root,
+                #[cfg(unix)]
+                root_dir,
                 prefix,
                 name: "files".to_owned(),
                 description: None,
@@ -199,7 +215,8 @@ impl FileResources {
         self
     }
 
-    /// The root, resolved.
+    /// The root, resolved. Reads stay beneath the directory it named when
+    /// [`FileResources::new`] opened it (on Unix), even if the path is later renamed or replaced.
     pub fn root(&self) -> &Path {
         &self.inner.root
     }
@@ -310,9 +327,21 @@ impl FileResources {
     }
 
     /// Reads the file a decoded relative path names: its bytes and guessed MIME type. Blocks.
+    ///
+    /// The path is resolved and checked first ([`FileResources::resolve`]); the file is then
+    /// opened beneath the root without following a symlink (see the module documentation), so
+    /// that a change to the tree in between cannot lead the read outside the root, and its type
+    /// and size are checked on the opened file.
     fn read_file(&self, path: &str) -> Result<(Vec<u8>, &'static str), PathError> {
         let resolved = self.resolve(path)?;
-        let file = std::fs::File::open(&resolved).map_err(|_| PathError::NotFound)?;
+        let file = self.open_resolved(&resolved)?;
+        let meta = file.metadata().map_err(|_| PathError::NotFound)?;
+        if !meta.is_file() {
+            return Err(PathError::NotAFile);
+        }
+        if meta.len() > self.inner.max_size {
+            return Err(PathError::TooLarge);
+        }
         let mut bytes = Vec::new();
         // The file may have grown since it was measured.
         file.take(self.inner.max_size + 1)
@@ -322,6 +351,120 @@ impl FileResources {
             return Err(PathError::TooLarge);
         }
         Ok((bytes, mime_type(&resolved)))
+    }
+
+    /// Opens a path [`FileResources::resolve`] returned: beneath the root's descriptor, through
+    /// no symlink (Unix).
+    #[cfg(unix)]
+    fn open_resolved(&self, resolved: &Path) -> Result<std::fs::File, PathError> {
+        let relative = resolved
+            .strip_prefix(&self.inner.root)
+            .map_err(|_| PathError::OutsideRoot)?;
+        beneath::open_file(&self.inner.root_dir, relative).map_err(|_| PathError::NotFound)
+    }
+
+    /// Opens a path [`FileResources::resolve`] returned.
+    #[cfg(not(unix))]
+    fn open_resolved(&self, resolved: &Path) -> Result<std::fs::File, PathError> {
+        std::fs::File::open(resolved).map_err(|_| PathError::NotFound)
+    }
+}
+
+/// Opening files beneath a directory descriptor without following symlinks.
+#[cfg(unix)]
+mod beneath {
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::path::{Component, Path};
+
+    use rustix::fs::{Mode, OFlags};
+
+    /// The root directory (a resolved path: no symlink in it).
+    pub(super) fn open_root(root: &Path) -> io::Result<OwnedFd> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        Ok(rustix::fs::open(root, flags, Mode::empty())?)
+    }
+
+    /// Flags of the file opened: read only, never a controlling terminal, and non-blocking so
+    /// that a FIFO put in place of the file cannot hold the read.
+    fn file_flags() -> OFlags {
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK
+    }
+
+    /// Opens `relative` (normal components only) beneath `root`, following no symlink on the
+    /// way nor at the end.
+    pub(super) fn open_file(root: &OwnedFd, relative: &Path) -> io::Result<File> {
+        if relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+            || relative.as_os_str().is_empty()
+        {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use rustix::fs::ResolveFlags;
+            let resolve =
+                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+            match rustix::fs::openat2(root, relative, file_flags(), Mode::empty(), resolve) {
+                Ok(fd) => return Ok(File::from(fd)),
+                // Kernels before 5.6 lack `openat2`; some sandboxes refuse it. Walk instead.
+                Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {}
+                // `EAGAIN`: the kernel could not check the lookup for a race; walk instead.
+                Err(rustix::io::Errno::AGAIN) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        walk(root, relative)
+    }
+
+    /// One `openat(O_NOFOLLOW)` per component: a symlink anywhere fails the open (`ELOOP`, or
+    /// `ENOTDIR` for a directory component).
+    fn walk(root: &OwnedFd, relative: &Path) -> io::Result<File> {
+        let mut components = relative.components().peekable();
+        let mut dir: Option<OwnedFd> = None;
+        while let Some(component) = components.next() {
+            let at = dir.as_ref().map_or(root.as_fd(), AsFd::as_fd);
+            let name = component.as_os_str();
+            if components.peek().is_none() {
+                return Ok(File::from(rustix::fs::openat(
+                    at,
+                    name,
+                    file_flags(),
+                    Mode::empty(),
+                )?));
+            }
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            dir = Some(rustix::fs::openat(at, name, flags, Mode::empty())?);
+        }
+        Err(io::Error::from(io::ErrorKind::InvalidInput))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_walk_refuses_symlinks_like_openat2() {
+            let tmp = tempfile::tempdir().unwrap();
+            let t = tmp.path();
+            std::fs::create_dir_all(t.join("root/sub")).unwrap();
+            std::fs::write(t.join("root/sub/f"), "in").unwrap();
+            std::fs::write(t.join("out"), "out").unwrap();
+            std::os::unix::fs::symlink(t.join("out"), t.join("root/link")).unwrap();
+            std::os::unix::fs::symlink(t.join("root/sub"), t.join("root/dirlink")).unwrap();
+            let root = open_root(&t.join("root")).unwrap();
+            let read = |f: io::Result<File>| io::read_to_string(f?);
+            assert_eq!(read(walk(&root, Path::new("sub/f"))).unwrap(), "in");
+            assert_eq!(read(open_file(&root, Path::new("sub/f"))).unwrap(), "in");
+            for path in ["link", "dirlink/f"] {
+                assert!(walk(&root, Path::new(path)).is_err(), "{path}");
+                assert!(open_file(&root, Path::new(path)).is_err(), "{path}");
+            }
+            assert!(open_file(&root, Path::new("../out")).is_err());
+            assert!(open_file(&root, Path::new("")).is_err());
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::{AuditKind, AuditRecord, Outcome};
 use crate::context::{Context, ContextInner, InputMode, Mrtr};
 use crate::identity::Identity;
 use crate::peer::{Peer, Sink};
@@ -72,6 +73,13 @@ struct PeekMeta {
     #[serde(rename = "_meta", default)]
     meta: Option<Meta>,
 }
+
+/// The longest method name an audit record of a refusal copies, in characters.
+const MAX_AUDITED_METHOD: usize = 128;
+
+/// The reason audited for params that do not parse (never the parser's message, which may quote
+/// argument values).
+const UNPARSEABLE: &str = "unparseable params";
 
 fn error_message(id: RequestId, error: ErrorObject) -> JsonRpcMessage {
     JsonRpcMessage::Error(JsonRpcError::new(Some(id), error))
@@ -301,6 +309,13 @@ impl Connection {
             old.cancel();
         }
         let this = self.clone();
+        // What the audit record of a panic names (copied only when there is an audit trail).
+        let audited = self
+            .server
+            .inner
+            .audit
+            .is_enabled()
+            .then(|| (req.method.clone(), identity.clone()));
         tokio::spawn(async move {
             let _permit = permit;
             let work = this.serve(req, sink.clone(), cancel.clone(), identity);
@@ -326,6 +341,16 @@ impl Connection {
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_default();
                     tracing::error!(request = %id, panic = %what, "a handler panicked");
+                    if let Some((method, identity)) = audited {
+                        // The request's own response record was never written: this is it. The
+                        // panic's message stays in the log (it may hold anything).
+                        let error = ErrorCode::INTERNAL_ERROR;
+                        let r = this
+                            .audit_record(AuditKind::Response, &id, &method, identity.as_ref())
+                            .with_outcome(Outcome::Error, Some(i64::from(error.0)))
+                            .with_reason("the handler panicked");
+                        this.server.inner.audit.record(&r);
+                    }
                     error_message(
                         id,
                         ErrorObject::internal_error("internal error: the handler panicked"),
@@ -395,7 +420,10 @@ impl Connection {
         let params = req.params.as_deref();
         let meta = match params {
             Some(p) => serde_json::from_str::<PeekMeta>(p.get())
-                .map_err(|e| ErrorObject::invalid_params(format!("invalid params: {e}")))?
+                .map_err(|e| {
+                    let error = ErrorObject::invalid_params(format!("invalid params: {e}"));
+                    self.refused(&req.id, &req.method, identity.as_ref(), UNPARSEABLE, error)
+                })?
                 .meta
                 .unwrap_or_default(),
             None => Meta::new(),
@@ -417,7 +445,14 @@ impl Connection {
                 .await;
         }
         if req.method == messages::Initialize::METHOD {
-            return self.initialize(params);
+            return self.initialize(params).map_err(|e| {
+                let reason = if e.code == ErrorCode::INVALID_REQUEST {
+                    "the session is already initialized"
+                } else {
+                    UNPARSEABLE
+                };
+                self.refused(&req.id, &req.method, identity.as_ref(), reason, e)
+            });
         }
         self.serve_legacy(req.id, &req.method, params, meta, sink, cancel, identity)
             .await
@@ -471,22 +506,28 @@ impl Connection {
         let version = match ProtocolVersion::parse(requested) {
             Some(v) if v.era() == Era::Modern => v,
             _ => {
-                return Err(ErrorObject::unsupported_protocol_version(
-                    &supported_versions(),
-                    requested,
-                ));
+                let error =
+                    ErrorObject::unsupported_protocol_version(&supported_versions(), requested);
+                let reason = "unsupported protocol version";
+                return Err(self.refused(&id, method, identity.as_ref(), reason, error));
             }
         };
-        let request = ClientRequest::parse_for(version, method, params)?;
+        let (rid, who) = (&id, identity.as_ref());
+        let refused = |reason: &'static str| move |e| self.refused(rid, method, who, reason, e);
+        let request =
+            ClientRequest::parse_for(version, method, params).map_err(refused(UNPARSEABLE))?;
         let client_capabilities = meta
             .client_capabilities()
-            .map_err(|e| ErrorObject::invalid_params(format!("invalid client capabilities: {e}")))?
-            .ok_or_else(|| {
-                ErrorObject::invalid_params(format!(
-                    "`_meta` lacks `{}`, which every 2026-07-28 request carries",
-                    mcp_core::meta::keys::CLIENT_CAPABILITIES
-                ))
-            })?;
+            .map_err(|e| ErrorObject::invalid_params(format!("invalid client capabilities: {e}")))
+            .and_then(|caps| {
+                caps.ok_or_else(|| {
+                    ErrorObject::invalid_params(format!(
+                        "`_meta` lacks `{}`, which every 2026-07-28 request carries",
+                        mcp_core::meta::keys::CLIENT_CAPABILITIES
+                    ))
+                })
+            })
+            .map_err(refused("missing or invalid client capabilities"))?;
         let client_info = meta.client_info().ok().flatten();
         let log_level = meta.log_level().ok().flatten();
         if let ClientRequest::SubscriptionsListen(p) = request {
@@ -494,7 +535,10 @@ impl Connection {
         }
         let round = self
             .server
-            .round_input(&request, identity.as_ref().map(Identity::subject))?;
+            .round_input(&request, identity.as_ref().map(Identity::subject))
+            .map_err(refused(
+                "invalid requestState (tampered, expired, or bound to another request or principal)",
+            ))?;
         let (input, binding) = match round {
             Some(r) => (Mrtr::new(r.responses), Some(r.binding)),
             None => (Mrtr::new(InputResponses::new()), None),
@@ -541,11 +585,14 @@ impl Connection {
                 return mcp_core::jsonrpc::to_raw(&EmptyResult::default())
                     .map_err(|e| ErrorObject::internal_error(e.to_string()));
             }
-            return Err(ErrorObject::invalid_request(
+            let error = ErrorObject::invalid_request(
                 "no session: send `initialize` first, or `_meta` with `io.modelcontextprotocol/protocolVersion` for a stateless request",
-            ));
+            );
+            let reason = "no session";
+            return Err(self.refused(&id, method, identity.as_ref(), reason, error));
         };
-        let request = ClientRequest::parse_for(version, method, params)?;
+        let request = ClientRequest::parse_for(version, method, params)
+            .map_err(|e| self.refused(&id, method, identity.as_ref(), UNPARSEABLE, e))?;
         match &request {
             ClientRequest::SetLevel(p) => {
                 *level.lock().expect("not poisoned") = Some(p.level);
@@ -581,6 +628,55 @@ impl Connection {
             identity,
         );
         self.server.answer(cx, request, None).await
+    }
+
+    /// An audit record of this connection about request `id`.
+    fn audit_record(
+        &self,
+        kind: AuditKind,
+        id: &RequestId,
+        method: &str,
+        identity: Option<&Identity>,
+    ) -> AuditRecord {
+        // A method the client made up is bounded in the record.
+        let method = match method.char_indices().nth(MAX_AUDITED_METHOD) {
+            Some((end, _)) => &method[..end],
+            None => method,
+        };
+        let mut r = AuditRecord::new(kind, method)
+            .with_principal(identity)
+            .with_request_id(id.clone());
+        if let Some(session) = &self.session_id {
+            r = r.with_session_id(session.as_ref());
+        }
+        r
+    }
+
+    /// Audits a request refused before it reached [`Server::answer`] (which audits the rest),
+    /// and returns its error. The reason is what was refused, never the request's content:
+    /// parser messages may quote argument values.
+    fn refused(
+        &self,
+        id: &RequestId,
+        method: &str,
+        identity: Option<&Identity>,
+        reason: &str,
+        error: ErrorObject,
+    ) -> ErrorObject {
+        let audit = &self.server.inner.audit;
+        if audit.is_enabled() {
+            let reason = match error.code {
+                // Whatever the step: an unknown method is refused as such.
+                ErrorCode::METHOD_NOT_FOUND => "unknown method",
+                _ => reason,
+            };
+            let r = self
+                .audit_record(AuditKind::Refusal, id, method, identity)
+                .with_outcome(Outcome::Error, Some(i64::from(error.code.0)))
+                .with_reason(reason);
+            audit.record(&r);
+        }
+        error
     }
 
     #[allow(clippy::too_many_arguments)]

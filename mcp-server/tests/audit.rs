@@ -334,6 +334,9 @@ fn the_command_verifies_and_names_the_line() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with("altered at line 1: "), "{stdout}");
+    assert!(stdout.contains("check it with --key-file KEY"), "{stdout}");
 }
 
 #[test]
@@ -497,8 +500,15 @@ async fn a_full_queue_drops_and_counts_without_blocking_tasks() {
     tokio::task::spawn_blocking(move || s.flush().unwrap())
         .await
         .unwrap();
-    // Every record is either written or counted as dropped.
-    assert_eq!(lines(&path).len() as u64 + sink.dropped(), 8000);
+    // Every record is either written or counted as dropped, and the drops are in the log too:
+    // marker records count them all.
+    let (markers, records): (Vec<Value>, Vec<Value>) = lines(&path)
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .partition(|v| v["kind"] == "dropped");
+    assert_eq!(records.len() as u64 + sink.dropped(), 8000);
+    let marked: u64 = markers.iter().map(|m| m["dropped"].as_u64().unwrap()).sum();
+    assert_eq!(marked, sink.dropped());
 }
 
 #[test]
@@ -586,4 +596,415 @@ fn the_request_span_carries_the_callers_trace() {
     );
     assert!(out.contains("parent_id=00f067aa0ba902b7"), "{out}");
     assert!(out.contains("mcp.request"), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keyed chains, overflow markers and refusals before dispatch.
+
+fn run_audit(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-audit"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Someone without the key rewrites a keyed log with a changed record and a consistent chain
+/// (recomputed with plain SHA-256, or with a guessed key): `mcp-audit verify --key-file` fails
+/// at the first line, while the genuine log, continued after a restart, still verifies.
+#[test]
+fn a_log_rewritten_without_the_key_fails_keyed_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    let key = dir.path().join("audit.key");
+    std::fs::write(&key, b"a long random key\n").unwrap();
+    let sink = JsonlSink::builder(&path)
+        .hmac_key_file(&key)
+        .unwrap()
+        .open()
+        .unwrap();
+    for i in 0..3 {
+        sink.record(&record(i));
+    }
+    drop(sink);
+    let verify_keyed = |file: &Path| {
+        run_audit(&[
+            "verify".as_ref(),
+            "--key-file".as_ref(),
+            key.as_os_str(),
+            file.as_os_str(),
+        ])
+    };
+    let (code, stdout, _) = verify_keyed(&path);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.starts_with("ok: 3 records\n"), "{stdout}");
+
+    // The forger's records: the genuine ones, one of them changed.
+    let mut forged: Vec<AuditRecord> = lines(&path)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    forged[1].principal = Some("mallory".into());
+    let rewrite_with = |builder: mcp_server::audit::JsonlSinkBuilder, name: &str| {
+        let file = dir.path().join(name);
+        let sink = builder.open().unwrap();
+        for r in &forged {
+            sink.record(r);
+        }
+        drop(sink);
+        let _ = std::fs::rename(&file, &file);
+        file
+    };
+    let plain = rewrite_with(
+        JsonlSink::builder(dir.path().join("plain.jsonl")).chained(),
+        "plain.jsonl",
+    );
+    // Its chain is consistent: without the key, nothing shows the change.
+    let (code, stdout, _) = run_audit(&["verify".as_ref(), plain.as_os_str()]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let (code, stdout, _) = verify_keyed(&plain);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert_eq!(
+        stdout,
+        "altered at line 1: the content does not match its hash (the line was changed)\n"
+    );
+    let guessed = rewrite_with(
+        JsonlSink::builder(dir.path().join("guessed.jsonl")).hmac_key(b"a guessed key".to_vec()),
+        "guessed.jsonl",
+    );
+    let (code, stdout, _) = verify_keyed(&guessed);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.starts_with("altered at line 1: "), "{stdout}");
+    assert_eq!(
+        altered_line(verify_with_key(&guessed, b"a long random key\n")).0,
+        1
+    );
+
+    // An empty key file is refused, by the sink and by the command.
+    let empty = dir.path().join("empty.key");
+    std::fs::write(&empty, b"").unwrap();
+    let err = JsonlSink::builder(&path).hmac_key_file(&empty).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    let (code, _, stderr) = run_audit(&[
+        "verify".as_ref(),
+        "--key-file".as_ref(),
+        empty.as_os_str(),
+        path.as_os_str(),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("is empty"), "{stderr}");
+
+    // The genuine log goes on after a restart, and still verifies.
+    let sink = JsonlSink::builder(&path)
+        .hmac_key_file(&key)
+        .unwrap()
+        .open()
+        .unwrap();
+    sink.record(&record(3));
+    drop(sink);
+    let (code, stdout, _) = verify_keyed(&path);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.starts_with("ok: 4 records\n"), "{stdout}");
+}
+
+#[test]
+fn the_command_explains_itself() {
+    let (code, stdout, _) = run_audit(&["--help".as_ref()]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("usage: mcp-audit verify [--key-file KEY] FILE"));
+    assert!(stdout.contains("--key-file KEY"), "{stdout}");
+    assert!(stdout.contains("HMAC-SHA256"), "{stdout}");
+    assert!(stdout.contains("kind `dropped`"), "{stdout}");
+}
+
+/// A tool for the servers below.
+struct Echo;
+impl mcp_server::ToolHandler for Echo {
+    fn definition(&self) -> mcp_server::types::Tool {
+        mcp_server::types::Tool::new("echo", obj(json!({"type": "object"})))
+    }
+    async fn call(
+        &self,
+        _cx: mcp_server::Context,
+        _args: JsonObject,
+    ) -> mcp_server::Result<mcp_server::types::CallToolResult> {
+        Ok(mcp_server::types::CallToolResult::success(vec![
+            mcp_server::types::ContentBlock::text("echoed"),
+        ]))
+    }
+}
+
+struct Boom;
+impl mcp_server::ToolHandler for Boom {
+    fn definition(&self) -> mcp_server::types::Tool {
+        mcp_server::types::Tool::new("boom", obj(json!({"type": "object"})))
+    }
+    async fn call(
+        &self,
+        _cx: mcp_server::Context,
+        _args: JsonObject,
+    ) -> mcp_server::Result<mcp_server::types::CallToolResult> {
+        panic!("the handler broke with password=hunter2");
+    }
+}
+
+fn modern_call(id: i64, method: &str, params: Value) -> String {
+    let mut params = params;
+    params["_meta"] = crate::support::modern_meta(json!({}));
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
+}
+
+/// The one answer `fuzz_dispatch` gives to a request.
+async fn answer(server: &mcp_server::Server, line: &str) -> Value {
+    use mcp_server::mcp_core::JsonRpcMessage;
+    let out = mcp_server::__private::fuzz_dispatch(server, line.as_bytes()).await;
+    let answers: Vec<Value> = out
+        .into_iter()
+        .filter(|m| matches!(m, JsonRpcMessage::Response(_) | JsonRpcMessage::Error(_)))
+        .map(|m| serde_json::to_value(m).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    answers.into_iter().next().unwrap()
+}
+
+/// When the writer cannot keep up (here: it writes into a pipe nobody reads yet), records are
+/// dropped, the handlers go on unhindered, and once the writer catches up a marker record says
+/// how many were lost and when; the chain holds across it and later requests are audited.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overflowing_sink_writes_a_marker_of_what_it_dropped() {
+    use std::io::BufRead as _;
+    const CALLS: i64 = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("audit.pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let sink = Arc::new(
+        JsonlSink::builder(&fifo)
+            .chained()
+            .capacity(8)
+            .open()
+            .unwrap(),
+    );
+    // Every record the server makes also goes to memory, to count them.
+    let all = Arc::new(MemorySink::default());
+    let server = mcp_server::Server::new("audited", "1.0.0")
+        .tool(Echo)
+        .audit(Audit::new().with_sink(sink.clone()).with_sink(all.clone()));
+
+    // Nobody reads the pipe: the writer is stuck once its buffer is full. Every call is still
+    // answered at once.
+    let calls = async {
+        for id in 0..CALLS {
+            let r = answer(
+                &server,
+                &modern_call(id, "tools/call", json!({"name": "echo"})),
+            )
+            .await;
+            assert_eq!(r["result"]["content"][0]["text"], "echoed", "{r}");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), calls)
+        .await
+        .expect("the handlers were never blocked by the audit writer");
+    let dropped = sink.dropped();
+    assert!(dropped > 0);
+
+    // Now the pipe is read: the writer catches up and writes the marker.
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let reader_path = fifo.clone();
+    let reader = std::thread::spawn(move || {
+        let file = std::fs::File::open(reader_path).unwrap();
+        for line in std::io::BufReader::new(file).lines() {
+            if lines_tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let s = sink.clone();
+    tokio::task::spawn_blocking(move || s.flush().unwrap())
+        .await
+        .unwrap();
+    // A good request afterwards is audited after the marker.
+    let r = answer(
+        &server,
+        &modern_call(CALLS, "tools/call", json!({"name": "echo"})),
+    )
+    .await;
+    assert_eq!(r["result"]["content"][0]["text"], "echoed");
+    let s = sink.clone();
+    tokio::task::spawn_blocking(move || s.flush().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        sink.dropped(),
+        dropped,
+        "nothing dropped once the pipe is read"
+    );
+    let mut got = Vec::new();
+    loop {
+        let line = lines_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        got.push(line);
+        if v["kind"] == "response" && v["request_id"] == json!(CALLS) {
+            break;
+        }
+    }
+    let values: Vec<Value> = got
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let markers: Vec<&Value> = values.iter().filter(|v| v["kind"] == "dropped").collect();
+    assert!(!markers.is_empty());
+    let marked: u64 = markers.iter().map(|m| m["dropped"].as_u64().unwrap()).sum();
+    assert_eq!(marked, dropped);
+    for m in &markers {
+        assert_eq!(m["method"], "audit/dropped");
+        let n = m["dropped"].as_u64().unwrap();
+        let reason = m["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with(&format!("{n} audit records dropped from 20")),
+            "{reason}"
+        );
+        assert!(reason.ends_with(": the queue was full"), "{reason}");
+        assert_eq!(m["time"].as_str().unwrap().len(), 24);
+    }
+    // Every record is written or counted as dropped.
+    let records = values.len() - markers.len();
+    assert_eq!(records as u64 + dropped, all.records().len() as u64);
+    // The last call's records come after the last marker.
+    let last_marker = values.iter().rposition(|v| v["kind"] == "dropped").unwrap();
+    let after: Vec<&Value> = values[last_marker + 1..].iter().collect();
+    assert!(
+        after
+            .iter()
+            .any(|v| v["kind"] == "request" && v["request_id"] == json!(CALLS)),
+        "{after:?}"
+    );
+    // The chain holds across the markers.
+    let copy = dir.path().join("copy.jsonl");
+    rewrite(&copy, &got);
+    assert_eq!(verify(&copy).unwrap().records, got.len());
+
+    drop(server);
+    drop(sink);
+    drop(lines_rx);
+    reader.join().unwrap();
+}
+
+/// Requests refused before they reach a handler get exactly one record each, of kind
+/// `refusal`, naming the method, the JSON-RPC code and what was refused, never the request's
+/// content; a panic completes its request's record pair; good requests are audited as before.
+#[tokio::test]
+async fn requests_refused_before_dispatch_are_audited_once() {
+    let memory = Arc::new(MemorySink::default());
+    let server = mcp_server::Server::new("audited", "1.0.0")
+        .tool(Echo)
+        .tool(Boom)
+        .audit(Audit::new().with_sink(memory.clone()));
+
+    let check = |records: Vec<AuditRecord>, method: &str, code: i64, reason: &str| {
+        assert_eq!(records.len(), 1, "{records:?}");
+        let r = &records[0];
+        assert_eq!(r.kind, AuditKind::Refusal);
+        assert_eq!(r.method, method);
+        assert_eq!(r.outcome, Some(Outcome::Error));
+        assert_eq!(r.error_code, Some(code));
+        assert_eq!(r.reason.as_deref(), Some(reason));
+        assert_eq!(r.status, None);
+        let line = serde_json::to_string(r).unwrap();
+        assert!(!line.contains("hunter2"), "{line}");
+    };
+
+    // Unparseable params: the parser's message quotes the value; the record does not.
+    let r = answer(
+        &server,
+        &modern_call(
+            1,
+            "tools/call",
+            json!({"name": "echo", "arguments": "hunter2"}),
+        ),
+    )
+    .await;
+    assert_eq!(r["error"]["code"], -32602);
+    check(memory.take(), "tools/call", -32602, "unparseable params");
+
+    // A tampered `requestState`.
+    let r = answer(
+        &server,
+        &modern_call(
+            2,
+            "tools/call",
+            json!({"name": "echo", "requestState": "forged.hunter2"}),
+        ),
+    )
+    .await;
+    assert_eq!(r["error"]["code"], -32602);
+    check(
+        memory.take(),
+        "tools/call",
+        -32602,
+        "invalid requestState (tampered, expired, or bound to another request or principal)",
+    );
+
+    // An unknown method, an unsupported version, params that are not an object.
+    let r = answer(&server, &modern_call(3, "tools/frobnicate", json!({}))).await;
+    assert_eq!(r["error"]["code"], -32601);
+    check(memory.take(), "tools/frobnicate", -32601, "unknown method");
+    let line = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list",
+        "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01"}}});
+    let r = answer(&server, &line.to_string()).await;
+    assert_eq!(r["error"]["code"], -32022);
+    check(
+        memory.take(),
+        "tools/list",
+        -32022,
+        "unsupported protocol version",
+    );
+    let line =
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {"_meta": "hunter2"}});
+    let r = answer(&server, &line.to_string()).await;
+    assert_eq!(r["error"]["code"], -32602);
+    check(memory.take(), "tools/list", -32602, "unparseable params");
+    // A legacy request without a session.
+    let line = json!({"jsonrpc": "2.0", "id": 6, "method": "tools/list"});
+    let r = answer(&server, &line.to_string()).await;
+    assert_eq!(r["error"]["code"], -32600);
+    check(memory.take(), "tools/list", -32600, "no session");
+
+    // A panic: the request's records (the request, the policy's decision), then its response
+    // record with -32603, nothing more.
+    let r = answer(
+        &server,
+        &modern_call(7, "tools/call", json!({"name": "boom"})),
+    )
+    .await;
+    assert_eq!(r["error"]["code"], -32603);
+    let records = memory.take();
+    let kinds: Vec<AuditKind> = records.iter().map(|r| r.kind).collect();
+    let pair = [AuditKind::Request, AuditKind::Decision, AuditKind::Response];
+    assert_eq!(kinds, pair, "{records:?}");
+    let response = &records[2];
+    assert_eq!(response.item, None);
+    assert_eq!(response.method, "tools/call");
+    assert_eq!(response.request_id, Some(7.into()));
+    assert_eq!(response.error_code, Some(-32603));
+    assert_eq!(response.reason.as_deref(), Some("the handler panicked"));
+    assert!(!serde_json::to_string(&records).unwrap().contains("hunter2"));
+
+    // A good request: its request and response records, no refusal.
+    let r = answer(
+        &server,
+        &modern_call(8, "tools/call", json!({"name": "echo"})),
+    )
+    .await;
+    assert_eq!(r["result"]["content"][0]["text"], "echoed");
+    let records = memory.take();
+    let kinds: Vec<AuditKind> = records.iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, pair, "{records:?}");
+    assert_eq!(records[2].outcome, Some(Outcome::Ok));
 }

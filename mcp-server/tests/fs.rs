@@ -255,3 +255,107 @@ fn paths_complete_to_what_a_read_would_accept() {
     let open = files.clone().allow_hidden(true);
     assert!(open.complete_path(".").values.contains(&".env".to_owned()));
 }
+
+/// A directory of the root is swapped for a symlink to a directory outside, and back, by a
+/// thread of its own while thousands of reads of a file in it run: every read returns the file
+/// inside the root or "resource not found", never a byte of the file outside.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_directory_swapped_for_a_symlink_never_leaks_outside_bytes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    const READS: usize = 4000;
+    const MAX_SWAPS: usize = 200_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let data = t.join("data");
+    std::fs::create_dir_all(data.join("dir")).unwrap();
+    std::fs::create_dir_all(t.join("evil")).unwrap();
+    std::fs::write(data.join("dir/f.txt"), "inside").unwrap();
+    std::fs::write(data.join("ok.txt"), "fine").unwrap();
+    std::fs::write(t.join("evil/f.txt"), "SECRET outside").unwrap();
+    std::os::unix::fs::symlink(t.join("evil"), data.join("swap")).unwrap();
+    let server =
+        Server::new("files", "1.0.0").resource(FileResources::new(&data, "file:///data").unwrap());
+
+    // Swaps `dir` for the symlink and back until the reads are done (or a bound is reached).
+    let stop = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicUsize::new(0));
+    let swapper = {
+        let (stop, swaps, data) = (stop.clone(), swaps.clone(), data.clone());
+        std::thread::spawn(move || {
+            for _ in 0..MAX_SWAPS {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                std::fs::rename(data.join("dir"), data.join("real")).unwrap();
+                std::fs::rename(data.join("swap"), data.join("dir")).unwrap();
+                std::fs::rename(data.join("dir"), data.join("swap")).unwrap();
+                std::fs::rename(data.join("real"), data.join("dir")).unwrap();
+                swaps.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+
+    let server = Arc::new(server);
+    let (inside, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (server, inside, refused) = (server.clone(), inside.clone(), refused.clone());
+            tokio::spawn(async move {
+                for _ in 0..READS / 4 {
+                    let r = read(&server, "file:///data/dir/f.txt").await;
+                    assert!(!r.to_string().contains("SECRET"), "{r}");
+                    if r["result"]["contents"][0]["text"] == "inside" {
+                        inside.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        // Modern era: "resource not found" is -32602, with the URI as data.
+                        assert_eq!(r["error"]["code"], -32602, "{r}");
+                        assert_eq!(r["error"]["data"]["uri"], "file:///data/dir/f.txt", "{r}");
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for r in readers {
+        r.await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    let (inside, refused) = (
+        inside.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+    );
+    assert_eq!(inside + refused, READS);
+    assert!(swaps.load(Ordering::Relaxed) > 0);
+
+    // The tree is back in place: reads are served.
+    let r = read(&server, "file:///data/dir/f.txt").await;
+    assert_eq!(r["result"]["contents"][0]["text"], "inside", "{r}");
+    let r = read(&server, "file:///data/ok.txt").await;
+    assert_eq!(r["result"]["contents"][0]["text"], "fine", "{r}");
+}
+
+/// Opening beneath the root still follows a symlink that stays inside, and a FIFO is refused
+/// without blocking the read.
+#[cfg(unix)]
+#[tokio::test]
+async fn inside_symlinks_are_followed_and_a_fifo_does_not_block() {
+    let (tmp, files) = layout();
+    let server = Server::new("files", "1.0.0").resource(files);
+    let data = tmp.path().join("data");
+    let r = read(&server, "file:///data/link_in").await;
+    assert_eq!(r["result"]["contents"][0]["text"], "{\"b\":1}", "{r}");
+    // A FIFO never blocks the read: it is not a regular file.
+    let status = std::process::Command::new("mkfifo")
+        .arg(data.join("pipe"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = read(&server, "file:///data/pipe").await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    let r = read(&server, "file:///data/a.txt").await;
+    assert_eq!(r["result"]["contents"][0]["text"], "hello", "{r}");
+}

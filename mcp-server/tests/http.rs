@@ -35,8 +35,12 @@ struct Probe {
     echo_calls: AtomicUsize,
     /// The `wait` tool was cancelled.
     cancelled: AtomicBool,
+    /// Signalled when `cancelled` is set.
+    cancelled_event: tokio::sync::Notify,
     /// The `flood` tool was cancelled.
     flood_cancelled: AtomicBool,
+    /// Signalled when the `flood` tool ends, cancelled or not.
+    flood_ended: tokio::sync::Notify,
 }
 
 fn schema(v: Value) -> JsonObject {
@@ -98,6 +102,7 @@ impl ToolHandler for Wait {
         impl Drop for Flag {
             fn drop(&mut self) {
                 self.0.cancelled.store(true, Ordering::SeqCst);
+                self.0.cancelled_event.notify_one();
             }
         }
         let _flag = Flag(self.0.clone());
@@ -201,6 +206,7 @@ impl ToolHandler for Flood {
                 if self.1.is_cancelled() {
                     self.0.flood_cancelled.store(true, Ordering::SeqCst);
                 }
+                self.0.flood_ended.notify_one();
             }
         }
         let _flag = Flag(self.0.clone(), cx.clone());
@@ -574,6 +580,13 @@ impl Sse {
             }
         }
     }
+}
+
+/// Waits for `event` (a permit is kept if it came first), at most [`PATIENCE`].
+async fn signalled(what: &str, event: &tokio::sync::Notify) {
+    tokio::time::timeout(PATIENCE, event.notified())
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
 /// Waits until `condition` holds, at most [`PATIENCE`].
@@ -1007,10 +1020,8 @@ async fn legacy_disconnect_does_not_cancel_but_cancelled_does() {
         json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}});
     let r = h.legacy(&session, &cancel).send().await.unwrap();
     assert_eq!(r.status(), 202);
-    eventually("the cancellation", || {
-        h.probe.cancelled.load(Ordering::SeqCst)
-    })
-    .await;
+    signalled("the cancellation", &h.probe.cancelled_event).await;
+    assert!(h.probe.cancelled.load(Ordering::SeqCst));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1259,10 +1270,8 @@ async fn modern_disconnect_cancels_the_request() {
     );
     assert!(!h.probe.cancelled.load(Ordering::SeqCst));
     drop(sse);
-    eventually("the cancellation", || {
-        h.probe.cancelled.load(Ordering::SeqCst)
-    })
-    .await;
+    signalled("the cancellation", &h.probe.cancelled_event).await;
+    assert!(h.probe.cancelled.load(Ordering::SeqCst));
     h.assert_serving().await;
 }
 
@@ -1330,7 +1339,7 @@ async fn response_modes() {
 async fn malformed_bodies_get_400_with_the_codec_error() {
     let h = Harness::start(HttpConfig::new()).await;
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    let cases: [(&str, String, i64); 8] = [
+    let cases: [(&str, String, i64); 7] = [
         ("empty array", "[]".into(), -32600),
         (
             "batch",
@@ -1354,12 +1363,20 @@ async fn malformed_bodies_get_400_with_the_codec_error() {
         ),
         ("not JSON", "{not json".into(), -32700),
         ("nested 10,000 deep", deep, -32700),
-        (
-            "not UTF-8",
-            String::from_utf8_lossy(b"\xff\xfe").into_owned(),
-            -32700,
-        ),
     ];
+    let mut cases: Vec<(&str, Vec<u8>, i64)> = cases
+        .into_iter()
+        .map(|(what, body, code)| (what, body.into_bytes(), code))
+        .collect();
+    // Real invalid bytes (not their lossy replacement, which is valid UTF-8): alone, and inside
+    // an otherwise valid request.
+    cases.push(("not UTF-8", b"\xff\xfe".to_vec(), -32700));
+    cases.push((
+        "not UTF-8 in a string",
+        b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"\xc3\x28\"}}}".to_vec(),
+        -32700,
+    ));
+    assert!(std::str::from_utf8(&cases[cases.len() - 1].1).is_err());
     for (what, body, expected) in cases {
         let r = h.post().body(body).send().await.unwrap();
         assert_eq!(r.status(), 400, "{what}");
@@ -1635,23 +1652,51 @@ async fn a_100_mb_body_gets_413_at_once() {
     assert_eq!(status, 413);
     assert!(started.elapsed() < Duration::from_secs(5));
 
-    // Streamed without a length: the server stops reading at the limit. The client may see the
-    // 413 or a reset, but the connection ends quickly either way.
-    let mut stream = TcpStream::connect(h.addr).await.unwrap();
-    stream
-        .write_all(raw_head("127.0.0.1", "transfer-encoding: chunked\r\n", None).as_bytes())
-        .await
-        .unwrap();
-    let chunk = format!("{:x}\r\n{}\r\n", 1 << 20, "x".repeat(1 << 20));
+    // Streamed without a length: the server answers 413 as soon as the limit is passed, and
+    // reads and drops the rest while it comes, so that the connection is closed, not reset
+    // under the answer. The client reads while it writes, and stops writing at the answer, as
+    // an HTTP client that watches for an early response does.
+    let stream = TcpStream::connect(h.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let (answered, mut stop) = oneshot::channel::<()>();
     let started = Instant::now();
-    for _ in 0..100 {
-        if stream.write_all(chunk.as_bytes()).await.is_err() {
+    let sender = tokio::spawn(async move {
+        writer
+            .write_all(raw_head("127.0.0.1", "transfer-encoding: chunked\r\n", None).as_bytes())
+            .await
+            .unwrap();
+        let chunk = format!("{:x}\r\n{}\r\n", 1 << 20, "x".repeat(1 << 20));
+        for _ in 0..100 {
+            tokio::select! {
+                _ = &mut stop => break,
+                written = writer.write_all(chunk.as_bytes()) => written.unwrap(),
+            }
+        }
+        writer
+    });
+    let mut answer = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut answered = Some(answered);
+    loop {
+        let n = tokio::time::timeout(PATIENCE, reader.read(&mut buf))
+            .await
+            .expect("the server answers and closes")
+            .expect("the connection is closed, not reset");
+        if n == 0 {
             break;
         }
+        answer.extend_from_slice(&buf[..n]);
+        if answer.windows(4).any(|w| w == b"\r\n\r\n")
+            && let Some(answered) = answered.take()
+        {
+            let _ = answered.send(());
+        }
     }
-    let (status, _) = read_answer(&mut stream).await;
-    assert!(status == 413 || status == 0, "status {status}");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(answer.contains("\"maxMessageSize\":4194304"), "{answer}");
     assert!(started.elapsed() < PATIENCE);
+    drop(sender.await.unwrap());
     assert_eq!(h.service.session_count(), 0);
     h.assert_serving().await;
 }
@@ -1756,8 +1801,21 @@ async fn idle_connections_leave_room_or_get_a_quick_503() {
     let r = fresh.post(&h.url).send().await.unwrap();
     assert_eq!(r.status(), 503);
     assert!(started.elapsed() < Duration::from_secs(2));
-    let deadline = Instant::now() + PATIENCE;
-    loop {
+    // The server closes the idle connections it serves once their headers are late; the others
+    // it dropped at once. Wait for each to be closed: then there is room again.
+    for stream in &mut idle {
+        let mut buf = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(PATIENCE, stream.read(&mut buf))
+                .await
+                .expect("the server closes idle connections")
+            {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    {
         let r = reqwest::Client::new()
             .post(&h.url)
             .header("content-type", "application/json")
@@ -1769,12 +1827,11 @@ async fn idle_connections_leave_room_or_get_a_quick_503() {
             .send()
             .await
             .unwrap();
-        if r.status() == 200 {
-            break;
-        }
-        assert_eq!(r.status(), 503);
-        assert!(Instant::now() < deadline, "never served again");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            r.status(),
+            200,
+            "served again once the idle connections are gone"
+        );
     }
     drop(idle);
 }
@@ -1800,10 +1857,8 @@ async fn a_reader_that_never_reads_loses_its_stream() {
         .unwrap();
     stream.write_all(body.as_bytes()).await.unwrap();
     // Never read: the request is cancelled once its stream falls behind.
-    eventually("the flooding request to be cancelled", || {
-        h.probe.flood_cancelled.load(Ordering::SeqCst)
-    })
-    .await;
+    signalled("the flooding request to end", &h.probe.flood_ended).await;
+    assert!(h.probe.flood_cancelled.load(Ordering::SeqCst));
     h.assert_serving().await;
     drop(stream);
 }
@@ -1921,4 +1976,187 @@ async fn graceful_shutdown_finishes_requests_and_ends_streams() {
     assert_eq!(last["result"]["content"][0]["text"], "done");
     assert_eq!(h.service.session_count(), 0);
     assert!(TcpStream::connect(h.addr).await.is_err());
+}
+
+/// Requests the transport refuses before dispatch (no token, a bad token, a disallowed
+/// `Origin`, another principal's or an unknown session) get exactly one audit record each, of
+/// kind `refusal`, with the status, the reason, the caller when known and the client's address,
+/// and never the token; requests the engine refuses are not audited twice; good requests are
+/// served and audited as before.
+#[tokio::test]
+async fn http_refusals_are_audited_once_without_the_token() {
+    use mcp_server::audit::{Audit, AuditKind, AuditRecord, MemorySink};
+    use mcp_server::http::auth::testing::TestAuthServer;
+    use mcp_server::http::auth::{Jwks, JwtValidator, ResourceServer};
+
+    let authz = TestAuthServer::start().await.unwrap();
+    let memory = Arc::new(MemorySink::default());
+    let probe = Arc::new(Probe::default());
+    let server = test_server(&probe).audit(Audit::new().with_sink(memory.clone()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let resource = format!("http://{addr}/mcp");
+    let validator = JwtValidator::new(&resource, authz.issuer(), Jwks::url(authz.jwks_url()));
+    let auth = ResourceServer::new(&resource, authz.issuer(), validator).unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(http::serve(
+        server,
+        HttpConfig::new().auth(auth),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let client = reqwest::Client::new();
+    let alice = authz.access_token(&resource, "alice", &[]);
+    let post = |body: Value| {
+        client
+            .post(&resource)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string())
+    };
+    let modern = |id: i64, method: &str| {
+        post(json!({"jsonrpc": "2.0", "id": id, "method": method,
+                    "params": {"_meta": modern_meta()}}))
+        .header("mcp-protocol-version", MODERN)
+        .header("mcp-method", method)
+    };
+    let one_refusal = |records: Vec<AuditRecord>, status: u16, method: &str, reason: &str| {
+        assert_eq!(records.len(), 1, "{records:?}");
+        let r = records.into_iter().next().unwrap();
+        assert_eq!(r.kind, AuditKind::Refusal);
+        assert_eq!(r.status, Some(status));
+        assert_eq!(r.method, method);
+        assert_eq!(r.reason.as_deref(), Some(reason));
+        let client: SocketAddr = r.client.as_deref().unwrap().parse().unwrap();
+        assert_eq!(client.ip(), addr.ip());
+        assert_ne!(client.port(), addr.port());
+        r
+    };
+
+    // No token.
+    let r = modern(1, "tools/list").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let rec = one_refusal(
+        memory.take(),
+        401,
+        "HTTP POST",
+        "authentication: no access token",
+    );
+    assert_eq!(rec.principal, None);
+
+    // A token that does not verify (signed by another key): the record never holds it.
+    let other = TestAuthServer::start().await.unwrap();
+    let forged = other.access_token(&resource, "mallory", &[]);
+    let r = modern(2, "tools/list")
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let rec = one_refusal(
+        memory.take(),
+        401,
+        "HTTP POST",
+        "authentication: invalid token (unknown, expired, or for another audience or issuer)",
+    );
+    let line = serde_json::to_string(&rec).unwrap();
+    assert!(
+        !line.contains(&forged[..20]) && !line.contains("mallory"),
+        "{line}"
+    );
+
+    // A disallowed `Origin`, even with a good token.
+    let r = modern(3, "tools/list")
+        .bearer_auth(&alice)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    one_refusal(
+        memory.take(),
+        403,
+        "HTTP POST",
+        "this origin is not allowed",
+    );
+
+    // An unknown session: 404, with the authenticated caller and the request's method and id.
+    let r = post(request(4, "tools/list"))
+        .bearer_auth(&alice)
+        .header("mcp-session-id", "no-such-session")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let rec = one_refusal(
+        memory.take(),
+        404,
+        "tools/list",
+        "no such session: send `initialize` to start a new one",
+    );
+    assert_eq!(rec.principal.as_deref(), Some("alice"));
+    assert_eq!(rec.request_id, Some(4.into()));
+    assert_eq!(rec.error_code, Some(-32600));
+    assert!(!serde_json::to_string(&rec).unwrap().contains(&alice[..20]));
+
+    // A GET without a session id (405) and a DELETE of an unknown session (404).
+    let r = client
+        .get(&resource)
+        .bearer_auth(&alice)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    one_refusal(
+        memory.take(),
+        405,
+        "HTTP GET",
+        "GET and DELETE need the `Mcp-Session-Id` of a legacy session; modern clients send every request as a POST",
+    );
+    let r = client
+        .delete(&resource)
+        .bearer_auth(&alice)
+        .header("mcp-session-id", "no-such-session")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let rec = memory.take();
+    assert_eq!(rec.len(), 1, "{rec:?}");
+    assert_eq!(rec[0].status, Some(404));
+    assert_eq!(rec[0].principal.as_deref(), Some("alice"));
+
+    // Refused by the engine (unknown method, 404): one record, the engine's.
+    let r = modern(5, "tools/frobnicate")
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let rec = memory.take();
+    assert_eq!(rec.len(), 1, "{rec:?}");
+    assert_eq!(rec[0].kind, AuditKind::Refusal);
+    assert_eq!(rec[0].error_code, Some(-32601));
+    assert_eq!(rec[0].principal.as_deref(), Some("alice"));
+
+    // A good request is served, and audited as a request and a response.
+    let r = modern(6, "tools/list")
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(answer(r).await["result"]["tools"].is_array());
+    let kinds: Vec<AuditKind> = memory.take().iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, [AuditKind::Request, AuditKind::Response]);
+
+    let _ = stop.send(());
+    tokio::time::timeout(PATIENCE, task)
+        .await
+        .expect("the server stops in time")
+        .unwrap()
+        .unwrap();
 }

@@ -61,19 +61,29 @@ impl ToolHandler for Slow {
     }
 }
 
-struct Hang(Arc<AtomicBool>);
+/// What the `hang` tool reports: that it started, and that it stopped.
+#[derive(Default)]
+struct Hung {
+    started: tokio::sync::Notify,
+    stopped: AtomicBool,
+    stopped_event: tokio::sync::Notify,
+}
+
+struct Hang(Arc<Hung>);
 impl ToolHandler for Hang {
     fn definition(&self) -> Tool {
         Tool::new("hang", schema(json!({"type": "object"})))
     }
     async fn call(&self, cx: Context, _args: JsonObject) -> Result<CallToolResult> {
-        struct Flag(Arc<AtomicBool>);
+        struct Flag(Arc<Hung>);
         impl Drop for Flag {
             fn drop(&mut self) {
-                self.0.store(true, Ordering::SeqCst);
+                self.0.stopped.store(true, Ordering::SeqCst);
+                self.0.stopped_event.notify_one();
             }
         }
         let _flag = Flag(self.0.clone());
+        self.0.started.notify_one();
         cx.cancelled().await;
         Ok(CallToolResult::success(vec![]))
     }
@@ -280,7 +290,7 @@ impl ToolHandler for Deferred {
     }
 }
 
-fn server(hung: Arc<AtomicBool>) -> Server {
+fn server(hung: Arc<Hung>) -> Server {
     Server::new("test-server", "1.2.3")
         .instructions("for tests")
         .options(ServerOptions {
@@ -299,8 +309,8 @@ fn server(hung: Arc<AtomicBool>) -> Server {
         .prompt(Greeting)
 }
 
-fn hung() -> Arc<AtomicBool> {
-    Arc::new(AtomicBool::new(false))
+fn hung() -> Arc<Hung> {
+    Arc::new(Hung::default())
 }
 
 #[tokio::test]
@@ -529,18 +539,21 @@ async fn cancelled_requests_stop_and_get_no_response() {
     c.initialize("2025-11-25", json!({})).await;
     c.send(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "hang"}}))
         .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::timeout(Duration::from_secs(10), flag.started.notified())
+        .await
+        .expect("the handler starts");
+    assert!(!flag.stopped.load(Ordering::SeqCst));
     c.send(json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7, "reason": "user"}})).await;
     // The next response is to the ping: nothing for request 7.
     let r = c.call(8, "ping", json!({})).await;
     assert_eq!(r["id"], 8);
-    for _ in 0..100 {
-        if flag.load(Ordering::SeqCst) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(flag.load(Ordering::SeqCst), "the handler was stopped");
+    tokio::time::timeout(Duration::from_secs(10), flag.stopped_event.notified())
+        .await
+        .expect("the handler is stopped");
+    assert!(
+        flag.stopped.load(Ordering::SeqCst),
+        "the handler was stopped"
+    );
 }
 
 #[tokio::test]
@@ -753,7 +766,7 @@ async fn list_changed_and_resource_updates_reach_subscribers() {
             .await["result"],
         json!({})
     );
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The session listens for changes from its start: no wait is needed.
     assert!(srv.remove_tool("boom"));
     let n = c.recv().await;
     assert_eq!(n["method"], "notifications/tools/list_changed");
@@ -808,6 +821,70 @@ async fn bad_lines_get_errors_and_serving_goes_on() {
         .await;
     assert_eq!(c.recv().await["error"]["code"], -32700);
     assert_eq!(c.call(9, "ping", json!({})).await["result"], json!({}));
+}
+
+/// Writes `total` bytes of `x` to the server in 64 KiB chunks: a huge line is streamed, never
+/// held whole by the test.
+async fn stream_padding(tx: &mut tokio::io::DuplexStream, total: usize) {
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        tx.write_all(&chunk[..n]).await.unwrap();
+        left -= n;
+    }
+}
+
+/// SECURITY.md: a 100 MB stdio line gets -32700 (its id comes too late to be found), the line
+/// is discarded, and the running server goes on answering: the next request on the same
+/// stream is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_mb_line_through_the_running_server_gets_32700_and_serving_goes_on() {
+    const HUNDRED_MB: usize = 100 * 1024 * 1024;
+    let mut c = Client::start(server(hung()));
+    assert_eq!(c.call(1, "ping", json!({})).await["result"], json!({}));
+    c.tx.write_all(br#"{"jsonrpc":"2.0","method":"ping","params":{"pad":""#)
+        .await
+        .unwrap();
+    stream_padding(&mut c.tx, HUNDRED_MB).await;
+    c.tx.write_all(br#""},"id":2}"#).await.unwrap();
+    c.tx.write_all(b"\n").await.unwrap();
+    let e = c.recv().await;
+    assert_eq!(e["error"]["code"], -32700, "{e}");
+    assert_eq!(e["id"], Value::Null);
+    assert_eq!(
+        e["error"]["data"]["maxMessageSize"],
+        json!(mcp_server::mcp_core::codec::CodecConfig::DEFAULT_MAX_MESSAGE_SIZE),
+        "{e}"
+    );
+    // Nothing of the line is taken for a message: the next one is answered, and nothing else.
+    assert_eq!(c.call(3, "ping", json!({})).await["result"], json!({}));
+    c.tx.shutdown().await.unwrap();
+    assert_eq!(c.rx.next_line().await.unwrap(), None);
+    let done = tokio::time::timeout(Duration::from_secs(10), c.task)
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(done.is_ok());
+}
+
+/// A 100 MB line that never ends (no newline before the end of input) gets -32700 too, and the
+/// server exits cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_mb_line_without_a_newline_gets_32700_then_a_clean_exit() {
+    let mut c = Client::start(server(hung()));
+    assert_eq!(c.call(1, "ping", json!({})).await["result"], json!({}));
+    stream_padding(&mut c.tx, 100 * 1024 * 1024).await;
+    c.tx.shutdown().await.unwrap();
+    let e = c.recv().await;
+    assert_eq!(e["error"]["code"], -32700, "{e}");
+    assert_eq!(e["id"], Value::Null);
+    assert_eq!(c.rx.next_line().await.unwrap(), None);
+    let done = tokio::time::timeout(Duration::from_secs(10), c.task)
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(done.is_ok());
 }
 
 #[tokio::test]

@@ -30,6 +30,7 @@ use super::config::{HttpConfig, ResponseMode};
 use super::guard::{self, LAST_EVENT_ID, Mirrored, NameSource, PROTOCOL_VERSION, SESSION_ID};
 use super::sessions::{Session, Sessions};
 use super::sse::{self, EarlyClose, EventLog, is_final};
+use crate::audit::{Audit, AuditKind, AuditRecord, Outcome};
 use crate::identity::Identity;
 use crate::peer::Sink;
 use crate::server::Server;
@@ -41,11 +42,125 @@ const EVENT_STREAM: &str = "text/event-stream";
 /// A busy server, in the range JSON-RPC leaves to implementations.
 const SERVER_BUSY: ErrorCode = ErrorCode(-32000);
 
-/// How long the rest of an oversized body is read (and dropped) before the 413.
-const DRAIN_TIME: Duration = Duration::from_secs(1);
+/// After a 413, the rest of the body is read and dropped while it keeps coming (each piece
+/// within `LINGER_IDLE`, all within `LINGER_TIME`), so that the connection closes cleanly: a
+/// connection closed with unread data is reset, and a reset can destroy the 413 before the
+/// client reads it.
+const LINGER_IDLE: Duration = Duration::from_millis(500);
+const LINGER_TIME: Duration = Duration::from_secs(10);
 
 /// A request turned away with this response (boxed: responses are large).
 type Refused = Box<Response<Body>>;
+
+/// What the audit record of a request this transport refuses says, carried by the refusing
+/// response to [`audit_refusals`], the outermost layer (which knows the client's address).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Refusal {
+    /// What was refused: never the request's content, nor a credential.
+    pub(super) reason: String,
+    /// The JSON-RPC error code of the answer, if it has one.
+    pub(super) code: Option<i64>,
+    pub(super) request_id: Option<RequestId>,
+    /// The JSON-RPC method, when the body was read.
+    pub(super) method: Option<String>,
+    /// The authenticated caller, when the refusal came after authentication.
+    pub(super) principal: Option<String>,
+}
+
+impl Refusal {
+    fn of(error: &ErrorObject, id: Option<&RequestId>) -> Self {
+        let reason = if error.code == ErrorCode::HEADER_MISMATCH {
+            // The message may quote `Mcp-Param-*` values, which repeat tool arguments.
+            "a header does not match the body (MCP-Protocol-Version, Mcp-Method, Mcp-Name or Mcp-Param-*)".to_owned()
+        } else {
+            error.message.clone()
+        };
+        Refusal {
+            reason,
+            code: Some(i64::from(error.code.0)),
+            request_id: id.cloned(),
+            ..Refusal::default()
+        }
+    }
+}
+
+/// Marks a refusal of the authentication layer (a missing or invalid token, missing scopes, a
+/// validator that cannot be reached, a disallowed `Origin` or `Host`), for the audit trail. The
+/// reason is `reason`, or comes from the status and the challenge's `error`; never from the
+/// token.
+pub(super) fn mark_auth_refusal(response: &mut Response<Body>, reason: Option<&str>) {
+    let challenge = response
+        .headers()
+        .get(axum::http::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let start = v.find("error=\"")? + 7;
+            let len = v[start..].find('"')?;
+            Some(&v[start..start + len])
+        });
+    let reason = match (reason, response.status(), challenge) {
+        (Some(reason), _, _) => reason,
+        (None, StatusCode::UNAUTHORIZED, None) => "authentication: no access token",
+        (None, StatusCode::UNAUTHORIZED, Some("invalid_token")) => {
+            "authentication: invalid token (unknown, expired, or for another audience or issuer)"
+        }
+        (None, StatusCode::FORBIDDEN, Some("insufficient_scope")) => {
+            "authentication: the token lacks a required scope"
+        }
+        (None, StatusCode::BAD_REQUEST, _) => "authentication: malformed Authorization header",
+        (None, StatusCode::SERVICE_UNAVAILABLE, _) => {
+            "authentication: the token could not be checked"
+        }
+        (None, _, _) => "authentication refused",
+    };
+    response.extensions_mut().insert(Refusal {
+        reason: reason.to_owned(),
+        ..Refusal::default()
+    });
+}
+
+/// The outermost layer when the server has an audit trail: one record per request this
+/// transport refuses before dispatch (the requests it dispatches are audited by the engine).
+async fn audit_refusals(
+    State(audit): State<Audit>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    // A client certificate's identity is known out here; a bearer token's is not.
+    let tls_principal = request
+        .extensions()
+        .get::<Identity>()
+        .map(|i| i.subject().to_owned());
+    let http_method = request.method().clone();
+    let mut response = next.run(request).await;
+    let Some(refusal) = response.extensions_mut().remove::<Refusal>() else {
+        return response;
+    };
+    let method = refusal
+        .method
+        .unwrap_or_else(|| format!("HTTP {http_method}"));
+    let mut r = AuditRecord::new(AuditKind::Refusal, method)
+        .with_status(response.status().as_u16())
+        .with_reason(&refusal.reason);
+    if let Some(code) = refusal.code {
+        r = r.with_outcome(Outcome::Error, Some(code));
+    }
+    if let Some(subject) = refusal.principal.or(tls_principal) {
+        r = r.with_subject(subject);
+    }
+    if let Some(id) = refusal.request_id {
+        r = r.with_request_id(id);
+    }
+    if let Some(client) = client {
+        r = r.with_client(client);
+    }
+    audit.record(&r);
+    response
+}
 
 /// The local address of the connection a request arrived on, where the server knows it.
 #[derive(Debug, Clone, Copy)]
@@ -124,6 +239,12 @@ impl McpService {
     /// [`crate::http::serve`] do not apply (the body read timeout and size limit do), and the
     /// local address is unknown, so the `Host` check requires a loopback name unless
     /// [`HttpConfig::allowed_hosts`] says otherwise.
+    ///
+    /// When the server has an audit trail ([`crate::Server::audit`]), every request the
+    /// endpoint refuses before dispatch (authentication, `Origin` and `Host`, session, headers,
+    /// body) gets an audit record of kind [`AuditKind::Refusal`] with the status, the reason, the
+    /// caller when known and the client's address (under [`crate::http::serve`], or axum's
+    /// `ConnectInfo<SocketAddr>`).
     pub fn router(&self) -> Router {
         let router = Router::new()
             .route(
@@ -131,7 +252,16 @@ impl McpService {
                 post(post_handler).get(get_handler).delete(delete_handler),
             )
             .with_state(self.shared.clone());
-        super::wrap_router(router, &self.shared.config)
+        let router = super::wrap_router(router, &self.shared.config);
+        let audit = &self.shared.server.inner.audit;
+        if audit.is_enabled() {
+            router.layer(axum::middleware::from_fn_with_state(
+                audit.clone(),
+                audit_refusals,
+            ))
+        } else {
+            router
+        }
     }
 
     /// Serves on `listen` until `shutdown` completes, then shuts down gracefully: see
@@ -251,8 +381,12 @@ fn json_response(status: StatusCode, message: &JsonRpcMessage) -> Response<Body>
     response
 }
 
+/// A refusal by the transport: the request is not dispatched (audited as such).
 fn rpc_error(status: StatusCode, id: Option<RequestId>, error: ErrorObject) -> Response<Body> {
-    json_response(status, &JsonRpcMessage::Error(JsonRpcError::new(id, error)))
+    let refusal = Refusal::of(&error, id.as_ref());
+    let mut response = json_response(status, &JsonRpcMessage::Error(JsonRpcError::new(id, error)));
+    response.extensions_mut().insert(refusal);
+    response
 }
 
 /// An error after which the connection is not reused (the request body was not read).
@@ -335,7 +469,8 @@ fn resumes(session: &Session) -> bool {
 }
 
 enum BodyError {
-    TooLarge,
+    /// Over the limit: the rest of the body, to drain ([`linger`]).
+    TooLarge(axum::body::BodyDataStream),
     Timeout,
     Broken,
 }
@@ -351,42 +486,46 @@ async fn read_body(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut data = body.into_data_stream();
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(BodyError::TooLarge);
+        return Err(BodyError::TooLarge(data));
     }
     let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
-    let mut data = body.into_data_stream();
     let read = async {
         while let Some(chunk) = data.next().await {
             let chunk = chunk.map_err(|_| BodyError::Broken)?;
             if buf.len() + chunk.len() > limit {
-                // Read and drop a little more (at most the limit again, briefly), so that a
-                // client that sent a bit too much reads the 413 rather than a reset connection.
-                let mut extra = 0;
-                let _ = tokio::time::timeout(DRAIN_TIME, async {
-                    while let Some(Ok(chunk)) = data.next().await {
-                        extra += chunk.len();
-                        if extra > limit {
-                            break;
-                        }
-                    }
-                })
-                .await;
-                return Err(BodyError::TooLarge);
+                return Ok(false);
             }
             buf.extend_from_slice(&chunk);
         }
-        Ok(())
+        Ok::<_, BodyError>(true)
     };
-    tokio::time::timeout(timeout, read)
-        .await
-        .map_err(|_| BodyError::Timeout)??;
-    Ok(buf)
+    match tokio::time::timeout(timeout, read).await {
+        Err(_) => Err(BodyError::Timeout),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(false)) => Err(BodyError::TooLarge(data)),
+        Ok(Ok(true)) => Ok(buf),
+    }
+}
+
+/// Reads and drops the rest of a refused body while it keeps coming (see [`LINGER_IDLE`]).
+async fn linger(mut data: axum::body::BodyDataStream) {
+    let deadline = tokio::time::Instant::now() + LINGER_TIME;
+    while let Ok(Ok(Some(Ok(_)))) =
+        tokio::time::timeout_at(deadline, tokio::time::timeout(LINGER_IDLE, data.next())).await
+    {
+    }
 }
 
 async fn post_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response<Body> {
     let (parts, body) = request.into_parts();
-    if let Some(refused) = shared.screen(&parts) {
+    let response = serve_post(&shared, &parts, body).await;
+    with_principal(response, &parts)
+}
+
+async fn serve_post(shared: &Arc<Shared>, parts: &Parts, body: Body) -> Response<Body> {
+    if let Some(refused) = shared.screen(parts) {
         return refused;
     }
     if shared.shutdown.is_cancelled() {
@@ -412,7 +551,9 @@ async fn post_handler(State(shared): State<Arc<Shared>>, request: Request) -> Re
     let bytes = match read_body(body, &parts.headers, limit, shared.config.body_read_timeout).await
     {
         Ok(bytes) => bytes,
-        Err(BodyError::TooLarge) => {
+        Err(BodyError::TooLarge(rest)) => {
+            // The 413 goes out now; the rest of the body is drained meanwhile.
+            tokio::spawn(linger(rest));
             return closing_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorObject::invalid_request(format!(
@@ -437,10 +578,8 @@ async fn post_handler(State(shared): State<Arc<Shared>>, request: Request) -> Re
     let message = match codec::decode(&bytes, &shared.codec) {
         Ok(message) => message,
         Err(e) => {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                &JsonRpcMessage::Error(e.into_response()),
-            );
+            let error = e.into_response();
+            return rpc_error(StatusCode::BAD_REQUEST, error.id, error.error);
         }
     };
     drop(bytes);
@@ -451,9 +590,24 @@ async fn post_handler(State(shared): State<Arc<Shared>>, request: Request) -> Re
     }
 }
 
+/// Completes the audit record of a refusal with the authenticated caller.
+fn with_principal(mut response: Response<Body>, parts: &Parts) -> Response<Body> {
+    if let Some(refusal) = response.extensions_mut().get_mut::<Refusal>()
+        && refusal.principal.is_none()
+    {
+        refusal.principal = subject_of(parts).map(str::to_owned);
+    }
+    response
+}
+
 async fn get_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response<Body> {
     let (parts, _) = request.into_parts();
-    if let Some(refused) = shared.screen(&parts) {
+    let response = serve_get(&shared, &parts);
+    with_principal(response, &parts)
+}
+
+fn serve_get(shared: &Arc<Shared>, parts: &Parts) -> Response<Body> {
+    if let Some(refused) = shared.screen(parts) {
         return refused;
     }
     if parts.headers.get(SESSION_ID).is_none() {
@@ -469,7 +623,7 @@ async fn get_handler(State(shared): State<Arc<Shared>>, request: Request) -> Res
             ErrorObject::invalid_request("`Accept` must list `text/event-stream`"),
         );
     }
-    let principal = subject_of(&parts);
+    let principal = subject_of(parts);
     let session = match shared.session(&parts.headers, principal, None) {
         Ok(session) => session,
         Err(refused) => return *refused,
@@ -490,7 +644,7 @@ async fn delete_handler(State(shared): State<Arc<Shared>>, request: Request) -> 
             shared.sessions.remove(&session.id);
             status_only(StatusCode::NO_CONTENT)
         }
-        Err(refused) => *refused,
+        Err(refused) => with_principal(*refused, &parts),
     }
 }
 
@@ -558,9 +712,27 @@ impl Shared {
         Ok(session)
     }
 
+    /// Routes a request ([`Shared::route`]); a refusal is audited with the request's method.
+    async fn request(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        req: JsonRpcRequest,
+        identity: Option<Identity>,
+    ) -> Response<Body> {
+        if !self.server.inner.audit.is_enabled() {
+            return self.route(headers, req, identity).await;
+        }
+        let method = req.method.clone();
+        let mut response = self.route(headers, req, identity).await;
+        if let Some(refusal) = response.extensions_mut().get_mut::<Refusal>() {
+            refusal.method = Some(method);
+        }
+        response
+    }
+
     /// Routes a request by era: modern `_meta` (or a modern `MCP-Protocol-Version`) makes it
     /// stateless; otherwise `initialize` starts a session and the rest belong to one.
-    async fn request(
+    async fn route(
         self: &Arc<Self>,
         headers: &HeaderMap,
         req: JsonRpcRequest,

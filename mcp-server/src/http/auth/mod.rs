@@ -705,7 +705,10 @@ async fn require_token(
     );
     if !host_ok || !origin_allowed(&guard.origins, request.headers()) {
         let what = if host_ok { "origin" } else { "host name" };
-        return forbidden(&format!("this {what} is not allowed"));
+        let message = format!("this {what} is not allowed");
+        let mut response = forbidden(&message);
+        super::service::mark_auth_refusal(&mut response, Some(&message));
+        return response;
     }
     let path = request.uri().path().to_owned();
     match guard
@@ -720,7 +723,11 @@ async fn require_token(
             request.extensions_mut().insert(identity);
             next.run(request).await
         }
-        Err(refusal) => *refusal,
+        Err(refusal) => {
+            let mut response = *refusal;
+            super::service::mark_auth_refusal(&mut response, None);
+            response
+        }
     }
 }
 
