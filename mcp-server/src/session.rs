@@ -496,7 +496,10 @@ impl Connection {
             .server
             .round_input(&request, identity.as_ref().map(Identity::subject))?;
         let (input, binding) = match round {
-            Some(r) => (Mrtr::new(r.responses), Some(r.binding)),
+            Some(r) => (
+                Mrtr::new(r.responses).carrying_approval(r.approval),
+                Some(r.binding),
+            ),
             None => (Mrtr::new(InputResponses::new()), None),
         };
         let cx = self.context(
