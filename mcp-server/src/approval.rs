@@ -18,6 +18,36 @@
 //! page that carries the sealed request. Declining, cancelling, a timeout, a tampered, replayed,
 //! expired or misbound token all deny, each with a [`Denial`] whose reason suits an audit record.
 //!
+//! # Which level to choose
+//!
+//! - `approval = "required"` ([`Approval::Required`]): a human approves each call. With a
+//!   server-side approver configured ([`ApprovalGate::with_approver`]) only that approver is
+//!   asked; otherwise the client's user is, through elicitation. Choose it when the person at the
+//!   client is the one who should decide (a user confirming what their assistant is about to
+//!   do), or when you configure an approver anyway.
+//! - `approval = "out_of_band"` ([`Approval::OutOfBand`]): only the server-side [`Approver`]
+//!   decides; an elicitation answer from the client never counts, however well-formed. Choose
+//!   it when the calling client must not be able to approve its own call: an autonomous agent
+//!   (whose "user" may be itself), a client you do not trust to show the question faithfully, or
+//!   an action whose approver is someone else (an operator, a second person). A server with
+//!   such a tool must configure an approver: without one, every call of the tool is denied
+//!   ([`DenialReason::Unavailable`], naming the tool). The check is made at call time, not at
+//!   registration, because tools, default policies and the gate may be set in any order and
+//!   tools may be added while serving; the call is the one moment that always knows both, and
+//!   the denial fails closed.
+//!
+//! # Modern rounds
+//!
+//! In the modern era a tool that needs more input ends a round with `input_required` and runs
+//! again from the top on the next one. The approval is spent on the round where it is given; the
+//! gate then hands the dispatcher a [`CarriedApproval`] whose grant (sealed like a request, bound
+//! to the same tool, arguments hash, principal and nonce, with a fresh single-use round nonce)
+//! travels inside the call's sealed `requestState`. The next round of that call runs on it
+//! without asking again; the grant is good for that one round (the next one gets a new one) and
+//! until the approval expires. The same state replayed, or presented with other arguments, by
+//! another principal or for another tool, is denied, and nothing the client sends outside the
+//! sealed state is taken for a grant.
+//!
 //! ```
 //! use std::time::Duration;
 //! use mcp_server::approval::*;
@@ -74,6 +104,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 
+#[cfg(doc)]
+use crate::policy::Approval;
 use crate::state_token::{self, OpenError};
 
 /// How long an approval request stays valid, by default.
@@ -543,7 +575,10 @@ impl Approvals {
             Some(round) => self.store.lock().expect("not poisoned").spend(round),
             None => None,
         };
-        if !sealed.request.is_for(call.tool, call.arguments, call.principal) {
+        if !sealed
+            .request
+            .is_for(call.tool, call.arguments, call.principal)
+        {
             return Err(wrong_binding());
         }
         if call.out_of_band && !sealed.out_of_band {
@@ -1342,7 +1377,9 @@ impl<E> From<Denial> for GateError<E> {
 ///
 /// With a server-side [`Approver`] configured it asks that; otherwise it asks the client's user
 /// through elicitation ([`ApprovalAsker`]): by URL when an approval URL is configured and the
-/// client supports URL elicitation, else by form. Without either, calls are denied.
+/// client supports URL elicitation, else by form. Without either, calls are denied. A call that
+/// only a server-side approver may approve ([`PendingCall::out_of_band`]) is denied when there
+/// is no approver.
 #[derive(Clone)]
 pub struct ApprovalGate {
     approvals: Arc<Approvals>,
@@ -1421,10 +1458,7 @@ impl ApprovalGate {
         // A later round of a call approved on an earlier one: the grant it carries decides,
         // nothing is asked again.
         let (request, by_approver) = match asker.carried_approval() {
-            Some(grant) => (
-                self.approvals.redeem_grant(&grant, call)?,
-                call.out_of_band,
-            ),
+            Some(grant) => (self.approvals.redeem_grant(&grant, call)?, call.out_of_band),
             None => self.ask(call, asker).await?,
         };
         asker.keep_approval(CarriedApproval {

@@ -671,8 +671,8 @@ impl Server {
         let (mut all, approval) = match state {
             Some(token) => crate::state_token::open_round(&self.inner.state_key, &binding, token)
                 .map_err(|e| {
-                    ErrorObject::invalid_params(format!("invalid requestState ({e:?})"))
-                })?,
+                ErrorObject::invalid_params(format!("invalid requestState ({e:?})"))
+            })?,
             None => (InputResponses::new(), None),
         };
         if let Some(r) = responses {

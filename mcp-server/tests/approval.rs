@@ -638,7 +638,12 @@ async fn approval_grant_of_one_call_not_valid_for_another() {
     for (call, reason, detail) in misuses {
         let (key, grant) = approved_round(&gate, &deploy(&args)).await;
         let d = denial(gate.check(&call, &carrying(&grant, &key)).await);
-        assert_eq!((d.reason, d.detail.as_str()), (reason, detail), "{}", call.tool);
+        assert_eq!(
+            (d.reason, d.detail.as_str()),
+            (reason, detail),
+            "{}",
+            call.tool
+        );
         // Presented for another call, the grant is burnt: its own call cannot use it either.
         let d = denial(gate.check(&deploy(&args), &carrying(&grant, &key)).await);
         assert_eq!(d.reason, DenialReason::Replayed);
@@ -747,9 +752,12 @@ async fn out_of_band_gate_never_counts_the_clients_answer() {
     );
     assert!(queue.try_recv().is_err(), "the approver was asked once");
     // The pending request the client answered was never spent: its own call still uses it.
-    gate.check(&deploy(&args), &later_round(&key, accept(json!({"approve": true}))))
-        .await
-        .unwrap();
+    gate.check(
+        &deploy(&args),
+        &later_round(&key, accept(json!({"approve": true}))),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -1224,7 +1232,11 @@ mod server {
         let (key, state) = asked(&r);
         assert!(key.starts_with(KEY_PREFIX), "{key}");
         let r = c
-            .call(id + 1, "tools/call", retry(p, &state, json!({ &key: approve() })))
+            .call(
+                id + 1,
+                "tools/call",
+                retry(p, &state, json!({ &key: approve() })),
+            )
             .await;
         let (region_key, state) = asked(&r);
         assert_eq!(region_key, "region");
@@ -1238,7 +1250,11 @@ mod server {
         let (_, state) = approved(&mut c, 1, &p).await;
         // Round 3 answers the region: the approval given on round 2 still holds for this call.
         let r = c
-            .call(3, "tools/call", retry(&p, &state, json!({"region": region("eu")})))
+            .call(
+                3,
+                "tools/call",
+                retry(&p, &state, json!({"region": region("eu")})),
+            )
             .await;
         assert_eq!(text(&r), "shipped api to eu", "{r}");
         assert_eq!(ran("api"), 1);
@@ -1258,13 +1274,21 @@ mod server {
         // The state of this call, sent with other arguments: refused before anything runs.
         let other = params("ship", "db-replica");
         let r = c
-            .call(3, "tools/call", retry(&other, &state, json!({"region": region("eu")})))
+            .call(
+                3,
+                "tools/call",
+                retry(&other, &state, json!({"region": region("eu")})),
+            )
             .await;
         assert_eq!(r["error"]["code"], -32602, "{r}");
         assert_eq!(r["error"]["message"], "invalid requestState (WrongRequest)");
         // The approval's answer, sent on a new call (no state): the approval was spent.
         let r = c
-            .call(4, "tools/call", retry(&p, &Value::Null, json!({ &key: approve() })))
+            .call(
+                4,
+                "tools/call",
+                retry(&p, &Value::Null, json!({ &key: approve() })),
+            )
             .await;
         assert_eq!(r["result"]["isError"], true, "{r}");
         assert_eq!(
@@ -1290,7 +1314,11 @@ mod server {
         // A new call is served after approval.
         let (_, state) = approved(&mut c, 7, &p).await;
         let r = c
-            .call(9, "tools/call", retry(&p, &state, json!({"region": region("eu")})))
+            .call(
+                9,
+                "tools/call",
+                retry(&p, &state, json!({"region": region("eu")})),
+            )
             .await;
         assert_eq!(text(&r), "shipped db to eu", "{r}");
         assert_eq!(ran("db"), 2);
@@ -1305,7 +1333,11 @@ mod server {
         let (key, _) = asked(&r);
         let wipe = params("wipe", "cache");
         let r = c
-            .call(2, "tools/call", retry(&wipe, &Value::Null, json!({ &key: approve() })))
+            .call(
+                2,
+                "tools/call",
+                retry(&wipe, &Value::Null, json!({ &key: approve() })),
+            )
             .await;
         assert_eq!(r["result"]["isError"], true, "{r}");
         assert_eq!(
@@ -1326,7 +1358,11 @@ mod server {
             queue
         });
         let r = c
-            .call(3, "tools/call", retry(&wipe, &Value::Null, json!({ &key: approve() })))
+            .call(
+                3,
+                "tools/call",
+                retry(&wipe, &Value::Null, json!({ &key: approve() })),
+            )
             .await;
         assert_eq!(r["result"]["isError"], true, "{r}");
         assert_eq!(text(&r), "not approved: not during business hours");
@@ -1366,14 +1402,22 @@ mod server {
         let mut queue = ops.await.unwrap();
         // Round 2: runs on the approval of round 1; the approver is not asked again.
         let r = c
-            .call(2, "tools/call", retry(&wipe, &state, json!({"region": region("eu")})))
+            .call(
+                2,
+                "tools/call",
+                retry(&wipe, &state, json!({"region": region("eu")})),
+            )
             .await;
         assert_eq!(text(&r), "wiped sessions in eu", "{r}");
         assert_eq!(ran("sessions"), 1);
         assert!(queue.try_recv().is_err(), "the approver was asked once");
         // Round 2 replayed: denied, the tool does not run twice.
         let r = c
-            .call(3, "tools/call", retry(&wipe, &state, json!({"region": region("eu")})))
+            .call(
+                3,
+                "tools/call",
+                retry(&wipe, &state, json!({"region": region("eu")})),
+            )
             .await;
         assert_eq!(
             text(&r),
