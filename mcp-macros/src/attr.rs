@@ -147,6 +147,15 @@ pub(crate) enum Icons {
     Fn(Path),
 }
 
+/// `approval = "..."`.
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ApprovalAttr {
+    #[default]
+    None,
+    Required,
+    OutOfBand,
+}
+
 /// The declared policy.
 #[derive(Default)]
 pub(crate) struct PolicyAttr {
@@ -156,7 +165,7 @@ pub(crate) struct PolicyAttr {
     pub(crate) scopes_key: Option<Ident>,
     pub(crate) roles: Vec<LitStr>,
     pub(crate) roles_key: Option<Ident>,
-    pub(crate) approval: bool,
+    pub(crate) approval: ApprovalAttr,
     /// Requests per that many seconds.
     pub(crate) rate_limit: Option<(u32, u64)>,
     pub(crate) max_concurrency: Option<u32>,
@@ -529,11 +538,15 @@ pub(crate) fn item_attr(kind: Kind, args: Vec<RawArg>, errors: &mut Errors) -> I
                 policy.declared = true;
                 if let Some(s) = r.string(arg) {
                     match s.value().as_str() {
-                        "required" => policy.approval = true,
-                        "none" => policy.approval = false,
+                        "required" => policy.approval = ApprovalAttr::Required,
+                        "out_of_band" => policy.approval = ApprovalAttr::OutOfBand,
+                        "none" => policy.approval = ApprovalAttr::None,
                         v => r.errors.on(
                             &s,
-                            format!("invalid `approval` {v:?}; expected \"required\" or \"none\""),
+                            format!(
+                                "invalid `approval` {v:?}; expected \"required\", \"out_of_band\" \
+                                 or \"none\""
+                            ),
                         ),
                     }
                 }

@@ -18,6 +18,36 @@
 //! page that carries the sealed request. Declining, cancelling, a timeout, a tampered, replayed,
 //! expired or misbound token all deny, each with a [`Denial`] whose reason suits an audit record.
 //!
+//! # Which level to choose
+//!
+//! - `approval = "required"` ([`Approval::Required`]): a human approves each call. With a
+//!   server-side approver configured ([`ApprovalGate::with_approver`]) only that approver is
+//!   asked; otherwise the client's user is, through elicitation. Choose it when the person at the
+//!   client is the one who should decide (a user confirming what their assistant is about to
+//!   do), or when you configure an approver anyway.
+//! - `approval = "out_of_band"` ([`Approval::OutOfBand`]): only the server-side [`Approver`]
+//!   decides; an elicitation answer from the client never counts, however well-formed. Choose
+//!   it when the calling client must not be able to approve its own call: an autonomous agent
+//!   (whose "user" may be itself), a client you do not trust to show the question faithfully, or
+//!   an action whose approver is someone else (an operator, a second person). A server with
+//!   such a tool must configure an approver: without one, every call of the tool is denied
+//!   ([`DenialReason::Unavailable`], naming the tool). The check is made at call time, not at
+//!   registration, because tools, default policies and the gate may be set in any order and
+//!   tools may be added while serving; the call is the one moment that always knows both, and
+//!   the denial fails closed.
+//!
+//! # Modern rounds
+//!
+//! In the modern era a tool that needs more input ends a round with `input_required` and runs
+//! again from the top on the next one. The approval is spent on the round where it is given; the
+//! gate then hands the dispatcher a [`CarriedApproval`] whose grant (sealed like a request, bound
+//! to the same tool, arguments hash, principal and nonce, with a fresh single-use round nonce)
+//! travels inside the call's sealed `requestState`. The next round of that call runs on it
+//! without asking again; the grant is good for that one round (the next one gets a new one) and
+//! until the approval expires. The same state replayed, or presented with other arguments, by
+//! another principal or for another tool, is denied, and nothing the client sends outside the
+//! sealed state is taken for a grant.
+//!
 //! ```
 //! use std::time::Duration;
 //! use mcp_server::approval::*;
@@ -74,6 +104,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 
+#[cfg(doc)]
+use crate::policy::Approval;
 use crate::state_token::{self, OpenError};
 
 /// How long an approval request stays valid, by default.
@@ -235,10 +267,20 @@ impl Denial {
 
 #[derive(Serialize, Deserialize)]
 struct Sealed {
-    /// Always `"approval"`: a token of another kind does not parse as this one.
+    /// `"approval"` (a request) or `"grant"` (the proof that a call was approved, carried to its
+    /// next round): a token of one kind does not open as the other.
     kind: String,
     request: ApprovalRequest,
+    /// A grant's single-use round nonce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    round: Option<String>,
+    /// Whether a grant was given by a server-side approver for an `out_of_band` call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    out_of_band: bool,
 }
+
+const KIND_REQUEST: &str = "approval";
+const KIND_GRANT: &str = "grant";
 
 /// How a pending approval was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +291,8 @@ enum Channel {
     Url,
     /// The gate's server-side [`Approver`]: never answered through the client.
     Approver,
+    /// The next round of an approved call ([`CarriedApproval`]): spent by that round.
+    Round,
 }
 
 struct Entry {
@@ -268,6 +312,9 @@ enum EntryState {
 }
 
 /// Pending and used nonces until they expire, at most `capacity` of them.
+///
+/// Every nonce is spent through [`NonceStore::spend`] (and issued through
+/// [`NonceStore::insert`]): the one seam a store shared between replicas would replace.
 struct NonceStore {
     entries: HashMap<String, Entry>,
     capacity: usize,
@@ -292,6 +339,35 @@ impl NonceStore {
                 break;
             };
             self.entries.remove(&oldest);
+        }
+    }
+
+    /// Remembers a new pending nonce until `expires_at_ms`.
+    fn insert(&mut self, nonce: &str, expires_at_ms: u64, summary: String, channel: Channel) {
+        self.make_room(now_ms());
+        self.issued += 1;
+        let seq = self.issued;
+        self.entries.insert(
+            nonce.to_owned(),
+            Entry {
+                expires_at_ms,
+                seq,
+                state: EntryState::Pending {
+                    summary,
+                    channel,
+                    decision: watch::channel(None).0,
+                },
+            },
+        );
+    }
+
+    /// Spends a nonce: `Some` with what an external approver recorded for it if it was pending,
+    /// `None` if it was used already or is unknown. Either way it is used afterwards.
+    fn spend(&mut self, nonce: &str) -> Option<Option<bool>> {
+        let entry = self.entries.get_mut(nonce)?;
+        match std::mem::replace(&mut entry.state, EntryState::Used) {
+            EntryState::Pending { decision, .. } => Some(*decision.borrow()),
+            EntryState::Used => None,
         }
     }
 }
@@ -426,38 +502,31 @@ impl Approvals {
         };
         let mut summary = summary.to_owned();
         truncate(&mut summary, MAX_SUMMARY);
-        {
-            let mut store = self.store.lock().expect("not poisoned");
-            store.make_room(issued_at_ms);
-            store.issued += 1;
-            let seq = store.issued;
-            store.entries.insert(
-                request.nonce.clone(),
-                Entry {
-                    expires_at_ms: request.expires_at_ms,
-                    seq,
-                    state: EntryState::Pending {
-                        summary,
-                        channel,
-                        decision: watch::channel(None).0,
-                    },
-                },
-            );
-        }
-        let token = self.seal(&request);
+        self.store.lock().expect("not poisoned").insert(
+            &request.nonce,
+            request.expires_at_ms,
+            summary,
+            channel,
+        );
+        let token = self.seal(&Sealed {
+            kind: KIND_REQUEST.into(),
+            request: request.clone(),
+            round: None,
+            out_of_band: false,
+        });
         (request, token)
     }
 
-    fn seal(&self, request: &ApprovalRequest) -> String {
-        let sealed = Sealed {
-            kind: "approval".into(),
-            request: request.clone(),
-        };
-        state_token::seal_bytes(&self.key, &serde_json::to_vec(&sealed).expect("serializes"))
+    fn seal(&self, sealed: &Sealed) -> String {
+        state_token::seal_bytes(&self.key, &serde_json::to_vec(sealed).expect("serializes"))
     }
 
     /// Opens a token: intact and of the right kind, or [`DenialReason::Tampered`].
     fn open(&self, token: &str) -> Result<ApprovalRequest, Denial> {
+        Ok(self.open_kind(token, KIND_REQUEST)?.request)
+    }
+
+    fn open_kind(&self, token: &str, kind: &str) -> Result<Sealed, Denial> {
         let tampered = |what: &str| Denial::new(DenialReason::Tampered, what.to_owned());
         let bytes = state_token::open_bytes(&self.key, token).map_err(|e| match e {
             OpenError::BadSignature => tampered("the approval token's seal does not verify"),
@@ -465,9 +534,58 @@ impl Approvals {
         })?;
         let sealed: Sealed = serde_json::from_slice(&bytes)
             .map_err(|_| tampered("the approval token is malformed"))?;
-        if sealed.kind != "approval" {
-            return Err(tampered("the token is not an approval token"));
+        if sealed.kind != kind {
+            return Err(tampered(if kind == KIND_GRANT {
+                "the token is not an approval grant"
+            } else {
+                "the token is not an approval token"
+            }));
         }
+        Ok(sealed)
+    }
+
+    /// The proof, for the next round of one call, that `request` was approved for it: a grant
+    /// sealed like a request, naming the request (tool, arguments hash, principal, nonce,
+    /// expiry) and a fresh single-use round nonce. Redeemed by [`Approvals::redeem_grant`].
+    fn grant(&self, request: &ApprovalRequest, out_of_band: bool) -> String {
+        let mut round = [0u8; 16];
+        getrandom::fill(&mut round).expect("the OS random source works");
+        let round = crate::trace::hex(&round);
+        self.store.lock().expect("not poisoned").insert(
+            &round,
+            request.expires_at_ms,
+            String::new(),
+            Channel::Round,
+        );
+        self.seal(&Sealed {
+            kind: KIND_GRANT.into(),
+            request: request.clone(),
+            round: Some(round),
+            out_of_band,
+        })
+    }
+
+    /// Redeems a grant on a later round of the call it was made for: checks integrity, binding
+    /// (tool, arguments, principal), that an `out_of_band` call was approved by a server-side
+    /// approver, expiry, and spends the round nonce (a round's state replayed is
+    /// [`DenialReason::Replayed`]).
+    fn redeem_grant(&self, token: &str, call: &PendingCall<'_>) -> Result<ApprovalRequest, Denial> {
+        let sealed = self.open_kind(token, KIND_GRANT)?;
+        let spent = match &sealed.round {
+            Some(round) => self.store.lock().expect("not poisoned").spend(round),
+            None => None,
+        };
+        if !sealed
+            .request
+            .is_for(call.tool, call.arguments, call.principal)
+        {
+            return Err(wrong_binding());
+        }
+        if call.out_of_band && !sealed.out_of_band {
+            return Err(not_out_of_band());
+        }
+        Self::check_expiry(&sealed.request)?;
+        spent.ok_or_else(replayed)?;
         Ok(sealed.request)
     }
 
@@ -541,24 +659,16 @@ impl Approvals {
     ) -> Result<Redeemed, Denial> {
         let request = self.open(token)?;
         let bound = request.is_for(tool, arguments, principal);
-        let recorded = {
-            let mut store = self.store.lock().expect("not poisoned");
-            match store.entries.get_mut(&request.nonce) {
-                Some(entry) => match std::mem::replace(&mut entry.state, EntryState::Used) {
-                    EntryState::Pending { decision, .. } => Ok(*decision.borrow()),
-                    EntryState::Used => Err(()),
-                },
-                None => Err(()),
-            }
-        };
+        let recorded = self
+            .store
+            .lock()
+            .expect("not poisoned")
+            .spend(&request.nonce);
         if !bound {
-            return Err(Denial::new(
-                DenialReason::WrongBinding,
-                "the approval was issued for another tool, other arguments or another principal",
-            ));
+            return Err(wrong_binding());
         }
         Self::check_expiry(&request)?;
-        let recorded = recorded.map_err(|()| replayed())?;
+        let recorded = recorded.ok_or_else(replayed)?;
         Ok(Redeemed { request, recorded })
     }
 
@@ -573,15 +683,7 @@ impl Approvals {
 
     /// Spends a pending request without using it (declined, timed out).
     fn revoke(&self, nonce: &str) {
-        if let Some(e) = self
-            .store
-            .lock()
-            .expect("not poisoned")
-            .entries
-            .get_mut(nonce)
-        {
-            e.state = EntryState::Used;
-        }
+        self.store.lock().expect("not poisoned").spend(nonce);
     }
 
     /// Waits until an external approver records a decision for `nonce`, or `timeout` passes.
@@ -605,6 +707,20 @@ fn replayed() -> Denial {
     Denial::new(
         DenialReason::Replayed,
         "the approval was used already, or is unknown to this server",
+    )
+}
+
+fn wrong_binding() -> Denial {
+    Denial::new(
+        DenialReason::WrongBinding,
+        "the approval was issued for another tool, other arguments or another principal",
+    )
+}
+
+fn not_out_of_band() -> Denial {
+    Denial::new(
+        DenialReason::WrongBinding,
+        "this tool may only be approved by the server's approver, not by the client",
     )
 }
 
@@ -710,7 +826,11 @@ impl Approver for ChannelApprover {
     }
 }
 
-/// An [`Approver`] that POSTs each request to an HTTP(S) endpoint and reads the decision.
+/// An [`Approver`] that POSTs each request to an HTTPS endpoint and reads the decision.
+///
+/// The URL must be `https`, or plain `http` on loopback only (`localhost`, `127.0.0.0/8`,
+/// `[::1]`: a sidecar on the same host): over plain http anyone on the path could read the
+/// requests and forge the decisions.
 ///
 /// The body is `{"request": ApprovalRequest, "summary": "..."}`; the endpoint answers `2xx`
 /// with `{"approved": true}` or `{"approved": false, "reason": "..."}`. Anything else (another
@@ -736,10 +856,20 @@ impl WebhookApprover {
         let parsed = url
             .parse::<reqwest::Url>()
             .map_err(|e| WebhookError(format!("invalid webhook URL `{url}`: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(WebhookError(format!(
-                "the webhook URL `{url}` is not http or https"
-            )));
+        match parsed.scheme() {
+            "https" => {}
+            "http" if is_loopback(&parsed) => {}
+            "http" => {
+                return Err(WebhookError(format!(
+                    "the webhook URL `{url}` uses plain http, which is allowed only on loopback \
+                     (localhost, 127.0.0.0/8, [::1]): use https"
+                )));
+            }
+            _ => {
+                return Err(WebhookError(format!(
+                    "the webhook URL `{url}` is not http or https"
+                )));
+            }
         }
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -836,6 +966,26 @@ impl Approver for WebhookApprover {
         tokio::time::timeout(self.timeout, self.ask(request, summary))
             .await
             .unwrap_or(Decision::TimedOut)
+    }
+}
+
+/// Whether the URL's host is this machine: `localhost` (or a name under it), or a loopback
+/// address. Plain http is tolerated there only.
+#[cfg(feature = "webhook")]
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
     }
 }
 
@@ -1068,6 +1218,9 @@ pub struct PendingCall<'a> {
     pub principal: &'a str,
     /// Arguments whose values the summary leaves out ([`crate::Policy::sensitive`]).
     pub sensitive: &'a [String],
+    /// Whether only a server-side [`Approver`] may approve it
+    /// ([`crate::policy::Approval::OutOfBand`]): the client's answers never count.
+    pub out_of_band: bool,
 }
 
 impl<'a> PendingCall<'a> {
@@ -1078,7 +1231,14 @@ impl<'a> PendingCall<'a> {
             arguments,
             principal,
             sensitive: &[],
+            out_of_band: false,
         }
+    }
+
+    /// Approvable only by a server-side [`Approver`] ([`crate::policy::Approval::OutOfBand`]).
+    pub fn out_of_band(mut self) -> Self {
+        self.out_of_band = true;
+        self
     }
 
     /// With these arguments left out of the summary.
@@ -1133,6 +1293,56 @@ pub trait ApprovalAsker: Send + Sync {
         let _ = prefix;
         Vec::new()
     }
+
+    /// The grant that an earlier round of this same call carried in its sealed state (modern
+    /// era: `requestState`, which the client cannot forge or alter), if the call was approved
+    /// on an earlier round. Never take it from anything the client sends unsealed.
+    fn carried_approval(&self) -> Option<String> {
+        None
+    }
+
+    /// Called when the call is approved in this round. In the modern era, keep `approval` and,
+    /// if this round ends with `input_required`, seal [`CarriedApproval::grant`] into the
+    /// state the next round brings back ([`ApprovalAsker::carried_approval`]). The legacy era
+    /// has no later rounds: ignore it.
+    fn keep_approval(&self, approval: CarriedApproval) {
+        let _ = approval;
+    }
+}
+
+/// A call approved in this round, to carry to its next round: see
+/// [`ApprovalAsker::keep_approval`].
+///
+/// The next round of the same call then runs without asking again, and exactly once: the
+/// grant names the approved request (tool, arguments hash, principal, nonce, expiry) and a
+/// fresh round nonce that the next round spends.
+#[derive(Clone)]
+pub struct CarriedApproval {
+    approvals: Arc<Approvals>,
+    request: ApprovalRequest,
+    out_of_band: bool,
+}
+
+impl fmt::Debug for CarriedApproval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CarriedApproval")
+            .field("request", &self.request)
+            .field("out_of_band", &self.out_of_band)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CarriedApproval {
+    /// The approved request.
+    pub fn request(&self) -> &ApprovalRequest {
+        &self.request
+    }
+
+    /// The sealed grant for the next round (issues its single-use round nonce: call it once,
+    /// when the round ends with `input_required`). It expires with the approved request.
+    pub fn grant(&self) -> String {
+        self.approvals.grant(&self.request, self.out_of_band)
+    }
 }
 
 /// Why [`ApprovalGate::check`] did not let a call run.
@@ -1167,7 +1377,9 @@ impl<E> From<Denial> for GateError<E> {
 ///
 /// With a server-side [`Approver`] configured it asks that; otherwise it asks the client's user
 /// through elicitation ([`ApprovalAsker`]): by URL when an approval URL is configured and the
-/// client supports URL elicitation, else by form. Without either, calls are denied.
+/// client supports URL elicitation, else by form. Without either, calls are denied. A call that
+/// only a server-side approver may approve ([`PendingCall::out_of_band`]) is denied when there
+/// is no approver.
 #[derive(Clone)]
 pub struct ApprovalGate {
     approvals: Arc<Approvals>,
@@ -1230,12 +1442,39 @@ impl ApprovalGate {
     ///
     /// Call it for every call of a tool that requires approval, after its arguments have been
     /// validated (a human should never be asked about a call that cannot run) and right before
-    /// running it. `Ok` is good for this one call only.
+    /// running it, on every round of a modern request. `Ok` is good for this one call only: on
+    /// `Ok` the gate hands the asker a [`CarriedApproval`] whose grant, sealed into the state of
+    /// the call's next round, lets that round run without asking again (once; a replayed round
+    /// state, or a grant presented for other arguments, another tool or another principal, is
+    /// denied).
+    ///
+    /// A call marked [`PendingCall::out_of_band`] is decided by the server-side [`Approver`]
+    /// alone; without one it is denied ([`DenialReason::Unavailable`]).
     pub async fn check<A: ApprovalAsker>(
         &self,
         call: &PendingCall<'_>,
         asker: &A,
     ) -> Result<ApprovalRequest, GateError<A::Error>> {
+        // A later round of a call approved on an earlier one: the grant it carries decides,
+        // nothing is asked again.
+        let (request, by_approver) = match asker.carried_approval() {
+            Some(grant) => (self.approvals.redeem_grant(&grant, call)?, call.out_of_band),
+            None => self.ask(call, asker).await?,
+        };
+        asker.keep_approval(CarriedApproval {
+            approvals: Arc::clone(&self.approvals),
+            request: request.clone(),
+            out_of_band: call.out_of_band && by_approver,
+        });
+        Ok(request)
+    }
+
+    /// Asks for an approval; `true` when the server-side approver gave it.
+    async fn ask<A: ApprovalAsker>(
+        &self,
+        call: &PendingCall<'_>,
+        asker: &A,
+    ) -> Result<(ApprovalRequest, bool), GateError<A::Error>> {
         let summary = call.summary();
         if let Some(approver) = &self.approver {
             // The client's answers are never consulted: only the approver decides.
@@ -1250,12 +1489,24 @@ impl ApprovalGate {
                 tokio::time::timeout(self.timeout, approver.approve_boxed(&request, &summary))
                     .await
                     .unwrap_or(Decision::TimedOut);
-            return Ok(self.settle(&token, &request, decision, call)?);
+            return Ok((self.settle(&token, &request, decision, call)?, true));
+        }
+        if call.out_of_band {
+            // Checked at call time: tools and gates may be registered in any order, and at
+            // any time; this is the one place that always knows both.
+            return Err(GateError::Denied(Denial::new(
+                DenialReason::Unavailable,
+                format!(
+                    "the tool `{}` may only be approved out of band, by a server-side approver, \
+                     and this server has none configured",
+                    call.tool
+                ),
+            )));
         }
         // A later round of a modern request: the answer to the question of an earlier round.
         if let Some((key, answer)) = asker.answered(KEY_PREFIX).into_iter().next() {
             let token = &key[KEY_PREFIX.len().min(key.len())..];
-            return Ok(self.conclude(token, &answer, call).await?);
+            return Ok((self.conclude(token, &answer, call).await?, false));
         }
         let by_url = self.url.as_deref().filter(|_| asker.supports_url());
         if by_url.is_none() && !asker.supports_form() {
@@ -1299,7 +1550,7 @@ impl ApprovalGate {
                 )))
             }
             Ok(Err(e)) => Err(GateError::Interrupted(e)),
-            Ok(Ok(answer)) => Ok(self.conclude(&token, &answer, call).await?),
+            Ok(Ok(answer)) => Ok((self.conclude(&token, &answer, call).await?, false)),
         }
     }
 

@@ -60,6 +60,10 @@ pub(crate) struct Mrtr {
     pub(crate) task_allowed: AtomicBool,
     /// Set when the handler called [`Context::continue_as_task`] and it was allowed.
     pub(crate) continue_as_task: AtomicBool,
+    /// The approval grant an earlier round of this call sealed into `requestState`.
+    pub(crate) carried_approval: Option<String>,
+    /// The approval given in this round, for the next round's `requestState`.
+    pub(crate) kept_approval: Mutex<Option<crate::approval::CarriedApproval>>,
 }
 
 impl Mrtr {
@@ -70,7 +74,15 @@ impl Mrtr {
             next: AtomicUsize::new(0),
             task_allowed: AtomicBool::new(false),
             continue_as_task: AtomicBool::new(false),
+            carried_approval: None,
+            kept_approval: Mutex::new(None),
         }
+    }
+
+    /// With the approval grant of an earlier round ([`crate::server::RoundInput::approval`]).
+    pub(crate) fn carrying_approval(mut self, grant: Option<String>) -> Self {
+        self.carried_approval = grant;
+        self
     }
 }
 

@@ -30,14 +30,28 @@ impl RateLimit {
     }
 }
 
-/// Whether a human must approve each call.
+/// Whether a human must approve each call, and who may (see [`crate::approval`] for which to
+/// choose).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Approval {
     /// No approval (the default).
     #[default]
     None,
-    /// Every call waits for a human's approval.
+    /// Every call waits for a human's approval: the server-side approver if one is configured,
+    /// else the client's user through elicitation. `approval = "required"`.
     Required,
+    /// Every call waits for the server-side approver ([`crate::approval::Approver`]), never for
+    /// the calling client: for calls the client must not be able to approve itself. Without an
+    /// approver configured, every call is denied. `approval = "out_of_band"`.
+    OutOfBand,
+}
+
+impl Approval {
+    /// Whether a call waits for approval at all.
+    pub fn is_required(self) -> bool {
+        self != Approval::None
+    }
 }
 
 /// The policy of a tool, resource or prompt. Empty by default: with authorization enabled, an

@@ -31,14 +31,14 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::policy::{Approval, RateLimit};
+use crate::policy::RateLimit;
 
 // What the generated code names, all under `__private` so that it never depends on the user's
 // own imports or dependencies.
 pub use crate::context::{Context, FromContext};
 pub use crate::error::Error;
 pub use crate::handler::{PromptHandler, ResourceDefinition, ResourceHandler, ToolHandler};
-pub use crate::policy::Policy;
+pub use crate::policy::{Approval, Policy};
 pub use crate::schema::ObjectSchemaBuilder;
 pub use crate::server::Server;
 pub use mcp_core::Meta;
@@ -615,7 +615,7 @@ pub struct PolicySpec {
     pub declared: bool,
     pub scopes: &'static [&'static str],
     pub roles: &'static [&'static str],
-    pub approval: bool,
+    pub approval: Approval,
     /// Requests and the period in seconds.
     pub rate_limit: Option<(u32, u64)>,
     pub max_concurrency: Option<u32>,
@@ -632,11 +632,7 @@ impl PolicySpec {
         Policy {
             scopes: strings(self.scopes),
             roles: strings(self.roles),
-            approval: if self.approval {
-                Approval::Required
-            } else {
-                Approval::None
-            },
+            approval: self.approval,
             rate_limit: self.rate_limit.map(|(requests, secs)| RateLimit {
                 requests,
                 per: std::time::Duration::from_secs(secs),

@@ -13,7 +13,9 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
-use crate::approval::{ApprovalAsker, ApprovalGate, Approvals, GateError, PendingCall};
+use crate::approval::{
+    ApprovalAsker, ApprovalGate, Approvals, CarriedApproval, GateError, PendingCall,
+};
 use crate::audit::{Audit, AuditKind, AuditRecord, Outcome};
 use crate::context::{Context, StateMap};
 use crate::error::Error;
@@ -632,6 +634,8 @@ struct AuditSubject {
 pub(crate) struct RoundInput {
     pub(crate) binding: String,
     pub(crate) responses: InputResponses,
+    /// The approval grant sealed into the state by an earlier round of this call.
+    pub(crate) approval: Option<String>,
 }
 
 impl Server {
@@ -666,12 +670,12 @@ impl Server {
         // A state handle is bound to the caller too: another principal cannot use it.
         subject["principal"] = serde_json::json!(principal);
         let binding = crate::state_token::binding(method, &subject);
-        let mut all = match state {
-            Some(token) => crate::state_token::open(&self.inner.state_key, &binding, token)
+        let (mut all, approval) = match state {
+            Some(token) => crate::state_token::open_round(&self.inner.state_key, &binding, token)
                 .map_err(|e| {
-                    ErrorObject::invalid_params(format!("invalid requestState ({e:?})"))
-                })?,
-            None => InputResponses::new(),
+                ErrorObject::invalid_params(format!("invalid requestState ({e:?})"))
+            })?,
+            None => (InputResponses::new(), None),
         };
         if let Some(r) = responses {
             all.extend(r.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -679,6 +683,7 @@ impl Server {
         Ok(Some(RoundInput {
             binding,
             responses: all,
+            approval,
         }))
     }
 
@@ -694,7 +699,19 @@ impl Server {
             ));
         };
         let pending = std::mem::take(&mut *mrtr.pending.lock().expect("not poisoned"));
-        let token = crate::state_token::seal(&self.inner.state_key, binding, &mrtr.responses);
+        // A call approved in this round carries the proof to its next round.
+        let approval = mrtr
+            .kept_approval
+            .lock()
+            .expect("not poisoned")
+            .take()
+            .map(|a| a.grant());
+        let token = crate::state_token::seal_round(
+            &self.inner.state_key,
+            binding,
+            &mrtr.responses,
+            approval.as_deref(),
+        );
         raw(&InputRequiredResult {
             input_requests: Some(pending),
             request_state: Some(token),
@@ -940,13 +957,14 @@ impl Server {
                     return self.tool_error(&cx, Error::public(message), binding);
                 }
                 let policy = guard.policy(&self.inner.gateway);
-                if policy.approval == crate::policy::Approval::Required {
+                if policy.approval.is_required() {
                     let principal = cx.identity().map_or("anonymous", crate::Identity::subject);
                     let call = PendingCall {
                         tool: &p.name,
                         arguments: &arguments,
                         principal,
                         sensitive: &policy.sensitive,
+                        out_of_band: policy.approval == crate::policy::Approval::OutOfBand,
                     };
                     let outcome = self.gate().check(&call, &Asker(&cx)).await;
                     match outcome {
@@ -1689,5 +1707,18 @@ impl ApprovalAsker for Asker<'_> {
 
     fn answered(&self, prefix: &str) -> Vec<(String, ElicitResult)> {
         self.0.answered_elicitations(prefix)
+    }
+
+    fn carried_approval(&self) -> Option<String> {
+        match &self.0.inner.input {
+            crate::context::InputMode::Modern(mrtr) => mrtr.carried_approval.clone(),
+            _ => None,
+        }
+    }
+
+    fn keep_approval(&self, approval: CarriedApproval) {
+        if let crate::context::InputMode::Modern(mrtr) = &self.0.inner.input {
+            *mrtr.kept_approval.lock().expect("not poisoned") = Some(approval);
+        }
     }
 }

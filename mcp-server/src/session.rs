@@ -540,7 +540,10 @@ impl Connection {
                 "invalid requestState (tampered, expired, or bound to another request or principal)",
             ))?;
         let (input, binding) = match round {
-            Some(r) => (Mrtr::new(r.responses), Some(r.binding)),
+            Some(r) => (
+                Mrtr::new(r.responses).carrying_approval(r.approval),
+                Some(r.binding),
+            ),
             None => (Mrtr::new(InputResponses::new()), None),
         };
         let cx = self.context(

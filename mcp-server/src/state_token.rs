@@ -21,6 +21,10 @@ struct Payload {
     /// Seconds since the Unix epoch when it was issued.
     issued: u64,
     responses: InputResponses,
+    /// The approval grant of a call approved on an earlier round (sealed by
+    /// [`crate::approval`] under its own key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approval: Option<String>,
 }
 
 fn now() -> u64 {
@@ -39,11 +43,23 @@ pub(crate) fn binding(method: &str, identity: &serde_json::Value) -> String {
 }
 
 /// Seals earlier answers into a token.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn seal(key: &[u8; 32], binding: &str, responses: &InputResponses) -> String {
+    seal_round(key, binding, responses, None)
+}
+
+/// Seals earlier answers, and the approval grant of an approved call, into a token.
+pub(crate) fn seal_round(
+    key: &[u8; 32],
+    binding: &str,
+    responses: &InputResponses,
+    approval: Option<&str>,
+) -> String {
     let payload = Payload {
         binding: binding.to_owned(),
         issued: now(),
         responses: responses.clone(),
+        approval: approval.map(str::to_owned),
     };
     seal_bytes(key, &serde_json::to_vec(&payload).expect("serializes"))
 }
@@ -92,11 +108,22 @@ pub(crate) enum OpenError {
 }
 
 /// Opens a token made by [`seal`] for the same request.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn open(
     key: &[u8; 32],
     binding: &str,
     token: &str,
 ) -> Result<InputResponses, OpenError> {
+    open_round(key, binding, token).map(|(responses, _)| responses)
+}
+
+/// Opens a token made by [`seal_round`] for the same request: the answers and the approval
+/// grant.
+pub(crate) fn open_round(
+    key: &[u8; 32],
+    binding: &str,
+    token: &str,
+) -> Result<(InputResponses, Option<String>), OpenError> {
     let bytes = open_bytes(key, token)?;
     let payload: Payload = serde_json::from_slice(&bytes).map_err(|_| OpenError::Malformed)?;
     if payload.binding != binding {
@@ -105,7 +132,7 @@ pub(crate) fn open(
     if now().saturating_sub(payload.issued) > LIFETIME_SECS {
         return Err(OpenError::Expired);
     }
-    Ok(payload.responses)
+    Ok((payload.responses, payload.approval))
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! approval all deny, with the reason an audit record needs.
 //!
 //! Timeouts run on tokio's paused clock (`start_paused`), except against the local webhook server,
-//! whose slow endpoint just outlasts a short timeout; nothing asserts wall-clock time.
+//! whose slow endpoint never answers; nothing sleeps to wait for something else, and nothing
+//! asserts wall-clock time.
 
 use std::io::Cursor;
 use std::sync::{Arc, Mutex};
@@ -132,15 +133,35 @@ fn an_altered_or_forged_token_is_denied() {
             .unwrap_err();
         assert_eq!(denied.reason, DenialReason::Tampered, "{garbage:?}");
     }
-    // Sealed under another key.
+    // A forgery of the pending request: its own payload (the unspent nonce, this call's
+    // binding) under a seal made with another key. Denied for the seal, not for the nonce.
+    assert!(approvals.inspect(&token).is_ok(), "the nonce is unspent");
     let other = Approvals::new(&[10; 32]);
-    let (_, forged) = other.issue("deploy", &args, "alice", "");
+    let (_, foreign) = other.issue("deploy", &args, "alice", "");
+    let forged = format!(
+        "{}.{}",
+        token.split_once('.').unwrap().0,
+        foreign.split_once('.').unwrap().1
+    );
     let denied = approvals
         .redeem(&forged, "deploy", &args, "alice")
         .unwrap_err();
     assert_eq!(denied.reason, DenialReason::Tampered);
-    // The original still works: failed attempts did not spend it.
+    assert_eq!(denied.detail, "the approval token's seal does not verify");
+    // Another request's payload under this request's seal: the same.
+    let (_, second) = approvals.issue("deploy", &args, "alice", "");
+    let swapped = format!(
+        "{}.{}",
+        second.split_once('.').unwrap().0,
+        token.split_once('.').unwrap().1
+    );
+    let denied = approvals
+        .redeem(&swapped, "deploy", &args, "alice")
+        .unwrap_err();
+    assert_eq!(denied.reason, DenialReason::Tampered);
+    // The original still works: failed attempts did not spend it; so does the second.
     assert!(approvals.redeem(&token, "deploy", &args, "alice").is_ok());
+    assert!(approvals.redeem(&second, "deploy", &args, "alice").is_ok());
 }
 
 #[test]
@@ -294,6 +315,10 @@ struct Asker {
     asked: Mutex<Vec<(String, ElicitRequestParams)>>,
     /// Acts as the external approver page on URL elicitations.
     page: Option<(ApprovalGate, Option<bool>)>,
+    /// The grant an earlier round sealed into the request's state.
+    carried: Option<String>,
+    /// The approval the gate handed over on this round.
+    kept: Mutex<Option<CarriedApproval>>,
 }
 
 impl Asker {
@@ -305,11 +330,23 @@ impl Asker {
             answered: Vec::new(),
             asked: Mutex::new(Vec::new()),
             page: None,
+            carried: None,
+            kept: Mutex::new(None),
         }
     }
 
     fn asked(&self) -> Vec<(String, ElicitRequestParams)> {
         self.asked.lock().unwrap().clone()
+    }
+
+    /// The grant this round would seal into the next round's state.
+    fn grant(&self) -> String {
+        self.kept
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the gate handed over the approval")
+            .grant()
     }
 }
 
@@ -354,6 +391,14 @@ impl ApprovalAsker for Asker {
             .filter(|(k, _)| k.starts_with(prefix))
             .cloned()
             .collect()
+    }
+
+    fn carried_approval(&self) -> Option<String> {
+        self.carried.clone()
+    }
+
+    fn keep_approval(&self, approval: CarriedApproval) {
+        *self.kept.lock().unwrap() = Some(approval);
     }
 }
 
@@ -520,6 +565,199 @@ async fn modern_rounds_refuse_an_expired_request() {
         .await,
     );
     assert_eq!(d.reason, DenialReason::Expired);
+}
+
+/// A later round whose sealed state carries `grant` (and, as a real one does, the answer an
+/// earlier round used).
+fn carrying(grant: &str, key: &str) -> Asker {
+    let mut asker = later_round(key, accept(json!({"approve": true})));
+    asker.carried = Some(grant.to_owned());
+    asker
+}
+
+/// Rounds 1 and 2 of a modern call whose tool asks for more input once approved: returns the
+/// approval's key and the grant round 2 seals into the state of round 3.
+async fn approved_round(gate: &ApprovalGate, call: &PendingCall<'_>) -> (String, String) {
+    let key = first_round(gate, call.arguments).await;
+    let round2 = later_round(&key, accept(json!({"approve": true})));
+    gate.check(call, &round2).await.unwrap();
+    (key, round2.grant())
+}
+
+#[tokio::test]
+async fn modern_approval_then_elicitation_rounds_use_the_carried_grant() {
+    let gate = gate();
+    let args = deploy_args();
+    let key = first_round(&gate, &args).await;
+    // Round 2: approved; the tool then asks for more input, so the round ends.
+    let round2 = later_round(&key, accept(json!({"approve": true})));
+    let approved = gate.check(&deploy(&args), &round2).await.unwrap();
+    let grant = round2.grant();
+    // Round 3 carries the grant: the same approval, nothing asked, the spent answer ignored.
+    let round3 = carrying(&grant, &key);
+    assert_eq!(gate.check(&deploy(&args), &round3).await.unwrap(), approved);
+    assert!(round3.asked().is_empty());
+    // Round 4 (the tool asked once more) carries the grant of round 3.
+    let round4 = carrying(&round3.grant(), &key);
+    assert_eq!(gate.check(&deploy(&args), &round4).await.unwrap(), approved);
+    // Round 3's state sent again: its round was spent.
+    let d = denial(gate.check(&deploy(&args), &carrying(&grant, &key)).await);
+    assert_eq!(d.reason, DenialReason::Replayed);
+    assert_eq!(
+        d.detail,
+        "the approval was used already, or is unknown to this server"
+    );
+    // A new call is asked again.
+    let asker = Asker::new(Client::Answers(accept(json!({"approve": true}))));
+    gate.check(&deploy(&args), &asker).await.unwrap();
+    assert_eq!(asker.asked().len(), 1);
+}
+
+#[tokio::test]
+async fn approval_grant_of_one_call_not_valid_for_another() {
+    let gate = gate();
+    let args = deploy_args();
+    let other_args = json!({"env": "prod", "version": "6.6.6"});
+    let misuses: [(PendingCall<'_>, DenialReason, &str); 3] = [
+        (
+            deploy(&other_args),
+            DenialReason::WrongBinding,
+            "the approval was issued for another tool, other arguments or another principal",
+        ),
+        (
+            PendingCall::new("deploy", &args, "mallory"),
+            DenialReason::WrongBinding,
+            "the approval was issued for another tool, other arguments or another principal",
+        ),
+        (
+            PendingCall::new("delete_everything", &args, "alice"),
+            DenialReason::WrongBinding,
+            "the approval was issued for another tool, other arguments or another principal",
+        ),
+    ];
+    for (call, reason, detail) in misuses {
+        let (key, grant) = approved_round(&gate, &deploy(&args)).await;
+        let d = denial(gate.check(&call, &carrying(&grant, &key)).await);
+        assert_eq!(
+            (d.reason, d.detail.as_str()),
+            (reason, detail),
+            "{}",
+            call.tool
+        );
+        // Presented for another call, the grant is burnt: its own call cannot use it either.
+        let d = denial(gate.check(&deploy(&args), &carrying(&grant, &key)).await);
+        assert_eq!(d.reason, DenialReason::Replayed);
+    }
+    // An altered grant, an approval request passed off as a grant: tampered, and not spent.
+    let (key, grant) = approved_round(&gate, &deploy(&args)).await;
+    let d = denial(
+        gate.check(&deploy(&args), &carrying(&flip(&grant, 4), &key))
+            .await,
+    );
+    assert_eq!(d.reason, DenialReason::Tampered);
+    let d = denial(
+        gate.check(&deploy(&args), &carrying(&key[KEY_PREFIX.len()..], &key))
+            .await,
+    );
+    assert_eq!(
+        (d.reason, d.detail.as_str()),
+        (DenialReason::Tampered, "the token is not an approval grant")
+    );
+    // A grant passed off as the answer to an approval request: tampered.
+    let d = denial(
+        gate.check(
+            &deploy(&args),
+            &later_round(
+                &format!("{KEY_PREFIX}{grant}"),
+                accept(json!({"approve": true})),
+            ),
+        )
+        .await,
+    );
+    assert_eq!(
+        (d.reason, d.detail.as_str()),
+        (DenialReason::Tampered, "the token is not an approval token")
+    );
+    // Another server's grant (another key): tampered.
+    let elsewhere = ApprovalGate::new(Approvals::new(&[6; 32]));
+    let (_, foreign) = approved_round(&elsewhere, &deploy(&args)).await;
+    let d = denial(gate.check(&deploy(&args), &carrying(&foreign, &key)).await);
+    assert_eq!(d.reason, DenialReason::Tampered);
+    // The good grant, after all that, still serves its own call once.
+    gate.check(&deploy(&args), &carrying(&grant, &key))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn out_of_band_gate_never_counts_the_clients_answer() {
+    let gate = gate();
+    let args = deploy_args();
+    // A real, pending request answered "yes" by the client: the gate has no approver, so an
+    // out-of-band call is refused without asking anyone, and the request is not spent.
+    let key = first_round(&gate, &args).await;
+    let asker = later_round(&key, accept(json!({"approve": true})));
+    let d = denial(gate.check(&deploy(&args).out_of_band(), &asker).await);
+    assert_eq!(
+        (d.reason, d.detail.as_str()),
+        (
+            DenialReason::Unavailable,
+            "the tool `deploy` may only be approved out of band, by a server-side approver, and \
+             this server has none configured"
+        )
+    );
+    assert!(asker.asked().is_empty());
+    // A grant from a call the client approved does not carry to an out-of-band call.
+    let (key2, grant) = approved_round(&gate, &deploy(&args)).await;
+    let d = denial(
+        gate.check(&deploy(&args).out_of_band(), &carrying(&grant, &key2))
+            .await,
+    );
+    assert_eq!(
+        (d.reason, d.detail.as_str()),
+        (
+            DenialReason::WrongBinding,
+            "this tool may only be approved by the server's approver, not by the client"
+        )
+    );
+    // With an approver, the client's "yes" is ignored: the approver says no.
+    let (approver, mut queue) = ChannelApprover::new(4, Duration::from_secs(30));
+    let approving = gate.clone().with_approver(approver);
+    let ops = tokio::spawn(async move {
+        let prompt = queue.recv().await.unwrap();
+        prompt.deny("ops says no");
+        // Then approves the next one, and the grant carries its decision to a later round.
+        let prompt = queue.recv().await.unwrap();
+        prompt.approve();
+        queue
+    });
+    let d = denial(approving.check(&deploy(&args).out_of_band(), &asker).await);
+    assert_eq!(
+        (d.reason, d.detail.as_str()),
+        (DenialReason::Declined, "ops says no")
+    );
+    let round1 = Asker::new(Client::Hangs);
+    let approved = approving
+        .check(&deploy(&args).out_of_band(), &round1)
+        .await
+        .unwrap();
+    let mut queue = ops.await.unwrap();
+    let round2 = carrying(&round1.grant(), &key);
+    assert_eq!(
+        approving
+            .check(&deploy(&args).out_of_band(), &round2)
+            .await
+            .unwrap(),
+        approved
+    );
+    assert!(queue.try_recv().is_err(), "the approver was asked once");
+    // The pending request the client answered was never spent: its own call still uses it.
+    gate.check(
+        &deploy(&args),
+        &later_round(&key, accept(json!({"approve": true}))),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -696,10 +934,8 @@ mod webhook {
             )
             .route(
                 "/slow",
-                post(|| async {
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                    Json(json!({"approved": true}))
-                }),
+                // Never answers: the approver's timeout is what ends the wait.
+                post(|| std::future::pending::<Json<Value>>()),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -776,11 +1012,63 @@ mod webhook {
         assert!(WebhookApprover::new("not a url").is_err());
         assert!(WebhookApprover::new("file:///etc/passwd").is_err());
         assert!(
-            WebhookApprover::new("http://x/")
+            WebhookApprover::new("http://localhost/")
                 .unwrap()
                 .with_header("bad header", "v")
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn webhook_approver_refuses_plain_http_except_loopback() {
+        for url in [
+            "http://approvals.example.com/hook",
+            "http://10.0.0.7:8080/hook",
+            "http://[2001:db8::1]/hook",
+            "http://[::ffff:10.0.0.7]/hook",
+            "http://localhost.example.com/hook",
+            "http://127.0.0.1.nip.io/hook",
+        ] {
+            let e = WebhookApprover::new(url).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "the webhook URL `{url}` uses plain http, which is allowed only on loopback \
+                     (localhost, 127.0.0.0/8, [::1]): use https"
+                )
+            );
+        }
+        assert_eq!(
+            WebhookApprover::new("ftp://approvals.example.com/")
+                .unwrap_err()
+                .to_string(),
+            "the webhook URL `ftp://approvals.example.com/` is not http or https"
+        );
+        for url in [
+            "https://approvals.example.com/hook",
+            "http://localhost:9000/hook",
+            "http://LOCALHOST./hook",
+            "http://approver.localhost/hook",
+            "http://127.0.0.1/hook",
+            "http://127.10.0.1/hook",
+            "http://[::1]:9000/hook",
+            "http://[::ffff:127.0.0.1]/hook",
+        ] {
+            assert!(WebhookApprover::new(url).is_ok(), "{url}");
+        }
+        // A good request afterwards: a loopback endpoint over plain http approves a call.
+        let (base, _) = webhook_server().await;
+        let approver = WebhookApprover::new(format!("{base}/approve"))
+            .unwrap()
+            .with_header("Authorization", "Bearer s3cret")
+            .unwrap();
+        let gate = gate().with_approver(approver);
+        let args = deploy_args();
+        let request = gate
+            .check(&deploy(&args), &Asker::new(Client::Hangs))
+            .await
+            .unwrap();
+        assert_eq!(request.arguments_hash, arguments_hash(&args));
     }
 }
 
@@ -854,4 +1142,297 @@ fn denial_reasons_read_well_in_audit_records() {
         d.to_string(),
         "approval denied (wrong_binding): issued for another call"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the server: modern rounds (`input_required`, `requestState`).
+
+mod server {
+    use super::*;
+    use crate::support::{Client, modern_meta};
+    use mcp_server::{Context, Server, tool};
+
+    /// Runs per service (each test uses its own service: tests run in parallel).
+    static RAN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    fn ran(service: &str) -> usize {
+        RAN.lock().unwrap().iter().filter(|s| *s == service).count()
+    }
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Region {
+        region: String,
+    }
+
+    /// Ships a service, once approved, to the region the user then picks.
+    #[tool(destructive, approval = "required")]
+    async fn ship(cx: Context, service: String) -> mcp_server::Result<String> {
+        let answer = cx.keyed("region").elicit::<Region>("Which region?").await?;
+        let Some(Region { region }) = answer.accepted() else {
+            return Ok("not shipped".into());
+        };
+        RAN.lock().unwrap().push(service.clone());
+        Ok(format!("shipped {service} to {region}"))
+    }
+
+    /// Wipes a database, once the operator (never the caller) approves, in the region the
+    /// caller then picks.
+    #[tool(destructive, approval = "out_of_band")]
+    async fn wipe(cx: Context, service: String) -> mcp_server::Result<String> {
+        let answer = cx.keyed("region").elicit::<Region>("Which region?").await?;
+        let Some(Region { region }) = answer.accepted() else {
+            return Ok("not wiped".into());
+        };
+        RAN.lock().unwrap().push(service.clone());
+        Ok(format!("wiped {service} in {region}"))
+    }
+
+    fn server() -> Server {
+        Server::new("ops", "1.0.0").tool(Ship).tool(Wipe)
+    }
+
+    fn params(tool: &str, service: &str) -> Value {
+        json!({"_meta": modern_meta(json!({})), "name": tool, "arguments": {"service": service}})
+    }
+
+    fn text(r: &Value) -> &str {
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+    }
+
+    /// The one key of an `input_required` result, and its `requestState`.
+    fn asked(r: &Value) -> (String, Value) {
+        assert_eq!(r["result"]["resultType"], "input_required", "{r}");
+        let requests = r["result"]["inputRequests"].as_object().unwrap();
+        assert_eq!(requests.len(), 1, "{r}");
+        let key = requests.keys().next().unwrap().clone();
+        (key, r["result"]["requestState"].clone())
+    }
+
+    fn retry(params: &Value, state: &Value, responses: Value) -> Value {
+        let mut p = params.clone();
+        p["requestState"] = state.clone();
+        p["inputResponses"] = responses;
+        p
+    }
+
+    fn approve() -> Value {
+        json!({"action": "accept", "content": {"approve": true}})
+    }
+
+    fn region(r: &str) -> Value {
+        json!({"action": "accept", "content": {"region": r}})
+    }
+
+    /// Rounds 1 and 2 of `ship`: asked for approval, approved, asked for the region. Returns
+    /// the approval's key and the state of round 3.
+    async fn approved(c: &mut Client, id: i64, p: &Value) -> (String, Value) {
+        let r = c.call(id, "tools/call", p.clone()).await;
+        let (key, state) = asked(&r);
+        assert!(key.starts_with(KEY_PREFIX), "{key}");
+        let r = c
+            .call(
+                id + 1,
+                "tools/call",
+                retry(p, &state, json!({ &key: approve() })),
+            )
+            .await;
+        let (region_key, state) = asked(&r);
+        assert_eq!(region_key, "region");
+        (key, state)
+    }
+
+    #[tokio::test]
+    async fn modern_approval_then_elicitation_round_completes() {
+        let mut c = Client::start(server());
+        let p = params("ship", "api");
+        let (_, state) = approved(&mut c, 1, &p).await;
+        // Round 3 answers the region: the approval given on round 2 still holds for this call.
+        let r = c
+            .call(
+                3,
+                "tools/call",
+                retry(&p, &state, json!({"region": region("eu")})),
+            )
+            .await;
+        assert_eq!(text(&r), "shipped api to eu", "{r}");
+        assert_eq!(ran("api"), 1);
+        // A new call of the same tool with the same arguments is asked again.
+        let r = c.call(4, "tools/call", p.clone()).await;
+        let (key, _) = asked(&r);
+        assert!(key.starts_with(KEY_PREFIX), "{key}");
+        assert_eq!(ran("api"), 1);
+    }
+
+    #[tokio::test]
+    async fn approval_state_of_one_call_not_valid_for_another() {
+        let mut c = Client::start(server());
+        let p = params("ship", "db");
+        let (key, state) = approved(&mut c, 1, &p).await;
+
+        // The state of this call, sent with other arguments: refused before anything runs.
+        let other = params("ship", "db-replica");
+        let r = c
+            .call(
+                3,
+                "tools/call",
+                retry(&other, &state, json!({"region": region("eu")})),
+            )
+            .await;
+        assert_eq!(r["error"]["code"], -32602, "{r}");
+        assert_eq!(r["error"]["message"], "invalid requestState (WrongRequest)");
+        // The approval's answer, sent on a new call (no state): the approval was spent.
+        let r = c
+            .call(
+                4,
+                "tools/call",
+                retry(&p, &Value::Null, json!({ &key: approve() })),
+            )
+            .await;
+        assert_eq!(r["result"]["isError"], true, "{r}");
+        assert_eq!(
+            text(&r),
+            "not approved: the approval was used already, or is unknown to this server"
+        );
+        assert_eq!(ran("db"), 0);
+
+        // The good round 3 of the call: served.
+        let round3 = retry(&p, &state, json!({"region": region("us")}));
+        let r = c.call(5, "tools/call", round3.clone()).await;
+        assert_eq!(text(&r), "shipped db to us", "{r}");
+        assert_eq!(ran("db"), 1);
+        // The same round 3 again (a replay of the whole request): the carried approval was
+        // for one round; denied, the tool does not run twice.
+        let r = c.call(6, "tools/call", round3).await;
+        assert_eq!(r["result"]["isError"], true, "{r}");
+        assert_eq!(
+            text(&r),
+            "not approved: the approval was used already, or is unknown to this server"
+        );
+        assert_eq!(ran("db"), 1);
+        // A new call is served after approval.
+        let (_, state) = approved(&mut c, 7, &p).await;
+        let r = c
+            .call(
+                9,
+                "tools/call",
+                retry(&p, &state, json!({"region": region("eu")})),
+            )
+            .await;
+        assert_eq!(text(&r), "shipped db to eu", "{r}");
+        assert_eq!(ran("db"), 2);
+    }
+
+    #[tokio::test]
+    async fn out_of_band_tool_not_approved_by_client_elicitation() {
+        // No server-side approver: refused at call time, with the reason, and the client is
+        // never asked, even with a well-formed "yes" to a real pending request in hand.
+        let mut c = Client::start(server());
+        let r = c.call(1, "tools/call", params("ship", "cache")).await;
+        let (key, _) = asked(&r);
+        let wipe = params("wipe", "cache");
+        let r = c
+            .call(
+                2,
+                "tools/call",
+                retry(&wipe, &Value::Null, json!({ &key: approve() })),
+            )
+            .await;
+        assert_eq!(r["result"]["isError"], true, "{r}");
+        assert_eq!(
+            text(&r),
+            "not approved: the tool `wipe` may only be approved out of band, by a server-side \
+             approver, and this server has none configured"
+        );
+        assert_eq!(ran("cache"), 0);
+
+        // With an approver: the client's "yes" does not count, the approver's "no" does.
+        let (approver, mut queue) = ChannelApprover::new(4, Duration::from_secs(30));
+        let gate = ApprovalGate::new(Approvals::random()).with_approver(approver);
+        let mut c = Client::start(server().approval(gate));
+        let ops = tokio::spawn(async move {
+            let prompt = queue.recv().await.unwrap();
+            assert_eq!(prompt.request.tool, "wipe");
+            prompt.deny("not during business hours");
+            queue
+        });
+        let r = c
+            .call(
+                3,
+                "tools/call",
+                retry(&wipe, &Value::Null, json!({ &key: approve() })),
+            )
+            .await;
+        assert_eq!(r["result"]["isError"], true, "{r}");
+        assert_eq!(text(&r), "not approved: not during business hours");
+        assert_eq!(ran("cache"), 0);
+        let mut queue = ops.await.unwrap();
+        // A good request afterwards: the approver approves, the call goes on to its question.
+        let ops = tokio::spawn(async move {
+            queue.recv().await.unwrap().approve();
+            queue
+        });
+        let r = c.call(4, "tools/call", wipe.clone()).await;
+        let (region_key, _) = asked(&r);
+        assert_eq!(region_key, "region");
+        ops.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn out_of_band_tool_approved_by_server_side_approver() {
+        let (approver, mut queue) = ChannelApprover::new(4, Duration::from_secs(30));
+        let gate = ApprovalGate::new(Approvals::random()).with_approver(approver);
+        let mut c = Client::start(server().approval(gate));
+        let ops = tokio::spawn(async move {
+            let prompt = queue.recv().await.unwrap();
+            assert_eq!(prompt.request.tool, "wipe");
+            assert_eq!(
+                prompt.request.arguments_hash,
+                arguments_hash(&json!({"service": "sessions"}))
+            );
+            prompt.approve();
+            queue
+        });
+        let wipe = params("wipe", "sessions");
+        // Round 1: the approver approves; the tool asks the caller for the region.
+        let r = c.call(1, "tools/call", wipe.clone()).await;
+        let (region_key, state) = asked(&r);
+        assert_eq!(region_key, "region");
+        let mut queue = ops.await.unwrap();
+        // Round 2: runs on the approval of round 1; the approver is not asked again.
+        let r = c
+            .call(
+                2,
+                "tools/call",
+                retry(&wipe, &state, json!({"region": region("eu")})),
+            )
+            .await;
+        assert_eq!(text(&r), "wiped sessions in eu", "{r}");
+        assert_eq!(ran("sessions"), 1);
+        assert!(queue.try_recv().is_err(), "the approver was asked once");
+        // Round 2 replayed: denied, the tool does not run twice.
+        let r = c
+            .call(
+                3,
+                "tools/call",
+                retry(&wipe, &state, json!({"region": region("eu")})),
+            )
+            .await;
+        assert_eq!(
+            text(&r),
+            "not approved: the approval was used already, or is unknown to this server"
+        );
+        assert_eq!(ran("sessions"), 1);
+        // A `required` tool on the same server is decided by the approver too.
+        let ops = tokio::spawn(async move {
+            let prompt = queue.recv().await.unwrap();
+            assert_eq!(prompt.request.tool, "ship");
+            prompt.approve();
+        });
+        let r = c.call(4, "tools/call", params("ship", "sessions")).await;
+        let (region_key, _) = asked(&r);
+        assert_eq!(region_key, "region");
+        ops.await.unwrap();
+    }
 }

@@ -607,17 +607,42 @@ async fn modern_approval_is_single_use_and_bound_to_the_call() {
 
     // The same approval again: a replay, denied.
     let r = c.call(3, "tools/call", retry.clone()).await;
-    assert!(text(&r).contains("not approved"), "{r}");
-    // An approval forged by altering the key: denied.
-    let mut forged_key = key.clone();
-    forged_key.pop();
-    forged_key.push('A');
+    assert_eq!(
+        text(&r),
+        "not approved: the approval was used already, or is unknown to this server"
+    );
+    // An approval forged from a fresh, unspent request (its seal altered): denied for the
+    // forgery, not for its nonce; the genuine answer to that request is served afterwards.
+    let r = c.call(4, "tools/call", params.clone()).await;
+    let (fresh, _) = r["result"]["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    let fresh = fresh.clone();
+    let state = r["result"]["requestState"].clone();
+    let mut forged_key = fresh.clone().into_bytes();
+    let at = forged_key.len() - 5;
+    forged_key[at] = if forged_key[at] == b'A' { b'B' } else { b'A' };
+    let forged_key = String::from_utf8(forged_key).unwrap();
     let mut forged = params.clone();
     forged["inputResponses"] = json!({ forged_key: approve });
-    let r = c.call(4, "tools/call", forged).await;
-    assert!(text(&r).contains("not approved"), "{r}");
+    forged["requestState"] = state.clone();
+    let r = c.call(5, "tools/call", forged).await;
+    assert_eq!(
+        text(&r),
+        "not approved: the approval token's seal does not verify",
+        "{r}"
+    );
+    let mut genuine = params.clone();
+    genuine["inputResponses"] = json!({ fresh: approve });
+    genuine["requestState"] = state;
+    let r = c.call(6, "tools/call", genuine).await;
+    assert_eq!(text(&r), "released db 9", "{r}");
+    assert_eq!(released("db"), before + 2);
     // A fresh approval used for other arguments: refused (bound to the exact arguments).
-    let r = c.call(5, "tools/call", params.clone()).await;
+    let r = c.call(7, "tools/call", params.clone()).await;
     let (key, _) = r["result"]["inputRequests"]
         .as_object()
         .unwrap()
@@ -628,9 +653,14 @@ async fn modern_approval_is_single_use_and_bound_to_the_call() {
     let mut other = params.clone();
     other["arguments"] = json!({"service": "db", "version": "10"});
     other["inputResponses"] = json!({ key: approve });
-    let r = c.call(6, "tools/call", other).await;
-    assert!(text(&r).contains("not approved"), "{r}");
-    assert_eq!(released("db"), before + 1);
+    let r = c.call(8, "tools/call", other).await;
+    assert_eq!(
+        text(&r),
+        "not approved: the approval was issued for another tool, other arguments or another \
+         principal",
+        "{r}"
+    );
+    assert_eq!(released("db"), before + 2);
 }
 
 #[tokio::test]

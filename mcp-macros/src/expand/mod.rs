@@ -192,6 +192,11 @@ pub(crate) fn policy_fn(
         max_result_bytes,
         ..
     } = policy;
+    let approval = match approval {
+        attr::ApprovalAttr::None => quote!(#krate::__private::Approval::None),
+        attr::ApprovalAttr::Required => quote!(#krate::__private::Approval::Required),
+        attr::ApprovalAttr::OutOfBand => quote!(#krate::__private::Approval::OutOfBand),
+    };
     let rate_limit = opt(rate_limit.map(|(n, secs)| quote!((#n, #secs))));
     let max_concurrency = opt(*max_concurrency);
     let timeout_ms = opt(*timeout_ms);
