@@ -2160,3 +2160,95 @@ async fn http_refusals_are_audited_once_without_the_token() {
         .unwrap()
         .unwrap();
 }
+
+/// Without authentication too: a disallowed `Origin` or `Host` (403), an oversized body (413) and
+/// a body that is not JSON (400) are audited once each as refusals, and the next request is
+/// served and audited as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_refusals_without_auth_are_audited() {
+    use mcp_server::audit::{Audit, AuditKind, MemorySink};
+
+    let memory = Arc::new(MemorySink::default());
+    let probe = Arc::new(Probe::default());
+    let server = test_server(&probe).audit(Audit::new().with_sink(memory.clone()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let url = format!("http://{addr}/mcp");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(http::serve(
+        server,
+        HttpConfig::new().max_body_size(1024),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let client = reqwest::Client::new();
+    let post = |body: String| {
+        client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body)
+    };
+    let refusal = |status: u16, reason: &str| {
+        let records = memory.take();
+        assert_eq!(records.len(), 1, "{records:?}");
+        assert_eq!(records[0].kind, AuditKind::Refusal);
+        assert_eq!(records[0].status, Some(status));
+        assert_eq!(records[0].reason.as_deref(), Some(reason));
+        assert!(records[0].client.is_some());
+    };
+
+    let r = post(request(1, "ping").to_string())
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    refusal(403, "this origin is not allowed");
+    assert_eq!(probe.echo_calls.load(Ordering::SeqCst), 0);
+
+    let r = post(request(2, "ping").to_string())
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    refusal(403, "this host name is not allowed");
+
+    let r = post("x".repeat(4096)).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    refusal(413, "the body exceeds the limit of 1024 bytes");
+
+    let r = post("{not json".into()).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let records = memory.take();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].status, Some(400));
+    assert_eq!(records[0].error_code, Some(-32700));
+
+    // A good request: served, and audited by the engine only.
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": "ok"}, "_meta": modern_meta()}});
+    let r = post(body.to_string())
+        .header("mcp-protocol-version", MODERN)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "echo")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(answer(r).await["result"]["content"][0]["text"], "ok");
+    let kinds: Vec<AuditKind> = memory.take().iter().map(|r| r.kind).collect();
+    assert!(!kinds.contains(&AuditKind::Refusal), "{kinds:?}");
+    assert_eq!(kinds.first(), Some(&AuditKind::Request));
+    assert_eq!(kinds.last(), Some(&AuditKind::Response));
+
+    let _ = stop.send(());
+    tokio::time::timeout(PATIENCE, task)
+        .await
+        .expect("the server stops in time")
+        .unwrap()
+        .unwrap();
+}
