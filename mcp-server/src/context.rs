@@ -63,7 +63,7 @@ pub(crate) struct Mrtr {
     /// The approval grant an earlier round of this call sealed into `requestState`.
     pub(crate) carried_approval: Option<String>,
     /// The approval given in this round, for the next round's `requestState`.
-    pub(crate) kept_approval: Mutex<Option<crate::approval::CarriedApproval>>,
+    pub(crate) kept_approval: Mutex<Option<Box<crate::approval::CarriedApproval>>>,
 }
 
 impl Mrtr {

@@ -1718,7 +1718,7 @@ impl ApprovalAsker for Asker<'_> {
 
     fn keep_approval(&self, approval: CarriedApproval) {
         if let crate::context::InputMode::Modern(mrtr) = &self.0.inner.input {
-            *mrtr.kept_approval.lock().expect("not poisoned") = Some(approval);
+            *mrtr.kept_approval.lock().expect("not poisoned") = Some(Box::new(approval));
         }
     }
 }

@@ -935,7 +935,7 @@ mod webhook {
             .route(
                 "/slow",
                 // Never answers: the approver's timeout is what ends the wait.
-                post(|| std::future::pending::<Json<Value>>()),
+                post(std::future::pending::<Json<Value>>),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
