@@ -94,6 +94,8 @@ fn input_struct(
     target: &Target<'_>,
     serde: &TokenStream,
 ) -> TokenStream {
+    let krate = &target.krate;
+    let c = quote!(#krate::mcp_core::contract);
     let vis = &target.vis;
     let doc = format!(
         "The arguments of the tool `{tool}`, for typed clients: `client.call({}, {input} {{ ... }})`.",
@@ -138,8 +140,17 @@ fn input_struct(
                 __mcp_serializer: __S,
             ) -> ::core::result::Result<__S::Ok, __S::Error> {
                 use #serde::ser::SerializeStruct as _;
+                #[allow(unused_imports)]
+                use #c::__private::{NeverNone as _, OptionNone as _};
                 let mut __mcp_struct = __mcp_serializer.serialize_struct(#input_name, #count)?;
-                #(__mcp_struct.serialize_field(#names, &self.#fields)?;)*
+                // `None` is left out: absent, as the tool's schema says (not required).
+                #(
+                    if (&&#c::__private::Field(&self.#fields)).is_none() {
+                        __mcp_struct.skip_field(#names)?;
+                    } else {
+                        __mcp_struct.serialize_field(#names, &self.#fields)?;
+                    }
+                )*
                 __mcp_struct.end()
             }
         }
