@@ -131,6 +131,27 @@ impl RegistryLock {
     }
 }
 
+#[cfg(test)]
+mod registry_lock_tests {
+    use super::RegistryLock;
+
+    #[test]
+    fn a_poisoned_registry_lock_is_recovered() {
+        let lock = std::sync::Arc::new(RegistryLock::default());
+        let l = lock.clone();
+        let panicked = std::thread::spawn(move || {
+            let _guard = l.write();
+            panic!("a panic while holding the registry");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(lock.0.is_poisoned());
+        // Both still work, and see the registry as it was.
+        assert!(lock.read().expect("never an error").tools.is_empty());
+        assert!(lock.write().expect("never an error").prompts.is_empty());
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) info: Implementation,
     pub(crate) instructions: Option<String>,

@@ -5,6 +5,12 @@
 //! is registered) by a [`SchemaCompiler`], which also shares identical schemas and regular
 //! expressions between tools.
 //!
+//! Before that, a `null` sent for a property that is not required, and whose schema does not
+//! admit `null`, is removed: it stands for "absent" (model clients and strict function-calling
+//! modes send `"limit": null` for an optional `limit`). This goes through nested objects and
+//! arrays as the schema describes them ([`ToolSchemas::remove_absent_nulls`]); a `null` for a
+//! required property stays, and validation names it.
+//!
 //! Compilation is safe on untrusted schemas:
 //! - no external reference is ever fetched: a `$ref` (or `$schema`) to `http:`, `https:` or
 //!   `file:` fails to compile, without any network or file access;
