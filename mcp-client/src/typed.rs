@@ -308,7 +308,8 @@ pub mod __private {
         Box::pin(async move { client.call_typed::<T>(tool, arguments, expect).await })
     }
 
-    /// Serializes one argument of a method into the `arguments` object.
+    /// Serializes one argument of a method into the `arguments` object; a `None` (a value that
+    /// serializes to `null`) is left out, as an absent optional argument.
     pub fn arg<T: serde::Serialize + ?Sized>(
         tool: &str,
         arguments: &mut JsonObject,
@@ -319,7 +320,9 @@ pub mod __private {
             tool: tool.to_owned(),
             reason: format!("argument `{name}`: {e}"),
         })?;
-        arguments.insert(name.to_owned(), value);
+        if !value.is_null() {
+            arguments.insert(name.to_owned(), value);
+        }
         Ok(())
     }
 }

@@ -361,3 +361,72 @@ async fn listen_yields_changes_in_both_eras() {
         assert_eq!(stats.count, 1);
     }
 }
+
+/// Searches products; says what it received.
+#[mcp_server::tool]
+pub(crate) fn search(query: String, aisle: Option<String>, limit: Option<u32>) -> String {
+    format!("query={query} aisle={aisle:?} limit={limit:?}")
+}
+
+#[mcp_client::client]
+pub(crate) trait Shop {
+    /// `search`, with optional arguments.
+    async fn search(
+        &self,
+        query: String,
+        aisle: Option<String>,
+        limit: Option<u32>,
+    ) -> mcp_client::Result<String>;
+}
+
+#[tokio::test]
+async fn typed_call_with_none_is_served_by_the_same_tool() {
+    // `None` is left out of the arguments, as the tool's schema says (not required).
+    let input = SearchInput {
+        query: "milk".into(),
+        aisle: None,
+        limit: Some(3),
+    };
+    assert_eq!(
+        serde_json::to_value(&input).unwrap(),
+        serde_json::json!({"query": "milk", "limit": 3})
+    );
+    for era in ERAS {
+        let server = Server::new("shop", "1.0.0").tool(Search);
+        let client = Client::builder()
+            .era(era)
+            .connect(in_process(server))
+            .await
+            .unwrap();
+        let text = client
+            .call(
+                Search,
+                SearchInput {
+                    query: "milk".into(),
+                    aisle: None,
+                    limit: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(text, "query=milk aisle=None limit=None", "{era:?}");
+        let text = client.search("tea".into(), None, Some(2)).await.unwrap();
+        assert_eq!(text, "query=tea aisle=None limit=Some(2)", "{era:?}");
+        // A good call with every argument is still served.
+        let text = client
+            .call(
+                Search,
+                SearchInput {
+                    query: "oat".into(),
+                    aisle: Some("dairy".into()),
+                    limit: Some(1),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            text, "query=oat aisle=Some(\"dairy\") limit=Some(1)",
+            "{era:?}"
+        );
+    }
+}

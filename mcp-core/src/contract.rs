@@ -375,6 +375,32 @@ pub mod __private {
         true
     }
 
+    /// A field of a generated `{Marker}Input`, to leave out a `None` (autoref
+    /// specialization: `(&&Field(&value)).is_none()`).
+    pub struct Field<'a, T: ?Sized>(pub &'a T);
+
+    /// An `Option` field: left out when `None`.
+    pub trait OptionNone {
+        /// Whether the field is `None`.
+        fn is_none(&self) -> bool;
+    }
+
+    impl<T> OptionNone for &Field<'_, Option<T>> {
+        fn is_none(&self) -> bool {
+            self.0.is_none()
+        }
+    }
+
+    /// Any other field: always sent.
+    pub trait NeverNone {
+        /// Never.
+        fn is_none(&self) -> bool {
+            false
+        }
+    }
+
+    impl<T: ?Sized> NeverNone for Field<'_, T> {}
+
     /// Implemented only by the contract's output type (`#[tool(contract = ...)]`).
     #[diagnostic::on_unimplemented(
         message = "the tool's output type `{Self}` is not its contract's output type `{T}`",

@@ -69,6 +69,20 @@ pub(crate) struct Param {
     pub(crate) arg: ArgAttr,
     /// `#[args]`: all arguments as one struct.
     pub(crate) args: Option<Span>,
+    /// `#[ctx]`: injected from the request (`FromContext`), whatever its type's name.
+    pub(crate) ctx: Option<Span>,
+}
+
+impl Param {
+    /// Whether the parameter is injected rather than an argument: marked `#[ctx]`, or, unmarked,
+    /// of a type the runtime injects by its name (`Context`, `State<T>`, `Meta`,
+    /// `ProtocolVersion`, `Identity`). The runtime follows this decision, and checks it against
+    /// `FromContext` at compile time, so that the tool's schema, its handler and its contract
+    /// (`{Marker}Input`) always agree.
+    pub(crate) fn injected(&self) -> bool {
+        self.ctx.is_some()
+            || (self.arg.span.is_none() && self.args.is_none() && is_injected(&self.ty))
+    }
 }
 
 /// An annotated function, with its parameters' attributes and doc comments taken out of the
@@ -158,12 +172,15 @@ pub(crate) fn function(attrs: &[Attribute], sig: &mut Signature, errors: &mut Er
             FnArg::Typed(pt) => {
                 let mut arg = ArgAttr::default();
                 let mut args = None;
+                let mut ctx = None;
                 let doc = doc_comment(&pt.attrs);
                 pt.attrs.retain(|a| {
                     if is_arg_attr(a, "arg") {
                         arg.span = Some(a.path().span());
                         match &a.meta {
                             Meta::List(list) => arg_attr(list.tokens.clone(), &mut arg, errors),
+                            // A bare `#[arg]`: an argument, whatever its type's name.
+                            Meta::Path(_) => {}
                             other => errors.on(
                                 other,
                                 "expected options: `#[arg(rename = \"...\", description = \"...\", default, sensitive)]`",
@@ -175,6 +192,12 @@ pub(crate) fn function(attrs: &[Attribute], sig: &mut Signature, errors: &mut Er
                             errors.on(&a.meta, "`#[args]` takes no options");
                         }
                         args = Some(a.path().span());
+                        false
+                    } else if is_arg_attr(a, "ctx") {
+                        if !matches!(a.meta, Meta::Path(_)) {
+                            errors.on(&a.meta, "`#[ctx]` takes no options");
+                        }
+                        ctx = Some(a.path().span());
                         false
                     } else {
                         !a.path().is_ident("doc")
@@ -199,6 +222,7 @@ pub(crate) fn function(attrs: &[Attribute], sig: &mut Signature, errors: &mut Er
                     description,
                     arg,
                     args,
+                    ctx,
                 });
             }
         }

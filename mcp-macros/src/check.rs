@@ -77,7 +77,7 @@ pub(crate) fn function(
     }
     if let Some(contract) = &attr.contract
         && !f.params.iter().any(|p| p.args.is_some())
-        && f.params.iter().any(|p| !crate::ast::is_injected(&p.ty))
+        && f.params.iter().any(|p| !p.injected())
     {
         errors.on(
             contract,
@@ -105,6 +105,21 @@ pub(crate) fn function(
                 ),
             );
             continue;
+        }
+        if let Some(ctx) = p.ctx {
+            if let Some(span) = p.arg.span.or(p.args) {
+                errors.at(
+                    span,
+                    "a parameter is either injected (`#[ctx]`) or an argument (`#[arg]`, `#[args]`), not both",
+                );
+                continue;
+            }
+            if attr.kind == Kind::Resource {
+                errors.at(
+                    ctx,
+                    "`#[ctx]` is for `#[tool]` and `#[prompt]` parameters; a resource injects every parameter that is not a variable of its URI template",
+                );
+            }
         }
         if let Some(span) = p.args {
             if attr.kind != Kind::Tool {

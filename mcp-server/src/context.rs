@@ -577,8 +577,10 @@ impl<T> Elicitation<T> {
 
 /// A handler parameter filled in from the request rather than from the arguments.
 ///
-/// The macros recognise injected parameters by this trait: a parameter whose type implements it is
-/// not part of the input schema. Implement it for your own types to inject them.
+/// A parameter whose type implements it is not part of the input schema. Implement it for your
+/// own types, and mark such a parameter `#[ctx]` in a `#[tool]` (`Context`, `State<T>`, `Meta`,
+/// `ProtocolVersion` and `Identity` need no mark): the macro decides what the tool's typed
+/// contract holds from what is written, and checks it against this trait.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be injected into a handler",
     label = "not an argument type and not injectable",

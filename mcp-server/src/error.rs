@@ -152,3 +152,40 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
 
 /// The result of a handler.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why an item could not be registered with [`crate::Server::try_add_tool`],
+/// [`crate::Server::try_add_resource`] or [`crate::Server::try_add_prompt`].
+///
+/// The server is unchanged by a failed registration, and keeps serving.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// The tool's name is not a valid tool name (SEP-986: 1 to 128 of `A-Z a-z 0-9 _ - .`).
+    #[error("invalid tool name `{name}`: {reason}")]
+    InvalidToolName {
+        /// The name.
+        name: String,
+        /// Why it is invalid.
+        reason: mcp_core::types::ToolNameError,
+    },
+    /// A tool of that name is already registered.
+    #[error("a tool named `{0}` is already registered")]
+    DuplicateTool(String),
+    /// A resource with that URI is already registered.
+    #[error("a resource with URI `{0}` is already registered")]
+    DuplicateResource(String),
+    /// The resource template is not a valid RFC 6570 URI template.
+    #[error("invalid URI template `{template}`: {reason}")]
+    InvalidUriTemplate {
+        /// The template.
+        template: String,
+        /// Why it does not parse.
+        reason: mcp_core::uri_template::TemplateError,
+    },
+    /// A resource template with that URI template is already registered.
+    #[error("a template `{0}` is already registered")]
+    DuplicateTemplate(String),
+    /// A prompt of that name is already registered.
+    #[error("a prompt named `{0}` is already registered")]
+    DuplicatePrompt(String),
+}

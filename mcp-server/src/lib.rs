@@ -29,7 +29,7 @@ pub mod validate;
 
 pub use audit::{Audit, AuditRecord, AuditSink};
 pub use context::{Context, Elicitation, FromContext, Keyed, State};
-pub use error::{Error, Result};
+pub use error::{Error, RegisterError, Result};
 pub use handler::{PromptHandler, ResourceDefinition, ResourceHandler, ToolHandler};
 pub use identity::{AuthMethod, Identity};
 pub use policy::{Approval, Policy, RateLimit};

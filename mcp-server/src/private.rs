@@ -697,29 +697,77 @@ impl<T> Param<T> {
     }
 }
 
-/// A parameter filled in from the request ([`FromContext`]): not in the schema.
-pub trait InjectedParam<T> {
-    /// Adds nothing to the schema.
-    fn describe(&self, _: &mut ObjectSchemaBuilder, _: &str, _: Option<&str>, _: bool) {}
+/// A parameter the macro judged injected by its type's name (`Context`, `State<T>`, `Meta`,
+/// `ProtocolVersion`, `Identity`): the type must implement [`FromContext`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is injected because of its name, but does not implement `FromContext`",
+    label = "injected by its name, but not injectable",
+    note = "a parameter whose type is named `Context`, `State`, `Meta`, `ProtocolVersion` or `Identity` is injected from the request; if this one is an argument, mark it `#[arg]`"
+)]
+pub trait InjectedByName: Sized {
     /// Takes the value from the context.
-    fn extract(&self, cx: &Context, _: &mut JsonObject, _: &str) -> Result<T>;
-    /// Takes the value from the context (a default does not apply).
-    fn extract_or(
-        &self,
-        cx: &Context,
-        args: &mut JsonObject,
-        name: &str,
-        _: fn() -> T,
-    ) -> Result<T> {
-        self.extract(cx, args, name)
-    }
+    fn inject(cx: &Context) -> Result<Self>;
 }
 
-impl<T: FromContext> InjectedParam<T> for &&&Param<T> {
-    fn extract(&self, cx: &Context, _: &mut JsonObject, _: &str) -> Result<T> {
+impl<T: FromContext> InjectedByName for T {
+    fn inject(cx: &Context) -> Result<Self> {
         T::from_context(cx)
     }
 }
+
+/// A parameter marked `#[ctx]`: the type must implement [`FromContext`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is marked `#[ctx]`, but cannot be injected",
+    label = "does not implement `mcp_server::FromContext`",
+    note = "`#[ctx]` injects a parameter from the request, which needs `impl FromContext for {Self}`; remove `#[ctx]` if it is an argument"
+)]
+pub trait InjectedByMarker: Sized {
+    /// Takes the value from the context.
+    fn inject(cx: &Context) -> Result<Self>;
+}
+
+impl<T: FromContext> InjectedByMarker for T {
+    fn inject(cx: &Context) -> Result<Self> {
+        T::from_context(cx)
+    }
+}
+
+/// The bound an unmarked parameter of an injectable type fails: whether it is injected or an
+/// argument decides the tool's schema and its contract, so it is said, not guessed.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` implements `FromContext`: mark the parameter `#[ctx]` to inject it, or `#[arg]` to take it as an argument",
+    label = "injected or an argument?",
+    note = "only `Context`, `State<T>`, `Meta`, `ProtocolVersion` and `Identity` are injected without `#[ctx]`: the macro decides by what is written, so that the tool's schema, its handler and its typed contract (`{{Marker}}Input`) agree"
+)]
+pub trait MarkedInjection {}
+
+/// An unmarked parameter of a [`FromContext`] type: the bound fails at the parameter's type.
+pub trait InjectedParam<T> {
+    /// Nothing (the error comes from `extract`, once).
+    fn describe(&self, _: &mut ObjectSchemaBuilder, _: &str, _: Option<&str>, _: bool) {}
+    /// Fails to compile.
+    fn extract(&self, _: &Context, _: &mut JsonObject, _: &str) -> Result<T>
+    where
+        T: MarkedInjection,
+    {
+        unreachable!(
+            "`{}` is injectable but unmarked",
+            std::any::type_name::<T>()
+        )
+    }
+    /// Fails to compile.
+    fn extract_or(&self, _: &Context, _: &mut JsonObject, _: &str, _: fn() -> T) -> Result<T>
+    where
+        T: MarkedInjection,
+    {
+        unreachable!(
+            "`{}` is injectable but unmarked",
+            std::any::type_name::<T>()
+        )
+    }
+}
+
+impl<T: FromContext> InjectedParam<T> for &&&Param<T> {}
 
 fn invalid_argument(name: &str, e: impl Display) -> Error {
     Error::public(format!("invalid argument `{name}`: {e}"))
@@ -845,40 +893,32 @@ pub trait ArgumentWithoutDeserialize<T> {
 
 impl<T: JsonSchema> ArgumentWithoutDeserialize<T> for &Param<T> {}
 
-/// The bound a parameter that is neither an argument nor injected fails.
+/// The bound a parameter that is neither an argument nor injected fails (implemented by
+/// nothing: a `FromContext` type never gets here unmarked, and `#[arg]` makes it an argument).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a tool argument, and cannot be injected",
     label = "neither an argument nor injectable",
-    note = "an argument implements `serde::Deserialize` and `schemars::JsonSchema` (derive both); an injected parameter implements `mcp_server::FromContext` (`Context`, `State<T>`, `Meta`, ...)"
+    note = "an argument implements `serde::Deserialize` and `schemars::JsonSchema` (derive both); an injected parameter implements `mcp_server::FromContext` (`Context`, `State<T>`, `Meta`, ...) and is marked `#[ctx]` unless its type is one of those"
 )]
-pub trait ToolParam: Sized {
-    /// Takes the value from the context.
-    fn inject(cx: &Context) -> Result<Self>;
-}
-
-impl<T: FromContext> ToolParam for T {
-    fn inject(cx: &Context) -> Result<Self> {
-        T::from_context(cx)
-    }
-}
+pub trait ToolParam {}
 
 /// Neither injected nor an argument: the bound fails at the parameter's type.
 pub trait InvalidParam<T> {
     /// Nothing (the error comes from `extract`, once).
     fn describe(&self, _: &mut ObjectSchemaBuilder, _: &str, _: Option<&str>, _: bool) {}
     /// Fails to compile.
-    fn extract(&self, cx: &Context, _: &mut JsonObject, _: &str) -> Result<T>
+    fn extract(&self, _: &Context, _: &mut JsonObject, _: &str) -> Result<T>
     where
         T: ToolParam,
     {
-        T::inject(cx)
+        unreachable!("`{}` is not a tool argument", std::any::type_name::<T>())
     }
     /// Fails to compile.
-    fn extract_or(&self, cx: &Context, _: &mut JsonObject, _: &str, _: fn() -> T) -> Result<T>
+    fn extract_or(&self, _: &Context, _: &mut JsonObject, _: &str, _: fn() -> T) -> Result<T>
     where
         T: ToolParam,
     {
-        T::inject(cx)
+        unreachable!("`{}` is not a tool argument", std::any::type_name::<T>())
     }
 }
 
@@ -944,6 +984,20 @@ impl<T, E> SplitResult for &Split<std::result::Result<T, E>> {
         value.map_err(HandlerError::into_error)
     }
 }
+
+/// The success type the typed contract reads from the return type's name is the one the
+/// handler produces (`#[tool]` checks its `{Marker}` contract with it).
+#[diagnostic::on_unimplemented(
+    message = "the tool's contract reads its output as `{G}`, but the handler returns `{Self}`",
+    label = "the contract and the handler disagree on this return type",
+    note = "the contract takes a return type for a `Result` when its name ends in `Result` (`Result<T, E>`, `anyhow::Result<T>`, an alias `SearchResult<T>`): name an alias of `Result` so, and return `Json<T>` for a type of yours whose name ends in `Result`"
+)]
+pub trait SameOk<G: ?Sized> {}
+
+impl<T: ?Sized> SameOk<T> for T {}
+
+/// Checks [`SameOk`] (the marker comes from the runtime's split of the return type).
+pub fn same_ok<G, R: SameOk<G>>(_: &Ret<R>) {}
 
 /// Any other type: the result itself.
 pub trait SplitValue {

@@ -109,10 +109,57 @@ impl Registry {
     }
 }
 
+/// The registry's lock, which is never poisoned.
+///
+/// Nothing that can panic runs while it is held (items are validated before it is taken,
+/// handlers run after it is released), and each change is a single `push` or `retain`, so a
+/// registry seen after a panic elsewhere in the thread is still whole: a poisoned lock is
+/// recovered instead of failing every later request. `read` and `write` return a `Result` that
+/// cannot be an error, so callers keep the `std` lock's shape.
+#[derive(Default)]
+struct RegistryLock(RwLock<Registry>);
+
+impl RegistryLock {
+    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, Registry>, std::convert::Infallible> {
+        Ok(self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, Registry>, std::convert::Infallible> {
+        Ok(self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+#[cfg(test)]
+mod registry_lock_tests {
+    use super::RegistryLock;
+
+    #[test]
+    fn a_poisoned_registry_lock_is_recovered() {
+        let lock = std::sync::Arc::new(RegistryLock::default());
+        let l = lock.clone();
+        let panicked = std::thread::spawn(move || {
+            let _guard = l.write();
+            panic!("a panic while holding the registry");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(lock.0.is_poisoned());
+        // Both still work, and see the registry as it was.
+        assert!(lock.read().expect("never an error").tools.is_empty());
+        assert!(lock.write().expect("never an error").prompts.is_empty());
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) info: Implementation,
     pub(crate) instructions: Option<String>,
-    registry: RwLock<Registry>,
+    registry: RegistryLock,
     pub(crate) state: RwLock<StateMap>,
     pub(crate) options: ServerOptions,
     pub(crate) events: broadcast::Sender<Event>,
@@ -179,7 +226,7 @@ impl Server {
             inner: Arc::new(Inner {
                 info,
                 instructions: None,
-                registry: RwLock::new(Registry::default()),
+                registry: RegistryLock::default(),
                 state: RwLock::new(StateMap::default()),
                 options: ServerOptions::default(),
                 events: broadcast::channel(64).0,
@@ -278,30 +325,34 @@ impl Server {
         self
     }
 
-    /// Adds a tool.
+    /// Adds a tool, at start-up.
     ///
     /// # Panics
-    /// When a tool of that name is already registered, or the name is not a valid tool name.
+    /// When a tool of that name is already registered, or the name is not a valid tool name
+    /// (a mistake in the program). While serving, use [`Server::try_add_tool`], which returns the
+    /// error instead.
     #[must_use]
     pub fn tool(self, tool: impl ToolHandler) -> Self {
         self.add_tool(tool);
         self
     }
 
-    /// Adds a resource or a resource template.
+    /// Adds a resource or a resource template, at start-up.
     ///
     /// # Panics
-    /// When the URI is taken, or a template does not parse.
+    /// When the URI is taken, or a template does not parse (a mistake in the program). While
+    /// serving, use [`Server::try_add_resource`], which returns the error instead.
     #[must_use]
     pub fn resource(self, resource: impl ResourceHandler) -> Self {
         self.add_resource(resource);
         self
     }
 
-    /// Adds a prompt.
+    /// Adds a prompt, at start-up.
     ///
     /// # Panics
-    /// When a prompt of that name is already registered.
+    /// When a prompt of that name is already registered (a mistake in the program). While
+    /// serving, use [`Server::try_add_prompt`], which returns the error instead.
     #[must_use]
     pub fn prompt(self, prompt: impl PromptHandler) -> Self {
         self.add_prompt(prompt);
@@ -309,17 +360,27 @@ impl Server {
     }
 
     /// Adds a tool while serving; clients are told the list changed.
+    ///
+    /// # Panics
+    /// Like [`Server::tool`]; the panic happens before the registry is touched, so other
+    /// requests are still served. Prefer [`Server::try_add_tool`] while serving.
     pub fn add_tool(&self, tool: impl ToolHandler) {
-        let definition = tool.definition();
-        if let Err(e) = validate_tool_name(&definition.name) {
-            panic!("invalid tool name `{}`: {e}", definition.name);
+        if let Err(e) = self.try_add_tool(tool) {
+            panic!("{e}");
         }
-        let mut reg = self.inner.registry.write().expect("not poisoned");
-        assert!(
-            reg.tool(&definition.name).is_none(),
-            "a tool named `{}` is already registered",
-            definition.name
-        );
+    }
+
+    /// Adds a tool while serving, or says why it cannot be added (an invalid name, or a tool of
+    /// that name is already registered); the server is then unchanged. Clients are told the list
+    /// changed.
+    pub fn try_add_tool(&self, tool: impl ToolHandler) -> Result<(), crate::RegisterError> {
+        let definition = tool.definition();
+        if let Err(reason) = validate_tool_name(&definition.name) {
+            return Err(crate::RegisterError::InvalidToolName {
+                name: definition.name,
+                reason,
+            });
+        }
         let defers_task = tool.defers_task();
         let guard = Arc::new(Guard::new(tool.policy(), gateway::may_destroy(&definition)));
         let schemas = self
@@ -331,6 +392,10 @@ impl Server {
                 tracing::error!(tool = %definition.name, error = %e, "a tool schema does not compile: every call will fail");
                 e.to_string()
             });
+        let mut reg = self.inner.registry.write().expect("not poisoned");
+        if reg.tool(&definition.name).is_some() {
+            return Err(crate::RegisterError::DuplicateTool(definition.name));
+        }
         reg.tools.push(ToolEntry {
             definition,
             handler: Arc::new(tool),
@@ -340,6 +405,7 @@ impl Server {
         });
         drop(reg);
         let _ = self.inner.events.send(Event::ToolsChanged);
+        Ok(())
     }
 
     /// Removes a tool while serving; returns whether it was there.
@@ -356,37 +422,62 @@ impl Server {
     }
 
     /// Adds a resource or template while serving.
+    ///
+    /// # Panics
+    /// Like [`Server::resource`]; the panic happens before the registry is touched, so other
+    /// requests are still served. Prefer [`Server::try_add_resource`] while serving.
     pub fn add_resource(&self, resource: impl ResourceHandler) {
+        if let Err(e) = self.try_add_resource(resource) {
+            panic!("{e}");
+        }
+    }
+
+    /// Adds a resource or template while serving, or says why it cannot be added (the URI or
+    /// template is taken, or the template does not parse); the server is then unchanged.
+    pub fn try_add_resource(
+        &self,
+        resource: impl ResourceHandler,
+    ) -> Result<(), crate::RegisterError> {
         let definition = resource.definition();
+        let template = match &definition {
+            ResourceDefinition::Static(_) => None,
+            ResourceDefinition::Template(t) => {
+                Some(UriTemplate::parse(&t.uri_template).map_err(|reason| {
+                    crate::RegisterError::InvalidUriTemplate {
+                        template: t.uri_template.clone(),
+                        reason,
+                    }
+                })?)
+            }
+        };
         let guard = Arc::new(Guard::new(resource.policy(), false));
         let handler: Arc<dyn DynResource> = Arc::new(resource);
         let mut reg = self.inner.registry.write().expect("not poisoned");
-        match definition {
-            ResourceDefinition::Static(definition) => {
-                assert!(
-                    !reg.resources
-                        .iter()
-                        .any(|r| r.definition.uri == definition.uri),
-                    "a resource with URI `{}` is already registered",
-                    definition.uri
-                );
+        match (definition, template) {
+            (ResourceDefinition::Static(definition), _) => {
+                if reg
+                    .resources
+                    .iter()
+                    .any(|r| r.definition.uri == definition.uri)
+                {
+                    return Err(crate::RegisterError::DuplicateResource(definition.uri));
+                }
                 reg.resources.push(ResourceEntry {
                     definition,
                     handler,
                     guard,
                 });
             }
-            ResourceDefinition::Template(definition) => {
-                let template = UriTemplate::parse(&definition.uri_template).unwrap_or_else(|e| {
-                    panic!("invalid URI template `{}`: {e}", definition.uri_template)
-                });
-                assert!(
-                    !reg.templates
-                        .iter()
-                        .any(|t| t.definition.uri_template == definition.uri_template),
-                    "a template `{}` is already registered",
-                    definition.uri_template
-                );
+            (ResourceDefinition::Template(definition), Some(template)) => {
+                if reg
+                    .templates
+                    .iter()
+                    .any(|t| t.definition.uri_template == definition.uri_template)
+                {
+                    return Err(crate::RegisterError::DuplicateTemplate(
+                        definition.uri_template,
+                    ));
+                }
                 reg.templates.push(TemplateEntry {
                     template,
                     definition,
@@ -394,9 +485,11 @@ impl Server {
                     guard,
                 });
             }
+            (ResourceDefinition::Template(_), None) => unreachable!("parsed above"),
         }
         drop(reg);
         let _ = self.inner.events.send(Event::ResourcesChanged);
+        Ok(())
     }
 
     /// Removes a resource or template by its URI or URI template; returns whether it was there.
@@ -414,17 +507,29 @@ impl Server {
     }
 
     /// Adds a prompt while serving.
+    ///
+    /// # Panics
+    /// Like [`Server::prompt`]; the panic happens before the registry is touched, so other
+    /// requests are still served. Prefer [`Server::try_add_prompt`] while serving.
     pub fn add_prompt(&self, prompt: impl PromptHandler) {
+        if let Err(e) = self.try_add_prompt(prompt) {
+            panic!("{e}");
+        }
+    }
+
+    /// Adds a prompt while serving, or says why it cannot be added (a prompt of that name is
+    /// already registered); the server is then unchanged.
+    pub fn try_add_prompt(&self, prompt: impl PromptHandler) -> Result<(), crate::RegisterError> {
         let definition = prompt.definition();
         let guard = Arc::new(Guard::new(prompt.policy(), false));
         let mut reg = self.inner.registry.write().expect("not poisoned");
-        assert!(
-            !reg.prompts
-                .iter()
-                .any(|p| p.definition.name == definition.name),
-            "a prompt named `{}` is already registered",
-            definition.name
-        );
+        if reg
+            .prompts
+            .iter()
+            .any(|p| p.definition.name == definition.name)
+        {
+            return Err(crate::RegisterError::DuplicatePrompt(definition.name));
+        }
         reg.prompts.push(PromptEntry {
             definition,
             handler: Arc::new(prompt),
@@ -432,6 +537,7 @@ impl Server {
         });
         drop(reg);
         let _ = self.inner.events.send(Event::PromptsChanged);
+        Ok(())
     }
 
     /// The `x-mcp-header` annotations of a tool's parameters (SEP-2243), as pairs of the header's
@@ -947,6 +1053,9 @@ impl Server {
                     tracing::error!(tool = %p.name, error = %e, "a call of a tool whose schema does not compile");
                     ErrorObject::internal_error("internal error: the tool's schema cannot be checked")
                 })?;
+                // A `null` for an optional argument means it is absent, at any depth.
+                let mut arguments = arguments;
+                schemas.remove_absent_nulls(&mut arguments);
                 // The arguments must fit the input schema before anything else happens.
                 let arguments = serde_json::Value::Object(arguments);
                 let validate = self.inner.options.validate;

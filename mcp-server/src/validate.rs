@@ -5,6 +5,12 @@
 //! is registered) by a [`SchemaCompiler`], which also shares identical schemas and regular
 //! expressions between tools.
 //!
+//! Before that, a `null` sent for a property that is not required, and whose schema does not
+//! admit `null`, is removed: it stands for "absent" (model clients and strict function-calling
+//! modes send `"limit": null` for an optional `limit`). This goes through nested objects and
+//! arrays as the schema describes them ([`ToolSchemas::remove_absent_nulls`]); a `null` for a
+//! required property stays, and validation names it.
+//!
 //! Compilation is safe on untrusted schemas:
 //! - no external reference is ever fetched: a `$ref` (or `$schema`) to `http:`, `https:` or
 //!   `file:` fails to compile, without any network or file access;
@@ -220,6 +226,8 @@ pub struct SchemaValidator {
     validator: Arc<jsonschema::Validator>,
     subject: Subject,
     max_errors: usize,
+    /// Where a `null` means "absent" (arguments only).
+    nulls: Arc<NullPlan>,
 }
 
 impl fmt::Debug for SchemaValidator {
@@ -247,12 +255,41 @@ impl SchemaValidator {
             validator: Arc::new(compile(schema, options, None)?),
             subject,
             max_errors: options.max_errors,
+            nulls: Arc::new(NullPlan::for_subject(schema, subject)),
         })
     }
 
     /// What the schema describes.
     pub fn subject(&self) -> Subject {
         self.subject
+    }
+
+    /// Removes every `null` that stands for an absent optional property, at any depth: a
+    /// property that the schema does not require and whose own schema does not admit `null`
+    /// (objects inside objects and inside arrays are followed through `properties`, `items`,
+    /// `additionalProperties`, local `$ref`s and `allOf`). Returns how many were removed.
+    ///
+    /// Only [`Subject::Arguments`] schemas do this (model clients, and strict function-calling
+    /// modes, send `"limit": null` for an optional `limit`); for other subjects, and when
+    /// `instance` holds no such `null`, nothing is changed. A `null` for a required property, or
+    /// for one whose schema admits `null`, is kept (and validation judges it).
+    ///
+    /// ```
+    /// use mcp_server::validate::{SchemaValidator, Subject};
+    /// use serde_json::json;
+    ///
+    /// let schema = json!({
+    ///     "type": "object",
+    ///     "properties": { "q": { "type": "string" }, "limit": { "type": "integer" } },
+    ///     "required": ["q"]
+    /// });
+    /// let validator = SchemaValidator::new(&schema, Subject::Arguments).unwrap();
+    /// let mut arguments = json!({"q": "milk", "limit": null});
+    /// assert_eq!(validator.remove_absent_nulls(&mut arguments), 1);
+    /// assert_eq!(arguments, json!({"q": "milk"}));
+    /// ```
+    pub fn remove_absent_nulls(&self, instance: &mut Value) -> usize {
+        self.nulls.apply(instance)
     }
 
     /// Whether `instance` is valid (faster than [`SchemaValidator::validate`]).
@@ -488,6 +525,13 @@ pub struct ToolSchemas {
 }
 
 impl ToolSchemas {
+    /// Removes the `null`s of a call's arguments that stand for absent optional arguments
+    /// ([`SchemaValidator::remove_absent_nulls`]); the runtime does this before validating and
+    /// before the handler deserializes them. Returns how many were removed.
+    pub fn remove_absent_nulls(&self, arguments: &mut serde_json::Map<String, Value>) -> usize {
+        self.input.nulls.apply_object(arguments)
+    }
+
     /// Checks a call's arguments (a missing `arguments` is checked as `{}`).
     pub fn validate_arguments(&self, arguments: Option<&Value>) -> Result<(), ValidationFailure> {
         match arguments {
@@ -581,6 +625,7 @@ impl SchemaCompiler {
                 validator: Arc::clone(v),
                 subject,
                 max_errors: self.options.max_errors,
+                nulls: Arc::new(NullPlan::for_subject(schema, subject)),
             });
         }
         // Compiled outside the lock; two threads compiling the same schema at once both
@@ -597,6 +642,7 @@ impl SchemaCompiler {
             validator,
             subject,
             max_errors: self.options.max_errors,
+            nulls: Arc::new(NullPlan::for_subject(schema, subject)),
         })
     }
 
@@ -625,6 +671,315 @@ impl SchemaCompiler {
         };
         Ok(ToolSchemas { input, output })
     }
+}
+
+/// Where a `null` in an instance means "absent": computed once from a schema, as a graph of
+/// nodes (recursive schemas make cycles through `$ref`). Node 0 is the root.
+#[derive(Debug, Default)]
+struct NullPlan {
+    nodes: Vec<NullNode>,
+}
+
+#[derive(Debug, Default)]
+struct NullNode {
+    /// The properties of an object: whether a `null` there is absent, and the node of the
+    /// property's value, if it has anything to follow.
+    properties: HashMap<String, (bool, Option<usize>)>,
+    /// Whether some property's `null` is absent (else objects here are only walked through).
+    any_absent: bool,
+    /// The node of other properties' values (`additionalProperties`).
+    additional: Option<usize>,
+    /// The node of array elements (`items`).
+    items: Option<usize>,
+    /// Whether an absent `null` can be below (else the walk does not go there).
+    useful: bool,
+}
+
+/// The deepest a plan follows a schema (schemas are limited to [`DEFAULT_MAX_SCHEMA_DEPTH`]
+/// levels by default; `$ref` cycles are joined, not followed).
+const MAX_PLAN_DEPTH: usize = 128;
+
+impl NullPlan {
+    fn for_subject(schema: &Value, subject: Subject) -> NullPlan {
+        match subject {
+            Subject::Arguments => NullPlan::new(schema),
+            Subject::StructuredContent => NullPlan::default(),
+        }
+    }
+
+    fn new(schema: &Value) -> NullPlan {
+        let mut builder = PlanBuilder {
+            root: schema,
+            nodes: Vec::new(),
+            made: HashMap::new(),
+            budget: std::cell::Cell::new(100_000),
+        };
+        builder.node(&[schema], 0);
+        let mut nodes = builder.nodes;
+        if nodes.is_empty() {
+            nodes.push(NullNode::default());
+        }
+        // Mark the nodes an absent `null` can be found at or below (a fixpoint: cycles).
+        loop {
+            let mut changed = false;
+            for i in 0..nodes.len() {
+                if nodes[i].useful {
+                    continue;
+                }
+                let n = &nodes[i];
+                let below = n
+                    .properties
+                    .values()
+                    .filter_map(|(_, c)| *c)
+                    .chain(n.additional)
+                    .chain(n.items)
+                    .any(|c| nodes[c].useful);
+                if n.any_absent || below {
+                    nodes[i].useful = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        NullPlan { nodes }
+    }
+
+    fn apply(&self, instance: &mut Value) -> usize {
+        match instance {
+            Value::Object(map) => self.apply_object(map),
+            _ => 0,
+        }
+    }
+
+    /// Walks `map` and what the plan follows below it, without recursion.
+    fn apply_object(&self, map: &mut serde_json::Map<String, Value>) -> usize {
+        if !self.nodes.first().is_some_and(|n| n.useful) {
+            return 0;
+        }
+        let mut removed = 0;
+        let mut stack: Vec<(&mut Value, usize)> = Vec::new();
+        self.visit_object(map, 0, &mut stack, &mut removed);
+        while let Some((value, node)) = stack.pop() {
+            match value {
+                Value::Object(map) => self.visit_object(map, node, &mut stack, &mut removed),
+                Value::Array(items) => {
+                    if let Some(item) = self.nodes[node].items
+                        && self.nodes[item].useful
+                    {
+                        stack.extend(items.iter_mut().map(|v| (v, item)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        removed
+    }
+
+    fn visit_object<'v>(
+        &self,
+        map: &'v mut serde_json::Map<String, Value>,
+        node: usize,
+        stack: &mut Vec<(&'v mut Value, usize)>,
+        removed: &mut usize,
+    ) {
+        let n = &self.nodes[node];
+        // Rewritten only when a `null` is actually there.
+        if n.any_absent && map.values().any(Value::is_null) {
+            let before = map.len();
+            map.retain(|k, v| !(v.is_null() && n.properties.get(k).is_some_and(|(a, _)| *a)));
+            *removed += before - map.len();
+        }
+        for (k, v) in map.iter_mut() {
+            if !matches!(v, Value::Object(_) | Value::Array(_)) {
+                continue;
+            }
+            let child = match n.properties.get(k) {
+                Some((_, child)) => *child,
+                None => n.additional,
+            };
+            if let Some(child) = child
+                && self.nodes[child].useful
+            {
+                stack.push((v, child));
+            }
+        }
+    }
+}
+
+struct PlanBuilder<'s> {
+    root: &'s Value,
+    nodes: Vec<NullNode>,
+    /// The node made for each set of schemas (by address), so that recursive schemas and
+    /// shared parts make one node.
+    made: HashMap<Vec<usize>, usize>,
+    /// Steps left for [`PlanBuilder::admits_null`] (bounds the work on hostile schemas).
+    budget: std::cell::Cell<usize>,
+}
+
+impl<'s> PlanBuilder<'s> {
+    /// The local schema a `$ref` points at (`#/$defs/X`, `#/definitions/X`, `#`, any pointer).
+    fn resolve(&self, reference: &str) -> Option<&'s Value> {
+        let pointer = reference.strip_prefix('#')?;
+        self.root.pointer(pointer)
+    }
+
+    /// The schemas that describe one value together: `schemas`, their `allOf` parts, their
+    /// `$ref` targets, and the one non-null alternative of an `anyOf`/`oneOf` with `null`.
+    fn parts(&self, schemas: &[&'s Value], out: &mut Vec<&'s Value>, depth: usize) {
+        if depth > MAX_PLAN_DEPTH {
+            return;
+        }
+        for &schema in schemas {
+            let Value::Object(m) = schema else { continue };
+            if out.iter().any(|s| std::ptr::eq(*s, schema)) {
+                continue;
+            }
+            out.push(schema);
+            if let Some(Value::String(r)) = m.get("$ref")
+                && let Some(target) = self.resolve(r)
+            {
+                self.parts(&[target], out, depth + 1);
+            }
+            if let Some(Value::Array(all)) = m.get("allOf") {
+                let all: Vec<&Value> = all.iter().collect();
+                self.parts(&all, out, depth + 1);
+            }
+            for key in ["anyOf", "oneOf"] {
+                if let Some(Value::Array(list)) = m.get(key) {
+                    let non_null: Vec<&Value> = list.iter().filter(|s| !is_null_type(s)).collect();
+                    if non_null.len() == 1 {
+                        self.parts(&non_null, out, depth + 1);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The node of a value described by `schemas` (all of them hold), or `None` when there is
+    /// nothing below it to follow.
+    fn node(&mut self, schemas: &[&'s Value], depth: usize) -> Option<usize> {
+        if depth > MAX_PLAN_DEPTH {
+            return None;
+        }
+        let mut key: Vec<usize> = schemas
+            .iter()
+            .map(|s| std::ptr::from_ref::<Value>(s) as usize)
+            .collect();
+        key.sort_unstable();
+        if let Some(&id) = self.made.get(&key) {
+            return Some(id);
+        }
+        let mut parts = Vec::new();
+        self.parts(schemas, &mut parts, depth);
+        let id = self.nodes.len();
+        self.nodes.push(NullNode::default());
+        self.made.insert(key, id);
+
+        let mut required: Vec<&str> = Vec::new();
+        let mut properties: Vec<(&str, Vec<&'s Value>)> = Vec::new();
+        let mut additional: Vec<&'s Value> = Vec::new();
+        let mut items: Vec<&'s Value> = Vec::new();
+        for part in &parts {
+            let Value::Object(m) = part else { continue };
+            if let Some(Value::Array(r)) = m.get("required") {
+                required.extend(r.iter().filter_map(Value::as_str));
+            }
+            if let Some(Value::Object(props)) = m.get("properties") {
+                for (name, schema) in props {
+                    match properties.iter_mut().find(|(n, _)| *n == name.as_str()) {
+                        Some((_, list)) => list.push(schema),
+                        None => properties.push((name.as_str(), vec![schema])),
+                    }
+                }
+            }
+            if let Some(a @ Value::Object(_)) = m.get("additionalProperties") {
+                additional.push(a);
+            }
+            if let Some(i @ Value::Object(_)) = m.get("items") {
+                items.push(i);
+            }
+        }
+
+        let mut node = NullNode::default();
+        for (name, schemas) in properties {
+            let absent =
+                !required.contains(&name) && !schemas.iter().any(|s| self.admits_null(s, 0));
+            let child = self.node(&schemas, depth + 1);
+            node.any_absent |= absent;
+            if absent || child.is_some() {
+                node.properties.insert(name.to_owned(), (absent, child));
+            }
+        }
+        if !additional.is_empty() {
+            node.additional = self.node(&additional, depth + 1);
+        }
+        if !items.is_empty() {
+            node.items = self.node(&items, depth + 1);
+        }
+        self.nodes[id] = node;
+        Some(id)
+    }
+
+    /// Whether `schema` accepts `null` (when unsure, yes: the `null` is then kept, and
+    /// validation judges it).
+    fn admits_null(&self, schema: &Value, depth: usize) -> bool {
+        let budget = self.budget.get();
+        if depth > MAX_PLAN_DEPTH || budget == 0 {
+            return true;
+        }
+        self.budget.set(budget - 1);
+        let m = match schema {
+            Value::Bool(b) => return *b,
+            Value::Object(m) => m,
+            _ => return true,
+        };
+        if let Some(Value::String(r)) = m.get("$ref")
+            && let Some(target) = self.resolve(r)
+            && !self.admits_null(target, depth + 1)
+        {
+            return false;
+        }
+        if let Some(t) = m.get("type") {
+            let null = match t {
+                Value::String(t) => t == "null",
+                Value::Array(ts) => ts.iter().any(|t| t == "null"),
+                _ => true,
+            };
+            if !null {
+                return false;
+            }
+        }
+        if let Some(Value::Array(values)) = m.get("enum")
+            && !values.iter().any(Value::is_null)
+        {
+            return false;
+        }
+        if let Some(c) = m.get("const")
+            && !c.is_null()
+        {
+            return false;
+        }
+        if let Some(Value::Array(all)) = m.get("allOf")
+            && !all.iter().all(|s| self.admits_null(s, depth + 1))
+        {
+            return false;
+        }
+        for key in ["anyOf", "oneOf"] {
+            if let Some(Value::Array(list)) = m.get(key)
+                && !list.iter().any(|s| self.admits_null(s, depth + 1))
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// `{"type": "null"}`.
+fn is_null_type(schema: &Value) -> bool {
+    schema.get("type").and_then(Value::as_str) == Some("null")
 }
 
 /// A tool whose schema does not compile.

@@ -134,7 +134,7 @@ fn search(
     #[arg(rename = "q", description = "What to look for.")] query: String,
     #[arg(default)] page: u32,
     #[arg(sensitive)] api_key: Option<String>,
-    tenant: Tenant,
+    #[ctx] tenant: Tenant,
 ) -> Vec<ContentBlock> {
     vec![
         ContentBlock::text(format!("{} results for {query:?}, page {page}", tenant.0)),

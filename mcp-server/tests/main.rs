@@ -12,6 +12,8 @@ mod http;
 mod macros;
 mod macros_ui;
 mod metrics;
+mod nulls;
+mod register;
 mod runtime;
 #[cfg(feature = "auth")]
 mod secure_http;

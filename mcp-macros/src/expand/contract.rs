@@ -38,6 +38,18 @@ pub(super) fn expand(
     let output = target.ty(output);
     let ret = target.ty(&f.output);
     let p = quote!(#krate::__private);
+    // The contract reads `Result` by name; the runtime splits it by type. They must agree.
+    let ok = target.ty(first_type_arg(&f.output, "Result").unwrap_or(&f.output));
+    let ok_check = quote_spanned! {f.output_span=>
+        const _: () = {
+            #[allow(dead_code)]
+            fn __mcp_same_ok() {
+                #[allow(unused_imports)]
+                use #p::{SplitResult as _, SplitValue as _};
+                #p::same_ok::<#ok, _>(&(&&#p::Split::<#ret>::new()).ret());
+            }
+        };
+    };
 
     let args_param = f.params.iter().find(|p| p.args.is_some());
     let (input_ty, input_item) = match args_param {
@@ -48,11 +60,7 @@ pub(super) fn expand(
             (target.ty(&p.ty), None)
         }
         None => {
-            let params: Vec<&Param> = f
-                .params
-                .iter()
-                .filter(|p| !crate::ast::is_injected(&p.ty))
-                .collect();
+            let params: Vec<&Param> = f.params.iter().filter(|p| !p.injected()).collect();
             if params.iter().any(|p| !p.named || !nameable(&p.ty)) {
                 return None;
             }
@@ -64,6 +72,8 @@ pub(super) fn expand(
 
     Some(quote! {
         #input_item
+
+        #ok_check
 
         #[automatically_derived]
         impl #c::ToolContract for #marker
@@ -94,6 +104,8 @@ fn input_struct(
     target: &Target<'_>,
     serde: &TokenStream,
 ) -> TokenStream {
+    let krate = &target.krate;
+    let c = quote!(#krate::mcp_core::contract);
     let vis = &target.vis;
     let doc = format!(
         "The arguments of the tool `{tool}`, for typed clients: `client.call({}, {input} {{ ... }})`.",
@@ -138,8 +150,17 @@ fn input_struct(
                 __mcp_serializer: __S,
             ) -> ::core::result::Result<__S::Ok, __S::Error> {
                 use #serde::ser::SerializeStruct as _;
+                #[allow(unused_imports)]
+                use #c::__private::{NeverNone as _, OptionNone as _};
                 let mut __mcp_struct = __mcp_serializer.serialize_struct(#input_name, #count)?;
-                #(__mcp_struct.serialize_field(#names, &self.#fields)?;)*
+                // `None` is left out: absent, as the tool's schema says (not required).
+                #(
+                    if (&&#c::__private::Field(&self.#fields)).is_none() {
+                        __mcp_struct.skip_field(#names)?;
+                    } else {
+                        __mcp_struct.serialize_field(#names, &self.#fields)?;
+                    }
+                )*
                 __mcp_struct.end()
             }
         }

@@ -20,6 +20,12 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
         let span = param.ty.span();
         let var = arg_ident(i);
         let name = &param.name;
+        if param.ctx.is_some() {
+            extract.push(quote_spanned! {span=>
+                let #var = <#ty as #p::InjectedByMarker>::inject(&__mcp_cx)?;
+            });
+            continue;
+        }
         let description = opt_str(param.description.as_deref());
         let has_default = param.arg.default.is_some();
         describe.push(quote_spanned! {span=>

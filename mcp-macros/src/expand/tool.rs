@@ -30,20 +30,38 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
             extract.push(quote_spanned! {span=>
                 let #var = <#ty as #p::FromContext>::from_context(&__mcp_cx)?;
             });
+        } else if param.injected() {
+            // Injected, as the macro decided (`#[ctx]`, or the type's name): the contract leaves
+            // it out of `{Marker}Input`, and the type must implement `FromContext`.
+            let by = if param.ctx.is_some() {
+                quote_spanned!(span=> InjectedByMarker)
+            } else {
+                quote_spanned!(span=> InjectedByName)
+            };
+            extract.push(quote_spanned! {span=>
+                let #var = <#ty as #p::#by>::inject(&__mcp_cx)?;
+            });
         } else {
+            // An argument. Unmarked, a `FromContext` type is refused (`#[ctx]` or `#[arg]`
+            // decides); `#[arg]` skips that check (one reference less).
+            let param_ref = if param.arg.span.is_some() {
+                quote_spanned!(span=> &&&)
+            } else {
+                quote_spanned!(span=> &&&&)
+            };
             let description = opt_str(param.description.as_deref());
             let has_default = param.arg.default.is_some();
             describe.push(quote_spanned! {span=>
-                (&&&&#p::Param::<#ty>::new()).describe(&mut __mcp_schema, #name, #description, #has_default);
+                (#param_ref #p::Param::<#ty>::new()).describe(&mut __mcp_schema, #name, #description, #has_default);
             });
             extract.push(match &param.arg.default {
                 None => quote_spanned! {span=>
-                    let #var = (&&&&#p::Param::<#ty>::new()).extract(&__mcp_cx, &mut __mcp_args, #name)?;
+                    let #var = (#param_ref #p::Param::<#ty>::new()).extract(&__mcp_cx, &mut __mcp_args, #name)?;
                 },
                 Some(default) => {
                     let default = default_fn(default, target);
                     quote_spanned! {span=>
-                        let #var = (&&&&#p::Param::<#ty>::new()).extract_or(&__mcp_cx, &mut __mcp_args, #name, #default)?;
+                        let #var = (#param_ref #p::Param::<#ty>::new()).extract_or(&__mcp_cx, &mut __mcp_args, #name, #default)?;
                     }
                 }
             });

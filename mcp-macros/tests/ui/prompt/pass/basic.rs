@@ -16,6 +16,7 @@ fn review(
     #[arg(default = 3)] depth: u8,
     #[arg(rename = "max-issues")] max_issues: Option<usize>,
     cx: Context,
+    #[ctx] _again: Context,
 ) -> Vec<PromptMessage> {
     let _ = (language, depth, max_issues, cx);
     vec![PromptMessage::user(code)]

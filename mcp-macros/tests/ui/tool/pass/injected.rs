@@ -1,4 +1,5 @@
-//! Injected parameters are recognised by `FromContext`, in any position, and are not arguments.
+//! Injected parameters, in any position, are not arguments: the known types by their name, your
+//! own `FromContext` types marked `#[ctx]`.
 use mcp_server::mcp_core::{Meta, ProtocolVersion};
 use mcp_server::{Context, FromContext, Server, State, ToolHandler, tool};
 
@@ -19,7 +20,7 @@ async fn everything(
     db: State<Db>,
     meta: Meta,
     version: ProtocolVersion,
-    user: User,
+    #[ctx] user: User,
     _ignored: Context,
 ) -> String {
     let _ = (cx, db, meta, version);
