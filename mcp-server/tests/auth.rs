@@ -697,6 +697,34 @@ async fn a_dpop_bound_token_as_a_plain_bearer_token_gets_401() {
 }
 
 #[tokio::test]
+async fn an_introspected_dpop_bound_token_needs_its_proof_too() {
+    let authz = TestAuthServer::start().await.unwrap();
+    let listener = bind().await;
+    let resource = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let validator = IntrospectionValidator::new(&resource, authz.introspection_url())
+        .client_credentials(INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET);
+    let auth = ResourceServer::new(&resource, authz.issuer(), validator)
+        .unwrap()
+        .scopes_supported([SCOPE]);
+    let server = Running::start(listener, HttpConfig::new().auth(auth)).await;
+    let key = TestDpopKey::generate().unwrap();
+    // RFC 9449 section 6.2: the introspection answer carries the binding.
+    let token = authz.opaque_token(&json!({
+        "aud": resource, "sub": "alice", "cnf": {"jkt": key.thumbprint()},
+    }));
+    let r = discover(&resource, Some(&token)).await;
+    assert_dpop_refused(
+        &server,
+        r,
+        "invalid_token",
+        "the token is DPoP-bound: present it with the DPoP scheme and a proof",
+    )
+    .await;
+    let proof = key.proof("POST", &resource, Some(&token));
+    assert_served(dpop_discover(&resource, &token, &[&proof]).await).await;
+}
+
+#[tokio::test]
 async fn a_dpop_bound_token_with_a_valid_proof_is_served() {
     let authz = TestAuthServer::start().await.unwrap();
     let server = jwt_server(&authz, |j| j).await;
