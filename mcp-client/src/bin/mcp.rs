@@ -139,7 +139,7 @@ struct LintArgs {
 }
 
 fn parse_profile(s: &str) -> Result<Dialect, String> {
-    s.parse()
+    Dialect::parse(s)
 }
 
 #[derive(clap::Args, Debug)]

@@ -2,7 +2,6 @@
 //! providers' function calling accepts.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -39,6 +38,17 @@ impl Dialect {
     /// Every profile.
     pub const ALL: [Dialect; 2] = [Dialect::Strict, Dialect::Conservative];
 
+    /// The profile named `name` (`strict`, `conservative`), as `mcp lint --profile` takes it.
+    ///
+    /// (Not a `FromStr` impl on purpose: it would show up in rustc's lists of `FromStr` types
+    /// in users' compile errors.)
+    pub fn parse(name: &str) -> Result<Dialect, String> {
+        Dialect::ALL
+            .into_iter()
+            .find(|p| p.as_str() == name)
+            .ok_or_else(|| format!("unknown lint profile `{name}`; expected `strict` or `conservative`"))
+    }
+
     /// The profile's name, as `mcp lint --profile` takes it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,18 +64,6 @@ impl fmt::Display for Dialect {
     }
 }
 
-impl FromStr for Dialect {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Dialect::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown lint profile `{s}`; expected `strict` or `conservative`")
-            })
-    }
-}
 
 /// One way a tool does not fit a profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
