@@ -2,6 +2,7 @@
 
 mod auth;
 mod cli;
+mod host;
 mod client;
 mod macros_ui;
 mod security;
