@@ -86,7 +86,7 @@ impl ToolHandler for Greet {
         Tool::new("greet", schema(json!({"type": "object"})))
     }
     async fn call(&self, cx: Context, args: JsonObject) -> mcp_server::Result<CallToolResult> {
-        let tag = args["tag"].as_f64().unwrap_or_default();
+        let tag = args.get("tag").and_then(Value::as_f64).unwrap_or_default();
         cx.progress(tag, None, None);
         let name = cx
             .elicit::<Name>("Who are you?")
