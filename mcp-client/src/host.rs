@@ -109,6 +109,9 @@ const TOOL_NAME_WARN_LENGTH: usize = 64;
 /// How many events wait for a slow [`HostEvents`] reader before the oldest are dropped.
 const EVENT_CAPACITY: usize = 1024;
 
+/// The names of one kind of item in an upstream's lists.
+type NamesOf = fn(&Lists) -> Vec<String>;
+
 type Connector = Arc<dyn Fn() -> crate::Result<Transport> + Send + Sync>;
 
 /// How an upstream is reached.
@@ -469,7 +472,9 @@ impl HostBuilder {
         let mut seen = BTreeSet::new();
         for u in &self.upstreams {
             let valid = u.name.starts_with(|c: char| c.is_ascii_alphabetic())
-                && u.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+                && u.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
             if !valid {
                 return config(format!(
                     "the upstream name `{}` does not match ^[A-Za-z][A-Za-z0-9-]*$",
@@ -764,10 +769,7 @@ struct UpHandler(Weak<Up>);
 
 impl ClientHandler for UpHandler {
     fn capabilities(&self) -> HandlerCapabilities {
-        self.0
-            .upgrade()
-            .map(|u| u.capabilities)
-            .unwrap_or_default()
+        self.0.upgrade().map(|u| u.capabilities).unwrap_or_default()
     }
 
     async fn elicit(&self, params: ElicitRequestParams) -> Result<ElicitResult, ErrorObject> {
@@ -1010,12 +1012,8 @@ async fn supervise(
                 };
                 up.client.lock().expect("not poisoned").take();
                 up.lists.lock().expect("not poisoned").take();
-                let listeners: Vec<_> = up
-                    .listeners
-                    .lock()
-                    .expect("not poisoned")
-                    .drain()
-                    .collect();
+                let listeners: Vec<_> =
+                    up.listeners.lock().expect("not poisoned").drain().collect();
                 drop(listeners);
                 let Some(reason) = reason else {
                     client.close().await;
@@ -1114,7 +1112,7 @@ impl Host {
         if !self.inner.kept {
             return Vec::new();
         }
-        let kinds: [(ItemKind, fn(&Lists) -> Vec<String>); 3] = [
+        let kinds: [(ItemKind, NamesOf); 3] = [
             (ItemKind::Tool, |l| {
                 l.tools.iter().map(|t| t.name.clone()).collect()
             }),
@@ -1231,7 +1229,8 @@ impl Host {
             name: name.to_owned(),
         };
         if !self.inner.kept {
-            let (upstream, original) = name.split_once(&self.inner.separator).ok_or_else(unknown)?;
+            let (upstream, original) =
+                name.split_once(&self.inner.separator).ok_or_else(unknown)?;
             let up = self.up(upstream).ok_or_else(unknown)?;
             return Ok((up.clone(), original.to_owned()));
         }
@@ -1408,10 +1407,7 @@ impl Host {
         subscribe_one(&up, &client, &original)
             .await
             .map_err(|e| up.error(e))?;
-        up.subscribed
-            .lock()
-            .expect("not poisoned")
-            .insert(original);
+        up.subscribed.lock().expect("not poisoned").insert(original);
         Ok(())
     }
 
@@ -1422,11 +1418,7 @@ impl Host {
             .lock()
             .expect("not poisoned")
             .remove(&original);
-        let listener = up
-            .listeners
-            .lock()
-            .expect("not poisoned")
-            .remove(&original);
+        let listener = up.listeners.lock().expect("not poisoned").remove(&original);
         if listener.is_some() {
             return Ok(());
         }

@@ -233,7 +233,10 @@ async fn prefixed_items_are_aggregated_and_routed_to_their_owner() {
     assert!(!host.keeps_names());
     assert_eq!(
         host.health(),
-        [("alpha".into(), Health::Ready), ("beta".into(), Health::Ready)]
+        [
+            ("alpha".into(), Health::Ready),
+            ("beta".into(), Health::Ready)
+        ]
     );
     assert_eq!(
         names(host.tools()),
@@ -262,7 +265,11 @@ async fn prefixed_items_are_aggregated_and_routed_to_their_owner() {
             .call_tool(&format!("{up}__add"), json!({"a": 1, "b": 2}), NoHandler)
             .await
             .unwrap();
-        assert_eq!(r.structured_content, Some(json!({"sum": 3.0, "from": up})), "{era}");
+        assert_eq!(
+            r.structured_content,
+            Some(json!({"sum": 3.0, "from": up})),
+            "{era}"
+        );
         let contents = host
             .read_resource(&format!("{up}+notes://x"), NoHandler)
             .await
@@ -320,7 +327,10 @@ async fn prefixed_items_are_aggregated_and_routed_to_their_owner() {
     }
     // Names that name no upstream, or no upstream's item.
     for name in ["gamma__add", "add"] {
-        let err = host.call_tool(name, json!({}), NoHandler).await.unwrap_err();
+        let err = host
+            .call_tool(name, json!({}), NoHandler)
+            .await
+            .unwrap_err();
         assert_eq!(
             err,
             HostError::Unknown {
@@ -346,7 +356,10 @@ async fn prefixed_items_are_aggregated_and_routed_to_their_owner() {
         .call_tool("beta__add", json!({"a": 2, "b": 2}), NoHandler)
         .await
         .unwrap();
-    assert_eq!(r.structured_content, Some(json!({"sum": 4.0, "from": "beta"})));
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"sum": 4.0, "from": "beta"}))
+    );
     host.close().await;
 }
 
@@ -355,12 +368,19 @@ async fn a_custom_separator_namespaces_with_it() {
     let host = Host::builder()
         .separator("-x-")
         .upstream(upstream("alpha", server("alpha"), EraChoice::Legacy))
-        .upstream(upstream("beta", Server::new("b", "1").tool(Only("solo")), EraChoice::Modern))
+        .upstream(upstream(
+            "beta",
+            Server::new("b", "1").tool(Only("solo")),
+            EraChoice::Modern,
+        ))
         .start()
         .await
         .unwrap();
     assert!(host.tools().iter().any(|t| t.name == "beta-x-solo"));
-    let r = host.call_tool("beta-x-solo", json!({}), NoHandler).await.unwrap();
+    let r = host
+        .call_tool("beta-x-solo", json!({}), NoHandler)
+        .await
+        .unwrap();
     assert_eq!(text(&r), "solo");
     // An upstream name holding the separator is refused at start-up.
     let err = Host::builder()
@@ -387,7 +407,10 @@ async fn a_single_upstream_keeps_its_names() {
         .call_tool("add", json!({"a": 1, "b": 1}), NoHandler)
         .await
         .unwrap();
-    assert_eq!(r.structured_content, Some(json!({"sum": 2.0, "from": "alpha"})));
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"sum": 2.0, "from": "alpha"}))
+    );
     let contents = host.read_resource("notes://y", NoHandler).await.unwrap();
     assert!(matches!(&contents[0], ResourceContents::Text(t) if t.uri == "notes://y"));
 }
@@ -398,7 +421,9 @@ async fn kept_names_that_collide_are_reported_and_left_out_without_aborting_star
         .naming(Naming::Kept)
         .upstream(upstream(
             "alpha",
-            Server::new("a", "1").tool(Add("alpha")).tool(Only("a_only")),
+            Server::new("a", "1")
+                .tool(Add("alpha"))
+                .tool(Only("a_only")),
             EraChoice::Legacy,
         ))
         .upstream(upstream(
@@ -418,7 +443,10 @@ async fn kept_names_that_collide_are_reported_and_left_out_without_aborting_star
         }]
     );
     assert_eq!(names(host.tools()), ["a_only", "b_only"]);
-    let err = host.call_tool("add", json!({}), NoHandler).await.unwrap_err();
+    let err = host
+        .call_tool("add", json!({}), NoHandler)
+        .await
+        .unwrap_err();
     assert_eq!(
         err,
         HostError::Ambiguous {
@@ -456,7 +484,10 @@ async fn list_changes_are_propagated_in_both_eras() {
         })
         .await;
         let listed = names(host.tools());
-        assert!(listed.contains(&format!("{up}__{added}")), "{up}: {listed:?}");
+        assert!(
+            listed.contains(&format!("{up}__{added}")),
+            "{up}: {listed:?}"
+        );
         let r = host
             .call_tool(&format!("{up}__{added}"), json!({}), NoHandler)
             .await
@@ -482,7 +513,9 @@ async fn a_hung_upstream_never_delays_the_others() {
     let host = Host::builder()
         .backoff(Duration::from_secs(60), Duration::from_secs(60))
         .upstream(mute)
-        .upstream(upstream("slow", server("slow"), EraChoice::Legacy).timeout(Duration::from_secs(1)))
+        .upstream(
+            upstream("slow", server("slow"), EraChoice::Legacy).timeout(Duration::from_secs(1)),
+        )
         .upstream(upstream("fast", server("fast"), EraChoice::Modern))
         .start()
         .await
@@ -503,7 +536,10 @@ async fn a_hung_upstream_never_delays_the_others() {
         .call_tool("fast__add", json!({"a": 1, "b": 2}), NoHandler)
         .await
         .unwrap();
-    assert_eq!(r.structured_content, Some(json!({"sum": 3.0, "from": "fast"})));
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"sum": 3.0, "from": "fast"}))
+    );
     assert!(!hung.is_finished(), "the hung call is still waiting");
     let err = hung.await.unwrap().unwrap_err();
     assert_eq!(
@@ -515,15 +551,24 @@ async fn a_hung_upstream_never_delays_the_others() {
     );
     assert_eq!(
         err.to_error_object(),
-        ErrorObject::new(ErrorCode::INTERNAL_ERROR, "upstream `slow` did not answer within 1 s")
+        ErrorObject::new(
+            ErrorCode::INTERNAL_ERROR,
+            "upstream `slow` did not answer within 1 s"
+        )
     );
     // A timeout is not a failure: `slow` still serves.
     let r = host
         .call_tool("slow__add", json!({"a": 1, "b": 1}), NoHandler)
         .await
         .unwrap();
-    assert_eq!(r.structured_content, Some(json!({"sum": 2.0, "from": "slow"})));
-    let err = host.call_tool("mute__add", json!({}), NoHandler).await.unwrap_err();
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"sum": 2.0, "from": "slow"}))
+    );
+    let err = host
+        .call_tool("mute__add", json!({}), NoHandler)
+        .await
+        .unwrap_err();
     assert_eq!(
         err,
         HostError::Unavailable {
@@ -535,7 +580,9 @@ async fn a_hung_upstream_never_delays_the_others() {
 #[tokio::test]
 async fn a_crashed_upstream_is_marked_failed_restarted_and_the_others_are_unaffected() {
     let connections = Arc::new(AtomicUsize::new(0));
-    let running = Arc::new(Mutex::new(None::<tokio::task::JoinHandle<std::io::Result<()>>>));
+    let running = Arc::new(Mutex::new(
+        None::<tokio::task::JoinHandle<std::io::Result<()>>>,
+    ));
     let crashy = {
         let connections = connections.clone();
         let running = running.clone();
@@ -568,8 +615,15 @@ async fn a_crashed_upstream_is_marked_failed_restarted_and_the_others_are_unaffe
     })
     .await;
     assert_eq!(reason, "the connection closed");
-    assert!(!names(host.tools()).iter().any(|n| n.starts_with("crashy__")));
-    let err = host.call_tool("crashy__add", json!({}), NoHandler).await.unwrap_err();
+    assert!(
+        !names(host.tools())
+            .iter()
+            .any(|n| n.starts_with("crashy__"))
+    );
+    let err = host
+        .call_tool("crashy__add", json!({}), NoHandler)
+        .await
+        .unwrap_err();
     assert_eq!(
         err,
         HostError::Unavailable {
@@ -581,7 +635,10 @@ async fn a_crashed_upstream_is_marked_failed_restarted_and_the_others_are_unaffe
         .call_tool("steady__add", json!({"a": 1, "b": 2}), NoHandler)
         .await
         .unwrap();
-    assert_eq!(r.structured_content, Some(json!({"sum": 3.0, "from": "steady"})));
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"sum": 3.0, "from": "steady"}))
+    );
     // Restarted after the backoff.
     wait_for(&mut events, |e| match e {
         HostEvent::Health {
@@ -604,7 +661,10 @@ async fn a_crashed_upstream_is_marked_failed_restarted_and_the_others_are_unaffe
         .call_tool("crashy__add", json!({"a": 2, "b": 2}), NoHandler)
         .await
         .unwrap();
-    assert_eq!(r.structured_content, Some(json!({"sum": 4.0, "from": "crashy"})));
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"sum": 4.0, "from": "crashy"}))
+    );
 }
 
 /// A raw legacy server that answers the handshake and `tools/list`, then floods.
@@ -626,7 +686,11 @@ fn flooding() -> Transport {
                 _ => json!({}),
             };
             let answer = json!({"jsonrpc": "2.0", "id": id, "result": result});
-            if server_w.write_all(format!("{answer}\n").as_bytes()).await.is_err() {
+            if server_w
+                .write_all(format!("{answer}\n").as_bytes())
+                .await
+                .is_err()
+            {
                 return;
             }
             if method == "tools/list" {
@@ -669,12 +733,18 @@ async fn a_flooding_upstream_is_cut_off() {
             .await
         }
     };
-    assert_eq!(reason, "flooded: more than 100 messages in a second; cut off");
+    assert_eq!(
+        reason,
+        "flooded: more than 100 messages in a second; cut off"
+    );
     let r = host
         .call_tool("calm__add", json!({"a": 1, "b": 2}), NoHandler)
         .await
         .unwrap();
-    assert_eq!(r.structured_content, Some(json!({"sum": 3.0, "from": "calm"})));
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"sum": 3.0, "from": "calm"}))
+    );
 }
 
 /// A caller's side of a call: answers elicitation with its name, records progress and logs.

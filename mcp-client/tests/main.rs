@@ -2,8 +2,8 @@
 
 mod auth;
 mod cli;
-mod host;
 mod client;
+mod host;
 mod macros_ui;
 mod security;
 mod typed;
