@@ -399,6 +399,7 @@ pub struct HostBuilder {
     capabilities: HandlerCapabilities,
     info: Implementation,
     backoff: (Duration, Duration),
+    log_level: Option<LoggingLevel>,
 }
 
 impl Default for HostBuilder {
@@ -410,6 +411,7 @@ impl Default for HostBuilder {
             capabilities: HandlerCapabilities::default(),
             info: Implementation::new("mcp-host-rs", env!("CARGO_PKG_VERSION")),
             backoff: (Duration::from_millis(500), Duration::from_secs(30)),
+            log_level: None,
         }
     }
 }
@@ -442,6 +444,15 @@ impl HostBuilder {
     #[must_use]
     pub fn capabilities(mut self, capabilities: HandlerCapabilities) -> Self {
         self.capabilities = capabilities;
+        self
+    }
+
+    /// Asks every upstream for log messages at this level and above (none by default). They
+    /// reach the bridge of the call in flight ([module documentation](self)), or
+    /// [`HostEvent::Log`].
+    #[must_use]
+    pub fn log_level(mut self, level: LoggingLevel) -> Self {
+        self.log_level = Some(level);
         self
     }
 
@@ -523,6 +534,7 @@ impl HostBuilder {
                 kept,
                 capabilities: self.capabilities,
                 info: self.info.clone(),
+                log_level: self.log_level,
                 config,
             }));
             fail_rxs.push(fail_rx);
@@ -613,6 +625,7 @@ struct Up {
     kept: bool,
     capabilities: HandlerCapabilities,
     info: Implementation,
+    log_level: Option<LoggingLevel>,
 }
 
 impl Up {
@@ -886,13 +899,16 @@ fn watch_transport(
 /// ended.
 async fn connect(up: &Arc<Up>) -> crate::Result<(Client, BoxFuture<'static, String>)> {
     let c = &up.config;
-    let builder = Client::builder()
+    let mut builder = Client::builder()
         .info(up.info.name.clone(), up.info.version.clone())
         .era(c.era)
         .timeout(c.timeout)
         .probe_timeout(c.connect_timeout.min(Duration::from_secs(5)))
         .validate_output(false)
         .handler(UpHandler(Arc::downgrade(up)));
+    if let Some(level) = up.log_level {
+        builder = builder.log_level(level);
+    }
     let transport = match &c.target {
         Target::Http(server) => {
             let client = builder.connect_http(server.clone()).await?;

@@ -88,6 +88,7 @@ impl ToolHandler for Greet {
     async fn call(&self, cx: Context, args: JsonObject) -> mcp_server::Result<CallToolResult> {
         let tag = args.get("tag").and_then(Value::as_f64).unwrap_or_default();
         cx.progress(tag, None, None);
+        cx.info(format!("greeting {tag}"));
         let name = cx
             .elicit::<Name>("Who are you?")
             .await?
@@ -752,6 +753,7 @@ async fn a_flooding_upstream_is_cut_off() {
 struct Caller {
     name: &'static str,
     progress: Mutex<Vec<f64>>,
+    logs: Mutex<Vec<Value>>,
 }
 
 impl ClientHandler for Caller {
@@ -764,6 +766,9 @@ impl ClientHandler for Caller {
     }
     fn on_progress(&self, params: &ProgressNotificationParams) {
         self.progress.lock().unwrap().push(params.progress);
+    }
+    fn on_log(&self, params: &LoggingMessageNotificationParams) {
+        self.logs.lock().unwrap().push(params.data.clone());
     }
 }
 
@@ -781,6 +786,7 @@ async fn progress_and_elicitation_reach_the_caller_of_the_call_in_both_eras() {
             elicitation_form: true,
             ..Default::default()
         })
+        .log_level(LoggingLevel::Info)
         .upstream(upstream("old", server("old"), EraChoice::Legacy))
         .upstream(upstream("new", server("new"), EraChoice::Modern))
         .start()
@@ -803,6 +809,19 @@ async fn progress_and_elicitation_reach_the_caller_of_the_call_in_both_eras() {
     assert!(!bob.progress.lock().unwrap().is_empty());
     assert!(cy.progress.lock().unwrap().iter().all(|p| *p == 3.0));
     assert!(!cy.progress.lock().unwrap().is_empty());
+    // Log messages reach the call in flight.
+    assert_eq!(*ada.logs.lock().unwrap(), [json!("greeting 1")]);
+    let dan = caller("Dan");
+    let r = host
+        .call_tool("new__greet", json!({"tag": 4}), dan.clone())
+        .await
+        .unwrap();
+    assert_eq!(text(&r), "hello Dan");
+    let logs = dan.logs.lock().unwrap().clone();
+    assert!(
+        !logs.is_empty() && logs.iter().all(|l| *l == json!("greeting 4")),
+        "{logs:?}"
+    );
     // Without a bridge that answers, the elicitation is declined.
     let r = host
         .call_tool("old__greet", json!({}), NoHandler)
@@ -812,24 +831,118 @@ async fn progress_and_elicitation_reach_the_caller_of_the_call_in_both_eras() {
 }
 
 #[tokio::test]
-async fn resource_updates_arrive_with_the_namespaced_uri() {
+async fn resource_updates_arrive_with_the_namespaced_uri_in_both_eras() {
     let alpha = server("alpha");
+    let beta = server("beta");
     let host = Host::builder()
         .upstream(upstream("alpha", alpha.clone(), EraChoice::Legacy))
-        .upstream(upstream("beta", server("beta"), EraChoice::Modern))
+        .upstream(upstream("beta", beta.clone(), EraChoice::Modern))
         .start()
         .await
         .unwrap();
-    let mut events = host.events();
-    host.subscribe("alpha+notes://a").await.unwrap();
-    alpha.notify_resource_updated("notes://a");
-    let uri = wait_for(&mut events, |e| match e {
-        HostEvent::Changed(Change::Resource(uri)) => Some(uri.clone()),
-        _ => None,
-    })
-    .await;
-    assert_eq!(uri, "alpha+notes://a");
-    host.unsubscribe("alpha+notes://a").await.unwrap();
+    for (up, srv) in [("alpha", &alpha), ("beta", &beta)] {
+        let mut events = host.events();
+        host.subscribe(&format!("{up}+notes://a")).await.unwrap();
+        srv.notify_resource_updated("notes://a");
+        let uri = wait_for(&mut events, |e| match e {
+            HostEvent::Changed(Change::Resource(uri)) => Some(uri.clone()),
+            _ => None,
+        })
+        .await;
+        assert_eq!(uri, format!("{up}+notes://a"));
+        host.unsubscribe(&format!("{up}+notes://a")).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn legacy_requests_go_to_the_oldest_call_in_flight() {
+    // The documented limitation: a legacy server-to-client request does not say which call
+    // caused it; with two calls in flight, the oldest call's bridge answers.
+    let host = Host::builder()
+        .capabilities(HandlerCapabilities {
+            elicitation_form: true,
+            ..Default::default()
+        })
+        .upstream(upstream("old", server("old"), EraChoice::Legacy))
+        .upstream(upstream("other", server("other"), EraChoice::Legacy))
+        .start()
+        .await
+        .unwrap();
+    let (ada, bob) = (caller("Ada"), caller("Bob"));
+    let first = host.call_tool("old__hang", json!({}), ada.clone());
+    tokio::pin!(first);
+    // The first call is registered in flight when first polled, before the second starts.
+    let r = tokio::select! {
+        biased;
+        _ = &mut first => panic!("`hang` answered"),
+        r = async {
+            tokio::task::yield_now().await;
+            host.call_tool("old__greet", json!({}), bob.clone()).await
+        } => r,
+    };
+    assert_eq!(text(&r.unwrap()), "hello Ada");
+    // Another upstream's calls are its own.
+    let r = host
+        .call_tool("other__greet", json!({}), bob.clone())
+        .await
+        .unwrap();
+    assert_eq!(text(&r), "hello Bob");
+}
+
+/// Serves `server` over Streamable HTTP on a free loopback port; the URL of its endpoint.
+async fn serve_http(server: Server) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(mcp_server::http::serve(
+        server,
+        mcp_server::http::HttpConfig::new(),
+        listener,
+        std::future::pending::<()>(),
+    ));
+    url
+}
+
+#[tokio::test]
+async fn http_upstreams_are_served_and_an_unreachable_one_fails_alone() {
+    let url = serve_http(server("web")).await;
+    // A port nothing listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/mcp", l.local_addr().unwrap())
+    };
+    let host = Host::builder()
+        .backoff(Duration::from_secs(60), Duration::from_secs(60))
+        .upstream(Upstream::http("web", mcp_client::HttpServer::new(url)).era(EraChoice::Modern))
+        .upstream(
+            Upstream::http("gone", mcp_client::HttpServer::new(closed)).era(EraChoice::Modern),
+        )
+        .start()
+        .await
+        .unwrap();
+    let health = host.health();
+    assert_eq!(health[0].1, Health::Ready);
+    assert!(
+        matches!(&health[1].1, Health::Failed { reason, .. } if reason.starts_with("cannot connect: connection:")),
+        "{health:?}"
+    );
+    let r = host
+        .call_tool("web__add", json!({"a": 1, "b": 2}), NoHandler)
+        .await
+        .unwrap();
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"sum": 3.0, "from": "web"}))
+    );
+    let err = host
+        .call_tool("gone__add", json!({}), NoHandler)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        HostError::Unavailable {
+            upstream: "gone".into()
+        }
+    );
 }
 
 #[tokio::test]
