@@ -974,3 +974,62 @@ async fn a_stdio_upstream_runs_in_its_working_directory() {
         .await
         .expect("the child exits");
 }
+
+#[tokio::test]
+async fn a_stdio_child_that_exits_is_started_again_after_a_backoff() {
+    let bin = crate::client::manual_server();
+    let mark = std::env::temp_dir().join(format!("mcp-host-restart-{}", std::process::id()));
+    let _ = std::fs::remove_file(&mark);
+    // The first child exits at once; the next one serves.
+    let stdio = StdioServer::new("sh")
+        .arg("-c")
+        .arg(r#"[ -e "$MARK" ] || { touch "$MARK"; exit 3; }; exec "$SERVER""#)
+        .env("MARK", mark.to_str().unwrap())
+        .env("SERVER", bin.to_str().unwrap())
+        .stderr(mcp_client::StderrMode::Discard);
+    let host = Host::builder()
+        .backoff(Duration::from_millis(200), Duration::from_secs(5))
+        .upstream(
+            Upstream::stdio("flaky", stdio)
+                .era(EraChoice::Legacy)
+                .connect_timeout(Duration::from_secs(5)),
+        )
+        .upstream(upstream("steady", server("steady"), EraChoice::Legacy))
+        .start()
+        .await
+        .unwrap();
+    let mut events = host.events();
+    let health = host.health();
+    assert!(
+        matches!(&health[0].1, Health::Failed { reason, .. } if reason.starts_with("cannot connect") || reason.starts_with("no answer")),
+        "{health:?}"
+    );
+    assert_eq!(health[1].1, Health::Ready);
+    let r = host
+        .call_tool("steady__add", json!({"a": 1, "b": 2}), NoHandler)
+        .await
+        .unwrap();
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"sum": 3.0, "from": "steady"}))
+    );
+    if host.health()[0].1 != Health::Ready {
+        wait_for(&mut events, |e| match e {
+            HostEvent::Health {
+                upstream,
+                health: Health::Ready,
+            } if upstream == "flaky" => Some(()),
+            _ => None,
+        })
+        .await;
+    }
+    let r = host
+        .call_tool("flaky__add", json!({"a": 20, "b": 22}), NoHandler)
+        .await
+        .unwrap();
+    assert_eq!(r.structured_content, Some(json!({"result": 42.0})));
+    tokio::time::timeout(SAFETY, host.close())
+        .await
+        .expect("the child exits");
+    let _ = std::fs::remove_file(&mark);
+}
