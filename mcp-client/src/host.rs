@@ -89,12 +89,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-use futures::future::BoxFuture;
 use mcp_core::messages::{self};
 use mcp_core::types::*;
 use mcp_core::{Era, ErrorCode, ErrorObject};
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::client::{Client, EraChoice};
 use crate::error::Error;
@@ -838,17 +837,14 @@ impl ClientHandler for UpHandler {
 }
 
 /// A transport whose end (or flood) is reported.
-fn watch_transport(
-    transport: Transport,
-    max_per_second: Option<u32>,
-) -> (Transport, BoxFuture<'static, String>) {
+fn watch_transport(transport: Transport, max_per_second: Option<u32>) -> (Transport, Ended) {
     let Transport {
         out,
         mut incoming,
         close,
     } = transport;
     let (tx, rx) = mpsc::channel(256);
-    let (done_tx, done_rx) = oneshot::channel::<String>();
+    let (done_tx, done_rx) = watch::channel(None::<String>);
     tokio::spawn(async move {
         let mut window = Instant::now();
         let mut count = 0u32;
@@ -877,13 +873,8 @@ fn watch_transport(
             }
         };
         if let Some(reason) = reason {
-            let _ = done_tx.send(reason);
+            done_tx.send_replace(Some(reason));
         }
-    });
-    let closed = Box::pin(async move {
-        done_rx
-            .await
-            .unwrap_or_else(|_| "the connection closed".to_owned())
     });
     (
         Transport {
@@ -891,13 +882,27 @@ fn watch_transport(
             incoming: rx,
             close,
         },
-        closed,
+        Some(done_rx),
     )
+}
+
+/// Why a watched connection ended: set once by its relay; `None` for HTTP, which is not watched.
+type Ended = Option<watch::Receiver<Option<String>>>;
+
+/// Waits until the connection ends; why.
+async fn ended(rx: &mut Ended) -> String {
+    let Some(rx) = rx else {
+        return std::future::pending().await;
+    };
+    match rx.wait_for(Option::is_some).await {
+        Ok(reason) => reason.clone().unwrap_or_default(),
+        Err(_) => "the connection closed".to_owned(),
+    }
 }
 
 /// Connects to an upstream; the client and a future that ends with the reason the connection
 /// ended.
-async fn connect(up: &Arc<Up>) -> crate::Result<(Client, BoxFuture<'static, String>)> {
+async fn connect(up: &Arc<Up>) -> crate::Result<(Client, Ended)> {
     let c = &up.config;
     let mut builder = Client::builder()
         .info(up.info.name.clone(), up.info.version.clone())
@@ -912,13 +917,19 @@ async fn connect(up: &Arc<Up>) -> crate::Result<(Client, BoxFuture<'static, Stri
     let transport = match &c.target {
         Target::Http(server) => {
             let client = builder.connect_http(server.clone()).await?;
-            return Ok((client, Box::pin(std::future::pending())));
+            return Ok((client, None));
         }
         Target::Stdio(server) => server.clone().spawn()?,
         Target::Custom(connect) => connect()?,
     };
-    let (transport, closed) = watch_transport(transport, c.max_messages_per_second);
-    Ok((builder.connect(transport).await?, closed))
+    let (transport, mut closed) = watch_transport(transport, c.max_messages_per_second);
+    // A connection that ends during the handshake fails it at once.
+    let client = tokio::select! {
+        biased;
+        client = builder.connect(transport) => client?,
+        reason = ended(&mut closed) => return Err(Error::Connection(reason)),
+    };
+    Ok((client, closed))
 }
 
 /// Fetches every list the upstream offers.
@@ -996,8 +1007,12 @@ async fn supervise(
             up.set_health(Health::Restarting);
         }
         let attempt = async {
-            let (client, closed) = connect(&up).await?;
-            let lists = fetch_lists(&client).await?;
+            let (client, mut closed) = connect(&up).await?;
+            let lists = tokio::select! {
+                biased;
+                lists = fetch_lists(&client) => lists?,
+                reason = ended(&mut closed) => return Err(Error::Connection(reason)),
+            };
             Ok::<_, Error>((client, closed, lists))
         };
         let outcome = tokio::select! {
@@ -1010,7 +1025,7 @@ async fn supervise(
                 up.config.connect_timeout.as_secs_f64()
             ),
             Ok(Err(e)) => format!("cannot connect: {e}"),
-            Ok(Ok((client, closed, lists))) => {
+            Ok(Ok((client, mut closed, lists))) => {
                 warn_long_names(up.name(), &lists.tools);
                 while fail_rx.try_recv().is_ok() {}
                 *up.lists.lock().expect("not poisoned") = Some(lists);
@@ -1022,7 +1037,7 @@ async fn supervise(
                 }
                 let since = Instant::now();
                 let reason = tokio::select! {
-                    r = closed => Some(r),
+                    r = ended(&mut closed) => Some(r),
                     Some(r) = fail_rx.recv() => Some(r),
                     _ = shutdown.wait_for(|s| *s) => None,
                 };
