@@ -53,6 +53,12 @@ impl ServerSession {
     }
 }
 
+tokio::task_local! {
+    /// A handler that answers the input requests (modern `input_required` rounds) of the
+    /// requests made inside its scope instead of the connection's: [`Client::with_handler`].
+    static CALL_HANDLER: Arc<dyn DynHandler>;
+}
+
 type Pending = HashMap<RequestId, oneshot::Sender<std::result::Result<Box<RawValue>, ErrorObject>>>;
 type ProgressFn = Arc<dyn Fn(&ProgressNotificationParams) + Send + Sync>;
 
@@ -659,21 +665,35 @@ impl Client {
         Err(Error::TooManyRounds(self.inner.max_rounds))
     }
 
+    /// Runs `future` (requests made with this client) with `handler` answering the modern-era
+    /// `input_required` rounds of its requests instead of the connection's handler. Legacy
+    /// server-to-client requests do not say which request caused them and still reach the
+    /// connection's handler.
+    pub(crate) async fn with_handler<F: std::future::Future>(
+        handler: Arc<dyn DynHandler>,
+        future: F,
+    ) -> F::Output {
+        CALL_HANDLER.scope(handler, future).await
+    }
+
     async fn answer_input(
         &self,
         request: InputRequest,
     ) -> std::result::Result<InputResponse, ErrorObject> {
+        let handler = CALL_HANDLER
+            .try_with(Arc::clone)
+            .unwrap_or_else(|_| self.inner.handler.clone());
         Ok(match request {
             InputRequest::Elicit(p) => {
-                let mut answer = self.inner.handler.elicit(p.clone()).await?;
+                let mut answer = handler.elicit(p.clone()).await?;
                 apply_elicitation_defaults(&p, &mut answer);
                 InputResponse::Elicit(answer)
             }
             InputRequest::CreateMessage(p) => {
-                InputResponse::CreateMessage(self.inner.handler.sample(p).await?)
+                InputResponse::CreateMessage(handler.sample(p).await?)
             }
             InputRequest::ListRoots(_) => InputResponse::ListRoots(ListRootsResult {
-                roots: self.inner.handler.roots().await?,
+                roots: handler.roots().await?,
                 meta: None,
             }),
         })

@@ -141,6 +141,7 @@ pub struct StdioServer {
     args: Vec<String>,
     env: Vec<(String, String)>,
     stderr: StderrMode,
+    current_dir: Option<std::path::PathBuf>,
 }
 
 impl StdioServer {
@@ -151,6 +152,7 @@ impl StdioServer {
             args: Vec::new(),
             env: Vec::new(),
             stderr: StderrMode::default(),
+            current_dir: None,
         }
     }
 
@@ -175,6 +177,18 @@ impl StdioServer {
         self
     }
 
+    /// The child's working directory (this process's by default).
+    #[must_use]
+    pub fn current_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.current_dir = Some(dir.into());
+        self
+    }
+
+    /// The program, for messages.
+    pub(crate) fn program(&self) -> &str {
+        &self.program
+    }
+
     /// What to do with the child's stderr.
     #[must_use]
     pub fn stderr(mut self, mode: StderrMode) -> Self {
@@ -197,6 +211,9 @@ impl StdioServer {
                 StderrMode::Discard => Stdio::null(),
             })
             .kill_on_drop(true);
+        if let Some(dir) = &self.current_dir {
+            command.current_dir(dir);
+        }
         let mut child = command
             .spawn()
             .map_err(|e| Error::Connection(format!("cannot start `{}`: {e}", self.program)))?;

@@ -3,6 +3,7 @@
 mod auth;
 mod cli;
 mod client;
+mod host;
 mod macros_ui;
 mod security;
 mod typed;
