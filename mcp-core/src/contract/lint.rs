@@ -46,7 +46,9 @@ impl Dialect {
         Dialect::ALL
             .into_iter()
             .find(|p| p.as_str() == name)
-            .ok_or_else(|| format!("unknown lint profile `{name}`; expected `strict` or `conservative`"))
+            .ok_or_else(|| {
+                format!("unknown lint profile `{name}`; expected `strict` or `conservative`")
+            })
     }
 
     /// The profile's name, as `mcp lint --profile` takes it.
@@ -63,7 +65,6 @@ impl fmt::Display for Dialect {
         f.write_str(self.as_str())
     }
 }
-
 
 /// One way a tool does not fit a profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
