@@ -233,8 +233,10 @@ impl Guard {
             return Err(Denial::ArgumentsTooLarge { limit }.into());
         }
         if let Some(limiter) = &limits.limiter {
-            let key = identity.map_or("anonymous", Identity::subject);
-            if let Err(not_until) = limiter.check_key(&key.to_owned()) {
+            // Per principal (issuer and subject); unauthenticated callers share `[]`, which no
+            // principal's key can be.
+            let key = identity.map_or_else(|| "[]".to_owned(), |i| i.principal_key().into_owned());
+            if let Err(not_until) = limiter.check_key(&key) {
                 let wait = not_until.wait_time_from(governor::clock::Clock::now(
                     &governor::clock::DefaultClock::default(),
                 ));

@@ -19,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 use tower::ServiceExt as _;
 
-use super::service::{LocalAddr, McpService};
+use super::service::{LocalAddr, McpService, PeerAddr};
 use crate::identity::Identity;
 
 /// The most bytes of request head (request line and headers) a connection may buffer.
@@ -50,10 +50,10 @@ pub(super) async fn run(
     let refusals = Arc::new(Semaphore::new(MAX_REFUSING));
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: wait instead of spinning.
                     if !is_transient(&e) {
@@ -76,6 +76,7 @@ pub(super) async fn run(
             watcher: graceful.watcher(),
             router: router.clone(),
             local,
+            peer,
             write_timeout: config.write_timeout,
         };
         #[cfg(feature = "auth")]
@@ -117,12 +118,13 @@ struct Connection {
     watcher: Watcher,
     router: axum::Router,
     local: SocketAddr,
+    peer: SocketAddr,
     write_timeout: Duration,
 }
 
 impl Connection {
     /// Serves HTTP/1.1 on `stream` (TCP, or TLS after the handshake); every request carries the
-    /// local address and, after a client certificate was verified, the caller's identity.
+    /// local and the peer's address and, after a client certificate was verified, the caller's identity.
     async fn serve<S>(self, stream: S, identity: Option<Identity>)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -132,10 +134,12 @@ impl Connection {
             watcher,
             router,
             local,
+            peer,
             write_timeout,
         } = self;
         let handler = service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(LocalAddr(local));
+            request.extensions_mut().insert(PeerAddr(peer));
             if let Some(identity) = &identity {
                 request.extensions_mut().insert(identity.clone());
             }
