@@ -243,7 +243,10 @@ mod tests {
                 .clone(),
         );
         assert_eq!(id.issuer(), Some("https://x"));
-        assert_eq!(id.principal(), Principal::new(Some("https://x".into()), "alice"));
+        assert_eq!(
+            id.principal(),
+            Principal::new(Some("https://x".into()), "alice")
+        );
         assert_eq!(id.principal_key(), keys[1]);
         let explicit = id.with_issuer("https://y");
         assert_eq!(explicit.principal().issuer(), Some("https://y"));

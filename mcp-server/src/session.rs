@@ -497,9 +497,10 @@ impl Connection {
             }
             return self.listen(id, p, version, sink, cancel).await;
         }
-        let round = self
-            .server
-            .round_input(&request, identity.as_ref().map(|i| i.principal_key()).as_deref())?;
+        let round = self.server.round_input(
+            &request,
+            identity.as_ref().map(|i| i.principal_key()).as_deref(),
+        )?;
         let (input, binding) = match round {
             Some(r) => (Mrtr::new(r.responses), Some(r.binding)),
             None => (Mrtr::new(InputResponses::new()), None),

@@ -107,14 +107,9 @@ async fn start_with(options: ServerOptions, config: HttpConfig, issuers: usize) 
         .resource(Board)
         .resource(Payroll);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(http::serve(
-        server,
-        config.auth(rs),
-        listener,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    tokio::spawn(http::serve(server, config.auth(rs), listener, async move {
+        let _ = stopped.await;
+    }));
     Fixture {
         issuers: servers,
         url,
@@ -179,9 +174,9 @@ impl Fixture {
         let text = r.text().await.unwrap();
         let body = if sse {
             text.lines()
+                .rev()
                 .filter_map(|l| l.strip_prefix("data:"))
-                .filter_map(|d| serde_json::from_str(d.trim()).ok())
-                .last()
+                .find_map(|d| serde_json::from_str(d.trim()).ok())
                 .unwrap_or(Value::Null)
         } else {
             serde_json::from_str(&text).unwrap_or(Value::Null)
@@ -221,7 +216,10 @@ impl Fixture {
     /// A request of a legacy session.
     async fn legacy(&self, token: &str, session: &str, method: &str, params: Value) -> Answer {
         let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
-        let h = [("mcp-session-id", session), ("mcp-protocol-version", LEGACY)];
+        let h = [
+            ("mcp-session-id", session),
+            ("mcp-protocol-version", LEGACY),
+        ];
         self.send(reqwest::Method::POST, token, Some(&body), &h)
             .await
     }
@@ -266,7 +264,6 @@ impl Fixture {
             .unwrap()
             .to_owned()
     }
-
 }
 
 fn unknown_task(id: &str) -> Value {
@@ -293,9 +290,7 @@ async fn task_of_another_principal_is_unknown() {
             assert_eq!(a.body["error"], unknown_task(task), "{method}");
         }
     }
-    let a = fx
-        .legacy(&bob, &bob_session, "tasks/list", json!({}))
-        .await;
+    let a = fx.legacy(&bob, &bob_session, "tasks/list", json!({})).await;
     assert_eq!(a.body["result"]["tasks"], json!([]), "{}", a.body);
     // Bob, modern: the same for get, update and cancel.
     for method in ["tasks/get", "tasks/update", "tasks/cancel"] {
@@ -311,9 +306,7 @@ async fn task_of_another_principal_is_unknown() {
     }
     // Bob's own task is his to see; Alice's is still running, untouched.
     let own = fx.start_task(&bob, &bob_session, "bob").await;
-    let a = fx
-        .legacy(&bob, &bob_session, "tasks/list", json!({}))
-        .await;
+    let a = fx.legacy(&bob, &bob_session, "tasks/list", json!({})).await;
     assert_eq!(a.body["result"]["tasks"][0]["taskId"], own.as_str());
     assert_eq!(a.body["result"]["tasks"].as_array().unwrap().len(), 1);
 
@@ -326,12 +319,19 @@ async fn task_of_another_principal_is_unknown() {
     assert_eq!(a.body["result"]["tasks"][0]["status"], "working");
     fx.release("q3");
     let a = fx
-        .legacy(&alice, &alice_session, "tasks/result", json!({"taskId": id}))
+        .legacy(
+            &alice,
+            &alice_session,
+            "tasks/result",
+            json!({"taskId": id}),
+        )
         .await;
-    assert_eq!(a.body["result"]["content"][0]["text"], "report q3", "{}", a.body);
-    let a = fx
-        .modern(&alice, "tasks/get", json!({"taskId": id}))
-        .await;
+    assert_eq!(
+        a.body["result"]["content"][0]["text"], "report q3",
+        "{}",
+        a.body
+    );
+    let a = fx.modern(&alice, "tasks/get", json!({"taskId": id})).await;
     assert_eq!(a.body["result"]["status"], "completed", "{}", a.body);
 }
 
@@ -369,7 +369,11 @@ async fn task_quota_per_principal_refuses_with_clear_error() {
             json!({"name": "export_report", "arguments": {"name": "a3"}}),
         )
         .await;
-    assert_eq!(a.body["error"]["data"]["reason"], "task_quota", "{}", a.body);
+    assert_eq!(
+        a.body["error"]["data"]["reason"], "task_quota",
+        "{}",
+        a.body
+    );
     // Another principal is served.
     let bob_session = fx.session(&bob).await;
     fx.start_task(&bob, &bob_session, "b1").await;
@@ -414,7 +418,12 @@ async fn eviction_never_cancels_another_principals_running_task() {
         })
     );
     let a = fx
-        .legacy(&alice, &alice_session, "tasks/get", json!({"taskId": alices}))
+        .legacy(
+            &alice,
+            &alice_session,
+            "tasks/get",
+            json!({"taskId": alices}),
+        )
         .await;
     assert_eq!(a.body["result"]["status"], "working");
     // A finished task makes room: Bob's own, not Alice's running one.
@@ -426,12 +435,22 @@ async fn eviction_never_cancels_another_principals_running_task() {
     let a = fx.legacy(&bob, &bob_session, "tools/call", call).await;
     assert_eq!(a.body["result"]["task"]["status"], "working", "{}", a.body);
     let a = fx
-        .legacy(&alice, &alice_session, "tasks/get", json!({"taskId": alices}))
+        .legacy(
+            &alice,
+            &alice_session,
+            "tasks/get",
+            json!({"taskId": alices}),
+        )
         .await;
     assert_eq!(a.body["result"]["status"], "working");
     fx.release("alice");
     let a = fx
-        .legacy(&alice, &alice_session, "tasks/result", json!({"taskId": alices}))
+        .legacy(
+            &alice,
+            &alice_session,
+            "tasks/result",
+            json!({"taskId": alices}),
+        )
         .await;
     assert_eq!(a.body["result"]["content"][0]["text"], "report alice");
 }
@@ -464,7 +483,12 @@ async fn initialize_flood_is_capped_per_principal() {
     // Everyone else is still served.
     let session = fx.session(&alice).await;
     let a = fx
-        .legacy(&alice, &session, "tools/call", json!({"name": "whoami", "arguments": {}}))
+        .legacy(
+            &alice,
+            &session,
+            "tools/call",
+            json!({"name": "whoami", "arguments": {}}),
+        )
         .await;
     assert!(
         a.body["result"]["content"][0]["text"]
@@ -476,9 +500,7 @@ async fn initialize_flood_is_capped_per_principal() {
     );
     // Closing one of its sessions gives the flooder room for one more.
     let h = [("mcp-session-id", held[0].as_str())];
-    let a = fx
-        .send(reqwest::Method::DELETE, &mallory, None, &h)
-        .await;
+    let a = fx.send(reqwest::Method::DELETE, &mallory, None, &h).await;
     assert_eq!(a.status, 204);
     fx.session(&mallory).await;
     assert_eq!(fx.initialize(&mallory).await.status, 429);
@@ -494,11 +516,17 @@ async fn get_and_delete_of_another_principals_session_refused() {
         ("mcp-session-id", session.as_str()),
         ("mcp-protocol-version", LEGACY),
     ];
-    let not_found = json!({"code": -32600, "message": "no such session: send `initialize` to start a new one"});
+    let not_found =
+        json!({"code": -32600, "message": "no such session: send `initialize` to start a new one"});
     // Bob's POST, GET and DELETE with Alice's session id: 404, as for a session that does not
     // exist.
     let a = fx
-        .legacy(&bob, &session, "tools/call", json!({"name": "whoami", "arguments": {}}))
+        .legacy(
+            &bob,
+            &session,
+            "tools/call",
+            json!({"name": "whoami", "arguments": {}}),
+        )
         .await;
     assert_eq!((a.status, &a.body["error"]), (404, &not_found));
     let a = fx.send(reqwest::Method::GET, &bob, None, &h).await;
@@ -513,13 +541,20 @@ async fn get_and_delete_of_another_principals_session_refused() {
     assert_eq!((a.status, &a.body["error"]), (404, &not_found));
     // The session survived Bob's DELETE: Alice is served, then closes it herself.
     let a = fx
-        .legacy(&alice, &session, "tools/call", json!({"name": "whoami", "arguments": {}}))
+        .legacy(
+            &alice,
+            &session,
+            "tools/call",
+            json!({"name": "whoami", "arguments": {}}),
+        )
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert!(a.body["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap()
-        .starts_with("alice ("));
+    assert!(
+        a.body["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("alice (")
+    );
     let a = fx.send(reqwest::Method::DELETE, &alice, None, &h).await;
     assert_eq!(a.status, 204);
     let a = fx.send(reqwest::Method::DELETE, &alice, None, &h).await;
@@ -532,7 +567,12 @@ async fn subscribe_to_unreadable_resource_refused_like_read() {
     let reader = fx.token("alice", &["kpi:read"]);
     let session = fx.session(&reader).await;
     let read = fx
-        .legacy(&reader, &session, "resources/read", json!({"uri": "kpi://payroll"}))
+        .legacy(
+            &reader,
+            &session,
+            "resources/read",
+            json!({"uri": "kpi://payroll"}),
+        )
         .await;
     let denied = json!({
         "code": -32003,
@@ -542,15 +582,30 @@ async fn subscribe_to_unreadable_resource_refused_like_read() {
     assert_eq!(read.body["error"], denied);
     // Legacy subscribe: the same error as the read.
     let sub = fx
-        .legacy(&reader, &session, "resources/subscribe", json!({"uri": "kpi://payroll"}))
+        .legacy(
+            &reader,
+            &session,
+            "resources/subscribe",
+            json!({"uri": "kpi://payroll"}),
+        )
         .await;
     assert_eq!(sub.body["error"], read.body["error"]);
     // A resource that does not exist: as its read.
     let read = fx
-        .legacy(&reader, &session, "resources/read", json!({"uri": "kpi://nothing"}))
+        .legacy(
+            &reader,
+            &session,
+            "resources/read",
+            json!({"uri": "kpi://nothing"}),
+        )
         .await;
     let sub = fx
-        .legacy(&reader, &session, "resources/subscribe", json!({"uri": "kpi://nothing"}))
+        .legacy(
+            &reader,
+            &session,
+            "resources/subscribe",
+            json!({"uri": "kpi://nothing"}),
+        )
         .await;
     assert_eq!(read.body["error"]["code"], -32002);
     assert_eq!(sub.body["error"], read.body["error"]);
@@ -566,13 +621,23 @@ async fn subscribe_to_unreadable_resource_refused_like_read() {
     assert_eq!(listen.body["error"], denied, "{}", listen.body);
     // What the reader may read, it may subscribe to.
     let sub = fx
-        .legacy(&reader, &session, "resources/subscribe", json!({"uri": "kpi://board"}))
+        .legacy(
+            &reader,
+            &session,
+            "resources/subscribe",
+            json!({"uri": "kpi://board"}),
+        )
         .await;
     assert_eq!(sub.body["result"], json!({}), "{}", sub.body);
     let hr = fx.token("hal", &["hr:read"]);
     let hr_session = fx.session(&hr).await;
     let sub = fx
-        .legacy(&hr, &hr_session, "resources/subscribe", json!({"uri": "kpi://payroll"}))
+        .legacy(
+            &hr,
+            &hr_session,
+            "resources/subscribe",
+            json!({"uri": "kpi://payroll"}),
+        )
         .await;
     assert_eq!(sub.body["result"], json!({}), "{}", sub.body);
 }
@@ -587,9 +652,15 @@ async fn same_subject_from_two_issuers_are_two_principals() {
     // The handler sees two principals.
     let whoami = json!({"name": "whoami", "arguments": {}});
     let a = fx.modern(&x, "tools/call", whoami.clone()).await;
-    assert_eq!(a.body["result"]["content"][0]["text"], format!("alice ({ix})"));
+    assert_eq!(
+        a.body["result"]["content"][0]["text"],
+        format!("alice ({ix})")
+    );
     let a = fx.modern(&y, "tools/call", whoami.clone()).await;
-    assert_eq!(a.body["result"]["content"][0]["text"], format!("alice ({iy})"));
+    assert_eq!(
+        a.body["result"]["content"][0]["text"],
+        format!("alice ({iy})")
+    );
 
     // Sessions: X's session is not Y's.
     let session = fx.session(&x).await;
@@ -606,7 +677,11 @@ async fn same_subject_from_two_issuers_are_two_principals() {
     let a = fx.modern(&x, "tools/call", scarce.clone()).await;
     assert_eq!(a.body["result"]["content"][0]["text"], "ok", "{}", a.body);
     let a = fx.modern(&x, "tools/call", scarce.clone()).await;
-    assert_eq!(a.body["error"]["data"]["reason"], "rate_limited", "{}", a.body);
+    assert_eq!(
+        a.body["error"]["data"]["reason"], "rate_limited",
+        "{}",
+        a.body
+    );
     let a = fx.modern(&y, "tools/call", scarce).await;
     assert_eq!(a.body["result"]["content"][0]["text"], "ok", "{}", a.body);
 
@@ -628,5 +703,9 @@ async fn same_subject_from_two_issuers_are_two_principals() {
     let a = fx
         .legacy(&x, &session, "tasks/result", json!({"taskId": task}))
         .await;
-    assert_eq!(a.body["result"]["content"][0]["text"], "report x", "{}", a.body);
+    assert_eq!(
+        a.body["result"]["content"][0]["text"], "report x",
+        "{}",
+        a.body
+    );
 }

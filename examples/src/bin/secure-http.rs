@@ -100,9 +100,16 @@ async fn export_report(
         tokio::time::sleep(Duration::from_millis(500)).await;
         let reading = kpi_query(metric);
         cx.info(format!("{metric:?} exported"));
-        lines.push(format!("{}. {:?}: {}", i + 1, reading.metric, reading.value));
+        lines.push(format!(
+            "{}. {:?}: {}",
+            i + 1,
+            reading.metric,
+            reading.value
+        ));
     }
-    let owner = cx.identity().map_or_else(|| "anonymous".to_owned(), |id| id.principal().to_string());
+    let owner = cx
+        .identity()
+        .map_or_else(|| "anonymous".to_owned(), |id| id.principal().to_string());
     format!("report for {owner}\n{}", lines.join("\n"))
 }
 

@@ -1005,7 +1005,6 @@ fn no_room(id: RequestId, full: Full) -> Response<Body> {
 }
 
 /// Whether `MCP-Protocol-Version` names a modern version.
-
 fn modern_header(headers: &HeaderMap) -> bool {
     matches!(
         guard::single(headers, &PROTOCOL_VERSION),
