@@ -709,3 +709,43 @@ async fn same_subject_from_two_issuers_are_two_principals() {
         a.body
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_authentication_a_task_belongs_to_its_session() {
+    let gate = Gate(watch::channel(BTreeSet::new()).0);
+    let release = gate.0.clone();
+    let server = Server::new("open", "1.0.0").state(gate).tool(ExportReport);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(http::serve(
+        server,
+        HttpConfig::new(),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // The fixture's helpers, with a token no one checks.
+    let fx = Fixture {
+        issuers: Vec::new(),
+        url,
+        gate: Arc::new(Gate(release)),
+        audit: Arc::new(MemorySink::default()),
+        _stop,
+    };
+    let (one, two) = (fx.session("-").await, fx.session("-").await);
+    let id = fx.start_task("-", &one, "open").await;
+    let a = fx
+        .legacy("-", &two, "tasks/get", json!({"taskId": id}))
+        .await;
+    assert_eq!(a.body["error"], unknown_task(&id));
+    let a = fx.legacy("-", &two, "tasks/list", json!({})).await;
+    assert_eq!(a.body["result"]["tasks"], json!([]));
+    // Its own session is served.
+    fx.release("open");
+    let a = fx
+        .legacy("-", &one, "tasks/result", json!({"taskId": id}))
+        .await;
+    assert_eq!(a.body["result"]["content"][0]["text"], "report open");
+}

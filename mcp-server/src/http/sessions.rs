@@ -314,6 +314,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn callers_without_authentication_are_told_apart_by_address() {
+        let v6 = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        // One client's IPv6 addresses share a /64; a v4-mapped address is the v4 address.
+        assert_eq!(
+            Caller::of(None, v6("2001:db8:1:2::1")),
+            Caller::of(None, v6("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            Caller::of(None, v6("2001:db8:1:2::1")),
+            Caller::of(None, v6("2001:db8:1:3::1"))
+        );
+        assert_eq!(
+            Caller::of(None, v6("::ffff:10.0.0.1")),
+            Caller::of(None, v6("10.0.0.1"))
+        );
+        assert_eq!(Caller::of(None, None), Caller::Unknown);
+        let alice = Principal::new(Some("https://x".into()), "alice");
+        assert_eq!(
+            Caller::of(Some(&alice), v6("10.0.0.1")),
+            Caller::Principal(alice)
+        );
+    }
+
+    #[test]
     fn session_ids() {
         let ids: std::collections::HashSet<Arc<str>> =
             (0..1000).map(|_| new_session_id()).collect();
