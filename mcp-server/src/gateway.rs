@@ -41,7 +41,8 @@ use crate::policy::Policy;
 
 /// The JSON-RPC error code of a request the policy refuses (implementation-defined range).
 /// `data.reason` says why: `unauthenticated`, `insufficient_scope` (with `data.scopes`),
-/// `forbidden`, `undeclared`, `rate_limited` (with `data.retryAfterMs`).
+/// `forbidden`, `undeclared`, `rate_limited` (with `data.retryAfterMs`), and for a task over
+/// the caller's quota `task_quota` (with `data.limit`).
 pub const ACCESS_DENIED: ErrorCode = ErrorCode(-32003);
 
 /// Principals beyond which idle rate-limit entries are dropped.

@@ -1333,9 +1333,8 @@ impl Server {
                 raw(&slot.payload()?)
             }
             ClientRequest::ListTasks(p) => {
-                let all: Vec<LegacyTask> = (self.inner.tasks.list(&task_owner(&cx)).iter())
-                    .map(|t| t.legacy())
-                    .collect();
+                let own = self.inner.tasks.list(&task_owner(&cx));
+                let all: Vec<LegacyTask> = own.iter().map(|t| t.legacy()).collect();
                 let (tasks, next_cursor) = page(&all, cursor_of(&p), size)?;
                 raw(&LegacyListTasksResult {
                     tasks,
