@@ -141,6 +141,10 @@ pub struct AuditRecord {
     pub kind: AuditKind,
     /// The caller's subject, when authenticated.
     pub principal: Option<String>,
+    /// The issuer of the caller's subject (a token's `iss`), if any: `alice` of two issuers is
+    /// two principals.
+    #[serde(default)]
+    pub issuer: Option<String>,
     /// The session (legacy Streamable HTTP), if any.
     pub session_id: Option<String>,
     /// The JSON-RPC request id.
@@ -178,6 +182,7 @@ impl AuditRecord {
             time: rfc3339(SystemTime::now()),
             kind,
             principal: None,
+            issuer: None,
             session_id: None,
             request_id: None,
             method: method.into(),
@@ -201,9 +206,10 @@ impl AuditRecord {
         self
     }
 
-    /// The caller, if authenticated: its subject is recorded, never its credentials.
+    /// The caller, if authenticated: its subject and issuer are recorded, never its credentials.
     pub fn with_principal(mut self, identity: Option<&Identity>) -> Self {
         self.principal = identity.map(|i| i.subject().to_owned());
+        self.issuer = identity.and_then(Identity::issuer).map(str::to_owned);
         self
     }
 
@@ -510,6 +516,7 @@ impl AuditSink for TracingSink {
                     time = %r.time,
                     kind = ?r.kind,
                     principal = r.principal.as_deref(),
+                    issuer = r.issuer.as_deref(),
                     session_id = r.session_id.as_deref(),
                     request_id = r.request_id.as_ref().map(tracing::field::display),
                     method = %r.method,

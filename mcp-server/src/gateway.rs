@@ -41,7 +41,8 @@ use crate::policy::Policy;
 
 /// The JSON-RPC error code of a request the policy refuses (implementation-defined range).
 /// `data.reason` says why: `unauthenticated`, `insufficient_scope` (with `data.scopes`),
-/// `forbidden`, `undeclared`, `rate_limited` (with `data.retryAfterMs`).
+/// `forbidden`, `undeclared`, `rate_limited` (with `data.retryAfterMs`), and for a task over
+/// the caller's quota `task_quota` (with `data.limit`).
 pub const ACCESS_DENIED: ErrorCode = ErrorCode(-32003);
 
 /// Principals beyond which idle rate-limit entries are dropped.
@@ -233,8 +234,10 @@ impl Guard {
             return Err(Denial::ArgumentsTooLarge { limit }.into());
         }
         if let Some(limiter) = &limits.limiter {
-            let key = identity.map_or("anonymous", Identity::subject);
-            if let Err(not_until) = limiter.check_key(&key.to_owned()) {
+            // Per principal (issuer and subject); unauthenticated callers share `[]`, which no
+            // principal's key can be.
+            let key = identity.map_or_else(|| "[]".to_owned(), |i| i.principal_key().into_owned());
+            if let Err(not_until) = limiter.check_key(&key) {
                 let wait = not_until.wait_time_from(governor::clock::Clock::now(
                     &governor::clock::DefaultClock::default(),
                 ));

@@ -5,7 +5,9 @@
 //! configuration ([`crate::Server::identity`]), since the specification defines no authorization
 //! there. Handlers read it from the [`crate::Context`].
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::fmt;
 use std::sync::Arc;
 
 /// The authenticated caller of a request: subject, scopes, roles and the token's other claims.
@@ -20,6 +22,7 @@ pub struct Identity {
 #[derive(Clone, Debug, PartialEq)]
 struct IdentityInner {
     subject: String,
+    issuer: Option<String>,
     scopes: BTreeSet<String>,
     roles: BTreeSet<String>,
     claims: serde_json::Map<String, serde_json::Value>,
@@ -44,6 +47,7 @@ impl Identity {
         Identity {
             inner: Arc::new(IdentityInner {
                 subject: subject.into(),
+                issuer: None,
                 scopes: BTreeSet::new(),
                 roles: BTreeSet::new(),
                 claims: serde_json::Map::new(),
@@ -77,9 +81,45 @@ impl Identity {
         self
     }
 
+    /// Issued by `issuer` (a token's `iss`, the certificate's issuer): the same subject from
+    /// two issuers is two principals.
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.inner).issuer = Some(issuer.into());
+        self
+    }
+
     /// The subject (`sub` of a token, the certificate's subject, or the configured name).
+    ///
+    /// A subject is unique only within its issuer: to tell callers apart, use
+    /// [`Identity::principal`].
     pub fn subject(&self) -> &str {
         &self.inner.subject
+    }
+
+    /// Who vouches for the subject: set with [`Identity::with_issuer`], or else the `iss` claim
+    /// of the token. `None` for a configured identity.
+    pub fn issuer(&self) -> Option<&str> {
+        self.inner.issuer.as_deref().or_else(|| {
+            self.inner
+                .claims
+                .get("iss")
+                .and_then(serde_json::Value::as_str)
+        })
+    }
+
+    /// The principal: the subject qualified by its issuer. Sessions, tasks, rate limits,
+    /// approvals and `requestState` belong to a principal, so `alice` of one issuer never
+    /// reaches what `alice` of another holds.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            issuer: self.issuer().map(str::to_owned),
+            subject: self.inner.subject.clone(),
+        }
+    }
+
+    /// [`Principal::key`] of [`Identity::principal`], without building the principal.
+    pub(crate) fn principal_key(&self) -> Cow<'_, str> {
+        principal_key(self.issuer(), &self.inner.subject)
     }
 
     /// The granted scopes.
@@ -113,9 +153,104 @@ impl Identity {
     }
 }
 
+/// Who a caller is, for telling callers apart: a subject and the issuer that vouches for it.
+///
+/// Two identities are the same principal exactly when both their subjects and their issuers
+/// are equal; scopes, roles and the way they authenticated do not matter. Sessions, tasks, rate
+/// limits, approvals, `requestState` and audit records are keyed by it.
+///
+/// ```
+/// use mcp_server::{AuthMethod, Identity};
+///
+/// let x = Identity::new("alice", AuthMethod::Bearer).with_issuer("https://x.example");
+/// let y = Identity::new("alice", AuthMethod::Bearer).with_issuer("https://y.example");
+/// assert_ne!(x.principal(), y.principal());
+/// assert_eq!(x.principal().to_string(), "alice (https://x.example)");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Principal {
+    issuer: Option<String>,
+    subject: String,
+}
+
+impl Principal {
+    /// The principal `subject` of `issuer` (`None`: a configured identity).
+    pub fn new(issuer: Option<String>, subject: impl Into<String>) -> Self {
+        Principal {
+            issuer,
+            subject: subject.into(),
+        }
+    }
+
+    /// The issuer, if any.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// The subject.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// One string per principal, for string-keyed stores and bindings: the bare subject when
+    /// there is no issuer (and it does not start with `[`), otherwise the JSON array
+    /// `["issuer","subject"]` (`null` for no issuer). Two principals never share a key.
+    pub fn key(&self) -> Cow<'_, str> {
+        principal_key(self.issuer.as_deref(), &self.subject)
+    }
+}
+
+impl fmt::Display for Principal {
+    /// `subject`, or `subject (issuer)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.issuer {
+            Some(issuer) => write!(f, "{} ({issuer})", self.subject),
+            None => f.write_str(&self.subject),
+        }
+    }
+}
+
+fn principal_key<'a>(issuer: Option<&str>, subject: &'a str) -> Cow<'a, str> {
+    match issuer {
+        None if !subject.starts_with('[') => Cow::Borrowed(subject),
+        _ => Cow::Owned(serde_json::json!([issuer, subject]).to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn principal_keys_never_collide() {
+        let keys = [
+            Principal::new(None, "alice"),
+            Principal::new(Some("https://x".into()), "alice"),
+            Principal::new(Some("https://y".into()), "alice"),
+            Principal::new(None, r#"["https://x","alice"]"#),
+            Principal::new(None, "[alice"),
+            Principal::new(Some(String::new()), "alice"),
+        ]
+        .map(|p| p.key().into_owned());
+        let unique: BTreeSet<&String> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len(), "{keys:?}");
+        assert_eq!(keys[0], "alice");
+        assert_eq!(keys[1], r#"["https://x","alice"]"#);
+        let id = Identity::new("alice", AuthMethod::Bearer).with_claims(
+            serde_json::json!({"iss": "https://x", "sub": "alice"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        assert_eq!(id.issuer(), Some("https://x"));
+        assert_eq!(
+            id.principal(),
+            Principal::new(Some("https://x".into()), "alice")
+        );
+        assert_eq!(id.principal_key(), keys[1]);
+        let explicit = id.with_issuer("https://y");
+        assert_eq!(explicit.principal().issuer(), Some("https://y"));
+    }
 
     #[test]
     fn builder_sets_everything() {

@@ -31,7 +31,7 @@ pub use audit::{Audit, AuditRecord, AuditSink};
 pub use context::{Context, Elicitation, FromContext, Keyed, State};
 pub use error::{Error, RegisterError, Result};
 pub use handler::{PromptHandler, ResourceDefinition, ResourceHandler, ToolHandler};
-pub use identity::{AuthMethod, Identity};
+pub use identity::{AuthMethod, Identity, Principal};
 pub use policy::{Approval, Policy, RateLimit};
 pub use server::{Server, ServerOptions};
 

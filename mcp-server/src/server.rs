@@ -48,6 +48,15 @@ pub struct ServerOptions {
     /// Whether tool arguments and structured results are checked against the tool's schemas
     /// (default `true`). Turn it off only for callers you trust entirely, or to measure its cost.
     pub validate: bool,
+    /// How many unfinished tasks one principal may have (default 100); its next task is refused
+    /// with -32003, `data.reason` `task_quota`. Callers without authentication count as their
+    /// legacy session, or all together when there is none (stateless HTTP). Finished tasks of
+    /// the same principal are forgotten, oldest first, to make room.
+    pub max_tasks_per_principal: usize,
+    /// How many tasks the server keeps at once (default 10,000). Finished ones are forgotten,
+    /// oldest first, to make room; running ones never are: when every task is unfinished a new
+    /// one is refused with -32000.
+    pub max_tasks: usize,
 }
 
 impl Default for ServerOptions {
@@ -60,6 +69,8 @@ impl Default for ServerOptions {
             read_ttl_ms: 0,
             peer_request_timeout: std::time::Duration::from_secs(300),
             validate: true,
+            max_tasks_per_principal: 100,
+            max_tasks: 10_000,
         }
     }
 }
@@ -576,6 +587,35 @@ impl Server {
         removed
     }
 
+    /// Whether `identity` may subscribe to the resource at `uri` (`resources/subscribe`,
+    /// `subscriptions/listen`): exactly when it may read it, refused with the error its read
+    /// would get (unknown resource, or the access denial), so that a subscription tells the
+    /// caller nothing a read would not.
+    pub(crate) fn may_subscribe(
+        &self,
+        identity: Option<&crate::Identity>,
+        uri: &str,
+        modern: bool,
+    ) -> Result<(), ErrorObject> {
+        let guard = {
+            let reg = self.inner.registry.read().expect("not poisoned");
+            match reg.resources.iter().find(|r| r.definition.uri == uri) {
+                Some(r) => Some(r.guard.clone()),
+                None => reg
+                    .templates
+                    .iter()
+                    .find(|t| t.template.match_uri(uri).is_some())
+                    .map(|t| t.guard.clone()),
+            }
+        };
+        let Some(guard) = guard else {
+            return Err(Error::not_found(uri).to_error_object(modern));
+        };
+        guard
+            .access(&self.inner.gateway, identity)
+            .map_err(|d| d.to_error_object("resource", uri))
+    }
+
     /// Tells subscribed clients that the resource at `uri` changed.
     pub fn notify_resource_updated(&self, uri: impl Into<String>) {
         let _ = self.inner.events.send(Event::ResourceUpdated(uri.into()));
@@ -619,6 +659,11 @@ impl Server {
             ..Default::default()
         }
     }
+}
+
+/// Who owns the tasks a request creates, and whose tasks it may see.
+fn task_owner(cx: &Context) -> crate::tasks::TaskOwner {
+    crate::tasks::TaskOwner::of(cx.identity(), cx.inner.session_id.as_ref())
 }
 
 /// -32021 naming the tasks extension.
@@ -1067,7 +1112,9 @@ impl Server {
                 }
                 let policy = guard.policy(&self.inner.gateway);
                 if policy.approval.is_required() {
-                    let principal = cx.identity().map_or("anonymous", crate::Identity::subject);
+                    // Bound to the principal (issuer and subject), not the bare subject.
+                    let key = cx.identity().map(crate::Identity::principal_key);
+                    let principal = key.as_deref().unwrap_or("anonymous");
                     let call = PendingCall {
                         tool: &p.name,
                         arguments: &arguments,
@@ -1392,7 +1439,7 @@ impl Server {
             }
             ClientRequest::GetTask(p) => {
                 self.tasks_negotiated(&cx)?;
-                let slot = self.inner.tasks.get(&p.task_id)?;
+                let slot = self.inner.tasks.get(&p.task_id, &task_owner(&cx))?;
                 if modern {
                     raw(&TaskResult {
                         task: slot.modern(true),
@@ -1407,7 +1454,7 @@ impl Server {
                 }
             }
             ClientRequest::TaskPayload(p) => {
-                let slot = self.inner.tasks.get(&p.task_id)?;
+                let slot = self.inner.tasks.get(&p.task_id, &task_owner(&cx))?;
                 tokio::select! {
                     () = slot.finished() => {}
                     () = cx.cancelled() => return Err(ErrorObject::internal_error("cancelled")),
@@ -1415,8 +1462,8 @@ impl Server {
                 raw(&slot.payload()?)
             }
             ClientRequest::ListTasks(p) => {
-                let all: Vec<LegacyTask> =
-                    self.inner.tasks.list().iter().map(|t| t.legacy()).collect();
+                let own = self.inner.tasks.list(&task_owner(&cx));
+                let all: Vec<LegacyTask> = own.iter().map(|t| t.legacy()).collect();
                 let (tasks, next_cursor) = page(&all, cursor_of(&p), size)?;
                 raw(&LegacyListTasksResult {
                     tasks,
@@ -1426,7 +1473,7 @@ impl Server {
             }
             ClientRequest::CancelTask(p) => {
                 self.tasks_negotiated(&cx)?;
-                let slot = self.inner.tasks.get(&p.task_id)?;
+                let slot = self.inner.tasks.get(&p.task_id, &task_owner(&cx))?;
                 let cancelled = slot.cancel();
                 if modern {
                     raw(&EmptyResult {
@@ -1446,7 +1493,7 @@ impl Server {
             }
             ClientRequest::UpdateTask(p) => {
                 self.tasks_negotiated(&cx)?;
-                let slot = self.inner.tasks.get(&p.task_id)?;
+                let slot = self.inner.tasks.get(&p.task_id, &task_owner(&cx))?;
                 slot.update(p.input_responses);
                 raw(&EmptyResult {
                     meta: modern_meta(&cx, self),
@@ -1516,7 +1563,13 @@ impl Server {
         answers: InputResponses,
         limits: TaskLimits,
     ) -> Result<Box<RawValue>, ErrorObject> {
-        let slot = self.inner.tasks.create(ttl);
+        let options = &self.inner.options;
+        let slot = self.inner.tasks.create(
+            ttl,
+            task_owner(cx),
+            options.max_tasks_per_principal,
+            options.max_tasks,
+        )?;
         slot.seed(answers);
         let modern = cx.era() == mcp_core::Era::Modern;
         let input = match &cx.inner.input {

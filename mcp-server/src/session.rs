@@ -531,11 +531,19 @@ impl Connection {
         let client_info = meta.client_info().ok().flatten();
         let log_level = meta.log_level().ok().flatten();
         if let ClientRequest::SubscriptionsListen(p) = request {
+            // Only to what the caller may read: one resource it may not read refuses the whole
+            // request, as its read would be refused.
+            for uri in p.notifications.resource_subscriptions.iter().flatten() {
+                self.server.may_subscribe(identity.as_ref(), uri, true)?;
+            }
             return self.listen(id, p, version, sink, cancel).await;
         }
         let round = self
             .server
-            .round_input(&request, identity.as_ref().map(Identity::subject))
+            .round_input(
+                &request,
+                identity.as_ref().map(|i| i.principal_key()).as_deref(),
+            )
             .map_err(refused(
                 "invalid requestState (tampered, expired, or bound to another request or principal)",
             ))?;
@@ -602,6 +610,9 @@ impl Connection {
                 return empty();
             }
             ClientRequest::Subscribe(p) => {
+                // Only to what the caller may read, refused as its read would be.
+                self.server
+                    .may_subscribe(identity.as_ref(), &p.uri, false)?;
                 self.subscriptions
                     .lock()
                     .expect("not poisoned")

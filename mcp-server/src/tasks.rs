@@ -7,6 +7,11 @@
 //! `tasks/update` answers the task's input requests, `tasks/cancel`). A task's handler asks the
 //! client for input the same way as any handler: legacy tasks send server-to-client requests,
 //! modern tasks park the question in `tasks/get` until `tasks/update` answers it.
+//!
+//! A task belongs to whoever created it ([`TaskOwner`]): every task method finds only the
+//! caller's own tasks, and another owner's task id is answered exactly like an unknown one. Each
+//! owner may keep a bounded number of tasks ([`crate::ServerOptions::max_tasks_per_principal`]);
+//! making room never cancels anyone's running task.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_core::types::*;
-use mcp_core::{ErrorObject, Meta};
+use mcp_core::{ErrorCode, ErrorObject, Meta};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -24,8 +29,39 @@ use tokio_util::sync::CancellationToken;
 pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 /// How often clients are asked to poll.
 pub(crate) const POLL_INTERVAL_MS: u64 = 500;
-/// The most tasks kept at once; the oldest finished ones go first.
-const MAX_TASKS: usize = 10_000;
+
+/// Whose a task is, decided once, when it is created, from the request that creates it.
+///
+/// Only its owner finds it: [`TaskSlot::visible_to`] is the one place that decides.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum TaskOwner {
+    /// An authenticated caller (a bearer token, a client certificate, the identity configured
+    /// for stdio): the principal, issuer and subject, across all of its sessions.
+    Principal(crate::Principal),
+    /// No authentication: the legacy HTTP session that created it.
+    Session(Arc<str>),
+    /// No authentication and no session (stateless modern HTTP, stdio without an identity):
+    /// nothing tells callers apart, so they share one owner and one quota; a task is reached by
+    /// its id, 128 random bits (the modern era has no `tasks/list`).
+    Anonymous,
+}
+
+impl TaskOwner {
+    /// The owner of what a request creates: its principal, or else its legacy session.
+    pub(crate) fn of(identity: Option<&crate::Identity>, session: Option<&Arc<str>>) -> Self {
+        match (identity, session) {
+            (Some(identity), _) => TaskOwner::Principal(identity.principal()),
+            (None, Some(session)) => TaskOwner::Session(session.clone()),
+            (None, None) => TaskOwner::Anonymous,
+        }
+    }
+}
+
+/// The error of a task method naming a task the caller cannot see: the same for a task that
+/// never existed, expired, or belongs to someone else.
+fn unknown_task(id: &str) -> ErrorObject {
+    ErrorObject::invalid_params(format!("unknown task: {id}"))
+}
 
 fn now_rfc3339() -> String {
     crate::audit::rfc3339_with(SystemTime::now(), false)
@@ -49,6 +85,7 @@ pub(crate) struct TaskState {
 /// One task.
 pub(crate) struct TaskSlot {
     pub(crate) id: String,
+    owner: TaskOwner,
     pub(crate) created: String,
     created_at: Instant,
     pub(crate) ttl: Duration,
@@ -61,6 +98,19 @@ pub(crate) struct TaskSlot {
 impl TaskSlot {
     fn expired(&self) -> bool {
         self.created_at.elapsed() > self.ttl
+    }
+
+    /// Whether `caller` may see this task (get, result, list, cancel, update): only its owner.
+    pub(crate) fn visible_to(&self, caller: &TaskOwner) -> bool {
+        self.owner == *caller
+    }
+
+    fn is_finished(&self) -> bool {
+        self.state
+            .lock()
+            .expect("not poisoned")
+            .status
+            .is_terminal()
     }
 
     fn touch(&self, state: &mut TaskState) {
@@ -260,13 +310,43 @@ pub(crate) struct TaskStore {
 }
 
 impl TaskStore {
-    /// A new task in the `working` state.
-    pub(crate) fn create(&self, ttl: Option<Duration>) -> Arc<TaskSlot> {
+    /// A new task of `owner` in the `working` state, unless `owner` already keeps `quota`
+    /// unfinished tasks (its oldest finished ones make room first), or the server keeps `total`
+    /// unfinished tasks (the oldest finished ones of anyone make room first). Nobody's running
+    /// task is ever cancelled to make room.
+    pub(crate) fn create(
+        &self,
+        ttl: Option<Duration>,
+        owner: TaskOwner,
+        quota: usize,
+        total: usize,
+    ) -> Result<Arc<TaskSlot>, ErrorObject> {
+        let quota = quota.max(1);
+        let mut t = self.tasks.lock().expect("not poisoned");
+        Self::reap(&mut t);
+        let own = t.1.iter().filter(|id| t.0[*id].owner == owner).count();
+        if own >= quota && !Self::drop_oldest_finished(&mut t, Some(&owner)) {
+            return Err(ErrorObject::new(
+                crate::gateway::ACCESS_DENIED,
+                format!(
+                    "too many tasks: you already have {quota} unfinished tasks, the most one caller may have; wait for one to finish or cancel one"
+                ),
+            )
+            .with_data(serde_json::json!({ "reason": "task_quota", "limit": quota })));
+        }
+        if t.1.len() >= total.max(1) && !Self::drop_oldest_finished(&mut t, None) {
+            return Err(ErrorObject::new(
+                ErrorCode(-32000),
+                "the server holds too many unfinished tasks: try again later",
+            )
+            .with_data(serde_json::json!({ "reason": "server_busy" })));
+        }
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).expect("the OS random source works");
         let now = now_rfc3339();
         let slot = Arc::new(TaskSlot {
             id: URL_SAFE_NO_PAD.encode(id),
+            owner,
             created: now.clone(),
             created_at: Instant::now(),
             ttl: ttl.unwrap_or(DEFAULT_TTL).min(DEFAULT_TTL * 24),
@@ -283,13 +363,29 @@ impl TaskStore {
             changed: watch::channel(0).0,
             next_key: AtomicUsize::new(0),
         });
-        let mut t = self.tasks.lock().expect("not poisoned");
-        Self::reap(&mut t);
         t.0.insert(slot.id.clone(), slot.clone());
         t.1.push(slot.id.clone());
-        slot
+        Ok(slot)
     }
 
+    /// Forgets the oldest finished task (of `owner`, or of anyone); false when there is none.
+    fn drop_oldest_finished(t: &mut Tasks, owner: Option<&TaskOwner>) -> bool {
+        let (map, order) = t;
+        let found = order.iter().position(|id| {
+            let slot = &map[id];
+            owner.is_none_or(|o| slot.owner == *o) && slot.is_finished()
+        });
+        match found {
+            Some(i) => {
+                let id = order.remove(i);
+                map.remove(&id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets the tasks past their time to live, cancelling those still running.
     fn reap(t: &mut Tasks) {
         let (map, order) = t;
         order.retain(|id| match map.get(id) {
@@ -301,28 +397,28 @@ impl TaskStore {
             Some(_) => true,
             None => false,
         });
-        while order.len() >= MAX_TASKS {
-            let id = order.remove(0);
-            if let Some(slot) = map.remove(&id) {
-                slot.cancel.cancel();
-            }
-        }
     }
 
-    /// The task with this id, unless it expired.
-    pub(crate) fn get(&self, id: &str) -> Result<Arc<TaskSlot>, ErrorObject> {
+    /// The task with this id, if `caller` may see it and it has not expired; otherwise the
+    /// same error whether it never existed, expired or belongs to someone else.
+    pub(crate) fn get(&self, id: &str, caller: &TaskOwner) -> Result<Arc<TaskSlot>, ErrorObject> {
         let mut t = self.tasks.lock().expect("not poisoned");
         Self::reap(&mut t);
         t.0.get(id)
+            .filter(|slot| slot.visible_to(caller))
             .cloned()
-            .ok_or_else(|| ErrorObject::invalid_params(format!("unknown task: {id}")))
+            .ok_or_else(|| unknown_task(id))
     }
 
-    /// Every task, oldest first.
-    pub(crate) fn list(&self) -> Vec<Arc<TaskSlot>> {
+    /// The tasks `caller` may see, oldest first.
+    pub(crate) fn list(&self, caller: &TaskOwner) -> Vec<Arc<TaskSlot>> {
         let mut t = self.tasks.lock().expect("not poisoned");
         Self::reap(&mut t);
-        t.1.iter().filter_map(|id| t.0.get(id).cloned()).collect()
+        t.1.iter()
+            .filter_map(|id| t.0.get(id))
+            .filter(|slot| slot.visible_to(caller))
+            .cloned()
+            .collect()
     }
 }
 
@@ -343,7 +439,7 @@ mod tests {
     #[tokio::test]
     async fn input_is_parked_until_update() {
         let store = TaskStore::default();
-        let task = store.create(None);
+        let task = store.create(None, TaskOwner::Anonymous, 10, 10).unwrap();
         let t2 = task.clone();
         let asked =
             tokio::spawn(async move { t2.ask("k".into(), InputRequest::ListRoots(None)).await });
@@ -368,6 +464,6 @@ mod tests {
         assert_eq!(task.state.lock().unwrap().status, TaskStatus::Working);
         assert!(task.cancel());
         assert!(!task.cancel(), "a second cancel finds it ended");
-        assert!(store.get("nope").is_err());
+        assert!(store.get("nope", &TaskOwner::Anonymous).is_err());
     }
 }

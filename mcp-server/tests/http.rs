@@ -1867,8 +1867,10 @@ async fn a_reader_that_never_reads_loses_its_stream() {
 async fn a_thousand_sessions_never_see_each_others_answers() {
     const SESSIONS: usize = 1_000;
     // reqwest may open more connections than it has requests in flight.
+    // All from one address: the per-caller cap is raised with the total.
     let config = HttpConfig::new()
         .max_sessions(SESSIONS)
+        .max_sessions_per_principal(SESSIONS)
         .max_connections(4 * SESSIONS);
     let h = Harness::start(config).await;
     let runs = (0..SESSIONS).map(|i| {

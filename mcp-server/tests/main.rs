@@ -9,6 +9,8 @@ mod fuzz;
 mod gateway;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "auth")]
+mod isolation;
 mod macros;
 mod macros_ui;
 mod metrics;

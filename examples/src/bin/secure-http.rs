@@ -7,6 +7,10 @@
 //!   a token without a tool's scope gets 403 `insufficient_scope`;
 //! - `deploy`, which waits for a human's approval (through the client's elicitation, or in this
 //!   terminal with `--approve-here`), bound to the exact arguments, single use;
+//! - `export_report`, which runs as a task for clients that ask: the task belongs to the token's
+//!   principal (issuer and subject); another token finds no such task, and each principal may
+//!   keep a bounded number of unfinished tasks;
+//! - legacy sessions bound to the principal, at most a bounded number per principal;
 //! - every request, response, decision and approval in a hash-chained JSON Lines audit file
 //!   (check it with `mcp-audit verify FILE`).
 //!
@@ -79,6 +83,34 @@ fn deploy(
         return Err(Error::public("service and version must not be empty"));
     }
     Ok(format!("{service} {version} is rolling out"))
+}
+
+/// Exports the metrics as a report. Runs as a task for clients that ask for one (2025-11-25
+/// `task`, or the 2026-07-28 tasks extension): the task belongs to the caller, and another
+/// token's `tasks/get`, `tasks/result`, `tasks/list` or `tasks/cancel` finds no such task.
+#[tool(read_only, task_support = "optional", scopes = ["kpi:read"], timeout = "60s")]
+async fn export_report(
+    cx: Context,
+    /// The metrics to include.
+    metrics: Vec<Metric>,
+) -> String {
+    let mut lines = Vec::with_capacity(metrics.len());
+    for (i, metric) in metrics.into_iter().enumerate() {
+        // Each line takes a moment, so that the task can be seen working.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let reading = kpi_query(metric);
+        cx.info(format!("{metric:?} exported"));
+        lines.push(format!(
+            "{}. {:?}: {}",
+            i + 1,
+            reading.metric,
+            reading.value
+        ));
+    }
+    let owner = cx
+        .identity()
+        .map_or_else(|| "anonymous".to_owned(), |id| id.principal().to_string());
+    format!("report for {owner}\n{}", lines.join("\n"))
 }
 
 /// Who the server thinks you are.
@@ -178,6 +210,7 @@ async fn main() -> std::io::Result<()> {
                 ..ServerOptions::default()
             })
             .tool(KpiQuery)
+            .tool(ExportReport)
             .tool(Whoami)
             .tool(Add);
         eprintln!("secure-http (open, no security): {url}");
@@ -203,6 +236,7 @@ async fn main() -> std::io::Result<()> {
         .audit(audit)
         .approval(gate)
         .tool(KpiQuery)
+        .tool(ExportReport)
         .tool(Deploy)
         .tool(Whoami)
         .tool(Add);

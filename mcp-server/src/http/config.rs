@@ -58,6 +58,7 @@ pub struct HttpConfig {
     pub(crate) response_mode: ResponseMode,
     pub(crate) session_idle_timeout: Duration,
     pub(crate) max_sessions: usize,
+    pub(crate) max_sessions_per_principal: usize,
     pub(crate) sse_retry: Duration,
     pub(crate) sse_keep_alive: Option<Duration>,
     pub(crate) event_buffer: usize,
@@ -84,6 +85,7 @@ impl Default for HttpConfig {
             response_mode: ResponseMode::Auto,
             session_idle_timeout: Duration::from_secs(30 * 60),
             max_sessions: 1_000,
+            max_sessions_per_principal: 100,
             sse_retry: Duration::from_secs(1),
             sse_keep_alive: Some(Duration::from_secs(15)),
             event_buffer: 64,
@@ -211,6 +213,18 @@ impl HttpConfig {
     #[must_use]
     pub fn max_sessions(mut self, sessions: usize) -> Self {
         self.max_sessions = sessions;
+        self
+    }
+
+    /// How many legacy sessions one principal may hold at once (default 100); its next
+    /// `initialize` gets 429 with -32000 and `data.reason` `session_quota`, and everyone else is
+    /// still served. Without authentication the limit is per client address (an IPv6 address
+    /// by its /64 prefix); behind [`crate::http::McpService::router`] the address is known only
+    /// when the app is served with `into_make_service_with_connect_info::<SocketAddr>()`, and
+    /// callers whose address is unknown are bounded by [`HttpConfig::max_sessions`] alone.
+    #[must_use]
+    pub fn max_sessions_per_principal(mut self, sessions: usize) -> Self {
+        self.max_sessions_per_principal = sessions.max(1);
         self
     }
 

@@ -19,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 use tower::ServiceExt as _;
 
-use super::service::{LocalAddr, McpService};
+use super::service::{LocalAddr, McpService, PeerAddr};
 use crate::identity::Identity;
 
 /// The most bytes of request head (request line and headers) a connection may buffer.
@@ -125,7 +125,8 @@ struct Connection {
 
 impl Connection {
     /// Serves HTTP/1.1 on `stream` (TCP, or TLS after the handshake); every request carries the
-    /// local address, the client's (`ConnectInfo<SocketAddr>`) and, after a client certificate was verified, the caller's identity.
+    /// local address, the client's (`PeerAddr`, and as `ConnectInfo<SocketAddr>`) and, after a
+    /// client certificate was verified, the caller's identity.
     async fn serve<S>(self, stream: S, identity: Option<Identity>)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -143,6 +144,7 @@ impl Connection {
             request
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
+            request.extensions_mut().insert(PeerAddr(peer));
             if let Some(identity) = &identity {
                 request.extensions_mut().insert(identity.clone());
             }

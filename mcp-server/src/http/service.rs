@@ -1,7 +1,7 @@
 //! The endpoint: POST, GET and DELETE on one path, serving modern requests statelessly and
 //! legacy sessions by `Mcp-Session-Id`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -28,10 +28,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{HttpConfig, ResponseMode};
 use super::guard::{self, LAST_EVENT_ID, Mirrored, NameSource, PROTOCOL_VERSION, SESSION_ID};
-use super::sessions::{Session, Sessions};
+use super::sessions::{Caller, Full, Session, Sessions};
 use super::sse::{self, EarlyClose, EventLog, is_final};
 use crate::audit::{Audit, AuditKind, AuditRecord, Outcome};
-use crate::identity::Identity;
+use crate::identity::{Identity, Principal};
 use crate::peer::Sink;
 use crate::server::Server;
 use crate::session::Connection;
@@ -166,6 +166,10 @@ async fn audit_refusals(
 #[derive(Debug, Clone, Copy)]
 pub(super) struct LocalAddr(pub(super) SocketAddr);
 
+/// The client's address of the connection a request arrived on, where the server knows it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PeerAddr(pub(super) SocketAddr);
+
 pub(super) struct Shared {
     server: Server,
     pub(super) config: HttpConfig,
@@ -224,7 +228,11 @@ impl McpService {
             shared: Arc::new(Shared {
                 server,
                 codec: config.codec(),
-                sessions: Sessions::new(config.max_sessions, config.session_idle_timeout),
+                sessions: Sessions::new(
+                    config.max_sessions,
+                    config.max_sessions_per_principal,
+                    config.session_idle_timeout,
+                ),
                 config,
                 shutdown: CancellationToken::new(),
                 abort: CancellationToken::new(),
@@ -585,7 +593,10 @@ async fn serve_post(shared: &Arc<Shared>, parts: &Parts, body: Body) -> Response
     drop(bytes);
     let identity = parts.extensions.get::<Identity>().cloned();
     match message {
-        JsonRpcMessage::Request(req) => shared.request(&parts.headers, req, identity).await,
+        JsonRpcMessage::Request(req) => {
+            let peer = peer_of(&parts);
+            shared.request(&parts.headers, req, identity, peer).await
+        }
         other => shared.accept(&parts.headers, other, identity.as_ref()),
     }
 }
@@ -595,7 +606,10 @@ fn with_principal(mut response: Response<Body>, parts: &Parts) -> Response<Body>
     if let Some(refusal) = response.extensions_mut().get_mut::<Refusal>()
         && refusal.principal.is_none()
     {
-        refusal.principal = subject_of(parts).map(str::to_owned);
+        refusal.principal = parts
+            .extensions
+            .get::<Identity>()
+            .map(|i| i.subject().to_owned());
     }
     response
 }
@@ -623,8 +637,8 @@ fn serve_get(shared: &Arc<Shared>, parts: &Parts) -> Response<Body> {
             ErrorObject::invalid_request("`Accept` must list `text/event-stream`"),
         );
     }
-    let principal = subject_of(parts);
-    let session = match shared.session(&parts.headers, principal, None) {
+    let principal = principal_of(&parts);
+    let session = match shared.session(&parts.headers, principal.as_ref(), None) {
         Ok(session) => session,
         Err(refused) => return *refused,
     };
@@ -639,7 +653,8 @@ async fn delete_handler(State(shared): State<Arc<Shared>>, request: Request) -> 
     if parts.headers.get(SESSION_ID).is_none() {
         return method_not_allowed();
     }
-    match shared.session(&parts.headers, subject_of(&parts), None) {
+    // Like every request of a session: another principal's session is not found (404).
+    match shared.session(&parts.headers, principal_of(&parts).as_ref(), None) {
         Ok(session) => {
             shared.sessions.remove(&session.id);
             status_only(StatusCode::NO_CONTENT)
@@ -682,7 +697,7 @@ impl Shared {
     fn session(
         &self,
         headers: &HeaderMap,
-        principal: Option<&str>,
+        principal: Option<&Principal>,
         id: Option<&RequestId>,
     ) -> Result<Arc<Session>, Refused> {
         let Some(value) = headers.get(SESSION_ID) else {
@@ -718,12 +733,13 @@ impl Shared {
         headers: &HeaderMap,
         req: JsonRpcRequest,
         identity: Option<Identity>,
+        peer: Option<IpAddr>,
     ) -> Response<Body> {
         if !self.server.inner.audit.is_enabled() {
-            return self.route(headers, req, identity).await;
+            return self.route(headers, req, identity, peer).await;
         }
         let method = req.method.clone();
-        let mut response = self.route(headers, req, identity).await;
+        let mut response = self.route(headers, req, identity, peer).await;
         if let Some(refusal) = response.extensions_mut().get_mut::<Refusal>() {
             refusal.method = Some(method);
         }
@@ -737,6 +753,7 @@ impl Shared {
         headers: &HeaderMap,
         req: JsonRpcRequest,
         identity: Option<Identity>,
+        peer: Option<IpAddr>,
     ) -> Response<Body> {
         let peek = match Peek::of(req.params.as_deref()) {
             Ok(peek) => peek,
@@ -788,7 +805,7 @@ impl Shared {
             );
         }
         if req.method == Initialize::METHOD {
-            self.initialize(headers, req, identity).await
+            self.initialize(headers, req, identity, peer).await
         } else {
             self.legacy(headers, req, identity).await
         }
@@ -894,17 +911,20 @@ impl Shared {
         headers: &HeaderMap,
         req: JsonRpcRequest,
         identity: Option<Identity>,
+        peer: Option<IpAddr>,
     ) -> Response<Body> {
         if let Err(refused) = check_legacy_version(headers, Some(&req.id)) {
             return *refused;
         }
         let id = req.id.clone();
-        if !self.sessions.has_room() {
-            return unavailable(Some(id), "too many sessions");
+        // The session belongs to the authenticated principal, and counts against its quota
+        // (without authentication, against the client address's).
+        let owner = identity.as_ref().map(Identity::principal);
+        let caller = Caller::of(owner.as_ref(), peer);
+        if let Err(full) = self.sessions.room_for(&caller) {
+            return no_room(id, full);
         }
-        // The session belongs to the authenticated principal.
-        let owner = identity.as_ref().map(|i| i.subject().to_owned());
-        let session = Session::new(self.server.clone(), &self.config, owner);
+        let session = Session::new(self.server.clone(), &self.config, owner, caller);
         let (tx, mut rx) = mpsc::channel(self.config.event_buffer);
         session
             .conn
@@ -920,8 +940,8 @@ impl Shared {
         if matches!(result, JsonRpcMessage::Error(_)) {
             return json_response(StatusCode::OK, &result);
         }
-        if !self.sessions.insert(session.clone()) {
-            return unavailable(Some(id), "too many sessions");
+        if let Err(full) = self.sessions.insert(session.clone()) {
+            return no_room(id, full);
         }
         self.start_reaper();
         let mut response = match self.config.response_mode {
@@ -958,8 +978,8 @@ impl Shared {
         req: JsonRpcRequest,
         identity: Option<Identity>,
     ) -> Response<Body> {
-        let principal = identity.as_ref().map(Identity::subject);
-        let session = match self.session(headers, principal, Some(&req.id)) {
+        let principal = identity.as_ref().map(Identity::principal);
+        let session = match self.session(headers, principal.as_ref(), Some(&req.id)) {
             Ok(session) => session,
             Err(refused) => return *refused,
         };
@@ -1105,7 +1125,7 @@ impl Shared {
                 return status_only(StatusCode::ACCEPTED);
             }
         }
-        match self.session(headers, identity.map(Identity::subject), None) {
+        match self.session(headers, identity.map(Identity::principal).as_ref(), None) {
             Ok(session) => {
                 let _busy = session.busy();
                 session.conn.deliver(message);
@@ -1122,12 +1142,45 @@ impl Shared {
     }
 }
 
-/// Whether `MCP-Protocol-Version` names a modern version.
-/// The authenticated subject of a request, if any.
-fn subject_of(parts: &Parts) -> Option<&str> {
-    parts.extensions.get::<Identity>().map(Identity::subject)
+/// The authenticated principal of a request, if any.
+fn principal_of(parts: &Parts) -> Option<Principal> {
+    parts.extensions.get::<Identity>().map(Identity::principal)
 }
 
+/// The client's address: from [`crate::http::serve`], or axum's `ConnectInfo`.
+fn peer_of(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<PeerAddr>()
+        .map(|a| a.0.ip())
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
+}
+
+/// The refusal of an `initialize` for which there is no room: 503 when the endpoint is full,
+/// 429 when the caller holds its share.
+fn no_room(id: RequestId, full: Full) -> Response<Body> {
+    match full {
+        Full::Total => unavailable(Some(id), "too many sessions"),
+        Full::Caller(limit) => rpc_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(id),
+            ErrorObject::new(
+                SERVER_BUSY,
+                format!(
+                    "too many sessions: you already hold {limit}, the most one caller may; close one (DELETE) or let one expire"
+                ),
+            )
+            .with_data(serde_json::json!({ "reason": "session_quota", "limit": limit })),
+        ),
+    }
+}
+
+/// Whether `MCP-Protocol-Version` names a modern version.
 fn modern_header(headers: &HeaderMap) -> bool {
     matches!(
         guard::single(headers, &PROTOCOL_VERSION),

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::config::HttpConfig;
 use super::sse::{self, EventLog};
+use crate::identity::Principal;
 use crate::peer::Sink;
 use crate::server::Server;
 use crate::session::Connection;
@@ -37,10 +39,11 @@ struct Streams {
 /// One legacy session.
 pub(super) struct Session {
     pub(super) id: Arc<str>,
-    /// Who created the session. Requests from anyone else are refused as if the session did not
-    /// exist (issue 6 sets it from the authenticated principal; without authentication it is
-    /// `None` and every request matches).
-    owner: Option<String>,
+    /// Who created the session: requests of any other principal are refused as if the session
+    /// did not exist. Without authentication it is `None`, and the session id alone admits.
+    owner: Option<Principal>,
+    /// Whose quota of sessions it counts against.
+    caller: Caller,
     pub(super) conn: Arc<Connection>,
     /// Stream 0: what the session sends outside of requests, read by the GET stream.
     pub(super) standalone: Arc<EventLog>,
@@ -51,7 +54,12 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub(super) fn new(server: Server, config: &HttpConfig, owner: Option<String>) -> Arc<Self> {
+    pub(super) fn new(
+        server: Server,
+        config: &HttpConfig,
+        owner: Option<Principal>,
+        caller: Caller,
+    ) -> Arc<Self> {
         let (tx, rx) = mpsc::channel(config.event_buffer);
         let max_in_flight = config
             .max_in_flight
@@ -63,6 +71,7 @@ impl Session {
         Arc::new(Session {
             id,
             owner,
+            caller,
             conn,
             standalone,
             streams: Mutex::new(Streams {
@@ -156,18 +165,54 @@ impl Drop for Busy {
     }
 }
 
+/// Whose quota of sessions a session counts against: its principal, or without authentication
+/// the client's address (an IPv6 address by its /64 prefix, which one client usually holds).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Caller {
+    Principal(Principal),
+    Address(IpAddr),
+    /// No authentication and no known address (behind [`super::McpService::router`] without
+    /// `ConnectInfo`): bounded by the total only.
+    Unknown,
+}
+
+impl Caller {
+    pub(super) fn of(principal: Option<&Principal>, address: Option<IpAddr>) -> Self {
+        match (principal, address.map(|a| a.to_canonical())) {
+            (Some(p), _) => Caller::Principal(p.clone()),
+            (None, Some(IpAddr::V6(v6))) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                Caller::Address(IpAddr::V6(prefix.into()))
+            }
+            (None, Some(v4)) => Caller::Address(v4),
+            (None, None) => Caller::Unknown,
+        }
+    }
+}
+
+/// Why there is no room for another session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Full {
+    /// The endpoint holds its maximum.
+    Total,
+    /// The caller holds its maximum, this many.
+    Caller(usize),
+}
+
 /// The sessions of an endpoint.
 pub(super) struct Sessions {
     map: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     max: usize,
+    per_caller: usize,
     idle: Duration,
 }
 
 impl Sessions {
-    pub(super) fn new(max: usize, idle: Duration) -> Self {
+    pub(super) fn new(max: usize, per_caller: usize, idle: Duration) -> Self {
         Sessions {
             map: Mutex::new(HashMap::new()),
             max,
+            per_caller,
             idle,
         }
     }
@@ -176,24 +221,44 @@ impl Sessions {
         self.map.lock().expect("not poisoned").len()
     }
 
-    /// Whether another session fits, once the expired ones are gone.
-    pub(super) fn has_room(&self) -> bool {
+    /// Whether another session of `caller` fits, once the expired ones are gone.
+    pub(super) fn room_for(&self, caller: &Caller) -> Result<(), Full> {
         self.reap();
-        self.len() < self.max
+        Self::check(
+            &self.map.lock().expect("not poisoned"),
+            caller,
+            self.max,
+            self.per_caller,
+        )
     }
 
-    /// Adds a session; `false` when there is no room.
-    pub(super) fn insert(&self, session: Arc<Session>) -> bool {
-        let mut map = self.map.lock().expect("not poisoned");
-        if map.len() >= self.max {
-            return false;
+    fn check(
+        map: &HashMap<Arc<str>, Arc<Session>>,
+        caller: &Caller,
+        max: usize,
+        per_caller: usize,
+    ) -> Result<(), Full> {
+        if *caller != Caller::Unknown
+            && map.values().filter(|s| s.caller == *caller).count() >= per_caller
+        {
+            return Err(Full::Caller(per_caller));
         }
+        if map.len() >= max {
+            return Err(Full::Total);
+        }
+        Ok(())
+    }
+
+    /// Adds a session, unless there is no room for it.
+    pub(super) fn insert(&self, session: Arc<Session>) -> Result<(), Full> {
+        let mut map = self.map.lock().expect("not poisoned");
+        Self::check(&map, &session.caller, self.max, self.per_caller)?;
         map.insert(session.id.clone(), session);
-        true
+        Ok(())
     }
 
     /// The session `id`, if it exists, has not expired and belongs to `principal`.
-    pub(super) fn get(&self, id: &str, principal: Option<&str>) -> Option<Arc<Session>> {
+    pub(super) fn get(&self, id: &str, principal: Option<&Principal>) -> Option<Arc<Session>> {
         let mut map = self.map.lock().expect("not poisoned");
         let session = map.get(id)?.clone();
         if session.expired(Instant::now(), self.idle) {
@@ -202,7 +267,7 @@ impl Sessions {
             session.close();
             return None;
         }
-        (session.owner.as_deref() == principal).then_some(session)
+        (session.owner.as_ref() == principal).then_some(session)
     }
 
     /// Removes and closes the session `id`.
@@ -247,6 +312,30 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn callers_without_authentication_are_told_apart_by_address() {
+        let v6 = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        // One client's IPv6 addresses share a /64; a v4-mapped address is the v4 address.
+        assert_eq!(
+            Caller::of(None, v6("2001:db8:1:2::1")),
+            Caller::of(None, v6("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            Caller::of(None, v6("2001:db8:1:2::1")),
+            Caller::of(None, v6("2001:db8:1:3::1"))
+        );
+        assert_eq!(
+            Caller::of(None, v6("::ffff:10.0.0.1")),
+            Caller::of(None, v6("10.0.0.1"))
+        );
+        assert_eq!(Caller::of(None, None), Caller::Unknown);
+        let alice = Principal::new(Some("https://x".into()), "alice");
+        assert_eq!(
+            Caller::of(Some(&alice), v6("10.0.0.1")),
+            Caller::Principal(alice)
+        );
+    }
 
     #[test]
     fn session_ids() {

@@ -190,7 +190,16 @@ impl IntrospectionValidator {
         {
             return Err(AuthError::invalid("the token is not valid yet"));
         }
-        identity_of(answer, &self.roles_claim)
+        let identity = identity_of(answer, &self.roles_claim)?;
+        // Without `iss` in the answer, the subject is qualified by who vouched for it: the
+        // configured issuer, or else the introspection endpoint.
+        Ok(match identity.issuer() {
+            Some(_) => identity,
+            None => {
+                let issuer = self.issuer.as_deref().unwrap_or(&self.endpoint).to_owned();
+                identity.with_issuer(issuer)
+            }
+        })
     }
 }
 

@@ -109,7 +109,7 @@ impl TlsConfig {
 
     /// How a verified client certificate becomes the caller's identity; `None` refuses the
     /// connection during the handshake (the client gets the `access_denied` alert). Replaces
-    /// the default (the subject's CN).
+    /// the default (the subject's CN, issued by the certificate's issuer).
     ///
     /// ```
     /// use mcp_server::{AuthMethod, Identity};
@@ -119,6 +119,7 @@ impl TlsConfig {
     ///     tls.map_client_identity(|cert: &ClientCertificate<'_>| {
     ///         let cn = cert.common_name()?;
     ///         Some(Identity::new(format!("svc:{cn}"), AuthMethod::ClientCertificate)
+    ///             .with_issuer(cert.issuer())
     ///             .with_roles(["service"]))
     ///     })
     /// }
@@ -339,6 +340,12 @@ impl<'a> ClientCertificate<'a> {
         self.cert.subject().to_string()
     }
 
+    /// The issuer (the certificate authority) as an RFC 4514 string: give it to
+    /// [`Identity::with_issuer`] so that the same name from two authorities is two principals.
+    pub fn issuer(&self) -> String {
+        self.cert.issuer().to_string()
+    }
+
     /// The subject's first common name (CN), if it has one.
     pub fn common_name(&self) -> Option<&str> {
         self.cert
@@ -377,6 +384,9 @@ impl<'a> ClientCertificate<'a> {
         let mut claims = serde_json::Map::new();
         claims.insert("subject_dn".into(), subject.into());
         claims.insert("serial".into(), self.serial().into());
-        Identity::new(name, AuthMethod::ClientCertificate).with_claims(claims)
+        // The same name from two certificate authorities is two principals.
+        Identity::new(name, AuthMethod::ClientCertificate)
+            .with_issuer(self.issuer())
+            .with_claims(claims)
     }
 }
