@@ -594,7 +594,7 @@ async fn serve_post(shared: &Arc<Shared>, parts: &Parts, body: Body) -> Response
     let identity = parts.extensions.get::<Identity>().cloned();
     match message {
         JsonRpcMessage::Request(req) => {
-            let peer = peer_of(&parts);
+            let peer = peer_of(parts);
             shared.request(&parts.headers, req, identity, peer).await
         }
         other => shared.accept(&parts.headers, other, identity.as_ref()),
@@ -637,7 +637,7 @@ fn serve_get(shared: &Arc<Shared>, parts: &Parts) -> Response<Body> {
             ErrorObject::invalid_request("`Accept` must list `text/event-stream`"),
         );
     }
-    let principal = principal_of(&parts);
+    let principal = principal_of(parts);
     let session = match shared.session(&parts.headers, principal.as_ref(), None) {
         Ok(session) => session,
         Err(refused) => return *refused,
