@@ -57,6 +57,12 @@ pub struct ServerOptions {
     /// oldest first, to make room; running ones never are: when every task is unfinished a new
     /// one is refused with -32000.
     pub max_tasks: usize,
+    /// Lists every tool's input schema in this dialect, for clients whose model provider accepts
+    /// only it (default `None`: the schemas as generated). Arguments are still validated against
+    /// the original schema; with [`Dialect::Strict`](mcp_core::contract::Dialect::Strict) an
+    /// optional argument is listed as required and nullable, and the `null` a model sends for it
+    /// is taken as absent.
+    pub tool_schema_dialect: Option<mcp_core::contract::Dialect>,
 }
 
 impl Default for ServerOptions {
@@ -71,6 +77,7 @@ impl Default for ServerOptions {
             validate: true,
             max_tasks_per_principal: 100,
             max_tasks: 10_000,
+            tool_schema_dialect: None,
         }
     }
 }
@@ -1035,7 +1042,7 @@ impl Server {
             }
             ClientRequest::ListTools(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
-                let (page, next) = shaped_page(
+                let (mut page, next) = shaped_page(
                     reg.tools
                         .iter()
                         .filter(|t| self.visible(&cx, &t.guard))
@@ -1044,6 +1051,11 @@ impl Server {
                     size,
                     v,
                 )?;
+                if let Some(dialect) = self.inner.options.tool_schema_dialect {
+                    for tool in &mut page {
+                        tool.input_schema = dialect.rewrite(&tool.input_schema);
+                    }
+                }
                 let (ttl_ms, cache_scope) =
                     cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
                 raw(&ListToolsResult {

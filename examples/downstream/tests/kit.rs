@@ -155,3 +155,41 @@ fn the_released_contract_still_holds() {
     let released = ServerContract::from_json(include_str!("released-contract.json")).unwrap();
     assert_compatible(&released, &server().contract(ProtocolVersion::V2025_11_25));
 }
+
+#[tokio::test]
+async fn a_strict_dialect_server_lists_strict_schemas_and_takes_nulls_for_optional_arguments() {
+    use mcp_server::ServerOptions;
+    use mcp_server::mcp_core::contract::{Dialect, lint};
+
+    let strict = server().options(ServerOptions {
+        tool_schema_dialect: Some(Dialect::Strict),
+        ..Default::default()
+    });
+    let client = connect(strict).await.unwrap();
+    let tools = client.list_tools().await.unwrap();
+    assert_eq!(lint(&tools, Dialect::Strict), []);
+    let import = tools.iter().find(|t| t.name == "import").unwrap();
+    assert_eq!(import.input_schema["required"], json!(["count", "prefix"]));
+    assert_eq!(
+        import.input_schema["properties"]["prefix"]["type"],
+        json!(["string", "null"])
+    );
+    // What a strict-mode model sends for the optional `prefix`: `null`, taken as absent.
+    let result = client
+        .call_tool("import", json!({"count": 1, "prefix": null}))
+        .await
+        .unwrap();
+    assert_eq!(result.is_error, None);
+    assert_eq!(
+        result.structured_content.unwrap(),
+        json!({"imported": 1, "total": 1})
+    );
+    // The server's contract shows what its clients see.
+    let contract = server()
+        .options(ServerOptions {
+            tool_schema_dialect: Some(Dialect::Strict),
+            ..Default::default()
+        })
+        .contract(ProtocolVersion::V2026_07_28);
+    assert_eq!(lint(&contract.tools, Dialect::Strict), []);
+}

@@ -48,8 +48,14 @@ impl Server {
         let mut capabilities = self.capabilities();
         capabilities.shape(version);
         let reg = self.inner.registry.read().expect("not poisoned");
+        let mut tools = shaped(reg.tools.iter().map(|t| &t.definition), version);
+        if let Some(dialect) = self.inner.options.tool_schema_dialect {
+            for tool in &mut tools {
+                tool.input_schema = dialect.rewrite(&tool.input_schema);
+            }
+        }
         ServerContract::new(version, &info, capabilities)
-            .with_tools(shaped(reg.tools.iter().map(|t| &t.definition), version))
+            .with_tools(tools)
             .with_resources(shaped(reg.resources.iter().map(|r| &r.definition), version))
             .with_resource_templates(shaped(reg.templates.iter().map(|t| &t.definition), version))
             .with_prompts(shaped(reg.prompts.iter().map(|p| &p.definition), version))
