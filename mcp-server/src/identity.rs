@@ -27,6 +27,24 @@ struct IdentityInner {
     roles: BTreeSet<String>,
     claims: serde_json::Map<String, serde_json::Value>,
     method: AuthMethod,
+    /// [`Identity::principal_key`], made at first use (rate limits ask for it on every call).
+    key: KeyCache,
+}
+
+/// A cache that is no part of the value: equal to any other, empty when cloned.
+#[derive(Debug, Default)]
+struct KeyCache(std::sync::OnceLock<String>);
+
+impl Clone for KeyCache {
+    fn clone(&self) -> Self {
+        KeyCache::default()
+    }
+}
+
+impl PartialEq for KeyCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// How the caller was authenticated.
@@ -52,6 +70,7 @@ impl Identity {
                 roles: BTreeSet::new(),
                 claims: serde_json::Map::new(),
                 method,
+                key: KeyCache::default(),
             }),
         }
     }
@@ -77,14 +96,18 @@ impl Identity {
 
     /// With these claims (a token's payload).
     pub fn with_claims(mut self, claims: serde_json::Map<String, serde_json::Value>) -> Self {
-        Arc::make_mut(&mut self.inner).claims = claims;
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.claims = claims;
+        inner.key = KeyCache::default();
         self
     }
 
     /// Issued by `issuer` (a token's `iss`, the certificate's issuer): the same subject from
     /// two issuers is two principals.
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.inner).issuer = Some(issuer.into());
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.issuer = Some(issuer.into());
+        inner.key = KeyCache::default();
         self
     }
 
@@ -119,7 +142,12 @@ impl Identity {
 
     /// [`Principal::key`] of [`Identity::principal`], without building the principal.
     pub(crate) fn principal_key(&self) -> Cow<'_, str> {
-        principal_key(self.issuer(), &self.inner.subject)
+        let key = self
+            .inner
+            .key
+            .0
+            .get_or_init(|| principal_key(self.issuer(), &self.inner.subject).into_owned());
+        Cow::Borrowed(key)
     }
 
     /// The granted scopes.
@@ -250,6 +278,8 @@ mod tests {
         assert_eq!(id.principal_key(), keys[1]);
         let explicit = id.with_issuer("https://y");
         assert_eq!(explicit.principal().issuer(), Some("https://y"));
+        // The key made above is not kept past a change of issuer.
+        assert_eq!(explicit.principal_key(), keys[2]);
     }
 
     #[test]
