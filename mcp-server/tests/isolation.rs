@@ -43,6 +43,12 @@ fn whoami(cx: Context) -> String {
     id.principal().to_string()
 }
 
+/// Ships a service, once the caller's user approves.
+#[tool(destructive, approval = "required", scopes = ["kpi:read"])]
+fn ship(service: String) -> String {
+    format!("shipped {service}")
+}
+
 /// The board, for readers.
 #[resource("kpi://board", scopes = ["kpi:read"])]
 fn board() -> String {
@@ -104,6 +110,7 @@ async fn start_with(options: ServerOptions, config: HttpConfig, issuers: usize) 
         .tool(ExportReport)
         .tool(Scarce)
         .tool(Whoami)
+        .tool(Ship)
         .resource(Board)
         .resource(Payroll);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -244,6 +251,24 @@ impl Fixture {
         if let Some(name) = &name {
             h.push(("mcp-name", name.as_str()));
         }
+        self.send(reqwest::Method::POST, token, Some(&body), &h)
+            .await
+    }
+
+    /// A modern `tools/call` from a client that can elicit (so it can be asked for approval).
+    async fn modern_call(&self, token: &str, params: Value) -> Answer {
+        let mut params = params;
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+        });
+        let name = params["name"].as_str().unwrap().to_owned();
+        let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": params});
+        let h = [
+            ("mcp-protocol-version", MODERN),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", name.as_str()),
+        ];
         self.send(reqwest::Method::POST, token, Some(&body), &h)
             .await
     }
@@ -662,10 +687,20 @@ async fn same_subject_from_two_issuers_are_two_principals() {
         format!("alice ({iy})")
     );
 
-    // Sessions: X's session is not Y's.
+    // Sessions: X's session is not Y's, and the refusal's audit record names Y's issuer.
     let session = fx.session(&x).await;
     let a = fx.legacy(&y, &session, "tools/call", whoami.clone()).await;
     assert_eq!(a.status, 404);
+    let refusals: Vec<_> = fx
+        .audit
+        .records()
+        .into_iter()
+        .filter(|r| r.kind == AuditKind::Refusal)
+        .collect();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0].status, Some(404));
+    assert_eq!(refusals[0].principal.as_deref(), Some("alice"));
+    assert_eq!(refusals[0].issuer.as_deref(), Some(iy));
 
     // Tasks: Y cannot see X's.
     let task = fx.start_task(&x, &session, "x").await;
@@ -748,4 +783,70 @@ async fn without_authentication_a_task_belongs_to_its_session() {
         .legacy("-", &one, "tasks/result", json!({"taskId": id}))
         .await;
     assert_eq!(a.body["result"]["content"][0]["text"], "report open");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_of_one_issuers_alice_is_not_the_others() {
+    let fx = start_with(ServerOptions::default(), HttpConfig::new(), 2).await;
+    let x = fx.issuers[0].access_token(&fx.url, "alice", &["kpi:read"]);
+    let y = fx.issuers[1].access_token(&fx.url, "alice", &["kpi:read"]);
+    let ship = json!({"name": "ship", "arguments": {"service": "api"}});
+
+    // X's call asks X's user for approval.
+    let a = fx.modern_call(&x, ship.clone()).await;
+    assert_eq!(a.body["result"]["resultType"], "input_required", "{}", a.body);
+    let requests = a.body["result"]["inputRequests"].as_object().unwrap();
+    let key = requests.keys().next().unwrap().clone();
+    let state = a.body["result"]["requestState"].clone();
+    let approve = json!({ &key: {"action": "accept", "content": {"approve": true}} });
+    let answered = |mut p: Value| {
+        p["requestState"] = state.clone();
+        p["inputResponses"] = approve.clone();
+        p
+    };
+
+    // The other issuer's alice answers it with X's state: refused, nothing runs.
+    let a = fx.modern_call(&y, answered(ship.clone())).await;
+    assert_eq!(
+        a.body["error"],
+        json!({"code": -32602, "message": "invalid requestState (WrongRequest)"}),
+        "{}",
+        a.body
+    );
+
+    // X's own answer is served, once.
+    let a = fx.modern_call(&x, answered(ship.clone())).await;
+    assert_eq!(
+        a.body["result"]["content"][0]["text"], "shipped api",
+        "{}",
+        a.body
+    );
+    let a = fx.modern_call(&x, answered(ship.clone())).await;
+    assert_eq!(
+        a.body["result"]["content"][0]["text"],
+        "not approved: the approval was used already, or is unknown to this server",
+        "{}",
+        a.body
+    );
+
+    // Y is asked for its own approval, which it can give.
+    let a = fx.modern_call(&y, ship.clone()).await;
+    assert_eq!(a.body["result"]["resultType"], "input_required", "{}", a.body);
+    let own = a.body["result"]["inputRequests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    assert_ne!(own, key, "each call has its own approval request");
+    let mut p = ship.clone();
+    p["requestState"] = a.body["result"]["requestState"].clone();
+    p["inputResponses"] = json!({ &own: {"action": "accept", "content": {"approve": true}} });
+    let a = fx.modern_call(&y, p).await;
+    assert_eq!(
+        a.body["result"]["content"][0]["text"], "shipped api",
+        "{}",
+        a.body
+    );
 }

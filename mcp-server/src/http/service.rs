@@ -63,8 +63,9 @@ pub(super) struct Refusal {
     pub(super) request_id: Option<RequestId>,
     /// The JSON-RPC method, when the body was read.
     pub(super) method: Option<String>,
-    /// The authenticated caller, when the refusal came after authentication.
-    pub(super) principal: Option<String>,
+    /// The authenticated caller, when the refusal came after authentication (its subject and
+    /// issuer are recorded).
+    pub(super) principal: Option<Identity>,
 }
 
 impl Refusal {
@@ -131,10 +132,7 @@ async fn audit_refusals(
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     // A client certificate's identity is known out here; a bearer token's is not.
-    let tls_principal = request
-        .extensions()
-        .get::<Identity>()
-        .map(|i| i.subject().to_owned());
+    let tls_principal = request.extensions().get::<Identity>().cloned();
     let http_method = request.method().clone();
     let mut response = next.run(request).await;
     let Some(refusal) = response.extensions_mut().remove::<Refusal>() else {
@@ -149,8 +147,8 @@ async fn audit_refusals(
     if let Some(code) = refusal.code {
         r = r.with_outcome(Outcome::Error, Some(code));
     }
-    if let Some(subject) = refusal.principal.or(tls_principal) {
-        r = r.with_subject(subject);
+    if let Some(identity) = refusal.principal.or(tls_principal) {
+        r = r.with_principal(Some(&identity));
     }
     if let Some(id) = refusal.request_id {
         r = r.with_request_id(id);
@@ -606,10 +604,7 @@ fn with_principal(mut response: Response<Body>, parts: &Parts) -> Response<Body>
     if let Some(refusal) = response.extensions_mut().get_mut::<Refusal>()
         && refusal.principal.is_none()
     {
-        refusal.principal = parts
-            .extensions
-            .get::<Identity>()
-            .map(|i| i.subject().to_owned());
+        refusal.principal = parts.extensions.get::<Identity>().cloned();
     }
     response
 }
