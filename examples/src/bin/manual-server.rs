@@ -2,6 +2,8 @@
 //!
 //! Serves on stdio: `cargo run -p mcp-examples --bin manual-server`, or on Streamable HTTP at
 //! `http://127.0.0.1:N/mcp` with `--port N`. Logs go to stderr (`RUST_LOG=debug` for more).
+//! `--sessions-per-client N` raises the cap on legacy sessions one client address may hold (100 by
+//! default), for load tests that open many sessions from one machine.
 
 use std::collections::BTreeMap;
 
@@ -206,13 +208,25 @@ async fn main() -> std::io::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().position(|a| a == "--port") {
-        Some(i) => {
-            let port: u16 = args
-                .get(i + 1)
-                .and_then(|p| p.parse().ok())
-                .unwrap_or_else(|| panic!("--port takes a port number"));
-            mcp_server::http::serve_local(server(), port).await
+    let value = |flag: &str| {
+        let i = args.iter().position(|a| a == flag)?;
+        let n = args.get(i + 1).and_then(|n| n.parse::<usize>().ok());
+        Some(n.unwrap_or_else(|| panic!("{flag} takes a number")))
+    };
+    match value("--port") {
+        Some(port) => {
+            let port = u16::try_from(port).expect("--port takes a port number");
+            let mut config = mcp_server::http::HttpConfig::new();
+            if let Some(n) = value("--sessions-per-client") {
+                config = config.max_sessions_per_principal(n);
+            }
+            let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+            let shutdown = async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            mcp_server::http::serve(server(), config, addr, shutdown).await
         }
         None => server().serve_stdio().await,
     }
