@@ -265,7 +265,8 @@ async fn sizes_are_limited_both_ways() {
     assert!(!r.to_string().contains("abcdefghabcdefgh"));
 }
 
-#[tokio::test]
+/// On tokio's paused clock: the timeline below is exact, whatever the machine's load.
+#[tokio::test(start_paused = true)]
 async fn timeouts_and_concurrency() {
     let mut c = legacy(server()).await;
     let r = call(&mut c, 1, "sleepy", json!({"ms": 1})).await;
@@ -274,13 +275,14 @@ async fn timeouts_and_concurrency() {
     assert_eq!(r["result"]["isError"], true, "{r}");
     assert!(text(&r).contains("timed out after 200 ms"), "{r}");
 
-    // Three at once with one slot: the second waits for the first (cut at 200 ms) and then
-    // runs out of time itself; the third waits longer than its timeout and reports busy.
+    // Three at once with one slot: the second (sent at 50 ms) waits for the first (cut at
+    // 200 ms) and then runs out of time itself (at 400 ms); the third (sent at 100 ms) waits
+    // longer than its timeout (until 300 ms) and reports busy.
     for (id, ms) in [(3, 5_000), (4, 5_000), (5, 1)] {
         c.send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
             "params": {"name": "sleepy", "arguments": {"ms": ms}}}))
             .await;
-        // Let the first take the slot.
+        // 50 ms of the paused clock apart: the first takes the slot, the others wait in order.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut answers = std::collections::BTreeMap::new();

@@ -988,7 +988,9 @@ async fn legacy_tasks_of_2025_11_25() {
     assert!(init["result"]["capabilities"].get("tasks").is_none());
 }
 
-#[tokio::test]
+/// On tokio's paused clock: polling `tasks/get` takes no real time and cannot run out of
+/// patience on a busy machine.
+#[tokio::test(start_paused = true)]
 async fn modern_tasks_extension() {
     let mut c = Client::start(server(hung()));
     let tasks_meta = || {
@@ -1094,7 +1096,9 @@ async fn modern_tasks_extension() {
     assert_eq!(done["result"]["status"], "cancelled");
 }
 
-#[tokio::test]
+/// On tokio's paused clock: polling `tasks/get` takes no real time and cannot run out of
+/// patience on a busy machine.
+#[tokio::test(start_paused = true)]
 async fn modern_tasks_after_multi_round_trips() {
     let mut c = Client::start(Server::new("t", "1").tool(Deferred));
     let caps = json!({"elicitation": {}, "roots": {}, "extensions": {"io.modelcontextprotocol/tasks": {}}});
