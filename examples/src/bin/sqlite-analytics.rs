@@ -196,6 +196,11 @@ async fn blocking<T: Send + 'static>(
 
 /// The message the model reads for a failed statement: SQLite's own.
 fn sqlite_error(e: rusqlite::Error, timeout: Duration, cancelled: bool) -> Error {
+    statement_error(e, timeout, cancelled, "this tool only reads")
+}
+
+/// [`sqlite_error`], saying what the authorizer allows when it refuses.
+fn statement_error(e: rusqlite::Error, timeout: Duration, cancelled: bool, allowed: &str) -> Error {
     match &e {
         rusqlite::Error::SqliteFailure(f, _)
             if f.code == rusqlite::ErrorCode::OperationInterrupted =>
@@ -212,9 +217,7 @@ fn sqlite_error(e: rusqlite::Error, timeout: Duration, cancelled: bool) -> Error
         rusqlite::Error::SqliteFailure(f, _)
             if f.code == rusqlite::ErrorCode::AuthorizationForStatementDenied =>
         {
-            Error::public(format!(
-                "SQLite refused the statement: {e} (this tool only reads)"
-            ))
+            Error::public(format!("SQLite refused the statement: {e} ({allowed})"))
         }
         rusqlite::Error::MultipleStatement => Error::public("send one statement at a time"),
         _ => Error::public(format!("SQLite: {e}")),
@@ -479,9 +482,14 @@ async fn execute(
         conn.busy_timeout(db.timeout).map_err(Error::internal)?;
         let deadline = Instant::now() + db.timeout;
         conn.progress_handler(1_000, Some(move || Instant::now() >= deadline));
-        let rows_changed = conn
-            .execute(&sql, [])
-            .map_err(|e| sqlite_error(e, db.timeout, false))?;
+        let rows_changed = conn.execute(&sql, []).map_err(|e| {
+            statement_error(
+                e,
+                db.timeout,
+                false,
+                "this tool changes rows, not the schema",
+            )
+        })?;
         Ok(Json(Changed { rows_changed }))
     })
     .await
