@@ -449,3 +449,195 @@ async fn main() -> std::io::Result<()> {
         None => server.serve_stdio().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mcp_client::EraChoice;
+    use mcp_client::testing::{InProcess, Recorder};
+    use mcp_server::mcp_core::ProtocolVersion;
+    use mcp_server::types::{CallToolResult, Root as ClientRoot};
+    use serde_json::json;
+
+    use super::*;
+
+    /// A project root and a directory beside it holding a secret.
+    fn project() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap().join("project");
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::create_dir_all(root.join("target")).unwrap();
+        std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+        std::fs::write(
+            root.join("src/main.rs"),
+            "fn main() {\n    println!(\"hi\");\n}\n",
+        )
+        .unwrap();
+        std::fs::write(root.join(".gitignore"), "target/\n").unwrap();
+        std::fs::write(root.join("target/out.rs"), "println!();\n").unwrap();
+        std::fs::write(root.join(".env"), "TOKEN=x\n").unwrap();
+        std::fs::write(dir.path().join("outside/secret.txt"), "secret\n").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("../outside/secret.txt", root.join("link.txt")).unwrap();
+        (dir, root)
+    }
+
+    fn uri(path: &std::path::Path) -> String {
+        url::Url::from_file_path(path).unwrap().to_string()
+    }
+
+    fn text(r: &CallToolResult) -> &str {
+        r.content[0].as_text().unwrap()
+    }
+
+    /// Clients of both eras sharing `root`.
+    fn clients(root: &std::path::Path) -> Vec<InProcess> {
+        let roots = || {
+            Recorder::new().roots(vec![ClientRoot {
+                uri: uri(root),
+                name: Some("project".into()),
+                meta: None,
+            }])
+        };
+        vec![
+            InProcess::new(server(Fallback(Vec::new())))
+                .era(EraChoice::Modern)
+                .handler(roots()),
+            InProcess::new(server(Fallback(Vec::new())))
+                .protocol_version(ProtocolVersion::V2025_06_18)
+                .handler(roots()),
+        ]
+    }
+
+    #[tokio::test]
+    async fn reads_stay_inside_the_roots_in_both_eras() {
+        let (dir, root) = project();
+        let main_rs = uri(&root.join("src/main.rs"));
+        let secret = dir.path().join("outside/secret.txt");
+        for connection in clients(&root) {
+            let client = connection.connect().await.unwrap();
+            let version = client.session().version;
+            let r = client
+                .call_tool(
+                    "read_file",
+                    json!({"path": main_rs, "start_line": 2, "end_line": 2}),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                r.structured_content,
+                Some(
+                    json!({"uri": main_rs, "start_line": 2, "end_line": 2, "total_lines": 3, "text": "    println!(\"hi\");"})
+                ),
+                "{version}"
+            );
+            let r = client
+                .call_tool("read_file", json!({"path": secret.to_str().unwrap()}))
+                .await
+                .unwrap();
+            assert_eq!(r.is_error, Some(true), "{version}");
+            assert_eq!(
+                text(&r),
+                format!(
+                    "`{}` is outside the roots the client shares",
+                    secret.display()
+                ),
+                "{version}"
+            );
+            for path in [
+                format!("{}/../outside/secret.txt", uri(&root)),
+                format!("{}/%2e%2e/outside/secret.txt", uri(&root)),
+                uri(&root.join(".env")),
+                uri(&root.join("link.txt")),
+            ] {
+                let r = client
+                    .call_tool("read_file", json!({ "path": path }))
+                    .await
+                    .unwrap();
+                assert_eq!(r.is_error, Some(true), "{version} {path}");
+                assert!(
+                    text(&r).starts_with("cannot read `"),
+                    "{version} {path}: {}",
+                    text(&r)
+                );
+                assert!(
+                    client.read_resource(&path).await.is_err(),
+                    "{version} {path}"
+                );
+            }
+            assert!(
+                client.read_resource(&uri(&secret)).await.is_err(),
+                "{version}"
+            );
+            let contents = client.read_resource(&main_rs).await.unwrap();
+            let mcp_server::types::ResourceContents::Text(t) = &contents[0] else {
+                panic!("{contents:?}")
+            };
+            assert_eq!(
+                t.text, "fn main() {\n    println!(\"hi\");\n}\n",
+                "{version}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn search_follows_globs_and_ignore_files() {
+        let (_dir, root) = project();
+        for connection in clients(&root) {
+            let client = connection.connect().await.unwrap();
+            let version = client.session().version;
+            let r = client
+                .call_tool("search", json!({"text": "println"}))
+                .await
+                .unwrap();
+            // target/ is ignored by .gitignore, .env is hidden, link.txt is a symlink.
+            assert_eq!(
+                r.structured_content,
+                Some(
+                    json!({"files": [{"uri": uri(&root.join("src/main.rs")), "lines": [{"number": 2, "text": "    println!(\"hi\");"}]}], "truncated": false})
+                ),
+                "{version}"
+            );
+            let r = client
+                .call_tool("search", json!({"globs": ["!**/*.rs"]}))
+                .await
+                .unwrap();
+            assert_eq!(
+                r.structured_content,
+                Some(json!({"files": [], "truncated": false})),
+                "{version}"
+            );
+            let r = client
+                .call_tool("search", json!({"globs": ["[oops"]}))
+                .await
+                .unwrap();
+            assert_eq!(r.is_error, Some(true), "{version}");
+            assert!(
+                text(&r).starts_with("bad glob `[oops`"),
+                "{version}: {}",
+                text(&r)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn without_roots_the_fallback_or_a_clear_error() {
+        let (_dir, root) = project();
+        let client = InProcess::new(server(Fallback(Vec::new())))
+            .connect()
+            .await
+            .unwrap();
+        let r = client.call_tool("list_roots", json!({})).await.unwrap();
+        assert_eq!(r.is_error, Some(true));
+        assert_eq!(
+            text(&r),
+            "the client shares no roots and the server was started without --root"
+        );
+        let fallback = Fallback(vec![Root::from_dir(&root).unwrap()]);
+        let client = InProcess::new(server(fallback)).connect().await.unwrap();
+        let r = client.call_tool("list_roots", json!({})).await.unwrap();
+        assert_eq!(
+            r.structured_content,
+            Some(json!({"roots": [{"uri": format!("{}/", uri(&root))}]}))
+        );
+    }
+}

@@ -11,7 +11,8 @@
 //! Reading is enforced by SQLite itself, never by looking at the SQL: queries run on a
 //! connection opened read-only, under an authorizer that allows reading tables, calling
 //! functions and a few schema pragmas and denies everything else (writes, `ATTACH`,
-//! transactions, pragmas that change settings). Each query stops after `--max-rows` rows and is
+//! transactions, pragmas that change settings). Each query stops after `--max-rows` rows (or 4 MiB
+//! of values; no single value over 1 MiB) and is
 //! interrupted by SQLite's progress handler after `--timeout-ms` or when the client cancels. The
 //! one tool that writes, `execute`, runs only after a human approves it (`approval =
 //! "required"`: through the client's elicitation, or refused when the client has none), and its
@@ -26,6 +27,7 @@ use clap::Parser;
 use mcp_server::types::{CallToolResult, ContentBlock, JsonObject, PromptMessage};
 use mcp_server::{Context, Error, IntoToolResult, Json, Server, State, prompt, resource, tool};
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::limits::Limit;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
@@ -57,6 +59,12 @@ struct Db {
     max_rows: usize,
     timeout: Duration,
 }
+
+/// The largest string or blob a query may make, in bytes.
+const MAX_VALUE_BYTES: i32 = 1 << 20;
+
+/// The most bytes of text and blobs a query's result holds before it is cut (`truncated`).
+const MAX_RESULT_BYTES: usize = 4 << 20;
 
 /// The tables, read at startup: what completion offers for `{table}`.
 static TABLES: OnceLock<Vec<String>> = OnceLock::new();
@@ -110,6 +118,9 @@ impl Db {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags).map_err(Error::internal)?;
         conn.authorizer(Some(read_only));
+        // No single value larger than 1 MiB (`randomblob(1e9)` fails instead of allocating).
+        conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+            .map_err(Error::internal)?;
         let deadline = Instant::now() + self.timeout;
         // Called every 1,000 virtual machine instructions; `true` interrupts the statement.
         conn.progress_handler(
@@ -424,17 +435,21 @@ async fn query(
         let mut rows = Vec::new();
         let mut truncated = false;
         let mut cursor = stmt.query([]).map_err(error)?;
+        let mut bytes = 0;
         while let Some(row) = cursor.next().map_err(error)? {
-            if rows.len() == limit {
+            if rows.len() == limit || bytes > MAX_RESULT_BYTES {
                 truncated = true;
                 break;
             }
-            rows.push(
-                (0..columns.len())
-                    .map(|i| row.get_ref(i).map(json_value))
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(error)?,
-            );
+            let values = (0..columns.len())
+                .map(|i| row.get_ref(i).map(json_value))
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(error)?;
+            bytes += values
+                .iter()
+                .map(|v| v.as_str().map_or(8, str::len))
+                .sum::<usize>();
+            rows.push(values);
         }
         Ok(QueryResult(Rows {
             columns,
@@ -893,5 +908,177 @@ async fn main() -> std::io::Result<()> {
     match args.port {
         Some(port) => mcp_server::http::serve_local(server, port).await,
         None => server.serve_stdio().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mcp_client::testing::{InProcess, Recorder, connect};
+    use mcp_server::mcp_core::ProtocolVersion;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// A server on a fresh sample database, with a 200 ms query timeout.
+    fn fixture() -> (tempfile::TempDir, Server) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sample.db");
+        make_sample(&path).unwrap();
+        let db = Db {
+            path,
+            max_rows: 500,
+            timeout: Duration::from_millis(200),
+        };
+        let (conn, _) = db.reader(Arc::default()).unwrap();
+        let _ = TABLES.set(Db::table_names(&conn).unwrap());
+        (dir, server(db))
+    }
+
+    fn text(result: &CallToolResult) -> &str {
+        result.content[0].as_text().unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_reading_gets_past_the_engine() {
+        let (_dir, server) = fixture();
+        let client = connect(server).await.unwrap();
+        for sql in [
+            "DELETE FROM orders",
+            "UPDATE products SET price_cents = 1",
+            "DROP TABLE orders",
+            "CREATE TABLE t (x)",
+            "PRAGMA journal_mode = DELETE",
+            "ATTACH DATABASE ':memory:' AS other",
+            "BEGIN",
+            "select 1; delete from orders",
+        ] {
+            let r = client
+                .call_tool("query", json!({ "sql": sql }))
+                .await
+                .unwrap();
+            assert_eq!(r.is_error, Some(true), "{sql}");
+            assert_eq!(
+                text(&r),
+                "SQLite refused the statement: not authorized (this tool only reads)",
+                "{sql}"
+            );
+        }
+        let r = client
+            .call_tool("query", json!({"sql": "SELECT count(*) AS n FROM orders"}))
+            .await
+            .unwrap();
+        assert_eq!(
+            r.structured_content,
+            Some(json!({"columns": ["n"], "rows": [[4000]], "truncated": false}))
+        );
+        assert_eq!(text(&r), "| n |\n|---|\n| 4000 |\n\n1 row");
+    }
+
+    #[tokio::test]
+    async fn bad_sql_long_queries_and_huge_values_are_error_results() {
+        let (_dir, server) = fixture();
+        let client = connect(server).await.unwrap();
+        let call = |sql: &str| client.call_tool("query", json!({ "sql": sql }));
+        let r = call("SELECT nope FROM orders").await.unwrap();
+        assert_eq!(r.is_error, Some(true));
+        assert_eq!(
+            text(&r),
+            "SQLite: no such column: nope in SELECT nope FROM orders at offset 7"
+        );
+        let r = call("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c")
+            .await
+            .unwrap();
+        assert_eq!(r.is_error, Some(true));
+        assert_eq!(
+            text(&r),
+            "the query ran longer than 200 ms and was interrupted; narrow it or add a LIMIT"
+        );
+        let r = call("SELECT randomblob(2000000)").await.unwrap();
+        assert_eq!(r.is_error, Some(true));
+        assert_eq!(text(&r), "SQLite: string or blob too big");
+        let r = call("SELECT id FROM customers ORDER BY id").await.unwrap();
+        let rows = r.structured_content.unwrap();
+        assert_eq!(rows["rows"].as_array().unwrap().len(), 500);
+        assert_eq!(rows["truncated"], true);
+    }
+
+    #[tokio::test]
+    async fn execute_runs_only_once_a_human_approves() {
+        let (_dir, server) = fixture();
+        let delete = json!({"sql": "DELETE FROM order_items WHERE order_id = 7"});
+        let count = json!({"sql": "SELECT count(*) FROM order_items WHERE order_id = 7"});
+        let client = connect(server.clone()).await.unwrap();
+        let r = client.call_tool("execute", &delete).await.unwrap();
+        assert_eq!(r.is_error, Some(true));
+        assert!(
+            text(&r).starts_with("not approved: this tool requires approval"),
+            "{}",
+            text(&r)
+        );
+        let before = client.call_tool("query", &count).await.unwrap();
+        assert_ne!(before.structured_content.unwrap()["rows"], json!([[0]]));
+
+        let recorder = Recorder::new().accept(json!({"approve": true}));
+        let approving = InProcess::new(server)
+            .protocol_version(ProtocolVersion::V2025_06_18)
+            .handler(recorder.clone())
+            .connect()
+            .await
+            .unwrap();
+        let r = approving.call_tool("execute", &delete).await.unwrap();
+        assert_eq!(r.is_error, None, "{r:?}");
+        assert!(
+            r.structured_content.unwrap()["rows_changed"]
+                .as_u64()
+                .unwrap()
+                >= 1
+        );
+        assert_eq!(recorder.elicitations().len(), 1);
+        let after = client.call_tool("query", &count).await.unwrap();
+        assert_eq!(after.structured_content.unwrap()["rows"], json!([[0]]));
+    }
+
+    #[tokio::test]
+    async fn schemas_are_resources_with_completed_table_names() {
+        let (_dir, server) = fixture();
+        let client = connect(server).await.unwrap();
+        let contents = client
+            .read_resource("sqlite://tables/orders/schema")
+            .await
+            .unwrap();
+        let mcp_server::types::ResourceContents::Text(text) = &contents[0] else {
+            panic!("{contents:?}")
+        };
+        let schema: Value = serde_json::from_str(&text.text).unwrap();
+        assert_eq!(schema["rows"], 4000);
+        assert_eq!(
+            schema["foreign_keys"],
+            json!([{"column": "customer_id", "references_table": "customers", "references_column": "id"}])
+        );
+        assert!(
+            client
+                .read_resource("sqlite://tables/nope/schema")
+                .await
+                .is_err()
+        );
+        let reference = mcp_server::types::CompletionReference::Resource(
+            mcp_server::types::ResourceTemplateReference {
+                uri: "sqlite://tables/{table}/schema".into(),
+                ..Default::default()
+            },
+        );
+        let completion = client.complete(reference, "table", "ord").await.unwrap();
+        assert_eq!(completion.values, ["order_items", "orders"]);
+        let prompt = client
+            .get_prompt("analyze_table", [("table", "products")])
+            .await
+            .unwrap();
+        let message = serde_json::to_value(&prompt.messages[0]).unwrap();
+        assert!(
+            message["content"]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("Analyze the SQLite table `products`.")
+        );
     }
 }
