@@ -11,11 +11,11 @@
 //! Reading is enforced by SQLite itself, never by looking at the SQL: queries run on a
 //! connection opened read-only, under an authorizer that allows reading tables, calling
 //! functions and a few schema pragmas and denies everything else (writes, `ATTACH`,
-//! transactions, pragmas that change settings). Each query stops after `--max-rows` rows (or 4 MiB
-//! of values; no single value over 1 MiB) and is
-//! interrupted by SQLite's progress handler after `--timeout-ms` or when the client cancels. The
-//! one tool that writes, `execute`, runs only after a human approves it (`approval =
-//! "required"`: through the client's elicitation, or refused when the client has none), and its
+//! transactions, pragmas that change settings). Each query stops after `--max-rows` rows (or 4
+//! MiB of values; no single value may exceed 1 MiB) and is interrupted by SQLite's progress
+//! handler after `--timeout-ms` or when the client cancels. The one tool that writes, `execute`,
+//! runs only after a human approves it (`approval = "required"`: through the client's
+//! elicitation, or refused when the client has none), and its
 //! authorizer still refuses schema changes. All SQLite work runs on tokio's blocking threads.
 
 use std::path::{Path, PathBuf};
