@@ -114,7 +114,7 @@ fn data_only(ctx: AuthContext<'_>) -> Authorization {
 impl Db {
     /// A connection that can only read: opened read-only, under [`read_only`], interrupted at
     /// the deadline or when `cancelled` is set.
-    fn reader(&self, cancelled: Arc<AtomicBool>) -> Result<(Connection, Instant), Error> {
+    fn reader(&self, cancelled: Arc<AtomicBool>) -> Result<Connection, Error> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags).map_err(Error::internal)?;
         conn.authorizer(Some(read_only));
@@ -127,7 +127,7 @@ impl Db {
             1_000,
             Some(move || cancelled.load(Ordering::Relaxed) || Instant::now() >= deadline),
         );
-        Ok((conn, deadline))
+        Ok(conn)
     }
 
     /// The names of the tables (not SQLite's own), sorted.
@@ -370,7 +370,7 @@ fn json_value(value: ValueRef<'_>) -> Value {
 async fn list_tables(db: State<Db>) -> Result<Json<Tables>, Error> {
     let db = db.0.clone();
     blocking(move || {
-        let (conn, _) = db.reader(Arc::default())?;
+        let conn = db.reader(Arc::default())?;
         let timeout = db.timeout;
         let names = Db::table_names(&conn).map_err(|e| sqlite_error(e, timeout, false))?;
         let tables = names
@@ -400,7 +400,7 @@ async fn describe_table(
 ) -> Result<Json<TableSchema>, Error> {
     let db = db.0.clone();
     blocking(move || {
-        let (conn, _) = db.reader(Arc::default())?;
+        let conn = db.reader(Arc::default())?;
         match Db::describe(&conn, &table).map_err(|e| sqlite_error(e, db.timeout, false))? {
             Some(schema) => Ok(Json(schema)),
             None => Err(Error::public(format!(
@@ -428,7 +428,7 @@ async fn query(
     let flag = cancelled.clone();
     let timeout = db.timeout;
     let work = tokio::task::spawn_blocking(move || {
-        let (conn, _deadline) = db.reader(flag.clone())?;
+        let conn = db.reader(flag.clone())?;
         let error = |e| sqlite_error(e, timeout, flag.load(Ordering::Relaxed));
         let mut stmt = conn.prepare(&sql).map_err(error)?;
         let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
@@ -531,7 +531,7 @@ fn complete_table(typed: &str) -> Vec<String> {
 async fn table_schema(db: State<Db>, table: String) -> Result<TableSchema, Error> {
     let db = db.0.clone();
     blocking(move || {
-        let (conn, _) = db.reader(Arc::default())?;
+        let conn = db.reader(Arc::default())?;
         Db::describe(&conn, &table)
             .map_err(Error::internal)?
             .ok_or_else(|| Error::not_found(format!("sqlite://tables/{table}/schema")))
@@ -552,7 +552,7 @@ async fn analyze_table(
     let db = db.0.clone();
     let name = table.clone();
     let schema = blocking(move || {
-        let (conn, _) = db.reader(Arc::default())?;
+        let conn = db.reader(Arc::default())?;
         Db::describe(&conn, &name).map_err(Error::internal)
     })
     .await?
@@ -872,15 +872,14 @@ fn database(args: &Args) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-fn make_sample(path: &Path) -> rusqlite::Result<()> {
+fn make_sample(path: &Path) -> std::io::Result<()> {
     // Made under another name and renamed, so that an interrupted run leaves no half database.
     let partial = path.with_extension("partial");
     let _ = std::fs::remove_file(&partial);
-    let mut conn = Connection::open(&partial)?;
-    sample::create(&mut conn)?;
+    let mut conn = Connection::open(&partial).map_err(std::io::Error::other)?;
+    sample::create(&mut conn).map_err(std::io::Error::other)?;
     drop(conn);
     std::fs::rename(&partial, path)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 #[tokio::main]
@@ -899,10 +898,13 @@ async fn main() -> std::io::Result<()> {
         max_rows: args.max_rows,
         timeout: Duration::from_millis(args.timeout_ms),
     };
-    let tables = db
-        .reader(Arc::default())
-        .map_err(|e| std::io::Error::other(format!("{e:?}")))
-        .and_then(|(conn, _)| Db::table_names(&conn).map_err(std::io::Error::other))?;
+    // A file that is not a database, or cannot be read, is refused here with SQLite's reason.
+    let tables = Connection::open_with_flags(&db.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|conn| Db::table_names(&conn))
+        .unwrap_or_else(|e| {
+            eprintln!("sqlite-analytics: {}: {e}", db.path.display());
+            std::process::exit(2);
+        });
     TABLES.set(tables).expect("set once");
     let server = server(db);
     match args.port {
@@ -929,7 +931,7 @@ mod tests {
             max_rows: 500,
             timeout: Duration::from_millis(200),
         };
-        let (conn, _) = db.reader(Arc::default()).unwrap();
+        let conn = db.reader(Arc::default()).unwrap();
         let _ = TABLES.set(Db::table_names(&conn).unwrap());
         (dir, server(db))
     }
