@@ -234,7 +234,8 @@ struct Line {
 struct Hits {
     /// The files, sorted by URI.
     files: Vec<Hit>,
-    /// Whether there were more than `max_results`.
+    /// Whether the search stopped early, at `max_results` files or after reading 10,000 files:
+    /// there may be more.
     truncated: bool,
 }
 
@@ -256,13 +257,23 @@ async fn search(
 ) -> Result<Json<Hits>, Error> {
     let roots = roots(&cx, &fallback).await?;
     let walk_roots = roots.clone();
+    // Searching for text looks through up to SCAN_LIMIT files; listing stops after max_results.
+    let walk_limit = if text.is_some() {
+        SCAN_LIMIT
+    } else {
+        max_results.saturating_add(1)
+    };
     // Walking is blocking work: on tokio's blocking threads.
-    let found = tokio::task::spawn_blocking(move || walk(&walk_roots, &globs, max_results))
+    let found = tokio::task::spawn_blocking(move || walk(&walk_roots, &globs, walk_limit))
         .await
         .map_err(Error::internal)??;
-    let truncated = found.len() > max_results;
+    let mut truncated = found.len() >= walk_limit;
     let mut files = Vec::new();
-    for (root, path) in found.into_iter().take(max_results) {
+    for (root, path) in found {
+        if files.len() == max_results {
+            truncated = true;
+            break;
+        }
         let root = &roots[root];
         let uri = format!("{}{}", root.prefix, encode_path(&path));
         let lines = match &text {
@@ -293,6 +304,9 @@ async fn search(
     Ok(Json(Hits { files, truncated }))
 }
 
+/// The most files a text search reads.
+const SCAN_LIMIT: usize = 10_000;
+
 /// Percent-encodes a relative path for a URI, keeping its slashes.
 fn encode_path(path: &str) -> String {
     path.split('/')
@@ -306,7 +320,7 @@ fn encode_path(path: &str) -> String {
 }
 
 /// The files under the roots matching the globs: (index of the root, relative path), sorted,
-/// at most `max + 1` of them.
+/// at most `max` of them.
 fn walk(roots: &[Root], globs: &[String], max: usize) -> Result<Vec<(usize, String)>, Error> {
     let mut found = Vec::new();
     for (i, root) in roots.iter().enumerate() {
@@ -338,7 +352,7 @@ fn walk(roots: &[Root], globs: &[String], max: usize) -> Result<Vec<(usize, Stri
                 continue;
             };
             found.push((i, relative.replace(std::path::MAIN_SEPARATOR, "/")));
-            if found.len() > max {
+            if found.len() >= max {
                 return Ok(found);
             }
         }
@@ -597,8 +611,27 @@ mod tests {
                 ),
                 "{version}"
             );
+            // Files that do not hold the text do not count against max_results.
+            for name in ["a.md", "b.md"] {
+                std::fs::write(root.join(name), "no match here\n").unwrap();
+            }
             let r = client
-                .call_tool("search", json!({"globs": ["!**/*.rs"]}))
+                .call_tool("search", json!({"text": "println", "max_results": 1}))
+                .await
+                .unwrap();
+            let files = &r.structured_content.as_ref().unwrap()["files"];
+            assert_eq!(files[0]["uri"], uri(&root.join("src/main.rs")), "{version}");
+            let r = client
+                .call_tool("search", json!({"max_results": 1}))
+                .await
+                .unwrap();
+            assert_eq!(
+                r.structured_content,
+                Some(json!({"files": [{"uri": uri(&root.join("a.md"))}], "truncated": true})),
+                "{version}"
+            );
+            let r = client
+                .call_tool("search", json!({"globs": ["!**/*.md", "!**/*.rs"]}))
                 .await
                 .unwrap();
             assert_eq!(
