@@ -3,13 +3,13 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+pub mod admission;
 pub mod approval;
 pub mod audit;
 mod channel;
 pub mod context;
 pub mod error;
 pub mod fs;
-pub mod gateway;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;

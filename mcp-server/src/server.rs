@@ -13,13 +13,13 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
+use crate::admission::{self, AdmitError, ItemPolicy};
 use crate::approval::{
     ApprovalAsker, ApprovalGate, Approvals, CarriedApproval, GateError, PendingCall,
 };
 use crate::audit::{Audit, AuditKind, AuditRecord, Outcome};
 use crate::context::{Context, StateMap};
 use crate::error::Error;
-use crate::gateway::{self, AdmitError, Guard};
 use crate::handler::{
     DynPrompt, DynResource, DynTool, PromptHandler, ResourceDefinition, ResourceHandler,
     TemplateEntry, ToolHandler,
@@ -94,7 +94,7 @@ pub(crate) enum Event {
 struct ToolEntry {
     definition: Tool,
     handler: Arc<dyn DynTool>,
-    guard: Arc<Guard>,
+    policy: Arc<ItemPolicy>,
     /// The compiled input and output schemas, or why they do not compile.
     schemas: Result<Arc<ToolSchemas>, String>,
     /// [`ToolHandler::defers_task`].
@@ -104,13 +104,13 @@ struct ToolEntry {
 struct ResourceEntry {
     definition: Resource,
     handler: Arc<dyn DynResource>,
-    guard: Arc<Guard>,
+    policy: Arc<ItemPolicy>,
 }
 
 struct PromptEntry {
     definition: Prompt,
     handler: Arc<dyn DynPrompt>,
-    guard: Arc<Guard>,
+    policy: Arc<ItemPolicy>,
 }
 
 #[derive(Default)]
@@ -186,7 +186,7 @@ pub(crate) struct Inner {
     /// The caller of requests that carry no identity (stdio), from [`Server::identity`].
     pub(crate) identity: Option<crate::Identity>,
     /// Authorization and the default policy.
-    pub(crate) gateway: gateway::Settings,
+    pub(crate) admission: admission::Settings,
     /// Where audit records go (nowhere by default).
     pub(crate) audit: Audit,
     /// Compiles every tool's schemas once (shared between equal schemas).
@@ -251,7 +251,7 @@ impl Server {
                 state_key: random_key(),
                 tasks: crate::tasks::TaskStore::default(),
                 identity: None,
-                gateway: gateway::Settings::default(),
+                admission: admission::Settings::default(),
                 audit: Audit::new(),
                 schemas: SchemaCompiler::default(),
                 approval: None,
@@ -297,12 +297,12 @@ impl Server {
         self
     }
 
-    /// Requires every request to be authenticated, and every item to declare a policy: the
-    /// gateway fails closed (see [`crate::gateway`]). Requests that carry an identity are
+    /// Requires every request to be authenticated, and every item to declare a policy:
+    /// admission fails closed (see [`crate::admission`]). Requests that carry an identity are
     /// checked this way in any case.
     #[must_use]
     pub fn require_authorization(mut self) -> Self {
-        self.inner_mut().gateway.require_authorization = true;
+        self.inner_mut().admission.require_authorization = true;
         self
     }
 
@@ -310,7 +310,7 @@ impl Server {
     /// timeout, sizes, approval, sensitive arguments). Scopes and roles are never defaulted.
     #[must_use]
     pub fn default_policy(mut self, policy: crate::Policy) -> Self {
-        self.inner_mut().gateway.defaults = policy;
+        self.inner_mut().admission.defaults = policy;
         self
     }
 
@@ -400,7 +400,10 @@ impl Server {
             });
         }
         let defers_task = tool.defers_task();
-        let guard = Arc::new(Guard::new(tool.policy(), gateway::may_destroy(&definition)));
+        let policy = Arc::new(ItemPolicy::new(
+            tool.policy(),
+            admission::may_destroy(&definition),
+        ));
         let schemas = self
             .inner
             .schemas
@@ -417,7 +420,7 @@ impl Server {
         reg.tools.push(ToolEntry {
             definition,
             handler: Arc::new(tool),
-            guard,
+            policy,
             schemas,
             defers_task,
         });
@@ -468,7 +471,7 @@ impl Server {
                 })?)
             }
         };
-        let guard = Arc::new(Guard::new(resource.policy(), false));
+        let policy = Arc::new(ItemPolicy::new(resource.policy(), false));
         let handler: Arc<dyn DynResource> = Arc::new(resource);
         let mut reg = self.inner.registry.write().expect("not poisoned");
         match (definition, template) {
@@ -483,7 +486,7 @@ impl Server {
                 reg.resources.push(ResourceEntry {
                     definition,
                     handler,
-                    guard,
+                    policy,
                 });
             }
             (ResourceDefinition::Template(definition), Some(template)) => {
@@ -500,7 +503,7 @@ impl Server {
                     template,
                     definition,
                     handler,
-                    guard,
+                    policy,
                 });
             }
             (ResourceDefinition::Template(_), None) => unreachable!("parsed above"),
@@ -539,7 +542,7 @@ impl Server {
     /// already registered); the server is then unchanged.
     pub fn try_add_prompt(&self, prompt: impl PromptHandler) -> Result<(), crate::RegisterError> {
         let definition = prompt.definition();
-        let guard = Arc::new(Guard::new(prompt.policy(), false));
+        let policy = Arc::new(ItemPolicy::new(prompt.policy(), false));
         let mut reg = self.inner.registry.write().expect("not poisoned");
         if reg
             .prompts
@@ -551,7 +554,7 @@ impl Server {
         reg.prompts.push(PromptEntry {
             definition,
             handler: Arc::new(prompt),
-            guard,
+            policy,
         });
         drop(reg);
         let _ = self.inner.events.send(Event::PromptsChanged);
@@ -604,22 +607,22 @@ impl Server {
         uri: &str,
         modern: bool,
     ) -> Result<(), ErrorObject> {
-        let guard = {
+        let policy = {
             let reg = self.inner.registry.read().expect("not poisoned");
             match reg.resources.iter().find(|r| r.definition.uri == uri) {
-                Some(r) => Some(r.guard.clone()),
+                Some(r) => Some(r.policy.clone()),
                 None => reg
                     .templates
                     .iter()
                     .find(|t| t.template.match_uri(uri).is_some())
-                    .map(|t| t.guard.clone()),
+                    .map(|t| t.policy.clone()),
             }
         };
-        let Some(guard) = guard else {
+        let Some(policy) = policy else {
             return Err(Error::not_found(uri).to_error_object(modern));
         };
-        guard
-            .access(&self.inner.gateway, identity)
+        policy
+            .access(&self.inner.admission, identity)
             .map_err(|d| d.to_error_object("resource", uri))
     }
 
@@ -776,7 +779,7 @@ fn cursor_of(p: &Option<PaginatedRequestParams>) -> Option<&str> {
 /// What bounds a call that runs as a task: its admission (concurrency slot, timeout, result
 /// size) and its output schema.
 struct TaskLimits {
-    admission: gateway::Admission,
+    admission: admission::Admission,
     schemas: Option<Arc<ToolSchemas>>,
     tool: String,
 }
@@ -955,7 +958,7 @@ impl Server {
         }
         if let Some(tool) = tool {
             match &result {
-                Err(e) if e.code == gateway::ACCESS_DENIED => {
+                Err(e) if e.code == admission::ACCESS_DENIED => {
                     crate::metrics::record_denial(&tool, latency);
                 }
                 _ => crate::metrics::record_call(&tool, outcome, latency),
@@ -967,7 +970,7 @@ impl Server {
     /// What an audit record names: the item, its arguments and which of them are sensitive.
     fn audit_subject(&self, request: &ClientRequest) -> Option<AuditSubject> {
         let reg = self.inner.registry.read().expect("not poisoned");
-        let settings = &self.inner.gateway;
+        let settings = &self.inner.admission;
         match request {
             ClientRequest::CallTool(p) => {
                 let entry = reg.tool(&p.name);
@@ -975,7 +978,7 @@ impl Server {
                     item: p.name.clone(),
                     arguments: Some(p.arguments.clone().unwrap_or_default()),
                     sensitive: entry
-                        .map(|t| t.guard.policy(settings).sensitive.clone())
+                        .map(|t| t.policy.in_force(settings).sensitive.clone())
                         .unwrap_or_default(),
                 })
             }
@@ -990,7 +993,7 @@ impl Server {
                     item: p.name.clone(),
                     arguments,
                     sensitive: entry
-                        .map(|e| e.guard.policy(settings).sensitive.clone())
+                        .map(|e| e.policy.in_force(settings).sensitive.clone())
                         .unwrap_or_default(),
                 })
             }
@@ -1045,7 +1048,7 @@ impl Server {
                 let (mut page, next) = shaped_page(
                     reg.tools
                         .iter()
-                        .filter(|t| self.visible(&cx, &t.guard))
+                        .filter(|t| self.visible(&cx, &t.policy))
                         .map(|t| &t.definition),
                     cursor_of(&p),
                     size,
@@ -1075,21 +1078,21 @@ impl Server {
                             t.handler.clone(),
                             task_support(&t.definition),
                             t.defers_task,
-                            t.guard.clone(),
+                            t.policy.clone(),
                             t.schemas.clone(),
                         )
                     })
                 };
-                let Some((handler, support, defers_task, guard, schemas)) = found else {
+                let Some((handler, support, defers_task, policy, schemas)) = found else {
                     return Err(ErrorObject::invalid_params(format!(
                         "Unknown tool: {}",
                         p.name
                     )));
                 };
                 let arguments = p.arguments.unwrap_or_default();
-                let admission = match guard
-                    .admit(&self.inner.gateway, cx.identity(), || {
-                        gateway::json_size(&arguments)
+                let admission = match policy
+                    .admit(&self.inner.admission, cx.identity(), || {
+                        admission::json_size(&arguments)
                     })
                     .await
                 {
@@ -1118,11 +1121,11 @@ impl Server {
                 let validate = self.inner.options.validate;
                 if validate && let Err(failure) = schemas.validate_arguments(Some(&arguments)) {
                     self.decision(&cx, "tools/call", &p.name, Some("invalid_arguments"));
-                    let policy = guard.policy(&self.inner.gateway);
+                    let policy = policy.in_force(&self.inner.admission);
                     let message = failure.redacted(&policy.sensitive).to_string();
                     return self.tool_error(&cx, Error::public(message), binding);
                 }
-                let policy = guard.policy(&self.inner.gateway);
+                let policy = policy.in_force(&self.inner.admission);
                 if policy.approval.is_required() {
                     // Bound to the principal (issuer and subject), not the bare subject.
                     let key = cx.identity().map(crate::Identity::principal_key);
@@ -1236,7 +1239,7 @@ impl Server {
                 let (page, next) = shaped_page(
                     reg.resources
                         .iter()
-                        .filter(|r| self.visible(&cx, &r.guard))
+                        .filter(|r| self.visible(&cx, &r.policy))
                         .map(|r| &r.definition),
                     cursor_of(&p),
                     size,
@@ -1258,7 +1261,7 @@ impl Server {
                 let (page, next) = shaped_page(
                     reg.templates
                         .iter()
-                        .filter(|t| self.visible(&cx, &t.guard))
+                        .filter(|t| self.visible(&cx, &t.policy))
                         .map(|t| &t.definition),
                     cursor_of(&p),
                     size,
@@ -1279,7 +1282,7 @@ impl Server {
                 let found = {
                     let reg = self.inner.registry.read().expect("not poisoned");
                     if let Some(r) = reg.resources.iter().find(|r| r.definition.uri == p.uri) {
-                        Some((r.handler.clone(), BTreeMap::new(), r.guard.clone()))
+                        Some((r.handler.clone(), BTreeMap::new(), r.policy.clone()))
                     } else {
                         reg.templates.iter().find_map(|t| {
                             let m = t.template.match_uri(&p.uri)?;
@@ -1289,15 +1292,15 @@ impl Server {
                                     v.as_str().map(|s| (k.to_owned(), s.to_owned()))
                                 })
                                 .collect();
-                            Some((t.handler.clone(), vars, t.guard.clone()))
+                            Some((t.handler.clone(), vars, t.policy.clone()))
                         })
                     }
                 };
-                let Some((handler, vars, guard)) = found else {
+                let Some((handler, vars, policy)) = found else {
                     return Err(Error::not_found(p.uri).to_error_object(modern));
                 };
                 let admission = self
-                    .admit_read(&cx, &guard, "resource", &p.uri, || 0)
+                    .admit_read(&cx, &policy, "resource", &p.uri, || 0)
                     .await?;
                 let uri = p.uri.clone();
                 let read = handler.read(cx.clone(), p.uri, vars);
@@ -1327,7 +1330,7 @@ impl Server {
                 let (page, next) = shaped_page(
                     reg.prompts
                         .iter()
-                        .filter(|p| self.visible(&cx, &p.guard))
+                        .filter(|p| self.visible(&cx, &p.policy))
                         .map(|p| &p.definition),
                     cursor_of(&p),
                     size,
@@ -1350,9 +1353,9 @@ impl Server {
                     reg.prompts
                         .iter()
                         .find(|e| e.definition.name == p.name)
-                        .map(|e| (e.handler.clone(), e.guard.clone()))
+                        .map(|e| (e.handler.clone(), e.policy.clone()))
                 };
-                let Some((handler, guard)) = handler else {
+                let Some((handler, policy)) = handler else {
                     return Err(ErrorObject::invalid_params(format!(
                         "Unknown prompt: {}",
                         p.name
@@ -1361,7 +1364,7 @@ impl Server {
                 let arguments = p.arguments.unwrap_or_default();
                 let size = || arguments.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
                 let admission = self
-                    .admit_read(&cx, &guard, "prompt", &p.name, size)
+                    .admit_read(&cx, &policy, "prompt", &p.name, size)
                     .await?;
                 let get = handler.get(cx.clone(), arguments);
                 match bounded(admission.timeout, "prompt", &p.name, get).await {
@@ -1388,7 +1391,7 @@ impl Server {
                             reg.prompts
                                 .iter()
                                 .find(|e| e.definition.name == r.name)
-                                .filter(|e| self.visible(&cx, &e.guard))
+                                .filter(|e| self.visible(&cx, &e.policy))
                                 .map(|e| e.handler.clone())
                         };
                         let Some(handler) = handler else {
@@ -1412,7 +1415,7 @@ impl Server {
                             reg.templates
                                 .iter()
                                 .find(|t| t.definition.uri_template == r.uri)
-                                .filter(|t| self.visible(&cx, &t.guard))
+                                .filter(|t| self.visible(&cx, &t.policy))
                                 .map(|t| t.handler.clone())
                         };
                         let Some(handler) = handler else {
@@ -1725,25 +1728,28 @@ impl Server {
     }
 
     /// Whether the caller may see an item (lists, completion).
-    fn visible(&self, cx: &Context, guard: &Guard) -> bool {
-        guard.access(&self.inner.gateway, cx.identity()).is_ok()
+    fn visible(&self, cx: &Context, policy: &ItemPolicy) -> bool {
+        policy.access(&self.inner.admission, cx.identity()).is_ok()
     }
 
     /// Admits a read of a resource or a prompt: a refusal is a JSON-RPC error.
     async fn admit_read(
         &self,
         cx: &Context,
-        guard: &Guard,
+        policy: &ItemPolicy,
         kind: &str,
         name: &str,
         size: impl FnOnce() -> usize,
-    ) -> Result<gateway::Admission, ErrorObject> {
+    ) -> Result<admission::Admission, ErrorObject> {
         let method = if kind == "prompt" {
             "prompts/get"
         } else {
             "resources/read"
         };
-        match guard.admit(&self.inner.gateway, cx.identity(), size).await {
+        match policy
+            .admit(&self.inner.admission, cx.identity(), size)
+            .await
+        {
             Ok(admission) => {
                 self.decision(cx, method, name, None);
                 Ok(admission)
