@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_core::messages::ClientRequest;
 use mcp_core::types::*;
 use mcp_core::uri_template::UriTemplate;
@@ -28,6 +26,9 @@ use crate::shape::Shape;
 use crate::validate::{SchemaCompiler, ToolSchemas};
 
 mod contract;
+mod list;
+
+use list::{cursor_of, page};
 
 /// Settings of a server.
 #[derive(Debug, Clone)]
@@ -730,52 +731,6 @@ fn raw<T: Serialize>(value: &T) -> Result<Box<RawValue>, ErrorObject> {
         .map_err(|e| ErrorObject::internal_error(format!("cannot serialize the result: {e}")))
 }
 
-/// One page of `items` from an opaque cursor.
-fn page<T: Clone>(
-    items: &[T],
-    cursor: Option<&str>,
-    size: usize,
-) -> Result<(Vec<T>, Option<String>), ErrorObject> {
-    let start = match cursor {
-        None => 0,
-        Some(c) => URL_SAFE_NO_PAD
-            .decode(c)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse::<usize>().ok()))
-            .filter(|&n| n <= items.len())
-            .ok_or_else(|| ErrorObject::invalid_params("invalid cursor"))?,
-    };
-    let size = size.max(1);
-    let end = (start + size).min(items.len());
-    let next = (end < items.len()).then(|| URL_SAFE_NO_PAD.encode(format!("o:{end}")));
-    Ok((items[start..end].to_vec(), next))
-}
-
-/// One page of definitions, shaped to the peer's version.
-fn shaped_page<'a, T: Shape + Clone + 'a>(
-    items: impl Iterator<Item = &'a T>,
-    cursor: Option<&str>,
-    size: usize,
-    version: ProtocolVersion,
-) -> Result<(Vec<T>, Option<String>), ErrorObject> {
-    let all: Vec<&T> = items.collect();
-    let (page, next) = page(&all, cursor, size)?;
-    let shaped = page
-        .into_iter()
-        .map(|item| {
-            let mut item = item.clone();
-            item.shape(version);
-            item
-        })
-        .collect();
-    Ok((shaped, next))
-}
-
-fn cursor_of(p: &Option<PaginatedRequestParams>) -> Option<&str> {
-    p.as_ref().and_then(|p| p.cursor.as_deref())
-}
-
 /// What bounds a call that runs as a task: its admission (concurrency slot, timeout, result
 /// size) and its output schema.
 struct TaskLimits {
@@ -1045,29 +1000,11 @@ impl Server {
             }
             ClientRequest::ListTools(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
-                let (mut page, next) = shaped_page(
-                    reg.tools
-                        .iter()
-                        .filter(|t| self.visible(&cx, &t.policy))
-                        .map(|t| &t.definition),
-                    cursor_of(&p),
-                    size,
-                    v,
-                )?;
-                if let Some(dialect) = self.inner.options.tool_schema_dialect {
-                    for tool in &mut page {
+                let dialect = self.inner.options.tool_schema_dialect;
+                self.list::<_, ListToolsResult>(&cx, &reg.tools, cursor_of(&p), |tool| {
+                    if let Some(dialect) = dialect {
                         tool.input_schema = dialect.rewrite(&tool.input_schema);
                     }
-                }
-                let (ttl_ms, cache_scope) =
-                    cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
-                raw(&ListToolsResult {
-                    tools: page,
-                    next_cursor: next,
-                    ttl_ms,
-                    cache_scope,
-                    result_type: result_type(&cx),
-                    meta: modern_meta(&cx, self),
                 })
             }
             ClientRequest::CallTool(p) => {
@@ -1236,47 +1173,16 @@ impl Server {
             }
             ClientRequest::ListResources(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
-                let (page, next) = shaped_page(
-                    reg.resources
-                        .iter()
-                        .filter(|r| self.visible(&cx, &r.policy))
-                        .map(|r| &r.definition),
-                    cursor_of(&p),
-                    size,
-                    v,
-                )?;
-                let (ttl_ms, cache_scope) =
-                    cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
-                raw(&ListResourcesResult {
-                    resources: page,
-                    next_cursor: next,
-                    ttl_ms,
-                    cache_scope,
-                    result_type: result_type(&cx),
-                    meta: modern_meta(&cx, self),
-                })
+                self.list::<_, ListResourcesResult>(&cx, &reg.resources, cursor_of(&p), |_| {})
             }
             ClientRequest::ListResourceTemplates(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
-                let (page, next) = shaped_page(
-                    reg.templates
-                        .iter()
-                        .filter(|t| self.visible(&cx, &t.policy))
-                        .map(|t| &t.definition),
+                self.list::<_, ListResourceTemplatesResult>(
+                    &cx,
+                    &reg.templates,
                     cursor_of(&p),
-                    size,
-                    v,
-                )?;
-                let (ttl_ms, cache_scope) =
-                    cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
-                raw(&ListResourceTemplatesResult {
-                    resource_templates: page,
-                    next_cursor: next,
-                    ttl_ms,
-                    cache_scope,
-                    result_type: result_type(&cx),
-                    meta: modern_meta(&cx, self),
-                })
+                    |_| {},
+                )
             }
             ClientRequest::ReadResource(p) => {
                 let found = {
@@ -1327,25 +1233,7 @@ impl Server {
             }
             ClientRequest::ListPrompts(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
-                let (page, next) = shaped_page(
-                    reg.prompts
-                        .iter()
-                        .filter(|p| self.visible(&cx, &p.policy))
-                        .map(|p| &p.definition),
-                    cursor_of(&p),
-                    size,
-                    v,
-                )?;
-                let (ttl_ms, cache_scope) =
-                    cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
-                raw(&ListPromptsResult {
-                    prompts: page,
-                    next_cursor: next,
-                    ttl_ms,
-                    cache_scope,
-                    result_type: result_type(&cx),
-                    meta: modern_meta(&cx, self),
-                })
+                self.list::<_, ListPromptsResult>(&cx, &reg.prompts, cursor_of(&p), |_| {})
             }
             ClientRequest::GetPrompt(p) => {
                 let handler = {
@@ -1725,11 +1613,6 @@ impl Server {
             return self.input_required(cx, binding.unwrap_or_default());
         }
         Err(e.to_error_object(cx.era() == mcp_core::Era::Modern))
-    }
-
-    /// Whether the caller may see an item (lists, completion).
-    fn visible(&self, cx: &Context, policy: &ItemPolicy) -> bool {
-        policy.access(&self.inner.admission, cx.identity()).is_ok()
     }
 
     /// Admits a read of a resource or a prompt: a refusal is a JSON-RPC error.
