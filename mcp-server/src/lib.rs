@@ -16,6 +16,7 @@ pub mod http;
 pub mod identity;
 pub mod metrics;
 mod peer;
+mod pipeline;
 pub mod policy;
 pub mod schema;
 mod server;

@@ -12,9 +12,7 @@ use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
 use crate::admission::{self, AdmitError, ItemPolicy};
-use crate::approval::{
-    ApprovalAsker, ApprovalGate, Approvals, CarriedApproval, GateError, PendingCall,
-};
+use crate::approval::ApprovalGate;
 use crate::audit::{Audit, AuditKind, AuditRecord, Outcome};
 use crate::context::{Context, StateMap};
 use crate::error::Error;
@@ -193,9 +191,9 @@ pub(crate) struct Inner {
     /// Compiles every tool's schemas once (shared between equal schemas).
     schemas: SchemaCompiler,
     /// The configured approval gate ([`Server::approval`]).
-    approval: Option<ApprovalGate>,
+    pub(crate) approval: Option<ApprovalGate>,
     /// The default gate, made at first use with the server key.
-    default_gate: std::sync::OnceLock<ApprovalGate>,
+    pub(crate) default_gate: std::sync::OnceLock<ApprovalGate>,
     /// The `_meta` of modern results (`serverInfo`), built at the first modern request.
     modern_meta: std::sync::OnceLock<Meta>,
 }
@@ -428,6 +426,18 @@ impl Server {
         drop(reg);
         let _ = self.inner.events.send(Event::ToolsChanged);
         Ok(())
+    }
+
+    /// The tool called `name`, as the call pipeline runs it.
+    pub(crate) fn callee(&self, name: &str) -> Option<crate::pipeline::Callee> {
+        let reg = self.inner.registry.read().expect("not poisoned");
+        reg.tool(name).map(|t| crate::pipeline::Callee {
+            handler: t.handler.clone(),
+            task_support: task_support(&t.definition),
+            defers_task: t.defers_task,
+            policy: t.policy.clone(),
+            schemas: t.schemas.clone(),
+        })
     }
 
     /// Removes a tool while serving; returns whether it was there.
@@ -673,12 +683,12 @@ impl Server {
 }
 
 /// Who owns the tasks a request creates, and whose tasks it may see.
-fn task_owner(cx: &Context) -> crate::tasks::TaskOwner {
+pub(crate) fn task_owner(cx: &Context) -> crate::tasks::TaskOwner {
     crate::tasks::TaskOwner::of(cx.identity(), cx.inner.session_id.as_ref())
 }
 
 /// -32021 naming the tasks extension.
-fn tasks_extension_missing(message: &str) -> ErrorObject {
+pub(crate) fn tasks_extension_missing(message: &str) -> ErrorObject {
     ErrorObject::new(
         mcp_core::ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
         message,
@@ -698,7 +708,7 @@ fn task_support(tool: &Tool) -> TaskSupport {
 /// Modern-era fields every result carries.
 /// The `_meta` every modern result carries. The server info is shaped and serialized once (the
 /// modern era has one version), not per result.
-fn modern_meta(cx: &Context, server: &Server) -> Option<Meta> {
+pub(crate) fn modern_meta(cx: &Context, server: &Server) -> Option<Meta> {
     (cx.era() == mcp_core::Era::Modern).then(|| {
         server
             .inner
@@ -714,7 +724,7 @@ fn modern_meta(cx: &Context, server: &Server) -> Option<Meta> {
     })
 }
 
-fn result_type(cx: &Context) -> Option<ResultType> {
+pub(crate) fn result_type(cx: &Context) -> Option<ResultType> {
     (cx.era() == mcp_core::Era::Modern).then_some(ResultType::Complete)
 }
 
@@ -726,17 +736,9 @@ fn cache(cx: &Context, ttl: u64, scope: CacheScope) -> (Option<u64>, Option<Cach
     }
 }
 
-fn raw<T: Serialize>(value: &T) -> Result<Box<RawValue>, ErrorObject> {
+pub(crate) fn raw<T: Serialize>(value: &T) -> Result<Box<RawValue>, ErrorObject> {
     mcp_core::jsonrpc::to_raw(value)
         .map_err(|e| ErrorObject::internal_error(format!("cannot serialize the result: {e}")))
-}
-
-/// What bounds a call that runs as a task: its admission (concurrency slot, timeout, result
-/// size) and its output schema.
-struct TaskLimits {
-    admission: admission::Admission,
-    schemas: Option<Arc<ToolSchemas>>,
-    tool: String,
 }
 
 /// The item of an audited request.
@@ -1007,170 +1009,7 @@ impl Server {
                     }
                 })
             }
-            ClientRequest::CallTool(p) => {
-                let found = {
-                    let reg = self.inner.registry.read().expect("not poisoned");
-                    reg.tool(&p.name).map(|t| {
-                        (
-                            t.handler.clone(),
-                            task_support(&t.definition),
-                            t.defers_task,
-                            t.policy.clone(),
-                            t.schemas.clone(),
-                        )
-                    })
-                };
-                let Some((handler, support, defers_task, policy, schemas)) = found else {
-                    return Err(ErrorObject::invalid_params(format!(
-                        "Unknown tool: {}",
-                        p.name
-                    )));
-                };
-                let arguments = p.arguments.unwrap_or_default();
-                let admission = match policy
-                    .admit(&self.inner.admission, cx.identity(), || {
-                        admission::json_size(&arguments)
-                    })
-                    .await
-                {
-                    Ok(admission) => {
-                        self.decision(&cx, "tools/call", &p.name, None);
-                        admission
-                    }
-                    Err(AdmitError::Denied(d)) => {
-                        self.decision(&cx, "tools/call", &p.name, Some(d.reason()));
-                        return Err(d.to_error_object("tool", &p.name));
-                    }
-                    Err(AdmitError::Busy) => {
-                        self.decision(&cx, "tools/call", &p.name, Some("busy"));
-                        return self.tool_error(&cx, busy("tool", &p.name), binding);
-                    }
-                };
-                let schemas = schemas.map_err(|e| {
-                    tracing::error!(tool = %p.name, error = %e, "a call of a tool whose schema does not compile");
-                    ErrorObject::internal_error("internal error: the tool's schema cannot be checked")
-                })?;
-                // A `null` for an optional argument means it is absent, at any depth.
-                let mut arguments = arguments;
-                schemas.remove_absent_nulls(&mut arguments);
-                // The arguments must fit the input schema before anything else happens.
-                let arguments = serde_json::Value::Object(arguments);
-                let validate = self.inner.options.validate;
-                if validate && let Err(failure) = schemas.validate_arguments(Some(&arguments)) {
-                    self.decision(&cx, "tools/call", &p.name, Some("invalid_arguments"));
-                    let policy = policy.in_force(&self.inner.admission);
-                    let message = failure.redacted(&policy.sensitive).to_string();
-                    return self.tool_error(&cx, Error::public(message), binding);
-                }
-                let policy = policy.in_force(&self.inner.admission);
-                if policy.approval.is_required() {
-                    // Bound to the principal (issuer and subject), not the bare subject.
-                    let key = cx.identity().map(crate::Identity::principal_key);
-                    let principal = key.as_deref().unwrap_or("anonymous");
-                    let call = PendingCall {
-                        tool: &p.name,
-                        arguments: &arguments,
-                        principal,
-                        sensitive: &policy.sensitive,
-                        out_of_band: policy.approval == crate::policy::Approval::OutOfBand,
-                    };
-                    let outcome = self.gate().check(&call, &Asker(&cx)).await;
-                    match outcome {
-                        Ok(_) => self.approval_record(&cx, &p.name, None),
-                        Err(GateError::Denied(d)) => {
-                            self.approval_record(&cx, &p.name, Some(d.reason.as_str()));
-                            let e = Error::public(format!("not approved: {}", d.detail));
-                            return self.tool_error(&cx, e, binding);
-                        }
-                        Err(GateError::Interrupted(e)) => return self.tool_error(&cx, e, binding),
-                    }
-                }
-                let serde_json::Value::Object(arguments) = arguments else {
-                    unreachable!("an object was put in")
-                };
-                // A deferred task starts when the handler calls `continue_as_task`.
-                let mut deferred = None;
-                if let Some(ttl) = self.task_for(&cx, support, p.task.as_ref())? {
-                    match &cx.inner.input {
-                        crate::context::InputMode::Modern(mrtr) if defers_task => {
-                            mrtr.task_allowed
-                                .store(true, std::sync::atomic::Ordering::Relaxed);
-                            deferred = Some(ttl);
-                        }
-                        _ => {
-                            let limits = TaskLimits {
-                                admission,
-                                schemas: validate.then_some(schemas),
-                                tool: p.name.clone(),
-                            };
-                            return self.start_task(
-                                &cx,
-                                handler,
-                                arguments,
-                                ttl,
-                                InputResponses::new(),
-                                limits,
-                            );
-                        }
-                    }
-                }
-                let outcome = bounded(
-                    admission.timeout,
-                    "tool",
-                    &p.name,
-                    handler.call(cx.clone(), arguments.clone()),
-                )
-                .await;
-                if let (Some(ttl), crate::context::InputMode::Modern(mrtr)) =
-                    (deferred, &cx.inner.input)
-                    && mrtr
-                        .continue_as_task
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    let limits = TaskLimits {
-                        admission,
-                        schemas: validate.then_some(schemas),
-                        tool: p.name.clone(),
-                    };
-                    let answers = mrtr.responses.clone();
-                    return self.start_task(&cx, handler, arguments, ttl, answers, limits);
-                }
-                match outcome {
-                    Ok(mut result) => {
-                        // A result that does not fit the declared output schema is never sent.
-                        if validate
-                            && result.is_error != Some(true)
-                            && let Err(failure) =
-                                schemas.validate_output(result.structured_content.as_ref())
-                        {
-                            tracing::error!(tool = %p.name, error = %failure, "a tool's output violates its output schema: not sent");
-                            return Err(ErrorObject::internal_error(
-                                "internal error: the tool's output does not match its output schema",
-                            ));
-                        }
-                        result.shape(v);
-                        result.result_type = result_type(&cx);
-                        if modern {
-                            result
-                                .meta
-                                .get_or_insert_with(Meta::new)
-                                .0
-                                .extend(modern_meta(&cx, self).unwrap_or_default().0);
-                        }
-                        if result.is_error == Some(true) {
-                            cx.inner
-                                .tool_error
-                                .store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        let out = raw(&result)?;
-                        match oversized(&out, admission.max_result_bytes, "tool", &p.name) {
-                            Some(e) => self.tool_error(&cx, e, binding),
-                            None => Ok(out),
-                        }
-                    }
-                    Err(e) => self.tool_error(&cx, e, binding),
-                }
-            }
+            ClientRequest::CallTool(p) => self.call_tool(cx, p, binding).await,
             ClientRequest::ListResources(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
                 self.list::<_, ListResourcesResult>(&cx, &reg.resources, cursor_of(&p), |_| {})
@@ -1210,7 +1049,8 @@ impl Server {
                     .await?;
                 let uri = p.uri.clone();
                 let read = handler.read(cx.clone(), p.uri, vars);
-                match bounded(admission.timeout, "resource", &uri, read).await {
+                match crate::pipeline::run::bounded(admission.timeout, "resource", &uri, read).await
+                {
                     Ok(contents) => {
                         let (ttl_ms, cache_scope) =
                             cache(&cx, self.inner.options.read_ttl_ms, CacheScope::Public);
@@ -1255,7 +1095,8 @@ impl Server {
                     .admit_read(&cx, &policy, "prompt", &p.name, size)
                     .await?;
                 let get = handler.get(cx.clone(), arguments);
-                match bounded(admission.timeout, "prompt", &p.name, get).await {
+                match crate::pipeline::run::bounded(admission.timeout, "prompt", &p.name, get).await
+                {
                     Ok(mut result) => {
                         result.shape(v);
                         result.result_type = result_type(&cx);
@@ -1407,41 +1248,6 @@ impl Server {
         }
     }
 
-    /// Whether this call becomes a task, and for how long it is kept: in 2025-11-25 when the
-    /// client asks (`task` in the params), in the modern era when the tool can run as a task and
-    /// the client declared the tasks extension.
-    fn task_for(
-        &self,
-        cx: &Context,
-        support: TaskSupport,
-        requested: Option<&LegacyTaskMetadata>,
-    ) -> Result<Option<Option<std::time::Duration>>, ErrorObject> {
-        let v = cx.protocol_version();
-        if v.supports(mcp_core::Feature::LegacyTasks) {
-            return match (requested, support) {
-                (Some(_), TaskSupport::Forbidden) => Err(ErrorObject::method_not_found(
-                    "tools/call as a task (this tool does not run as a task)",
-                )),
-                (None, TaskSupport::Required) => Err(ErrorObject::method_not_found(
-                    "tools/call without a task (this tool only runs as a task)",
-                )),
-                (Some(t), _) => Ok(Some(t.ttl.map(std::time::Duration::from_millis))),
-                (None, _) => Ok(None),
-            };
-        }
-        if v.supports(mcp_core::Feature::Extensions) && support != TaskSupport::Forbidden {
-            if cx.client_capabilities().has_extension(TASKS_EXTENSION) {
-                return Ok(Some(None));
-            }
-            if support == TaskSupport::Required {
-                return Err(tasks_extension_missing(
-                    "this tool only runs as a task: declare the tasks extension",
-                ));
-            }
-        }
-        Ok(None)
-    }
-
     /// In the modern era the task methods serve only clients that declared the tasks extension
     /// (-32021 otherwise).
     fn tasks_negotiated(&self, cx: &Context) -> Result<(), ErrorObject> {
@@ -1453,154 +1259,6 @@ impl Server {
         Err(tasks_extension_missing(
             "the task methods need the tasks extension: declare it",
         ))
-    }
-
-    /// Starts a tool call as a task and answers with the task; `answers` are the input responses
-    /// gathered before the task (a deferred task, see [`Context::continue_as_task`]).
-    fn start_task(
-        &self,
-        cx: &Context,
-        handler: Arc<dyn DynTool>,
-        arguments: JsonObject,
-        ttl: Option<std::time::Duration>,
-        answers: InputResponses,
-        limits: TaskLimits,
-    ) -> Result<Box<RawValue>, ErrorObject> {
-        let options = &self.inner.options;
-        let slot = self.inner.tasks.create(
-            ttl,
-            task_owner(cx),
-            options.max_tasks_per_principal,
-            options.max_tasks,
-        )?;
-        slot.seed(answers);
-        let modern = cx.era() == mcp_core::Era::Modern;
-        let input = match &cx.inner.input {
-            crate::context::InputMode::Legacy(peer) => {
-                crate::context::InputMode::Legacy(peer.clone())
-            }
-            _ => crate::context::InputMode::Task(slot.clone()),
-        };
-        let parent = cx.clone();
-        let task_cx = Context {
-            inner: Arc::new(crate::context::ContextInner {
-                request_id: cx.inner.request_id.clone(),
-                version: cx.inner.version,
-                meta: cx.inner.meta.clone(),
-                client_capabilities: cx.inner.client_capabilities.clone(),
-                client_info: cx.inner.client_info.clone(),
-                log_level: Box::new(move || parent.log_level()),
-                progress_token: cx.inner.progress_token.clone(),
-                last_progress: std::sync::Mutex::new(None),
-                sink: cx.inner.sink.clone(),
-                cancel: slot.cancel.clone(),
-                input,
-                state: cx.inner.state.clone(),
-                identity: cx.inner.identity.clone(),
-                session_id: cx.inner.session_id.clone(),
-                tool_error: std::sync::atomic::AtomicBool::new(false),
-            }),
-        };
-        let version = cx.protocol_version();
-        let run = slot.clone();
-        tokio::spawn(async move {
-            // The task holds its concurrency slot, and its timeout and limits apply, as for a
-            // call answered at once.
-            let TaskLimits {
-                admission,
-                schemas,
-                tool,
-            } = limits;
-            let work = bounded(
-                admission.timeout,
-                "tool",
-                &tool,
-                handler.call(task_cx, arguments),
-            );
-            let outcome = tokio::select! {
-                r = work => r,
-                () = run.cancel.cancelled() => return,
-            };
-            let result = match outcome {
-                Ok(mut result) => {
-                    if let Some(schemas) = &schemas
-                        && result.is_error != Some(true)
-                        && let Err(failure) =
-                            schemas.validate_output(result.structured_content.as_ref())
-                    {
-                        tracing::error!(tool = %tool, error = %failure, "a task's output violates its output schema: not sent");
-                        run.fail(ErrorObject::internal_error(
-                            "internal error: the tool's output does not match its output schema",
-                        ));
-                        return;
-                    }
-                    result.shape(version);
-                    if modern {
-                        result.result_type = Some(ResultType::Complete);
-                    }
-                    result
-                }
-                Err(e) => match e.tool_message() {
-                    Some(message) => CallToolResult::error(message),
-                    None => {
-                        run.fail(e.to_error_object(modern));
-                        return;
-                    }
-                },
-            };
-            let size = admission
-                .max_result_bytes
-                .and_then(|limit| Some((limit, serde_json::to_string(&result).ok()?.len())));
-            let result = match size {
-                Some((limit, size)) if size > limit => {
-                    tracing::error!(tool = %tool, size, limit, "a task's result exceeds its size limit: not sent");
-                    CallToolResult::error(format!(
-                        "the result of tool `{tool}` exceeds {limit} bytes"
-                    ))
-                }
-                _ => result,
-            };
-            match serde_json::to_value(&result) {
-                Ok(serde_json::Value::Object(object)) => run.complete(object),
-                _ => run.fail(ErrorObject::internal_error("cannot serialize the result")),
-            }
-            drop(admission);
-        });
-        if modern {
-            raw(&TaskResult {
-                task: slot.modern(false),
-                result_type: Some(ResultType::Task),
-                meta: modern_meta(cx, self),
-            })
-        } else {
-            raw(&LegacyCreateTaskResult {
-                task: slot.legacy(),
-                meta: None,
-            })
-        }
-    }
-
-    fn tool_error(
-        &self,
-        cx: &Context,
-        e: Error,
-        binding: Option<&str>,
-    ) -> Result<Box<RawValue>, ErrorObject> {
-        if e.is_input_required() {
-            return self.input_required(cx, binding.unwrap_or_default());
-        }
-        match e.tool_message() {
-            Some(message) => {
-                cx.inner
-                    .tool_error
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                let mut result = CallToolResult::error(message);
-                result.result_type = result_type(cx);
-                result.meta = modern_meta(cx, self);
-                raw(&result)
-            }
-            None => Err(e.to_error_object(cx.era() == mcp_core::Era::Modern)),
-        }
     }
 
     fn handler_error(
@@ -1648,30 +1306,13 @@ impl Server {
         }
     }
 
-    /// The approval gate: the configured one, or one asking the client's user, sealed under
-    /// the server key.
-    fn gate(&self) -> &ApprovalGate {
-        match &self.inner.approval {
-            Some(gate) => gate,
-            None => self
-                .inner
-                .default_gate
-                .get_or_init(|| ApprovalGate::new(Approvals::new(&self.inner.state_key))),
-        }
-    }
-
-    /// Audits an approval: granted (`denied` is `None`) or refused, and why.
-    fn approval_record(&self, cx: &Context, tool: &str, denied: Option<&str>) {
-        self.audit_decision(cx, AuditKind::Approval, "tools/call", tool, denied);
-    }
-
     /// Audits a policy decision: allowed (`denied` is `None`) or denied, and why.
     pub(crate) fn decision(&self, cx: &Context, method: &str, item: &str, denied: Option<&str>) {
         self.audit_decision(cx, AuditKind::Decision, method, item, denied);
     }
 
     /// A decision or approval record.
-    fn audit_decision(
+    pub(crate) fn audit_decision(
         &self,
         cx: &Context,
         kind: AuditKind,
@@ -1705,34 +1346,17 @@ impl Server {
 }
 
 /// Every concurrency slot of an item stayed busy for its whole timeout.
-fn busy(kind: &str, name: &str) -> Error {
+pub(crate) fn busy(kind: &str, name: &str) -> Error {
     Error::public(format!("{kind} `{name}` is busy: try again later"))
 }
 
-/// Runs a handler within its timeout; when it expires the handler is dropped (cancelled).
-async fn bounded<T>(
-    timeout: Option<std::time::Duration>,
+/// A result over the item's size limit is never sent: an error replaces it.
+pub(crate) fn oversized(
+    out: &RawValue,
+    limit: Option<usize>,
     kind: &str,
     name: &str,
-    work: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    let Some(limit) = timeout else {
-        return work.await;
-    };
-    match tokio::time::timeout(limit, work).await {
-        Ok(outcome) => outcome,
-        Err(_) => {
-            tracing::warn!(kind, name, ?limit, "a handler ran out of time");
-            Err(Error::public(format!(
-                "{kind} `{name}` timed out after {} ms",
-                limit.as_millis()
-            )))
-        }
-    }
-}
-
-/// A result over the item's size limit is never sent: an error replaces it.
-fn oversized(out: &RawValue, limit: Option<usize>, kind: &str, name: &str) -> Option<Error> {
+) -> Option<Error> {
     let limit = limit?;
     let size = out.get().len();
     (size > limit).then(|| {
@@ -1747,41 +1371,4 @@ fn oversized(out: &RawValue, limit: Option<usize>, kind: &str, name: &str) -> Op
             "the result of {kind} `{name}` exceeds {limit} bytes"
         ))
     })
-}
-
-/// Asks the client's user for approvals through the request's context: a server-to-client
-/// request in the legacy era, an `input_required` round in the modern era.
-struct Asker<'a>(&'a Context);
-
-impl ApprovalAsker for Asker<'_> {
-    type Error = Error;
-
-    fn supports_form(&self) -> bool {
-        self.0.client_capabilities().supports_form_elicitation()
-    }
-
-    fn supports_url(&self) -> bool {
-        self.0.client_capabilities().supports_url_elicitation()
-    }
-
-    async fn elicit(&self, key: &str, params: ElicitRequestParams) -> Result<ElicitResult, Error> {
-        self.0.elicit_raw(key, params).await
-    }
-
-    fn answered(&self, prefix: &str) -> Vec<(String, ElicitResult)> {
-        self.0.answered_elicitations(prefix)
-    }
-
-    fn carried_approval(&self) -> Option<String> {
-        match &self.0.inner.input {
-            crate::context::InputMode::Modern(mrtr) => mrtr.carried_approval.clone(),
-            _ => None,
-        }
-    }
-
-    fn keep_approval(&self, approval: CarriedApproval) {
-        if let crate::context::InputMode::Modern(mrtr) = &self.0.inner.input {
-            *mrtr.kept_approval.lock().expect("not poisoned") = Some(Box::new(approval));
-        }
-    }
 }
