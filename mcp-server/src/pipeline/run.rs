@@ -179,7 +179,7 @@ mod tests {
     use crate::pipeline::testing::{call, legacy_context, modern_context};
     use crate::{Policy, ToolHandler};
 
-    /// Says its `text` back, after `wait_ms` if given.
+    /// Says its `text` back; with `forever` it never answers.
     struct Echo(TaskSupport);
 
     impl ToolHandler for Echo {
@@ -187,7 +187,6 @@ mod tests {
             let mut tool = Tool::new("echo", JsonObject::new());
             tool.execution = Some(ToolExecution {
                 task_support: Some(self.0),
-                ..Default::default()
             });
             tool
         }
