@@ -241,5 +241,5 @@ pub(crate) struct TemplateEntry {
     pub(crate) template: UriTemplate,
     pub(crate) definition: ResourceTemplate,
     pub(crate) handler: std::sync::Arc<dyn DynResource>,
-    pub(crate) guard: std::sync::Arc<crate::gateway::Guard>,
+    pub(crate) policy: std::sync::Arc<crate::admission::ItemPolicy>,
 }

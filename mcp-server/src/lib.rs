@@ -3,19 +3,20 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+pub mod admission;
 pub mod approval;
 pub mod audit;
 mod channel;
 pub mod context;
 pub mod error;
 pub mod fs;
-pub mod gateway;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod identity;
 pub mod metrics;
 mod peer;
+mod pipeline;
 pub mod policy;
 pub mod schema;
 mod server;

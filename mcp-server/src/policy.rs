@@ -1,4 +1,4 @@
-//! What an item declares about who may use it and how: enforced by the gateway layer.
+//! What an item declares about who may use it and how: enforced by [`crate::admission`].
 //!
 //! Declared next to the function (`#[tool(scopes = ["kpi:read"], approval = "required")]`) or on
 //! a hand-written handler ([`crate::ToolHandler::policy`]).

@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_core::messages::ClientRequest;
 use mcp_core::types::*;
 use mcp_core::uri_template::UriTemplate;
@@ -13,13 +11,11 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
-use crate::approval::{
-    ApprovalAsker, ApprovalGate, Approvals, CarriedApproval, GateError, PendingCall,
-};
+use crate::admission::{self, AdmitError, ItemPolicy};
+use crate::approval::ApprovalGate;
 use crate::audit::{Audit, AuditKind, AuditRecord, Outcome};
 use crate::context::{Context, StateMap};
 use crate::error::Error;
-use crate::gateway::{self, AdmitError, Guard};
 use crate::handler::{
     DynPrompt, DynResource, DynTool, PromptHandler, ResourceDefinition, ResourceHandler,
     TemplateEntry, ToolHandler,
@@ -28,6 +24,9 @@ use crate::shape::Shape;
 use crate::validate::{SchemaCompiler, ToolSchemas};
 
 mod contract;
+mod list;
+
+use list::{cursor_of, page};
 
 /// Settings of a server.
 #[derive(Debug, Clone)]
@@ -94,7 +93,7 @@ pub(crate) enum Event {
 struct ToolEntry {
     definition: Tool,
     handler: Arc<dyn DynTool>,
-    guard: Arc<Guard>,
+    policy: Arc<ItemPolicy>,
     /// The compiled input and output schemas, or why they do not compile.
     schemas: Result<Arc<ToolSchemas>, String>,
     /// [`ToolHandler::defers_task`].
@@ -104,13 +103,13 @@ struct ToolEntry {
 struct ResourceEntry {
     definition: Resource,
     handler: Arc<dyn DynResource>,
-    guard: Arc<Guard>,
+    policy: Arc<ItemPolicy>,
 }
 
 struct PromptEntry {
     definition: Prompt,
     handler: Arc<dyn DynPrompt>,
-    guard: Arc<Guard>,
+    policy: Arc<ItemPolicy>,
 }
 
 #[derive(Default)]
@@ -186,15 +185,15 @@ pub(crate) struct Inner {
     /// The caller of requests that carry no identity (stdio), from [`Server::identity`].
     pub(crate) identity: Option<crate::Identity>,
     /// Authorization and the default policy.
-    pub(crate) gateway: gateway::Settings,
+    pub(crate) admission: admission::Settings,
     /// Where audit records go (nowhere by default).
     pub(crate) audit: Audit,
     /// Compiles every tool's schemas once (shared between equal schemas).
     schemas: SchemaCompiler,
     /// The configured approval gate ([`Server::approval`]).
-    approval: Option<ApprovalGate>,
+    pub(crate) approval: Option<ApprovalGate>,
     /// The default gate, made at first use with the server key.
-    default_gate: std::sync::OnceLock<ApprovalGate>,
+    pub(crate) default_gate: std::sync::OnceLock<ApprovalGate>,
     /// The `_meta` of modern results (`serverInfo`), built at the first modern request.
     modern_meta: std::sync::OnceLock<Meta>,
 }
@@ -251,7 +250,7 @@ impl Server {
                 state_key: random_key(),
                 tasks: crate::tasks::TaskStore::default(),
                 identity: None,
-                gateway: gateway::Settings::default(),
+                admission: admission::Settings::default(),
                 audit: Audit::new(),
                 schemas: SchemaCompiler::default(),
                 approval: None,
@@ -297,12 +296,12 @@ impl Server {
         self
     }
 
-    /// Requires every request to be authenticated, and every item to declare a policy: the
-    /// gateway fails closed (see [`crate::gateway`]). Requests that carry an identity are
+    /// Requires every request to be authenticated, and every item to declare a policy:
+    /// admission fails closed (see [`crate::admission`]). Requests that carry an identity are
     /// checked this way in any case.
     #[must_use]
     pub fn require_authorization(mut self) -> Self {
-        self.inner_mut().gateway.require_authorization = true;
+        self.inner_mut().admission.require_authorization = true;
         self
     }
 
@@ -310,7 +309,7 @@ impl Server {
     /// timeout, sizes, approval, sensitive arguments). Scopes and roles are never defaulted.
     #[must_use]
     pub fn default_policy(mut self, policy: crate::Policy) -> Self {
-        self.inner_mut().gateway.defaults = policy;
+        self.inner_mut().admission.defaults = policy;
         self
     }
 
@@ -400,7 +399,10 @@ impl Server {
             });
         }
         let defers_task = tool.defers_task();
-        let guard = Arc::new(Guard::new(tool.policy(), gateway::may_destroy(&definition)));
+        let policy = Arc::new(ItemPolicy::new(
+            tool.policy(),
+            admission::may_destroy(&definition),
+        ));
         let schemas = self
             .inner
             .schemas
@@ -417,13 +419,25 @@ impl Server {
         reg.tools.push(ToolEntry {
             definition,
             handler: Arc::new(tool),
-            guard,
+            policy,
             schemas,
             defers_task,
         });
         drop(reg);
         let _ = self.inner.events.send(Event::ToolsChanged);
         Ok(())
+    }
+
+    /// The tool called `name`, as the call pipeline runs it.
+    pub(crate) fn callee(&self, name: &str) -> Option<crate::pipeline::Callee> {
+        let reg = self.inner.registry.read().expect("not poisoned");
+        reg.tool(name).map(|t| crate::pipeline::Callee {
+            handler: t.handler.clone(),
+            task_support: task_support(&t.definition),
+            defers_task: t.defers_task,
+            policy: t.policy.clone(),
+            schemas: t.schemas.clone(),
+        })
     }
 
     /// Removes a tool while serving; returns whether it was there.
@@ -468,7 +482,7 @@ impl Server {
                 })?)
             }
         };
-        let guard = Arc::new(Guard::new(resource.policy(), false));
+        let policy = Arc::new(ItemPolicy::new(resource.policy(), false));
         let handler: Arc<dyn DynResource> = Arc::new(resource);
         let mut reg = self.inner.registry.write().expect("not poisoned");
         match (definition, template) {
@@ -483,7 +497,7 @@ impl Server {
                 reg.resources.push(ResourceEntry {
                     definition,
                     handler,
-                    guard,
+                    policy,
                 });
             }
             (ResourceDefinition::Template(definition), Some(template)) => {
@@ -500,7 +514,7 @@ impl Server {
                     template,
                     definition,
                     handler,
-                    guard,
+                    policy,
                 });
             }
             (ResourceDefinition::Template(_), None) => unreachable!("parsed above"),
@@ -539,7 +553,7 @@ impl Server {
     /// already registered); the server is then unchanged.
     pub fn try_add_prompt(&self, prompt: impl PromptHandler) -> Result<(), crate::RegisterError> {
         let definition = prompt.definition();
-        let guard = Arc::new(Guard::new(prompt.policy(), false));
+        let policy = Arc::new(ItemPolicy::new(prompt.policy(), false));
         let mut reg = self.inner.registry.write().expect("not poisoned");
         if reg
             .prompts
@@ -551,7 +565,7 @@ impl Server {
         reg.prompts.push(PromptEntry {
             definition,
             handler: Arc::new(prompt),
-            guard,
+            policy,
         });
         drop(reg);
         let _ = self.inner.events.send(Event::PromptsChanged);
@@ -604,22 +618,22 @@ impl Server {
         uri: &str,
         modern: bool,
     ) -> Result<(), ErrorObject> {
-        let guard = {
+        let policy = {
             let reg = self.inner.registry.read().expect("not poisoned");
             match reg.resources.iter().find(|r| r.definition.uri == uri) {
-                Some(r) => Some(r.guard.clone()),
+                Some(r) => Some(r.policy.clone()),
                 None => reg
                     .templates
                     .iter()
                     .find(|t| t.template.match_uri(uri).is_some())
-                    .map(|t| t.guard.clone()),
+                    .map(|t| t.policy.clone()),
             }
         };
-        let Some(guard) = guard else {
+        let Some(policy) = policy else {
             return Err(Error::not_found(uri).to_error_object(modern));
         };
-        guard
-            .access(&self.inner.gateway, identity)
+        policy
+            .access(&self.inner.admission, identity)
             .map_err(|d| d.to_error_object("resource", uri))
     }
 
@@ -669,12 +683,12 @@ impl Server {
 }
 
 /// Who owns the tasks a request creates, and whose tasks it may see.
-fn task_owner(cx: &Context) -> crate::tasks::TaskOwner {
+pub(crate) fn task_owner(cx: &Context) -> crate::tasks::TaskOwner {
     crate::tasks::TaskOwner::of(cx.identity(), cx.inner.session_id.as_ref())
 }
 
 /// -32021 naming the tasks extension.
-fn tasks_extension_missing(message: &str) -> ErrorObject {
+pub(crate) fn tasks_extension_missing(message: &str) -> ErrorObject {
     ErrorObject::new(
         mcp_core::ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
         message,
@@ -694,7 +708,7 @@ fn task_support(tool: &Tool) -> TaskSupport {
 /// Modern-era fields every result carries.
 /// The `_meta` every modern result carries. The server info is shaped and serialized once (the
 /// modern era has one version), not per result.
-fn modern_meta(cx: &Context, server: &Server) -> Option<Meta> {
+pub(crate) fn modern_meta(cx: &Context, server: &Server) -> Option<Meta> {
     (cx.era() == mcp_core::Era::Modern).then(|| {
         server
             .inner
@@ -710,7 +724,7 @@ fn modern_meta(cx: &Context, server: &Server) -> Option<Meta> {
     })
 }
 
-fn result_type(cx: &Context) -> Option<ResultType> {
+pub(crate) fn result_type(cx: &Context) -> Option<ResultType> {
     (cx.era() == mcp_core::Era::Modern).then_some(ResultType::Complete)
 }
 
@@ -722,63 +736,9 @@ fn cache(cx: &Context, ttl: u64, scope: CacheScope) -> (Option<u64>, Option<Cach
     }
 }
 
-fn raw<T: Serialize>(value: &T) -> Result<Box<RawValue>, ErrorObject> {
+pub(crate) fn raw<T: Serialize>(value: &T) -> Result<Box<RawValue>, ErrorObject> {
     mcp_core::jsonrpc::to_raw(value)
         .map_err(|e| ErrorObject::internal_error(format!("cannot serialize the result: {e}")))
-}
-
-/// One page of `items` from an opaque cursor.
-fn page<T: Clone>(
-    items: &[T],
-    cursor: Option<&str>,
-    size: usize,
-) -> Result<(Vec<T>, Option<String>), ErrorObject> {
-    let start = match cursor {
-        None => 0,
-        Some(c) => URL_SAFE_NO_PAD
-            .decode(c)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse::<usize>().ok()))
-            .filter(|&n| n <= items.len())
-            .ok_or_else(|| ErrorObject::invalid_params("invalid cursor"))?,
-    };
-    let size = size.max(1);
-    let end = (start + size).min(items.len());
-    let next = (end < items.len()).then(|| URL_SAFE_NO_PAD.encode(format!("o:{end}")));
-    Ok((items[start..end].to_vec(), next))
-}
-
-/// One page of definitions, shaped to the peer's version.
-fn shaped_page<'a, T: Shape + Clone + 'a>(
-    items: impl Iterator<Item = &'a T>,
-    cursor: Option<&str>,
-    size: usize,
-    version: ProtocolVersion,
-) -> Result<(Vec<T>, Option<String>), ErrorObject> {
-    let all: Vec<&T> = items.collect();
-    let (page, next) = page(&all, cursor, size)?;
-    let shaped = page
-        .into_iter()
-        .map(|item| {
-            let mut item = item.clone();
-            item.shape(version);
-            item
-        })
-        .collect();
-    Ok((shaped, next))
-}
-
-fn cursor_of(p: &Option<PaginatedRequestParams>) -> Option<&str> {
-    p.as_ref().and_then(|p| p.cursor.as_deref())
-}
-
-/// What bounds a call that runs as a task: its admission (concurrency slot, timeout, result
-/// size) and its output schema.
-struct TaskLimits {
-    admission: gateway::Admission,
-    schemas: Option<Arc<ToolSchemas>>,
-    tool: String,
 }
 
 /// The item of an audited request.
@@ -955,7 +915,7 @@ impl Server {
         }
         if let Some(tool) = tool {
             match &result {
-                Err(e) if e.code == gateway::ACCESS_DENIED => {
+                Err(e) if e.code == admission::ACCESS_DENIED => {
                     crate::metrics::record_denial(&tool, latency);
                 }
                 _ => crate::metrics::record_call(&tool, outcome, latency),
@@ -967,7 +927,7 @@ impl Server {
     /// What an audit record names: the item, its arguments and which of them are sensitive.
     fn audit_subject(&self, request: &ClientRequest) -> Option<AuditSubject> {
         let reg = self.inner.registry.read().expect("not poisoned");
-        let settings = &self.inner.gateway;
+        let settings = &self.inner.admission;
         match request {
             ClientRequest::CallTool(p) => {
                 let entry = reg.tool(&p.name);
@@ -975,7 +935,7 @@ impl Server {
                     item: p.name.clone(),
                     arguments: Some(p.arguments.clone().unwrap_or_default()),
                     sensitive: entry
-                        .map(|t| t.guard.policy(settings).sensitive.clone())
+                        .map(|t| t.policy.in_force(settings).sensitive.clone())
                         .unwrap_or_default(),
                 })
             }
@@ -990,7 +950,7 @@ impl Server {
                     item: p.name.clone(),
                     arguments,
                     sensitive: entry
-                        .map(|e| e.guard.policy(settings).sensitive.clone())
+                        .map(|e| e.policy.in_force(settings).sensitive.clone())
                         .unwrap_or_default(),
                 })
             }
@@ -1042,244 +1002,32 @@ impl Server {
             }
             ClientRequest::ListTools(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
-                let (mut page, next) = shaped_page(
-                    reg.tools
-                        .iter()
-                        .filter(|t| self.visible(&cx, &t.guard))
-                        .map(|t| &t.definition),
-                    cursor_of(&p),
-                    size,
-                    v,
-                )?;
-                if let Some(dialect) = self.inner.options.tool_schema_dialect {
-                    for tool in &mut page {
+                let dialect = self.inner.options.tool_schema_dialect;
+                self.list::<_, ListToolsResult>(&cx, &reg.tools, cursor_of(&p), |tool| {
+                    if let Some(dialect) = dialect {
                         tool.input_schema = dialect.rewrite(&tool.input_schema);
                     }
-                }
-                let (ttl_ms, cache_scope) =
-                    cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
-                raw(&ListToolsResult {
-                    tools: page,
-                    next_cursor: next,
-                    ttl_ms,
-                    cache_scope,
-                    result_type: result_type(&cx),
-                    meta: modern_meta(&cx, self),
                 })
             }
-            ClientRequest::CallTool(p) => {
-                let found = {
-                    let reg = self.inner.registry.read().expect("not poisoned");
-                    reg.tool(&p.name).map(|t| {
-                        (
-                            t.handler.clone(),
-                            task_support(&t.definition),
-                            t.defers_task,
-                            t.guard.clone(),
-                            t.schemas.clone(),
-                        )
-                    })
-                };
-                let Some((handler, support, defers_task, guard, schemas)) = found else {
-                    return Err(ErrorObject::invalid_params(format!(
-                        "Unknown tool: {}",
-                        p.name
-                    )));
-                };
-                let arguments = p.arguments.unwrap_or_default();
-                let admission = match guard
-                    .admit(&self.inner.gateway, cx.identity(), || {
-                        gateway::json_size(&arguments)
-                    })
-                    .await
-                {
-                    Ok(admission) => {
-                        self.decision(&cx, "tools/call", &p.name, None);
-                        admission
-                    }
-                    Err(AdmitError::Denied(d)) => {
-                        self.decision(&cx, "tools/call", &p.name, Some(d.reason()));
-                        return Err(d.to_error_object("tool", &p.name));
-                    }
-                    Err(AdmitError::Busy) => {
-                        self.decision(&cx, "tools/call", &p.name, Some("busy"));
-                        return self.tool_error(&cx, busy("tool", &p.name), binding);
-                    }
-                };
-                let schemas = schemas.map_err(|e| {
-                    tracing::error!(tool = %p.name, error = %e, "a call of a tool whose schema does not compile");
-                    ErrorObject::internal_error("internal error: the tool's schema cannot be checked")
-                })?;
-                // A `null` for an optional argument means it is absent, at any depth.
-                let mut arguments = arguments;
-                schemas.remove_absent_nulls(&mut arguments);
-                // The arguments must fit the input schema before anything else happens.
-                let arguments = serde_json::Value::Object(arguments);
-                let validate = self.inner.options.validate;
-                if validate && let Err(failure) = schemas.validate_arguments(Some(&arguments)) {
-                    self.decision(&cx, "tools/call", &p.name, Some("invalid_arguments"));
-                    let policy = guard.policy(&self.inner.gateway);
-                    let message = failure.redacted(&policy.sensitive).to_string();
-                    return self.tool_error(&cx, Error::public(message), binding);
-                }
-                let policy = guard.policy(&self.inner.gateway);
-                if policy.approval.is_required() {
-                    // Bound to the principal (issuer and subject), not the bare subject.
-                    let key = cx.identity().map(crate::Identity::principal_key);
-                    let principal = key.as_deref().unwrap_or("anonymous");
-                    let call = PendingCall {
-                        tool: &p.name,
-                        arguments: &arguments,
-                        principal,
-                        sensitive: &policy.sensitive,
-                        out_of_band: policy.approval == crate::policy::Approval::OutOfBand,
-                    };
-                    let outcome = self.gate().check(&call, &Asker(&cx)).await;
-                    match outcome {
-                        Ok(_) => self.approval_record(&cx, &p.name, None),
-                        Err(GateError::Denied(d)) => {
-                            self.approval_record(&cx, &p.name, Some(d.reason.as_str()));
-                            let e = Error::public(format!("not approved: {}", d.detail));
-                            return self.tool_error(&cx, e, binding);
-                        }
-                        Err(GateError::Interrupted(e)) => return self.tool_error(&cx, e, binding),
-                    }
-                }
-                let serde_json::Value::Object(arguments) = arguments else {
-                    unreachable!("an object was put in")
-                };
-                // A deferred task starts when the handler calls `continue_as_task`.
-                let mut deferred = None;
-                if let Some(ttl) = self.task_for(&cx, support, p.task.as_ref())? {
-                    match &cx.inner.input {
-                        crate::context::InputMode::Modern(mrtr) if defers_task => {
-                            mrtr.task_allowed
-                                .store(true, std::sync::atomic::Ordering::Relaxed);
-                            deferred = Some(ttl);
-                        }
-                        _ => {
-                            let limits = TaskLimits {
-                                admission,
-                                schemas: validate.then_some(schemas),
-                                tool: p.name.clone(),
-                            };
-                            return self.start_task(
-                                &cx,
-                                handler,
-                                arguments,
-                                ttl,
-                                InputResponses::new(),
-                                limits,
-                            );
-                        }
-                    }
-                }
-                let outcome = bounded(
-                    admission.timeout,
-                    "tool",
-                    &p.name,
-                    handler.call(cx.clone(), arguments.clone()),
-                )
-                .await;
-                if let (Some(ttl), crate::context::InputMode::Modern(mrtr)) =
-                    (deferred, &cx.inner.input)
-                    && mrtr
-                        .continue_as_task
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    let limits = TaskLimits {
-                        admission,
-                        schemas: validate.then_some(schemas),
-                        tool: p.name.clone(),
-                    };
-                    let answers = mrtr.responses.clone();
-                    return self.start_task(&cx, handler, arguments, ttl, answers, limits);
-                }
-                match outcome {
-                    Ok(mut result) => {
-                        // A result that does not fit the declared output schema is never sent.
-                        if validate
-                            && result.is_error != Some(true)
-                            && let Err(failure) =
-                                schemas.validate_output(result.structured_content.as_ref())
-                        {
-                            tracing::error!(tool = %p.name, error = %failure, "a tool's output violates its output schema: not sent");
-                            return Err(ErrorObject::internal_error(
-                                "internal error: the tool's output does not match its output schema",
-                            ));
-                        }
-                        result.shape(v);
-                        result.result_type = result_type(&cx);
-                        if modern {
-                            result
-                                .meta
-                                .get_or_insert_with(Meta::new)
-                                .0
-                                .extend(modern_meta(&cx, self).unwrap_or_default().0);
-                        }
-                        if result.is_error == Some(true) {
-                            cx.inner
-                                .tool_error
-                                .store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        let out = raw(&result)?;
-                        match oversized(&out, admission.max_result_bytes, "tool", &p.name) {
-                            Some(e) => self.tool_error(&cx, e, binding),
-                            None => Ok(out),
-                        }
-                    }
-                    Err(e) => self.tool_error(&cx, e, binding),
-                }
-            }
+            ClientRequest::CallTool(p) => self.call_tool(cx, p, binding).await,
             ClientRequest::ListResources(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
-                let (page, next) = shaped_page(
-                    reg.resources
-                        .iter()
-                        .filter(|r| self.visible(&cx, &r.guard))
-                        .map(|r| &r.definition),
-                    cursor_of(&p),
-                    size,
-                    v,
-                )?;
-                let (ttl_ms, cache_scope) =
-                    cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
-                raw(&ListResourcesResult {
-                    resources: page,
-                    next_cursor: next,
-                    ttl_ms,
-                    cache_scope,
-                    result_type: result_type(&cx),
-                    meta: modern_meta(&cx, self),
-                })
+                self.list::<_, ListResourcesResult>(&cx, &reg.resources, cursor_of(&p), |_| {})
             }
             ClientRequest::ListResourceTemplates(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
-                let (page, next) = shaped_page(
-                    reg.templates
-                        .iter()
-                        .filter(|t| self.visible(&cx, &t.guard))
-                        .map(|t| &t.definition),
+                self.list::<_, ListResourceTemplatesResult>(
+                    &cx,
+                    &reg.templates,
                     cursor_of(&p),
-                    size,
-                    v,
-                )?;
-                let (ttl_ms, cache_scope) =
-                    cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
-                raw(&ListResourceTemplatesResult {
-                    resource_templates: page,
-                    next_cursor: next,
-                    ttl_ms,
-                    cache_scope,
-                    result_type: result_type(&cx),
-                    meta: modern_meta(&cx, self),
-                })
+                    |_| {},
+                )
             }
             ClientRequest::ReadResource(p) => {
                 let found = {
                     let reg = self.inner.registry.read().expect("not poisoned");
                     if let Some(r) = reg.resources.iter().find(|r| r.definition.uri == p.uri) {
-                        Some((r.handler.clone(), BTreeMap::new(), r.guard.clone()))
+                        Some((r.handler.clone(), BTreeMap::new(), r.policy.clone()))
                     } else {
                         reg.templates.iter().find_map(|t| {
                             let m = t.template.match_uri(&p.uri)?;
@@ -1289,19 +1037,20 @@ impl Server {
                                     v.as_str().map(|s| (k.to_owned(), s.to_owned()))
                                 })
                                 .collect();
-                            Some((t.handler.clone(), vars, t.guard.clone()))
+                            Some((t.handler.clone(), vars, t.policy.clone()))
                         })
                     }
                 };
-                let Some((handler, vars, guard)) = found else {
+                let Some((handler, vars, policy)) = found else {
                     return Err(Error::not_found(p.uri).to_error_object(modern));
                 };
                 let admission = self
-                    .admit_read(&cx, &guard, "resource", &p.uri, || 0)
+                    .admit_read(&cx, &policy, "resource", &p.uri, || 0)
                     .await?;
                 let uri = p.uri.clone();
                 let read = handler.read(cx.clone(), p.uri, vars);
-                match bounded(admission.timeout, "resource", &uri, read).await {
+                match crate::pipeline::run::bounded(admission.timeout, "resource", &uri, read).await
+                {
                     Ok(contents) => {
                         let (ttl_ms, cache_scope) =
                             cache(&cx, self.inner.options.read_ttl_ms, CacheScope::Public);
@@ -1324,25 +1073,7 @@ impl Server {
             }
             ClientRequest::ListPrompts(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
-                let (page, next) = shaped_page(
-                    reg.prompts
-                        .iter()
-                        .filter(|p| self.visible(&cx, &p.guard))
-                        .map(|p| &p.definition),
-                    cursor_of(&p),
-                    size,
-                    v,
-                )?;
-                let (ttl_ms, cache_scope) =
-                    cache(&cx, self.inner.options.list_ttl_ms, CacheScope::Public);
-                raw(&ListPromptsResult {
-                    prompts: page,
-                    next_cursor: next,
-                    ttl_ms,
-                    cache_scope,
-                    result_type: result_type(&cx),
-                    meta: modern_meta(&cx, self),
-                })
+                self.list::<_, ListPromptsResult>(&cx, &reg.prompts, cursor_of(&p), |_| {})
             }
             ClientRequest::GetPrompt(p) => {
                 let handler = {
@@ -1350,9 +1081,9 @@ impl Server {
                     reg.prompts
                         .iter()
                         .find(|e| e.definition.name == p.name)
-                        .map(|e| (e.handler.clone(), e.guard.clone()))
+                        .map(|e| (e.handler.clone(), e.policy.clone()))
                 };
-                let Some((handler, guard)) = handler else {
+                let Some((handler, policy)) = handler else {
                     return Err(ErrorObject::invalid_params(format!(
                         "Unknown prompt: {}",
                         p.name
@@ -1361,10 +1092,11 @@ impl Server {
                 let arguments = p.arguments.unwrap_or_default();
                 let size = || arguments.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
                 let admission = self
-                    .admit_read(&cx, &guard, "prompt", &p.name, size)
+                    .admit_read(&cx, &policy, "prompt", &p.name, size)
                     .await?;
                 let get = handler.get(cx.clone(), arguments);
-                match bounded(admission.timeout, "prompt", &p.name, get).await {
+                match crate::pipeline::run::bounded(admission.timeout, "prompt", &p.name, get).await
+                {
                     Ok(mut result) => {
                         result.shape(v);
                         result.result_type = result_type(&cx);
@@ -1388,7 +1120,7 @@ impl Server {
                             reg.prompts
                                 .iter()
                                 .find(|e| e.definition.name == r.name)
-                                .filter(|e| self.visible(&cx, &e.guard))
+                                .filter(|e| self.visible(&cx, &e.policy))
                                 .map(|e| e.handler.clone())
                         };
                         let Some(handler) = handler else {
@@ -1412,7 +1144,7 @@ impl Server {
                             reg.templates
                                 .iter()
                                 .find(|t| t.definition.uri_template == r.uri)
-                                .filter(|t| self.visible(&cx, &t.guard))
+                                .filter(|t| self.visible(&cx, &t.policy))
                                 .map(|t| t.handler.clone())
                         };
                         let Some(handler) = handler else {
@@ -1516,41 +1248,6 @@ impl Server {
         }
     }
 
-    /// Whether this call becomes a task, and for how long it is kept: in 2025-11-25 when the
-    /// client asks (`task` in the params), in the modern era when the tool can run as a task and
-    /// the client declared the tasks extension.
-    fn task_for(
-        &self,
-        cx: &Context,
-        support: TaskSupport,
-        requested: Option<&LegacyTaskMetadata>,
-    ) -> Result<Option<Option<std::time::Duration>>, ErrorObject> {
-        let v = cx.protocol_version();
-        if v.supports(mcp_core::Feature::LegacyTasks) {
-            return match (requested, support) {
-                (Some(_), TaskSupport::Forbidden) => Err(ErrorObject::method_not_found(
-                    "tools/call as a task (this tool does not run as a task)",
-                )),
-                (None, TaskSupport::Required) => Err(ErrorObject::method_not_found(
-                    "tools/call without a task (this tool only runs as a task)",
-                )),
-                (Some(t), _) => Ok(Some(t.ttl.map(std::time::Duration::from_millis))),
-                (None, _) => Ok(None),
-            };
-        }
-        if v.supports(mcp_core::Feature::Extensions) && support != TaskSupport::Forbidden {
-            if cx.client_capabilities().has_extension(TASKS_EXTENSION) {
-                return Ok(Some(None));
-            }
-            if support == TaskSupport::Required {
-                return Err(tasks_extension_missing(
-                    "this tool only runs as a task: declare the tasks extension",
-                ));
-            }
-        }
-        Ok(None)
-    }
-
     /// In the modern era the task methods serve only clients that declared the tasks extension
     /// (-32021 otherwise).
     fn tasks_negotiated(&self, cx: &Context) -> Result<(), ErrorObject> {
@@ -1562,154 +1259,6 @@ impl Server {
         Err(tasks_extension_missing(
             "the task methods need the tasks extension: declare it",
         ))
-    }
-
-    /// Starts a tool call as a task and answers with the task; `answers` are the input responses
-    /// gathered before the task (a deferred task, see [`Context::continue_as_task`]).
-    fn start_task(
-        &self,
-        cx: &Context,
-        handler: Arc<dyn DynTool>,
-        arguments: JsonObject,
-        ttl: Option<std::time::Duration>,
-        answers: InputResponses,
-        limits: TaskLimits,
-    ) -> Result<Box<RawValue>, ErrorObject> {
-        let options = &self.inner.options;
-        let slot = self.inner.tasks.create(
-            ttl,
-            task_owner(cx),
-            options.max_tasks_per_principal,
-            options.max_tasks,
-        )?;
-        slot.seed(answers);
-        let modern = cx.era() == mcp_core::Era::Modern;
-        let input = match &cx.inner.input {
-            crate::context::InputMode::Legacy(peer) => {
-                crate::context::InputMode::Legacy(peer.clone())
-            }
-            _ => crate::context::InputMode::Task(slot.clone()),
-        };
-        let parent = cx.clone();
-        let task_cx = Context {
-            inner: Arc::new(crate::context::ContextInner {
-                request_id: cx.inner.request_id.clone(),
-                version: cx.inner.version,
-                meta: cx.inner.meta.clone(),
-                client_capabilities: cx.inner.client_capabilities.clone(),
-                client_info: cx.inner.client_info.clone(),
-                log_level: Box::new(move || parent.log_level()),
-                progress_token: cx.inner.progress_token.clone(),
-                last_progress: std::sync::Mutex::new(None),
-                sink: cx.inner.sink.clone(),
-                cancel: slot.cancel.clone(),
-                input,
-                state: cx.inner.state.clone(),
-                identity: cx.inner.identity.clone(),
-                session_id: cx.inner.session_id.clone(),
-                tool_error: std::sync::atomic::AtomicBool::new(false),
-            }),
-        };
-        let version = cx.protocol_version();
-        let run = slot.clone();
-        tokio::spawn(async move {
-            // The task holds its concurrency slot, and its timeout and limits apply, as for a
-            // call answered at once.
-            let TaskLimits {
-                admission,
-                schemas,
-                tool,
-            } = limits;
-            let work = bounded(
-                admission.timeout,
-                "tool",
-                &tool,
-                handler.call(task_cx, arguments),
-            );
-            let outcome = tokio::select! {
-                r = work => r,
-                () = run.cancel.cancelled() => return,
-            };
-            let result = match outcome {
-                Ok(mut result) => {
-                    if let Some(schemas) = &schemas
-                        && result.is_error != Some(true)
-                        && let Err(failure) =
-                            schemas.validate_output(result.structured_content.as_ref())
-                    {
-                        tracing::error!(tool = %tool, error = %failure, "a task's output violates its output schema: not sent");
-                        run.fail(ErrorObject::internal_error(
-                            "internal error: the tool's output does not match its output schema",
-                        ));
-                        return;
-                    }
-                    result.shape(version);
-                    if modern {
-                        result.result_type = Some(ResultType::Complete);
-                    }
-                    result
-                }
-                Err(e) => match e.tool_message() {
-                    Some(message) => CallToolResult::error(message),
-                    None => {
-                        run.fail(e.to_error_object(modern));
-                        return;
-                    }
-                },
-            };
-            let size = admission
-                .max_result_bytes
-                .and_then(|limit| Some((limit, serde_json::to_string(&result).ok()?.len())));
-            let result = match size {
-                Some((limit, size)) if size > limit => {
-                    tracing::error!(tool = %tool, size, limit, "a task's result exceeds its size limit: not sent");
-                    CallToolResult::error(format!(
-                        "the result of tool `{tool}` exceeds {limit} bytes"
-                    ))
-                }
-                _ => result,
-            };
-            match serde_json::to_value(&result) {
-                Ok(serde_json::Value::Object(object)) => run.complete(object),
-                _ => run.fail(ErrorObject::internal_error("cannot serialize the result")),
-            }
-            drop(admission);
-        });
-        if modern {
-            raw(&TaskResult {
-                task: slot.modern(false),
-                result_type: Some(ResultType::Task),
-                meta: modern_meta(cx, self),
-            })
-        } else {
-            raw(&LegacyCreateTaskResult {
-                task: slot.legacy(),
-                meta: None,
-            })
-        }
-    }
-
-    fn tool_error(
-        &self,
-        cx: &Context,
-        e: Error,
-        binding: Option<&str>,
-    ) -> Result<Box<RawValue>, ErrorObject> {
-        if e.is_input_required() {
-            return self.input_required(cx, binding.unwrap_or_default());
-        }
-        match e.tool_message() {
-            Some(message) => {
-                cx.inner
-                    .tool_error
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                let mut result = CallToolResult::error(message);
-                result.result_type = result_type(cx);
-                result.meta = modern_meta(cx, self);
-                raw(&result)
-            }
-            None => Err(e.to_error_object(cx.era() == mcp_core::Era::Modern)),
-        }
     }
 
     fn handler_error(
@@ -1724,26 +1273,24 @@ impl Server {
         Err(e.to_error_object(cx.era() == mcp_core::Era::Modern))
     }
 
-    /// Whether the caller may see an item (lists, completion).
-    fn visible(&self, cx: &Context, guard: &Guard) -> bool {
-        guard.access(&self.inner.gateway, cx.identity()).is_ok()
-    }
-
     /// Admits a read of a resource or a prompt: a refusal is a JSON-RPC error.
     async fn admit_read(
         &self,
         cx: &Context,
-        guard: &Guard,
+        policy: &ItemPolicy,
         kind: &str,
         name: &str,
         size: impl FnOnce() -> usize,
-    ) -> Result<gateway::Admission, ErrorObject> {
+    ) -> Result<admission::Admission, ErrorObject> {
         let method = if kind == "prompt" {
             "prompts/get"
         } else {
             "resources/read"
         };
-        match guard.admit(&self.inner.gateway, cx.identity(), size).await {
+        match policy
+            .admit(&self.inner.admission, cx.identity(), size)
+            .await
+        {
             Ok(admission) => {
                 self.decision(cx, method, name, None);
                 Ok(admission)
@@ -1759,30 +1306,13 @@ impl Server {
         }
     }
 
-    /// The approval gate: the configured one, or one asking the client's user, sealed under
-    /// the server key.
-    fn gate(&self) -> &ApprovalGate {
-        match &self.inner.approval {
-            Some(gate) => gate,
-            None => self
-                .inner
-                .default_gate
-                .get_or_init(|| ApprovalGate::new(Approvals::new(&self.inner.state_key))),
-        }
-    }
-
-    /// Audits an approval: granted (`denied` is `None`) or refused, and why.
-    fn approval_record(&self, cx: &Context, tool: &str, denied: Option<&str>) {
-        self.audit_decision(cx, AuditKind::Approval, "tools/call", tool, denied);
-    }
-
     /// Audits a policy decision: allowed (`denied` is `None`) or denied, and why.
     pub(crate) fn decision(&self, cx: &Context, method: &str, item: &str, denied: Option<&str>) {
         self.audit_decision(cx, AuditKind::Decision, method, item, denied);
     }
 
     /// A decision or approval record.
-    fn audit_decision(
+    pub(crate) fn audit_decision(
         &self,
         cx: &Context,
         kind: AuditKind,
@@ -1816,34 +1346,17 @@ impl Server {
 }
 
 /// Every concurrency slot of an item stayed busy for its whole timeout.
-fn busy(kind: &str, name: &str) -> Error {
+pub(crate) fn busy(kind: &str, name: &str) -> Error {
     Error::public(format!("{kind} `{name}` is busy: try again later"))
 }
 
-/// Runs a handler within its timeout; when it expires the handler is dropped (cancelled).
-async fn bounded<T>(
-    timeout: Option<std::time::Duration>,
+/// A result over the item's size limit is never sent: an error replaces it.
+pub(crate) fn oversized(
+    out: &RawValue,
+    limit: Option<usize>,
     kind: &str,
     name: &str,
-    work: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    let Some(limit) = timeout else {
-        return work.await;
-    };
-    match tokio::time::timeout(limit, work).await {
-        Ok(outcome) => outcome,
-        Err(_) => {
-            tracing::warn!(kind, name, ?limit, "a handler ran out of time");
-            Err(Error::public(format!(
-                "{kind} `{name}` timed out after {} ms",
-                limit.as_millis()
-            )))
-        }
-    }
-}
-
-/// A result over the item's size limit is never sent: an error replaces it.
-fn oversized(out: &RawValue, limit: Option<usize>, kind: &str, name: &str) -> Option<Error> {
+) -> Option<Error> {
     let limit = limit?;
     let size = out.get().len();
     (size > limit).then(|| {
@@ -1858,41 +1371,4 @@ fn oversized(out: &RawValue, limit: Option<usize>, kind: &str, name: &str) -> Op
             "the result of {kind} `{name}` exceeds {limit} bytes"
         ))
     })
-}
-
-/// Asks the client's user for approvals through the request's context: a server-to-client
-/// request in the legacy era, an `input_required` round in the modern era.
-struct Asker<'a>(&'a Context);
-
-impl ApprovalAsker for Asker<'_> {
-    type Error = Error;
-
-    fn supports_form(&self) -> bool {
-        self.0.client_capabilities().supports_form_elicitation()
-    }
-
-    fn supports_url(&self) -> bool {
-        self.0.client_capabilities().supports_url_elicitation()
-    }
-
-    async fn elicit(&self, key: &str, params: ElicitRequestParams) -> Result<ElicitResult, Error> {
-        self.0.elicit_raw(key, params).await
-    }
-
-    fn answered(&self, prefix: &str) -> Vec<(String, ElicitResult)> {
-        self.0.answered_elicitations(prefix)
-    }
-
-    fn carried_approval(&self) -> Option<String> {
-        match &self.0.inner.input {
-            crate::context::InputMode::Modern(mrtr) => mrtr.carried_approval.clone(),
-            _ => None,
-        }
-    }
-
-    fn keep_approval(&self, approval: CarriedApproval) {
-        if let crate::context::InputMode::Modern(mrtr) = &self.0.inner.input {
-            *mrtr.kept_approval.lock().expect("not poisoned") = Some(Box::new(approval));
-        }
-    }
 }

@@ -327,7 +327,7 @@ impl TaskStore {
         let own = t.1.iter().filter(|id| t.0[*id].owner == owner).count();
         if own >= quota && !Self::drop_oldest_finished(&mut t, Some(&owner)) {
             return Err(ErrorObject::new(
-                crate::gateway::ACCESS_DENIED,
+                crate::admission::ACCESS_DENIED,
                 format!(
                     "too many tasks: you already have {quota} unfinished tasks, the most one caller may have; wait for one to finish or cancel one"
                 ),

@@ -410,7 +410,7 @@ impl Kpi {
     }
 }
 
-/// Approves every call (the approval flow itself is tested in `gateway`).
+/// Approves every call (the approval flow itself is tested in `approval`).
 struct AutoApprove;
 
 impl mcp_server::approval::Approver for AutoApprove {

@@ -1,12 +1,12 @@
 //! The integration tests of mcp-server, in one binary (one link of the heavy dependencies).
 
+mod admission;
 mod approval;
 mod audit;
 #[cfg(feature = "auth")]
 mod auth;
 mod fs;
 mod fuzz;
-mod gateway;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "auth")]

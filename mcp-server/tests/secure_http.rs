@@ -1,4 +1,4 @@
-//! The whole gateway over Streamable HTTP: bearer tokens from a local authorization server, the
+//! The whole security stack over Streamable HTTP: bearer tokens from a local authorization server, the
 //! identity in the handler, 403 `insufficient_scope` for a tool's missing scope, roles hiding
 //! tools, and legacy sessions bound to their principal.
 

@@ -1,4 +1,4 @@
-//! An MCP server as a security gateway, over Streamable HTTP on `http://127.0.0.1:{port}/mcp`:
+//! An MCP server behind the whole security stack, over Streamable HTTP on `http://127.0.0.1:{port}/mcp`:
 //!
 //! - an OAuth 2.1 resource server: every request needs a bearer token (a JWT checked against
 //!   the JWKS of a local test authorization server started in the same process), whose audience
@@ -24,7 +24,7 @@
 //! `mcp tools http://127.0.0.1:8443/mcp --header "Authorization: Bearer $TOKEN"`.
 //!
 //! `--open` serves the same tools with no authentication, policy, validation or audit: the
-//! baseline of the overhead benchmark (`scripts/bench-gateway`).
+//! baseline of the overhead benchmark (`scripts/bench-security`).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;

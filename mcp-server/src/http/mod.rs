@@ -82,14 +82,14 @@
 //! With the `auth` feature (on by default), [`HttpConfig::auth`] makes the endpoint an OAuth 2.1
 //! resource server (bearer tokens, RFC 9728 metadata) and [`HttpConfig::tls`] serves HTTPS,
 //! optionally requiring client certificates: see [`auth`]. The caller's [`crate::Identity`]
-//! reaches handlers as [`crate::Context::identity`], and the gateway's policies apply to it (see
-//! [`crate::gateway`]); a refusal for missing scopes is a 403 with the `insufficient_scope`
+//! reaches handlers as [`crate::Context::identity`], and the items' policies apply to it (see
+//! [`crate::admission`]); a refusal for missing scopes is a 403 with the `insufficient_scope`
 //! challenge, so that the client can step up.
 
 #[cfg(feature = "auth")]
 pub mod auth;
 mod config;
-mod guard;
+mod header_checks;
 mod listener;
 mod service;
 mod sessions;

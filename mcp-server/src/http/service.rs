@@ -27,7 +27,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{HttpConfig, ResponseMode};
-use super::guard::{self, LAST_EVENT_ID, Mirrored, NameSource, PROTOCOL_VERSION, SESSION_ID};
+use super::header_checks::{
+    self, LAST_EVENT_ID, Mirrored, NameSource, PROTOCOL_VERSION, SESSION_ID,
+};
 use super::sessions::{Caller, Full, Session, Sessions};
 use super::sse::{self, EarlyClose, EventLog, is_final};
 use crate::audit::{Audit, AuditKind, AuditRecord, Outcome};
@@ -370,7 +372,7 @@ impl Peek {
 
     /// The value `Mcp-Name` repeats for `method`.
     fn name(&self, method: &str) -> Option<&str> {
-        match guard::named_method(method)? {
+        match header_checks::named_method(method)? {
             NameSource::Uri => self.names.uri.as_ref()?.as_str(),
             NameSource::Name => self.names.name.as_ref()?.as_str(),
             NameSource::TaskId => self.names.task_id.as_ref()?.as_str(),
@@ -537,14 +539,14 @@ async fn serve_post(shared: &Arc<Shared>, parts: &Parts, body: Body) -> Response
     if shared.shutdown.is_cancelled() {
         return unavailable(None, "the server is shutting down");
     }
-    if !guard::is_json(&parts.headers) {
+    if !header_checks::is_json(&parts.headers) {
         return rpc_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             None,
             ErrorObject::invalid_request("the body must be `Content-Type: application/json`"),
         );
     }
-    if !guard::accepts(&parts.headers, &[JSON, EVENT_STREAM]) {
+    if !header_checks::accepts(&parts.headers, &[JSON, EVENT_STREAM]) {
         return rpc_error(
             StatusCode::NOT_ACCEPTABLE,
             None,
@@ -625,7 +627,7 @@ fn serve_get(shared: &Arc<Shared>, parts: &Parts) -> Response<Body> {
     if shared.shutdown.is_cancelled() {
         return unavailable(None, "the server is shutting down");
     }
-    if !guard::accepts(&parts.headers, &[EVENT_STREAM]) {
+    if !header_checks::accepts(&parts.headers, &[EVENT_STREAM]) {
         return rpc_error(
             StatusCode::NOT_ACCEPTABLE,
             None,
@@ -665,7 +667,7 @@ impl Shared {
             .extensions
             .get::<LocalAddr>()
             .map(|a| a.0.ip().to_canonical().is_loopback());
-        if !guard::host_allowed(
+        if !header_checks::host_allowed(
             &self.config.hosts,
             &parts.headers,
             &parts.uri,
@@ -677,7 +679,7 @@ impl Shared {
                 ErrorObject::invalid_request("this host name is not allowed"),
             ));
         }
-        if !guard::origin_allowed(&self.config.origins, &parts.headers) {
+        if !header_checks::origin_allowed(&self.config.origins, &parts.headers) {
             return Some(rpc_error(
                 StatusCode::FORBIDDEN,
                 None,
@@ -759,7 +761,7 @@ impl Shared {
             version: peek.version(),
             name: peek.name(&req.method),
         };
-        if let Err(e) = guard::check_mirrored(headers, &mirrored) {
+        if let Err(e) = header_checks::check_mirrored(headers, &mirrored) {
             return rpc_error(StatusCode::BAD_REQUEST, Some(req.id), e);
         }
         if mirrored.version.is_some() && req.method == "tools/call" {
@@ -769,7 +771,7 @@ impl Shared {
                 .map(|tool| self.server.header_params(tool))
                 .unwrap_or_default();
             let arguments = peek.names.arguments.as_ref().and_then(Value::as_object);
-            if let Err(e) = guard::check_params(headers, &params, arguments) {
+            if let Err(e) = header_checks::check_params(headers, &params, arguments) {
                 return rpc_error(StatusCode::BAD_REQUEST, Some(req.id), e);
             }
         }
@@ -812,7 +814,7 @@ impl Shared {
     fn answer(&self, message: &JsonRpcMessage, modern: bool) -> Response<Body> {
         #[cfg(feature = "auth")]
         if let (Some(rs), JsonRpcMessage::Error(e)) = (&self.config.auth, message)
-            && e.error.code == crate::gateway::ACCESS_DENIED
+            && e.error.code == crate::admission::ACCESS_DENIED
             && let Some(data) = &e.error.data
             && data.get("reason").and_then(Value::as_str) == Some("insufficient_scope")
         {
@@ -1056,7 +1058,7 @@ impl Shared {
     /// GET: the session's stream, or with `Last-Event-ID` the rest of the stream that event
     /// belongs to. A new GET replaces the connection reading the same stream, which ends.
     fn stream(&self, headers: &HeaderMap, session: Arc<Session>) -> Response<Body> {
-        let last_event = match guard::single(headers, &LAST_EVENT_ID) {
+        let last_event = match header_checks::single(headers, &LAST_EVENT_ID) {
             Ok(last) => last,
             Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e),
         };
@@ -1178,7 +1180,7 @@ fn no_room(id: RequestId, full: Full) -> Response<Body> {
 /// Whether `MCP-Protocol-Version` names a modern version.
 fn modern_header(headers: &HeaderMap) -> bool {
     matches!(
-        guard::single(headers, &PROTOCOL_VERSION),
+        header_checks::single(headers, &PROTOCOL_VERSION),
         Ok(Some(v)) if ProtocolVersion::parse(v).is_some_and(|v| v.era() == Era::Modern)
     )
 }
@@ -1186,7 +1188,7 @@ fn modern_header(headers: &HeaderMap) -> bool {
 /// `MCP-Protocol-Version` on a legacy request: absent means 2025-03-26; otherwise it must be a
 /// legacy version (400).
 fn check_legacy_version(headers: &HeaderMap, id: Option<&RequestId>) -> Result<(), Refused> {
-    match guard::single(headers, &PROTOCOL_VERSION) {
+    match header_checks::single(headers, &PROTOCOL_VERSION) {
         Err(e) => Err(Box::new(rpc_error(StatusCode::BAD_REQUEST, id.cloned(), e))),
         Ok(None) => Ok(()),
         Ok(Some(v)) => match ProtocolVersion::parse(v) {

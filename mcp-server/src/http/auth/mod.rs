@@ -107,7 +107,7 @@ pub use jwt::{Jwks, JwtAlgorithm, JwtValidator};
 pub use tls::{ClientCertificate, TlsConfig, TlsError};
 
 use super::config::{Allow, HttpConfig};
-use super::guard::{host_allowed, origin_allowed};
+use super::header_checks::{host_allowed, origin_allowed};
 use super::service::LocalAddr;
 use crate::identity::Identity;
 use mcp_core::{ErrorObject, JsonRpcError, JsonRpcMessage};
@@ -651,7 +651,7 @@ fn split_resource(resource: &str) -> Result<(String, String), AuthConfigError> {
 /// What the middleware needs: the resource server, and the `Origin` and `Host` policies, checked
 /// first (a request from a disallowed origin gets 403 whether or not it has a token).
 #[derive(Clone)]
-struct Guard {
+struct AuthMiddleware {
     auth: ResourceServer,
     origins: Allow,
     hosts: Allow,
@@ -674,12 +674,15 @@ pub(crate) fn check_fetch_url(url: &str) -> Result<(), String> {
 /// The router with authentication: `auth` guards the routes of `router`; the metadata routes
 /// are added without it.
 pub(super) fn protect(router: Router, auth: &ResourceServer, config: &HttpConfig) -> Router {
-    let guard = Guard {
+    let middleware = AuthMiddleware {
         auth: auth.clone(),
         origins: config.origins.clone(),
         hosts: config.hosts.clone(),
     };
-    let guarded = router.route_layer(axum::middleware::from_fn_with_state(guard, require_token));
+    let guarded = router.route_layer(axum::middleware::from_fn_with_state(
+        middleware,
+        require_token,
+    ));
     let metadata = get(serve_metadata).options(metadata_preflight);
     let mut routes = Router::new().route(METADATA_PATH, metadata.clone());
     if auth.inner.metadata_path != METADATA_PATH {
@@ -689,7 +692,7 @@ pub(super) fn protect(router: Router, auth: &ResourceServer, config: &HttpConfig
 }
 
 async fn require_token(
-    State(guard): State<Guard>,
+    State(middleware): State<AuthMiddleware>,
     mut request: Request,
     next: Next,
 ) -> Response<Body> {
@@ -698,12 +701,12 @@ async fn require_token(
         .get::<LocalAddr>()
         .map(|a| a.0.ip().to_canonical().is_loopback());
     let host_ok = host_allowed(
-        &guard.hosts,
+        &middleware.hosts,
         request.headers(),
         request.uri(),
         local_loopback,
     );
-    if !host_ok || !origin_allowed(&guard.origins, request.headers()) {
+    if !host_ok || !origin_allowed(&middleware.origins, request.headers()) {
         let what = if host_ok { "origin" } else { "host name" };
         let message = format!("this {what} is not allowed");
         let mut response = forbidden(&message);
@@ -711,7 +714,7 @@ async fn require_token(
         return response;
     }
     let path = request.uri().path().to_owned();
-    match guard
+    match middleware
         .auth
         .authenticate(request.headers(), request.method(), &path)
         .await

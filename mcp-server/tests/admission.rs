@@ -1,10 +1,10 @@
-//! The gateway enforces declared policies: fail closed with authorization on, scopes and roles
+//! Admission enforces declared policies: fail closed with authorization on, scopes and roles
 //! hide and refuse items, rate limits per principal, concurrency, timeouts and sizes. Each case
 //! checks the exact outcome and that a good request is served right after.
 
 use std::time::Duration;
 
-use mcp_server::gateway::ACCESS_DENIED;
+use mcp_server::admission::ACCESS_DENIED;
 use mcp_server::{Context, Identity, Policy, Server, prompt, resource, tool};
 use serde_json::{Value, json};
 
@@ -79,7 +79,7 @@ fn admin_greeting(name: String) -> String {
 }
 
 fn server() -> Server {
-    Server::new("gateway-test", "1.0.0")
+    Server::new("admission-test", "1.0.0")
         .tool(Query)
         .tool(DropMetric)
         .tool(Undeclared)

@@ -32,7 +32,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, Quota};
-use mcp_core::types::{JsonObject, Tool};
+use mcp_core::types::Tool;
 use mcp_core::{ErrorCode, ErrorObject};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -114,16 +114,16 @@ impl Denial {
     }
 }
 
-/// The server-wide settings of the gateway.
+/// The server-wide settings of admission.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Settings {
     pub(crate) require_authorization: bool,
     pub(crate) defaults: Policy,
 }
 
-/// The declared policy of one item, with the state that enforces it (built at first use, when
-/// the server-wide defaults are known).
-pub(crate) struct Guard {
+/// The declared policy of one item, with the state that enforces it (rate limiter, concurrency
+/// semaphore; built at first use, when the server-wide defaults are known).
+pub(crate) struct ItemPolicy {
     declared: Policy,
     /// Whether the item may be destructive (tools only).
     destructive: bool,
@@ -154,9 +154,9 @@ pub(crate) fn may_destroy(tool: &Tool) -> bool {
     !read_only && destructive
 }
 
-impl Guard {
+impl ItemPolicy {
     pub(crate) fn new(declared: Policy, destructive: bool) -> Self {
-        Guard {
+        ItemPolicy {
             declared,
             destructive,
             state: OnceLock::new(),
@@ -184,7 +184,7 @@ impl Guard {
     }
 
     /// The policy in force: the declared one, with unset limits from the defaults.
-    pub(crate) fn policy(&self, settings: &Settings) -> &Policy {
+    pub(crate) fn in_force(&self, settings: &Settings) -> &Policy {
         &self.limits(settings).policy
     }
 
@@ -303,7 +303,7 @@ fn effective(declared: &Policy, defaults: &Policy) -> Policy {
 }
 
 /// The size of arguments as JSON.
-pub(crate) fn json_size(arguments: &JsonObject) -> usize {
+pub(crate) fn json_size(arguments: &impl serde::Serialize) -> usize {
     struct Counter(usize);
     impl std::io::Write for Counter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -345,33 +345,33 @@ mod tests {
         let off = Settings::default();
         // Without authorization and identity, nothing is checked.
         assert_eq!(
-            Guard::new(Policy::default(), true).access(&off, None),
+            ItemPolicy::new(Policy::default(), true).access(&off, None),
             Ok(())
         );
         // Required: no identity is refused.
         assert_eq!(
-            Guard::new(Policy::public(), false).access(&on(), None),
+            ItemPolicy::new(Policy::public(), false).access(&on(), None),
             Err(Denial::Unauthenticated)
         );
         // An identity turns checks on, even when not required.
         assert_eq!(
-            Guard::new(Policy::default(), false).access(&off, Some(&alice)),
+            ItemPolicy::new(Policy::default(), false).access(&off, Some(&alice)),
             Err(Denial::Undeclared)
         );
         assert_eq!(
-            Guard::new(Policy::public(), true).access(&on(), Some(&alice)),
+            ItemPolicy::new(Policy::public(), true).access(&on(), Some(&alice)),
             Err(Denial::DestructiveWithoutScope)
         );
         assert_eq!(
-            Guard::new(Policy::public(), false).access(&on(), Some(&alice)),
+            ItemPolicy::new(Policy::public(), false).access(&on(), Some(&alice)),
             Ok(())
         );
         assert_eq!(
-            Guard::new(scoped(&["kpi:read"]), true).access(&on(), Some(&alice)),
+            ItemPolicy::new(scoped(&["kpi:read"]), true).access(&on(), Some(&alice)),
             Ok(())
         );
         assert_eq!(
-            Guard::new(scoped(&["kpi:read", "kpi:write"]), true).access(&on(), Some(&alice)),
+            ItemPolicy::new(scoped(&["kpi:read", "kpi:write"]), true).access(&on(), Some(&alice)),
             Err(Denial::InsufficientScope(vec![
                 "kpi:read".into(),
                 "kpi:write".into()
@@ -383,11 +383,14 @@ mod tests {
             ..Policy::default()
         };
         assert_eq!(
-            Guard::new(admins.clone(), true).access(&on(), Some(&alice)),
+            ItemPolicy::new(admins.clone(), true).access(&on(), Some(&alice)),
             Err(Denial::Forbidden(vec!["admin".into()]))
         );
         let root = alice.clone().with_roles(["admin"]);
-        assert_eq!(Guard::new(admins, true).access(&on(), Some(&root)), Ok(()));
+        assert_eq!(
+            ItemPolicy::new(admins, true).access(&on(), Some(&root)),
+            Ok(())
+        );
     }
 
     #[tokio::test]
@@ -397,22 +400,22 @@ mod tests {
             max_argument_bytes: Some(10),
             ..Policy::public()
         };
-        let guard = Guard::new(policy, false);
+        let item = ItemPolicy::new(policy, false);
         let off = Settings::default();
         let alice = Identity::configured("alice");
         let bob = Identity::configured("bob");
-        assert!(guard.admit(&off, Some(&alice), || 5).await.is_ok());
-        assert!(guard.admit(&off, Some(&alice), || 5).await.is_ok());
-        match guard.admit(&off, Some(&alice), || 5).await {
+        assert!(item.admit(&off, Some(&alice), || 5).await.is_ok());
+        assert!(item.admit(&off, Some(&alice), || 5).await.is_ok());
+        match item.admit(&off, Some(&alice), || 5).await {
             Err(AdmitError::Denied(Denial::RateLimited(wait))) => {
                 assert!(wait > Duration::ZERO);
             }
             other => panic!("expected a rate limit, got {:?}", other.err()),
         }
         // Another principal has its own budget.
-        assert!(guard.admit(&off, Some(&bob), || 5).await.is_ok());
+        assert!(item.admit(&off, Some(&bob), || 5).await.is_ok());
         assert!(matches!(
-            guard.admit(&off, Some(&bob), || 11).await,
+            item.admit(&off, Some(&bob), || 11).await,
             Err(AdmitError::Denied(Denial::ArgumentsTooLarge { limit: 10 }))
         ));
     }
@@ -424,15 +427,15 @@ mod tests {
             timeout: Some(Duration::from_millis(50)),
             ..Policy::public()
         };
-        let guard = Guard::new(policy, false);
+        let item = ItemPolicy::new(policy, false);
         let off = Settings::default();
-        let first = guard.admit(&off, None, || 0).await.expect("admitted");
+        let first = item.admit(&off, None, || 0).await.expect("admitted");
         assert!(matches!(
-            guard.admit(&off, None, || 0).await,
+            item.admit(&off, None, || 0).await,
             Err(AdmitError::Busy)
         ));
         drop(first);
-        assert!(guard.admit(&off, None, || 0).await.is_ok());
+        assert!(item.admit(&off, None, || 0).await.is_ok());
     }
 
     #[test]
