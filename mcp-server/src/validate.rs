@@ -9,7 +9,10 @@
 //! admit `null`, is removed: it stands for "absent" (model clients and strict function-calling
 //! modes send `"limit": null` for an optional `limit`). This goes through nested objects and
 //! arrays as the schema describes them ([`ToolSchemas::remove_absent_nulls`]); a `null` for a
-//! required property stays, and validation names it.
+//! required property stays, and validation names it. Structured output gets the same treatment
+//! before it is checked and sent ([`ToolSchemas::remove_absent_output_nulls`]): a Rust `Option`
+//! serialized as `null` for an optional output field leaves the field out, as the output schema
+//! (optional, not nullable) says it should be.
 //!
 //! Compilation is safe on untrusted schemas:
 //! - no external reference is ever fetched: a `$ref` (or `$schema`) to `http:`, `https:` or
@@ -269,10 +272,10 @@ impl SchemaValidator {
     /// (objects inside objects and inside arrays are followed through `properties`, `items`,
     /// `additionalProperties`, local `$ref`s and `allOf`). Returns how many were removed.
     ///
-    /// Only [`Subject::Arguments`] schemas do this (model clients, and strict function-calling
-    /// modes, send `"limit": null` for an optional `limit`); for other subjects, and when
-    /// `instance` holds no such `null`, nothing is changed. A `null` for a required property, or
-    /// for one whose schema admits `null`, is kept (and validation judges it).
+    /// Model clients, and strict function-calling modes, send `"limit": null` for an optional
+    /// `limit`; a handler's serialized `Option` field is `null` when `None`. When `instance`
+    /// holds no such `null`, nothing is changed. A `null` for a required property, or for one
+    /// whose schema admits `null`, is kept (and validation judges it).
     ///
     /// ```
     /// use mcp_server::validate::{SchemaValidator, Subject};
@@ -532,6 +535,16 @@ impl ToolSchemas {
         self.input.nulls.apply_object(arguments)
     }
 
+    /// Removes the `null`s of structured output that stand for absent optional fields (a Rust
+    /// `Option` serialized as `null`), as the output schema describes them; the runtime does
+    /// this before checking and sending a tool's structured output. Returns how many were
+    /// removed (0 without an `outputSchema`).
+    pub fn remove_absent_output_nulls(&self, structured: &mut Value) -> usize {
+        self.output
+            .as_ref()
+            .map_or(0, |output| output.nulls.apply(structured))
+    }
+
     /// Checks a call's arguments (a missing `arguments` is checked as `{}`).
     pub fn validate_arguments(&self, arguments: Option<&Value>) -> Result<(), ValidationFailure> {
         match arguments {
@@ -700,11 +713,8 @@ struct NullNode {
 const MAX_PLAN_DEPTH: usize = 128;
 
 impl NullPlan {
-    fn for_subject(schema: &Value, subject: Subject) -> NullPlan {
-        match subject {
-            Subject::Arguments => NullPlan::new(schema),
-            Subject::StructuredContent => NullPlan::default(),
-        }
+    fn for_subject(schema: &Value, _subject: Subject) -> NullPlan {
+        NullPlan::new(schema)
     }
 
     fn new(schema: &Value) -> NullPlan {

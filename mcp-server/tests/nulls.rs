@@ -45,6 +45,25 @@ fn search_raw(query: String, limit: Option<u32>) -> String {
     format!("query={query} limit={limit:?}")
 }
 
+/// What a search found: `best` is `None` when nothing matched.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+struct Found {
+    count: u32,
+    best: Option<Line>,
+}
+
+/// Finds the best line for a query; an optional output field serialized as `null` when absent.
+#[tool]
+fn find(query: String) -> Found {
+    Found {
+        count: u32::from(query == "tea"),
+        best: (query == "tea").then(|| Line {
+            name: "tea".into(),
+            qty: None,
+        }),
+    }
+}
+
 fn server(validate: bool) -> Server {
     Server::new("nulls", "1.0.0")
         .options(ServerOptions {
@@ -53,6 +72,7 @@ fn server(validate: bool) -> Server {
         })
         .tool(Search)
         .tool(SearchRaw)
+        .tool(Find)
 }
 
 async fn call(c: &mut Client, id: i64, name: &str, arguments: Value) -> Value {
@@ -261,13 +281,35 @@ fn nulls_are_removed_in_recursive_schemas() {
 }
 
 #[test]
-fn structured_output_keeps_its_nulls() {
+fn structured_output_nulls_of_optional_fields_stand_for_absent_too() {
     let v = SchemaValidator::new(
-        &json!({"type": "object", "properties": {"n": {"type": "integer"}}}),
+        &json!({"type": "object", "properties": {
+            "n": {"type": "integer"},
+            "m": {"type": ["integer", "null"]},
+            "k": {"type": "integer"}
+        }, "required": ["k"]}),
         Subject::StructuredContent,
     )
     .unwrap();
-    let mut out = json!({"n": null});
-    assert_eq!(v.remove_absent_nulls(&mut out), 0);
-    assert_eq!(out, json!({"n": null}));
+    let mut out = json!({"n": null, "m": null, "k": null});
+    assert_eq!(v.remove_absent_nulls(&mut out), 1);
+    assert_eq!(out, json!({"m": null, "k": null}));
+}
+
+#[tokio::test]
+async fn none_in_structured_output_is_left_out_not_refused() {
+    for validate in [true, false] {
+        let mut c = started(validate).await;
+        // `best: None` and, nested, `qty: None`: optional, not nullable in the output schema.
+        let r = call(&mut c, 1, "find", json!({"query": "coffee"})).await;
+        assert_eq!(r.get("isError"), None, "{r}");
+        assert_eq!(r["structuredContent"], json!({"count": 0}), "validate={validate}");
+        let r = call(&mut c, 2, "find", json!({"query": "tea"})).await;
+        assert_eq!(
+            r["structuredContent"],
+            json!({"count": 1, "best": {"name": "tea"}}),
+            "validate={validate}"
+        );
+        still_served(&mut c, 3).await;
+    }
 }

@@ -1,7 +1,9 @@
 //! check: a structured result that does not fit the tool's declared output schema is never
 //! sent; the call fails with an internal error (-32603) and the mismatch is logged. A tool error
 //! (`isError: true`) is not checked, and nothing is with
-//! [`ServerOptions::validate`](crate::ServerOptions::validate) off.
+//! [`ServerOptions::validate`](crate::ServerOptions::validate) off. First, a `null` for an
+//! optional output field that the schema does not let be `null` (a Rust `None`) is removed: the
+//! field is absent, as the schema says ([`crate::validate::ToolSchemas::remove_absent_output_nulls`]).
 
 use futures::future::BoxFuture;
 use mcp_core::ErrorObject;
@@ -26,10 +28,15 @@ impl Stage for Check {
     }
 }
 
-fn check(server: &Server, call: &Call) -> Result<Flow, Stop> {
-    let (Some(result), Some(schemas)) = (&call.result, &call.schemas) else {
+fn check(server: &Server, call: &mut Call) -> Result<Flow, Stop> {
+    let (Some(result), Some(schemas)) = (&mut call.result, &call.schemas) else {
         return Ok(Flow::Next);
     };
+    if result.is_error != Some(true)
+        && let Some(structured) = result.structured_content.as_mut()
+    {
+        schemas.remove_absent_output_nulls(structured);
+    }
     if server.inner.options.validate
         && result.is_error != Some(true)
         && let Err(failure) = schemas.validate_output(result.structured_content.as_ref())
@@ -64,7 +71,10 @@ mod tests {
             tool.output_schema = Some(
                 serde_json::from_value(serde_json::json!({
                     "type": "object",
-                    "properties": { "total": { "type": "integer" } },
+                    "properties": {
+                        "total": { "type": "integer" },
+                        "note": { "type": "string" }
+                    },
                     "required": ["total"]
                 }))
                 .expect("an object"),
@@ -112,6 +122,26 @@ mod tests {
         assert!(matches!(
             Check.apply(&server, &mut good).await,
             Ok(Flow::Next)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_null_optional_output_field_is_left_out_and_a_null_required_one_refused() {
+        let server = Server::new("t", "1").tool(Sum);
+        let mut c = returned(
+            &server,
+            structured(serde_json::json!({ "total": 3, "note": null })),
+        )
+        .await;
+        assert!(matches!(Check.apply(&server, &mut c).await, Ok(Flow::Next)));
+        assert_eq!(
+            c.result.unwrap().structured_content,
+            Some(serde_json::json!({ "total": 3 }))
+        );
+        let mut c = returned(&server, structured(serde_json::json!({ "total": null }))).await;
+        assert!(matches!(
+            Check.apply(&server, &mut c).await,
+            Err(Stop::Error(_))
         ));
     }
 
