@@ -143,13 +143,10 @@ impl<'f> Pass<'f> {
                     }
                     Self::find(regex, *group, *detector, text)
                 }
-                Find::Custom(custom) => {
-                    let ranges = custom
-                        .find(text)
-                        .and_then(|r| well_formed(text, &r).map(|()| r))
-                        .map_err(|e| Halt::Failed(rule.name.clone(), e))?;
-                    ranges
-                }
+                Find::Custom(custom) => custom
+                    .find(text)
+                    .and_then(|r| well_formed(text, &r).map(|()| r))
+                    .map_err(|e| Halt::Failed(rule.name.clone(), e))?,
                 Find::MaxBytes(max) => {
                     if text.len() <= *max {
                         continue;
@@ -315,9 +312,8 @@ impl<'f> Pass<'f> {
         if let Some(structured) = &mut result.structured_content {
             self.structured(structured)?;
         }
-        let mut i = 0;
         let mut kept = Vec::with_capacity(result.content.len());
-        for mut block in std::mem::take(&mut result.content) {
+        for (i, mut block) in std::mem::take(&mut result.content).into_iter().enumerate() {
             let fate = if mirrors.contains(&i) {
                 if self.structured_changed
                     && let (ContentBlock::Text(t), Some(s)) =
@@ -332,7 +328,6 @@ impl<'f> Pass<'f> {
             if fate == Fate::Keep {
                 kept.push(block);
             }
-            i += 1;
         }
         result.content = kept;
         Ok(())

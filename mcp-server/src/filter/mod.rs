@@ -27,8 +27,8 @@
 //! JSON is rewritten from the filtered structured content. Binary content (images, audio,
 //! blobs) is not inspected.
 //!
-//! For `tools/call` the filter runs as the pipeline's `filter` stage, after `check` and before
-//! `shape` (see [`crate::pipeline`'s table](crate#which-file-owns-what)), so it covers local
+//! For `tools/call` the filter runs as the call pipeline's `filter` stage, after `check` and
+//! before `shape` (see [the crate's file map](crate#which-file-owns-what)), so it covers local
 //! handlers and tools that forward to an upstream alike; `resources/read` and `prompts/get` run
 //! the same filter before their results are shaped.
 //!
