@@ -747,3 +747,37 @@ fn rules_deserialize_from_configuration() {
         "bad"
     );
 }
+
+#[tokio::test]
+async fn a_release_approved_by_the_user_in_a_modern_round() {
+    let filters =
+        Filters::new([Rule::detector(Detector::Email, Action::Approve)]).expect("compiles");
+    let mut c = Client::start(server(filters));
+    let params = json!({ "_meta": modern_meta(json!({})), "name": "echo",
+        "arguments": { "text": "write to jane@example.com" } });
+    let r = c.call(1, "tools/call", params.clone()).await;
+    assert_eq!(r["result"]["resultType"], "input_required", "{r}");
+    let requests = r["result"]["inputRequests"].as_object().expect("requests");
+    let (key, question) = requests.iter().next().expect("one question");
+    let message = question["params"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("the result of tool `echo`"), "{question}");
+    assert!(
+        !message.contains("jane@"),
+        "the value is not shown: {question}"
+    );
+    let mut retry = params.clone();
+    retry["inputResponses"] =
+        json!({ key: { "action": "accept", "content": { "approve": true } } });
+    retry["requestState"] = r["result"]["requestState"].clone();
+    let r = c.call(2, "tools/call", retry.clone()).await;
+    assert_eq!(
+        r["result"]["content"][0]["text"], "write to jane@example.com",
+        "{r}"
+    );
+    // The answer is spent: replayed, the release is refused.
+    let r = c.call(3, "tools/call", retry).await;
+    assert_eq!(
+        withheld(&r),
+        "withheld by policy: releasing the result of tool `echo` was not approved: the approval was used already, or is unknown to this server"
+    );
+}

@@ -559,7 +559,8 @@ impl Filters {
         name: &str,
         identity: Option<&Identity>,
     ) -> Vec<usize> {
-        let roles: BTreeSet<String> = identity.map(|i| i.roles().clone()).unwrap_or_default();
+        let empty = BTreeSet::new();
+        let roles: &BTreeSet<String> = identity.map_or(&empty, |i| i.roles());
         self.rules
             .iter()
             .enumerate()

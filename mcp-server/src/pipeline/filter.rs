@@ -111,4 +111,36 @@ mod tests {
             other => panic!("expected a withheld result, got {other:?}"),
         }
     }
+
+    #[tokio::test]
+    async fn embedded_resources_are_filtered_and_binary_content_is_left_alone() {
+        let filters =
+            Filters::new([Rule::detector(Detector::Email, Action::Redact)]).expect("compiles");
+        let server = Server::new("t", "1").filters(filters).tool(Echo);
+        let cx = modern_context(Default::default(), None);
+        let mut c = call(&server, cx, "echo", serde_json::json!({}));
+        let embedded: ContentBlock = serde_json::from_value(serde_json::json!({
+            "type": "resource",
+            "resource": { "uri": "file:///team.txt", "text": "lead: ann@example.com" }
+        }))
+        .expect("a block");
+        let image: ContentBlock = serde_json::from_value(serde_json::json!({
+            "type": "image", "data": "YW5uQGV4YW1wbGUuY29t", "mimeType": "image/png"
+        }))
+        .expect("a block");
+        c.result = Some(CallToolResult::success(vec![embedded, image.clone()]));
+        assert!(matches!(
+            Filter.apply(&server, &mut c).await,
+            Ok(Flow::Next)
+        ));
+        let out = serde_json::to_value(c.result.expect("released")).expect("JSON");
+        assert_eq!(
+            out["content"][0]["resource"]["text"],
+            "lead: [redacted:email]"
+        );
+        assert_eq!(
+            out["content"][1],
+            serde_json::to_value(image).expect("JSON")
+        );
+    }
 }
