@@ -781,3 +781,71 @@ async fn a_release_approved_by_the_user_in_a_modern_round() {
         "withheld by policy: releasing the result of tool `echo` was not approved: the approval was used already, or is unknown to this server"
     );
 }
+
+/// `echo` that requires approval to run.
+struct Guarded;
+
+impl ToolHandler for Guarded {
+    fn definition(&self) -> Tool {
+        let mut tool = Echo("guarded").definition();
+        tool.name = "guarded".into();
+        tool
+    }
+    fn policy(&self) -> Policy {
+        Policy {
+            approval: mcp_server::Approval::Required,
+            ..Policy::public()
+        }
+    }
+    async fn call(&self, cx: Context, args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        Echo("guarded").call(cx, args).await
+    }
+}
+
+#[tokio::test]
+async fn a_tool_that_needs_approval_to_run_and_to_release_asks_twice() {
+    let filters =
+        Filters::new([Rule::detector(Detector::Email, Action::Approve)]).expect("compiles");
+    let mut c = Client::start(server(filters).tool(Guarded));
+    let params = json!({ "_meta": modern_meta(json!({})), "name": "guarded",
+        "arguments": { "text": "write to jane@example.com" } });
+    let accept = json!({ "action": "accept", "content": { "approve": true } });
+    let question = |r: &Value| -> (String, String) {
+        let requests = r["result"]["inputRequests"].as_object().expect("requests");
+        let (key, q) = requests.iter().next().expect("one question");
+        (
+            key.clone(),
+            q["params"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    // Round 1: may the tool run?
+    let r = c.call(1, "tools/call", params.clone()).await;
+    let (run_key, message) = question(&r);
+    assert!(
+        message.starts_with("Allow the tool `guarded` to run"),
+        "{message}"
+    );
+    // Round 2: it ran; may its result be released?
+    let mut retry = params.clone();
+    retry["inputResponses"] = json!({ run_key: accept });
+    retry["requestState"] = r["result"]["requestState"].clone();
+    let r = c.call(2, "tools/call", retry).await;
+    assert_eq!(r["result"]["resultType"], "input_required", "{r}");
+    let (release_key, message) = question(&r);
+    assert!(
+        message.contains("the result of tool `guarded`"),
+        "{message}"
+    );
+    // Round 3: both approved; the result is released.
+    let mut retry = params.clone();
+    retry["inputResponses"] = json!({ release_key: accept });
+    retry["requestState"] = r["result"]["requestState"].clone();
+    let r = c.call(3, "tools/call", retry).await;
+    assert_eq!(
+        r["result"]["content"][0]["text"], "write to jane@example.com",
+        "{r}"
+    );
+}

@@ -6,13 +6,16 @@ use mcp_core::types::{CallToolResult, PromptMessage, ResourceContents};
 use serde_json::Value;
 
 use super::{Fired, Halt, ItemKind, Pass};
-use crate::approval::{GateError, PendingCall};
+use crate::approval::{
+    ApprovalAsker, Approvals, CarriedApproval, GateError, KEY_PREFIX, PendingCall,
+};
 use crate::audit::{AuditKind, AuditRecord, Decision};
 use crate::context::Context;
 use crate::error::Error;
 use crate::pipeline::approve::Asker;
 use crate::server::Server;
 use crate::validate::ToolSchemas;
+use mcp_core::types::{ElicitRequestParams, ElicitResult};
 
 impl Server {
     /// Filters a tool's result in place; an error withholds it (a tool error the model reads,
@@ -147,7 +150,12 @@ impl Server {
             "arguments": arguments,
         });
         let pending = PendingCall::new(name, &request, principal);
-        match self.gate().check(&pending, &Asker(cx)).await {
+        let asker = ReleaseAsker {
+            asker: Asker(cx),
+            approvals: self.gate().approvals(),
+            call: pending,
+        };
+        match self.gate().check(&pending, &asker).await {
             Ok(_) => {
                 self.audit_decision(cx, AuditKind::Approval, kind.method(), name, None);
                 self.filter_record(cx, kind, name, &pass.fired, None);
@@ -199,5 +207,55 @@ impl Server {
             r = r.with_session_id(id.as_ref());
         }
         audit.record(&r);
+    }
+}
+
+/// Asks the client's user to release a result, as the approve stage asks to run a tool, but
+/// apart from that stage's approval of the same call: answers to other questions (the tool's own
+/// approval, in the same modern round) are not taken for this one, and the tool's grant carried
+/// to a later round is neither used nor replaced here (a release is never carried: nothing
+/// after the filter stage ends a round).
+struct ReleaseAsker<'a> {
+    asker: Asker<'a>,
+    approvals: &'a Approvals,
+    call: PendingCall<'a>,
+}
+
+impl ApprovalAsker for ReleaseAsker<'_> {
+    type Error = Error;
+
+    fn supports_form(&self) -> bool {
+        self.asker.supports_form()
+    }
+
+    fn supports_url(&self) -> bool {
+        self.asker.supports_url()
+    }
+
+    async fn elicit(&self, key: &str, params: ElicitRequestParams) -> Result<ElicitResult, Error> {
+        self.asker.elicit(key, params).await
+    }
+
+    fn answered(&self, prefix: &str) -> Vec<(String, ElicitResult)> {
+        let call = &self.call;
+        self.asker
+            .answered(prefix)
+            .into_iter()
+            .filter(|(key, _)| {
+                let token = key.strip_prefix(KEY_PREFIX).unwrap_or(key);
+                // An answer this server cannot open still goes to the gate, which denies it.
+                self.approvals
+                    .issued_for(token)
+                    .is_none_or(|request| request.is_for(call.tool, call.arguments, call.principal))
+            })
+            .collect()
+    }
+
+    fn carried_approval(&self) -> Option<String> {
+        None
+    }
+
+    fn keep_approval(&self, approval: CarriedApproval) {
+        let _ = approval;
     }
 }
