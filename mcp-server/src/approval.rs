@@ -526,6 +526,12 @@ impl Approvals {
         Ok(self.open_kind(token, KIND_REQUEST)?.request)
     }
 
+    /// The request a token was issued for, if its seal verifies (spent or not, expired or
+    /// not): to tell which call an answer belongs to.
+    pub(crate) fn issued_for(&self, token: &str) -> Option<ApprovalRequest> {
+        self.open(token).ok()
+    }
+
     fn open_kind(&self, token: &str, kind: &str) -> Result<Sealed, Denial> {
         let tampered = |what: &str| Denial::new(DenialReason::Tampered, what.to_owned());
         let bytes = state_token::open_bytes(&self.key, token).map_err(|e| match e {

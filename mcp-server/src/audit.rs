@@ -29,6 +29,7 @@
 //! | a handler that panics | its request's records, then a response record with -32603 and the reason `the handler panicked` (never the panic's message) |
 //! | a request the engine refuses before dispatch: unparseable params, an unknown method, an unsupported version, missing client capabilities, a tampered `requestState`, a legacy request without a session | one [`AuditKind::Refusal`] with the JSON-RPC code and a fixed reason (never the parser's message, which may quote arguments) |
 //! | a request the Streamable HTTP transport refuses: `401`/`403`/`400`/`503` of authentication, a disallowed `Origin` or `Host` (`403`), no or an unknown session (`400`/`404`), bad headers or bodies (`400`/`405`/`406`/`408`/`413`/`415`), a busy server (`503`) | one [`AuditKind::Refusal`] with the HTTP [`status`](AuditRecord::status), the reason, the principal when known, and the client's address |
+//! | a result that [result filters](crate::filter) fired on, or that they withheld | one [`AuditKind::Filter`] between the request and the response, naming the rules and how many times each fired ([`filters`](AuditRecord::filters)), never the values |
 //! | records a [`JsonlSink`] had to drop | one [`AuditKind::Dropped`] marker, written before the next record that got through, with how many ([`dropped`](AuditRecord::dropped)) and when |
 //!
 //! Building records costs nothing when an [`Audit`] has no sink ([`Audit::is_enabled`]): the
@@ -95,6 +96,11 @@ pub enum AuditKind {
     /// ([`dropped`](AuditRecord::dropped)) and when (from [`time`](AuditRecord::time), the first
     /// loss, to the time in the [`reason`](AuditRecord::reason), the last).
     Dropped,
+    /// Result filters fired on a result ([`crate::filter`]): the record names the item, the
+    /// rules and how many times each fired ([`filters`](AuditRecord::filters)), and whether the
+    /// result was released ([`Decision::Allow`]) or withheld ([`Decision::Deny`], with the
+    /// reason: a blocking rule, a rule that failed, an invalid result, a refused approval).
+    Filter,
 }
 
 /// A policy's or an approver's decision.
@@ -173,6 +179,10 @@ pub struct AuditRecord {
     pub client: Option<String>,
     /// How many records were lost, for a [`AuditKind::Dropped`] marker.
     pub dropped: Option<u64>,
+    /// For a [`AuditKind::Filter`] record: each filter rule that fired, and how many times
+    /// (never what it found).
+    #[serde(default)]
+    pub filters: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 impl AuditRecord {
@@ -197,6 +207,7 @@ impl AuditRecord {
             status: None,
             client: None,
             dropped: None,
+            filters: None,
         }
     }
 
@@ -272,6 +283,12 @@ impl AuditRecord {
     /// How many records a [`AuditKind::Dropped`] marker stands for.
     pub fn with_dropped(mut self, dropped: u64) -> Self {
         self.dropped = Some(dropped);
+        self
+    }
+
+    /// The filter rules that fired on a result, and how many times each.
+    pub fn with_filters(mut self, filters: std::collections::BTreeMap<String, u64>) -> Self {
+        self.filters = Some(filters);
         self
     }
 
@@ -531,6 +548,7 @@ impl AuditSink for TracingSink {
                     status = r.status,
                     client = r.client.as_deref(),
                     dropped = r.dropped,
+                    filters = r.filters.as_ref().map(tracing::field::debug),
                     "audit"
                 )
             };

@@ -9,6 +9,7 @@ pub mod audit;
 mod channel;
 pub mod context;
 pub mod error;
+pub mod filter;
 pub mod fs;
 pub mod handler;
 #[cfg(feature = "http")]

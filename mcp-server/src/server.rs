@@ -196,6 +196,8 @@ pub(crate) struct Inner {
     pub(crate) default_gate: std::sync::OnceLock<ApprovalGate>,
     /// The `_meta` of modern results (`serverInfo`), built at the first modern request.
     modern_meta: std::sync::OnceLock<Meta>,
+    /// The result filters ([`Server::filters`]).
+    pub(crate) filters: Option<Arc<crate::filter::Filters>>,
 }
 
 /// An MCP server: tools, resources, templates and prompts, with a name and a version.
@@ -256,6 +258,7 @@ impl Server {
                 approval: None,
                 default_gate: std::sync::OnceLock::new(),
                 modern_meta: std::sync::OnceLock::new(),
+                filters: None,
             }),
         }
     }
@@ -328,6 +331,15 @@ impl Server {
     #[must_use]
     pub fn approval(mut self, gate: ApprovalGate) -> Self {
         self.inner_mut().approval = Some(gate);
+        self
+    }
+
+    /// Filters tool results, resource contents and prompt messages before they are sent:
+    /// secrets and personal data redacted, dropped or withheld, results released only after an
+    /// approval, sizes capped (see [`crate::filter`]).
+    #[must_use]
+    pub fn filters(mut self, filters: crate::filter::Filters) -> Self {
+        self.inner_mut().filters = Some(Arc::new(filters));
         self
     }
 
@@ -1051,7 +1063,10 @@ impl Server {
                 let read = handler.read(cx.clone(), p.uri, vars);
                 match crate::pipeline::run::bounded(admission.timeout, "resource", &uri, read).await
                 {
-                    Ok(contents) => {
+                    Ok(mut contents) => {
+                        if let Err(e) = self.filter_contents(&cx, &uri, &mut contents).await {
+                            return self.handler_error(&cx, e, binding);
+                        }
                         let (ttl_ms, cache_scope) =
                             cache(&cx, self.inner.options.read_ttl_ms, CacheScope::Public);
                         let mut result = ReadResourceResult {
@@ -1090,6 +1105,11 @@ impl Server {
                     )));
                 };
                 let arguments = p.arguments.unwrap_or_default();
+                let filtered_arguments = self
+                    .inner
+                    .filters
+                    .is_some()
+                    .then(|| serde_json::to_value(&arguments).unwrap_or_default());
                 let size = || arguments.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
                 let admission = self
                     .admit_read(&cx, &policy, "prompt", &p.name, size)
@@ -1098,6 +1118,13 @@ impl Server {
                 match crate::pipeline::run::bounded(admission.timeout, "prompt", &p.name, get).await
                 {
                     Ok(mut result) => {
+                        if let Some(arguments) = &filtered_arguments
+                            && let Err(e) = self
+                                .filter_messages(&cx, &p.name, arguments, &mut result.messages)
+                                .await
+                        {
+                            return self.handler_error(&cx, e, binding);
+                        }
                         result.shape(v);
                         result.result_type = result_type(&cx);
                         if modern {

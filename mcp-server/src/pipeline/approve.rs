@@ -88,7 +88,7 @@ impl Server {
 
 /// Asks the client's user for approvals through the request's context: a server-to-client
 /// request in the legacy era, an `input_required` round in the modern era.
-struct Asker<'a>(&'a Context);
+pub(crate) struct Asker<'a>(pub(crate) &'a Context);
 
 impl ApprovalAsker for Asker<'_> {
     type Error = Error;

@@ -1,7 +1,7 @@
 //! The call pipeline: how a `tools/call` runs, as a list of named stages.
 //!
 //! ```text
-//! lookup -> admit -> validate -> approve -> run -> check -> shape
+//! lookup -> admit -> validate -> approve -> run -> check -> filter -> shape
 //! ```
 //!
 //! The dispatcher looks the tool up, then runs [`STAGES`] in order over one [`Call`]. Each
@@ -14,6 +14,7 @@
 //! | approve | `approve.rs` | a human's approval, bound to the exact arguments and the principal | an approval, granted or refused |
 //! | run | `run.rs` | the handler within its timeout, or a task that runs the rest of the pipeline | (the response record) |
 //! | check | `check.rs` | the structured result against the output schema | (the response record) |
+//! | filter | `filter.rs` | the result through the server's [result filters](crate::filter): redacted, dropped, withheld, released after approval, capped | a filter record (rules fired and counts) and, for a release, an approval |
 //! | shape | `shape.rs` | the result shaped to the peer's version, its size limit, the wire form | (the response record) |
 //!
 //! The request and response records around the whole call are written by
@@ -25,7 +26,7 @@
 //!
 //! The pipeline sees a tool only through its handler ([`crate::ToolHandler`]): a tool whose
 //! `call` forwards to another server goes through exactly the same stages as a local one. A new
-//! stage (results filtering, between check and shape) is one more entry in [`STAGES`].
+//! stage is one more entry in [`STAGES`].
 
 use std::sync::Arc;
 
@@ -45,6 +46,7 @@ use crate::validate::ToolSchemas;
 pub(crate) mod admit;
 pub(crate) mod approve;
 pub(crate) mod check;
+pub(crate) mod filter;
 pub(crate) mod run;
 pub(crate) mod shape;
 pub(crate) mod validate;
@@ -56,6 +58,7 @@ pub(crate) const STAGES: &[&dyn Stage] = &[
     &approve::Approve,
     &run::Run,
     &check::Check,
+    &filter::Filter,
     &shape::ShapeResult,
 ];
 
@@ -548,7 +551,9 @@ mod tests {
         let names: Vec<&str> = STAGES.iter().map(|s| s.name()).collect();
         assert_eq!(
             names,
-            ["admit", "validate", "approve", "run", "check", "shape"]
+            [
+                "admit", "validate", "approve", "run", "check", "filter", "shape"
+            ]
         );
     }
 }
