@@ -1340,6 +1340,16 @@ impl Host {
         self.single_owner(ItemKind::Resource, uri, by_template)
     }
 
+    /// The upstream that serves a tool or prompt (by its namespaced name) or a resource (by its
+    /// namespaced URI or URI template).
+    pub fn owner(&self, kind: ItemKind, name: &str) -> Result<String, HostError> {
+        let (up, _) = match kind {
+            ItemKind::Resource => self.route_resource(name)?,
+            _ => self.route_name(kind, name)?,
+        };
+        Ok(up.name().to_owned())
+    }
+
     /// Calls a tool on its upstream with the name it has there. What the upstream does during
     /// the call reaches `bridge`: progress, and (see the [module documentation](self)) log
     /// messages, elicitation, sampling and roots. The result is the upstream's, as it is.

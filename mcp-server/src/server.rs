@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
+use crate::access::ItemKind;
 use crate::approval::{
     ApprovalAsker, ApprovalGate, Approvals, CarriedApproval, GateError, PendingCall,
 };
@@ -314,6 +315,15 @@ impl Server {
         self
     }
 
+    /// Decides per caller who may see and use each item, consulted both when lists are filtered
+    /// and when a call is admitted (see [`crate::access`]).
+    #[must_use]
+    pub fn access_control(mut self, control: impl crate::access::AccessControl) -> Self {
+        let hook = crate::access::AccessHook(Arc::new(control));
+        self.inner_mut().gateway.access = Some(hook);
+        self
+    }
+
     /// Where audit records go: one record per request, response, policy decision and approval
     /// (see [`crate::audit`]).
     #[must_use]
@@ -400,7 +410,8 @@ impl Server {
             });
         }
         let defers_task = tool.defers_task();
-        let guard = Arc::new(Guard::new(tool.policy(), gateway::may_destroy(&definition)));
+        let guard = Guard::new(tool.policy(), gateway::may_destroy(&definition));
+        let guard = Arc::new(guard.for_item(ItemKind::Tool, &definition.name));
         let schemas = self
             .inner
             .schemas
@@ -468,7 +479,11 @@ impl Server {
                 })?)
             }
         };
-        let guard = Arc::new(Guard::new(resource.policy(), false));
+        let (kind, name) = match &definition {
+            ResourceDefinition::Static(r) => (ItemKind::Resource, &r.uri),
+            ResourceDefinition::Template(t) => (ItemKind::ResourceTemplate, &t.uri_template),
+        };
+        let guard = Arc::new(Guard::new(resource.policy(), false).for_item(kind, name));
         let handler: Arc<dyn DynResource> = Arc::new(resource);
         let mut reg = self.inner.registry.write().expect("not poisoned");
         match (definition, template) {
@@ -539,7 +554,8 @@ impl Server {
     /// already registered); the server is then unchanged.
     pub fn try_add_prompt(&self, prompt: impl PromptHandler) -> Result<(), crate::RegisterError> {
         let definition = prompt.definition();
-        let guard = Arc::new(Guard::new(prompt.policy(), false));
+        let guard = Guard::new(prompt.policy(), false);
+        let guard = Arc::new(guard.for_item(ItemKind::Prompt, &definition.name));
         let mut reg = self.inner.registry.write().expect("not poisoned");
         if reg
             .prompts
@@ -1123,7 +1139,7 @@ impl Server {
                     return self.tool_error(&cx, Error::public(message), binding);
                 }
                 let policy = guard.policy(&self.inner.gateway);
-                if policy.approval.is_required() {
+                if admission.approval.is_required() {
                     // Bound to the principal (issuer and subject), not the bare subject.
                     let key = cx.identity().map(crate::Identity::principal_key);
                     let principal = key.as_deref().unwrap_or("anonymous");
@@ -1132,7 +1148,7 @@ impl Server {
                         arguments: &arguments,
                         principal,
                         sensitive: &policy.sensitive,
-                        out_of_band: policy.approval == crate::policy::Approval::OutOfBand,
+                        out_of_band: admission.approval == crate::policy::Approval::OutOfBand,
                     };
                     let outcome = self.gate().check(&call, &Asker(&cx)).await;
                     match outcome {
