@@ -199,7 +199,7 @@ pub struct UpstreamConfig {
     /// `stdio` or `http` (`streamable-http` too); inferred from `command` or `url` when absent.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
-    /// The program (stdio).
+    /// The program (stdio); `${VAR}` expanded, as are `args`.
     #[serde(default)]
     pub command: Option<String>,
     /// Its arguments.
@@ -526,6 +526,7 @@ impl Config {
                 }
             }
             if let Some(url) = &u.url
+                && !url.starts_with("${")
                 && !(url.starts_with("http://") || url.starts_with("https://"))
             {
                 return Err(source.error(&at("url"), format!("`{url}` is not an http(s) URL")));

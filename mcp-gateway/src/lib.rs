@@ -89,6 +89,8 @@ impl GatewayBuilder {
                 config::NamingConfig::Kept => Naming::Kept,
             })
             .capabilities(forward::all_capabilities())
+            // Upstreams send every log message; each caller's own level filters them.
+            .log_level(mcp_core::types::LoggingLevel::Debug)
             .info(g.name.clone(), env!("CARGO_PKG_VERSION"));
         for (name, u) in &config.upstreams {
             host = host.upstream(upstream(&config, name, u, transports.get(name))?);
@@ -193,7 +195,14 @@ fn upstream(
         let connect = connect.clone();
         Upstream::transport(name, move || connect())
     } else if let Some(command) = &u.command {
-        let mut s = StdioServer::new(command.clone()).args(u.args.clone());
+        let command = config::expand(command).map_err(|m| source_error(at("command"), m))?;
+        let mut args = Vec::new();
+        for (i, a) in u.args.iter().enumerate() {
+            let mut p = at("args");
+            p.push(config::Seg::Index(i));
+            args.push(config::expand(a).map_err(|m| source_error(p, m))?);
+        }
+        let mut s = StdioServer::new(command).args(args);
         for (k, v) in &u.env {
             let v = config::expand(v).map_err(|m| {
                 let mut p = at("env");
@@ -207,7 +216,8 @@ fn upstream(
         }
         Upstream::stdio(name, s)
     } else {
-        let url = u.url.clone().unwrap_or_default();
+        let url = config::expand(u.url.as_deref().unwrap_or_default())
+            .map_err(|m| source_error(at("url"), m))?;
         let mut s = HttpServer::new(url);
         for (k, v) in &u.headers {
             let v = config::expand(v).map_err(|m| {

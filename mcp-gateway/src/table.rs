@@ -81,7 +81,8 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(out, "upstream {name} (environment {env}): {health:?}");
     }
-    let tools = host.tools();
+    let mut tools = host.tools();
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
     let mut used = vec![false; rules.rules().len()];
     for (label, identity) in personas(config) {
         let _ = writeln!(out, "\ncaller: {label}");
