@@ -646,9 +646,23 @@ impl Client {
                 }
                 Outcome::InputRequired(ir) => {
                     let mut responses = InputResponses::new();
+                    let mut deferred = None;
                     for (key, request) in ir.input_requests.unwrap_or_default() {
-                        let response = self.answer_input(request).await.map_err(Error::Server)?;
-                        responses.insert(key, response);
+                        let answer = crate::handler::INPUT_KEY
+                            .scope(key.clone(), self.answer_input(request))
+                            .await;
+                        match answer {
+                            Ok(response) => {
+                                responses.insert(key, response);
+                            }
+                            Err(e) if e.code == crate::handler::INPUT_DEFERRED => {
+                                deferred = Some(e);
+                            }
+                            Err(e) => return Err(Error::Server(e)),
+                        }
+                    }
+                    if let Some(e) = deferred {
+                        return Err(Error::Server(e));
                     }
                     let object = params.as_object_mut().expect("params are an object");
                     object.insert(

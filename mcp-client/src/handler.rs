@@ -66,6 +66,28 @@ pub trait ClientHandler: Send + Sync + 'static {
     }
 }
 
+tokio::task_local! {
+    /// The key of the modern-era input request a handler is answering.
+    pub(crate) static INPUT_KEY: String;
+}
+
+/// Inside a [`ClientHandler`] method answering a modern-era `input_required` round: the key the
+/// server gave this input request; `None` for legacy server-to-client requests. A handler that
+/// relays the request to its own caller (a gateway) asks under the same key.
+pub fn input_key() -> Option<String> {
+    INPUT_KEY.try_with(Clone::clone).ok()
+}
+
+/// The code of [`defer_input`]'s error (never sent to a server).
+pub const INPUT_DEFERRED: mcp_core::ErrorCode = mcp_core::ErrorCode(-32099);
+
+/// The answer of a handler that cannot answer a modern-era input request yet (it must first ask
+/// its own caller, as a gateway does): the client still asks the handler for the round's other
+/// input requests, then ends the request with this error instead of answering the server.
+pub fn defer_input() -> ErrorObject {
+    ErrorObject::new(INPUT_DEFERRED, "input deferred to the handler's caller")
+}
+
 /// Which requests a [`ClientHandler`] answers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HandlerCapabilities {

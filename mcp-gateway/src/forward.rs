@@ -96,7 +96,11 @@ async fn bridged<T>(
         }
     };
     tokio::select! {
-        r = work => r,
+        r = work => match bridge.interrupted() {
+            // The upstream request ended because the bridge deferred an answer.
+            Some(e) => Err(e),
+            None => r,
+        },
         () = bridge.interrupt.notify.notified() => Err(bridge.take()),
     }
 }
@@ -137,27 +141,38 @@ impl Bridge {
     }
 
     fn take(&self) -> Error {
-        self.interrupt
-            .error
-            .lock()
-            .expect("not poisoned")
-            .take()
+        self.interrupted()
             .unwrap_or_else(|| Error::public("the call was interrupted"))
     }
 
-    /// The answer to the upstream, or (when the caller must answer first) an interruption of the
-    /// call: the upstream request is dropped and the caller gets `input_required`; the call is
-    /// made again with the answers.
+    /// The answer to the upstream, or an interruption of the call when the caller must answer
+    /// first (the modern era's `input_required`: the call is made again with the answers) or
+    /// cannot answer (the caller gets its own error, such as -32021, as it is).
+    ///
+    /// In an upstream's modern round the answer is deferred, so that every input request of
+    /// the round reaches the caller at once; otherwise the upstream request is dropped.
     async fn answer<T>(&self, r: Result<T>) -> std::result::Result<T, ErrorObject> {
-        match r {
-            Ok(v) => Ok(v),
-            Err(e) if e.is_input_required() => {
-                *self.interrupt.error.lock().expect("not poisoned") = Some(e);
-                self.interrupt.notify.notify_one();
-                std::future::pending().await
+        let e = match r {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let deferrable = e.is_input_required() && mcp_client::handler::input_key().is_some();
+        {
+            let mut slot = self.interrupt.error.lock().expect("not poisoned");
+            if slot.as_ref().is_none_or(|first| first.is_input_required() && !e.is_input_required()) {
+                *slot = Some(e);
             }
-            Err(e) => Err(e.to_error_object(self.cx.era() == mcp_core::Era::Modern)),
         }
+        if deferrable {
+            return Err(mcp_client::handler::defer_input());
+        }
+        self.interrupt.notify.notify_one();
+        std::future::pending().await
+    }
+
+    /// The interruption the bridge recorded, if any.
+    fn interrupted(&self) -> Option<Error> {
+        self.interrupt.error.lock().expect("not poisoned").take()
     }
 }
 
@@ -167,8 +182,12 @@ impl ClientHandler for Bridge {
     }
 
     async fn elicit(&self, params: ElicitRequestParams) -> std::result::Result<ElicitResult, ErrorObject> {
+        let key = mcp_client::handler::input_key();
         let r = match params {
-            ElicitRequestParams::Form(f) => self.cx.elicit_with(f.message, f.requested_schema).await,
+            ElicitRequestParams::Form(f) => match key {
+                Some(k) => self.cx.keyed(k).elicit_with(f.message, f.requested_schema).await,
+                None => self.cx.elicit_with(f.message, f.requested_schema).await,
+            },
             ElicitRequestParams::Url(u) => {
                 let id = u.elicitation_id.unwrap_or_default();
                 self.cx.elicit_url(u.message, u.url, id).await
@@ -181,12 +200,18 @@ impl ClientHandler for Bridge {
         &self,
         params: CreateMessageRequestParams,
     ) -> std::result::Result<CreateMessageResult, ErrorObject> {
-        let r = self.cx.sample(params).await;
+        let r = match mcp_client::handler::input_key() {
+            Some(k) => self.cx.keyed(k).sample(params).await,
+            None => self.cx.sample(params).await,
+        };
         self.answer(r).await
     }
 
     async fn roots(&self) -> std::result::Result<Vec<Root>, ErrorObject> {
-        let r = self.cx.roots().await;
+        let r = match mcp_client::handler::input_key() {
+            Some(k) => self.cx.keyed(k).roots().await,
+            None => self.cx.roots().await,
+        };
         self.answer(r).await
     }
 

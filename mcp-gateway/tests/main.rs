@@ -610,3 +610,90 @@ fn config_errors_name_the_file_the_line_and_the_key() {
     let ok = Config::parse("conf/gw.toml", "[upstreams.fs]\ncommand = \"x\"\n[[rules]]\ntools = [\"*\"]\n").unwrap();
     assert_eq!(ok.rules.len(), 1);
 }
+
+#[tokio::test]
+async fn the_callers_token_never_reaches_an_upstream() {
+    use mcp_server::http::auth::testing::TestAuthServer;
+    use mcp_server::http::{HttpConfig, McpService};
+
+    // An HTTP upstream that records the headers of every request it receives.
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let seen: Arc<Mutex<Vec<axum::http::HeaderMap>>> = Arc::default();
+    let record = seen.clone();
+    let upstream_router = McpService::new(upstream(&[("whoami", true)], &calls), HttpConfig::new())
+        .router()
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                record.lock().unwrap().push(req.headers().clone());
+                next.run(req)
+            },
+        ));
+    let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_url = format!("http://{}/mcp", upstream_listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(upstream_listener, upstream_router).await });
+
+    // The gateway's front checks bearer tokens from a local authorization server.
+    let authz = TestAuthServer::start().await.unwrap();
+    let front_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front_url = format!("http://{}/mcp", front_listener.local_addr().unwrap());
+    let config = parse(&format!(
+        r#"
+[front.oauth]
+resource = "{front_url}"
+issuer = "{}"
+jwks_url = "{}"
+
+[upstreams.api]
+url = "{upstream_url}"
+headers = {{ X-Upstream-Key = "Key ${{CARGO_PKG_NAME}}" }}
+
+[[rules]]
+tools = ["*"]
+"#,
+        authz.issuer(),
+        authz.jwks_url()
+    ));
+    let http = mcp_gateway::http_config(&config).unwrap();
+    let g = Gateway::start(config).await.unwrap();
+    let front = g.server().clone();
+    tokio::spawn(async move {
+        mcp_server::http::serve(front, http, front_listener, std::future::pending()).await
+    });
+
+    let token = authz.access_token(&front_url, "alice", &[]);
+    let c = Client::builder()
+        .connect_http(
+            mcp_client::HttpServer::new(front_url.clone())
+                .header("Authorization", format!("Bearer {token}")),
+        )
+        .await
+        .unwrap();
+    let r = c.call_tool("whoami", json!({"q": 1})).await.unwrap();
+    assert_eq!(r.content[0].as_text().unwrap(), r#"whoami {"q":1}"#);
+    assert_eq!(*calls.lock().unwrap(), [json!({"q": 1})]);
+
+    // Without a token the front refuses, and nothing more reaches the upstream.
+    let before = seen.lock().unwrap().len();
+    let anonymous = Client::builder()
+        .connect_http(mcp_client::HttpServer::new(front_url))
+        .await;
+    assert!(
+        matches!(anonymous, Err(mcp_client::Error::Http { status: 401, .. })),
+        "{anonymous:?}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), before);
+
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty());
+    let key = format!("Key {}", env!("CARGO_PKG_NAME"));
+    for headers in seen.iter() {
+        assert!(headers.get("authorization").is_none(), "{headers:?}");
+        assert_eq!(headers.get("x-upstream-key").unwrap(), key.as_str());
+        for (name, value) in headers {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            assert!(!value.contains(&token), "{name}: {value}");
+        }
+    }
+    drop(seen);
+    g.close().await;
+}
