@@ -333,8 +333,14 @@ impl Client {
             .map(|s| s.version)
     }
 
+    /// What the client declares; in the modern era a request made with its own handler (see
+    /// [`Client::with_handler`]) declares that handler's `call_capabilities` when it has them.
     fn capabilities(&self) -> ClientCapabilities {
-        let caps = self.inner.handler.capabilities();
+        let caps = CALL_HANDLER
+            .try_with(|h| h.call_capabilities())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| self.inner.handler.capabilities());
         ClientCapabilities {
             roots: caps.roots.then_some(RootsCapability {
                 list_changed: Some(false),

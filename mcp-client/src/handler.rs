@@ -21,6 +21,13 @@ pub trait ClientHandler: Send + Sync + 'static {
         HandlerCapabilities::default()
     }
 
+    /// What the requests of a call made with this handler declare in the modern era (where each
+    /// request carries the client's capabilities), instead of the client's own: a gateway
+    /// relaying a call declares what its caller can answer. `None` (the default): the client's.
+    fn call_capabilities(&self) -> Option<HandlerCapabilities> {
+        None
+    }
+
     /// Answers an elicitation (form or URL). Declines by default.
     fn elicit(
         &self,
@@ -106,6 +113,9 @@ impl<H: ClientHandler> ClientHandler for std::sync::Arc<H> {
     fn capabilities(&self) -> HandlerCapabilities {
         (**self).capabilities()
     }
+    fn call_capabilities(&self) -> Option<HandlerCapabilities> {
+        (**self).call_capabilities()
+    }
     fn elicit(
         &self,
         params: ElicitRequestParams,
@@ -155,6 +165,7 @@ pub enum Change {
 /// The object-safe form the client stores.
 pub(crate) trait DynHandler: Send + Sync {
     fn capabilities(&self) -> HandlerCapabilities;
+    fn call_capabilities(&self) -> Option<HandlerCapabilities>;
     fn elicit(
         &self,
         params: ElicitRequestParams,
@@ -172,6 +183,9 @@ pub(crate) trait DynHandler: Send + Sync {
 impl<H: ClientHandler> DynHandler for H {
     fn capabilities(&self) -> HandlerCapabilities {
         ClientHandler::capabilities(self)
+    }
+    fn call_capabilities(&self) -> Option<HandlerCapabilities> {
+        ClientHandler::call_capabilities(self)
     }
     fn elicit(
         &self,

@@ -497,7 +497,9 @@ impl Config {
             }
             match (&u.command, &u.url) {
                 (Some(_), Some(_)) => {
-                    return Err(source.error(&at("url"), "give either `command` or `url`, not both"));
+                    return Err(
+                        source.error(&at("url"), "give either `command` or `url`, not both")
+                    );
                 }
                 (None, None) => {
                     return Err(source.error(
@@ -541,7 +543,9 @@ impl Config {
             }
             for (h, value) in &u.headers {
                 if let Err(m) = expand(value) {
-                    return Err(source.error(&[key("upstreams"), key(name), key("headers"), key(h)], m));
+                    return Err(
+                        source.error(&[key("upstreams"), key(name), key("headers"), key(h)], m)
+                    );
                 }
             }
             for (k, value) in &u.env {
@@ -551,14 +555,13 @@ impl Config {
             }
         }
         for (i, rule) in self.rules.iter().enumerate() {
-            crate::rules::CompiledRule::compile(rule)
-                .map_err(|(field, index, message)| {
-                    let mut path = vec![key("rules"), Seg::Index(i), key(field)];
-                    if let Some(j) = index {
-                        path.push(Seg::Index(j));
-                    }
-                    source.error(&path, message)
-                })?;
+            crate::rules::CompiledRule::compile(rule).map_err(|(field, index, message)| {
+                let mut path = vec![key("rules"), Seg::Index(i), key(field)];
+                if let Some(j) = index {
+                    path.push(Seg::Index(j));
+                }
+                source.error(&path, message)
+            })?;
         }
         if let Some(o) = &self.front.oauth {
             let at = |k: &str| [key("front"), key("oauth"), key(k)];
@@ -629,11 +632,7 @@ pub fn expand(value: &str) -> Result<String, String> {
                 return Err("an unclosed `${`".to_owned());
             };
             let name = &body[..end];
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!("`${{{name}}}` is not a variable name"));
             }
             let v = std::env::var(name)

@@ -110,7 +110,13 @@ fn fits<T: serde::Serialize>(value: T, entered: &Entered, kind: &str, name: &str
     if let Some(limit) = entered.max_result_bytes {
         let size = serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len());
         if size > limit {
-            tracing::warn!(kind, name, size, limit, "an upstream result exceeds its size limit");
+            tracing::warn!(
+                kind,
+                name,
+                size,
+                limit,
+                "an upstream result exceeds its size limit"
+            );
             return Err(Error::public(format!(
                 "the result of {kind} `{name}` exceeds {limit} bytes"
             )));
@@ -159,7 +165,10 @@ impl Bridge {
         let deferrable = e.is_input_required() && mcp_client::handler::input_key().is_some();
         {
             let mut slot = self.interrupt.error.lock().expect("not poisoned");
-            if slot.as_ref().is_none_or(|first| first.is_input_required() && !e.is_input_required()) {
+            if slot
+                .as_ref()
+                .is_none_or(|first| first.is_input_required() && !e.is_input_required())
+            {
                 *slot = Some(e);
             }
         }
@@ -181,11 +190,30 @@ impl ClientHandler for Bridge {
         all_capabilities()
     }
 
-    async fn elicit(&self, params: ElicitRequestParams) -> std::result::Result<ElicitResult, ErrorObject> {
+    /// The caller's: a modern upstream sees in each request what the caller can answer.
+    fn call_capabilities(&self) -> Option<HandlerCapabilities> {
+        let caps = self.cx.client_capabilities();
+        Some(HandlerCapabilities {
+            elicitation_form: caps.supports_form_elicitation(),
+            elicitation_url: caps.supports_url_elicitation(),
+            sampling: caps.sampling.is_some(),
+            roots: caps.roots.is_some(),
+        })
+    }
+
+    async fn elicit(
+        &self,
+        params: ElicitRequestParams,
+    ) -> std::result::Result<ElicitResult, ErrorObject> {
         let key = mcp_client::handler::input_key();
         let r = match params {
             ElicitRequestParams::Form(f) => match key {
-                Some(k) => self.cx.keyed(k).elicit_with(f.message, f.requested_schema).await,
+                Some(k) => {
+                    self.cx
+                        .keyed(k)
+                        .elicit_with(f.message, f.requested_schema)
+                        .await
+                }
                 None => self.cx.elicit_with(f.message, f.requested_schema).await,
             },
             ElicitRequestParams::Url(u) => {
@@ -253,10 +281,10 @@ impl ToolHandler for UpstreamTool {
         let size = || serde_json::to_vec(&arguments).map_or(0, |v| v.len());
         let entered = self.shared.enter(&cx, ItemKind::Tool, name, size).await?;
         let bridge = Bridge::new(&cx);
-        let call = self
-            .shared
-            .host
-            .call_tool(name, serde_json::Value::Object(arguments), bridge.clone());
+        let call =
+            self.shared
+                .host
+                .call_tool(name, serde_json::Value::Object(arguments), bridge.clone());
         let result = bridged(&bridge, &entered, "tool", name, call).await?;
         fits(result, &entered, "tool", name)
     }
@@ -329,7 +357,11 @@ impl PromptHandler for UpstreamPrompt {
         self.prompt.clone()
     }
 
-    async fn get(&self, cx: Context, arguments: BTreeMap<String, String>) -> Result<GetPromptResult> {
+    async fn get(
+        &self,
+        cx: Context,
+        arguments: BTreeMap<String, String>,
+    ) -> Result<GetPromptResult> {
         let name = &self.prompt.name;
         let size = || arguments.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
         let entered = self.shared.enter(&cx, ItemKind::Prompt, name, size).await?;

@@ -534,7 +534,11 @@ pub fn http_config(config: &Config) -> Result<mcp_server::http::HttpConfig, Gate
         GatewayError::Config(source.error(&[config::key("front"), config::key("oauth")], m))
     };
     let rs = if let Some(jwks) = &o.jwks_url {
-        let mut v = JwtValidator::new(o.resource.clone(), o.issuer.clone(), Jwks::url(jwks.clone()));
+        let mut v = JwtValidator::new(
+            o.resource.clone(),
+            o.issuer.clone(),
+            Jwks::url(jwks.clone()),
+        );
         if let Some(c) = &o.roles_claim {
             v = v.roles_claim(c.clone());
         }

@@ -17,7 +17,11 @@ use clap::{Parser, Subcommand};
 use mcp_gateway::{Config, Gateway};
 
 #[derive(Parser)]
-#[command(name = "mcp-gateway", version, about = "Many MCP servers behind one endpoint")]
+#[command(
+    name = "mcp-gateway",
+    version,
+    about = "Many MCP servers behind one endpoint"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -101,11 +105,14 @@ fn reload_on_hangup(gateway: Arc<Gateway>, file: PathBuf) {
     };
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            match Config::load(&file).map_err(|e| e.to_string()).and_then(|c| {
-                gateway.reload(c).map_err(|e| e.to_string())
-            }) {
+            match Config::load(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|c| gateway.reload(c).map_err(|e| e.to_string()))
+            {
                 Ok(()) => eprintln!("mcp-gateway: reloaded {}", file.display()),
-                Err(e) => eprintln!("mcp-gateway: reload refused, the old configuration stays: {e}"),
+                Err(e) => {
+                    eprintln!("mcp-gateway: reload refused, the old configuration stays: {e}")
+                }
             }
         }
     });

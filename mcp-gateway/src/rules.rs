@@ -57,7 +57,8 @@ impl std::fmt::Debug for CompiledRule {
 fn globs(patterns: &[String], field: &'static str) -> Result<GlobSet, RuleError> {
     let mut b = GlobSetBuilder::new();
     for (i, p) in patterns.iter().enumerate() {
-        let glob = Glob::new(p).map_err(|e| (field, Some(i), format!("bad pattern `{p}`: {}", e.kind())))?;
+        let glob = Glob::new(p)
+            .map_err(|e| (field, Some(i), format!("bad pattern `{p}`: {}", e.kind())))?;
         b.add(glob);
     }
     b.build().map_err(|e| (field, None, e.to_string()))
@@ -152,11 +153,7 @@ impl CompiledRule {
         {
             return false;
         }
-        if !r
-            .claims
-            .iter()
-            .all(|(k, v)| claim_has(identity, k, v))
-        {
+        if !r.claims.iter().all(|(k, v)| claim_has(identity, k, v)) {
             return false;
         }
         if !r.environments.is_empty()
@@ -167,7 +164,9 @@ impl CompiledRule {
             return false;
         }
         if let Some(claim) = &r.environment_claim
-            && !item.environment.is_some_and(|e| claim_has(identity, claim, e))
+            && !item
+                .environment
+                .is_some_and(|e| claim_has(identity, claim, e))
         {
             return false;
         }
@@ -182,7 +181,10 @@ fn claim_has(identity: Option<&Identity>, name: &str, value: &str) -> bool {
     };
     let is = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s == value,
-        serde_json::Value::Bool(_) | serde_json::Value::Number(_) => v.to_string() == value,
+        serde_json::Value::Bool(b) => value.parse::<bool>() == Ok(*b),
+        serde_json::Value::Number(n) => {
+            value.parse::<serde_json::Number>().ok().as_ref() == Some(n)
+        }
         _ => false,
     };
     match claim {
@@ -320,7 +322,10 @@ impl RuleSet {
         let limits: Vec<&CompiledRule> = rules.iter().filter_map(|&i| self.rules.get(i)).collect();
         let timeout = limits.iter().filter_map(|r| r.rule.timeout()).min();
         let max_result_bytes = limits.iter().filter_map(|r| r.rule.max_result_bytes).min();
-        if let Some(limit) = limits.iter().filter_map(|r| r.rule.max_argument_bytes).min()
+        if let Some(limit) = limits
+            .iter()
+            .filter_map(|r| r.rule.max_argument_bytes)
+            .min()
             && argument_bytes() > limit
         {
             return Err(mcp_server::Error::protocol(
@@ -434,7 +439,10 @@ pub(crate) struct RulesAccess(pub(crate) Arc<Policy>);
 
 impl AccessControl for RulesAccess {
     fn decide(&self, identity: Option<&Identity>, item: &Item<'_>) -> Access {
-        match self.0.verdict(&self.0.rules(), identity, item.kind, item.name) {
+        match self
+            .0
+            .verdict(&self.0.rules(), identity, item.kind, item.name)
+        {
             Verdict::Allow { approval, .. } => Access::Allow { approval },
             Verdict::Deny { reason, .. } => Access::Deny(reason),
         }

@@ -33,7 +33,10 @@ fn personas(config: &Config) -> Vec<(String, Option<Identity>)> {
     }
     for rule in &config.rules {
         for role in &rule.roles {
-            push(format!("role {role}"), Identity::configured("caller").with_roles([role]));
+            push(
+                format!("role {role}"),
+                Identity::configured("caller").with_roles([role]),
+            );
         }
         if !rule.scopes.is_empty() {
             push(
@@ -89,8 +92,8 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
         let width = tools.iter().map(|t| t.name.len()).max().unwrap_or(4).max(4);
         let _ = writeln!(
             out,
-            "  {:<width$}  {:<12}  {:<6}  {:<8}  {}",
-            "tool", "environment", "listed", "callable", "approval"
+            "  {:<width$}  {:<12}  {:<6}  {:<8}  approval",
+            "tool", "environment", "listed", "callable"
         );
         for t in &tools {
             let env = policy
@@ -102,7 +105,10 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
                 .unwrap_or_else(|| "-".into());
             let verdict = policy.verdict(rules, identity.as_ref(), ItemKind::Tool, &t.name);
             let (yes, appr) = match &verdict {
-                Verdict::Allow { approval: a, rules: r } => {
+                Verdict::Allow {
+                    approval: a,
+                    rules: r,
+                } => {
                     for &i in r {
                         used[i] = true;
                     }

@@ -39,10 +39,7 @@ impl ToolHandler for Named {
         t
     }
     async fn call(&self, cx: Context, args: JsonObject) -> mcp_server::Result<CallToolResult> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(Value::Object(args.clone()));
+        self.calls.lock().unwrap().push(Value::Object(args.clone()));
         cx.progress(1.0, Some(2.0), Some("half"));
         Ok(CallToolResult::success(vec![ContentBlock::text(format!(
             "{} {}",
@@ -150,7 +147,11 @@ async fn gateway(rules: &str) -> Setup {
     let fs_calls = Arc::new(Mutex::new(Vec::new()));
     let web_calls = Arc::new(Mutex::new(Vec::new()));
     let fs = upstream(
-        &[("read_file", true), ("write_file", false), ("delete_file", false)],
+        &[
+            ("read_file", true),
+            ("write_file", false),
+            ("delete_file", false),
+        ],
         &fs_calls,
     );
     let web = upstream(&[("fetch", true)], &web_calls);
@@ -174,7 +175,9 @@ async fn client_with(
     recorder: Recorder,
     era: EraChoice,
 ) -> Client {
-    let mut c = InProcess::new(g.server().clone()).handler(recorder).era(era);
+    let mut c = InProcess::new(g.server().clone())
+        .handler(recorder)
+        .era(era);
     if let Some(id) = identity {
         c = c.identity(id);
     }
@@ -305,7 +308,11 @@ async fn rules_decide_lists_and_calls_alike() {
     let acme = client(g, Some(acme)).await;
     assert_eq!(listed_is_callable(&acme).await, ["web__fetch"]);
     let other = Identity::configured("bob").with_claims(claims(json!({"tenant": "other"})));
-    assert!(listed_is_callable(&client(g, Some(other)).await).await.is_empty());
+    assert!(
+        listed_is_callable(&client(g, Some(other)).await)
+            .await
+            .is_empty()
+    );
 
     // Environment scoping by the caller's claim: staging only, then prod (still no delete).
     let ops = |env: Value| {
@@ -330,21 +337,16 @@ async fn rules_decide_lists_and_calls_alike() {
         r.content[0].as_text().unwrap(),
         r#"read_file {"path":"a.txt"}"#
     );
-    assert!(
-        s.fs_calls
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|a| a.as_object().is_some_and(|o| o.is_empty() || o["path"] == "a.txt"))
-    );
+    assert!(s.fs_calls.lock().unwrap().iter().all(|a| {
+        a.as_object()
+            .is_some_and(|o| o.is_empty() || o["path"] == "a.txt")
+    }));
     g.close().await;
 }
 
 #[tokio::test]
 async fn the_check_table_shows_each_caller_and_rules_that_match_nothing() {
-    let rules = format!(
-        "{RULES}\n[[rules]]\ntools = [\"nothing__*\"]\nroles = [\"ghost\"]\n"
-    );
+    let rules = format!("{RULES}\n[[rules]]\ntools = [\"nothing__*\"]\nroles = [\"ghost\"]\n");
     let s = gateway(&rules).await;
     let table = s.gateway.table();
     let section = |label: &str| -> Vec<String> {
@@ -398,7 +400,10 @@ roles = ["admin"]
     // Read-only: no approval asked.
     let recorder = Recorder::new();
     let c = client_with(g, Some(admin.clone()), recorder.clone(), EraChoice::Legacy).await;
-    let r = c.call_tool("fs__read_file", json!({"path": "a"})).await.unwrap();
+    let r = c
+        .call_tool("fs__read_file", json!({"path": "a"}))
+        .await
+        .unwrap();
     assert_ne!(r.is_error, Some(true));
     assert!(recorder.elicitations().is_empty());
 
@@ -521,7 +526,9 @@ tools = ["ok__*", "crashy__*"]
         let c = c.clone();
         async move { c.call_tool("slow__hang", json!({})).await }
     });
-    tokio::time::timeout(SAFETY, started.notified()).await.unwrap();
+    tokio::time::timeout(SAFETY, started.notified())
+        .await
+        .unwrap();
     // ... while another upstream answers.
     let r = tokio::time::timeout(SAFETY, c.call_tool("ok__echo", json!({"n": 1})))
         .await
@@ -529,7 +536,11 @@ tools = ["ok__*", "crashy__*"]
         .unwrap();
     assert_eq!(r.content[0].as_text().unwrap(), r#"echo {"n":1}"#);
     // The hung call ends at its rule's timeout, as a tool error.
-    let r = tokio::time::timeout(SAFETY, hung).await.unwrap().unwrap().unwrap();
+    let r = tokio::time::timeout(SAFETY, hung)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(r.is_error, Some(true));
     assert_eq!(
         r.content[0].as_text().unwrap(),
@@ -546,9 +557,7 @@ tools = ["ok__*", "crashy__*"]
             if !listed(&c).await.contains(&"crashy__boom".to_owned()) {
                 break;
             }
-            recorder
-                .wait_for(|_| recorder.changes().len() > told)
-                .await;
+            recorder.wait_for(|_| recorder.changes().len() > told).await;
         }
     })
     .await
@@ -585,29 +594,62 @@ fn config_errors_name_the_file_the_line_and_the_key() {
     let e = config_error(
         "[upstreams.fs]\ncommand = \"mcp-fs\"\n\n[[rules]]\ntools = [\"*\"]\n\n[[rules]]\ntools = [\"fs__*\", \"fs__[a\"]\n",
     );
-    assert_eq!((e.line, e.key.as_deref()), (8, Some("rules[1].tools[1]")), "{e}");
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (8, Some("rules[1].tools[1]")),
+        "{e}"
+    );
     assert!(e.message.starts_with("bad pattern `fs__[a`"), "{e}");
 
-    let e = config_error("[upstreams.fs]\ncommand = \"x\"\n\n[[rules]]\ntools = [\"*\"]\nrate_limit = \"5/fortnight\"\n");
-    assert_eq!((e.line, e.key.as_deref()), (6, Some("rules[0].rate_limit")), "{e}");
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"x\"\n\n[[rules]]\ntools = [\"*\"]\nrate_limit = \"5/fortnight\"\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (6, Some("rules[0].rate_limit")),
+        "{e}"
+    );
 
     let e = config_error("[upstreams.fs]\ncommand = \"x\"\nurl = \"http://a/mcp\"\n");
-    assert_eq!((e.line, e.key.as_deref()), (3, Some("upstreams.fs.url")), "{e}");
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (3, Some("upstreams.fs.url")),
+        "{e}"
+    );
     assert_eq!(e.message, "give either `command` or `url`, not both");
 
-    let e = config_error("[upstreams.fs]\ncommand = \"x\"\n[[rules]]\neffect = \"maybe\"\ntools = [\"*\"]\n");
-    assert_eq!((e.line, e.key.as_deref()), (4, Some("rules[0].effect")), "{e}");
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"x\"\n[[rules]]\neffect = \"maybe\"\ntools = [\"*\"]\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (4, Some("rules[0].effect")),
+        "{e}"
+    );
     assert!(e.message.contains("unknown variant `maybe`"), "{e}");
 
-    let e = config_error("[upstreams.fs]\ncommand = \"x\"\nheaders = { Authorization = \"Bearer ${MCP_GATEWAY_TEST_UNSET_VAR}\" }\n");
-    assert_eq!((e.line, e.key.as_deref()), (3, Some("upstreams.fs.headers.Authorization")), "{e}");
-    assert_eq!(e.message, "the environment variable `MCP_GATEWAY_TEST_UNSET_VAR` is not set");
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"x\"\nheaders = { Authorization = \"Bearer ${MCP_GATEWAY_TEST_UNSET_VAR}\" }\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (3, Some("upstreams.fs.headers.Authorization")),
+        "{e}"
+    );
+    assert_eq!(
+        e.message,
+        "the environment variable `MCP_GATEWAY_TEST_UNSET_VAR` is not set"
+    );
 
     let e = config_error("[upstreams.fs\ncommand = \"x\"\n");
     assert_eq!((e.line, e.key.as_deref()), (1, None), "{e}");
 
     // A good configuration is still accepted.
-    let ok = Config::parse("conf/gw.toml", "[upstreams.fs]\ncommand = \"x\"\n[[rules]]\ntools = [\"*\"]\n").unwrap();
+    let ok = Config::parse(
+        "conf/gw.toml",
+        "[upstreams.fs]\ncommand = \"x\"\n[[rules]]\ntools = [\"*\"]\n",
+    )
+    .unwrap();
     assert_eq!(ok.rules.len(), 1);
 }
 
@@ -683,7 +725,7 @@ tools = ["*"]
     );
     assert_eq!(seen.lock().unwrap().len(), before);
 
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert!(!seen.is_empty());
     let key = format!("Key {}", env!("CARGO_PKG_NAME"));
     for headers in seen.iter() {
@@ -694,6 +736,5 @@ tools = ["*"]
             assert!(!value.contains(&token), "{name}: {value}");
         }
     }
-    drop(seen);
     g.close().await;
 }
