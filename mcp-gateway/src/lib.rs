@@ -500,6 +500,8 @@ impl Gateway {
         *self.config.write().expect("not poisoned") = new;
         // Environments may have changed: the items are described again.
         self.sync.run();
+        // What each caller may see may have changed.
+        self.server.notify_lists_changed();
         Ok(())
     }
 

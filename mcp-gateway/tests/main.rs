@@ -738,3 +738,42 @@ tools = ["*"]
     }
     g.close().await;
 }
+
+#[tokio::test]
+async fn a_reload_swaps_the_rules_keeps_the_connection_and_refuses_a_changed_upstream() {
+    let s = gateway("[[rules]]\ntools = [\"web__*\"]\napproval = \"none\"\n").await;
+    let g = &s.gateway;
+    let recorder = Recorder::new();
+    let c = client_with(g, None, recorder.clone(), EraChoice::Legacy).await;
+    assert_eq!(listed(&c).await, ["web__fetch"]);
+
+    // New rules: the same connection lists and calls by them, and is told the lists changed.
+    let told = recorder.changes().len();
+    let new = parse(&format!(
+        "{UPSTREAMS}\n[[rules]]\ntools = [\"fs__read_*\"]\napproval = \"none\"\n"
+    ));
+    g.reload(new).unwrap();
+    tokio::time::timeout(
+        SAFETY,
+        recorder.wait_for(|_| recorder.changes().len() > told),
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed_is_callable(&c).await, ["fs__read_file"]);
+
+    // A configuration whose upstreams differ is refused; the rules in force stay.
+    let moved = parse(&format!(
+        "{}\n[[rules]]\ntools = [\"*\"]\n",
+        UPSTREAMS.replace(
+            "environment = \"prod\"",
+            "environment = \"prod\"\ntimeout_secs = 5\nera = \"legacy\"\nargs = [\"x\"]"
+        )
+    ));
+    let refused = g.reload(moved).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "the upstreams or their naming changed: restart the gateway to apply that"
+    );
+    assert_eq!(listed_is_callable(&c).await, ["fs__read_file"]);
+    g.close().await;
+}

@@ -639,6 +639,19 @@ impl Server {
             .map_err(|d| d.to_error_object("resource", uri))
     }
 
+    /// Tells clients that every list may have changed (`list_changed` for tools, resources and
+    /// prompts): after a change of what an [`AccessControl`](crate::access::AccessControl)
+    /// decides, for instance.
+    pub fn notify_lists_changed(&self) {
+        for e in [
+            Event::ToolsChanged,
+            Event::ResourcesChanged,
+            Event::PromptsChanged,
+        ] {
+            let _ = self.inner.events.send(e);
+        }
+    }
+
     /// Tells subscribed clients that the resource at `uri` changed.
     pub fn notify_resource_updated(&self, uri: impl Into<String>) {
         let _ = self.inner.events.send(Event::ResourceUpdated(uri.into()));
