@@ -73,6 +73,9 @@ pub struct Config {
     /// The policy rules; no rule, no access (fail closed).
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Anomaly flags per principal (none without this section).
+    #[serde(default)]
+    pub anomaly: Option<AnomalyConfig>,
     /// The file the configuration came from (set by [`Config::load`]).
     #[serde(skip)]
     pub file: PathBuf,
@@ -314,6 +317,76 @@ impl Rule {
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout_ms.map(Duration::from_millis)
     }
+}
+
+/// What a raised anomaly flag does to the call (each flag is audited and counted in any case).
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagAction {
+    /// Only the audit record and the metric.
+    #[default]
+    Audit,
+    /// The call waits for a human's approval.
+    Approval,
+    /// The call is refused (-32003, `data.reason` `anomaly_<flag>`).
+    Deny,
+}
+
+/// `[anomaly]`: flags raised per principal when a tool call is admitted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalyConfig {
+    /// A call rate far above the principal's own baseline: the last minute's calls exceed this
+    /// factor times its average minute over the baseline period (10).
+    #[serde(default = "default_rate_factor")]
+    pub rate_factor: f64,
+    /// ... and number at least this many (20).
+    #[serde(default = "default_rate_min_calls")]
+    pub rate_min_calls: usize,
+    /// The baseline period, in minutes (60); a principal seen for less than two minutes has no
+    /// baseline yet.
+    #[serde(default = "default_rate_baseline_mins")]
+    pub rate_baseline_mins: u64,
+    /// What a rate flag does.
+    #[serde(default)]
+    pub rate_action: FlagAction,
+    /// What the first call of a destructive tool (by its annotations) by a principal does.
+    #[serde(default)]
+    pub first_destructive_action: FlagAction,
+    /// Tags of tools, by glob patterns over namespaced names (`secret = ["vault__*"]`).
+    #[serde(default)]
+    pub tags: BTreeMap<String, Vec<String>>,
+    /// Sequences: a call of a tool tagged `then` within `within_secs` of a call of a tool
+    /// tagged `first`, by the same principal.
+    #[serde(default)]
+    pub sequences: Vec<SequenceConfig>,
+}
+
+fn default_rate_factor() -> f64 {
+    10.0
+}
+
+fn default_rate_min_calls() -> usize {
+    20
+}
+
+fn default_rate_baseline_mins() -> u64 {
+    60
+}
+
+/// `[[anomaly.sequences]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SequenceConfig {
+    /// The tag of the first call.
+    pub first: String,
+    /// The tag of the call that raises the flag.
+    pub then: String,
+    /// Within how long, in seconds.
+    pub within_secs: u64,
+    /// What the flag does.
+    #[serde(default)]
+    pub action: FlagAction,
 }
 
 /// One step of a key path.
@@ -562,6 +635,10 @@ impl Config {
                 }
                 source.error(&path, message)
             })?;
+        }
+        if let Some(a) = &self.anomaly {
+            crate::anomaly::Detector::new(a)
+                .map_err(|(path, message): (Vec<Seg>, String)| source.error(&path, message))?;
         }
         if let Some(o) = &self.front.oauth {
             let at = |k: &str| [key("front"), key("oauth"), key(k)];

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod anomaly;
 pub mod config;
 mod forward;
 pub mod rules;
@@ -102,19 +103,6 @@ impl GatewayBuilder {
             rules: RwLock::new(Arc::new(rules)),
             items: RwLock::new(HashMap::new()),
         });
-        let mut server = Server::with_info(Implementation::new(
-            g.name.clone(),
-            env!("CARGO_PKG_VERSION"),
-        ))
-        .access_control(RulesAccess(policy.clone()));
-        if let Some(id) = &config.front.identity {
-            server = server.identity(
-                Identity::configured(id.subject.clone())
-                    .with_roles(id.roles.clone())
-                    .with_scopes(id.scopes.clone())
-                    .with_claims(id.claims.clone()),
-            );
-        }
         let audit = match (audit, &g.audit) {
             (Some(a), _) => Some(a),
             (None, Some(path)) => {
@@ -127,6 +115,24 @@ impl GatewayBuilder {
             }
             (None, None) => None,
         };
+        let anomaly = Arc::new(RwLock::new(detector(&config)?));
+        let mut server = Server::with_info(Implementation::new(
+            g.name.clone(),
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .access_control(RulesAccess {
+            policy: policy.clone(),
+            anomaly: anomaly.clone(),
+            audit: audit.clone(),
+        });
+        if let Some(id) = &config.front.identity {
+            server = server.identity(
+                Identity::configured(id.subject.clone())
+                    .with_roles(id.roles.clone())
+                    .with_scopes(id.scopes.clone())
+                    .with_claims(id.claims.clone()),
+            );
+        }
         if let Some(a) = audit {
             server = server.audit(a);
         }
@@ -162,10 +168,23 @@ impl GatewayBuilder {
             server,
             host,
             sync,
+            anomaly,
             config: RwLock::new(config),
             task: Mutex::new(Some(task)),
         })
     }
+}
+
+/// The anomaly detector of `[anomaly]`, if any.
+fn detector(config: &Config) -> Result<Option<Arc<anomaly::Detector>>, GatewayError> {
+    let Some(a) = &config.anomaly else {
+        return Ok(None);
+    };
+    anomaly::Detector::new(a)
+        .map(|d| Some(Arc::new(d)))
+        .map_err(|(path, message)| {
+            GatewayError::Reload(format!("{}: {message}", config::key_path(&path)))
+        })
 }
 
 fn environments(config: &Config) -> BTreeMap<String, Option<String>> {
@@ -306,12 +325,18 @@ impl Syncer {
                 .as_ref()
                 .and_then(|a| a.read_only_hint)
                 .unwrap_or(false);
+            let destructive = !read_only
+                && t.annotations
+                    .as_ref()
+                    .and_then(|a| a.destructive_hint)
+                    .unwrap_or(true);
             let environment = self.environment(HostKind::Tool, &t.name);
             items.insert(
                 (ItemKind::Tool, t.name.clone()),
                 Served {
                     environment,
                     read_only,
+                    destructive,
                 },
             );
         }
@@ -330,6 +355,7 @@ impl Syncer {
                 Served {
                     environment,
                     read_only: true,
+                    destructive: false,
                 },
             );
         }
@@ -340,6 +366,7 @@ impl Syncer {
                 Served {
                     environment,
                     read_only: true,
+                    destructive: false,
                 },
             );
         }
@@ -422,6 +449,7 @@ pub struct Gateway {
     server: Server,
     host: Host,
     sync: Arc<Syncer>,
+    anomaly: Arc<RwLock<Option<Arc<anomaly::Detector>>>>,
     config: RwLock<Config>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -495,6 +523,8 @@ impl Gateway {
         drop(old);
         let rules = RuleSet::new(&new.rules, new.gateway.approval_unless_read_only)
             .map_err(GatewayError::Reload)?;
+        let anomaly = detector(&new)?;
+        *self.anomaly.write().expect("not poisoned") = anomaly;
         *self.sync.environments.write().expect("not poisoned") = environments(&new);
         *self.sync.shared.policy.rules.write().expect("not poisoned") = Arc::new(rules);
         *self.config.write().expect("not poisoned") = new;

@@ -393,6 +393,8 @@ pub(crate) struct Entered {
 pub(crate) struct Served {
     pub(crate) environment: Option<String>,
     pub(crate) read_only: bool,
+    /// Whether its annotations say it may destroy (tools; for the anomaly flags).
+    pub(crate) destructive: bool,
 }
 
 /// The rules and the served items, swapped as a whole on reload and on upstream changes.
@@ -434,17 +436,82 @@ impl Policy {
     }
 }
 
-/// The server's access control: every upstream item is decided by the rules.
-pub(crate) struct RulesAccess(pub(crate) Arc<Policy>);
+/// The server's access control: every upstream item is decided by the rules; a tool call
+/// admitted is watched by the anomaly flags.
+pub(crate) struct RulesAccess {
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) anomaly: Arc<RwLock<Option<Arc<crate::anomaly::Detector>>>>,
+    pub(crate) audit: Option<mcp_server::audit::Audit>,
+}
 
 impl AccessControl for RulesAccess {
     fn decide(&self, identity: Option<&Identity>, item: &Item<'_>) -> Access {
         match self
-            .0
-            .verdict(&self.0.rules(), identity, item.kind, item.name)
+            .policy
+            .verdict(&self.policy.rules(), identity, item.kind, item.name)
         {
             Verdict::Allow { approval, .. } => Access::Allow { approval },
             Verdict::Deny { reason, .. } => Access::Deny(reason),
+        }
+    }
+
+    fn admit(&self, identity: Option<&Identity>, item: &Item<'_>) -> Access {
+        use crate::config::FlagAction;
+        use mcp_server::audit::{AuditKind, AuditRecord, Decision};
+        let access = self.decide(identity, item);
+        let Access::Allow { approval } = access else {
+            return access;
+        };
+        if item.kind != ItemKind::Tool {
+            return access;
+        }
+        let Some(detector) = self.anomaly.read().expect("not poisoned").clone() else {
+            return access;
+        };
+        let destructive = self
+            .policy
+            .items
+            .read()
+            .expect("not poisoned")
+            .get(&(ItemKind::Tool, item.name.to_owned()))
+            .is_some_and(|s| s.destructive);
+        let principal =
+            identity.map_or_else(|| "[]".to_owned(), |i| i.principal().key().into_owned());
+        let flags = detector.check(
+            &principal,
+            item.name,
+            destructive,
+            tokio::time::Instant::now(),
+        );
+        for f in &flags {
+            tracing::warn!(principal = %principal, tool = item.name, flag = f.name, "anomaly flag");
+            metrics::counter!("mcp_gateway_anomalies_total", "flag" => f.name).increment(1);
+            if let Some(audit) = &self.audit {
+                let decision = if f.action == FlagAction::Deny {
+                    Decision::Deny
+                } else {
+                    Decision::Allow
+                };
+                audit.record(
+                    &AuditRecord::new(AuditKind::Decision, "tools/call")
+                        .with_principal(identity)
+                        .with_item(item.name)
+                        .with_decision(decision, Some(f.reason())),
+                );
+            }
+        }
+        match crate::anomaly::strongest(&flags) {
+            FlagAction::Deny => {
+                let reason = flags
+                    .iter()
+                    .find(|f| f.action == FlagAction::Deny)
+                    .map_or("anomaly", |f| f.reason());
+                Access::Deny(reason)
+            }
+            FlagAction::Approval if approval == Approval::None => Access::Allow {
+                approval: Approval::Required,
+            },
+            _ => access,
         }
     }
 }

@@ -777,3 +777,102 @@ async fn a_reload_swaps_the_rules_keeps_the_connection_and_refuses_a_changed_ups
     assert_eq!(listed_is_callable(&c).await, ["fs__read_file"]);
     g.close().await;
 }
+
+#[tokio::test]
+async fn anomaly_flags_hold_or_deny_a_call_and_are_audited() {
+    use mcp_server::audit::{Audit, AuditKind, Decision, MemorySink};
+    let memory = Arc::new(MemorySink::default());
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let fs = upstream(&[("read_file", true), ("write_file", false)], &calls);
+    let web = upstream(&[("fetch", true)], &calls);
+    let config = parse(&format!(
+        r#"{UPSTREAMS}
+[[rules]]
+tools = ["*"]
+approval = "none"
+
+[anomaly]
+first_destructive_action = "approval"
+
+[anomaly.tags]
+secret = ["fs__read_*"]
+egress = ["web__*"]
+
+[[anomaly.sequences]]
+first = "secret"
+then = "egress"
+within_secs = 600
+action = "deny"
+"#
+    ));
+    let g = Gateway::builder(config)
+        .transport("fs", channel(fs, alive()))
+        .transport("web", channel(web, alive()))
+        .audit(Audit::new().with_sink(memory.clone()))
+        .start()
+        .await
+        .unwrap();
+    let recorder = Recorder::new().decline();
+    let alice = Identity::configured("alice");
+    let c = client_with(&g, Some(alice), recorder.clone(), EraChoice::Legacy).await;
+
+    // The first call of a destructive tool waits for approval (declined here); the next does not.
+    let r = c
+        .call_tool("fs__write_file", json!({"n": 1}))
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, Some(true), "{r:?}");
+    assert!(r.content[0].as_text().unwrap().starts_with("not approved"));
+    let r = c
+        .call_tool("fs__write_file", json!({"n": 2}))
+        .await
+        .unwrap();
+    assert_eq!(r.content[0].as_text().unwrap(), r#"write_file {"n":2}"#);
+    assert_eq!(recorder.elicitations().len(), 1);
+
+    // Egress alone is fine; a secret, then egress, is denied.
+    assert_eq!(refusal(&c, "web__fetch").await, None);
+    assert_eq!(refusal(&c, "fs__read_file").await, None);
+    let e = c.call_tool("web__fetch", json!({})).await.unwrap_err();
+    let mcp_client::Error::Server(e) = e else {
+        panic!("{e}")
+    };
+    assert_eq!(e.code, ErrorCode(-32003));
+    assert_eq!(e.data.unwrap()["reason"], "anomaly_sequence");
+    // The tool is still listed: flags decide calls, never lists.
+    assert!(listed(&c).await.contains(&"web__fetch".to_owned()));
+
+    let flags: Vec<(String, Option<Decision>, String)> = memory
+        .records()
+        .into_iter()
+        .filter(|r| r.kind == AuditKind::Decision)
+        .filter(|r| {
+            r.reason
+                .as_deref()
+                .is_some_and(|x| x.starts_with("anomaly_"))
+        })
+        .map(|r| (r.item.unwrap(), r.decision, r.reason.unwrap()))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            (
+                "fs__write_file".to_owned(),
+                Some(Decision::Allow),
+                "anomaly_first_destructive".to_owned()
+            ),
+            (
+                "web__fetch".to_owned(),
+                Some(Decision::Deny),
+                "anomaly_sequence".to_owned()
+            ),
+            // The server's own record of the refusal, with the flag as its reason.
+            (
+                "web__fetch".to_owned(),
+                Some(Decision::Deny),
+                "anomaly_sequence".to_owned()
+            ),
+        ]
+    );
+    g.close().await;
+}

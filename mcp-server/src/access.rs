@@ -84,6 +84,14 @@ pub enum Access {
 pub trait AccessControl: Send + Sync + 'static {
     /// The decision for `identity` (`None`: an unauthenticated caller) about `item`.
     fn decide(&self, identity: Option<&Identity>, item: &Item<'_>) -> Access;
+
+    /// The decision when a call of `item` is admitted (not when lists are filtered): by default
+    /// [`AccessControl::decide`]. An access control that watches calls (anomaly flags) may ask
+    /// for a stronger approval here, or deny; it should never allow what `decide` denies, or the
+    /// lists would hide something callable.
+    fn admit(&self, identity: Option<&Identity>, item: &Item<'_>) -> Access {
+        self.decide(identity, item)
+    }
 }
 
 /// The access control of a server, as its settings hold it.

@@ -211,7 +211,7 @@ impl Guard {
         settings: &Settings,
         identity: Option<&Identity>,
     ) -> Result<(), Denial> {
-        self.decide(settings, identity).map(|_| ())
+        self.decide(settings, identity, false).map(|_| ())
     }
 
     /// [`Guard::access`], with the approval the access control asks for when it decided.
@@ -219,13 +219,19 @@ impl Guard {
         &self,
         settings: &Settings,
         identity: Option<&Identity>,
+        admitting: bool,
     ) -> Result<Option<Approval>, Denial> {
         if settings.require_authorization && identity.is_none() {
             return Err(Denial::Unauthenticated);
         }
         if let (Some(hook), Some((kind, name))) = (&settings.access, &self.item) {
             let item = Item { kind: *kind, name };
-            match hook.0.decide(identity, &item) {
+            let access = if admitting {
+                hook.0.admit(identity, &item)
+            } else {
+                hook.0.decide(identity, &item)
+            };
+            match access {
                 Access::Declared => {}
                 Access::Allow { approval } => return Ok(Some(approval)),
                 Access::Deny(reason) => return Err(Denial::Refused(reason)),
@@ -259,7 +265,7 @@ impl Guard {
         identity: Option<&Identity>,
         arguments_bytes: impl FnOnce() -> usize,
     ) -> Result<Admission, AdmitError> {
-        let decided = self.decide(settings, identity)?;
+        let decided = self.decide(settings, identity, true)?;
         let limits = self.limits(settings);
         let policy = &limits.policy;
         if let Some(limit) = policy.max_argument_bytes
