@@ -73,7 +73,7 @@ impl Detector {
     /// Checks and compiles `[anomaly]`, or names the key that is wrong.
     pub(crate) fn new(config: &AnomalyConfig) -> Result<Detector, ConfigPathError> {
         let at = |k: &str| vec![key("anomaly"), key(k)];
-        if !(config.rate_factor > 1.0) {
+        if config.rate_factor.is_nan() || config.rate_factor <= 1.0 {
             return Err((at("rate_factor"), "must be greater than 1".into()));
         }
         if config.rate_baseline_mins < 2 {
