@@ -333,8 +333,14 @@ impl Client {
             .map(|s| s.version)
     }
 
+    /// What the client declares; in the modern era a request made with its own handler (see
+    /// [`Client::with_handler`]) declares that handler's `call_capabilities` when it has them.
     fn capabilities(&self) -> ClientCapabilities {
-        let caps = self.inner.handler.capabilities();
+        let caps = CALL_HANDLER
+            .try_with(|h| h.call_capabilities())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| self.inner.handler.capabilities());
         ClientCapabilities {
             roots: caps.roots.then_some(RootsCapability {
                 list_changed: Some(false),
@@ -646,9 +652,23 @@ impl Client {
                 }
                 Outcome::InputRequired(ir) => {
                     let mut responses = InputResponses::new();
+                    let mut deferred = None;
                     for (key, request) in ir.input_requests.unwrap_or_default() {
-                        let response = self.answer_input(request).await.map_err(Error::Server)?;
-                        responses.insert(key, response);
+                        let answer = crate::handler::INPUT_KEY
+                            .scope(key.clone(), self.answer_input(request))
+                            .await;
+                        match answer {
+                            Ok(response) => {
+                                responses.insert(key, response);
+                            }
+                            Err(e) if e.code == crate::handler::INPUT_DEFERRED => {
+                                deferred = Some(e);
+                            }
+                            Err(e) => return Err(Error::Server(e)),
+                        }
+                    }
+                    if let Some(e) = deferred {
+                        return Err(Error::Server(e));
                     }
                     let object = params.as_object_mut().expect("params are an object");
                     object.insert(

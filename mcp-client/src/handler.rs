@@ -21,6 +21,13 @@ pub trait ClientHandler: Send + Sync + 'static {
         HandlerCapabilities::default()
     }
 
+    /// What the requests of a call made with this handler declare in the modern era (where each
+    /// request carries the client's capabilities), instead of the client's own: a gateway
+    /// relaying a call declares what its caller can answer. `None` (the default): the client's.
+    fn call_capabilities(&self) -> Option<HandlerCapabilities> {
+        None
+    }
+
     /// Answers an elicitation (form or URL). Declines by default.
     fn elicit(
         &self,
@@ -66,6 +73,28 @@ pub trait ClientHandler: Send + Sync + 'static {
     }
 }
 
+tokio::task_local! {
+    /// The key of the modern-era input request a handler is answering.
+    pub(crate) static INPUT_KEY: String;
+}
+
+/// Inside a [`ClientHandler`] method answering a modern-era `input_required` round: the key the
+/// server gave this input request; `None` for legacy server-to-client requests. A handler that
+/// relays the request to its own caller (a gateway) asks under the same key.
+pub fn input_key() -> Option<String> {
+    INPUT_KEY.try_with(Clone::clone).ok()
+}
+
+/// The code of [`defer_input`]'s error (never sent to a server).
+pub const INPUT_DEFERRED: mcp_core::ErrorCode = mcp_core::ErrorCode(-32099);
+
+/// The answer of a handler that cannot answer a modern-era input request yet (it must first ask
+/// its own caller, as a gateway does): the client still asks the handler for the round's other
+/// input requests, then ends the request with this error instead of answering the server.
+pub fn defer_input() -> ErrorObject {
+    ErrorObject::new(INPUT_DEFERRED, "input deferred to the handler's caller")
+}
+
 /// Which requests a [`ClientHandler`] answers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HandlerCapabilities {
@@ -83,6 +112,9 @@ pub struct HandlerCapabilities {
 impl<H: ClientHandler> ClientHandler for std::sync::Arc<H> {
     fn capabilities(&self) -> HandlerCapabilities {
         (**self).capabilities()
+    }
+    fn call_capabilities(&self) -> Option<HandlerCapabilities> {
+        (**self).call_capabilities()
     }
     fn elicit(
         &self,
@@ -133,6 +165,7 @@ pub enum Change {
 /// The object-safe form the client stores.
 pub(crate) trait DynHandler: Send + Sync {
     fn capabilities(&self) -> HandlerCapabilities;
+    fn call_capabilities(&self) -> Option<HandlerCapabilities>;
     fn elicit(
         &self,
         params: ElicitRequestParams,
@@ -150,6 +183,9 @@ pub(crate) trait DynHandler: Send + Sync {
 impl<H: ClientHandler> DynHandler for H {
     fn capabilities(&self) -> HandlerCapabilities {
         ClientHandler::capabilities(self)
+    }
+    fn call_capabilities(&self) -> Option<HandlerCapabilities> {
+        ClientHandler::call_capabilities(self)
     }
     fn elicit(
         &self,

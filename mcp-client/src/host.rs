@@ -34,7 +34,8 @@
 //! lines that are not JSON-RPC are dropped by the transport.
 //!
 //! Errors reach the caller only as what the upstream made public: a JSON-RPC error's code and
-//! message ([`HostError::Upstream`], without its `data`), a tool result with `isError` as it is.
+//! message ([`HostError::Upstream`], without its `data` but for the `requiredCapabilities` of a
+//! -32021), a tool result with `isError` as it is.
 //! A failed or closed connection becomes [`HostError::Unavailable`], and a request without an
 //! answer in time [`HostError::Timeout`].
 //!
@@ -318,7 +319,8 @@ pub enum HostError {
         /// The timeout.
         seconds: u64,
     },
-    /// The upstream answered with a JSON-RPC error: its code and message (never its `data`).
+    /// The upstream answered with a JSON-RPC error: its code and message (never its `data`, but
+    /// for the `requiredCapabilities` of a -32021 refusal).
     #[error("{error}")]
     Upstream {
         /// The upstream.
@@ -679,10 +681,22 @@ impl Up {
     /// Maps a client error; a failed connection is reported to the supervisor.
     fn error(&self, e: Error) -> HostError {
         match e {
-            Error::Server(o) => HostError::Upstream {
-                upstream: self.name().to_owned(),
-                error: ErrorObject::new(o.code, o.message),
-            },
+            Error::Server(o) => {
+                let mut error = ErrorObject::new(o.code, o.message);
+                // The capabilities a refusal names are protocol, not the upstream's internals:
+                // the caller needs them to retry.
+                if o.code == ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY
+                    && let Some(required) =
+                        o.data.as_ref().and_then(|d| d.get("requiredCapabilities"))
+                {
+                    error =
+                        error.with_data(serde_json::json!({ "requiredCapabilities": required }));
+                }
+                HostError::Upstream {
+                    upstream: self.name().to_owned(),
+                    error,
+                }
+            }
             Error::Timeout { .. } => HostError::Timeout {
                 upstream: self.name().to_owned(),
                 seconds: self.config.timeout.as_secs(),
@@ -1338,6 +1352,16 @@ impl Host {
             .map(|(u, _)| u.clone())
             .collect();
         self.single_owner(ItemKind::Resource, uri, by_template)
+    }
+
+    /// The upstream that serves a tool or prompt (by its namespaced name) or a resource (by its
+    /// namespaced URI or URI template).
+    pub fn owner(&self, kind: ItemKind, name: &str) -> Result<String, HostError> {
+        let (up, _) = match kind {
+            ItemKind::Resource => self.route_resource(name)?,
+            _ => self.route_name(kind, name)?,
+        };
+        Ok(up.name().to_owned())
     }
 
     /// Calls a tool on its upstream with the name it has there. What the upstream does during

@@ -36,8 +36,9 @@ use mcp_core::types::Tool;
 use mcp_core::{ErrorCode, ErrorObject};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::access::{Access, Item, ItemKind, stronger};
 use crate::identity::Identity;
-use crate::policy::Policy;
+use crate::policy::{Approval, Policy};
 
 /// The JSON-RPC error code of a request the policy refuses (implementation-defined range).
 /// `data.reason` says why: `unauthenticated`, `insufficient_scope` (with `data.scopes`),
@@ -68,6 +69,8 @@ pub enum Denial {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The server's [`AccessControl`](crate::access::AccessControl) refused, for this reason.
+    Refused(&'static str),
 }
 
 impl Denial {
@@ -81,6 +84,7 @@ impl Denial {
             Denial::DestructiveWithoutScope => "destructive_without_scope",
             Denial::RateLimited(_) => "rate_limited",
             Denial::ArgumentsTooLarge { .. } => "arguments_too_large",
+            Denial::Refused(reason) => reason,
         }
     }
 
@@ -119,6 +123,8 @@ impl Denial {
 pub(crate) struct Settings {
     pub(crate) require_authorization: bool,
     pub(crate) defaults: Policy,
+    /// Access decided per caller ([`crate::Server::access_control`]).
+    pub(crate) access: Option<crate::access::AccessHook>,
 }
 
 /// The declared policy of one item, with the state that enforces it (rate limiter, concurrency
@@ -127,6 +133,8 @@ pub(crate) struct ItemPolicy {
     declared: Policy,
     /// Whether the item may be destructive (tools only).
     destructive: bool,
+    /// The item's kind and registered name, for the access control.
+    item: Option<(ItemKind, String)>,
     state: OnceLock<Limits>,
 }
 
@@ -143,6 +151,8 @@ pub(crate) struct Admission {
     pub(crate) timeout: Option<Duration>,
     /// The largest result, in bytes of JSON.
     pub(crate) max_result_bytes: Option<usize>,
+    /// The approval a call needs: the declared one, or the access control's when stronger.
+    pub(crate) approval: Approval,
 }
 
 /// Whether a tool may change or destroy things, by its annotations and the specification's
@@ -159,8 +169,15 @@ impl ItemPolicy {
         ItemPolicy {
             declared,
             destructive,
+            item: None,
             state: OnceLock::new(),
         }
+    }
+
+    /// The item this guard protects, as the access control is asked about it.
+    pub(crate) fn for_item(mut self, kind: ItemKind, name: &str) -> Self {
+        self.item = Some((kind, name.to_owned()));
+        self
     }
 
     fn limits(&self, settings: &Settings) -> &Limits {
@@ -194,11 +211,34 @@ impl ItemPolicy {
         settings: &Settings,
         identity: Option<&Identity>,
     ) -> Result<(), Denial> {
-        if !settings.require_authorization && identity.is_none() {
-            return Ok(());
+        self.decide(settings, identity, false).map(|_| ())
+    }
+
+    /// [`ItemPolicy::access`], with the approval the access control asks for when it decided.
+    fn decide(
+        &self,
+        settings: &Settings,
+        identity: Option<&Identity>,
+        admitting: bool,
+    ) -> Result<Option<Approval>, Denial> {
+        if settings.require_authorization && identity.is_none() {
+            return Err(Denial::Unauthenticated);
+        }
+        if let (Some(hook), Some((kind, name))) = (&settings.access, &self.item) {
+            let item = Item { kind: *kind, name };
+            let access = if admitting {
+                hook.0.admit(identity, &item)
+            } else {
+                hook.0.decide(identity, &item)
+            };
+            match access {
+                Access::Declared => {}
+                Access::Allow { approval } => return Ok(Some(approval)),
+                Access::Deny(reason) => return Err(Denial::Refused(reason)),
+            }
         }
         let Some(identity) = identity else {
-            return Err(Denial::Unauthenticated);
+            return Ok(None);
         };
         let p = &self.declared;
         if !p.declared {
@@ -213,7 +253,7 @@ impl ItemPolicy {
         if !p.roles.is_empty() && !p.roles.iter().any(|r| identity.has_role(r)) {
             return Err(Denial::Forbidden(p.roles.clone()));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Admits a call: access, argument size and rate limit; then waits for a concurrency
@@ -225,7 +265,7 @@ impl ItemPolicy {
         identity: Option<&Identity>,
         arguments_bytes: impl FnOnce() -> usize,
     ) -> Result<Admission, AdmitError> {
-        self.access(settings, identity)?;
+        let decided = self.decide(settings, identity, true)?;
         let limits = self.limits(settings);
         let policy = &limits.policy;
         if let Some(limit) = policy.max_argument_bytes
@@ -264,6 +304,7 @@ impl ItemPolicy {
             _permit: permit,
             timeout: policy.timeout,
             max_result_bytes: policy.max_result_bytes,
+            approval: decided.map_or(policy.approval, |a| stronger(a, policy.approval)),
         })
     }
 }
@@ -336,6 +377,7 @@ mod tests {
         Settings {
             require_authorization: true,
             defaults: Policy::default(),
+            access: None,
         }
     }
 

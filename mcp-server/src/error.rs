@@ -76,7 +76,10 @@ impl Error {
         }
     }
 
-    pub(crate) fn is_input_required(&self) -> bool {
+    /// Whether the error means the client must answer an input request first (modern era:
+    /// what [`Context`](crate::Context) returns when it asked the client something): a handler
+    /// passes it on unchanged, so the request ends with `input_required`.
+    pub fn is_input_required(&self) -> bool {
         matches!(self.kind, Kind::InputRequired)
     }
 
@@ -93,7 +96,7 @@ impl Error {
     }
 
     /// The JSON-RPC error to answer with. `modern` picks the not-found code of the era.
-    pub(crate) fn to_error_object(&self, modern: bool) -> ErrorObject {
+    pub fn to_error_object(&self, modern: bool) -> ErrorObject {
         match &self.kind {
             Kind::Public(m) => ErrorObject::internal_error(m.clone()),
             Kind::Protocol(e) => e.clone(),

@@ -3,6 +3,7 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+pub mod access;
 pub mod admission;
 pub mod approval;
 pub mod audit;

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
+use crate::access::ItemKind;
 use crate::admission::{self, AdmitError, ItemPolicy};
 use crate::approval::ApprovalGate;
 use crate::audit::{Audit, AuditKind, AuditRecord, Outcome};
@@ -316,6 +317,15 @@ impl Server {
         self
     }
 
+    /// Decides per caller who may see and use each item, consulted both when lists are filtered
+    /// and when a call is admitted (see [`crate::access`]).
+    #[must_use]
+    pub fn access_control(mut self, control: impl crate::access::AccessControl) -> Self {
+        let hook = crate::access::AccessHook(Arc::new(control));
+        self.inner_mut().gateway.access = Some(hook);
+        self
+    }
+
     /// Where audit records go: one record per request, response, policy decision and approval
     /// (see [`crate::audit`]).
     #[must_use]
@@ -411,10 +421,8 @@ impl Server {
             });
         }
         let defers_task = tool.defers_task();
-        let policy = Arc::new(ItemPolicy::new(
-            tool.policy(),
-            admission::may_destroy(&definition),
-        ));
+        let policy = ItemPolicy::new(tool.policy(), admission::may_destroy(&definition));
+        let policy = Arc::new(policy.for_item(ItemKind::Tool, &definition.name));
         let schemas = self
             .inner
             .schemas
@@ -494,7 +502,11 @@ impl Server {
                 })?)
             }
         };
-        let policy = Arc::new(ItemPolicy::new(resource.policy(), false));
+        let (kind, name) = match &definition {
+            ResourceDefinition::Static(r) => (ItemKind::Resource, &r.uri),
+            ResourceDefinition::Template(t) => (ItemKind::ResourceTemplate, &t.uri_template),
+        };
+        let policy = Arc::new(ItemPolicy::new(resource.policy(), false).for_item(kind, name));
         let handler: Arc<dyn DynResource> = Arc::new(resource);
         let mut reg = self.inner.registry.write().expect("not poisoned");
         match (definition, template) {
@@ -565,7 +577,8 @@ impl Server {
     /// already registered); the server is then unchanged.
     pub fn try_add_prompt(&self, prompt: impl PromptHandler) -> Result<(), crate::RegisterError> {
         let definition = prompt.definition();
-        let policy = Arc::new(ItemPolicy::new(prompt.policy(), false));
+        let policy = ItemPolicy::new(prompt.policy(), false);
+        let policy = Arc::new(policy.for_item(ItemKind::Prompt, &definition.name));
         let mut reg = self.inner.registry.write().expect("not poisoned");
         if reg
             .prompts
@@ -647,6 +660,19 @@ impl Server {
         policy
             .access(&self.inner.admission, identity)
             .map_err(|d| d.to_error_object("resource", uri))
+    }
+
+    /// Tells clients that every list may have changed (`list_changed` for tools, resources and
+    /// prompts): after a change of what an [`AccessControl`](crate::access::AccessControl)
+    /// decides, for instance.
+    pub fn notify_lists_changed(&self) {
+        for e in [
+            Event::ToolsChanged,
+            Event::ResourcesChanged,
+            Event::PromptsChanged,
+        ] {
+            let _ = self.inner.events.send(e);
+        }
     }
 
     /// Tells subscribed clients that the resource at `uri` changed.

@@ -38,7 +38,12 @@ impl Stage for Approve {
 
 async fn approve(server: &Server, call: &mut Call) -> Result<Flow, Stop> {
     let policy = call.callee.policy.in_force(&server.inner.admission);
-    if !policy.approval.is_required() {
+    // The approval the admission decided: the declared one, or the access control's if stronger.
+    let approval = call
+        .admission
+        .as_ref()
+        .map_or(policy.approval, |admitted| admitted.approval);
+    if !approval.is_required() {
         return Ok(Flow::Next);
     }
     // Bound to the principal (issuer and subject), not the bare subject.
@@ -49,7 +54,7 @@ async fn approve(server: &Server, call: &mut Call) -> Result<Flow, Stop> {
         arguments: &call.arguments,
         principal,
         sensitive: &policy.sensitive,
-        out_of_band: policy.approval == crate::policy::Approval::OutOfBand,
+        out_of_band: approval == crate::policy::Approval::OutOfBand,
     };
     match server.gate().check(&pending, &Asker(&call.cx)).await {
         Ok(_) => {

@@ -1,0 +1,726 @@
+//! The configuration file (TOML), and its errors: each names the file, the line and the key.
+//!
+//! ```toml
+//! [gateway]
+//! name = "acme-gateway"        # what clients see as the server's name
+//! separator = "__"             # between an upstream's name and an item's
+//! naming = "auto"              # auto | prefixed | kept
+//! approval_unless_read_only = true  # upstream tools not annotated read-only need approval
+//! audit = "audit.jsonl"        # hash-chained JSON Lines, relative to this file
+//!
+//! [front]                      # who the callers are
+//! identity = { subject = "local", roles = ["admin"] }   # stdio, or HTTP without OAuth
+//!
+//! [upstreams.fs]               # a child process over stdio
+//! command = "mcp-fs"
+//! args = ["--root", "/srv"]
+//! env = { LOG = "info" }
+//! cwd = "/srv"
+//! environment = "prod"
+//!
+//! [upstreams.search]           # a Streamable HTTP endpoint
+//! url = "https://search.example/mcp"
+//! headers = { Authorization = "Bearer ${SEARCH_TOKEN}" }
+//! environment = "staging"
+//!
+//! [[rules]]                    # who may see and call what
+//! tools = ["fs__read_*", "search__*"]
+//! roles = ["analyst"]
+//!
+//! [[rules]]
+//! effect = "deny"
+//! tools = ["*delete*"]
+//! environments = ["prod"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// A configuration that could not be used: where (file, line, column, key) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}:{column}: {}{message}", file.display(), key.as_deref().map(|k| format!("`{k}`: ")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// The line (from 1; 0 when the file could not be read).
+    pub line: usize,
+    /// The column (from 1).
+    pub column: usize,
+    /// The key, as a path (`rules[1].tools[0]`, `upstreams.fs.command`), when known.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Gateway-wide settings.
+    #[serde(default)]
+    pub gateway: GatewaySection,
+    /// Who the callers are.
+    #[serde(default)]
+    pub front: Front,
+    /// The upstream servers, by name (the name prefixes their items).
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// The policy rules; no rule, no access (fail closed).
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    /// Anomaly flags per principal (none without this section).
+    #[serde(default)]
+    pub anomaly: Option<AnomalyConfig>,
+    /// The file the configuration came from (set by [`Config::load`]).
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// The server name clients see (`mcp-gateway`).
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Between an upstream's name and an item's (`__`).
+    #[serde(default = "default_separator")]
+    pub separator: String,
+    /// How items are named.
+    #[serde(default)]
+    pub naming: NamingConfig,
+    /// Whether an upstream tool whose annotations do not say read-only needs approval when no
+    /// matching rule sets `approval` (default `true`).
+    #[serde(default = "yes")]
+    pub approval_unless_read_only: bool,
+    /// The audit trail: a hash-chained JSON Lines file (relative to the configuration file).
+    #[serde(default)]
+    pub audit: Option<PathBuf>,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        GatewaySection {
+            name: default_name(),
+            separator: default_separator(),
+            naming: NamingConfig::default(),
+            approval_unless_read_only: true,
+            audit: None,
+        }
+    }
+}
+
+fn default_name() -> String {
+    "mcp-gateway".to_owned()
+}
+
+fn default_separator() -> String {
+    "__".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How items are named (see `mcp_client::host::Naming`).
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NamingConfig {
+    /// Kept when exactly one upstream is configured, prefixed otherwise.
+    #[default]
+    Auto,
+    /// `<upstream><separator><name>`.
+    Prefixed,
+    /// As the upstreams name them.
+    Kept,
+}
+
+/// `[front]`: how callers are identified.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Front {
+    /// The caller on stdio, and on HTTP when no OAuth is configured.
+    #[serde(default)]
+    pub identity: Option<IdentityConfig>,
+    /// OAuth 2.1 resource server on HTTP: callers present bearer tokens.
+    #[serde(default)]
+    pub oauth: Option<OAuthFront>,
+}
+
+/// A fixed identity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// The subject.
+    pub subject: String,
+    /// Its roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Its scopes.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Its claims, as a token would carry them.
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `[front.oauth]`: bearer tokens checked against a JWKS or by introspection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthFront {
+    /// The canonical URI of this endpoint (`http://127.0.0.1:8080/mcp`): tokens must be issued
+    /// for it.
+    pub resource: String,
+    /// The authorization server's issuer URL.
+    pub issuer: String,
+    /// Its JWKS (JWT access tokens).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// Its introspection endpoint (opaque tokens); with `client_id` and `client_secret`.
+    #[serde(default)]
+    pub introspection_url: Option<String>,
+    /// The gateway's client id at the introspection endpoint.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Its secret: `${VAR}` takes it from the environment.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// The claim that holds the caller's roles (`roles`).
+    #[serde(default)]
+    pub roles_claim: Option<String>,
+}
+
+/// `[upstreams.NAME]`: a stdio command or an HTTP URL, shaped like MCP host configurations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// `stdio` or `http` (`streamable-http` too); inferred from `command` or `url` when absent.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// The program (stdio); `${VAR}` expanded, as are `args`.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Its environment, added to the gateway's (`${VAR}` expanded).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Its working directory (relative to the configuration file).
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// The endpoint (HTTP).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Headers sent with every request, such as the gateway's own credential for this upstream
+    /// (`${VAR}` takes a value from the environment). The caller's token is never sent.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The environment label rules scope by (`prod`, `staging`).
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// How long a request may wait for its answer, in seconds (60).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// How long connecting may take, in seconds (30).
+    #[serde(default)]
+    pub connect_timeout_secs: Option<u64>,
+    /// The era to speak: `auto` (default), `legacy` or `modern`.
+    #[serde(default)]
+    pub era: Option<String>,
+}
+
+/// `allow` or `deny`.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// The rule allows what it matches.
+    #[default]
+    Allow,
+    /// The rule denies what it matches; a deny wins over every allow.
+    Deny,
+}
+
+/// The approval a rule asks for.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalConfig {
+    /// No approval.
+    None,
+    /// A human approves each call (the server-side approver, else the client's user).
+    Required,
+    /// The server-side approver only, never the calling client.
+    OutOfBand,
+}
+
+/// `[[rules]]`: whom (roles, scopes, claims), what (glob patterns over namespaced names), where
+/// (environments), and how (approval, limits).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// `allow` (default) or `deny`.
+    #[serde(default)]
+    pub effect: Effect,
+    /// Glob patterns over namespaced tool names.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Glob patterns over namespaced prompt names.
+    #[serde(default)]
+    pub prompts: Vec<String>,
+    /// Glob patterns over namespaced resource URIs and URI templates.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// The caller has one of these roles (any caller when empty).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The caller has all of these scopes.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The caller's token has these claims: each equal to the value, or an array containing it.
+    #[serde(default)]
+    pub claims: BTreeMap<String, String>,
+    /// The item's upstream carries one of these environment labels (every one when empty).
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// The item's environment is the value of this claim of the caller's token (or one of its
+    /// values, for an array).
+    #[serde(default)]
+    pub environment_claim: Option<String>,
+    /// The approval a matched call needs; when no matching rule says, upstream tools not
+    /// annotated read-only need approval (see `approval_unless_read_only`).
+    #[serde(default)]
+    pub approval: Option<ApprovalConfig>,
+    /// Calls per principal (`10/s`, `100/min`, `1000/h`, `5/day`).
+    #[serde(default)]
+    pub rate_limit: Option<String>,
+    /// Calls at once, across callers.
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    /// How long a call may run, in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Largest arguments, in bytes of JSON.
+    #[serde(default)]
+    pub max_argument_bytes: Option<usize>,
+    /// Largest result, in bytes of JSON.
+    #[serde(default)]
+    pub max_result_bytes: Option<usize>,
+}
+
+impl Rule {
+    /// The rule's timeout.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout_ms.map(Duration::from_millis)
+    }
+}
+
+/// What a raised anomaly flag does to the call (each flag is audited and counted in any case).
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagAction {
+    /// Only the audit record and the metric.
+    #[default]
+    Audit,
+    /// The call waits for a human's approval.
+    Approval,
+    /// The call is refused (-32003, `data.reason` `anomaly_<flag>`).
+    Deny,
+}
+
+/// `[anomaly]`: flags raised per principal when a tool call is admitted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalyConfig {
+    /// A call rate far above the principal's own baseline: the last minute's calls exceed this
+    /// factor times its average minute over the baseline period (10).
+    #[serde(default = "default_rate_factor")]
+    pub rate_factor: f64,
+    /// ... and number at least this many (20).
+    #[serde(default = "default_rate_min_calls")]
+    pub rate_min_calls: usize,
+    /// The baseline period, in minutes (60); a principal seen for less than two minutes has no
+    /// baseline yet.
+    #[serde(default = "default_rate_baseline_mins")]
+    pub rate_baseline_mins: u64,
+    /// What a rate flag does.
+    #[serde(default)]
+    pub rate_action: FlagAction,
+    /// What the first call of a destructive tool (by its annotations) by a principal does.
+    #[serde(default)]
+    pub first_destructive_action: FlagAction,
+    /// Tags of tools, by glob patterns over namespaced names (`secret = ["vault__*"]`).
+    #[serde(default)]
+    pub tags: BTreeMap<String, Vec<String>>,
+    /// Sequences: a call of a tool tagged `then` within `within_secs` of a call of a tool
+    /// tagged `first`, by the same principal.
+    #[serde(default)]
+    pub sequences: Vec<SequenceConfig>,
+}
+
+fn default_rate_factor() -> f64 {
+    10.0
+}
+
+fn default_rate_min_calls() -> usize {
+    20
+}
+
+fn default_rate_baseline_mins() -> u64 {
+    60
+}
+
+/// `[[anomaly.sequences]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SequenceConfig {
+    /// The tag of the first call.
+    pub first: String,
+    /// The tag of the call that raises the flag.
+    pub then: String,
+    /// Within how long, in seconds.
+    pub within_secs: u64,
+    /// What the flag does.
+    #[serde(default)]
+    pub action: FlagAction,
+}
+
+/// One step of a key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+pub(crate) fn key_path(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for s in path {
+        match s {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Where a key path's value (or, when absent, its deepest present parent) is in the document.
+fn locate(root: &Spanned<DeTable<'_>>, path: &[Seg]) -> std::ops::Range<usize> {
+    let mut span = root.span();
+    let mut table: Option<&DeTable<'_>> = Some(root.get_ref());
+    let mut array: Option<&[Spanned<DeValue<'_>>]> = None;
+    for seg in path {
+        let next: Option<&Spanned<DeValue<'_>>> = match (seg, table, array) {
+            (Seg::Key(k), Some(t), _) => t
+                .iter()
+                .find(|(key, _)| key.get_ref().as_ref() == k.as_str())
+                .map(|(key, v)| {
+                    // A table's own span can be far from its header: point at the key.
+                    if matches!(v.get_ref(), DeValue::Table(_)) {
+                        span = key.span();
+                    }
+                    v
+                }),
+            (Seg::Index(i), _, Some(a)) => a.get(*i),
+            _ => None,
+        };
+        let Some(v) = next else { break };
+        if !matches!(v.get_ref(), DeValue::Table(_)) || !matches!(seg, Seg::Key(_)) {
+            span = v.span();
+        }
+        table = None;
+        array = None;
+        match v.get_ref() {
+            DeValue::Table(t) => table = Some(t),
+            DeValue::Array(a) => array = Some(a),
+            _ => {}
+        }
+    }
+    span
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(offset, |n| offset - n - 1) + 1;
+    (line, column)
+}
+
+/// A configuration file being checked: its text, for errors that point into it.
+pub(crate) struct Source<'a> {
+    pub(crate) file: &'a Path,
+    pub(crate) text: &'a str,
+    root: Option<Spanned<DeTable<'a>>>,
+}
+
+impl<'a> Source<'a> {
+    pub(crate) fn new(file: &'a Path, text: &'a str) -> Self {
+        Source {
+            file,
+            text,
+            root: DeTable::parse(text).ok(),
+        }
+    }
+
+    fn at(&self, offset: usize, key: Option<String>, message: String) -> ConfigError {
+        let (line, column) = line_col(self.text, offset);
+        ConfigError {
+            file: self.file.to_owned(),
+            line,
+            column,
+            key,
+            message,
+        }
+    }
+
+    /// An error about the value at `path`.
+    pub(crate) fn error(&self, path: &[Seg], message: impl Into<String>) -> ConfigError {
+        let offset = self.root.as_ref().map_or(0, |r| locate(r, path).start);
+        self.at(offset, Some(key_path(path)), message.into())
+    }
+}
+
+/// `k` as a path step.
+pub(crate) fn key(k: &str) -> Seg {
+    Seg::Key(k.to_owned())
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(file: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let file = file.as_ref();
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+            file: file.to_owned(),
+            line: 0,
+            column: 0,
+            key: None,
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Config::parse(file, &text)
+    }
+
+    /// Parses and checks a configuration given as text; `file` names it in errors and anchors
+    /// relative paths.
+    pub fn parse(file: impl AsRef<Path>, text: &str) -> Result<Config, ConfigError> {
+        let file = file.as_ref();
+        let source = Source::new(file, text);
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            source.at(offset, None, e.message().to_owned())
+        })?;
+        let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path: Vec<Seg> = e
+                .path()
+                .iter()
+                .filter_map(|s| match s {
+                    serde_path_to_error::Segment::Map { key } => Some(Seg::Key(key.clone())),
+                    serde_path_to_error::Segment::Seq { index } => Some(Seg::Index(*index)),
+                    serde_path_to_error::Segment::Enum { variant } => {
+                        Some(Seg::Key(variant.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let inner = e.inner();
+            let offset = match inner.span() {
+                Some(s) => s.start,
+                None => source.root.as_ref().map_or(0, |r| locate(r, &path).start),
+            };
+            let key = (!path.is_empty()).then(|| key_path(&path));
+            source.at(offset, key, inner.message().to_owned())
+        })?;
+        config.file = file.to_owned();
+        config.check(&source)?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: names, patterns, limits, one of `command` and `url`.
+    fn check(&self, source: &Source<'_>) -> Result<(), ConfigError> {
+        let g = &self.gateway;
+        if g.separator.is_empty() {
+            return Err(source.error(&[key("gateway"), key("separator")], "is empty"));
+        }
+        if self.upstreams.is_empty() {
+            return Err(source.error(&[key("upstreams")], "no upstream is configured"));
+        }
+        for (name, u) in &self.upstreams {
+            let at = |k: &str| [key("upstreams"), key(name), key(k)];
+            let valid = name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !valid {
+                return Err(source.error(
+                    &[key("upstreams"), key(name)],
+                    format!("the upstream name `{name}` does not match ^[A-Za-z][A-Za-z0-9-]*$"),
+                ));
+            }
+            if name.contains(&g.separator) {
+                return Err(source.error(
+                    &[key("upstreams"), key(name)],
+                    format!("the upstream name contains the separator `{}`", g.separator),
+                ));
+            }
+            match (&u.command, &u.url) {
+                (Some(_), Some(_)) => {
+                    return Err(
+                        source.error(&at("url"), "give either `command` or `url`, not both")
+                    );
+                }
+                (None, None) => {
+                    return Err(source.error(
+                        &[key("upstreams"), key(name)],
+                        "give `command` (stdio) or `url` (HTTP)",
+                    ));
+                }
+                _ => {}
+            }
+            if let Some(kind) = &u.kind {
+                let ok = match kind.as_str() {
+                    "stdio" => u.command.is_some(),
+                    "http" | "streamable-http" | "streamableHttp" => u.url.is_some(),
+                    _ => {
+                        return Err(source.error(
+                            &at("type"),
+                            format!("unknown type `{kind}`: expected `stdio` or `http`"),
+                        ));
+                    }
+                };
+                if !ok {
+                    return Err(source.error(
+                        &at("type"),
+                        format!("type `{kind}` does not fit the entry's `command`/`url`"),
+                    ));
+                }
+            }
+            if let Some(url) = &u.url
+                && !url.starts_with("${")
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(source.error(&at("url"), format!("`{url}` is not an http(s) URL")));
+            }
+            if let Some(era) = &u.era
+                && !matches!(era.as_str(), "auto" | "legacy" | "modern")
+            {
+                return Err(source.error(
+                    &at("era"),
+                    format!("unknown era `{era}`: expected `auto`, `legacy` or `modern`"),
+                ));
+            }
+            for (h, value) in &u.headers {
+                if let Err(m) = expand(value) {
+                    return Err(
+                        source.error(&[key("upstreams"), key(name), key("headers"), key(h)], m)
+                    );
+                }
+            }
+            for (k, value) in &u.env {
+                if let Err(m) = expand(value) {
+                    return Err(source.error(&[key("upstreams"), key(name), key("env"), key(k)], m));
+                }
+            }
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            crate::rules::CompiledRule::compile(rule).map_err(|(field, index, message)| {
+                let mut path = vec![key("rules"), Seg::Index(i), key(field)];
+                if let Some(j) = index {
+                    path.push(Seg::Index(j));
+                }
+                source.error(&path, message)
+            })?;
+        }
+        if let Some(a) = &self.anomaly {
+            crate::anomaly::Detector::new(a)
+                .map_err(|(path, message): (Vec<Seg>, String)| source.error(&path, message))?;
+        }
+        if let Some(o) = &self.front.oauth {
+            let at = |k: &str| [key("front"), key("oauth"), key(k)];
+            match (&o.jwks_url, &o.introspection_url) {
+                (Some(_), Some(_)) => {
+                    return Err(source.error(
+                        &at("introspection_url"),
+                        "give either `jwks_url` or `introspection_url`, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(source.error(
+                        &[key("front"), key("oauth")],
+                        "give `jwks_url` or `introspection_url`",
+                    ));
+                }
+                (None, Some(_)) if o.client_id.is_none() || o.client_secret.is_none() => {
+                    return Err(source.error(
+                        &at("introspection_url"),
+                        "introspection needs `client_id` and `client_secret`",
+                    ));
+                }
+                _ => {}
+            }
+            if let Some(secret) = &o.client_secret
+                && let Err(m) = expand(secret)
+            {
+                return Err(source.error(&at("client_secret"), m));
+            }
+        }
+        Ok(())
+    }
+
+    /// A path from the configuration, relative to its file.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            return path.to_owned();
+        }
+        match self.file.parent() {
+            Some(dir) => dir.join(path),
+            None => path.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+        })
+    }
+}
+
+/// Expands `${VAR}` from the environment (`$$` is a literal `$`); a variable that is not set is
+/// an error naming it.
+pub fn expand(value: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            out.push('$');
+            rest = stripped;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let Some(end) = body.find('}') else {
+                return Err("an unclosed `${`".to_owned());
+            };
+            let name = &body[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("`${{{name}}}` is not a variable name"));
+            }
+            let v = std::env::var(name)
+                .map_err(|_| format!("the environment variable `{name}` is not set"))?;
+            out.push_str(&v);
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}

@@ -1,0 +1,591 @@
+#![doc = include_str!("../README.md")]
+
+pub mod anomaly;
+pub mod config;
+mod forward;
+pub mod rules;
+pub mod table;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use mcp_client::host::{Health, Host, HostEvent, ItemKind as HostKind, Naming, Upstream};
+use mcp_client::{Change, EraChoice, HttpServer, StdioServer, Transport};
+use mcp_core::types::{Implementation, Prompt, Resource, ResourceTemplate, Tool};
+use mcp_server::access::ItemKind;
+use mcp_server::audit::{Audit, JsonlSink};
+use mcp_server::{Identity, ResourceDefinition, Server};
+
+pub use config::{Config, ConfigError};
+
+use crate::forward::{Shared, UpstreamPrompt, UpstreamResource, UpstreamTool};
+use crate::rules::{Policy, RuleSet, RulesAccess, Served};
+
+/// Why a gateway could not start or reload.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The upstreams could not be set up (an invalid host configuration).
+    #[error("{0}")]
+    Host(#[from] mcp_client::HostError),
+    /// The audit file could not be opened.
+    #[error("cannot open the audit file {path}: {error}")]
+    Audit {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// A reload changed what cannot change while running.
+    #[error("{0}")]
+    Reload(String),
+}
+
+type Connector = Arc<dyn Fn() -> mcp_client::Result<Transport> + Send + Sync>;
+
+/// Builds a [`Gateway`] from a [`Config`].
+pub struct GatewayBuilder {
+    config: Config,
+    transports: HashMap<String, Connector>,
+    audit: Option<Audit>,
+}
+
+impl GatewayBuilder {
+    /// Reaches the upstream `name` of the configuration through transports made by `connect`
+    /// instead of its `command` or `url` (an in-process server, a socket).
+    #[must_use]
+    pub fn transport(
+        mut self,
+        name: impl Into<String>,
+        connect: impl Fn() -> mcp_client::Result<Transport> + Send + Sync + 'static,
+    ) -> Self {
+        self.transports.insert(name.into(), Arc::new(connect));
+        self
+    }
+
+    /// Sends audit records here instead of (not in addition to) the configured file.
+    #[must_use]
+    pub fn audit(mut self, audit: Audit) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Connects to the upstreams and builds the front server.
+    pub async fn start(self) -> Result<Gateway, GatewayError> {
+        let GatewayBuilder {
+            config,
+            transports,
+            audit,
+        } = self;
+        let g = &config.gateway;
+        let mut host = Host::builder()
+            .separator(g.separator.clone())
+            .naming(match g.naming {
+                config::NamingConfig::Auto => Naming::Auto,
+                config::NamingConfig::Prefixed => Naming::Prefixed,
+                config::NamingConfig::Kept => Naming::Kept,
+            })
+            .capabilities(forward::all_capabilities())
+            // Upstreams send every log message; each caller's own level filters them.
+            .log_level(mcp_core::types::LoggingLevel::Debug)
+            .info(g.name.clone(), env!("CARGO_PKG_VERSION"));
+        for (name, u) in &config.upstreams {
+            host = host.upstream(upstream(&config, name, u, transports.get(name))?);
+        }
+        let host = host.start().await?;
+        let rules = RuleSet::new(&config.rules, g.approval_unless_read_only)
+            .map_err(GatewayError::Reload)?;
+        let policy = Arc::new(Policy {
+            rules: RwLock::new(Arc::new(rules)),
+            items: RwLock::new(HashMap::new()),
+        });
+        let audit = match (audit, &g.audit) {
+            (Some(a), _) => Some(a),
+            (None, Some(path)) => {
+                let path = config.resolve(path);
+                let sink = JsonlSink::builder(path.clone())
+                    .chained()
+                    .open()
+                    .map_err(|error| GatewayError::Audit { path, error })?;
+                Some(Audit::new().with_sink(sink))
+            }
+            (None, None) => None,
+        };
+        let anomaly = Arc::new(RwLock::new(detector(&config)?));
+        let mut server = Server::with_info(Implementation::new(
+            g.name.clone(),
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .access_control(RulesAccess {
+            policy: policy.clone(),
+            anomaly: anomaly.clone(),
+            audit: audit.clone(),
+        });
+        if let Some(id) = &config.front.identity {
+            server = server.identity(
+                Identity::configured(id.subject.clone())
+                    .with_roles(id.roles.clone())
+                    .with_scopes(id.scopes.clone())
+                    .with_claims(id.claims.clone()),
+            );
+        }
+        if let Some(a) = audit {
+            server = server.audit(a);
+        }
+        let shared = Arc::new(Shared {
+            host: host.clone(),
+            policy,
+        });
+        let environments = Arc::new(RwLock::new(environments(&config)));
+        let sync = Arc::new(Syncer {
+            shared: shared.clone(),
+            server: server.clone(),
+            environments: environments.clone(),
+            registered: Mutex::new(Registered::default()),
+        });
+        let mut events = host.events();
+        sync.run();
+        let watcher = sync.clone();
+        let task = tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                match event {
+                    HostEvent::Changed(Change::Resource(uri)) => {
+                        watcher.server.notify_resource_updated(uri);
+                    }
+                    HostEvent::Changed(_) | HostEvent::Health { .. } => watcher.run(),
+                    HostEvent::Log { upstream, params } => {
+                        tracing::info!(%upstream, level = ?params.level, data = %params.data, "upstream log");
+                    }
+                    _ => {}
+                }
+            }
+        });
+        Ok(Gateway {
+            server,
+            host,
+            sync,
+            anomaly,
+            config: RwLock::new(config),
+            task: Mutex::new(Some(task)),
+        })
+    }
+}
+
+/// The anomaly detector of `[anomaly]`, if any.
+fn detector(config: &Config) -> Result<Option<Arc<anomaly::Detector>>, GatewayError> {
+    let Some(a) = &config.anomaly else {
+        return Ok(None);
+    };
+    anomaly::Detector::new(a)
+        .map(|d| Some(Arc::new(d)))
+        .map_err(|(path, message)| {
+            GatewayError::Reload(format!("{}: {message}", config::key_path(&path)))
+        })
+}
+
+fn environments(config: &Config) -> BTreeMap<String, Option<String>> {
+    config
+        .upstreams
+        .iter()
+        .map(|(n, u)| (n.clone(), u.environment.clone()))
+        .collect()
+}
+
+fn upstream(
+    config: &Config,
+    name: &str,
+    u: &config::UpstreamConfig,
+    connector: Option<&Connector>,
+) -> Result<Upstream, GatewayError> {
+    let at = |k: &str| -> Vec<config::Seg> {
+        vec![config::key("upstreams"), config::key(name), config::key(k)]
+    };
+    let source_error = |path: Vec<config::Seg>, m: String| {
+        // Environment variables are read now: a missing one is a configuration error.
+        let text = std::fs::read_to_string(&config.file).unwrap_or_default();
+        let source = config::Source::new(&config.file, &text);
+        GatewayError::Config(source.error(&path, m))
+    };
+    let mut up = if let Some(connect) = connector {
+        let connect = connect.clone();
+        Upstream::transport(name, move || connect())
+    } else if let Some(command) = &u.command {
+        let command = config::expand(command).map_err(|m| source_error(at("command"), m))?;
+        let mut args = Vec::new();
+        for (i, a) in u.args.iter().enumerate() {
+            let mut p = at("args");
+            p.push(config::Seg::Index(i));
+            args.push(config::expand(a).map_err(|m| source_error(p, m))?);
+        }
+        let mut s = StdioServer::new(command).args(args);
+        for (k, v) in &u.env {
+            let v = config::expand(v).map_err(|m| {
+                let mut p = at("env");
+                p.push(config::key(k));
+                source_error(p, m)
+            })?;
+            s = s.env(k.clone(), v);
+        }
+        if let Some(cwd) = &u.cwd {
+            s = s.current_dir(config.resolve(cwd));
+        }
+        Upstream::stdio(name, s)
+    } else {
+        let url = config::expand(u.url.as_deref().unwrap_or_default())
+            .map_err(|m| source_error(at("url"), m))?;
+        let mut s = HttpServer::new(url);
+        for (k, v) in &u.headers {
+            let v = config::expand(v).map_err(|m| {
+                let mut p = at("headers");
+                p.push(config::key(k));
+                source_error(p, m)
+            })?;
+            s = s.header(k.clone(), v);
+        }
+        Upstream::http(name, s)
+    };
+    up = up.era(match u.era.as_deref() {
+        Some("legacy") => EraChoice::Legacy,
+        Some("modern") => EraChoice::Modern,
+        _ => EraChoice::Auto,
+    });
+    if let Some(t) = u.timeout_secs {
+        up = up.timeout(Duration::from_secs(t));
+    }
+    if let Some(t) = u.connect_timeout_secs {
+        up = up.connect_timeout(Duration::from_secs(t));
+    }
+    Ok(up)
+}
+
+/// The items registered on the front server, by name.
+#[derive(Default)]
+struct Registered {
+    tools: HashMap<String, Tool>,
+    resources: HashMap<String, Resource>,
+    templates: HashMap<String, ResourceTemplate>,
+    prompts: HashMap<String, Prompt>,
+}
+
+/// Keeps the front server's items equal to the host's.
+struct Syncer {
+    shared: Arc<Shared>,
+    server: Server,
+    environments: Arc<RwLock<BTreeMap<String, Option<String>>>>,
+    registered: Mutex<Registered>,
+}
+
+/// Makes `current` equal to `wanted`: removes what went or changed, adds what came or changed.
+fn reconcile<T: PartialEq + Clone>(
+    current: &mut HashMap<String, T>,
+    wanted: Vec<(String, T)>,
+    remove: impl Fn(&str),
+    add: impl Fn(T) -> bool,
+) {
+    let wanted: HashMap<String, T> = wanted.into_iter().collect();
+    current.retain(|name, item| {
+        let keep = wanted.get(name) == Some(item);
+        if !keep {
+            remove(name);
+        }
+        keep
+    });
+    for (name, item) in wanted {
+        if !current.contains_key(&name) && add(item.clone()) {
+            current.insert(name, item);
+        }
+    }
+}
+
+impl Syncer {
+    fn environment(&self, kind: HostKind, name: &str) -> Option<String> {
+        let owner = self.shared.host.owner(kind, name).ok()?;
+        self.environments
+            .read()
+            .expect("not poisoned")
+            .get(&owner)
+            .cloned()
+            .flatten()
+    }
+
+    fn run(&self) {
+        let host = &self.shared.host;
+        let tools = host.tools();
+        let resources = host.resources();
+        let templates = host.resource_templates();
+        let prompts = host.prompts();
+        let mut items = HashMap::new();
+        for t in &tools {
+            let read_only = t
+                .annotations
+                .as_ref()
+                .and_then(|a| a.read_only_hint)
+                .unwrap_or(false);
+            let destructive = !read_only
+                && t.annotations
+                    .as_ref()
+                    .and_then(|a| a.destructive_hint)
+                    .unwrap_or(true);
+            let environment = self.environment(HostKind::Tool, &t.name);
+            items.insert(
+                (ItemKind::Tool, t.name.clone()),
+                Served {
+                    environment,
+                    read_only,
+                    destructive,
+                },
+            );
+        }
+        for (kind, name) in resources
+            .iter()
+            .map(|r| (ItemKind::Resource, &r.uri))
+            .chain(
+                templates
+                    .iter()
+                    .map(|t| (ItemKind::ResourceTemplate, &t.uri_template)),
+            )
+        {
+            let environment = self.environment(HostKind::Resource, name);
+            items.insert(
+                (kind, name.clone()),
+                Served {
+                    environment,
+                    read_only: true,
+                    destructive: false,
+                },
+            );
+        }
+        for p in &prompts {
+            let environment = self.environment(HostKind::Prompt, &p.name);
+            items.insert(
+                (ItemKind::Prompt, p.name.clone()),
+                Served {
+                    environment,
+                    read_only: true,
+                    destructive: false,
+                },
+            );
+        }
+        *self.shared.policy.items.write().expect("not poisoned") = items;
+
+        let mut reg = self.registered.lock().expect("not poisoned");
+        let server = &self.server;
+        let shared = &self.shared;
+        reconcile(
+            &mut reg.tools,
+            tools.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            |n| {
+                server.remove_tool(n);
+            },
+            |tool| {
+                let name = tool.name.clone();
+                let handler = UpstreamTool {
+                    shared: shared.clone(),
+                    tool,
+                };
+                server
+                    .try_add_tool(handler)
+                    .inspect_err(|e| tracing::warn!(tool = %name, error = %e, "an upstream tool is not served"))
+                    .is_ok()
+            },
+        );
+        let add_resource = |definition: ResourceDefinition| {
+            let handler = UpstreamResource {
+                shared: shared.clone(),
+                definition,
+            };
+            server
+                .try_add_resource(handler)
+                .inspect_err(|e| tracing::warn!(error = %e, "an upstream resource is not served"))
+                .is_ok()
+        };
+        reconcile(
+            &mut reg.resources,
+            resources.into_iter().map(|r| (r.uri.clone(), r)).collect(),
+            |n| {
+                server.remove_resource(n);
+            },
+            |r| add_resource(ResourceDefinition::Static(r)),
+        );
+        reconcile(
+            &mut reg.templates,
+            templates
+                .into_iter()
+                .map(|t| (t.uri_template.clone(), t))
+                .collect(),
+            |n| {
+                server.remove_resource(n);
+            },
+            |t| add_resource(ResourceDefinition::Template(t)),
+        );
+        reconcile(
+            &mut reg.prompts,
+            prompts.into_iter().map(|p| (p.name.clone(), p)).collect(),
+            |n| {
+                server.remove_prompt(n);
+            },
+            |prompt| {
+                let name = prompt.name.clone();
+                let handler = UpstreamPrompt {
+                    shared: shared.clone(),
+                    prompt,
+                };
+                server
+                    .try_add_prompt(handler)
+                    .inspect_err(|e| tracing::warn!(prompt = %name, error = %e, "an upstream prompt is not served"))
+                    .is_ok()
+            },
+        );
+    }
+}
+
+/// A running gateway: the upstreams ([`Host`]) and the front [`Server`] whose items forward to
+/// them, decided per caller by the configured rules.
+pub struct Gateway {
+    server: Server,
+    host: Host,
+    sync: Arc<Syncer>,
+    anomaly: Arc<RwLock<Option<Arc<anomaly::Detector>>>>,
+    config: RwLock<Config>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// A builder for the gateway of `config`.
+    pub fn builder(config: Config) -> GatewayBuilder {
+        GatewayBuilder {
+            config,
+            transports: HashMap::new(),
+            audit: None,
+        }
+    }
+
+    /// Starts the gateway of `config`: connects to every upstream (those that fail are retried
+    /// in the background, their items absent meanwhile) and builds the front server.
+    pub async fn start(config: Config) -> Result<Gateway, GatewayError> {
+        Gateway::builder(config).start().await
+    }
+
+    /// The front server: serve it over stdio or Streamable HTTP.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// The upstreams.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// Each upstream's state.
+    pub fn health(&self) -> Vec<(String, Health)> {
+        self.host.health()
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.sync.shared.policy.rules()
+    }
+
+    /// Swaps in the rules and environment labels of a new configuration (already checked by
+    /// [`Config::load`]), keeping every connection. A configuration whose upstreams or front
+    /// differ is refused: those need a restart.
+    pub fn reload(&self, new: Config) -> Result<(), GatewayError> {
+        let old = self.config.read().expect("not poisoned");
+        let same_upstreams = old.upstreams.len() == new.upstreams.len()
+            && old.upstreams.iter().all(|(n, u)| {
+                new.upstreams.get(n).is_some_and(|v| {
+                    v.command == u.command
+                        && v.args == u.args
+                        && v.env == u.env
+                        && v.cwd == u.cwd
+                        && v.url == u.url
+                        && v.headers == u.headers
+                })
+            });
+        if !same_upstreams
+            || old.gateway.separator != new.gateway.separator
+            || old.gateway.naming != new.gateway.naming
+        {
+            return Err(GatewayError::Reload(
+                "the upstreams or their naming changed: restart the gateway to apply that".into(),
+            ));
+        }
+        drop(old);
+        let rules = RuleSet::new(&new.rules, new.gateway.approval_unless_read_only)
+            .map_err(GatewayError::Reload)?;
+        let anomaly = detector(&new)?;
+        *self.anomaly.write().expect("not poisoned") = anomaly;
+        *self.sync.environments.write().expect("not poisoned") = environments(&new);
+        *self.sync.shared.policy.rules.write().expect("not poisoned") = Arc::new(rules);
+        *self.config.write().expect("not poisoned") = new;
+        // Environments may have changed: the items are described again.
+        self.sync.run();
+        // What each caller may see may have changed.
+        self.server.notify_lists_changed();
+        Ok(())
+    }
+
+    /// The effective table: per caller (role, scope set, claims) and environment, which tools
+    /// are listed, callable and need approval (see [`table`]).
+    pub fn table(&self) -> String {
+        let config = self.config.read().expect("not poisoned");
+        table::render(&config, &self.rules(), &self.host, &self.sync.shared.policy)
+    }
+
+    /// Stops watching the upstreams and closes them.
+    pub async fn close(&self) {
+        if let Some(t) = self.task.lock().expect("not poisoned").take() {
+            t.abort();
+        }
+        self.host.close().await;
+    }
+}
+
+/// The Streamable HTTP settings of the front: endpoint `/mcp`, and the OAuth 2.1 resource server
+/// of `[front.oauth]` when configured (callers then present bearer tokens, which are checked
+/// here and never forwarded upstream).
+pub fn http_config(config: &Config) -> Result<mcp_server::http::HttpConfig, GatewayError> {
+    use mcp_server::http::auth::{IntrospectionValidator, Jwks, JwtValidator, ResourceServer};
+    let http = mcp_server::http::HttpConfig::new().path("/mcp");
+    let Some(o) = &config.front.oauth else {
+        return Ok(http);
+    };
+    let bad = |m: String| {
+        let text = std::fs::read_to_string(&config.file).unwrap_or_default();
+        let source = config::Source::new(&config.file, &text);
+        GatewayError::Config(source.error(&[config::key("front"), config::key("oauth")], m))
+    };
+    let rs = if let Some(jwks) = &o.jwks_url {
+        let mut v = JwtValidator::new(
+            o.resource.clone(),
+            o.issuer.clone(),
+            Jwks::url(jwks.clone()),
+        );
+        if let Some(c) = &o.roles_claim {
+            v = v.roles_claim(c.clone());
+        }
+        ResourceServer::new(o.resource.clone(), o.issuer.clone(), v)
+    } else {
+        let endpoint = o.introspection_url.clone().unwrap_or_default();
+        let secret = config::expand(o.client_secret.as_deref().unwrap_or_default()).map_err(bad)?;
+        let mut v = IntrospectionValidator::new(o.resource.clone(), endpoint)
+            .client_credentials(o.client_id.clone().unwrap_or_default(), secret)
+            .issuer(o.issuer.clone());
+        if let Some(c) = &o.roles_claim {
+            v = v.roles_claim(c.clone());
+        }
+        ResourceServer::new(o.resource.clone(), o.issuer.clone(), v)
+    }
+    .map_err(|e| bad(e.to_string()))?;
+    Ok(http.auth(rs))
+}

@@ -1,0 +1,122 @@
+//! `mcp-gateway`: many MCP servers behind one endpoint, with per-caller rules, approval and audit.
+//!
+//! ```text
+//! mcp-gateway --config FILE [--port N | --stdio]   serve (HTTP on 127.0.0.1:N/mcp, or stdio)
+//! mcp-gateway check FILE                          validate and print the effective table
+//! ```
+//!
+//! On Unix, SIGHUP reloads the configuration: it is checked first, and swapped in only when
+//! valid (rules and environments; the connections are kept).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use mcp_gateway::{Config, Gateway};
+
+#[derive(Parser)]
+#[command(
+    name = "mcp-gateway",
+    version,
+    about = "Many MCP servers behind one endpoint"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// The configuration file (TOML).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Serve Streamable HTTP on 127.0.0.1 at this port, endpoint /mcp (default 8080).
+    #[arg(long, conflicts_with = "stdio")]
+    port: Option<u16>,
+    /// Serve one client on stdin/stdout.
+    #[arg(long)]
+    stdio: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validates a configuration, connects to its upstreams, and prints for each kind of caller
+    /// and environment which tools are listed, callable and need approval.
+    Check {
+        /// The configuration file.
+        file: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("mcp-gateway: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    if let Some(Command::Check { file }) = cli.command {
+        let config = Config::load(&file).map_err(|e| e.to_string())?;
+        let gateway = Gateway::start(config).await.map_err(|e| e.to_string())?;
+        print!("{}", gateway.table());
+        gateway.close().await;
+        return Ok(());
+    }
+    let Some(file) = cli.config else {
+        return Err("give --config FILE (or `check FILE`)".into());
+    };
+    let config = Config::load(&file).map_err(|e| e.to_string())?;
+    let http = mcp_gateway::http_config(&config).map_err(|e| e.to_string())?;
+    let gateway = Arc::new(Gateway::start(config).await.map_err(|e| e.to_string())?);
+    reload_on_hangup(gateway.clone(), file);
+    let server = gateway.server().clone();
+    let served = if cli.stdio {
+        server.serve_stdio().await
+    } else {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, cli.port.unwrap_or(8080)));
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        eprintln!("mcp-gateway: serving http://{addr}/mcp");
+        mcp_server::http::serve(server, http, addr, shutdown).await
+    };
+    gateway.close().await;
+    served.map_err(|e| e.to_string())
+}
+
+/// SIGHUP: load the file again; swap it in when it is valid, keep the old one otherwise.
+#[cfg(unix)]
+fn reload_on_hangup(gateway: Arc<Gateway>, file: PathBuf) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: no reload");
+        return;
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match Config::load(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|c| gateway.reload(c).map_err(|e| e.to_string()))
+            {
+                Ok(()) => eprintln!("mcp-gateway: reloaded {}", file.display()),
+                Err(e) => {
+                    eprintln!("mcp-gateway: reload refused, the old configuration stays: {e}")
+                }
+            }
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn reload_on_hangup(_: Arc<Gateway>, _: PathBuf) {}

@@ -1,0 +1,517 @@
+//! The policy rules, compiled: who may see and call which upstream item, with which approval
+//! and limits.
+//!
+//! For one caller and one item, the rules that *match* are those whose patterns for the item's
+//! kind match its namespaced name and whose conditions (roles, scopes, claims, environments)
+//! hold. Then:
+//!
+//! - a matching `deny` rule denies (deny wins over every allow);
+//! - without a matching `allow` rule the item is denied (fail closed);
+//! - otherwise it is allowed. A call needs the strongest `approval` of the matching allow rules;
+//!   when none of them sets one, an upstream tool whose annotations do not say read-only needs
+//!   approval (unless `approval_unless_read_only = false`).
+//!
+//! Listing and calling ask the same question ([`RuleSet::decide`]), so an item is listed exactly
+//! when it is callable. The limits of every matching allow rule apply to a call.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use mcp_core::{ErrorCode, ErrorObject};
+use mcp_server::access::{Access, AccessControl, Item, ItemKind};
+use mcp_server::{Approval, Identity, RateLimit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::{ApprovalConfig, Effect, Rule};
+
+/// The JSON-RPC error code of a refused call (as the server's own policy refusals).
+pub const ACCESS_DENIED: ErrorCode = ErrorCode(-32003);
+
+/// `data.reason` of an item a deny rule matches.
+pub const DENIED_BY_RULE: &str = "denied_by_rule";
+/// `data.reason` of an item no allow rule matches.
+pub const NO_RULE_ALLOWS: &str = "no_rule_allows";
+
+/// One rule, with its patterns compiled and the state of its limits.
+pub struct CompiledRule {
+    rule: Rule,
+    tools: GlobSet,
+    prompts: GlobSet,
+    resources: GlobSet,
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
+    concurrency: Option<Arc<Semaphore>>,
+}
+
+impl std::fmt::Debug for CompiledRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledRule")
+            .field("rule", &self.rule)
+            .finish_non_exhaustive()
+    }
+}
+
+fn globs(patterns: &[String], field: &'static str) -> Result<GlobSet, RuleError> {
+    let mut b = GlobSetBuilder::new();
+    for (i, p) in patterns.iter().enumerate() {
+        let glob = Glob::new(p)
+            .map_err(|e| (field, Some(i), format!("bad pattern `{p}`: {}", e.kind())))?;
+        b.add(glob);
+    }
+    b.build().map_err(|e| (field, None, e.to_string()))
+}
+
+/// Which field of a rule is wrong (and which element of it), and why.
+pub(crate) type RuleError = (&'static str, Option<usize>, String);
+
+impl CompiledRule {
+    /// Compiles a rule, or says which field is wrong.
+    pub(crate) fn compile(rule: &Rule) -> Result<CompiledRule, RuleError> {
+        if rule.tools.is_empty() && rule.prompts.is_empty() && rule.resources.is_empty() {
+            return Err((
+                "tools",
+                None,
+                "the rule matches nothing: give `tools`, `prompts` or `resources` patterns".into(),
+            ));
+        }
+        let limiter = match &rule.rate_limit {
+            None => None,
+            Some(s) => {
+                let r = RateLimit::parse(s).ok_or_else(|| {
+                    (
+                        "rate_limit",
+                        None,
+                        format!("`{s}` is not a rate: expected `N/s`, `N/min`, `N/h` or `N/day`"),
+                    )
+                })?;
+                let quota = Quota::with_period(r.per / r.requests)
+                    .ok_or_else(|| ("rate_limit", None, format!("`{s}` is too fast")))?
+                    .allow_burst(NonZeroU32::new(r.requests).expect("positive by parsing"));
+                Some(DefaultKeyedRateLimiter::keyed(quota))
+            }
+        };
+        if rule.max_concurrency == Some(0) {
+            return Err(("max_concurrency", None, "must be at least 1".into()));
+        }
+        if rule.timeout_ms == Some(0) {
+            return Err(("timeout_ms", None, "must be at least 1".into()));
+        }
+        if rule.effect == Effect::Deny
+            && (rule.approval.is_some()
+                || rule.rate_limit.is_some()
+                || rule.max_concurrency.is_some()
+                || rule.timeout_ms.is_some()
+                || rule.max_argument_bytes.is_some()
+                || rule.max_result_bytes.is_some())
+        {
+            return Err((
+                "effect",
+                None,
+                "a deny rule takes no approval or limits (they would never apply)".into(),
+            ));
+        }
+        Ok(CompiledRule {
+            tools: globs(&rule.tools, "tools")?,
+            prompts: globs(&rule.prompts, "prompts")?,
+            resources: globs(&rule.resources, "resources")?,
+            limiter,
+            concurrency: rule
+                .max_concurrency
+                .map(|n| Arc::new(Semaphore::new(n as usize))),
+            rule: rule.clone(),
+        })
+    }
+
+    /// The rule as configured.
+    pub fn rule(&self) -> &Rule {
+        &self.rule
+    }
+
+    fn patterns(&self, kind: ItemKind) -> &GlobSet {
+        match kind {
+            ItemKind::Tool => &self.tools,
+            ItemKind::Prompt => &self.prompts,
+            _ => &self.resources,
+        }
+    }
+
+    /// Whether the rule matches this caller and item.
+    pub fn matches(&self, identity: Option<&Identity>, item: &ItemInfo<'_>) -> bool {
+        let r = &self.rule;
+        if !self.patterns(item.kind).is_match(item.name) {
+            return false;
+        }
+        if !r.roles.is_empty() && !identity.is_some_and(|id| r.roles.iter().any(|x| id.has_role(x)))
+        {
+            return false;
+        }
+        if !r.scopes.is_empty()
+            && !identity.is_some_and(|id| r.scopes.iter().all(|s| id.has_scope(s)))
+        {
+            return false;
+        }
+        if !r.claims.iter().all(|(k, v)| claim_has(identity, k, v)) {
+            return false;
+        }
+        if !r.environments.is_empty()
+            && !item
+                .environment
+                .is_some_and(|e| r.environments.iter().any(|x| x == e))
+        {
+            return false;
+        }
+        if let Some(claim) = &r.environment_claim
+            && !item
+                .environment
+                .is_some_and(|e| claim_has(identity, claim, e))
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// Whether the caller's claim `name` is `value`, or an array holding it.
+fn claim_has(identity: Option<&Identity>, name: &str, value: &str) -> bool {
+    let Some(claim) = identity.and_then(|id| id.claims().get(name)) else {
+        return false;
+    };
+    let is = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s == value,
+        serde_json::Value::Bool(b) => value.parse::<bool>() == Ok(*b),
+        serde_json::Value::Number(n) => {
+            value.parse::<serde_json::Number>().ok().as_ref() == Some(n)
+        }
+        _ => false,
+    };
+    match claim {
+        serde_json::Value::Array(items) => items.iter().any(is),
+        other => is(other),
+    }
+}
+
+/// What the rules need to know about an item.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemInfo<'a> {
+    /// Its kind.
+    pub kind: ItemKind,
+    /// Its namespaced name (a URI or URI template for resources).
+    pub name: &'a str,
+    /// The environment label of its upstream.
+    pub environment: Option<&'a str>,
+    /// Whether its annotations say it is read-only (tools).
+    pub read_only: bool,
+}
+
+/// The decision for one caller and one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Listed and callable, with this approval; the matching allow rules (by index) limit calls.
+    Allow {
+        /// The approval a call needs.
+        approval: Approval,
+        /// The matching allow rules.
+        rules: Vec<usize>,
+    },
+    /// Neither listed nor callable.
+    Deny {
+        /// [`DENIED_BY_RULE`] or [`NO_RULE_ALLOWS`].
+        reason: &'static str,
+        /// The deny rule that matched.
+        rule: Option<usize>,
+    },
+}
+
+/// The compiled rules of a configuration.
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<CompiledRule>,
+    approval_unless_read_only: bool,
+}
+
+fn approval_of(a: ApprovalConfig) -> Approval {
+    match a {
+        ApprovalConfig::None => Approval::None,
+        ApprovalConfig::Required => Approval::Required,
+        ApprovalConfig::OutOfBand => Approval::OutOfBand,
+    }
+}
+
+fn rank(a: Approval) -> u8 {
+    match a {
+        Approval::None => 0,
+        Approval::Required => 1,
+        _ => 2,
+    }
+}
+
+impl RuleSet {
+    /// Compiles rules (already checked by [`crate::Config::load`]).
+    pub fn new(rules: &[Rule], approval_unless_read_only: bool) -> Result<RuleSet, String> {
+        let rules = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                CompiledRule::compile(r).map_err(|(field, _, m)| format!("rules[{i}].{field}: {m}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(RuleSet {
+            rules,
+            approval_unless_read_only,
+        })
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+
+    /// Decides for one caller and one item.
+    pub fn decide(&self, identity: Option<&Identity>, item: &ItemInfo<'_>) -> Verdict {
+        let mut allows = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !rule.matches(identity, item) {
+                continue;
+            }
+            match rule.rule.effect {
+                Effect::Deny => {
+                    return Verdict::Deny {
+                        reason: DENIED_BY_RULE,
+                        rule: Some(i),
+                    };
+                }
+                Effect::Allow => allows.push(i),
+            }
+        }
+        if allows.is_empty() {
+            return Verdict::Deny {
+                reason: NO_RULE_ALLOWS,
+                rule: None,
+            };
+        }
+        let explicit = allows
+            .iter()
+            .filter_map(|&i| self.rules[i].rule.approval.map(approval_of))
+            .max_by_key(|a| rank(*a));
+        let approval = explicit.unwrap_or(
+            if item.kind == ItemKind::Tool && self.approval_unless_read_only && !item.read_only {
+                Approval::Required
+            } else {
+                Approval::None
+            },
+        );
+        Verdict::Allow {
+            approval,
+            rules: allows,
+        }
+    }
+
+    /// Admits a call under the limits of `rules` (the matching allow rules): rate limits per
+    /// principal, argument size, then a concurrency slot of each (waiting at most the timeout).
+    pub(crate) async fn enter(
+        &self,
+        rules: &[usize],
+        identity: Option<&Identity>,
+        kind: &str,
+        name: &str,
+        argument_bytes: impl FnOnce() -> usize,
+    ) -> Result<Entered, mcp_server::Error> {
+        let limits: Vec<&CompiledRule> = rules.iter().filter_map(|&i| self.rules.get(i)).collect();
+        let timeout = limits.iter().filter_map(|r| r.rule.timeout()).min();
+        let max_result_bytes = limits.iter().filter_map(|r| r.rule.max_result_bytes).min();
+        if let Some(limit) = limits
+            .iter()
+            .filter_map(|r| r.rule.max_argument_bytes)
+            .min()
+            && argument_bytes() > limit
+        {
+            return Err(mcp_server::Error::protocol(
+                ErrorObject::invalid_params(format!(
+                    "the arguments of {kind} `{name}` exceed {limit} bytes"
+                ))
+                .with_data(serde_json::json!({ "reason": "arguments_too_large", "limit": limit })),
+            ));
+        }
+        let key = identity.map_or_else(|| "[]".to_owned(), |i| i.principal().key().into_owned());
+        for r in &limits {
+            if let Some(limiter) = &r.limiter
+                && let Err(not_until) = limiter.check_key(&key)
+            {
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                ));
+                return Err(mcp_server::Error::protocol(
+                    ErrorObject::new(
+                        ACCESS_DENIED,
+                        format!("too many calls of {kind} `{name}`: try again later"),
+                    )
+                    .with_data(serde_json::json!({
+                        "reason": "rate_limited",
+                        "retryAfterMs": u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    })),
+                ));
+            }
+        }
+        let mut permits = Vec::new();
+        for r in &limits {
+            if let Some(sem) = &r.concurrency {
+                let acquire = sem.clone().acquire_owned();
+                let permit = match timeout {
+                    Some(t) => tokio::time::timeout(t, acquire).await.ok(),
+                    None => Some(acquire.await),
+                };
+                match permit {
+                    Some(Ok(p)) => permits.push(p),
+                    _ => {
+                        return Err(mcp_server::Error::public(format!(
+                            "{kind} `{name}` is busy: try again later"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(Entered {
+            _permits: permits,
+            timeout,
+            max_result_bytes,
+        })
+    }
+}
+
+/// A call admitted under its rules' limits; holds their concurrency slots.
+pub(crate) struct Entered {
+    _permits: Vec<OwnedSemaphorePermit>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) max_result_bytes: Option<usize>,
+}
+
+/// What the access control knows of a served item.
+#[derive(Debug, Clone)]
+pub(crate) struct Served {
+    pub(crate) environment: Option<String>,
+    pub(crate) read_only: bool,
+    /// Whether its annotations say it may destroy (tools; for the anomaly flags).
+    pub(crate) destructive: bool,
+}
+
+/// The rules and the served items, swapped as a whole on reload and on upstream changes.
+pub(crate) struct Policy {
+    pub(crate) rules: RwLock<Arc<RuleSet>>,
+    pub(crate) items: RwLock<HashMap<(ItemKind, String), Served>>,
+}
+
+impl Policy {
+    pub(crate) fn rules(&self) -> Arc<RuleSet> {
+        self.rules.read().expect("not poisoned").clone()
+    }
+
+    /// The verdict for a served item; an item the gateway does not serve is denied.
+    pub(crate) fn verdict(
+        &self,
+        rules: &RuleSet,
+        identity: Option<&Identity>,
+        kind: ItemKind,
+        name: &str,
+    ) -> Verdict {
+        let items = self.items.read().expect("not poisoned");
+        let Some(served) = items.get(&(kind, name.to_owned())) else {
+            return Verdict::Deny {
+                reason: NO_RULE_ALLOWS,
+                rule: None,
+            };
+        };
+        let info = ItemInfo {
+            kind: match kind {
+                ItemKind::ResourceTemplate => ItemKind::Resource,
+                k => k,
+            },
+            name,
+            environment: served.environment.as_deref(),
+            read_only: served.read_only,
+        };
+        rules.decide(identity, &info)
+    }
+}
+
+/// The server's access control: every upstream item is decided by the rules; a tool call
+/// admitted is watched by the anomaly flags.
+pub(crate) struct RulesAccess {
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) anomaly: Arc<RwLock<Option<Arc<crate::anomaly::Detector>>>>,
+    pub(crate) audit: Option<mcp_server::audit::Audit>,
+}
+
+impl AccessControl for RulesAccess {
+    fn decide(&self, identity: Option<&Identity>, item: &Item<'_>) -> Access {
+        match self
+            .policy
+            .verdict(&self.policy.rules(), identity, item.kind, item.name)
+        {
+            Verdict::Allow { approval, .. } => Access::Allow { approval },
+            Verdict::Deny { reason, .. } => Access::Deny(reason),
+        }
+    }
+
+    fn admit(&self, identity: Option<&Identity>, item: &Item<'_>) -> Access {
+        use crate::config::FlagAction;
+        use mcp_server::audit::{AuditKind, AuditRecord, Decision};
+        let access = self.decide(identity, item);
+        let Access::Allow { approval } = access else {
+            return access;
+        };
+        if item.kind != ItemKind::Tool {
+            return access;
+        }
+        let Some(detector) = self.anomaly.read().expect("not poisoned").clone() else {
+            return access;
+        };
+        let destructive = self
+            .policy
+            .items
+            .read()
+            .expect("not poisoned")
+            .get(&(ItemKind::Tool, item.name.to_owned()))
+            .is_some_and(|s| s.destructive);
+        let principal =
+            identity.map_or_else(|| "[]".to_owned(), |i| i.principal().key().into_owned());
+        let flags = detector.check(
+            &principal,
+            item.name,
+            destructive,
+            tokio::time::Instant::now(),
+        );
+        for f in &flags {
+            tracing::warn!(principal = %principal, tool = item.name, flag = f.name, "anomaly flag");
+            metrics::counter!("mcp_gateway_anomalies_total", "flag" => f.name).increment(1);
+            if let Some(audit) = &self.audit {
+                let decision = if f.action == FlagAction::Deny {
+                    Decision::Deny
+                } else {
+                    Decision::Allow
+                };
+                audit.record(
+                    &AuditRecord::new(AuditKind::Decision, "tools/call")
+                        .with_principal(identity)
+                        .with_item(item.name)
+                        .with_decision(decision, Some(f.reason())),
+                );
+            }
+        }
+        match crate::anomaly::strongest(&flags) {
+            FlagAction::Deny => {
+                let reason = flags
+                    .iter()
+                    .find(|f| f.action == FlagAction::Deny)
+                    .map_or("anomaly", |f| f.reason());
+                Access::Deny(reason)
+            }
+            FlagAction::Approval if approval == Approval::None => Access::Allow {
+                approval: Approval::Required,
+            },
+            _ => access,
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The effective table of a configuration (`mcp-gateway check FILE`): for each kind of caller
+//! the rules name (a role, a scope set, a set of claims, and a caller with none of them) and each
+//! environment, which tools are listed, callable, and need approval; then the rules that match
+//! no served item.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use mcp_client::host::Host;
+use mcp_server::access::ItemKind;
+use mcp_server::{Approval, Identity};
+
+use crate::config::Config;
+use crate::rules::{Policy, RuleSet, Verdict};
+
+/// A kind of caller the rules tell apart, and a label for it.
+fn personas(config: &Config) -> Vec<(String, Option<Identity>)> {
+    let mut out: Vec<(String, Option<Identity>)> = vec![("anonymous".into(), None)];
+    let mut seen = BTreeSet::new();
+    let mut push = |label: String, id: Identity| {
+        if seen.insert(label.clone()) {
+            out.push((label, Some(id)));
+        }
+    };
+    if let Some(front) = &config.front.identity {
+        push(
+            format!("identity {}", front.subject),
+            Identity::configured(front.subject.clone())
+                .with_roles(front.roles.clone())
+                .with_scopes(front.scopes.clone())
+                .with_claims(front.claims.clone()),
+        );
+    }
+    for rule in &config.rules {
+        for role in &rule.roles {
+            push(
+                format!("role {role}"),
+                Identity::configured("caller").with_roles([role]),
+            );
+        }
+        if !rule.scopes.is_empty() {
+            push(
+                format!("scopes {}", rule.scopes.join(" ")),
+                Identity::configured("caller").with_scopes(rule.scopes.clone()),
+            );
+        }
+        if !rule.claims.is_empty() {
+            let claims: serde_json::Map<String, serde_json::Value> = rule
+                .claims
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            let label = rule
+                .claims
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let mut id = Identity::configured("caller").with_claims(claims);
+            id = id.with_roles(rule.roles.clone());
+            push(format!("claims {label}"), id);
+        }
+    }
+    out
+}
+
+fn approval(a: Approval) -> &'static str {
+    match a {
+        Approval::None => "no",
+        Approval::Required => "required",
+        _ => "out of band",
+    }
+}
+
+/// Renders the table.
+pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Policy) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "configuration {}: OK", config.file.display());
+    for (name, health) in host.health() {
+        let env = config
+            .upstreams
+            .get(&name)
+            .and_then(|u| u.environment.clone())
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(out, "upstream {name} (environment {env}): {health:?}");
+    }
+    let mut tools = host.tools();
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut used = vec![false; rules.rules().len()];
+    for (label, identity) in personas(config) {
+        let _ = writeln!(out, "\ncaller: {label}");
+        let width = tools.iter().map(|t| t.name.len()).max().unwrap_or(4).max(4);
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:<12}  {:<6}  {:<8}  approval",
+            "tool", "environment", "listed", "callable"
+        );
+        for t in &tools {
+            let env = policy
+                .items
+                .read()
+                .expect("not poisoned")
+                .get(&(ItemKind::Tool, t.name.clone()))
+                .and_then(|s| s.environment.clone())
+                .unwrap_or_else(|| "-".into());
+            let verdict = policy.verdict(rules, identity.as_ref(), ItemKind::Tool, &t.name);
+            let (yes, appr) = match &verdict {
+                Verdict::Allow {
+                    approval: a,
+                    rules: r,
+                } => {
+                    for &i in r {
+                        used[i] = true;
+                    }
+                    ("yes", approval(*a))
+                }
+                Verdict::Deny { rule, .. } => {
+                    if let Some(i) = rule {
+                        used[*i] = true;
+                    }
+                    ("no", "-")
+                }
+            };
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {:<12}  {:<6}  {:<8}  {}",
+                t.name, env, yes, yes, appr
+            );
+        }
+    }
+    // Rules that match no served item for any caller above.
+    let items: Vec<((ItemKind, String), Option<String>)> = policy
+        .items
+        .read()
+        .expect("not poisoned")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.environment.clone()))
+        .collect();
+    for (i, rule) in rules.rules().iter().enumerate() {
+        if used[i] {
+            continue;
+        }
+        let matches_something = items.iter().any(|((kind, name), env)| {
+            let info = crate::rules::ItemInfo {
+                kind: match kind {
+                    ItemKind::ResourceTemplate => ItemKind::Resource,
+                    k => *k,
+                },
+                name,
+                environment: env.as_deref(),
+                read_only: true,
+            };
+            personas(config)
+                .iter()
+                .any(|(_, id)| rule.matches(id.as_ref(), &info))
+        });
+        if !matches_something {
+            let _ = writeln!(
+                out,
+                "\nwarning: rules[{i}] ({}) matches no served item for any caller above",
+                rule.rule().effect
+            );
+        }
+    }
+    out
+}

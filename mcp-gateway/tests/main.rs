@@ -1,0 +1,878 @@
+//! The gateway end to end: in-process upstreams behind a gateway, callers with different
+//! identities, rules, approval, isolation, configuration errors, and what upstreams receive.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mcp_client::testing::{InProcess, Recorder};
+use mcp_client::types::*;
+use mcp_client::{Client, EraChoice, Transport};
+use mcp_core::ErrorCode;
+use mcp_gateway::{Config, ConfigError, Gateway};
+use mcp_server::{Context, Identity, Server, ToolHandler};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc};
+
+/// A safety net for waits, never a synchronization.
+const SAFETY: Duration = Duration::from_secs(20);
+
+fn schema() -> JsonObject {
+    serde_json::from_value(json!({"type": "object"})).unwrap()
+}
+
+/// A tool answering its own name and arguments; read-only when annotated so.
+struct Named {
+    name: &'static str,
+    read_only: bool,
+    calls: Arc<Mutex<Vec<Value>>>,
+}
+
+impl ToolHandler for Named {
+    fn definition(&self) -> Tool {
+        let mut t = Tool::new(self.name, schema());
+        if self.read_only {
+            t.annotations = Some(ToolAnnotations {
+                read_only_hint: Some(true),
+                ..Default::default()
+            });
+        }
+        t
+    }
+    async fn call(&self, cx: Context, args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        self.calls.lock().unwrap().push(Value::Object(args.clone()));
+        cx.progress(1.0, Some(2.0), Some("half"));
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "{} {}",
+            self.name,
+            Value::Object(args)
+        ))]))
+    }
+}
+
+/// Never returns (until cancelled); tells the test it started.
+struct Hang(Arc<Notify>);
+
+impl ToolHandler for Hang {
+    fn definition(&self) -> Tool {
+        Tool::new("hang", schema())
+    }
+    async fn call(&self, _cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        self.0.notify_one();
+        std::future::pending().await
+    }
+}
+
+/// An upstream server with these tools (name, read-only).
+fn upstream(tools: &[(&'static str, bool)], calls: &Arc<Mutex<Vec<Value>>>) -> Server {
+    let mut s = Server::new("upstream", "1.0.0");
+    for (name, read_only) in tools {
+        s = s.tool(Named {
+            name,
+            read_only: *read_only,
+            calls: calls.clone(),
+        });
+    }
+    s
+}
+
+/// Connects to `server` in process through a relay that `kill` cuts (a crash: the connection
+/// ends, and every reconnection ends at once).
+fn channel(
+    server: Server,
+    kill: tokio::sync::watch::Receiver<bool>,
+) -> impl Fn() -> mcp_client::Result<Transport> + Send + Sync + 'static {
+    move || {
+        let (to_relay, mut from_host) = mpsc::channel(64);
+        let (to_host, from_relay) = mpsc::channel(64);
+        let (to_server, incoming) = mpsc::channel(64);
+        let (outgoing, mut from_server) = mpsc::channel(64);
+        tokio::spawn(server.clone().serve_channel(incoming, outgoing));
+        let mut kill = kill.clone();
+        tokio::spawn(async move {
+            if *kill.borrow_and_update() {
+                return;
+            }
+            loop {
+                tokio::select! {
+                    m = from_host.recv() => {
+                        let Some(m) = m else { break };
+                        if to_server.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                    m = from_server.recv() => {
+                        let Some(m) = m else { break };
+                        if to_host.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                    // A dropped switch never fires.
+                    () = async {
+                        if kill.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    } => break,
+                }
+            }
+        });
+        Ok(Transport::from_channels(to_relay, from_relay, None))
+    }
+}
+
+fn alive() -> tokio::sync::watch::Receiver<bool> {
+    tokio::sync::watch::channel(false).1
+}
+
+fn parse(text: &str) -> Config {
+    Config::parse("gateway.toml", text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The upstream entries of the tests: reached in process (the URL is never used).
+const UPSTREAMS: &str = r#"
+[upstreams.fs]
+url = "http://127.0.0.1:9/unused"
+environment = "prod"
+
+[upstreams.web]
+url = "http://127.0.0.1:9/unused"
+environment = "staging"
+"#;
+
+struct Setup {
+    gateway: Gateway,
+    fs_calls: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn gateway(rules: &str) -> Setup {
+    let fs_calls = Arc::new(Mutex::new(Vec::new()));
+    let web_calls = Arc::new(Mutex::new(Vec::new()));
+    let fs = upstream(
+        &[
+            ("read_file", true),
+            ("write_file", false),
+            ("delete_file", false),
+        ],
+        &fs_calls,
+    );
+    let web = upstream(&[("fetch", true)], &web_calls);
+    let config = parse(&format!("{UPSTREAMS}\n{rules}"));
+    let gateway = Gateway::builder(config)
+        .transport("fs", channel(fs, alive()))
+        .transport("web", channel(web, alive()))
+        .start()
+        .await
+        .expect("the gateway starts");
+    Setup { gateway, fs_calls }
+}
+
+async fn client(g: &Gateway, identity: Option<Identity>) -> Client {
+    client_with(g, identity, Recorder::new(), EraChoice::Legacy).await
+}
+
+async fn client_with(
+    g: &Gateway,
+    identity: Option<Identity>,
+    recorder: Recorder,
+    era: EraChoice,
+) -> Client {
+    let mut c = InProcess::new(g.server().clone())
+        .handler(recorder)
+        .era(era);
+    if let Some(id) = identity {
+        c = c.identity(id);
+    }
+    c.connect().await.expect("the client connects")
+}
+
+async fn listed(c: &Client) -> Vec<String> {
+    let mut names: Vec<String> = c
+        .list_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    names.sort();
+    names
+}
+
+const ALL_TOOLS: [&str; 4] = [
+    "fs__delete_file",
+    "fs__read_file",
+    "fs__write_file",
+    "web__fetch",
+];
+
+/// The `data.reason` of a refused call, or `None` when it ran.
+async fn refusal(c: &Client, tool: &str) -> Option<String> {
+    match c.call_tool(tool, json!({})).await {
+        Ok(r) => {
+            assert_ne!(r.is_error, Some(true), "{tool}: {r:?}");
+            None
+        }
+        Err(mcp_client::Error::Server(e)) => {
+            assert_eq!(e.code, ErrorCode(-32003), "{tool}: {e:?}");
+            assert_eq!(e.message, format!("access denied to tool `{tool}`"));
+            Some(e.data.unwrap()["reason"].as_str().unwrap().to_owned())
+        }
+        Err(e) => panic!("{tool}: {e}"),
+    }
+}
+
+/// Lists, then calls every tool: a tool is callable exactly when it is listed.
+async fn listed_is_callable(c: &Client) -> Vec<String> {
+    let listed = listed(c).await;
+    for tool in ALL_TOOLS {
+        let refused = refusal(c, tool).await;
+        assert_eq!(
+            refused.is_none(),
+            listed.contains(&tool.to_owned()),
+            "{tool}: listed {listed:?}, refused {refused:?}"
+        );
+    }
+    listed
+}
+
+const RULES: &str = r#"
+[[rules]]                       # 0: analysts read files and use the web
+tools = ["fs__read_*", "web__*"]
+roles = ["analyst"]
+approval = "none"
+
+[[rules]]                       # 1: admins use everything
+tools = ["*"]
+roles = ["admin"]
+approval = "none"
+
+[[rules]]                       # 2: nobody deletes in prod
+effect = "deny"
+tools = ["*delete*"]
+environments = ["prod"]
+
+[[rules]]                       # 3: callers of the tenant acme may fetch
+tools = ["web__fetch"]
+claims = { tenant = "acme" }
+
+[[rules]]                       # 4: operators use what is in the environment their token names
+tools = ["*"]
+roles = ["ops"]
+environment_claim = "env"
+approval = "none"
+"#;
+
+fn claims(v: Value) -> serde_json::Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+#[tokio::test]
+async fn rules_decide_lists_and_calls_alike() {
+    let s = gateway(RULES).await;
+    let g = &s.gateway;
+
+    // Globs, and deny wins over an allow that matches too (rule 2 over rules 0 and 1).
+    let analyst = client(g, Some(Identity::configured("ann").with_roles(["analyst"]))).await;
+    assert_eq!(
+        listed_is_callable(&analyst).await,
+        ["fs__read_file", "web__fetch"]
+    );
+    assert_eq!(
+        refusal(&analyst, "fs__delete_file").await.as_deref(),
+        Some("denied_by_rule")
+    );
+    assert_eq!(
+        refusal(&analyst, "fs__write_file").await.as_deref(),
+        Some("no_rule_allows")
+    );
+    let admin = client(g, Some(Identity::configured("root").with_roles(["admin"]))).await;
+    assert_eq!(
+        listed_is_callable(&admin).await,
+        ["fs__read_file", "fs__write_file", "web__fetch"]
+    );
+    assert_eq!(
+        refusal(&admin, "fs__delete_file").await.as_deref(),
+        Some("denied_by_rule")
+    );
+
+    // Fail closed: a caller no rule names sees and calls nothing.
+    let nobody = client(g, Some(Identity::configured("eve"))).await;
+    assert!(listed_is_callable(&nobody).await.is_empty());
+    let anonymous = client(g, None).await;
+    assert!(listed_is_callable(&anonymous).await.is_empty());
+    assert_eq!(
+        refusal(&anonymous, "web__fetch").await.as_deref(),
+        Some("no_rule_allows")
+    );
+
+    // A claim of the caller's token.
+    let acme = Identity::configured("bob").with_claims(claims(json!({"tenant": "acme"})));
+    let acme = client(g, Some(acme)).await;
+    assert_eq!(listed_is_callable(&acme).await, ["web__fetch"]);
+    let other = Identity::configured("bob").with_claims(claims(json!({"tenant": "other"})));
+    assert!(
+        listed_is_callable(&client(g, Some(other)).await)
+            .await
+            .is_empty()
+    );
+
+    // Environment scoping by the caller's claim: staging only, then prod (still no delete).
+    let ops = |env: Value| {
+        Identity::configured("olga")
+            .with_roles(["ops"])
+            .with_claims(claims(json!({ "env": env })))
+    };
+    let staging = client(g, Some(ops(json!("staging")))).await;
+    assert_eq!(listed_is_callable(&staging).await, ["web__fetch"]);
+    let prod = client(g, Some(ops(json!(["prod"])))).await;
+    assert_eq!(
+        listed_is_callable(&prod).await,
+        ["fs__read_file", "fs__write_file"]
+    );
+
+    // The arguments reached the upstream for the allowed calls, and a good call still works.
+    let r = admin
+        .call_tool("fs__read_file", json!({"path": "a.txt"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.content[0].as_text().unwrap(),
+        r#"read_file {"path":"a.txt"}"#
+    );
+    assert!(s.fs_calls.lock().unwrap().iter().all(|a| {
+        a.as_object()
+            .is_some_and(|o| o.is_empty() || o["path"] == "a.txt")
+    }));
+    g.close().await;
+}
+
+#[tokio::test]
+async fn the_check_table_shows_each_caller_and_rules_that_match_nothing() {
+    let rules = format!("{RULES}\n[[rules]]\ntools = [\"nothing__*\"]\nroles = [\"ghost\"]\n");
+    let s = gateway(&rules).await;
+    let table = s.gateway.table();
+    let section = |label: &str| -> Vec<String> {
+        let start = table.find(&format!("caller: {label}\n")).unwrap();
+        table[start..]
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with("  "))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    assert_eq!(
+        section("role analyst"),
+        [
+            "fs__delete_file prod no no -",
+            "fs__read_file prod yes yes no",
+            "fs__write_file prod no no -",
+            "web__fetch staging yes yes no",
+        ]
+    );
+    // Without an explicit approval, a tool not annotated read-only would need one: none here.
+    assert_eq!(
+        section("role admin"),
+        [
+            "fs__delete_file prod no no -",
+            "fs__read_file prod yes yes no",
+            "fs__write_file prod yes yes no",
+            "web__fetch staging yes yes no",
+        ]
+    );
+    assert!(
+        table.contains("warning: rules[5] (allow) matches no served item"),
+        "{table}"
+    );
+    s.gateway.close().await;
+}
+
+#[tokio::test]
+async fn an_upstream_tool_not_read_only_needs_approval_bound_to_each_call() {
+    let s = gateway(
+        r#"
+[[rules]]
+tools = ["fs__*"]
+roles = ["admin"]
+"#,
+    )
+    .await;
+    let g = &s.gateway;
+    let admin = Identity::configured("root").with_roles(["admin"]);
+
+    // Read-only: no approval asked.
+    let recorder = Recorder::new();
+    let c = client_with(g, Some(admin.clone()), recorder.clone(), EraChoice::Legacy).await;
+    let r = c
+        .call_tool("fs__read_file", json!({"path": "a"}))
+        .await
+        .unwrap();
+    assert_ne!(r.is_error, Some(true));
+    assert!(recorder.elicitations().is_empty());
+
+    // Declined: refused, and the upstream never sees the call.
+    let recorder = Recorder::new().decline();
+    let c = client_with(g, Some(admin.clone()), recorder.clone(), EraChoice::Legacy).await;
+    let r = c
+        .call_tool("fs__write_file", json!({"path": "a", "text": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, Some(true));
+    assert!(
+        r.content[0].as_text().unwrap().starts_with("not approved"),
+        "{r:?}"
+    );
+    assert_eq!(recorder.elicitations().len(), 1);
+    assert!(
+        !s.fs_calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|a| a.get("text").is_some())
+    );
+
+    // Approved: runs once. The same call again, and a call with other arguments, each ask again
+    // (the second is declined and does not run).
+    let recorder = Recorder::new()
+        .accept(json!({"approve": true}))
+        .accept(json!({"approve": true}))
+        .decline();
+    let c = client_with(g, Some(admin.clone()), recorder.clone(), EraChoice::Legacy).await;
+    let args = json!({"path": "a", "text": "x"});
+    let r = c.call_tool("fs__write_file", &args).await.unwrap();
+    assert_ne!(r.is_error, Some(true), "{r:?}");
+    let r = c.call_tool("fs__write_file", &args).await.unwrap();
+    assert_ne!(r.is_error, Some(true), "{r:?}");
+    let r = c
+        .call_tool("fs__write_file", json!({"path": "b", "text": "y"}))
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, Some(true), "{r:?}");
+    let asked = recorder.elicitations();
+    assert_eq!(asked.len(), 3);
+    let ElicitRequestParams::Form(last) = &asked[2] else {
+        panic!("a form: {:?}", asked[2]);
+    };
+    assert!(last.message.contains("fs__write_file"), "{}", last.message);
+    let written: Vec<Value> = s
+        .fs_calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.get("text").is_some())
+        .cloned()
+        .collect();
+    assert_eq!(written, [args.clone(), args]);
+    g.close().await;
+}
+
+#[tokio::test]
+async fn progress_passes_through_in_both_eras() {
+    let s = gateway("[[rules]]\ntools = [\"*\"]\n").await;
+    for era in [EraChoice::Legacy, EraChoice::Modern] {
+        let c = client_with(&s.gateway, None, Recorder::new(), era).await;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let r = c
+            .call_tool_with_progress("web__fetch", json!({}), move |p| {
+                sink.lock().unwrap().push(p.clone());
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.content[0].as_text().unwrap(), "fetch {}");
+        let p = seen.lock().unwrap().clone();
+        assert_eq!(p.len(), 1, "{era:?}: {p:?}");
+        assert_eq!((p[0].progress, p[0].total), (1.0, Some(2.0)));
+        assert_eq!(p[0].message.as_deref(), Some("half"));
+    }
+    s.gateway.close().await;
+}
+
+#[tokio::test]
+async fn a_hung_or_crashed_upstream_does_not_hold_up_the_others() {
+    let started = Arc::new(Notify::new());
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let slow = Server::new("slow", "1").tool(Hang(started.clone()));
+    let crashy = upstream(&[("boom", true)], &calls);
+    let ok = upstream(&[("echo", true)], &calls);
+    let (crash, crashed) = tokio::sync::watch::channel(false);
+    let config = parse(
+        r#"
+[upstreams.slow]
+url = "http://127.0.0.1:9/unused"
+[upstreams.crashy]
+url = "http://127.0.0.1:9/unused"
+[upstreams.ok]
+url = "http://127.0.0.1:9/unused"
+
+[[rules]]
+tools = ["slow__*"]
+timeout_ms = 300
+approval = "none"
+
+[[rules]]
+tools = ["ok__*", "crashy__*"]
+"#,
+    );
+    let g = Gateway::builder(config)
+        .transport("slow", channel(slow, alive()))
+        .transport("crashy", channel(crashy, crashed))
+        .transport("ok", channel(ok, alive()))
+        .start()
+        .await
+        .unwrap();
+    let recorder = Recorder::new();
+    let c = Arc::new(client_with(&g, None, recorder.clone(), EraChoice::Legacy).await);
+
+    // A call that hangs upstream...
+    let hung = tokio::spawn({
+        let c = c.clone();
+        async move { c.call_tool("slow__hang", json!({})).await }
+    });
+    tokio::time::timeout(SAFETY, started.notified())
+        .await
+        .unwrap();
+    // ... while another upstream answers.
+    let r = tokio::time::timeout(SAFETY, c.call_tool("ok__echo", json!({"n": 1})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.content[0].as_text().unwrap(), r#"echo {"n":1}"#);
+    // The hung call ends at its rule's timeout, as a tool error.
+    let r = tokio::time::timeout(SAFETY, hung)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.is_error, Some(true));
+    assert_eq!(
+        r.content[0].as_text().unwrap(),
+        "tool `slow__hang` timed out after 300 ms"
+    );
+
+    // An upstream that crashes: its tools leave the list (the caller is told), the others stay
+    // and answer.
+    assert!(listed(&c).await.contains(&"crashy__boom".to_owned()));
+    crash.send(true).unwrap();
+    tokio::time::timeout(SAFETY, async {
+        loop {
+            let told = recorder.changes().len();
+            if !listed(&c).await.contains(&"crashy__boom".to_owned()) {
+                break;
+            }
+            recorder.wait_for(|_| recorder.changes().len() > told).await;
+        }
+    })
+    .await
+    .unwrap();
+    let tools = listed(&c).await;
+    assert!(!tools.contains(&"crashy__boom".to_owned()), "{tools:?}");
+    assert!(tools.contains(&"ok__echo".to_owned()), "{tools:?}");
+    let r = c.call_tool("ok__echo", json!({"n": 2})).await.unwrap();
+    assert_eq!(r.content[0].as_text().unwrap(), r#"echo {"n":2}"#);
+    g.close().await;
+}
+
+fn config_error(text: &str) -> ConfigError {
+    Config::parse("conf/gw.toml", text).expect_err("the configuration is refused")
+}
+
+#[test]
+fn config_errors_name_the_file_the_line_and_the_key() {
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"mcp-fs\"\nargz = [\"-v\"]\n\n[[rules]]\ntools = [\"*\"]\n",
+    );
+    assert_eq!(
+        (e.file.to_str(), e.line, e.key.as_deref()),
+        (Some("conf/gw.toml"), 3, Some("upstreams.fs.argz")),
+        "{e}"
+    );
+    assert!(e.message.starts_with("unknown field `argz`"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("conf/gw.toml:3:1: `upstreams.fs.argz`: unknown field `argz`"),
+        "{e}"
+    );
+
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"mcp-fs\"\n\n[[rules]]\ntools = [\"*\"]\n\n[[rules]]\ntools = [\"fs__*\", \"fs__[a\"]\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (8, Some("rules[1].tools[1]")),
+        "{e}"
+    );
+    assert!(e.message.starts_with("bad pattern `fs__[a`"), "{e}");
+
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"x\"\n\n[[rules]]\ntools = [\"*\"]\nrate_limit = \"5/fortnight\"\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (6, Some("rules[0].rate_limit")),
+        "{e}"
+    );
+
+    let e = config_error("[upstreams.fs]\ncommand = \"x\"\nurl = \"http://a/mcp\"\n");
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (3, Some("upstreams.fs.url")),
+        "{e}"
+    );
+    assert_eq!(e.message, "give either `command` or `url`, not both");
+
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"x\"\n[[rules]]\neffect = \"maybe\"\ntools = [\"*\"]\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (4, Some("rules[0].effect")),
+        "{e}"
+    );
+    assert!(e.message.contains("unknown variant `maybe`"), "{e}");
+
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"x\"\nheaders = { Authorization = \"Bearer ${MCP_GATEWAY_TEST_UNSET_VAR}\" }\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (3, Some("upstreams.fs.headers.Authorization")),
+        "{e}"
+    );
+    assert_eq!(
+        e.message,
+        "the environment variable `MCP_GATEWAY_TEST_UNSET_VAR` is not set"
+    );
+
+    let e = config_error("[upstreams.fs\ncommand = \"x\"\n");
+    assert_eq!((e.line, e.key.as_deref()), (1, None), "{e}");
+
+    // A good configuration is still accepted.
+    let ok = Config::parse(
+        "conf/gw.toml",
+        "[upstreams.fs]\ncommand = \"x\"\n[[rules]]\ntools = [\"*\"]\n",
+    )
+    .unwrap();
+    assert_eq!(ok.rules.len(), 1);
+}
+
+#[tokio::test]
+async fn the_callers_token_never_reaches_an_upstream() {
+    use mcp_server::http::auth::testing::TestAuthServer;
+    use mcp_server::http::{HttpConfig, McpService};
+
+    // An HTTP upstream that records the headers of every request it receives.
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let seen: Arc<Mutex<Vec<axum::http::HeaderMap>>> = Arc::default();
+    let record = seen.clone();
+    let upstream_router = McpService::new(upstream(&[("whoami", true)], &calls), HttpConfig::new())
+        .router()
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                record.lock().unwrap().push(req.headers().clone());
+                next.run(req)
+            },
+        ));
+    let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_url = format!("http://{}/mcp", upstream_listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(upstream_listener, upstream_router).await });
+
+    // The gateway's front checks bearer tokens from a local authorization server.
+    let authz = TestAuthServer::start().await.unwrap();
+    let front_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front_url = format!("http://{}/mcp", front_listener.local_addr().unwrap());
+    let config = parse(&format!(
+        r#"
+[front.oauth]
+resource = "{front_url}"
+issuer = "{}"
+jwks_url = "{}"
+
+[upstreams.api]
+url = "{upstream_url}"
+headers = {{ X-Upstream-Key = "Key ${{CARGO_PKG_NAME}}" }}
+
+[[rules]]
+tools = ["*"]
+"#,
+        authz.issuer(),
+        authz.jwks_url()
+    ));
+    let http = mcp_gateway::http_config(&config).unwrap();
+    let g = Gateway::start(config).await.unwrap();
+    let front = g.server().clone();
+    tokio::spawn(async move {
+        mcp_server::http::serve(front, http, front_listener, std::future::pending()).await
+    });
+
+    let token = authz.access_token(&front_url, "alice", &[]);
+    let c = Client::builder()
+        .connect_http(
+            mcp_client::HttpServer::new(front_url.clone())
+                .header("Authorization", format!("Bearer {token}")),
+        )
+        .await
+        .unwrap();
+    let r = c.call_tool("whoami", json!({"q": 1})).await.unwrap();
+    assert_eq!(r.content[0].as_text().unwrap(), r#"whoami {"q":1}"#);
+    assert_eq!(*calls.lock().unwrap(), [json!({"q": 1})]);
+
+    // Without a token the front refuses, and nothing more reaches the upstream.
+    let before = seen.lock().unwrap().len();
+    let anonymous = Client::builder()
+        .connect_http(mcp_client::HttpServer::new(front_url))
+        .await;
+    assert!(
+        matches!(anonymous, Err(mcp_client::Error::Http { status: 401, .. })),
+        "{anonymous:?}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), before);
+
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.is_empty());
+    let key = format!("Key {}", env!("CARGO_PKG_NAME"));
+    for headers in seen.iter() {
+        assert!(headers.get("authorization").is_none(), "{headers:?}");
+        assert_eq!(headers.get("x-upstream-key").unwrap(), key.as_str());
+        for (name, value) in headers {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            assert!(!value.contains(&token), "{name}: {value}");
+        }
+    }
+    g.close().await;
+}
+
+#[tokio::test]
+async fn a_reload_swaps_the_rules_keeps_the_connection_and_refuses_a_changed_upstream() {
+    let s = gateway("[[rules]]\ntools = [\"web__*\"]\napproval = \"none\"\n").await;
+    let g = &s.gateway;
+    let recorder = Recorder::new();
+    let c = client_with(g, None, recorder.clone(), EraChoice::Legacy).await;
+    assert_eq!(listed(&c).await, ["web__fetch"]);
+
+    // New rules: the same connection lists and calls by them, and is told the lists changed.
+    let told = recorder.changes().len();
+    let new = parse(&format!(
+        "{UPSTREAMS}\n[[rules]]\ntools = [\"fs__read_*\"]\napproval = \"none\"\n"
+    ));
+    g.reload(new).unwrap();
+    tokio::time::timeout(
+        SAFETY,
+        recorder.wait_for(|_| recorder.changes().len() > told),
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed_is_callable(&c).await, ["fs__read_file"]);
+
+    // A configuration whose upstreams differ is refused; the rules in force stay.
+    let moved = parse(&format!(
+        "{}\n[[rules]]\ntools = [\"*\"]\n",
+        UPSTREAMS.replace(
+            "environment = \"prod\"",
+            "environment = \"prod\"\ntimeout_secs = 5\nera = \"legacy\"\nargs = [\"x\"]"
+        )
+    ));
+    let refused = g.reload(moved).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "the upstreams or their naming changed: restart the gateway to apply that"
+    );
+    assert_eq!(listed_is_callable(&c).await, ["fs__read_file"]);
+    g.close().await;
+}
+
+#[tokio::test]
+async fn anomaly_flags_hold_or_deny_a_call_and_are_audited() {
+    use mcp_server::audit::{Audit, AuditKind, Decision, MemorySink};
+    let memory = Arc::new(MemorySink::default());
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let fs = upstream(&[("read_file", true), ("write_file", false)], &calls);
+    let web = upstream(&[("fetch", true)], &calls);
+    let config = parse(&format!(
+        r#"{UPSTREAMS}
+[[rules]]
+tools = ["*"]
+approval = "none"
+
+[anomaly]
+first_destructive_action = "approval"
+
+[anomaly.tags]
+secret = ["fs__read_*"]
+egress = ["web__*"]
+
+[[anomaly.sequences]]
+first = "secret"
+then = "egress"
+within_secs = 600
+action = "deny"
+"#
+    ));
+    let g = Gateway::builder(config)
+        .transport("fs", channel(fs, alive()))
+        .transport("web", channel(web, alive()))
+        .audit(Audit::new().with_sink(memory.clone()))
+        .start()
+        .await
+        .unwrap();
+    let recorder = Recorder::new().decline();
+    let alice = Identity::configured("alice");
+    let c = client_with(&g, Some(alice), recorder.clone(), EraChoice::Legacy).await;
+
+    // The first call of a destructive tool waits for approval (declined here); the next does not.
+    let r = c
+        .call_tool("fs__write_file", json!({"n": 1}))
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, Some(true), "{r:?}");
+    assert!(r.content[0].as_text().unwrap().starts_with("not approved"));
+    let r = c
+        .call_tool("fs__write_file", json!({"n": 2}))
+        .await
+        .unwrap();
+    assert_eq!(r.content[0].as_text().unwrap(), r#"write_file {"n":2}"#);
+    assert_eq!(recorder.elicitations().len(), 1);
+
+    // Egress alone is fine; a secret, then egress, is denied.
+    assert_eq!(refusal(&c, "web__fetch").await, None);
+    assert_eq!(refusal(&c, "fs__read_file").await, None);
+    let e = c.call_tool("web__fetch", json!({})).await.unwrap_err();
+    let mcp_client::Error::Server(e) = e else {
+        panic!("{e}")
+    };
+    assert_eq!(e.code, ErrorCode(-32003));
+    assert_eq!(e.data.unwrap()["reason"], "anomaly_sequence");
+    // The tool is still listed: flags decide calls, never lists.
+    assert!(listed(&c).await.contains(&"web__fetch".to_owned()));
+
+    let flags: Vec<(String, Option<Decision>, String)> = memory
+        .records()
+        .into_iter()
+        .filter(|r| r.kind == AuditKind::Decision)
+        .filter(|r| {
+            r.reason
+                .as_deref()
+                .is_some_and(|x| x.starts_with("anomaly_"))
+        })
+        .map(|r| (r.item.unwrap(), r.decision, r.reason.unwrap()))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            (
+                "fs__write_file".to_owned(),
+                Some(Decision::Allow),
+                "anomaly_first_destructive".to_owned()
+            ),
+            (
+                "web__fetch".to_owned(),
+                Some(Decision::Deny),
+                "anomaly_sequence".to_owned()
+            ),
+            // The server's own record of the refusal, with the flag as its reason.
+            (
+                "web__fetch".to_owned(),
+                Some(Decision::Deny),
+                "anomaly_sequence".to_owned()
+            ),
+        ]
+    );
+    g.close().await;
+}
