@@ -794,7 +794,11 @@ async fn approval_of_one_issuers_alice_is_not_the_others() {
 
     // X's call asks X's user for approval.
     let a = fx.modern_call(&x, ship.clone()).await;
-    assert_eq!(a.body["result"]["resultType"], "input_required", "{}", a.body);
+    assert_eq!(
+        a.body["result"]["resultType"], "input_required",
+        "{}",
+        a.body
+    );
     let requests = a.body["result"]["inputRequests"].as_object().unwrap();
     let key = requests.keys().next().unwrap().clone();
     let state = a.body["result"]["requestState"].clone();
@@ -831,7 +835,11 @@ async fn approval_of_one_issuers_alice_is_not_the_others() {
 
     // Y is asked for its own approval, which it can give.
     let a = fx.modern_call(&y, ship.clone()).await;
-    assert_eq!(a.body["result"]["resultType"], "input_required", "{}", a.body);
+    assert_eq!(
+        a.body["result"]["resultType"], "input_required",
+        "{}",
+        a.body
+    );
     let own = a.body["result"]["inputRequests"]
         .as_object()
         .unwrap()

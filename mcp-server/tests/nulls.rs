@@ -303,7 +303,11 @@ async fn none_in_structured_output_is_left_out_not_refused() {
         // `best: None` and, nested, `qty: None`: optional, not nullable in the output schema.
         let r = call(&mut c, 1, "find", json!({"query": "coffee"})).await;
         assert_eq!(r.get("isError"), None, "{r}");
-        assert_eq!(r["structuredContent"], json!({"count": 0}), "validate={validate}");
+        assert_eq!(
+            r["structuredContent"],
+            json!({"count": 0}),
+            "validate={validate}"
+        );
         let r = call(&mut c, 2, "find", json!({"query": "tea"})).await;
         assert_eq!(
             r["structuredContent"],
