@@ -322,7 +322,7 @@ impl Server {
     #[must_use]
     pub fn access_control(mut self, control: impl crate::access::AccessControl) -> Self {
         let hook = crate::access::AccessHook(Arc::new(control));
-        self.inner_mut().gateway.access = Some(hook);
+        self.inner_mut().admission.access = Some(hook);
         self
     }
 
