@@ -11,6 +11,7 @@ mod gateway;
 mod http;
 #[cfg(feature = "auth")]
 mod isolation;
+mod macro_ergonomics;
 mod macros;
 mod macros_ui;
 mod metrics;

@@ -125,6 +125,14 @@ impl Target<'_> {
     }
 }
 
+/// The success value of the call's result (`__mcp_out`), its error converted by type (see
+/// `mcp_server::__private::ErrorKind`); an error type that fits nothing is reported at the `E`.
+pub(crate) fn split(p: &TokenStream, f: &Function) -> TokenStream {
+    quote_spanned! {f.error_span=>
+        (&&__mcp_split).split(__mcp_out).map_err(|__mcp_e| (&&&#p::error_kind(&__mcp_e)).convert(__mcp_e))?
+    }
+}
+
 /// `__mcp_arg0`, ...: the extracted parameters.
 pub(crate) fn arg_ident(i: usize) -> Ident {
     format_ident!("__mcp_arg{}", i)

@@ -64,7 +64,7 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
     let args_mut = (!extract.is_empty()).then(|| quote!(mut));
     let policy = policy_fn(krate, &attr.policy, f);
     let call = target.call(f);
-    let split = quote_spanned!(f.error_span=> (&&__mcp_split).split(__mcp_out)?);
+    let split = super::split(&p, f);
     // Named at the function: a future that is not `Send` is reported there.
     let handler_fn = syn::Ident::new("get", f.ident.span());
     let convert = quote_spanned!(ret_span=> (&&__mcp_ret).prompt_result(__mcp_value)?);
@@ -98,7 +98,7 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
                 #args_mut __mcp_args: #p::BTreeMap<#p::String, #p::String>,
             ) -> ::core::result::Result<#p::GetPromptResult, #p::Error> {
                 #[allow(unused_imports)]
-                use #p::{InjectedPromptParam as _, InvalidPromptOutput as _, OptionalPromptParam as _, PromptOutput as _, RequiredPromptParam as _, SplitResult as _, SplitValue as _};
+                use #p::{InjectedPromptParam as _, InvalidPromptOutput as _, OptionalPromptParam as _, PromptOutput as _, RequiredPromptParam as _, SplitResult as _, SplitValue as _, OwnError as _, StdError as _, BoxedError as _, InvalidError as _};
                 #(#extract)*
                 let __mcp_out = #call;
                 let __mcp_split = #p::Split::<#ret>::new();

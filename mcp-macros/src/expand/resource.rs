@@ -74,7 +74,7 @@ pub(super) fn expand(
     let policy = policy_fn(krate, &attr.policy, f);
     let vars_mut = uses_vars.then(|| quote!(mut));
     let call = target.call(f);
-    let split = quote_spanned!(f.error_span=> (&&__mcp_split).split(__mcp_out)?);
+    let split = super::split(&p, f);
     // Named at the function: a future that is not `Send` is reported there.
     let handler_fn = syn::Ident::new("read", f.ident.span());
     let convert = quote_spanned!(ret_span=> (&&&__mcp_ret).resource_contents(__mcp_value, &__mcp_uri, #mime_type));
@@ -113,7 +113,7 @@ pub(super) fn expand(
                 #vars_mut __mcp_vars: #p::BTreeMap<#p::String, #p::String>,
             ) -> ::core::result::Result<#p::Vec<#p::ResourceContents>, #p::Error> {
                 #[allow(unused_imports)]
-                use #p::{ContentsOutput as _, InvalidContentsOutput as _, JsonContentsOutput as _, OptionalVar as _, RequiredVar as _, SplitResult as _, SplitValue as _};
+                use #p::{ContentsOutput as _, InvalidContentsOutput as _, JsonContentsOutput as _, OptionalVar as _, RequiredVar as _, SplitResult as _, SplitValue as _, OwnError as _, StdError as _, BoxedError as _, InvalidError as _};
                 #(#extract)*
                 let __mcp_out = #call;
                 let __mcp_split = #p::Split::<#ret>::new();

@@ -112,7 +112,7 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
     });
     let args_mut = (!extract.is_empty()).then(|| quote!(mut));
     let call = target.call(f);
-    let split = quote_spanned!(f.error_span=> (&&__mcp_split).split(__mcp_out)?);
+    let split = super::split(&p, f);
     // Named at the function: a future that is not `Send` is reported there.
     let handler_fn = syn::Ident::new("call", f.ident.span());
     let convert = quote_spanned!(ret_span=> (&&&__mcp_ret).tool_result(__mcp_value));
@@ -151,7 +151,7 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
                 #args_mut __mcp_args: #p::JsonObject,
             ) -> ::core::result::Result<#p::CallToolResult, #p::Error> {
                 #[allow(unused_imports)]
-                use #p::{ArgumentParam as _, ArgumentWithoutDeserialize as _, ArgumentWithoutSchema as _, ContentOutput as _, InjectedParam as _, InvalidOutput as _, InvalidParam as _, SplitResult as _, SplitValue as _, StructuredOutput as _};
+                use #p::{ArgumentParam as _, ArgumentWithoutDeserialize as _, ArgumentWithoutSchema as _, ContentOutput as _, InjectedParam as _, InvalidOutput as _, InvalidParam as _, SplitResult as _, SplitValue as _, StructuredOutput as _, OwnError as _, StdError as _, BoxedError as _, InvalidError as _};
                 #(#extract)*
                 let __mcp_out = #call;
                 let __mcp_split = #p::Split::<#ret>::new();

@@ -1,0 +1,208 @@
+//! The macros with the code applications already have (issue 17): their error types
+//! (`anyhow`, boxed errors, `String` messages), blocking work on the blocking pool, argument
+//! structs flattened into a tool's arguments.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use mcp_server::{Server, prompt, resource, tool};
+use serde_json::{Value, json};
+
+use crate::support::Client;
+
+/// What `tracing` wrote while a test ran, on the test's thread (the runtime of `#[tokio::test]`
+/// is single-threaded, so the server's tasks log here too).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Captures events at `level` and above until the guard drops.
+    fn install(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(level)
+            .with_ansi(false)
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+async fn client(server: Server) -> Client {
+    let mut c = Client::start(server);
+    let init = c.initialize("2025-11-25", json!({})).await;
+    assert!(init.get("result").is_some(), "{init}");
+    c
+}
+
+async fn call_tool(c: &mut Client, id: i64, name: &str, arguments: Value) -> Value {
+    let r = c
+        .call(
+            id,
+            "tools/call",
+            json!({"name": name, "arguments": arguments}),
+        )
+        .await;
+    r.get("result").cloned().unwrap_or(r)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handler errors.
+
+/// Reads a secret file: an internal error whose details must not reach the model.
+#[tool]
+fn read_secret(path: String) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading the secret at {path}"))?;
+    Ok(text)
+}
+
+/// Checks an amount: a `String` error is a message the model reads.
+#[tool]
+fn check_amount(amount: i64) -> Result<i64, String> {
+    if amount < 0 {
+        return Err(format!("`amount` must not be negative, got {amount}"));
+    }
+    Ok(amount)
+}
+
+/// A `&'static str` error.
+#[tool]
+fn needs_name(name: Option<String>) -> Result<String, &'static str> {
+    name.ok_or("give a `name`")
+}
+
+/// A boxed error: internal.
+#[tool]
+fn boxed(fail: bool) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    if fail {
+        return Err("the connection pool is exhausted (pool=primary-db)".into());
+    }
+    Ok("fine".into())
+}
+
+/// A resource failing with `anyhow`.
+#[resource("secret://db")]
+async fn secret_db() -> anyhow::Result<String> {
+    Err(anyhow::anyhow!("db password rejected: user=admin"))
+}
+
+/// A prompt failing with a public message.
+#[prompt]
+fn greeting(name: String) -> Result<String, String> {
+    if name.is_empty() {
+        return Err("`name` is empty".into());
+    }
+    Ok(format!("Greet {name}"))
+}
+
+fn error_server() -> Server {
+    Server::new("errors", "1")
+        .tool(ReadSecret)
+        .tool(CheckAmount)
+        .tool(NeedsName)
+        .tool(Boxed)
+        .resource(SecretDb)
+        .prompt(Greeting)
+}
+
+#[tokio::test]
+async fn an_anyhow_error_is_logged_and_hidden_from_the_client() {
+    let (log, _guard) = Captured::install(tracing::Level::ERROR);
+    let mut c = client(error_server()).await;
+    let r = call_tool(
+        &mut c,
+        1,
+        "read_secret",
+        json!({"path": "/nonexistent/mcp-test/secret.key"}),
+    )
+    .await;
+    assert_eq!(
+        r,
+        json!({"content": [{"type": "text", "text": "internal error"}], "isError": true})
+    );
+    let logged = log.text();
+    // The log has the context and its source; the client had neither.
+    assert!(
+        logged.contains(
+            "reading the secret at /nonexistent/mcp-test/secret.key: No such file or directory"
+        ),
+        "{logged}"
+    );
+    assert!(logged.contains("tool failed"), "{logged}");
+
+    // A boxed error: the same.
+    let r = call_tool(&mut c, 2, "boxed", json!({"fail": true})).await;
+    assert_eq!(r["content"][0]["text"], "internal error");
+    assert_eq!(r["isError"], true);
+    assert!(log.text().contains("pool=primary-db"), "{}", log.text());
+    assert!(!r.to_string().contains("primary-db"));
+
+    // A resource: -32603 "internal error", details only in the log.
+    let r = c
+        .call(3, "resources/read", json!({"uri": "secret://db"}))
+        .await;
+    assert_eq!(r["error"]["code"], -32603, "{r}");
+    assert_eq!(r["error"]["message"], "internal error");
+    assert!(!r.to_string().contains("admin"));
+    assert!(log.text().contains("db password rejected: user=admin"));
+
+    // The server keeps serving.
+    let r = call_tool(&mut c, 4, "boxed", json!({"fail": false})).await;
+    assert_eq!(r, json!({"content": [{"type": "text", "text": "fine"}]}));
+}
+
+#[tokio::test]
+async fn string_errors_are_messages_the_model_reads() {
+    let mut c = client(error_server()).await;
+    let r = call_tool(&mut c, 1, "check_amount", json!({"amount": -5})).await;
+    assert_eq!(
+        r,
+        json!({"content": [{"type": "text", "text": "`amount` must not be negative, got -5"}], "isError": true})
+    );
+    let r = call_tool(&mut c, 2, "needs_name", json!({})).await;
+    assert_eq!(
+        r,
+        json!({"content": [{"type": "text", "text": "give a `name`"}], "isError": true})
+    );
+    // A prompt: -32603 with the message.
+    let r = c
+        .call(
+            3,
+            "prompts/get",
+            json!({"name": "greeting", "arguments": {"name": ""}}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32603, "{r}");
+    assert_eq!(r["error"]["message"], "`name` is empty");
+    // Good requests are still served.
+    let r = call_tool(&mut c, 4, "check_amount", json!({"amount": 7})).await;
+    assert_eq!(r["structuredContent"], json!({"result": 7}), "{r}");
+    let r = c
+        .call(
+            5,
+            "prompts/get",
+            json!({"name": "greeting", "arguments": {"name": "Ada"}}),
+        )
+        .await;
+    assert_eq!(
+        r["result"]["messages"][0]["content"]["text"], "Greet Ada",
+        "{r}"
+    );
+}
