@@ -71,6 +71,7 @@ pub(crate) const TOOL_OPTIONS: &[&str] = &[
     "meta",
     "task_support",
     "defer_task",
+    "blocking",
     "scopes",
     "roles",
     "approval",
@@ -98,6 +99,7 @@ pub(crate) const RESOURCE_OPTIONS: &[&str] = &[
     "icons",
     "meta",
     "complete",
+    "blocking",
     "scopes",
     "roles",
     "approval",
@@ -119,6 +121,7 @@ pub(crate) const PROMPT_OPTIONS: &[&str] = &[
     "icons",
     "meta",
     "complete",
+    "blocking",
     "scopes",
     "roles",
     "approval",
@@ -190,6 +193,8 @@ pub(crate) struct ItemAttr {
     pub(crate) meta: Option<Path>,
     pub(crate) task_support: Option<LitStr>,
     pub(crate) defer_task: bool,
+    /// `blocking`: a sync function run on the blocking pool.
+    pub(crate) blocking: Option<Ident>,
     pub(crate) mime_type: Option<LitStr>,
     pub(crate) size: Option<u64>,
     pub(crate) audience: Vec<LitStr>,
@@ -219,6 +224,7 @@ impl ItemAttr {
             meta: None,
             task_support: None,
             defer_task: false,
+            blocking: None,
             mime_type: None,
             size: None,
             audience: Vec::new(),
@@ -427,6 +433,11 @@ pub(crate) fn item_attr(kind: Kind, args: Vec<RawArg>, errors: &mut Errors) -> I
             "open_world" => out.open_world = r.flag(arg),
             "raw_schema" => out.raw_schema = r.flag(arg).unwrap_or(false),
             "defer_task" => out.defer_task = r.flag(arg).unwrap_or(false),
+            "blocking" => {
+                if r.flag(arg).unwrap_or(false) {
+                    out.blocking = Some(key.clone());
+                }
+            }
             "icons" => {
                 out.icons = match arg {
                     RawArg::Value(_, Expr::Path(_)) => r

@@ -84,6 +84,17 @@ pub(crate) fn function(
             "a tool with `contract = ...` takes its arguments as one `#[args]` parameter of the contract's input type",
         );
     }
+    if let Some(blocking) = &attr.blocking
+        && f.asyncness
+    {
+        errors.on(
+            blocking,
+            format!(
+                "`blocking` runs a synchronous function on the blocking pool, and `{}` is `async`; remove `blocking` (an `async fn` awaits without holding a worker), or make the function synchronous",
+                f.ident
+            ),
+        );
+    }
     let mut args_seen = false;
     for (i, p) in f.params.iter().enumerate() {
         if let Type::ImplTrait(t) = &p.ty {

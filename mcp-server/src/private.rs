@@ -846,6 +846,40 @@ pub trait InvalidPromptOutput<T> {
 impl<T> InvalidPromptOutput<T> for Ret<T> {}
 
 // ---------------------------------------------------------------------------------------------
+// Synchronous functions: inline, or on the blocking pool.
+
+/// How long a synchronous handler may hold a runtime worker before [`inline`] names it in a
+/// debug event (see `blocking` in the docs of `#[tool]`).
+pub const INLINE_WARN_AFTER: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Runs a synchronous handler inline, on the request's task, and names it in a debug event when
+/// it held the worker longer than [`INLINE_WARN_AFTER`].
+pub fn inline<R>(kind: &'static str, name: &'static str, f: impl FnOnce() -> R) -> R {
+    let start = std::time::Instant::now();
+    let out = f();
+    let held = start.elapsed();
+    if held > INLINE_WARN_AFTER {
+        tracing::debug!(
+            kind,
+            name,
+            held_ms = u64::try_from(held.as_millis()).unwrap_or(u64::MAX),
+            "the synchronous {kind} `{name}` held a runtime worker for {held:?}, stalling the other requests on it; mark it `blocking` to run it on the blocking pool"
+        );
+    }
+    out
+}
+
+/// Runs a synchronous handler marked `blocking` on the runtime's blocking pool. A panic in it
+/// is resumed here, as if it had happened inline.
+pub async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(out) => Ok(out),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(Error::internal(e)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Resource parameters: template variables, or injected.
 
 /// A parameter of a `#[resource]` fn that is not a template variable must be injected.

@@ -206,3 +206,123 @@ async fn string_errors_are_messages_the_model_reads() {
         "{r}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Blocking work.
+
+/// What the blocking tool and the test signal each other, outside the runtime.
+struct Gate {
+    /// The blocking tool has started (a tokio channel: the test awaits it).
+    started: tokio::sync::mpsc::UnboundedSender<()>,
+    /// The test lets the blocking tool finish (a std channel: the tool blocks its thread on it).
+    release: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+/// Blocks its thread until released, like a slow SQLite query.
+#[tool(blocking)]
+fn slow_query(gate: mcp_server::State<Gate>) -> String {
+    gate.started.send(()).unwrap();
+    gate.release.lock().unwrap().recv().unwrap();
+    "slow query done".into()
+}
+
+/// A quick tool.
+#[tool]
+async fn quick() -> &'static str {
+    "quick done"
+}
+
+/// A plain sync tool doing blocking work inline (what `blocking` is for).
+#[tool]
+fn busy_inline() -> &'static str {
+    // The work being measured, not a synchronization: it holds the worker past the threshold.
+    std::thread::sleep(mcp_server::__private::INLINE_WARN_AFTER * 3);
+    "busy done"
+}
+
+/// The same on the blocking pool, as a resource and a prompt.
+#[resource("files://count", blocking)]
+fn file_count() -> String {
+    "3".into()
+}
+
+#[prompt(blocking)]
+fn describe_files(pattern: String) -> String {
+    format!("Describe the files matching {pattern}")
+}
+
+#[tokio::test]
+async fn a_blocking_tool_does_not_delay_a_concurrent_call_of_another_tool() {
+    // One runtime thread: a tool blocking it inline would stall every other request.
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let server = Server::new("blocking", "1")
+        .state(Gate {
+            started: started_tx,
+            release: Mutex::new(release_rx),
+        })
+        .tool(SlowQuery)
+        .tool(Quick)
+        .resource(FileCount)
+        .prompt(DescribeFiles);
+    let mut c = client(server).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow_query", "arguments": {}}}))
+        .await;
+    started.recv().await.expect("the blocking tool started");
+
+    // The blocking tool holds its thread (for as long as the test wants); the other tool, a
+    // resource and a prompt on the blocking pool are answered meanwhile, before it.
+    c.send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "quick", "arguments": {}}}))
+        .await;
+    let (quick, before) = c.until(json!(2)).await;
+    assert_eq!(
+        quick["result"]["content"][0]["text"], "quick done",
+        "{quick}"
+    );
+    assert!(
+        before.iter().all(|m| m.get("id") != Some(&json!(1))),
+        "{before:?}"
+    );
+    let r = c
+        .call(3, "resources/read", json!({"uri": "files://count"}))
+        .await;
+    assert_eq!(r["result"]["contents"][0]["text"], "3", "{r}");
+    let r = c
+        .call(
+            4,
+            "prompts/get",
+            json!({"name": "describe_files", "arguments": {"pattern": "*.rs"}}),
+        )
+        .await;
+    assert_eq!(
+        r["result"]["messages"][0]["content"]["text"], "Describe the files matching *.rs",
+        "{r}"
+    );
+
+    // Released, the blocking tool answers.
+    release.send(()).unwrap();
+    let (slow, _) = c.until(json!(1)).await;
+    assert_eq!(
+        slow["result"]["content"][0]["text"], "slow query done",
+        "{slow}"
+    );
+}
+
+#[tokio::test]
+async fn a_sync_handler_holding_a_worker_is_named_in_a_debug_event() {
+    let (log, _guard) = Captured::install(tracing::Level::DEBUG);
+    let mut c = client(Server::new("inline", "1").tool(BusyInline).tool(Quick)).await;
+    let r = call_tool(&mut c, 1, "busy_inline", json!({})).await;
+    assert_eq!(r["content"][0]["text"], "busy done", "{r}");
+    let logged = log.text();
+    let line = logged
+        .lines()
+        .find(|l| l.contains("the synchronous tool `busy_inline` held a runtime worker"))
+        .unwrap_or_else(|| panic!("no event naming the tool in:\n{logged}"));
+    assert!(line.contains("DEBUG"), "{line}");
+    assert!(line.contains("mark it `blocking`"), "{line}");
+    // An async tool is never named.
+    let r = call_tool(&mut c, 2, "quick", json!({})).await;
+    assert_eq!(r["content"][0]["text"], "quick done");
+    assert!(!log.text().contains("`quick` held"), "{}", log.text());
+}

@@ -53,23 +53,41 @@ impl Target<'_> {
         }
     }
 
-    /// The call of the user's function with the extracted parameters, awaited if async.
-    pub(crate) fn call(&self, f: &Function) -> TokenStream {
+    /// The call of the user's function with the extracted parameters: awaited if async; on the
+    /// blocking pool with `blocking`; else inline, timed (a slow one is named in a debug event).
+    pub(crate) fn call(&self, attr: &ItemAttr, f: &Function) -> TokenStream {
         let ident = &f.ident;
+        let krate = &self.krate;
         let args = (0..f.params.len()).map(arg_ident);
+        let blocking = attr.blocking.is_some();
         let receiver = match f.receiver {
             Receiver::None => None,
+            Receiver::Ref if blocking => Some(quote!(&*__mcp_self,)),
             Receiver::Ref => Some(quote!(&*self.0,)),
+            Receiver::Arc if blocking => Some(quote!(__mcp_self,)),
             Receiver::Arc => Some(quote!(::core::clone::Clone::clone(&self.0),)),
         };
         let call = match self.self_ty {
             Some(self_ty) => quote!(<#self_ty>::#ident(#receiver #(#args),*)),
             None => quote!(#ident(#(#args),*)),
         };
+        let name = item_name(attr, f);
+        let kind = match attr.kind {
+            Kind::Tool => "tool",
+            Kind::Resource => "resource",
+            Kind::Prompt => "prompt",
+        };
         if f.asyncness {
             quote!(#call.await)
+        } else if blocking {
+            let this = (f.receiver != Receiver::None)
+                .then(|| quote!(let __mcp_self = ::core::clone::Clone::clone(&self.0);));
+            quote!({
+                #this
+                #krate::__private::blocking(move || #call).await?
+            })
         } else {
-            call
+            quote!(#krate::__private::inline(#kind, #name, || #call))
         }
     }
 

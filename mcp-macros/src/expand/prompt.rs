@@ -63,7 +63,7 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
     let arguments_mut = (!describe.is_empty()).then(|| quote!(mut));
     let args_mut = (!extract.is_empty()).then(|| quote!(mut));
     let policy = policy_fn(krate, &attr.policy, f);
-    let call = target.call(f);
+    let call = target.call(attr, f);
     let split = super::split(&p, f);
     // Named at the function: a future that is not `Send` is reported there.
     let handler_fn = syn::Ident::new("get", f.ident.span());

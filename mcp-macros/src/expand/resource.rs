@@ -73,7 +73,7 @@ pub(super) fn expand(
     let definition_mut = extras.as_ref().map(|_| quote!(mut));
     let policy = policy_fn(krate, &attr.policy, f);
     let vars_mut = uses_vars.then(|| quote!(mut));
-    let call = target.call(f);
+    let call = target.call(attr, f);
     let split = super::split(&p, f);
     // Named at the function: a future that is not `Send` is reported there.
     let handler_fn = syn::Ident::new("read", f.ident.span());
