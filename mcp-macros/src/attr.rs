@@ -135,7 +135,7 @@ pub(crate) const PROMPT_OPTIONS: &[&str] = &[
     "crate",
 ];
 
-const ARG_OPTIONS: &[&str] = &["rename", "description", "default", "sensitive"];
+const ARG_OPTIONS: &[&str] = &["rename", "description", "default", "sensitive", "flatten"];
 
 const HANDLERS_OPTIONS: &[&str] = &["crate"];
 
@@ -746,6 +746,8 @@ pub(crate) struct ArgAttr {
     /// `Some(None)` for `default`, `Some(Some(expr))` for `default = expr`.
     pub(crate) default: Option<Option<Expr>>,
     pub(crate) sensitive: bool,
+    /// `flatten`: the fields of the parameter's struct are top-level arguments.
+    pub(crate) flatten: Option<Span>,
     /// The `#[arg]` attribute, for errors about it.
     pub(crate) span: Option<Span>,
 }
@@ -779,6 +781,7 @@ pub(crate) fn arg_attr(tokens: TokenStream, out: &mut ArgAttr, errors: &mut Erro
             "description" => out.description.is_some(),
             "default" => out.default.is_some(),
             "sensitive" => out.sensitive,
+            "flatten" => out.flatten.is_some(),
             _ => {
                 r.errors.on(
                     key,
@@ -806,6 +809,11 @@ pub(crate) fn arg_attr(tokens: TokenStream, out: &mut ArgAttr, errors: &mut Erro
                 "nothing (`Default::default()`) or a value: `default = 10`",
             ),
             ("sensitive", _) => out.sensitive = r.flag(arg).unwrap_or(false),
+            ("flatten", _) => {
+                if r.flag(arg).unwrap_or(false) {
+                    out.flatten = Some(key.span());
+                }
+            }
             _ => unreachable!("every option is handled"),
         }
     }

@@ -311,6 +311,36 @@ pub fn extract_args<T: DeserializeOwned>(arguments: JsonObject) -> Result<T> {
         .map_err(|e| Error::public(format!("invalid arguments: {e}")))
 }
 
+/// The type of an `#[arg(flatten)]` parameter: a struct whose fields are top-level arguments.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be flattened into the tool's arguments",
+    label = "does not implement `serde::de::DeserializeOwned` and `schemars::JsonSchema`",
+    note = "`#[arg(flatten)]` takes a struct with named fields deriving `serde::Deserialize` and `schemars::JsonSchema`; its fields become the tool's arguments"
+)]
+pub trait FlattenArgs: DeserializeOwned + JsonSchema {}
+
+impl<T: DeserializeOwned + JsonSchema> FlattenArgs for T {}
+
+/// Adds the fields of an `#[arg(flatten)]` struct to the input schema.
+///
+/// # Panics
+/// When `T` is not a struct with named fields, or one of its fields has the name of another
+/// argument of the tool: registering the tool fails there, with a message naming both.
+pub fn flatten_schema<T: FlattenArgs>(schema: &mut ObjectSchemaBuilder, tool: &str, param: &str) {
+    if let Err(e) = schema.flatten::<T>() {
+        panic!(
+            "cannot register the tool `{tool}`: `#[arg(flatten)] {param}: {}`: {e}",
+            std::any::type_name::<T>()
+        );
+    }
+}
+
+/// The value of an `#[arg(flatten)]` parameter, from the arguments the others left.
+pub fn extract_flatten<T: DeserializeOwned>(arguments: &JsonObject) -> Result<T> {
+    T::deserialize(Value::Object(arguments.clone()))
+        .map_err(|e| Error::public(format!("invalid arguments: {e}")))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tool parameters: injected, or an argument with a schema.
 

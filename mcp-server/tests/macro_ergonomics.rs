@@ -326,3 +326,136 @@ async fn a_sync_handler_holding_a_worker_is_named_in_a_debug_event() {
     assert_eq!(r["content"][0]["text"], "quick done");
     assert!(!log.text().contains("`quick` held"), "{}", log.text());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Flattened argument structs.
+
+/// Search options, shared with a REST handler.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+struct SearchOptions {
+    /// Results per page.
+    #[serde(default = "default_limit")]
+    limit: u32,
+    /// The language of the documents.
+    language: String,
+    /// `newest` or `relevance`.
+    sort: Option<String>,
+}
+
+fn default_limit() -> u32 {
+    10
+}
+
+/// Search the documents.
+#[tool]
+fn search_docs(
+    /// What to look for.
+    query: String,
+    #[arg(flatten)] options: SearchOptions,
+) -> String {
+    format!(
+        "{query}: {} in {} by {}",
+        options.limit,
+        options.language,
+        options.sort.as_deref().unwrap_or("relevance")
+    )
+}
+
+/// Search options with a field named like the tool's own argument.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Clashing {
+    /// Also a query.
+    query: String,
+}
+
+#[tool]
+fn clash(query: String, #[arg(flatten)] other: Clashing) -> String {
+    format!("{query} {}", other.query)
+}
+
+#[test]
+fn a_flattened_struct_s_fields_are_the_tool_s_arguments() {
+    use mcp_server::ToolHandler;
+    let tool = SearchDocs.definition();
+    assert_eq!(
+        Value::Object(tool.input_schema),
+        json!({
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": "What to look for."},
+                "limit": {"type": "integer", "format": "uint32", "minimum": 0, "default": 10, "description": "Results per page."},
+                "language": {"type": "string", "description": "The language of the documents."},
+                "sort": {"type": "string", "description": "`newest` or `relevance`."}
+            },
+            "required": ["query", "language"]
+        })
+    );
+    // The typed contract agrees: the struct's fields at the top level, `None` left out.
+    let input = SearchDocsInput {
+        query: "tokio".into(),
+        options: SearchOptions {
+            limit: 5,
+            language: "en".into(),
+            sort: None,
+        },
+    };
+    assert_eq!(
+        serde_json::to_value(&input).unwrap(),
+        json!({"query": "tokio", "limit": 5, "language": "en"})
+    );
+}
+
+#[tokio::test]
+async fn flattened_arguments_are_read_from_the_top_level() {
+    let mut c = client(Server::new("flatten", "1").tool(SearchDocs)).await;
+    let input = SearchDocsInput {
+        query: "tokio".into(),
+        options: SearchOptions {
+            limit: 5,
+            language: "en".into(),
+            sort: Some("newest".into()),
+        },
+    };
+    let r = call_tool(
+        &mut c,
+        1,
+        "search_docs",
+        serde_json::to_value(&input).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        r,
+        json!({"content": [{"type": "text", "text": "tokio: 5 in en by newest"}]})
+    );
+    // A missing field of the struct is an error the model reads.
+    let r = call_tool(&mut c, 2, "search_docs", json!({"query": "tokio"})).await;
+    assert_eq!(
+        r,
+        json!({"content": [{"type": "text", "text": "missing required argument `language`"}], "isError": true})
+    );
+    // Defaults of the struct apply; the server keeps serving.
+    let r = call_tool(
+        &mut c,
+        3,
+        "search_docs",
+        json!({"query": "axum", "language": "de"}),
+    )
+    .await;
+    assert_eq!(
+        r["content"][0]["text"], "axum: 10 in de by relevance",
+        "{r}"
+    );
+}
+
+#[test]
+fn a_flattened_field_clashing_with_an_argument_fails_registration_clearly() {
+    let panic = std::panic::catch_unwind(|| Server::new("s", "1").tool(Clash))
+        .expect_err("registration fails");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert_eq!(
+        message,
+        "cannot register the tool `clash`: `#[arg(flatten)] other: main::macro_ergonomics::Clashing`: \
+         its field `query` has the name of another argument of the tool; rename one \
+         (`#[arg(rename = \"...\")]`, `#[serde(rename = \"...\")]`)"
+    );
+}

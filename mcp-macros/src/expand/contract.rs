@@ -121,15 +121,27 @@ fn input_struct(
         .collect();
     let types: Vec<TokenStream> = params.iter().map(|p| target.ty(&p.ty)).collect();
     let docs = params.iter().map(|p| {
-        let d = p
-            .description
-            .clone()
-            .unwrap_or_else(|| format!("`{}`.", p.name));
+        let d = if p.arg.flatten.is_some() {
+            "Flattened: its fields are arguments of the tool.".to_owned()
+        } else {
+            p.description
+                .clone()
+                .unwrap_or_else(|| format!("`{}`.", p.name))
+        };
         quote!(#[doc = #d])
     });
-    let names = params.iter().map(|p| &p.name);
-    let count = params.len();
-    let input_name = input.to_string();
+    let entries = params.iter().zip(&fields).map(|(p, field)| {
+        let name = &p.name;
+        if p.arg.flatten.is_some() {
+            quote!(#c::__private::flatten_fields(&mut __mcp_map, &self.#field)?;)
+        } else {
+            quote! {
+                if !(&&#c::__private::Field(&self.#field)).is_none() {
+                    __mcp_map.serialize_entry(#name, &self.#field)?;
+                }
+            }
+        }
+    });
     let bounds = types
         .iter()
         .map(|ty| quote_spanned!(ty.span()=> for<'__mcp> #ty: #serde::Serialize));
@@ -149,19 +161,13 @@ fn input_struct(
                 &self,
                 __mcp_serializer: __S,
             ) -> ::core::result::Result<__S::Ok, __S::Error> {
-                use #serde::ser::SerializeStruct as _;
+                use #serde::ser::SerializeMap as _;
                 #[allow(unused_imports)]
                 use #c::__private::{NeverNone as _, OptionNone as _};
-                let mut __mcp_struct = __mcp_serializer.serialize_struct(#input_name, #count)?;
+                let mut __mcp_map = __mcp_serializer.serialize_map(::core::option::Option::None)?;
                 // `None` is left out: absent, as the tool's schema says (not required).
-                #(
-                    if (&&#c::__private::Field(&self.#fields)).is_none() {
-                        __mcp_struct.skip_field(#names)?;
-                    } else {
-                        __mcp_struct.serialize_field(#names, &self.#fields)?;
-                    }
-                )*
-                __mcp_struct.end()
+                #(#entries)*
+                __mcp_map.end()
             }
         }
     }

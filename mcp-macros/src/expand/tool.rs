@@ -16,6 +16,9 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
 
     let mut describe = Vec::new();
     let mut extract = Vec::new();
+    let mut flatten_describe = Vec::new();
+    let mut flatten_extract = Vec::new();
+    let tool_name = super::item_name(attr, f);
     for (i, param) in f.params.iter().enumerate() {
         let ty = target.ty(&param.ty);
         let span = param.ty.span();
@@ -29,6 +32,14 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
             // With `#[args]`, every other parameter is injected.
             extract.push(quote_spanned! {span=>
                 let #var = <#ty as #p::FromContext>::from_context(&__mcp_cx)?;
+            });
+        } else if param.arg.flatten.is_some() {
+            // After the plain arguments: the struct takes what they left.
+            flatten_describe.push(quote_spanned! {span=>
+                #p::flatten_schema::<#ty>(&mut __mcp_schema, #tool_name, #name);
+            });
+            flatten_extract.push(quote_spanned! {span=>
+                let #var = #p::extract_flatten::<#ty>(&__mcp_args)?;
             });
         } else if param.injected() {
             // Injected, as the macro decided (`#[ctx]`, or the type's name): the contract leaves
@@ -68,6 +79,8 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
         }
     }
 
+    describe.append(&mut flatten_describe);
+    extract.append(&mut flatten_extract);
     let raw = attr.raw_schema;
     let input_schema = match args_param {
         Some(i) => {
