@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::Result;
+pub use crate::error::Result;
 use crate::policy::RateLimit;
 
 // What the generated code names, all under `__private` so that it never depends on the user's
@@ -82,6 +82,19 @@ fn icons(srcs: &[&str]) -> Option<Vec<Icon>> {
 }
 
 impl ToolSpec {
+    /// Nothing declared: what the generated code completes (`..ToolSpec::EMPTY`).
+    pub const EMPTY: ToolSpec = ToolSpec {
+        name: "",
+        title: None,
+        description: None,
+        read_only: None,
+        destructive: None,
+        idempotent: None,
+        open_world: None,
+        task_support: None,
+        icons: &[],
+    };
+
     /// The definition with its schemas.
     pub fn build(&self, input_schema: JsonObject, output_schema: Option<JsonObject>) -> Tool {
         let hints = [
@@ -254,6 +267,20 @@ pub struct PolicySpec {
 }
 
 impl PolicySpec {
+    /// Nothing declared: what the generated code completes (`..PolicySpec::EMPTY`).
+    pub const EMPTY: PolicySpec = PolicySpec {
+        declared: false,
+        scopes: &[],
+        roles: &[],
+        approval: Approval::None,
+        rate_limit: None,
+        max_concurrency: None,
+        timeout_ms: None,
+        max_argument_bytes: None,
+        max_result_bytes: None,
+        sensitive: &[],
+    };
+
     /// The policy.
     pub fn build(&self) -> Policy {
         let strings = |s: &[&str]| s.iter().map(|s| (*s).to_owned()).collect();
