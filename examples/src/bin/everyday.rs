@@ -8,7 +8,9 @@ use anyhow::Context as _;
 use mcp_server::{Server, State, tool};
 
 /// The directory the tools work in.
-struct Root(std::path::PathBuf);
+struct Root {
+    dir: std::path::PathBuf,
+}
 
 /// Paging, as a REST handler of the same application takes it.
 #[derive(serde::Deserialize, schemars::JsonSchema)]
@@ -27,7 +29,7 @@ async fn read_note(root: State<Root>, name: String) -> anyhow::Result<String> {
         // A `String` error would be a message the model reads; `anyhow` ones are not.
         anyhow::bail!("refused a note name with a path in it: {name:?}");
     }
-    let path = root.0.join(&name);
+    let path = root.dir.join(&name);
     tokio::fs::read_to_string(&path)
         .await
         .with_context(|| format!("reading the note {}", path.display()))
@@ -37,7 +39,7 @@ async fn read_note(root: State<Root>, name: String) -> anyhow::Result<String> {
 #[tool(blocking, read_only)]
 fn count_lines(root: State<Root>) -> std::io::Result<usize> {
     let mut lines = 0;
-    for entry in std::fs::read_dir(&root.0)? {
+    for entry in std::fs::read_dir(&root.dir)? {
         let path = entry?.path();
         if path.is_file() {
             lines += std::fs::read_to_string(&path).map_or(0, |t| t.lines().count());
@@ -54,8 +56,8 @@ fn search(
     query: String,
     #[arg(flatten)] paging: Paging,
 ) -> Result<Vec<String>, String> {
-    let entries = std::fs::read_dir(&root.0)
-        .map_err(|e| format!("cannot list {}: {e}", root.0.display()))?;
+    let entries = std::fs::read_dir(&root.dir)
+        .map_err(|e| format!("cannot list {}: {e}", root.dir.display()))?;
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.contains(&query))
@@ -73,7 +75,7 @@ fn search(
 async fn main() -> std::io::Result<()> {
     let dir = std::env::args().nth(1).unwrap_or_else(|| ".".into());
     Server::new("everyday", env!("CARGO_PKG_VERSION"))
-        .state(Root(dir.into()))
+        .state(Root { dir: dir.into() })
         .tool(ReadNote)
         .tool(CountLines)
         .tool(Search)
