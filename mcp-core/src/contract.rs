@@ -375,6 +375,30 @@ pub mod __private {
         true
     }
 
+    /// The fields of an `#[arg(flatten)]` struct, written as entries of the `{Marker}Input`
+    /// they are flattened into (the tool takes them as top-level arguments); `null`s are left
+    /// out.
+    pub fn flatten_fields<M, T>(map: &mut M, value: &T) -> Result<(), M::Error>
+    where
+        M: serde::ser::SerializeMap,
+        T: serde::Serialize + ?Sized,
+    {
+        use serde::ser::Error as _;
+        match serde_json::to_value(value) {
+            Ok(serde_json::Value::Object(fields)) => {
+                // `None` is left out, as for the other fields: absent, not `null`.
+                for (name, value) in fields.iter().filter(|(_, v)| !v.is_null()) {
+                    map.serialize_entry(name, value)?;
+                }
+                Ok(())
+            }
+            Ok(other) => Err(M::Error::custom(format!(
+                "a flattened argument serializes to an object, not `{other}`"
+            ))),
+            Err(e) => Err(M::Error::custom(e)),
+        }
+    }
+
     /// A field of a generated `{Marker}Input`, to leave out a `None` (autoref
     /// specialization: `(&&Field(&value)).is_none()`).
     pub struct Field<'a, T: ?Sized>(pub &'a T);

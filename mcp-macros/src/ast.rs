@@ -183,7 +183,7 @@ pub(crate) fn function(attrs: &[Attribute], sig: &mut Signature, errors: &mut Er
                             Meta::Path(_) => {}
                             other => errors.on(
                                 other,
-                                "expected options: `#[arg(rename = \"...\", description = \"...\", default, sensitive)]`",
+                                "expected options: `#[arg(rename = \"...\", description = \"...\", default, sensitive, flatten)]`",
                             ),
                         }
                         false

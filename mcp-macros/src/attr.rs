@@ -71,6 +71,7 @@ pub(crate) const TOOL_OPTIONS: &[&str] = &[
     "meta",
     "task_support",
     "defer_task",
+    "blocking",
     "scopes",
     "roles",
     "approval",
@@ -98,6 +99,7 @@ pub(crate) const RESOURCE_OPTIONS: &[&str] = &[
     "icons",
     "meta",
     "complete",
+    "blocking",
     "scopes",
     "roles",
     "approval",
@@ -119,6 +121,7 @@ pub(crate) const PROMPT_OPTIONS: &[&str] = &[
     "icons",
     "meta",
     "complete",
+    "blocking",
     "scopes",
     "roles",
     "approval",
@@ -132,13 +135,76 @@ pub(crate) const PROMPT_OPTIONS: &[&str] = &[
     "crate",
 ];
 
-const ARG_OPTIONS: &[&str] = &["rename", "description", "default", "sensitive"];
+const ARG_OPTIONS: &[&str] = &["rename", "description", "default", "sensitive", "flatten"];
 
 const HANDLERS_OPTIONS: &[&str] = &["crate"];
 
 fn one_of(options: &[&str]) -> String {
     let quoted: Vec<String> = options.iter().map(|o| format!("`{o}`")).collect();
     quoted.join(", ")
+}
+
+/// The valid option closest to a mistyped one, if one is close: compared without case, `_` and
+/// `-` (`readOnly`, `readonly` → `read_only`), then by Damerau-Levenshtein distance, at most a
+/// third of the option's length (at least 1).
+pub(crate) fn closest<'a>(key: &str, options: &[&'a str]) -> Option<&'a str> {
+    let normal = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], "");
+    let key = normal(key);
+    options
+        .iter()
+        .map(|o| (strsim::damerau_levenshtein(&key, &normal(o)), *o))
+        .filter(|(distance, o)| *distance <= (o.len() / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, o)| o)
+}
+
+/// "unknown `#[tool]` option `readonly`; did you mean `read_only`?", or the list of options
+/// when none is close. `context` follows the attribute's name (" in a `#[client]` trait").
+pub(crate) fn unknown_option(attr: &str, context: &str, key: &str, options: &[&str]) -> String {
+    match closest(key, options) {
+        Some(option) => {
+            format!("unknown `{attr}` option `{key}`{context}; did you mean `{option}`?")
+        }
+        None if options.len() == 1 => {
+            format!(
+                "unknown `{attr}` option `{key}`{context}; expected `{}`",
+                options[0]
+            )
+        }
+        None => format!(
+            "unknown `{attr}` option `{key}`{context}; expected one of {}",
+            one_of(options)
+        ),
+    }
+}
+
+/// An unknown option of an item macro: the closest of its own, else where the option belongs
+/// when another item macro has it (`#[prompt(read_only)]`), else the list.
+fn unknown_item_option(kind: Kind, key: &str) -> String {
+    let options = kind_options(kind);
+    if closest(key, options).is_none() {
+        let other = [Kind::Tool, Kind::Resource, Kind::Prompt]
+            .into_iter()
+            .filter(|k| *k != kind)
+            .find(|k| kind_options(*k).contains(&key));
+        if let Some(other) = other {
+            return format!(
+                "`{key}` is an option of `{}`, not of `{}`; expected one of {}",
+                other.attr(),
+                kind.attr(),
+                one_of(options)
+            );
+        }
+    }
+    unknown_option(kind.attr(), "", key, options)
+}
+
+fn kind_options(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Tool => TOOL_OPTIONS,
+        Kind::Resource => RESOURCE_OPTIONS,
+        Kind::Prompt => PROMPT_OPTIONS,
+    }
 }
 
 /// Icons: literal `src`s, or a function returning `Vec<Icon>`.
@@ -190,6 +256,8 @@ pub(crate) struct ItemAttr {
     pub(crate) meta: Option<Path>,
     pub(crate) task_support: Option<LitStr>,
     pub(crate) defer_task: bool,
+    /// `blocking`: a sync function run on the blocking pool.
+    pub(crate) blocking: Option<Ident>,
     pub(crate) mime_type: Option<LitStr>,
     pub(crate) size: Option<u64>,
     pub(crate) audience: Vec<LitStr>,
@@ -219,6 +287,7 @@ impl ItemAttr {
             meta: None,
             task_support: None,
             defer_task: false,
+            blocking: None,
             mime_type: None,
             size: None,
             audience: Vec::new(),
@@ -394,13 +463,7 @@ pub(crate) fn item_attr(kind: Kind, args: Vec<RawArg>, errors: &mut Errors) -> I
         };
         let key_str = key.unraw().to_string();
         if !options.contains(&key_str.as_str()) {
-            r.errors.on(
-                key,
-                format!(
-                    "unknown `{attr_name}` option `{key_str}`; expected one of {}",
-                    one_of(options)
-                ),
-            );
+            r.errors.on(key, unknown_item_option(kind, &key_str));
             continue;
         }
         if seen.contains(&key_str) {
@@ -427,6 +490,11 @@ pub(crate) fn item_attr(kind: Kind, args: Vec<RawArg>, errors: &mut Errors) -> I
             "open_world" => out.open_world = r.flag(arg),
             "raw_schema" => out.raw_schema = r.flag(arg).unwrap_or(false),
             "defer_task" => out.defer_task = r.flag(arg).unwrap_or(false),
+            "blocking" => {
+                if r.flag(arg).unwrap_or(false) {
+                    out.blocking = Some(key.clone());
+                }
+            }
             "icons" => {
                 out.icons = match arg {
                     RawArg::Value(_, Expr::Path(_)) => r
@@ -679,9 +747,11 @@ pub(crate) fn client_tool_attr(args: Vec<RawArg>, errors: &mut Errors) -> Option
             Some(key) if key == "name" => r.errors.on(key, "duplicate `#[tool]` option `name`"),
             Some(key) => r.errors.on(
                 key,
-                format!(
-                    "unknown `#[tool]` option `{key}` in a `#[client]` trait; expected one of {}",
-                    one_of(CLIENT_TOOL_OPTIONS)
+                unknown_option(
+                    "#[tool]",
+                    " in a `#[client]` trait",
+                    &key.unraw().to_string(),
+                    CLIENT_TOOL_OPTIONS,
                 ),
             ),
             None => {
@@ -711,10 +781,7 @@ fn crate_only_attr(attr: &'static str, args: Vec<RawArg>, errors: &mut Errors) -
                 .on(key, format!("duplicate `{attr}` option `crate`")),
             Some(key) => r.errors.on(
                 key,
-                format!(
-                    "unknown `{attr}` option `{key}`; expected one of {}",
-                    one_of(HANDLERS_OPTIONS)
-                ),
+                unknown_option(attr, "", &key.unraw().to_string(), HANDLERS_OPTIONS),
             ),
             None => {
                 if let RawArg::Positional(lit) = arg {
@@ -735,6 +802,8 @@ pub(crate) struct ArgAttr {
     /// `Some(None)` for `default`, `Some(Some(expr))` for `default = expr`.
     pub(crate) default: Option<Option<Expr>>,
     pub(crate) sensitive: bool,
+    /// `flatten`: the fields of the parameter's struct are top-level arguments.
+    pub(crate) flatten: Option<Span>,
     /// The `#[arg]` attribute, for errors about it.
     pub(crate) span: Option<Span>,
 }
@@ -768,14 +837,10 @@ pub(crate) fn arg_attr(tokens: TokenStream, out: &mut ArgAttr, errors: &mut Erro
             "description" => out.description.is_some(),
             "default" => out.default.is_some(),
             "sensitive" => out.sensitive,
+            "flatten" => out.flatten.is_some(),
             _ => {
-                r.errors.on(
-                    key,
-                    format!(
-                        "unknown `#[arg]` option `{key_str}`; expected one of {}",
-                        one_of(ARG_OPTIONS)
-                    ),
-                );
+                r.errors
+                    .on(key, unknown_option("#[arg]", "", &key_str, ARG_OPTIONS));
                 continue;
             }
         };
@@ -795,6 +860,11 @@ pub(crate) fn arg_attr(tokens: TokenStream, out: &mut ArgAttr, errors: &mut Erro
                 "nothing (`Default::default()`) or a value: `default = 10`",
             ),
             ("sensitive", _) => out.sensitive = r.flag(arg).unwrap_or(false),
+            ("flatten", _) => {
+                if r.flag(arg).unwrap_or(false) {
+                    out.flatten = Some(key.span());
+                }
+            }
             _ => unreachable!("every option is handled"),
         }
     }
@@ -876,6 +946,34 @@ mod tests {
         assert_eq!(parse_duration_ms("30"), None);
         assert_eq!(parse_duration_ms("30 secs"), None);
         assert_eq!(parse_duration_ms("s"), None);
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(closest("readonly", TOOL_OPTIONS), Some("read_only"));
+        assert_eq!(closest("readOnly", TOOL_OPTIONS), Some("read_only"));
+        assert_eq!(closest("descripton", TOOL_OPTIONS), Some("description"));
+        assert_eq!(closest("ratelimit", TOOL_OPTIONS), Some("rate_limit"));
+        assert_eq!(closest("timout", PROMPT_OPTIONS), Some("timeout"));
+        assert_eq!(closest("mimetype", RESOURCE_OPTIONS), Some("mime_type"));
+        assert_eq!(closest("renam", ARG_OPTIONS), Some("rename"));
+        assert_eq!(closest("flaten", ARG_OPTIONS), Some("flatten"));
+        assert_eq!(closest("crat", HANDLERS_OPTIONS), Some("crate"));
+        assert_eq!(closest("nmae", CLIENT_TOOL_OPTIONS), Some("name"));
+        // Nothing close: no guess.
+        assert_eq!(closest("colour", TOOL_OPTIONS), None);
+        assert_eq!(closest("title", CLIENT_TOOL_OPTIONS), None);
+        assert_eq!(
+            unknown_option("#[tool]", "", "readonly", TOOL_OPTIONS),
+            "unknown `#[tool]` option `readonly`; did you mean `read_only`?"
+        );
+        assert_eq!(
+            unknown_option("#[handlers]", "", "name", HANDLERS_OPTIONS),
+            "unknown `#[handlers]` option `name`; expected `crate`"
+        );
+        assert!(unknown_item_option(Kind::Prompt, "read_only").starts_with(
+            "`read_only` is an option of `#[tool]`, not of `#[prompt]`; expected one of `name`"
+        ));
     }
 
     #[test]

@@ -84,6 +84,17 @@ pub(crate) fn function(
             "a tool with `contract = ...` takes its arguments as one `#[args]` parameter of the contract's input type",
         );
     }
+    if let Some(blocking) = &attr.blocking
+        && f.asyncness
+    {
+        errors.on(
+            blocking,
+            format!(
+                "`blocking` runs a synchronous function on the blocking pool, and `{}` is `async`; remove `blocking` (an `async fn` awaits without holding a worker), or make the function synchronous",
+                f.ident
+            ),
+        );
+    }
     let mut args_seen = false;
     for (i, p) in f.params.iter().enumerate() {
         if let Type::ImplTrait(t) = &p.ty {
@@ -148,6 +159,48 @@ pub(crate) fn function(
             }
             continue;
         }
+        if let Some(flatten) = p.arg.flatten {
+            let other_options = [
+                p.arg.rename.as_ref().map(|_| "rename"),
+                p.arg.description.as_ref().map(|_| "description"),
+                p.arg.default.as_ref().map(|_| "default"),
+                p.arg.sensitive.then_some("sensitive"),
+            ];
+            if attr.kind != Kind::Tool {
+                errors.at(flatten, "`#[arg(flatten)]` is for `#[tool]` parameters");
+            } else if f.params.iter().any(|q| q.args.is_some()) {
+                errors.at(
+                    flatten,
+                    "`#[arg(flatten)]` cannot be combined with `#[args]`, which takes all arguments as one struct",
+                );
+            } else if let Some(option) = other_options.into_iter().flatten().next() {
+                errors.at(
+                    flatten,
+                    format!(
+                        "`flatten` cannot be combined with `{option}`: the struct's fields are the arguments; put `#[serde(...)]` attributes and doc comments on them"
+                    ),
+                );
+            } else if let Some(what) = non_object(&p.ty) {
+                errors.on(
+                    &p.ty,
+                    format!(
+                        "`#[arg(flatten)]` makes the fields of a struct top-level arguments, and {what} has no fields; use a struct with named fields, or drop `flatten`"
+                    ),
+                );
+            } else if f.params[..i].iter().any(|q| {
+                q.arg.flatten.is_some()
+                    && q.ty.to_token_stream().to_string() == p.ty.to_token_stream().to_string()
+            }) {
+                errors.on(
+                    &p.ty,
+                    format!(
+                        "`{}` is flattened twice: each of its fields would be two arguments of the same name",
+                        p.ty.to_token_stream()
+                    ),
+                );
+            }
+            continue;
+        }
         if !p.named {
             errors.at(
                 p.name_span,
@@ -159,7 +212,7 @@ pub(crate) fn function(
         }
         if f.params[..i]
             .iter()
-            .any(|q| q.named && q.args.is_none() && q.name == p.name)
+            .any(|q| q.named && q.args.is_none() && q.arg.flatten.is_none() && q.name == p.name)
         {
             errors.at(
                 p.name_span,

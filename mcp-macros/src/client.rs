@@ -241,8 +241,11 @@ fn method(f: &mut TraitItemFn, errors: &mut Errors) -> Option<Method> {
                         if key != "rename" {
                             return Err(syn::Error::new(
                                 key.span(),
-                                format!(
-                                    "unknown `#[arg]` option `{key}` in a `#[client]` trait; expected `rename`"
+                                crate::attr::unknown_option(
+                                    "#[arg]",
+                                    " in a `#[client]` trait",
+                                    &key.to_string(),
+                                    &["rename"],
                                 ),
                             ));
                         }

@@ -56,6 +56,26 @@ fn tool_with_options_and_injected_parameters() {
 }
 
 #[test]
+fn tool_blocking_with_flattened_arguments() {
+    let out = expand::item(
+        Kind::Tool,
+        quote!(blocking),
+        quote! {
+            /// Search the documents.
+            pub fn search(
+                db: State<Db>,
+                /// What to look for.
+                query: String,
+                #[arg(flatten)] options: SearchOptions,
+            ) -> anyhow::Result<Vec<String>> {
+                todo()
+            }
+        },
+    );
+    insta::assert_snapshot!(pretty(out));
+}
+
+#[test]
 fn resource_template() {
     let out = expand::item(
         Kind::Resource,

@@ -12,10 +12,45 @@ use mcp_core::{ErrorCode, ErrorObject};
 /// |---|---|---|
 /// | [`Error::public`] | a result with `isError: true` and the message | JSON-RPC -32603 with the message |
 /// | [`Error::protocol`], [`Error::invalid_params`], [`Error::not_found`] | a JSON-RPC error | a JSON-RPC error |
-/// | anything else (`?` on any error type) | `isError: true`, "internal error" only | -32603, "internal error" only |
+/// | [`Error::internal`] (`?` on any error type) | `isError: true`, "internal error" only | -32603, "internal error" only |
 ///
-/// Details of an internal error are logged with `tracing` and never sent: they may hold paths,
-/// queries or credentials.
+/// Details of an internal error are logged with `tracing` (at `error`, with its chain of
+/// sources) and never sent: they may hold paths, queries or credentials.
+///
+/// # The error of a `#[tool]`, `#[resource]` or `#[prompt]` function
+///
+/// A function annotated with the macros may return `Result<T, E>` (or an alias: `anyhow::Result<T>`,
+/// `std::io::Result<T>`) with any of these error types:
+///
+/// | `E` | becomes | the client sees |
+/// |---|---|---|
+/// | `mcp_server::Error` | itself | as in the table above |
+/// | `String`, `&str`, `Cow<str>` | [`Error::public`] | the message (a tool: `isError: true` and the text the model reads) |
+/// | any `std::error::Error + Send + Sync + 'static` (`std::io::Error`, a `thiserror` enum, ...) | [`Error::internal`] | "internal error" only; the error is logged |
+/// | `anyhow::Error` (and `eyre::Report`) | [`Error::internal`] | "internal error" only; the error and its context chain are logged |
+/// | `Box<dyn std::error::Error + Send + Sync>` | [`Error::internal`] | "internal error" only; the error is logged |
+/// | a type with `From<T> for mcp_server::Error` | what the conversion makes | as in the table above |
+/// | a type implementing [`IntoHandlerError`] | what `into_handler_error` makes | as in the table above |
+///
+/// `anyhow::Error` needs no feature of this crate: every type that converts into
+/// `Box<dyn std::error::Error + Send + Sync>` is accepted as an internal error. Any other type
+/// is a compile error at the `E` of the return type, saying which of these to choose.
+///
+/// ```
+/// use mcp_server::tool;
+///
+/// /// Tell the model what is wrong: a `String` error is a message it reads.
+/// #[tool]
+/// fn divide(a: i64, b: i64) -> Result<i64, String> {
+///     a.checked_div(b).ok_or_else(|| format!("cannot divide {a} by zero"))
+/// }
+///
+/// /// An internal error: logged, the client only sees "internal error".
+/// #[tool]
+/// fn motd() -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+///     Ok(std::fs::read_to_string("/etc/motd")?)
+/// }
+/// ```
 pub struct Error {
     kind: Kind,
 }
@@ -88,7 +123,7 @@ impl Error {
         match &self.kind {
             Kind::Public(m) => Some(m.clone()),
             Kind::Internal(e) => {
-                tracing::error!(error = %e, "tool failed");
+                tracing::error!(error = %chain(&**e), "tool failed");
                 Some("internal error".to_owned())
             }
             _ => None,
@@ -110,7 +145,7 @@ impl Error {
                     .with_data(serde_json::json!({ "uri": uri }))
             }
             Kind::Internal(e) => {
-                tracing::error!(error = %e, "handler failed");
+                tracing::error!(error = %chain(&**e), "handler failed");
                 ErrorObject::internal_error("internal error")
             }
             Kind::InputRequired => ErrorObject::internal_error("input required"),
@@ -151,6 +186,91 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
     fn from(e: E) -> Self {
         Error::internal(e)
     }
+}
+
+/// An error type a `#[tool]`, `#[resource]` or `#[prompt]` function may return, and what the
+/// client sees of it (see the tables of [`Error`]).
+///
+/// Implemented for [`Error`] and for `String`, `&str` and `Cow<str>` (public messages). Any
+/// `std::error::Error + Send + Sync + 'static`, `anyhow::Error` and
+/// `Box<dyn std::error::Error + Send + Sync>` are accepted without it, as internal errors.
+/// Implement it for an error type of yours to decide per value what the model may read:
+///
+/// ```
+/// use mcp_server::{Error, IntoHandlerError, tool};
+///
+/// enum LookupError {
+///     NoSuchUser(String),
+///     Database(String),
+/// }
+///
+/// impl IntoHandlerError for LookupError {
+///     fn into_handler_error(self) -> Error {
+///         match self {
+///             LookupError::NoSuchUser(name) => Error::public(format!("no user named `{name}`")),
+///             LookupError::Database(detail) => Error::internal(detail),
+///         }
+///     }
+/// }
+///
+/// #[tool]
+/// fn lookup(name: String) -> Result<String, LookupError> {
+///     Err(LookupError::NoSuchUser(name))
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the error of a handler",
+    label = "not a handler error",
+    note = "a handler's error is `mcp_server::Error`, a `String` or `&str` (a message the model reads), or an internal error (logged, never shown): any `std::error::Error + Send + Sync + 'static`, `anyhow::Error`, or `Box<dyn std::error::Error + Send + Sync>`",
+    note = "to return `{Self}`, implement `std::error::Error` for it (an internal error), `From<{Self}> for mcp_server::Error`, or `mcp_server::IntoHandlerError` (to choose what the client sees)"
+)]
+pub trait IntoHandlerError {
+    /// The error the runtime answers with.
+    fn into_handler_error(self) -> Error;
+}
+
+impl IntoHandlerError for Error {
+    fn into_handler_error(self) -> Error {
+        self
+    }
+}
+
+/// A message the client (and the model) reads.
+impl IntoHandlerError for String {
+    fn into_handler_error(self) -> Error {
+        Error::public(self)
+    }
+}
+
+/// A message the client (and the model) reads.
+impl IntoHandlerError for &str {
+    fn into_handler_error(self) -> Error {
+        Error::public(self)
+    }
+}
+
+/// A message the client (and the model) reads.
+impl IntoHandlerError for std::borrow::Cow<'_, str> {
+    fn into_handler_error(self) -> Error {
+        Error::public(self)
+    }
+}
+
+/// An internal error's message with its chain of sources (`anyhow`'s context, an I/O error
+/// under a `thiserror` variant), for the log.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let message = s.to_string();
+        // Errors that print their source in their own message are not repeated.
+        if !out.ends_with(&message) {
+            out.push_str(": ");
+            out.push_str(&message);
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// The result of a handler.

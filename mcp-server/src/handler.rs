@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use mcp_core::types::{
@@ -13,6 +14,7 @@ use mcp_core::uri_template::UriTemplate;
 use crate::context::Context;
 use crate::error::Result;
 use crate::policy::Policy;
+use crate::server::Server;
 
 /// A tool: a definition (name, description, schemas) and what a call does.
 ///
@@ -242,4 +244,65 @@ pub(crate) struct TemplateEntry {
     pub(crate) definition: ResourceTemplate,
     pub(crate) handler: std::sync::Arc<dyn DynResource>,
     pub(crate) policy: std::sync::Arc<crate::admission::ItemPolicy>,
+}
+
+/// A value holding tools, resources and prompts as methods: what `#[handlers]` implements for
+/// the type of an annotated `impl` block. Register it with [`Server::handlers`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no handlers",
+    label = "expected a type with a `#[handlers]` impl block",
+    note = "annotate an `impl` block of `{Self}` with `#[mcp_server::handlers]` and its methods with `#[tool]`, `#[resource]` or `#[prompt]`"
+)]
+pub trait Handlers: Send + Sync + 'static {
+    /// Adds every tool, resource and prompt of `self` to `server`.
+    fn register(self: Arc<Self>, server: Server) -> Server;
+}
+
+/// A [`Handlers`] value, or an `Arc` of one: what [`Server::handlers`] takes.
+pub trait IntoShared<H> {
+    /// The shared value.
+    fn into_shared(self) -> Arc<H>;
+}
+
+impl<H: Handlers> IntoShared<H> for H {
+    fn into_shared(self) -> Arc<H> {
+        Arc::new(self)
+    }
+}
+
+impl<H: Handlers> IntoShared<H> for Arc<H> {
+    fn into_shared(self) -> Arc<H> {
+        self
+    }
+}
+
+impl Server {
+    /// Adds every tool, resource and prompt of a `#[handlers]` impl block. The value is shared by
+    /// all of them; pass it as it is, or in an `Arc` to keep a handle on it.
+    ///
+    /// ```no_run
+    /// use mcp_server::{Server, handlers, tool};
+    ///
+    /// struct Kpi {
+    ///     currency: String,
+    /// }
+    ///
+    /// #[handlers]
+    /// impl Kpi {
+    ///     /// The reporting currency.
+    ///     #[tool(read_only)]
+    ///     fn currency(&self) -> String {
+    ///         self.currency.clone()
+    ///     }
+    /// }
+    ///
+    /// let server = Server::new("kpi", "1.0.0").handlers(Kpi { currency: "EUR".into() });
+    /// ```
+    ///
+    /// # Panics
+    /// Like [`Server::tool`], when a name or URI is taken.
+    #[must_use]
+    pub fn handlers<H: Handlers>(self, handlers: impl IntoShared<H>) -> Self {
+        handlers.into_shared().register(self)
+    }
 }

@@ -20,6 +20,7 @@ pub mod metrics;
 mod peer;
 mod pipeline;
 pub mod policy;
+pub mod result;
 pub mod schema;
 mod server;
 mod session;
@@ -32,16 +33,16 @@ pub mod validate;
 
 pub use audit::{Audit, AuditRecord, AuditSink};
 pub use context::{Context, Elicitation, FromContext, Keyed, State};
-pub use error::{Error, RegisterError, Result};
-pub use handler::{PromptHandler, ResourceDefinition, ResourceHandler, ToolHandler};
+pub use error::{Error, IntoHandlerError, RegisterError, Result};
+pub use handler::{
+    Handlers, IntoShared, PromptHandler, ResourceDefinition, ResourceHandler, ToolHandler,
+};
 pub use identity::{AuthMethod, Identity, Principal};
 pub use policy::{Approval, Policy, RateLimit};
 pub use server::{Server, ServerOptions};
 
-pub use __private::{
-    Handlers, IntoCompletion, IntoPromptResult, IntoResourceContents, IntoToolResult, Json,
-};
 pub use mcp_macros::{handlers, prompt, resource, tool};
+pub use result::{IntoCompletion, IntoPromptResult, IntoResourceContents, IntoToolResult, Json};
 
 /// The protocol crate.
 pub use mcp_core;

@@ -60,6 +60,28 @@ impl ObjectSchemaBuilder {
         }
     }
 
+    /// Adds the properties of the struct `T` (its required ones required), for
+    /// `#[arg(flatten)]`. Fails, adding nothing, when `T`'s schema has no properties or one of
+    /// them is there already.
+    pub(crate) fn flatten<T: JsonSchema + ?Sized>(&mut self) -> std::result::Result<(), String> {
+        let schema = T::json_schema(&mut self.generator).to_value();
+        let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+            return Err("the type has no named fields (its schema has no `properties`); flatten a struct with named fields".into());
+        };
+        if let Some(name) = properties.keys().find(|n| self.properties.contains_key(*n)) {
+            return Err(format!(
+                "its field `{name}` has the name of another argument of the tool; rename one (`#[arg(rename = \"...\")]`, `#[serde(rename = \"...\")]`)"
+            ));
+        }
+        for (name, property) in properties {
+            self.properties.insert(name.clone(), property.clone());
+        }
+        if let Some(required) = schema.get("required").and_then(Value::as_array) {
+            self.required.extend(required.iter().cloned());
+        }
+        Ok(())
+    }
+
     /// The finished schema.
     pub fn build(mut self) -> JsonObject {
         let mut root = Map::new();

@@ -12,6 +12,7 @@ mod fuzz;
 mod http;
 #[cfg(feature = "auth")]
 mod isolation;
+mod macro_ergonomics;
 mod macros;
 mod macros_ui;
 mod metrics;

@@ -14,64 +14,64 @@ use super::Target;
 use crate::ast::{Function, Param};
 
 /// The contract of a named marker, or nothing when the function's types cannot be named in a
-/// struct (references, `impl Trait`, `_`).
+/// struct (references, `impl Trait`, `_`): the `{Marker}Input` struct (an item of the caller's
+/// scope) and the impls (in the item's `const _` block, where `__mcp` is the runtime's
+/// `__private` and `__mcp_output_schema` the tool's output schema).
 pub(super) fn expand(
     name: &str,
     contract: Option<&Path>,
     f: &Function,
     target: &Target<'_>,
-) -> Option<TokenStream> {
+) -> (Option<TokenStream>, Option<TokenStream>) {
     if let Some(contract) = contract {
-        return Some(agree(name, contract, f, target));
+        return (None, Some(agree(name, contract, f, target)));
     }
     if !target.named {
-        return None;
+        return (None, None);
     }
     let krate = &target.krate;
     let c = quote!(#krate::mcp_core::contract);
-    let serde = quote!(#c::__private::serde);
+    let serde = quote!(__mcp_c::serde);
     let marker = &target.marker;
     let output = output_type(&f.output);
     if !nameable(output) {
-        return None;
+        return (None, None);
     }
     let output = target.ty(output);
     let ret = target.ty(&f.output);
-    let p = quote!(#krate::__private);
+    let p = quote!(__mcp);
     // The contract reads `Result` by name; the runtime splits it by type. They must agree.
     let ok = target.ty(first_type_arg(&f.output, "Result").unwrap_or(&f.output));
     let ok_check = quote_spanned! {f.output_span=>
-        const _: () = {
-            #[allow(dead_code)]
-            fn __mcp_same_ok() {
-                #[allow(unused_imports)]
-                use #p::{SplitResult as _, SplitValue as _};
-                #p::same_ok::<#ok, _>(&(&&#p::Split::<#ret>::new()).ret());
-            }
-        };
+        #[allow(dead_code)]
+        fn __mcp_same_ok() {
+            #p::same_ok::<#ok, _>(&(&&#p::Split::<#ret>::new()).ret());
+        }
     };
 
     let args_param = f.params.iter().find(|p| p.args.is_some());
-    let (input_ty, input_item) = match args_param {
+    let (input_ty, input_item, input_impl) = match args_param {
         Some(p) => {
             if !nameable(&p.ty) {
-                return None;
+                return (None, None);
             }
-            (target.ty(&p.ty), None)
+            (target.ty(&p.ty), None, None)
         }
         None => {
             let params: Vec<&Param> = f.params.iter().filter(|p| !p.injected()).collect();
             if params.iter().any(|p| !p.named || !nameable(&p.ty)) {
-                return None;
+                return (None, None);
             }
             let input = format_ident!("{}Input", marker);
-            Some(input_struct(&input, name, &params, target, &serde))
-                .map(|item| (quote!(#input), Some(item)))?
+            let (item, imp) = input_struct(&input, name, &params, target, &serde);
+            (quote!(#input), Some(item), Some(imp))
         }
     };
 
-    Some(quote! {
-        #input_item
+    let impls = quote! {
+        use #c::__private as __mcp_c;
+
+        #input_impl
 
         #ok_check
 
@@ -85,17 +85,15 @@ pub(super) fn expand(
             type Input = #input_ty;
             type Output = #output;
 
-            fn output_schema() -> ::core::option::Option<#p::JsonObject> {
-                #[allow(unused_imports)]
-                use #p::{ContentOutput as _, InvalidOutput as _, SplitResult as _, SplitValue as _, StructuredOutput as _};
-                let __mcp_ret = (&&#p::Split::<#ret>::new()).ret();
-                (&&&__mcp_ret).output_schema()
+            fn output_schema() -> #p::Option<#p::JsonObject> {
+                __mcp_output_schema()
             }
         }
-    })
+    };
+    (input_item, Some(impls))
 }
 
-/// The `{Marker}Input` struct: the arguments under their wire names, with a `Serialize` impl
+/// The `{Marker}Input` struct: the arguments under their wire names, and its `Serialize` impl
 /// written out (its bounds deferred like the contract's).
 fn input_struct(
     input: &Ident,
@@ -103,9 +101,8 @@ fn input_struct(
     params: &[&Param],
     target: &Target<'_>,
     serde: &TokenStream,
-) -> TokenStream {
-    let krate = &target.krate;
-    let c = quote!(#krate::mcp_core::contract);
+) -> (TokenStream, TokenStream) {
+    let c = quote!(__mcp_c);
     let vis = &target.vis;
     let doc = format!(
         "The arguments of the tool `{tool}`, for typed clients: `client.call({}, {input} {{ ... }})`.",
@@ -121,25 +118,38 @@ fn input_struct(
         .collect();
     let types: Vec<TokenStream> = params.iter().map(|p| target.ty(&p.ty)).collect();
     let docs = params.iter().map(|p| {
-        let d = p
-            .description
-            .clone()
-            .unwrap_or_else(|| format!("`{}`.", p.name));
+        let d = if p.arg.flatten.is_some() {
+            "Flattened: its fields are arguments of the tool.".to_owned()
+        } else {
+            p.description
+                .clone()
+                .unwrap_or_else(|| format!("`{}`.", p.name))
+        };
         quote!(#[doc = #d])
     });
-    let names = params.iter().map(|p| &p.name);
-    let count = params.len();
-    let input_name = input.to_string();
+    let entries = params.iter().zip(&fields).map(|(p, field)| {
+        let name = &p.name;
+        if p.arg.flatten.is_some() {
+            quote!(#c::flatten_fields(&mut __mcp_map, &self.#field)?;)
+        } else {
+            quote! {
+                if !(&&#c::Field(&self.#field)).is_none() {
+                    __mcp_map.serialize_entry(#name, &self.#field)?;
+                }
+            }
+        }
+    });
     let bounds = types
         .iter()
         .map(|ty| quote_spanned!(ty.span()=> for<'__mcp> #ty: #serde::Serialize));
-    quote! {
+    let item = quote! {
         // No derives: they would demand of every argument type what the tool does not.
         #[doc = #doc]
         #vis struct #input {
             #(#docs pub #fields: #types,)*
         }
-
+    };
+    let imp = quote! {
         #[automatically_derived]
         impl #serde::Serialize for #input
         where
@@ -149,22 +159,17 @@ fn input_struct(
                 &self,
                 __mcp_serializer: __S,
             ) -> ::core::result::Result<__S::Ok, __S::Error> {
-                use #serde::ser::SerializeStruct as _;
+                use #serde::ser::SerializeMap as _;
                 #[allow(unused_imports)]
-                use #c::__private::{NeverNone as _, OptionNone as _};
-                let mut __mcp_struct = __mcp_serializer.serialize_struct(#input_name, #count)?;
+                use #c::{NeverNone as _, OptionNone as _};
+                let mut __mcp_map = __mcp_serializer.serialize_map(::core::option::Option::None)?;
                 // `None` is left out: absent, as the tool's schema says (not required).
-                #(
-                    if (&&#c::__private::Field(&self.#fields)).is_none() {
-                        __mcp_struct.skip_field(#names)?;
-                    } else {
-                        __mcp_struct.serialize_field(#names, &self.#fields)?;
-                    }
-                )*
-                __mcp_struct.end()
+                #(#entries)*
+                __mcp_map.end()
             }
         }
-    }
+    };
+    (item, imp)
 }
 
 /// A field for a wire name: the name itself when it is an identifier, else `arg{i}`.

@@ -53,23 +53,40 @@ impl Target<'_> {
         }
     }
 
-    /// The call of the user's function with the extracted parameters, awaited if async.
-    pub(crate) fn call(&self, f: &Function) -> TokenStream {
+    /// The call of the user's function with the extracted parameters: awaited if async; on the
+    /// blocking pool with `blocking`; else inline, timed (a slow one is named in a debug event).
+    pub(crate) fn call(&self, attr: &ItemAttr, f: &Function) -> TokenStream {
         let ident = &f.ident;
         let args = (0..f.params.len()).map(arg_ident);
+        let blocking = attr.blocking.is_some();
         let receiver = match f.receiver {
             Receiver::None => None,
+            Receiver::Ref if blocking => Some(quote!(&*__mcp_self,)),
             Receiver::Ref => Some(quote!(&*self.0,)),
+            Receiver::Arc if blocking => Some(quote!(__mcp_self,)),
             Receiver::Arc => Some(quote!(::core::clone::Clone::clone(&self.0),)),
         };
         let call = match self.self_ty {
             Some(self_ty) => quote!(<#self_ty>::#ident(#receiver #(#args),*)),
             None => quote!(#ident(#(#args),*)),
         };
+        let name = item_name(attr, f);
+        let kind = match attr.kind {
+            Kind::Tool => "tool",
+            Kind::Resource => "resource",
+            Kind::Prompt => "prompt",
+        };
         if f.asyncness {
             quote!(#call.await)
+        } else if blocking {
+            let this = (f.receiver != Receiver::None)
+                .then(|| quote!(let __mcp_self = ::core::clone::Clone::clone(&self.0);));
+            quote!({
+                #this
+                __mcp::blocking(move || #call).await?
+            })
         } else {
-            call
+            quote!(__mcp::inline(#kind, #name, || #call))
         }
     }
 
@@ -125,32 +142,40 @@ impl Target<'_> {
     }
 }
 
+/// The success value of the call's result (`__mcp_out`), its error converted by type (see
+/// `mcp_server::__private::ErrorKind`); an error type that fits nothing is reported at the `E`.
+pub(crate) fn split(p: &TokenStream, f: &Function) -> TokenStream {
+    quote_spanned! {f.error_span=>
+        (&&__mcp_split).split(__mcp_out).map_err(|__mcp_e| (&&&#p::error_kind(&__mcp_e)).convert(__mcp_e))?
+    }
+}
+
 /// `__mcp_arg0`, ...: the extracted parameters.
 pub(crate) fn arg_ident(i: usize) -> Ident {
     format_ident!("__mcp_arg{}", i)
 }
 
-/// `Some("...")` or `None`.
+/// `Some("...")` or `None` (inside an item's `const _` block).
 pub(crate) fn opt_str(value: Option<&str>) -> TokenStream {
     match value {
-        Some(v) => quote!(::core::option::Option::Some(#v)),
-        None => quote!(::core::option::Option::None),
+        Some(v) => quote!(__mcp::Some(#v)),
+        None => quote!(__mcp::None),
     }
 }
 
 /// `Some(lit)` or `None` for a string literal.
 pub(crate) fn opt_lit(value: Option<&LitStr>) -> TokenStream {
     match value {
-        Some(v) => quote!(::core::option::Option::Some(#v)),
-        None => quote!(::core::option::Option::None),
+        Some(v) => quote!(__mcp::Some(#v)),
+        None => quote!(__mcp::None),
     }
 }
 
 /// `Some(x)` or `None` for anything that quotes.
 pub(crate) fn opt<T: ToTokens>(value: Option<T>) -> TokenStream {
     match value {
-        Some(v) => quote!(::core::option::Option::Some(#v)),
-        None => quote!(::core::option::Option::None),
+        Some(v) => quote!(__mcp::Some(#v)),
+        None => quote!(__mcp::None),
     }
 }
 
@@ -165,12 +190,9 @@ pub(crate) fn default_fn(default: &Option<Expr>, target: &Target<'_>) -> TokenSt
     }
 }
 
-/// `fn policy()` when the attribute declares a policy or a parameter is sensitive.
-pub(crate) fn policy_fn(
-    krate: &TokenStream,
-    policy: &PolicyAttr,
-    f: &Function,
-) -> Option<TokenStream> {
+/// `fn policy()` when the attribute declares a policy or a parameter is sensitive; `p` is the
+/// path of the runtime's `__private`.
+pub(crate) fn policy_fn(p: &TokenStream, policy: &PolicyAttr, f: &Function) -> Option<TokenStream> {
     let sensitive: Vec<&str> = f
         .params
         .iter()
@@ -192,31 +214,42 @@ pub(crate) fn policy_fn(
         max_result_bytes,
         ..
     } = policy;
-    let approval = match approval {
-        attr::ApprovalAttr::None => quote!(#krate::__private::Approval::None),
-        attr::ApprovalAttr::Required => quote!(#krate::__private::Approval::Required),
-        attr::ApprovalAttr::OutOfBand => quote!(#krate::__private::Approval::OutOfBand),
-    };
-    let rate_limit = opt(rate_limit.map(|(n, secs)| quote!((#n, #secs))));
-    let max_concurrency = opt(*max_concurrency);
-    let timeout_ms = opt(*timeout_ms);
-    let max_argument_bytes = opt(*max_argument_bytes);
-    let max_result_bytes = opt(*max_result_bytes);
+    // Only what is declared; the rest comes from `PolicySpec::EMPTY`.
+    let mut fields = vec![quote!(declared: #declared,)];
+    if !scopes.is_empty() {
+        fields.push(quote!(scopes: &[#(#scopes),*],));
+    }
+    if !roles.is_empty() {
+        fields.push(quote!(roles: &[#(#roles),*],));
+    }
+    match approval {
+        attr::ApprovalAttr::None => {}
+        attr::ApprovalAttr::Required => fields.push(quote!(approval: #p::Approval::Required,)),
+        attr::ApprovalAttr::OutOfBand => {
+            fields.push(quote!(approval: #p::Approval::OutOfBand,));
+        }
+    }
+    if let Some((n, secs)) = rate_limit {
+        fields.push(quote!(rate_limit: #p::Some((#n, #secs)),));
+    }
+    if let Some(v) = max_concurrency {
+        fields.push(quote!(max_concurrency: #p::Some(#v),));
+    }
+    if let Some(v) = timeout_ms {
+        fields.push(quote!(timeout_ms: #p::Some(#v),));
+    }
+    if let Some(v) = max_argument_bytes {
+        fields.push(quote!(max_argument_bytes: #p::Some(#v),));
+    }
+    if let Some(v) = max_result_bytes {
+        fields.push(quote!(max_result_bytes: #p::Some(#v),));
+    }
+    if !sensitive.is_empty() {
+        fields.push(quote!(sensitive: &[#(#sensitive),*],));
+    }
     Some(quote! {
-        fn policy(&self) -> #krate::__private::Policy {
-            #krate::__private::PolicySpec {
-                declared: #declared,
-                scopes: &[#(#scopes),*],
-                roles: &[#(#roles),*],
-                approval: #approval,
-                rate_limit: #rate_limit,
-                max_concurrency: #max_concurrency,
-                timeout_ms: #timeout_ms,
-                max_argument_bytes: #max_argument_bytes,
-                max_result_bytes: #max_result_bytes,
-                sensitive: &[#(#sensitive),*],
-            }
-            .build()
+        fn policy(&self) -> #p::Policy {
+            #p::PolicySpec { #(#fields)* ..#p::PolicySpec::EMPTY }.build()
         }
     })
 }
@@ -268,7 +301,30 @@ pub(crate) fn default_marker(f: &Ident) -> Ident {
     Ident::new(&upper_camel(name), f.span())
 }
 
-/// The marker and handler impl of one checked function.
+/// The traits the generated code calls methods of (autoref specialization), per macro: one
+/// `use` list per item.
+fn traits(kind: Kind) -> TokenStream {
+    match kind {
+        Kind::Tool => quote! {
+            ArgumentParam as _, ArgumentWithoutDeserialize as _, ArgumentWithoutSchema as _,
+            ContentOutput as _, InjectedParam as _, InvalidOutput as _, InvalidParam as _,
+            StructuredOutput as _,
+        },
+        Kind::Resource => quote! {
+            ContentsOutput as _, InvalidContentsOutput as _, JsonContentsOutput as _,
+            OptionalVar as _, RequiredVar as _, AsyncCompletion as _, SyncCompletion as _,
+        },
+        Kind::Prompt => quote! {
+            InjectedPromptParam as _, InvalidPromptOutput as _, OptionalPromptParam as _,
+            PromptOutput as _, RequiredPromptParam as _, AsyncCompletion as _,
+            SyncCompletion as _,
+        },
+    }
+}
+
+/// The marker and handler impl of one checked function. Everything but the named types (the
+/// marker, `{Marker}Input`) is scoped in a `const _: () = { ... };` with one `use` list, where
+/// `__mcp` names the runtime's `__private`.
 pub(crate) fn handler(
     attr: &ItemAttr,
     f: &Function,
@@ -276,18 +332,27 @@ pub(crate) fn handler(
     target: &Target<'_>,
 ) -> TokenStream {
     let marker = target.marker_struct(attr.kind, f);
-    let imp = match attr.kind {
+    let krate = &target.krate;
+    let (imp, named) = match attr.kind {
         Kind::Tool => {
             let imp = tool::expand(attr, f, target);
-            let contract = contract::expand(&item_name(attr, f), attr.contract.as_ref(), f, target);
-            quote!(#imp #contract)
+            let (named, contract) =
+                contract::expand(&item_name(attr, f), attr.contract.as_ref(), f, target);
+            (quote!(#imp #contract), named)
         }
-        Kind::Resource => resource::expand(attr, f, checked, target),
-        Kind::Prompt => prompt::expand(attr, f, target),
+        Kind::Resource => (resource::expand(attr, f, checked, target), None),
+        Kind::Prompt => (prompt::expand(attr, f, target), None),
     };
+    let traits = traits(attr.kind);
     quote! {
         #marker
-        #imp
+        #named
+        const _: () = {
+            use #krate::__private as __mcp;
+            #[allow(unused_imports)]
+            use __mcp::{SplitResult as _, SplitValue as _, OwnError as _, StdError as _, BoxedError as _, InvalidError as _, #traits};
+            #imp
+        };
     }
 }
 

@@ -9,8 +9,8 @@ use crate::ast::Function;
 use crate::attr::ItemAttr;
 
 pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> TokenStream {
-    let krate = &target.krate;
-    let p = quote!(#krate::__private);
+    // Inside the item's `const _` block, where `__mcp` is the runtime's `__private`.
+    let p = quote!(__mcp);
     let marker = &target.marker;
 
     let mut describe = Vec::new();
@@ -62,9 +62,9 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
     let prompt_mut = (icons_fn.is_some() || meta_fn.is_some()).then(|| quote!(mut));
     let arguments_mut = (!describe.is_empty()).then(|| quote!(mut));
     let args_mut = (!extract.is_empty()).then(|| quote!(mut));
-    let policy = policy_fn(krate, &attr.policy, f);
-    let call = target.call(f);
-    let split = quote_spanned!(f.error_span=> (&&__mcp_split).split(__mcp_out)?);
+    let policy = policy_fn(&p, &attr.policy, f);
+    let call = target.call(attr, f);
+    let split = super::split(&p, f);
     // Named at the function: a future that is not `Send` is reported there.
     let handler_fn = syn::Ident::new("get", f.ident.span());
     let convert = quote_spanned!(ret_span=> (&&__mcp_ret).prompt_result(__mcp_value)?);
@@ -74,8 +74,6 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
         #[automatically_derived]
         impl #p::PromptHandler for #marker {
             fn definition(&self) -> #p::Prompt {
-                #[allow(unused_imports)]
-                use #p::{InjectedPromptParam as _, OptionalPromptParam as _, RequiredPromptParam as _};
                 let #arguments_mut __mcp_arguments = #p::Vec::new();
                 #(#describe)*
                 let #prompt_mut __mcp_prompt = #p::PromptSpec {
@@ -96,9 +94,7 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
                 &self,
                 __mcp_cx: #p::Context,
                 #args_mut __mcp_args: #p::BTreeMap<#p::String, #p::String>,
-            ) -> ::core::result::Result<#p::GetPromptResult, #p::Error> {
-                #[allow(unused_imports)]
-                use #p::{InjectedPromptParam as _, InvalidPromptOutput as _, OptionalPromptParam as _, PromptOutput as _, RequiredPromptParam as _, SplitResult as _, SplitValue as _};
+            ) -> #p::Result<#p::GetPromptResult> {
                 #(#extract)*
                 let __mcp_out = #call;
                 let __mcp_split = #p::Split::<#ret>::new();

@@ -15,8 +15,8 @@ pub(super) fn expand(
     checked: &Checked,
     target: &Target<'_>,
 ) -> TokenStream {
-    let krate = &target.krate;
-    let p = quote!(#krate::__private);
+    // Inside the item's `const _` block, where `__mcp` is the runtime's `__private`.
+    let p = quote!(__mcp);
     let marker = &target.marker;
 
     let mut extract = Vec::new();
@@ -71,10 +71,10 @@ pub(super) fn expand(
         quote!(#p::resource_extras(&mut __mcp_definition, #icons, #meta);)
     });
     let definition_mut = extras.as_ref().map(|_| quote!(mut));
-    let policy = policy_fn(krate, &attr.policy, f);
+    let policy = policy_fn(&p, &attr.policy, f);
     let vars_mut = uses_vars.then(|| quote!(mut));
-    let call = target.call(f);
-    let split = quote_spanned!(f.error_span=> (&&__mcp_split).split(__mcp_out)?);
+    let call = target.call(attr, f);
+    let split = super::split(&p, f);
     // Named at the function: a future that is not `Send` is reported there.
     let handler_fn = syn::Ident::new("read", f.ident.span());
     let convert = quote_spanned!(ret_span=> (&&&__mcp_ret).resource_contents(__mcp_value, &__mcp_uri, #mime_type));
@@ -84,8 +84,6 @@ pub(super) fn expand(
         #[automatically_derived]
         impl #p::ResourceHandler for #marker {
             fn definition(&self) -> #p::ResourceDefinition {
-                #[allow(unused_imports)]
-                use #p::{ContentsOutput as _, InvalidContentsOutput as _, JsonContentsOutput as _, SplitResult as _, SplitValue as _};
                 let __mcp_ret = (&&#p::Split::<#ret>::new()).ret();
                 let #definition_mut __mcp_definition = #p::ResourceSpec {
                     uri: #uri,
@@ -111,9 +109,7 @@ pub(super) fn expand(
                 __mcp_cx: #p::Context,
                 __mcp_uri: #p::String,
                 #vars_mut __mcp_vars: #p::BTreeMap<#p::String, #p::String>,
-            ) -> ::core::result::Result<#p::Vec<#p::ResourceContents>, #p::Error> {
-                #[allow(unused_imports)]
-                use #p::{ContentsOutput as _, InvalidContentsOutput as _, JsonContentsOutput as _, OptionalVar as _, RequiredVar as _, SplitResult as _, SplitValue as _};
+            ) -> #p::Result<#p::Vec<#p::ResourceContents>> {
                 #(#extract)*
                 let __mcp_out = #call;
                 let __mcp_split = #p::Split::<#ret>::new();
@@ -150,9 +146,7 @@ pub(super) fn complete_fn(
             __mcp_name: #p::String,
             __mcp_value: #p::String,
             _: ::core::option::Option<#p::CompletionContext>,
-        ) -> ::core::result::Result<#p::Completion, #p::Error> {
-            #[allow(unused_imports)]
-            use #p::{AsyncCompletion as _, SyncCompletion as _};
+        ) -> #p::Result<#p::Completion> {
             let __mcp_completion = match __mcp_name.as_str() {
                 #(#arms)*
                 _ => return #p::no_completion(),

@@ -4,18 +4,21 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::{Target, arg_ident, default_fn, opt, opt_lit, opt_str, policy_fn};
+use super::{Target, arg_ident, default_fn, opt_str, policy_fn};
 use crate::ast::Function;
 use crate::attr::ItemAttr;
 
 pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> TokenStream {
-    let krate = &target.krate;
-    let p = quote!(#krate::__private);
+    // Inside the item's `const _` block, where `__mcp` is the runtime's `__private`.
+    let p = quote!(__mcp);
     let marker = &target.marker;
     let args_param = f.params.iter().position(|p| p.args.is_some());
 
     let mut describe = Vec::new();
     let mut extract = Vec::new();
+    let mut flatten_describe = Vec::new();
+    let mut flatten_extract = Vec::new();
+    let tool_name = super::item_name(attr, f);
     for (i, param) in f.params.iter().enumerate() {
         let ty = target.ty(&param.ty);
         let span = param.ty.span();
@@ -29,6 +32,14 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
             // With `#[args]`, every other parameter is injected.
             extract.push(quote_spanned! {span=>
                 let #var = <#ty as #p::FromContext>::from_context(&__mcp_cx)?;
+            });
+        } else if param.arg.flatten.is_some() {
+            // After the plain arguments: the struct takes what they left.
+            flatten_describe.push(quote_spanned! {span=>
+                #p::flatten_schema::<#ty>(&mut __mcp_schema, #tool_name, #name);
+            });
+            flatten_extract.push(quote_spanned! {span=>
+                let #var = #p::extract_flatten::<#ty>(&__mcp_args)?;
             });
         } else if param.injected() {
             // Injected, as the macro decided (`#[ctx]`, or the type's name): the contract leaves
@@ -68,6 +79,8 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
         }
     }
 
+    describe.append(&mut flatten_describe);
+    extract.append(&mut flatten_extract);
     let raw = attr.raw_schema;
     let input_schema = match args_param {
         Some(i) => {
@@ -85,24 +98,40 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
     let ret = target.ty(&f.output);
     let ret_span = f.output_span;
     let name = super::item_name(attr, f);
-    let title = opt_lit(attr.title.as_ref());
-    let description = opt_str(super::description(attr, f).as_deref());
-    let read_only = opt(attr.read_only);
-    let destructive = opt(attr.destructive);
-    let idempotent = opt(attr.idempotent);
-    let open_world = opt(attr.open_world);
-    let task_support = opt_lit(attr.task_support.as_ref());
-    let icons = super::icon_srcs(attr);
+    // Only what is declared; the rest comes from `ToolSpec::EMPTY`.
+    let mut fields = vec![quote!(name: #name,)];
+    if let Some(title) = &attr.title {
+        fields.push(quote!(title: #p::Some(#title),));
+    }
+    if let Some(description) = super::description(attr, f) {
+        fields.push(quote!(description: #p::Some(#description),));
+    }
+    for (field, value) in [
+        (quote!(read_only), attr.read_only),
+        (quote!(destructive), attr.destructive),
+        (quote!(idempotent), attr.idempotent),
+        (quote!(open_world), attr.open_world),
+    ] {
+        if let Some(value) = value {
+            fields.push(quote!(#field: #p::Some(#value),));
+        }
+    }
+    if let Some(task_support) = &attr.task_support {
+        fields.push(quote!(task_support: #p::Some(#task_support),));
+    }
+    if let Some(crate::attr::Icons::Srcs(srcs)) = &attr.icons {
+        fields.push(quote!(icons: &[#(#srcs),*],));
+    }
     let icons_fn = super::icons_fn(attr).map(|path| {
         let path = target.tokens(path);
-        quote!(__mcp_tool.icons = ::core::option::Option::Some(#path());)
+        quote!(__mcp_tool.icons = #p::Some(#path());)
     });
     let meta_fn = attr.meta.as_ref().map(|path| {
         let path = target.tokens(path);
-        quote!(__mcp_tool.meta = ::core::option::Option::Some(#path());)
+        quote!(__mcp_tool.meta = #p::Some(#path());)
     });
     let tool_mut = (icons_fn.is_some() || meta_fn.is_some()).then(|| quote!(mut));
-    let policy = policy_fn(krate, &attr.policy, f);
+    let policy = policy_fn(&p, &attr.policy, f);
     let defer_task = attr.defer_task.then(|| {
         quote!(
             fn defers_task(&self) -> bool {
@@ -111,31 +140,25 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
         )
     });
     let args_mut = (!extract.is_empty()).then(|| quote!(mut));
-    let call = target.call(f);
-    let split = quote_spanned!(f.error_span=> (&&__mcp_split).split(__mcp_out)?);
+    let call = target.call(attr, f);
+    let split = super::split(&p, f);
     // Named at the function: a future that is not `Send` is reported there.
     let handler_fn = syn::Ident::new("call", f.ident.span());
     let convert = quote_spanned!(ret_span=> (&&&__mcp_ret).tool_result(__mcp_value));
+    let output_schema =
+        quote_spanned!(ret_span=> (&&&(&&#p::Split::<#ret>::new()).ret()).output_schema());
 
     quote! {
+        /// The output schema, shared by the handler and the contract.
+        fn __mcp_output_schema() -> #p::Option<#p::JsonObject> {
+            #output_schema
+        }
+
         #[automatically_derived]
         impl #p::ToolHandler for #marker {
             fn definition(&self) -> #p::Tool {
-                #[allow(unused_imports)]
-                use #p::{ArgumentParam as _, ArgumentWithoutDeserialize as _, ArgumentWithoutSchema as _, ContentOutput as _, InjectedParam as _, InvalidOutput as _, InvalidParam as _, SplitResult as _, SplitValue as _, StructuredOutput as _};
-                let __mcp_ret = (&&#p::Split::<#ret>::new()).ret();
-                let #tool_mut __mcp_tool = #p::ToolSpec {
-                    name: #name,
-                    title: #title,
-                    description: #description,
-                    read_only: #read_only,
-                    destructive: #destructive,
-                    idempotent: #idempotent,
-                    open_world: #open_world,
-                    task_support: #task_support,
-                    icons: #icons,
-                }
-                .build(#input_schema, (&&&__mcp_ret).output_schema());
+                let #tool_mut __mcp_tool = #p::ToolSpec { #(#fields)* ..#p::ToolSpec::EMPTY }
+                    .build(#input_schema, __mcp_output_schema());
                 #icons_fn
                 #meta_fn
                 __mcp_tool
@@ -149,9 +172,7 @@ pub(super) fn expand(attr: &ItemAttr, f: &Function, target: &Target<'_>) -> Toke
                 &self,
                 __mcp_cx: #p::Context,
                 #args_mut __mcp_args: #p::JsonObject,
-            ) -> ::core::result::Result<#p::CallToolResult, #p::Error> {
-                #[allow(unused_imports)]
-                use #p::{ArgumentParam as _, ArgumentWithoutDeserialize as _, ArgumentWithoutSchema as _, ContentOutput as _, InjectedParam as _, InvalidOutput as _, InvalidParam as _, SplitResult as _, SplitValue as _, StructuredOutput as _};
+            ) -> #p::Result<#p::CallToolResult> {
                 #(#extract)*
                 let __mcp_out = #call;
                 let __mcp_split = #p::Split::<#ret>::new();

@@ -1,0 +1,8 @@
+use mcp_server::tool;
+
+#[tool(blocking)]
+async fn fetch(url: String) -> String {
+    url
+}
+
+fn main() {}
