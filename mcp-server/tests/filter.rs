@@ -528,6 +528,26 @@ async fn rules_are_scoped_by_tool_role_and_environment() {
         echoed(&mut c, 1, text).await,
         "jane@example.com [redacted:salary] BLUEBIRD [redacted:debug]"
     );
+
+    // By the item's own environment (a gateway's upstream label), over the server's.
+    let per_item = Filters::new(rules())
+        .expect("compiles")
+        .environment("prod")
+        .environment_of(|kind, name| {
+            (kind == mcp_server::access::ItemKind::Tool && name == "echo")
+                .then(|| "staging".to_owned())
+        });
+    let mut c = Client::start(server(per_item));
+    assert_eq!(
+        echoed(&mut c, 1, text).await,
+        "jane@example.com [redacted:salary] BLUEBIRD DEBUG-INFO"
+    );
+    // An item the label function does not know falls back to the server's label.
+    let r = call(&mut c, 2, "hr_lookup", json!({ "text": text })).await;
+    assert_eq!(
+        r["result"]["content"][0]["text"],
+        "[redacted:email] [redacted:salary] BLUEBIRD [redacted:debug]"
+    );
 }
 
 #[tokio::test]

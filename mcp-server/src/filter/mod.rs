@@ -18,7 +18,8 @@
 //!   human's approval before the result is released, or truncate an item over the size cap
 //!   (with a `[truncated:<rule>: N bytes]` marker);
 //! - a **scope** ([`Scope`]): which tools, resources and prompts (globs), for which roles of the
-//!   caller, in which environments (the label given with [`Filters::environment`]).
+//!   caller, in which environments (the label given with [`Filters::environment`], or each
+//!   item's own with [`Filters::environment_of`], as a gateway whose upstreams carry labels).
 //!
 //! Rules apply in their order to every text of the result: text content, embedded text
 //! resources, every string in structured content (and, for a member's name such as `password`
@@ -107,6 +108,7 @@ use globset::{GlobSet, GlobSetBuilder};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
+use crate::access::ItemKind as AccessKind;
 use crate::identity::Identity;
 
 mod apply;
@@ -209,8 +211,9 @@ pub struct Scope {
     pub roles: Vec<String>,
     /// Never applies to callers with one of these roles.
     pub except_roles: Vec<String>,
-    /// Applies only in these environments ([`Filters::environment`]); a server without an
-    /// environment label applies it everywhere (fails closed).
+    /// Applies only in these environments (the item's, [`Filters::environment_of`], else the
+    /// server's, [`Filters::environment`]); an item without an environment label gets it
+    /// everywhere (fails closed).
     pub environments: Vec<String>,
 }
 
@@ -385,9 +388,13 @@ pub(crate) struct CompiledRule {
     scope: CompiledScope,
 }
 
+/// The environment label of an item, by kind and name (a resource by its URI).
+type EnvironmentOf = Arc<dyn Fn(AccessKind, &str) -> Option<String> + Send + Sync>;
+
 /// Compiled filter rules, and the server's environment label.
 pub struct Filters {
     environment: Option<String>,
+    environment_of: Option<EnvironmentOf>,
     pub(crate) rules: Vec<CompiledRule>,
     /// Every text pattern at once: which rules may match a text, in one pass.
     pub(crate) set: RegexSet,
@@ -397,6 +404,7 @@ impl fmt::Debug for Filters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Filters")
             .field("environment", &self.environment)
+            .field("environment_of", &self.environment_of.is_some())
             .field(
                 "rules",
                 &self.rules.iter().map(|r| &r.name).collect::<Vec<_>>(),
@@ -527,6 +535,7 @@ impl Filters {
             })?;
         Ok(Filters {
             environment: None,
+            environment_of: None,
             rules: compiled,
             set,
         })
@@ -547,6 +556,19 @@ impl Filters {
         self
     }
 
+    /// Each item's own environment label, for rules scoped by [`Scope::environments`]: `label`
+    /// is given the kind of item and its name (a resource's URI) and answers its label, or
+    /// `None` for the server's ([`Filters::environment`]). A gateway answers the label of the
+    /// upstream that serves the item.
+    #[must_use]
+    pub fn environment_of(
+        mut self,
+        label: impl Fn(AccessKind, &str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.environment_of = Some(Arc::new(label));
+        self
+    }
+
     /// The rules' names, in order.
     pub fn rule_names(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.name.as_str())
@@ -561,6 +583,25 @@ impl Filters {
     ) -> Vec<usize> {
         let empty = BTreeSet::new();
         let roles: &BTreeSet<String> = identity.map_or(&empty, |i| i.roles());
+        // The item's label is asked for once, and only when a rule is scoped by environment.
+        let mut item_environment: Option<Option<String>> = None;
+        let mut environment = || -> Option<String> {
+            item_environment
+                .get_or_insert_with(|| {
+                    self.environment_of
+                        .as_ref()
+                        .and_then(|f| {
+                            let kind = match kind {
+                                ItemKind::Tool => AccessKind::Tool,
+                                ItemKind::Resource => AccessKind::Resource,
+                                ItemKind::Prompt => AccessKind::Prompt,
+                            };
+                            f(kind, name)
+                        })
+                        .or_else(|| self.environment.clone())
+                })
+                .clone()
+        };
         self.rules
             .iter()
             .enumerate()
@@ -580,10 +621,7 @@ impl Filters {
                     && (s.roles.is_empty() || s.roles.iter().any(|r| roles.contains(r)))
                     && !s.except_roles.iter().any(|r| roles.contains(r))
                     && (s.environments.is_empty()
-                        || self
-                            .environment
-                            .as_ref()
-                            .is_none_or(|e| s.environments.contains(e)))
+                        || environment().is_none_or(|e| s.environments.contains(&e)))
             })
             .map(|(i, _)| i)
             .collect()
