@@ -32,6 +32,75 @@
 //! tools = ["*delete*"]
 //! environments = ["prod"]
 //! ```
+//!
+//! # Result filters
+//!
+//! `[[filters]]` rules filter what upstream tools return, upstream resources hold and upstream
+//! prompts say before the caller (and its model) sees it (see [`mcp_server::filter`]; they run
+//! in the front server's pipeline). Each rule has a `name` (in the `[redacted:<name>]` marker
+//! and the audit record, which counts how many times each rule fired and never holds the
+//! value), one matcher, an `action` and an optional scope; rules apply in their order.
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `name` | the rule's name (unique) |
+//! | `detector` | a built-in detector by name (`aws_access_key_id`, `aws_secret_access_key`, `gcp_api_key`, `private_key`, `jwt`, `bearer_token`, `password_assignment`, `connection_string`, `email`, `phone`, `payment_card`), or a group (`secrets`, `personal`, `all`): one rule per detector, named `<name>.<detector>` |
+//! | `regex` | a regular expression (the `regex` crate's syntax, linear time) |
+//! | `pointer` | a JSON pointer into structured content (`/debug/token`) |
+//! | `max_bytes` | a size cap per text item (with `action = "truncate"` or `"block"`) |
+//! | `action` | `redact` (the match becomes `[redacted:<name>]`), `drop` (the block, member or message that holds it), `block` (the whole result is withheld), `approve` (released once a human approves), `truncate` (size caps) |
+//! | `tools`, `resources`, `prompts` | glob patterns over namespaced names and URIs (`fs__*`, `fs+file:///*`); with none given, every item |
+//! | `roles`, `except_roles` | only for callers with one of these roles; never for callers with one of those |
+//! | `environments` | only for items of upstreams with one of these `environment` labels (an upstream without a label gets the rule: fails closed) |
+//!
+//! ```toml
+//! [[filters]]
+//! name = "secrets"
+//! detector = "secrets"           # secrets.aws_access_key_id, secrets.jwt, ...
+//! action = "redact"
+//!
+//! [[filters]]
+//! name = "email"
+//! detector = "email"
+//! action = "redact"
+//! tools = ["crm__*"]
+//! except_roles = ["support-lead"]
+//!
+//! [[filters]]
+//! name = "ssn"
+//! regex = '\b\d{3}-\d{2}-\d{4}\b'
+//! action = "block"
+//! environments = ["prod"]
+//!
+//! [[filters]]
+//! name = "cap"
+//! max_bytes = 65536
+//! action = "truncate"
+//! ```
+//!
+//! A rule that does not compile (an unknown detector, a pattern or glob that does not compile,
+//! a pointer without a leading `/`, `truncate` without `max_bytes`) is an error naming the
+//! file, the line and the key (`filters[2].regex`). Changing `[[filters]]` needs a restart.
+//!
+//! # Dedicated upstream instances per principal
+//!
+//! A stdio upstream written for one user (it keeps state, holds a session, caches what it
+//! read) can run one child process per principal (the caller's issuer-qualified subject):
+//!
+//! ```toml
+//! [upstreams.notes]
+//! command = "mcp-notes"
+//! instances = "per_principal"    # default "shared": one process for every caller
+//! idle_timeout_secs = 300        # an instance unused this long is stopped (300)
+//! max_instances = 16             # at most this many at once (16)
+//! ```
+//!
+//! A principal's instance is started on its first call, read or prompt and stopped after
+//! `idle_timeout_secs` without one; calls, reads and prompts of that principal go to it, and
+//! only to it. The lists (tools, resources, prompts) come from one shared instance, started
+//! with the gateway. With `max_instances` running, a new principal's request gets an error
+//! saying so (and an audit record, `reason` `instance_limit`), never a wait; a caller without
+//! an identity is refused, as it has no instance of its own.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -76,6 +145,9 @@ pub struct Config {
     /// Anomaly flags per principal (none without this section).
     #[serde(default)]
     pub anomaly: Option<AnomalyConfig>,
+    /// Result filters, in the order they apply (none without this section).
+    #[serde(default)]
+    pub filters: Vec<FilterRule>,
     /// The file the configuration came from (set by [`Config::load`]).
     #[serde(skip)]
     pub file: PathBuf,
@@ -233,6 +305,80 @@ pub struct UpstreamConfig {
     /// The era to speak: `auto` (default), `legacy` or `modern`.
     #[serde(default)]
     pub era: Option<String>,
+    /// One process for every caller (`shared`, default) or one per principal (stdio only).
+    #[serde(default)]
+    pub instances: Instances,
+    /// With `per_principal`: how long an instance may stay unused before it is stopped, in
+    /// seconds (300).
+    #[serde(default)]
+    pub idle_timeout_secs: Option<u64>,
+    /// With `per_principal`: how many instances may run at once (16).
+    #[serde(default)]
+    pub max_instances: Option<usize>,
+}
+
+impl UpstreamConfig {
+    /// How long an instance of a principal may stay unused.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs.unwrap_or(300))
+    }
+
+    /// How many instances may run at once.
+    pub fn max_instances(&self) -> usize {
+        self.max_instances.unwrap_or(16)
+    }
+}
+
+/// How many processes of a stdio upstream run.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Instances {
+    /// One, for every caller.
+    #[default]
+    Shared,
+    /// One per principal, started on its first use and stopped when idle; the lists come from
+    /// a shared one.
+    PerPrincipal,
+}
+
+/// `[[filters]]`: one result filter rule (see [the module documentation](self#result-filters)).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FilterRule {
+    /// Its name: in markers and audit records.
+    pub name: String,
+    /// A built-in detector by name, or a group (`secrets`, `personal`, `all`).
+    #[serde(default)]
+    pub detector: Option<String>,
+    /// A regular expression.
+    #[serde(default)]
+    pub regex: Option<String>,
+    /// A JSON pointer into structured content.
+    #[serde(default)]
+    pub pointer: Option<String>,
+    /// A size cap per text item, in bytes.
+    #[serde(default)]
+    pub max_bytes: Option<usize>,
+    /// What it does with what it finds.
+    pub action: mcp_server::filter::Action,
+    /// Glob patterns over namespaced tool names.
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+    /// Glob patterns over namespaced resource URIs.
+    #[serde(default)]
+    pub resources: Option<Vec<String>>,
+    /// Glob patterns over namespaced prompt names.
+    #[serde(default)]
+    pub prompts: Option<Vec<String>>,
+    /// Only for callers with one of these roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Never for callers with one of these roles.
+    #[serde(default)]
+    pub except_roles: Vec<String>,
+    /// Only for items of upstreams with one of these environment labels.
+    #[serde(default)]
+    pub environments: Vec<String>,
 }
 
 /// `allow` or `deny`.
@@ -626,6 +772,30 @@ impl Config {
                     return Err(source.error(&[key("upstreams"), key(name), key("env"), key(k)], m));
                 }
             }
+            if u.instances == Instances::PerPrincipal {
+                if u.command.is_none() {
+                    return Err(source.error(
+                        &at("instances"),
+                        "instances per principal need a stdio upstream (`command`)",
+                    ));
+                }
+                if u.idle_timeout_secs == Some(0) {
+                    return Err(source.error(&at("idle_timeout_secs"), "is 0"));
+                }
+                if u.max_instances == Some(0) {
+                    return Err(source.error(&at("max_instances"), "is 0"));
+                }
+            } else {
+                for (k, given) in [
+                    ("idle_timeout_secs", u.idle_timeout_secs.is_some()),
+                    ("max_instances", u.max_instances.is_some()),
+                ] {
+                    if given {
+                        return Err(source
+                            .error(&at(k), "applies only with `instances = \"per_principal\"`"));
+                    }
+                }
+            }
         }
         for (i, rule) in self.rules.iter().enumerate() {
             crate::rules::CompiledRule::compile(rule).map_err(|(field, index, message)| {
@@ -636,6 +806,8 @@ impl Config {
                 source.error(&path, message)
             })?;
         }
+        crate::filters::compile(&self.filters)
+            .map_err(|(path, message)| source.error(&path, message))?;
         if let Some(a) = &self.anomaly {
             crate::anomaly::Detector::new(a)
                 .map_err(|(path, message): (Vec<Seg>, String)| source.error(&path, message))?;

@@ -1,12 +1,13 @@
 //! Upstream-backed items: tools, resources and prompts whose handlers forward through the
-//! [`Host`], and the bridge that carries what an upstream does during a call (progress, logs,
+//! [`Host`] (for an upstream with instances per principal, the caller's own instance: see
+//! [`instances`](crate::instances)), and the bridge that carries what an upstream does during a call (progress, logs,
 //! elicitation, sampling, roots) to the caller through the server [`Context`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use mcp_client::host::{Host, HostError};
+use mcp_client::host::{Host, HostError, ItemKind as HostKind};
 use mcp_client::{ClientHandler, HandlerCapabilities};
 use mcp_core::ErrorObject;
 use mcp_core::types::{
@@ -21,15 +22,45 @@ use mcp_server::{
 };
 use tokio::sync::Notify;
 
+use crate::instances::{Instances, Lease};
 use crate::rules::{Entered, Policy, Verdict};
 
 /// What every upstream-backed handler shares.
 pub(crate) struct Shared {
     pub(crate) host: Host,
     pub(crate) policy: Arc<Policy>,
+    /// The upstreams with instances per principal, by name.
+    pub(crate) instances: HashMap<String, Arc<Instances>>,
 }
 
 impl Shared {
+    /// The host that serves a request: the caller's own instance of an upstream with
+    /// instances per principal (held by the lease while the request runs), else the shared
+    /// host.
+    async fn host_for(
+        &self,
+        cx: &Context,
+        kind: HostKind,
+        name: &str,
+        method: &str,
+    ) -> Result<(Host, Option<Lease>)> {
+        if self.instances.is_empty() {
+            return Ok((self.host.clone(), None));
+        }
+        let pool = self
+            .host
+            .owner(kind, name)
+            .ok()
+            .and_then(|owner| self.instances.get(&owner));
+        match pool {
+            None => Ok((self.host.clone(), None)),
+            Some(pool) => {
+                let lease = pool.lease(cx, method, name).await?;
+                Ok((lease.host.clone(), Some(lease)))
+            }
+        }
+    }
+
     /// Admits a call under the limits of the rules that allow it. The server has already
     /// decided access with the same rules; a reload in between is decided again here.
     async fn enter(
@@ -280,11 +311,12 @@ impl ToolHandler for UpstreamTool {
         let name = &self.tool.name;
         let size = || serde_json::to_vec(&arguments).map_or(0, |v| v.len());
         let entered = self.shared.enter(&cx, ItemKind::Tool, name, size).await?;
+        let (host, _lease) = self
+            .shared
+            .host_for(&cx, HostKind::Tool, name, "tools/call")
+            .await?;
         let bridge = Bridge::new(&cx);
-        let call =
-            self.shared
-                .host
-                .call_tool(name, serde_json::Value::Object(arguments), bridge.clone());
+        let call = host.call_tool(name, serde_json::Value::Object(arguments), bridge.clone());
         let result = bridged(&bridge, &entered, "tool", name, call).await?;
         fits(result, &entered, "tool", name)
     }
@@ -318,15 +350,19 @@ impl ResourceHandler for UpstreamResource {
     ) -> Result<Vec<ResourceContents>> {
         let (kind, name) = self.key();
         let entered = self.shared.enter(&cx, kind, name, || 0).await?;
+        let (host, _lease) = self
+            .shared
+            .host_for(&cx, HostKind::Resource, &uri, "resources/read")
+            .await?;
         let bridge = Bridge::new(&cx);
-        let read = self.shared.host.read_resource(&uri, bridge.clone());
+        let read = host.read_resource(&uri, bridge.clone());
         let contents = bridged(&bridge, &entered, "resource", &uri, read).await?;
         fits(contents, &entered, "resource", &uri)
     }
 
     async fn complete(
         &self,
-        _cx: Context,
+        cx: Context,
         variable: String,
         value: String,
         _context: Option<CompletionContext>,
@@ -334,13 +370,20 @@ impl ResourceHandler for UpstreamResource {
         let ResourceDefinition::Template(t) = &self.definition else {
             return Ok(Completion::default());
         };
+        let (host, _lease) = self
+            .shared
+            .host_for(
+                &cx,
+                HostKind::Resource,
+                &t.uri_template,
+                "completion/complete",
+            )
+            .await?;
         let reference = CompletionReference::Resource(ResourceTemplateReference {
             uri: t.uri_template.clone(),
             ..Default::default()
         });
-        self.shared
-            .host
-            .complete(reference, &variable, &value)
+        host.complete(reference, &variable, &value)
             .await
             .map_err(host_error)
     }
@@ -365,27 +408,38 @@ impl PromptHandler for UpstreamPrompt {
         let name = &self.prompt.name;
         let size = || arguments.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
         let entered = self.shared.enter(&cx, ItemKind::Prompt, name, size).await?;
+        let (host, _lease) = self
+            .shared
+            .host_for(&cx, HostKind::Prompt, name, "prompts/get")
+            .await?;
         let bridge = Bridge::new(&cx);
         let args = arguments.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        let get = self.shared.host.get_prompt(name, args, bridge.clone());
+        let get = host.get_prompt(name, args, bridge.clone());
         let result = bridged(&bridge, &entered, "prompt", name, get).await?;
         fits(result, &entered, "prompt", name)
     }
 
     async fn complete(
         &self,
-        _cx: Context,
+        cx: Context,
         argument: String,
         value: String,
         _context: Option<CompletionContext>,
     ) -> Result<Completion> {
+        let (host, _lease) = self
+            .shared
+            .host_for(
+                &cx,
+                HostKind::Prompt,
+                &self.prompt.name,
+                "completion/complete",
+            )
+            .await?;
         let reference = CompletionReference::Prompt(PromptReference {
             name: self.prompt.name.clone(),
             ..Default::default()
         });
-        self.shared
-            .host
-            .complete(reference, &argument, &value)
+        host.complete(reference, &argument, &value)
             .await
             .map_err(host_error)
     }

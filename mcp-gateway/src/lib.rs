@@ -2,7 +2,9 @@
 
 pub mod anomaly;
 pub mod config;
+mod filters;
 mod forward;
+mod instances;
 pub mod rules;
 pub mod table;
 
@@ -93,8 +95,18 @@ impl GatewayBuilder {
             // Upstreams send every log message; each caller's own level filters them.
             .log_level(mcp_core::types::LoggingLevel::Debug)
             .info(g.name.clone(), env!("CARGO_PKG_VERSION"));
+        let mut dedicated = Vec::new();
         for (name, u) in &config.upstreams {
-            host = host.upstream(upstream(&config, name, u, transports.get(name))?);
+            let up = upstream(&config, name, u, transports.get(name))?;
+            if u.instances == config::Instances::PerPrincipal {
+                dedicated.push((
+                    name.clone(),
+                    up.clone(),
+                    u.idle_timeout(),
+                    u.max_instances(),
+                ));
+            }
+            host = host.upstream(up);
         }
         let host = host.start().await?;
         let rules = RuleSet::new(&config.rules, g.approval_unless_read_only)
@@ -116,6 +128,24 @@ impl GatewayBuilder {
             (None, None) => None,
         };
         let anomaly = Arc::new(RwLock::new(detector(&config)?));
+        let environments = Arc::new(RwLock::new(environments(&config)));
+        let filters = filters::compile(&config.filters).map_err(|(path, message)| {
+            let text = std::fs::read_to_string(&config.file).unwrap_or_default();
+            GatewayError::Config(config::Source::new(&config.file, &text).error(&path, message))
+        })?;
+        let settings = instances::HostSettings {
+            separator: g.separator.clone(),
+            kept: host.keeps_names(),
+            name: g.name.clone(),
+        };
+        let instances: HashMap<String, Arc<instances::Instances>> = dedicated
+            .into_iter()
+            .map(|(name, up, idle, max)| {
+                let pool =
+                    instances::Instances::start(up, settings.clone(), idle, max, audit.clone());
+                (name, pool)
+            })
+            .collect();
         let mut server = Server::with_info(Implementation::new(
             g.name.clone(),
             env!("CARGO_PKG_VERSION"),
@@ -136,11 +166,30 @@ impl GatewayBuilder {
         if let Some(a) = audit {
             server = server.audit(a);
         }
+        if let Some(f) = filters {
+            // A rule scoped by environment applies by the label of the item's upstream.
+            let host = host.clone();
+            let labels = environments.clone();
+            server = server.filters(f.environment_of(move |kind, name| {
+                let kind = match kind {
+                    ItemKind::Tool => HostKind::Tool,
+                    ItemKind::Prompt => HostKind::Prompt,
+                    _ => HostKind::Resource,
+                };
+                let owner = host.owner(kind, name).ok()?;
+                labels
+                    .read()
+                    .expect("not poisoned")
+                    .get(&owner)
+                    .cloned()
+                    .flatten()
+            }));
+        }
         let shared = Arc::new(Shared {
             host: host.clone(),
             policy,
+            instances,
         });
-        let environments = Arc::new(RwLock::new(environments(&config)));
         let sync = Arc::new(Syncer {
             shared: shared.clone(),
             server: server.clone(),
@@ -510,6 +559,9 @@ impl Gateway {
                         && v.cwd == u.cwd
                         && v.url == u.url
                         && v.headers == u.headers
+                        && v.instances == u.instances
+                        && v.idle_timeout_secs == u.idle_timeout_secs
+                        && v.max_instances == u.max_instances
                 })
             });
         if !same_upstreams
@@ -518,6 +570,11 @@ impl Gateway {
         {
             return Err(GatewayError::Reload(
                 "the upstreams or their naming changed: restart the gateway to apply that".into(),
+            ));
+        }
+        if old.filters != new.filters {
+            return Err(GatewayError::Reload(
+                "the filters changed: restart the gateway to apply them".into(),
             ));
         }
         drop(old);
@@ -542,10 +599,24 @@ impl Gateway {
         table::render(&config, &self.rules(), &self.host, &self.sync.shared.policy)
     }
 
+    /// How many instances of each upstream with instances per principal run (the shared one
+    /// that serves the lists not counted).
+    pub fn instances(&self) -> BTreeMap<String, usize> {
+        self.sync
+            .shared
+            .instances
+            .iter()
+            .map(|(name, pool)| (name.clone(), pool.running()))
+            .collect()
+    }
+
     /// Stops watching the upstreams and closes them.
     pub async fn close(&self) {
         if let Some(t) = self.task.lock().expect("not poisoned").take() {
             t.abort();
+        }
+        for pool in self.sync.shared.instances.values() {
+            pool.close().await;
         }
         self.host.close().await;
     }

@@ -876,3 +876,310 @@ action = "deny"
     );
     g.close().await;
 }
+
+/// The `test-upstream` example (a stdio server written for one user), built if missing.
+fn test_upstream() -> std::path::PathBuf {
+    // The test executable is `<target>/<profile>/deps/main-…`; examples are next to `deps`.
+    let exe = std::env::current_exe().expect("the test executable");
+    let profile = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("a target directory");
+    let bin = profile
+        .join("examples")
+        .join(format!("test-upstream{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "mcp-gateway", "--example", "test-upstream"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the example builds");
+    }
+    bin
+}
+
+/// The text of a tool result's first block.
+fn first_text(r: &CallToolResult) -> String {
+    r.content[0].as_text().expect("a text block").to_owned()
+}
+
+/// The text a tool call answers.
+async fn text_of(c: &Client, tool: &str, arguments: Value) -> String {
+    first_text(&c.call_tool(tool, arguments).await.unwrap())
+}
+
+/// The process id a `pid` tool answers.
+async fn pid(c: &Client) -> u32 {
+    text_of(c, "mem__pid", json!({}))
+        .await
+        .parse()
+        .expect("a process id")
+}
+
+#[tokio::test]
+async fn upstream_results_are_filtered_by_the_configured_rules_and_audited_without_values() {
+    use mcp_server::audit::{Audit, AuditKind, Decision, MemorySink};
+    let bin = test_upstream();
+    let config = parse(&format!(
+        r#"
+[gateway]
+naming = "prefixed"
+
+[upstreams.keys]
+command = {bin:?}
+environment = "prod"
+
+[[rules]]
+tools = ["*"]
+approval = "none"
+
+[[filters]]
+name = "secrets"
+detector = "secrets"
+action = "redact"
+
+[[filters]]
+name = "email"
+detector = "email"
+action = "redact"
+tools = ["keys__*"]
+except_roles = ["owner"]
+
+[[filters]]
+name = "region"
+regex = 'eu-west-\d'
+action = "redact"
+environments = ["staging"]
+"#,
+        bin = bin.to_str().unwrap()
+    ));
+    let memory = Arc::new(MemorySink::default());
+    let g = Gateway::builder(config)
+        .audit(Audit::new().with_sink(memory.clone()))
+        .start()
+        .await
+        .unwrap();
+    let alice = client(&g, Some(Identity::configured("alice"))).await;
+    let r = alice.call_tool("keys__secrets", json!({})).await.unwrap();
+    // The region rule is for staging; this upstream is prod.
+    assert_eq!(
+        first_text(&r),
+        "deploy key [redacted:secrets.aws_access_key_id], owner [redacted:email], region eu-west-1"
+    );
+    // A caller with the excepted role sees the email, never the key.
+    let owner = client(&g, Some(Identity::configured("olga").with_roles(["owner"]))).await;
+    let r = owner.call_tool("keys__secrets", json!({})).await.unwrap();
+    assert_eq!(
+        first_text(&r),
+        "deploy key [redacted:secrets.aws_access_key_id], owner ann@example.com, region eu-west-1"
+    );
+
+    let records: Vec<_> = memory
+        .records()
+        .into_iter()
+        .filter(|r| r.kind == AuditKind::Filter)
+        .collect();
+    let fired: Vec<(Option<String>, Option<Decision>, Vec<(String, u64)>)> = records
+        .iter()
+        .map(|r| {
+            (
+                r.item.clone(),
+                r.decision,
+                r.filters.clone().unwrap_or_default().into_iter().collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            (
+                Some("keys__secrets".to_owned()),
+                Some(Decision::Allow),
+                vec![
+                    ("email".to_owned(), 1),
+                    ("secrets.aws_access_key_id".to_owned(), 1)
+                ]
+            ),
+            (
+                Some("keys__secrets".to_owned()),
+                Some(Decision::Allow),
+                vec![("secrets.aws_access_key_id".to_owned(), 1)]
+            ),
+        ]
+    );
+    for r in &records {
+        let line = r.to_canonical_json();
+        assert!(
+            !line.contains("AKIA") && !line.contains("ann@"),
+            "no value in the audit record: {line}"
+        );
+    }
+    g.close().await;
+}
+
+#[test]
+fn filter_rules_that_do_not_compile_name_the_file_the_line_and_the_key() {
+    let base = "[upstreams.fs]\ncommand = \"x\"\n\n[[rules]]\ntools = [\"*\"]\n\n";
+    let cases: [(&str, usize, &str, &str); 6] = [
+        (
+            "[[filters]]\nname = \"a\"\nregex = \"(unclosed\"\naction = \"redact\"\n",
+            9,
+            "filters[0].regex",
+            "the pattern does not compile",
+        ),
+        (
+            "[[filters]]\nname = \"a\"\ndetector = \"aws_keys\"\naction = \"redact\"\n",
+            9,
+            "filters[0].detector",
+            "unknown detector `aws_keys`",
+        ),
+        (
+            "[[filters]]\nname = \"a\"\ndetector = \"email\"\naction = \"truncate\"\n",
+            10,
+            "filters[0].action",
+            "`truncate` needs a size cap",
+        ),
+        (
+            "[[filters]]\nname = \"a\"\ndetector = \"email\"\naction = \"redact\"\ntools = [\"fs__*\", \"fs__[a\"]\n",
+            11,
+            "filters[0].tools[1]",
+            "the glob `fs__[a` does not compile",
+        ),
+        (
+            "[[filters]]\nname = \"a\"\ndetector = \"email\"\naction = \"redact\"\n\n[[filters]]\nname = \"b\"\npointer = \"debug\"\naction = \"drop\"\n",
+            14,
+            "filters[1].pointer",
+            "does not start with `/`",
+        ),
+        (
+            "[[filters]]\nname = \"a\"\ndetector = \"email\"\naction = \"redact\"\ntool = [\"x\"]\n",
+            11,
+            "filters[0].tool",
+            "unknown field `tool`",
+        ),
+    ];
+    for (filters, line, key, message) in cases {
+        let e = config_error(&format!("{base}{filters}"));
+        assert_eq!(
+            (e.file.to_str(), e.line, e.key.as_deref()),
+            (Some("conf/gw.toml"), line, Some(key)),
+            "{e}"
+        );
+        assert!(e.message.contains(message), "{e}");
+    }
+    let e =
+        config_error("[upstreams.web]\nurl = \"http://a/mcp\"\ninstances = \"per_principal\"\n");
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (3, Some("upstreams.web.instances")),
+        "{e}"
+    );
+    let e = config_error("[upstreams.fs]\ncommand = \"x\"\nmax_instances = 3\n");
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (3, Some("upstreams.fs.max_instances")),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn each_principal_gets_its_own_upstream_process_up_to_the_cap_and_idle_ones_stop() {
+    use mcp_server::audit::{Audit, AuditKind, Decision, MemorySink};
+    let bin = test_upstream();
+    let config = parse(&format!(
+        r#"
+[upstreams.mem]
+command = {bin:?}
+instances = "per_principal"
+idle_timeout_secs = 60
+max_instances = 2
+
+[upstreams.other]
+command = {bin:?}
+
+[[rules]]
+tools = ["*"]
+approval = "none"
+"#,
+        bin = bin.to_str().unwrap()
+    ));
+    let memory = Arc::new(MemorySink::default());
+    let g = Gateway::builder(config)
+        .audit(Audit::new().with_sink(memory.clone()))
+        .start()
+        .await
+        .unwrap();
+    let alice = client(&g, Some(Identity::configured("alice"))).await;
+    let bob = client(&g, Some(Identity::configured("bob"))).await;
+    // The lists come from the shared instance; no principal's instance runs yet.
+    assert!(listed(&alice).await.contains(&"mem__recall".to_owned()));
+    assert_eq!(g.instances().get("mem"), Some(&0));
+
+    let (a, b) = (pid(&alice).await, pid(&bob).await);
+    assert_ne!(a, b, "two principals, two processes");
+    assert_eq!(pid(&alice).await, a, "a principal keeps its process");
+    assert_eq!(g.instances().get("mem"), Some(&2));
+    // A shared upstream is one process for everyone.
+    assert_eq!(
+        text_of(&alice, "other__pid", json!({})).await,
+        text_of(&bob, "other__pid", json!({})).await
+    );
+
+    // What one principal stores, the other does not see.
+    let r = alice
+        .call_tool("mem__remember", json!({"value": "alice's note"}))
+        .await
+        .unwrap();
+    assert_eq!(first_text(&r), "remembered");
+    assert_eq!(text_of(&bob, "mem__recall", json!({})).await, "(nothing)");
+    assert_eq!(
+        text_of(&alice, "mem__recall", json!({})).await,
+        "alice's note"
+    );
+
+    // The same subject from another issuer is another principal: at the cap, it is refused
+    // at once with a clear error, and audited.
+    let carol = client(
+        &g,
+        Some(Identity::configured("alice").with_issuer("https://other.example")),
+    )
+    .await;
+    let r = carol.call_tool("mem__pid", json!({})).await.unwrap();
+    assert_eq!(r.is_error, Some(true), "{r:?}");
+    assert_eq!(
+        first_text(&r),
+        "upstream `mem` runs one instance per principal and all 2 are in use: try again later"
+    );
+    let limited: Vec<_> = memory
+        .records()
+        .into_iter()
+        .filter(|r| r.kind == AuditKind::Decision && r.reason.as_deref() == Some("instance_limit"))
+        .map(|r| (r.item, r.decision))
+        .collect();
+    assert_eq!(
+        limited,
+        [(Some("mem__pid".to_owned()), Some(Decision::Deny))]
+    );
+    assert_eq!(g.instances().get("mem"), Some(&2));
+
+    // Idle instances stop after the idle timeout (on tokio's clock, paused here: no waiting).
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(61)).await;
+    for _ in 0..1000 {
+        if g.instances().get("mem") == Some(&0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(g.instances().get("mem"), Some(&0));
+    tokio::time::resume();
+
+    // Room again: the third principal gets a process of its own; alice gets a new one, and
+    // what her old one held went with it.
+    let c = pid(&carol).await;
+    assert!(c != a && c != b, "{c} is a new process");
+    assert_eq!(text_of(&alice, "mem__recall", json!({})).await, "(nothing)");
+    assert_ne!(pid(&alice).await, a);
+    g.close().await;
+}

@@ -1,0 +1,99 @@
+//! A small stdio upstream, written for one user, that the gateway's tests run as a child
+//! process (and a way to try `[[filters]]` and `instances = "per_principal"` by hand):
+//!
+//! - `secrets`: a text with a fake AWS access key id and an email address in it;
+//! - `pid`: the process id of this instance;
+//! - `remember` (`value`) and `recall`: one value kept in this process's memory, the state a
+//!   server written for one user keeps.
+//!
+//! `cargo run -p mcp-gateway --example test-upstream` serves on stdio.
+
+use std::sync::{Arc, Mutex};
+
+use mcp_server::types::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
+use mcp_server::{Context, Error, Policy, Result, Server, ToolHandler};
+use serde_json::{Value, json};
+
+fn schema(v: Value) -> JsonObject {
+    serde_json::from_value(v).expect("a JSON object")
+}
+
+/// The tools of this server, each answering with one text.
+enum Kind {
+    Secrets,
+    Pid,
+    Remember,
+    Recall,
+}
+
+struct Handler {
+    kind: Kind,
+    memory: Arc<Mutex<Option<String>>>,
+}
+
+impl ToolHandler for Handler {
+    fn definition(&self) -> Tool {
+        let (name, input) = match self.kind {
+            Kind::Secrets => ("secrets", json!({ "type": "object" })),
+            Kind::Pid => ("pid", json!({ "type": "object" })),
+            Kind::Remember => (
+                "remember",
+                json!({
+                    "type": "object",
+                    "properties": { "value": { "type": "string" } },
+                    "required": ["value"]
+                }),
+            ),
+            Kind::Recall => ("recall", json!({ "type": "object" })),
+        };
+        let mut tool = Tool::new(name, schema(input));
+        tool.annotations = Some(ToolAnnotations {
+            read_only_hint: Some(!matches!(self.kind, Kind::Remember)),
+            ..Default::default()
+        });
+        tool
+    }
+
+    fn policy(&self) -> Policy {
+        Policy::public()
+    }
+
+    async fn call(&self, _cx: Context, args: JsonObject) -> Result<CallToolResult> {
+        let text = match self.kind {
+            // A documentation sample key (AWS's own example), not a credential.
+            Kind::Secrets => {
+                "deploy key AKIAIOSFODNN7EXAMPLE, owner ann@example.com, region eu-west-1"
+                    .to_owned()
+            }
+            Kind::Pid => std::process::id().to_string(),
+            Kind::Remember => {
+                let value = args
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| Error::public("`value` must be a string"))?;
+                *self.memory.lock().expect("not poisoned") = Some(value.to_owned());
+                "remembered".to_owned()
+            }
+            Kind::Recall => self
+                .memory
+                .lock()
+                .expect("not poisoned")
+                .clone()
+                .unwrap_or_else(|| "(nothing)".to_owned()),
+        };
+        Ok(CallToolResult::success(vec![ContentBlock::text(text)]))
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::io::Result<()> {
+    let memory = Arc::new(Mutex::new(None));
+    let mut server = Server::new("test-upstream", "1.0.0");
+    for kind in [Kind::Secrets, Kind::Pid, Kind::Remember, Kind::Recall] {
+        server = server.tool(Handler {
+            kind,
+            memory: memory.clone(),
+        });
+    }
+    server.serve_stdio().await
+}
