@@ -980,7 +980,8 @@ environments = ["staging"]
         .into_iter()
         .filter(|r| r.kind == AuditKind::Filter)
         .collect();
-    let fired: Vec<(Option<String>, Option<Decision>, Vec<(String, u64)>)> = records
+    type Fired = (Option<String>, Option<Decision>, Vec<(String, u64)>);
+    let fired: Vec<Fired> = records
         .iter()
         .map(|r| {
             (
