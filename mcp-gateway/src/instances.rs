@@ -48,14 +48,14 @@ pub(crate) struct Instances {
     closed: std::sync::atomic::AtomicBool,
 }
 
-/// A request's hold on its instance: while it lives, the instance is not stopped.
-pub(crate) struct Lease {
+/// A request's hold on its instance: while it lives, the instance is not stopped. Made before
+/// the instance starts, so that a request cancelled meanwhile lets go of it too.
+struct Hold {
     pool: Arc<Instances>,
     slot: Arc<Mutex<Slot>>,
-    pub(crate) host: Host,
 }
 
-impl Drop for Lease {
+impl Drop for Hold {
     fn drop(&mut self) {
         let mut s = self.slot.lock().expect("not poisoned");
         s.inflight -= 1;
@@ -63,6 +63,12 @@ impl Drop for Lease {
         drop(s);
         self.pool.wake.notify_one();
     }
+}
+
+/// A request's instance, held while the request runs.
+pub(crate) struct Lease {
+    _hold: Hold,
+    pub(crate) host: Host,
 }
 
 impl Instances {
@@ -144,35 +150,15 @@ impl Instances {
             slot.lock().expect("not poisoned").inflight += 1;
             slot
         };
-        let lease = |host: Host| Lease {
+        let hold = Hold {
             pool: self.clone(),
             slot: slot.clone(),
-            host,
         };
-        let cell = {
-            // The cell is shared by concurrent first requests of the principal: one start.
-            let s = slot.lock().expect("not poisoned");
-            s.host.get().cloned()
-        };
-        if let Some(host) = cell {
-            return Ok(lease(host));
-        }
-        let started = self.host_of(&slot).await;
-        match started {
-            Ok(host) => {
-                tracing::info!(upstream, principal = %key, "an instance started");
-                Ok(lease(host))
-            }
+        match self.host_of(&slot).await {
+            Ok(host) => Ok(Lease { _hold: hold, host }),
             Err(e) => {
-                let mut slots = self.slots.lock().expect("not poisoned");
-                let mut s = slot.lock().expect("not poisoned");
-                s.inflight -= 1;
-                // A concurrent first request of the principal may still try: its slot stays.
-                if s.inflight == 0 && slots.get(&key).is_some_and(|m| Arc::ptr_eq(m, &slot)) {
-                    slots.remove(&key);
-                }
-                drop(s);
-                drop(slots);
+                drop(hold);
+                // The reaper lets go of the slot (it has no host): room for the next start.
                 Err(Error::public(format!(
                     "upstream `{upstream}`: an instance could not start: {e}"
                 )))
@@ -180,13 +166,20 @@ impl Instances {
         }
     }
 
-    /// The slot's host, started once.
+    /// The slot's host, started once (concurrent first requests of the principal wait for
+    /// the same start). The start runs in its own task: a request cancelled meanwhile does not
+    /// cut it short, and the instance it started is stopped when idle.
     async fn host_of(&self, slot: &Arc<Mutex<Slot>>) -> std::result::Result<Host, String> {
-        let settings = &self.settings;
+        // The slot's lock is not held across the start: the cell is shared.
+        let once = slot.lock().expect("not poisoned").host.clone();
+        if let Some(host) = once.get() {
+            return Ok(host.clone());
+        }
+        let settings = self.settings.clone();
         let upstream = self.upstream.clone();
-        let start = || async move {
+        let start = async move {
             Host::builder()
-                .separator(settings.separator.clone())
+                .separator(settings.separator)
                 .naming(if settings.kept {
                     Naming::Kept
                 } else {
@@ -194,16 +187,22 @@ impl Instances {
                 })
                 .capabilities(crate::forward::all_capabilities())
                 .log_level(mcp_core::types::LoggingLevel::Debug)
-                .info(settings.name.clone(), env!("CARGO_PKG_VERSION"))
+                .info(settings.name, env!("CARGO_PKG_VERSION"))
                 .upstream(upstream)
                 .start()
                 .await
                 .map_err(|e| e.to_string())
         };
-        // The slot's lock cannot be held across the start: the cell is shared, and makes
-        // concurrent first requests wait for one start.
-        let once = slot.lock().expect("not poisoned").host.clone();
-        once.get_or_try_init(start).await.cloned()
+        let name = self.upstream.name().to_owned();
+        tokio::spawn(async move {
+            let host = once.get_or_try_init(|| start).await.cloned();
+            if host.is_ok() {
+                tracing::info!(upstream = %name, "an instance started");
+            }
+            host
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     /// Stops every instance.
@@ -251,6 +250,10 @@ async fn reap(pool: std::sync::Weak<Instances>, wake: Arc<Notify>) {
                     let s = slot.lock().expect("not poisoned");
                     if s.inflight > 0 {
                         return true;
+                    }
+                    // No request and no instance: its start failed.
+                    if s.host.get().is_none() {
+                        return false;
                     }
                     let due = s.last_used + pool.idle;
                     if due <= now {
