@@ -4,14 +4,20 @@
 //! - `secrets`: a text with a fake AWS access key id and an email address in it;
 //! - `pid`: the process id of this instance;
 //! - `remember` (`value`) and `recall`: one value kept in this process's memory, the state a
-//!   server written for one user keeps.
+//!   server written for one user keeps;
+//! - the resource `memo://today`: a text with an email address in it.
 //!
 //! `cargo run -p mcp-gateway --example test-upstream` serves on stdio.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use mcp_server::types::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
-use mcp_server::{Context, Error, Policy, Result, Server, ToolHandler};
+use mcp_server::types::{
+    CallToolResult, ContentBlock, JsonObject, Resource, ResourceContents, Tool, ToolAnnotations,
+};
+use mcp_server::{
+    Context, Error, Policy, ResourceDefinition, ResourceHandler, Result, Server, ToolHandler,
+};
 use serde_json::{Value, json};
 
 fn schema(v: Value) -> JsonObject {
@@ -85,6 +91,33 @@ impl ToolHandler for Handler {
     }
 }
 
+/// `memo://today`.
+struct Memo;
+
+impl ResourceHandler for Memo {
+    fn definition(&self) -> ResourceDefinition {
+        ResourceDefinition::Static(Resource {
+            uri: "memo://today".into(),
+            name: "memo".into(),
+            mime_type: Some("text/plain".into()),
+            ..Default::default()
+        })
+    }
+
+    async fn read(
+        &self,
+        _cx: Context,
+        uri: String,
+        _variables: BTreeMap<String, String>,
+    ) -> Result<Vec<ResourceContents>> {
+        Ok(vec![ResourceContents::text(
+            uri,
+            Some("text/plain"),
+            "call ann@example.com about the rollout",
+        )])
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
     let memory = Arc::new(Mutex::new(None));
@@ -95,5 +128,5 @@ async fn main() -> std::io::Result<()> {
             memory: memory.clone(),
         });
     }
-    server.serve_stdio().await
+    server.resource(Memo).serve_stdio().await
 }

@@ -932,6 +932,7 @@ environment = "prod"
 
 [[rules]]
 tools = ["*"]
+resources = ["*"]
 approval = "none"
 
 [[filters]]
@@ -944,6 +945,7 @@ name = "email"
 detector = "email"
 action = "redact"
 tools = ["keys__*"]
+resources = ["keys+*"]
 except_roles = ["owner"]
 
 [[filters]]
@@ -951,6 +953,13 @@ name = "region"
 regex = 'eu-west-\d'
 action = "redact"
 environments = ["staging"]
+
+[[filters]]
+name = "memo-call"
+regex = 'call'
+action = "redact"
+resources = ["keys+memo://*"]
+environments = ["prod"]
 "#,
         bin = bin.to_str().unwrap()
     ));
@@ -973,6 +982,16 @@ environments = ["staging"]
     assert_eq!(
         first_text(&r),
         "deploy key [redacted:secrets.aws_access_key_id], owner ann@example.com, region eu-west-1"
+    );
+
+    // Resources too, by their namespaced URI and their upstream's environment (prod here).
+    let contents = alice.read_resource("keys+memo://today").await.unwrap();
+    let ResourceContents::Text(memo) = &contents[0] else {
+        panic!("a text: {contents:?}")
+    };
+    assert_eq!(
+        memo.text,
+        "[redacted:memo-call] [redacted:email] about the rollout"
     );
 
     let records: Vec<_> = memory
@@ -1006,6 +1025,11 @@ environments = ["staging"]
                 Some("keys__secrets".to_owned()),
                 Some(Decision::Allow),
                 vec![("secrets.aws_access_key_id".to_owned(), 1)]
+            ),
+            (
+                Some("keys+memo://today".to_owned()),
+                Some(Decision::Allow),
+                vec![("email".to_owned(), 1), ("memo-call".to_owned(), 1)]
             ),
         ]
     );
