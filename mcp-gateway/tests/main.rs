@@ -1141,7 +1141,12 @@ approval = "none"
     assert!(listed(&alice).await.contains(&"mem__recall".to_owned()));
     assert_eq!(g.instances().get("mem"), Some(&0));
 
-    let (a, b) = (pid(&alice).await, pid(&bob).await);
+    // Two sessions of one principal, calling at once: one process is started for both.
+    let alice_again = client(&g, Some(Identity::configured("alice"))).await;
+    let (a, a_again) = tokio::join!(pid(&alice), pid(&alice_again));
+    assert_eq!(a, a_again);
+    assert_eq!(g.instances().get("mem"), Some(&1));
+    let b = pid(&bob).await;
     assert_ne!(a, b, "two principals, two processes");
     assert_eq!(pid(&alice).await, a, "a principal keeps its process");
     assert_eq!(g.instances().get("mem"), Some(&2));
@@ -1161,6 +1166,15 @@ approval = "none"
     assert_eq!(
         text_of(&alice, "mem__recall", json!({})).await,
         "alice's note"
+    );
+
+    // A caller without an identity has no instance of its own.
+    let anonymous = client(&g, None).await;
+    let r = anonymous.call_tool("mem__pid", json!({})).await.unwrap();
+    assert_eq!(r.is_error, Some(true), "{r:?}");
+    assert_eq!(
+        first_text(&r),
+        "upstream `mem` runs one instance per principal: the caller has no identity"
     );
 
     // The same subject from another issuer is another principal: at the cap, it is refused
