@@ -921,7 +921,7 @@ async fn pid(c: &Client) -> u32 {
 async fn upstream_results_are_filtered_by_the_configured_rules_and_audited_without_values() {
     use mcp_server::audit::{Audit, AuditKind, Decision, MemorySink};
     let bin = test_upstream();
-    let config = parse(&format!(
+    let text = format!(
         r#"
 [gateway]
 naming = "prefixed"
@@ -962,7 +962,8 @@ resources = ["keys+memo://*"]
 environments = ["prod"]
 "#,
         bin = bin.to_str().unwrap()
-    ));
+    );
+    let config = parse(&text);
     let memory = Arc::new(MemorySink::default());
     let g = Gateway::builder(config)
         .audit(Audit::new().with_sink(memory.clone()))
@@ -1040,6 +1041,17 @@ environments = ["prod"]
             "no value in the audit record: {line}"
         );
     }
+
+    // Filters are compiled into the front server: a reload that changes them is refused.
+    let changed = parse(&text.replace("eu-west", "us-east"));
+    match g.reload(changed) {
+        Err(e) => assert_eq!(
+            e.to_string(),
+            "the filters changed: restart the gateway to apply them"
+        ),
+        Ok(()) => panic!("a reload with other filters is refused"),
+    }
+    assert!(g.reload(parse(&text)).is_ok(), "the same filters reload");
     g.close().await;
 }
 
