@@ -10,6 +10,7 @@
 //! and the key (`filters[2].regex`).
 
 use globset::GlobBuilder;
+use mcp_server::access::ItemKind;
 use mcp_server::filter::{Detector, Filters, Rule};
 
 use crate::config::{FilterRule, Seg, key};
@@ -156,4 +157,34 @@ pub(crate) fn compile(filters: &[FilterRule]) -> Result<Option<Filters>, KeyErro
     Filters::new(rules)
         .map(Some)
         .map_err(|e| (vec![key("filters")], e.to_string()))
+}
+
+/// Whether the rule `f` of `[[filters]]` applies to an item (kind, namespaced name or URI, its
+/// upstream's environment) for some caller: what `mcp-gateway check` warns about when no
+/// served item is.
+pub(crate) fn covers(
+    f: &FilterRule,
+    kind: ItemKind,
+    name: &str,
+    environment: Option<&str>,
+) -> bool {
+    let named = if f.tools.is_none() && f.resources.is_none() && f.prompts.is_none() {
+        true
+    } else {
+        let globs = match kind {
+            ItemKind::Tool => &f.tools,
+            ItemKind::Prompt => &f.prompts,
+            _ => &f.resources,
+        };
+        globs.iter().flatten().any(|g| {
+            GlobBuilder::new(g)
+                .literal_separator(false)
+                .build()
+                .is_ok_and(|g| g.compile_matcher().is_match(name))
+        })
+    };
+    // An item without a label gets every rule (fails closed).
+    named
+        && (f.environments.is_empty()
+            || environment.is_none_or(|e| f.environments.iter().any(|x| x == e)))
 }

@@ -1,7 +1,7 @@
 //! The effective table of a configuration (`mcp-gateway check FILE`): for each kind of caller
 //! the rules name (a role, a scope set, a set of claims, and a caller with none of them) and each
 //! environment, which tools are listed, callable, and need approval; then the rules that match
-//! no served item.
+//! no served item, and the filters that apply to none.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -82,7 +82,18 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
             .get(&name)
             .and_then(|u| u.environment.clone())
             .unwrap_or_else(|| "-".into());
-        let _ = writeln!(out, "upstream {name} (environment {env}): {health:?}");
+        let instances = match config.upstreams.get(&name) {
+            Some(u) if u.instances == crate::config::Instances::PerPrincipal => format!(
+                ", one instance per principal (at most {}, stopped after {} s idle)",
+                u.max_instances(),
+                u.idle_timeout().as_secs()
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "upstream {name} (environment {env}{instances}): {health:?}"
+        );
     }
     let mut tools = host.tools();
     tools.sort_by(|a, b| a.name.cmp(&b.name));
@@ -159,6 +170,19 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
                 out,
                 "\nwarning: rules[{i}] ({}) matches no served item for any caller above",
                 rule.rule().effect
+            );
+        }
+    }
+    // Filters that apply to no served item.
+    for (i, f) in config.filters.iter().enumerate() {
+        let applies = items
+            .iter()
+            .any(|((kind, name), env)| crate::filters::covers(f, *kind, name, env.as_deref()));
+        if !applies {
+            let _ = writeln!(
+                out,
+                "\nwarning: filters[{i}] ({}) applies to no served item",
+                f.name
             );
         }
     }

@@ -344,9 +344,37 @@ async fn rules_decide_lists_and_calls_alike() {
     g.close().await;
 }
 
+/// Filters of the check table's test: two apply to served items, two to none.
+const FILTERS: &str = r#"
+[[filters]]
+name = "keys"
+detector = "secrets"
+action = "redact"
+
+[[filters]]
+name = "typo"
+detector = "email"
+action = "redact"
+tools = ["fss__*"]
+
+[[filters]]
+name = "web-prod"
+regex = "internal"
+action = "block"
+tools = ["web__*", "fs__*"]
+environments = ["prod"]
+
+[[filters]]
+name = "dev-only"
+regex = "debug"
+action = "drop"
+environments = ["dev"]
+"#;
+
 #[tokio::test]
 async fn the_check_table_shows_each_caller_and_rules_that_match_nothing() {
-    let rules = format!("{RULES}\n[[rules]]\ntools = [\"nothing__*\"]\nroles = [\"ghost\"]\n");
+    let rules =
+        format!("{RULES}\n[[rules]]\ntools = [\"nothing__*\"]\nroles = [\"ghost\"]\n{FILTERS}");
     let s = gateway(&rules).await;
     let table = s.gateway.table();
     let section = |label: &str| -> Vec<String> {
@@ -380,6 +408,18 @@ async fn the_check_table_shows_each_caller_and_rules_that_match_nothing() {
     assert!(
         table.contains("warning: rules[5] (allow) matches no served item"),
         "{table}"
+    );
+    // A filter for a tool no upstream serves, or for an environment no served item is in.
+    let warned: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("warning: filters"))
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            "warning: filters[1] (typo) applies to no served item",
+            "warning: filters[3] (dev-only) applies to no served item",
+        ]
     );
     s.gateway.close().await;
 }
