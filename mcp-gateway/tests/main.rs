@@ -929,12 +929,18 @@ fn test_upstream() -> std::path::PathBuf {
         .join("examples")
         .join(format!("test-upstream{}", std::env::consts::EXE_SUFFIX));
     if !bin.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "mcp-gateway", "--example", "test-upstream"])
+        // `cargo test` builds the examples; `cargo test --test main` does not.
+        let mut cargo = std::process::Command::new(env!("CARGO"));
+        cargo.args(["build", "-p", "mcp-gateway", "--example", "test-upstream"]);
+        if profile.ends_with("release") {
+            cargo.arg("--release");
+        }
+        let status = cargo
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo runs");
         assert!(status.success(), "the example builds");
+        assert!(bin.exists(), "the example is at {}", bin.display());
     }
     bin
 }
