@@ -5,7 +5,8 @@
 //! - `pid`: the process id of this instance;
 //! - `remember` (`value`) and `recall`: one value kept in this process's memory, the state a
 //!   server written for one user keeps;
-//! - the resource `memo://today`: a text with an email address in it.
+//! - the resource `memo://today`: a text with an email address in it; and `pid://self`, the
+//!   process id again.
 //!
 //! `cargo run -p mcp-gateway --example test-upstream` serves on stdio.
 
@@ -91,14 +92,19 @@ impl ToolHandler for Handler {
     }
 }
 
-/// `memo://today`.
-struct Memo;
+/// `memo://today` (`Memo(false)`) and `pid://self` (`Memo(true)`).
+struct Memo(bool);
 
 impl ResourceHandler for Memo {
     fn definition(&self) -> ResourceDefinition {
+        let (uri, name) = if self.0 {
+            ("pid://self", "pid")
+        } else {
+            ("memo://today", "memo")
+        };
         ResourceDefinition::Static(Resource {
-            uri: "memo://today".into(),
-            name: "memo".into(),
+            uri: uri.into(),
+            name: name.into(),
             mime_type: Some("text/plain".into()),
             ..Default::default()
         })
@@ -110,11 +116,12 @@ impl ResourceHandler for Memo {
         uri: String,
         _variables: BTreeMap<String, String>,
     ) -> Result<Vec<ResourceContents>> {
-        Ok(vec![ResourceContents::text(
-            uri,
-            Some("text/plain"),
-            "call ann@example.com about the rollout",
-        )])
+        let text = if self.0 {
+            std::process::id().to_string()
+        } else {
+            "call ann@example.com about the rollout".to_owned()
+        };
+        Ok(vec![ResourceContents::text(uri, Some("text/plain"), text)])
     }
 }
 
@@ -128,5 +135,9 @@ async fn main() -> std::io::Result<()> {
             memory: memory.clone(),
         });
     }
-    server.resource(Memo).serve_stdio().await
+    server
+        .resource(Memo(false))
+        .resource(Memo(true))
+        .serve_stdio()
+        .await
 }

@@ -1183,6 +1183,7 @@ command = {bin:?}
 
 [[rules]]
 tools = ["*"]
+resources = ["*"]
 approval = "none"
 "#,
         bin = bin.to_str().unwrap()
@@ -1207,6 +1208,12 @@ approval = "none"
     let b = pid(&bob).await;
     assert_ne!(a, b, "two principals, two processes");
     assert_eq!(pid(&alice).await, a, "a principal keeps its process");
+    // Reads go to the caller's own process too.
+    let contents = bob.read_resource("mem+pid://self").await.unwrap();
+    let ResourceContents::Text(read) = &contents[0] else {
+        panic!("a text: {contents:?}")
+    };
+    assert_eq!(read.text, b.to_string());
     assert_eq!(g.instances().get("mem"), Some(&2));
     // A shared upstream is one process for everyone.
     assert_eq!(
