@@ -95,10 +95,13 @@
 //! max_instances = 16             # at most this many at once (16)
 //! ```
 //!
-//! A principal's instance is started on its first call, read or prompt and stopped after
-//! `idle_timeout_secs` without one; calls, reads and prompts of that principal go to it, and
-//! only to it. The lists (tools, resources, prompts) come from one shared instance, started
-//! with the gateway. With `max_instances` running, a new principal's request gets an error
+//! A principal's instance is started on its first call, read, prompt or completion and stopped
+//! after `idle_timeout_secs` without one (what it held in memory goes with it); that
+//! principal's calls, reads, prompts and completions go to it, and only to it. The lists
+//! (tools, resources, prompts) and resource subscriptions come from one shared instance,
+//! started with the gateway; what an instance sends outside a request (list changes, resource
+//! updates) is not forwarded, while what it does during one (progress, logs, elicitation,
+//! sampling, roots) reaches that request's caller as usual. With `max_instances` running, a new principal's request gets an error
 //! saying so (and an audit record, `reason` `instance_limit`), never a wait; a caller without
 //! an identity is refused, as it has no instance of its own.
 
