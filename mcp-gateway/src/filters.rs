@@ -11,7 +11,7 @@
 
 use globset::GlobBuilder;
 use mcp_server::access::ItemKind;
-use mcp_server::filter::{Detector, Filters, Rule};
+use mcp_server::filter::{Action, Detector, Filters, Rule};
 
 use crate::config::{FilterRule, Seg, key};
 
@@ -110,9 +110,13 @@ pub(crate) fn rules(filters: &[FilterRule]) -> Result<Vec<Rule>, KeyError> {
         // The matcher and the action alone, so that an error names its key.
         for r in &expanded {
             if let Err(e) = Filters::new([r.clone()]) {
-                let matcher = given[0];
-                let about_action = e.reason.contains("action") || e.reason.contains("truncate");
-                let k = if about_action { "action" } else { matcher };
+                // Truncation is for size caps only, and a size cap truncates or blocks: when
+                // those do not fit, the action is at fault; otherwise the matcher is.
+                let k = match (given[0], f.action) {
+                    ("max_bytes", Action::Truncate | Action::Block) => "max_bytes",
+                    ("max_bytes", _) | (_, Action::Truncate) => "action",
+                    (matcher, _) => matcher,
+                };
                 return Err((at(k), e.reason));
             }
         }

@@ -1104,7 +1104,7 @@ environments = ["prod"]
 #[test]
 fn filter_rules_that_do_not_compile_name_the_file_the_line_and_the_key() {
     let base = "[upstreams.fs]\ncommand = \"x\"\n\n[[rules]]\ntools = [\"*\"]\n\n";
-    let cases: [(&str, usize, &str, &str); 6] = [
+    let cases: [(&str, usize, &str, &str); 9] = [
         (
             "[[filters]]\nname = \"a\"\nregex = \"(unclosed\"\naction = \"redact\"\n",
             9,
@@ -1122,6 +1122,24 @@ fn filter_rules_that_do_not_compile_name_the_file_the_line_and_the_key() {
             10,
             "filters[0].action",
             "`truncate` needs a size cap",
+        ),
+        (
+            "[[filters]]\nname = \"a\"\nregex = \"(action\"\naction = \"redact\"\n",
+            9,
+            "filters[0].regex",
+            "the pattern does not compile",
+        ),
+        (
+            "[[filters]]\nname = \"cap\"\nmax_bytes = 0\naction = \"truncate\"\n",
+            9,
+            "filters[0].max_bytes",
+            "the size cap is 0 bytes",
+        ),
+        (
+            "[[filters]]\nname = \"cap\"\nmax_bytes = 10\naction = \"redact\"\n",
+            10,
+            "filters[0].action",
+            "a size cap's action is `truncate` or `block`",
         ),
         (
             "[[filters]]\nname = \"a\"\ndetector = \"email\"\naction = \"redact\"\ntools = [\"fs__*\", \"fs__[a\"]\n",
