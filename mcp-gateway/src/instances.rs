@@ -116,6 +116,10 @@ impl Instances {
         let key = identity.principal().key().into_owned();
         let slot = {
             let mut slots = self.slots.lock().expect("not poisoned");
+            // Checked under the lock `close` drains the slots under: nothing starts after it.
+            if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(Error::public(format!("upstream `{upstream}` is closed")));
+            }
             let slot = match slots.get(&key) {
                 Some(s) => s.clone(),
                 None => {
@@ -207,15 +211,12 @@ impl Instances {
 
     /// Stops every instance.
     pub(crate) async fn close(&self) {
-        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let slots: Vec<_> = {
+            let mut slots = self.slots.lock().expect("not poisoned");
+            self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+            slots.drain().map(|(_, s)| s).collect()
+        };
         self.wake.notify_one();
-        let slots: Vec<_> = self
-            .slots
-            .lock()
-            .expect("not poisoned")
-            .drain()
-            .map(|(_, s)| s)
-            .collect();
         for s in slots {
             let host = s.lock().expect("not poisoned").host.get().cloned();
             if let Some(h) = host {
