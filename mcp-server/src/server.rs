@@ -802,30 +802,33 @@ impl Server {
         request: &ClientRequest,
         principal: Option<&str>,
     ) -> Result<Option<RoundInput>, ErrorObject> {
-        let (method, mut subject, state, responses) = match request {
+        // A state handle is bound to the caller too: another principal cannot use it.
+        let bound = |method: &str, mut subject: serde_json::Value| {
+            subject["principal"] = serde_json::json!(principal);
+            crate::state_token::binding(method, &subject)
+        };
+        let (binding, state, responses) = match request {
+            // The hot path: hashed as it is written, the arguments not copied.
             ClientRequest::CallTool(p) => (
-                "tools/call",
-                serde_json::json!({ "name": p.name, "arguments": p.arguments }),
+                crate::state_token::tool_call_binding(&p.name, p.arguments.as_ref(), principal),
                 p.request_state.as_deref(),
                 p.input_responses.as_ref(),
             ),
             ClientRequest::GetPrompt(p) => (
-                "prompts/get",
-                serde_json::json!({ "name": p.name, "arguments": p.arguments }),
+                bound(
+                    "prompts/get",
+                    serde_json::json!({ "name": p.name, "arguments": p.arguments }),
+                ),
                 p.request_state.as_deref(),
                 p.input_responses.as_ref(),
             ),
             ClientRequest::ReadResource(p) => (
-                "resources/read",
-                serde_json::json!({ "uri": p.uri }),
+                bound("resources/read", serde_json::json!({ "uri": p.uri })),
                 p.request_state.as_deref(),
                 p.input_responses.as_ref(),
             ),
             _ => return Ok(None),
         };
-        // A state handle is bound to the caller too: another principal cannot use it.
-        subject["principal"] = serde_json::json!(principal);
-        let binding = crate::state_token::binding(method, &subject);
         let (mut all, approval) = match state {
             Some(token) => crate::state_token::open_round(&self.inner.state_key, &binding, token)
                 .map_err(|e| {

@@ -248,7 +248,10 @@ impl Connection {
             // right behind `initialize` (without waiting for its answer) find the session.
             JsonRpcMessage::Request(req) if req.method == messages::Initialize::METHOD => {
                 let cancel = self.shutdown.child_token();
-                if let Some(answer) = self.serve(req, sink.clone(), cancel, identity).await {
+                // Boxed: a request's future is several kilobytes, and inline it would make every
+                // caller of `handle_as` (each HTTP request) that large, copied at each move.
+                let serve = Box::pin(self.serve(req, sink.clone(), cancel, identity));
+                if let Some(answer) = serve.await {
                     sink.send_reliable(answer).await;
                 }
             }
@@ -318,7 +321,9 @@ impl Connection {
             .then(|| (req.method.clone(), identity.clone()));
         tokio::spawn(async move {
             let _permit = permit;
-            let work = this.serve(req, sink.clone(), cancel.clone(), identity);
+            // Boxed: the task then holds a pointer, not the request's several-kilobyte future
+            // (which the runtime would copy into the task and move again when it completes).
+            let work = Box::pin(this.serve(req, sink.clone(), cancel.clone(), identity));
             let outcome = tokio::select! {
                 r = AssertUnwindSafe(work).catch_unwind() => Some(r),
                 () = cancel.cancelled() => None,

@@ -42,6 +42,42 @@ pub(crate) fn binding(method: &str, identity: &serde_json::Value) -> String {
     URL_SAFE_NO_PAD.encode(h.finalize())
 }
 
+/// [`binding`] of a `tools/call` round, `{"arguments", "name", "principal"}`, written straight
+/// into the hash: the same value, without copying the call's arguments into a JSON tree first.
+pub(crate) fn tool_call_binding(
+    name: &str,
+    arguments: Option<&mcp_core::types::JsonObject>,
+    principal: Option<&str>,
+) -> String {
+    /// The fields in the order of a JSON object's keys (sorted), as `binding` writes them.
+    #[derive(Serialize)]
+    struct Subject<'a> {
+        arguments: Option<&'a mcp_core::types::JsonObject>,
+        name: &'a str,
+        principal: Option<&'a str>,
+    }
+    struct Hashing<'a>(&'a mut Sha256);
+    impl std::io::Write for Hashing<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Sha256::new();
+    h.update(b"tools/call");
+    h.update([0]);
+    let subject = Subject {
+        arguments,
+        name,
+        principal,
+    };
+    serde_json::to_writer(Hashing(&mut h), &subject).expect("serializes");
+    URL_SAFE_NO_PAD.encode(h.finalize())
+}
+
 /// Seals earlier answers into a token.
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn seal(key: &[u8; 32], binding: &str, responses: &InputResponses) -> String {
@@ -138,6 +174,30 @@ pub(crate) fn open_round(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tool_call_binding_is_the_binding_of_its_subject() {
+        let arguments = serde_json::json!({"z": [1, {"b": null, "a": "é\n"}], "env": "prod"});
+        let arguments = arguments.as_object().unwrap();
+        for principal in [None, Some("https://issuer.example#alice")] {
+            for args in [None, Some(arguments)] {
+                let subject = serde_json::json!({
+                    "name": "deploy",
+                    "arguments": args,
+                    "principal": principal,
+                });
+                assert_eq!(
+                    tool_call_binding("deploy", args, principal),
+                    binding("tools/call", &subject),
+                    "{subject}"
+                );
+            }
+        }
+        assert_ne!(
+            tool_call_binding("deploy", Some(arguments), None),
+            tool_call_binding("deploy", None, None)
+        );
+    }
 
     #[test]
     fn tampering_forgery_and_replay_are_refused() {

@@ -339,9 +339,25 @@ struct Names {
     /// `params.taskId` of the tasks extension's methods.
     #[serde(default, rename = "taskId")]
     task_id: Option<Value>,
-    /// `tools/call` arguments, for the `Mcp-Param-*` headers that repeat some of them.
+    /// `tools/call` arguments, for the `Mcp-Param-*` headers that repeat some of them (read
+    /// only for a tool that declares such headers).
     #[serde(default)]
-    arguments: Option<Value>,
+    arguments: Option<Box<RawValue>>,
+}
+
+/// `_meta` and the names in one pass, for the common request without duplicated keys.
+#[derive(Deserialize)]
+struct MetaAndNames {
+    #[serde(rename = "_meta", default)]
+    meta: Option<Meta>,
+    #[serde(default)]
+    name: Option<Value>,
+    #[serde(default)]
+    uri: Option<Value>,
+    #[serde(default, rename = "taskId")]
+    task_id: Option<Value>,
+    #[serde(default)]
+    arguments: Option<Box<RawValue>>,
 }
 
 impl Peek {
@@ -350,6 +366,19 @@ impl Peek {
         let Some(params) = params else {
             return Ok(Peek::default());
         };
+        if let Ok(all) = serde_json::from_str::<MetaAndNames>(params.get()) {
+            let names = Names {
+                name: all.name,
+                uri: all.uri,
+                task_id: all.task_id,
+                arguments: all.arguments,
+            };
+            return Ok(Peek {
+                meta: all.meta.unwrap_or_default(),
+                names,
+            });
+        }
+        // A duplicated name or an unreadable `_meta`: each read on its own, as documented above.
         let meta = serde_json::from_str::<MetaField>(params.get())
             .map_err(|e| ErrorObject::invalid_params(format!("invalid params: {e}")))?
             .meta
@@ -770,8 +799,15 @@ impl Shared {
                 .name
                 .map(|tool| self.server.header_params(tool))
                 .unwrap_or_default();
-            let arguments = peek.names.arguments.as_ref().and_then(Value::as_object);
-            if let Err(e) = header_checks::check_params(headers, &params, arguments) {
+            let arguments: Option<serde_json::Map<String, Value>> = if params.is_empty() {
+                None
+            } else {
+                peek.names
+                    .arguments
+                    .as_ref()
+                    .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            };
+            if let Err(e) = header_checks::check_params(headers, &params, arguments.as_ref()) {
                 return rpc_error(StatusCode::BAD_REQUEST, Some(req.id), e);
             }
         }
