@@ -405,7 +405,8 @@ impl Following {
                         tokio::time::sleep(poll_interval(&task)).await;
                         continue;
                     }
-                    // Each answer goes on as soon as the caller gives it.
+                    // Each answer goes on as soon as the caller gives it; meanwhile the
+                    // upstream's task is still polled, in case it ends without the answers.
                     let mut answers: FuturesUnordered<_> = asked
                         .into_iter()
                         .map(|(key, request)| async move {
@@ -413,12 +414,23 @@ impl Following {
                             (key, answer)
                         })
                         .collect();
-                    while let Some((key, answer)) = answers.next().await {
-                        let answer = answer?;
-                        forwarded.insert(key.clone());
-                        let responses = InputResponses::from([(key, answer)]);
-                        let update = self.host.update_task(&self.upstream, &self.id, responses);
-                        self.bounded(update).await?;
+                    loop {
+                        tokio::select! {
+                            next = answers.next() => {
+                                let Some((key, answer)) = next else { break };
+                                let answer = answer?;
+                                forwarded.insert(key.clone());
+                                let responses = InputResponses::from([(key, answer)]);
+                                let update =
+                                    self.host.update_task(&self.upstream, &self.id, responses);
+                                self.bounded(update).await?;
+                            }
+                            () = tokio::time::sleep(poll_interval(&task)) => {
+                                if self.get().await?.status.is_terminal() {
+                                    break;
+                                }
+                            }
+                        }
                     }
                 }
                 TaskStatus::Working => tokio::time::sleep(poll_interval(&task)).await,

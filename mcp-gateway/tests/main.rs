@@ -920,7 +920,19 @@ impl ToolHandler for Job {
                 "required": ["ok"]
             }))
             .unwrap();
-            let answer = cx.keyed("confirm").elicit_with("Go on?", schema).await?;
+            let asking = cx.keyed("confirm").elicit_with("Go on?", schema);
+            let answer = if args.get("impatient") == Some(&json!(true)) {
+                // Gives up when the gate opens first.
+                tokio::select! {
+                    answer = asking => answer?,
+                    _permit = self.gate.acquire() => {
+                        unfinished.0 = None;
+                        return Ok(CallToolResult::success(vec![ContentBlock::text("gave up")]));
+                    }
+                }
+            } else {
+                asking.await?
+            };
             format!(
                 " confirmed {}",
                 Value::Object(answer.content.unwrap_or_default())
@@ -1106,6 +1118,28 @@ async fn the_upstream_tasks_questions_reach_the_caller_under_its_keys() {
         text(done.result.as_ref().unwrap()),
         r#"job q confirmed {"ok":true}"#
     );
+}
+
+#[tokio::test]
+async fn an_upstream_task_that_ends_with_its_question_open_ends_the_fronts() {
+    let t = tasks_gateway().await;
+    let alice = modern_caller(&t.gateway, "alice").await;
+    let task = started_task(
+        alice
+            .call_tool_or_task("job", json!({"ask": true, "impatient": true}))
+            .await
+            .unwrap(),
+    );
+    poll_until(&alice, &task.task_id, |t| {
+        t.status == TaskStatus::InputRequired
+    })
+    .await;
+    // The upstream's task completes without the answer: so does the front's.
+    t.gate.add_permits(1);
+    let done = poll_until(&alice, &task.task_id, |t| t.status.is_terminal()).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    assert_eq!(text(done.result.as_ref().unwrap()), "gave up");
+    assert!(done.input_requests.is_none());
 }
 
 #[tokio::test]
