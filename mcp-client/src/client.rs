@@ -53,6 +53,22 @@ impl ServerSession {
     }
 }
 
+/// The answer to a `tools/call` made with the tasks extension declared
+/// ([`Client::call_tool_or_task`]): the result, or the task the server made of the call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolCall {
+    /// The call ran to the end in the request.
+    Complete(CallToolResult),
+    /// The server runs the call as a task: poll it with [`Client::get_task`].
+    Task(Box<Task>),
+}
+
+/// A request's answer: its result, or a task (tasks extension).
+enum Answer<T> {
+    Complete(T),
+    Task(Box<TaskResult>),
+}
+
 tokio::task_local! {
     /// A handler that answers the input requests (modern `input_required` rounds) of the
     /// requests made inside its scope instead of the connection's: [`Client::with_handler`].
@@ -636,7 +652,27 @@ impl Client {
         params: Value,
         progress: Option<ProgressFn>,
     ) -> Result<T> {
+        match self.request_rounds(method, params, progress, false).await? {
+            Answer::Complete(result) => Ok(result),
+            Answer::Task(_) => Err(Error::Protocol(
+                "the server answered with a task, which this client did not ask for".into(),
+            )),
+        }
+    }
+
+    /// [`Client::request_with_input`], declaring the tasks extension when `tasks` (modern era):
+    /// the answer may then be a task.
+    async fn request_rounds<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Value,
+        progress: Option<ProgressFn>,
+        tasks: bool,
+    ) -> Result<Answer<T>> {
         let mut params = self.with_meta(params, None, None);
+        if tasks {
+            declare_tasks(&mut params);
+        }
         for _ in 0..=self.inner.max_rounds {
             let raw = self
                 .send_request(method, params.clone(), progress.clone())
@@ -644,12 +680,8 @@ impl Client {
             let outcome: Outcome<T> = serde_json::from_str(raw.get())
                 .map_err(|e| Error::Protocol(format!("invalid result for `{method}`: {e}")))?;
             match outcome {
-                Outcome::Complete(result) => return Ok(result),
-                Outcome::Task(_) => {
-                    return Err(Error::Protocol(
-                        "the server answered with a task, which this client did not ask for".into(),
-                    ));
-                }
+                Outcome::Complete(result) => return Ok(Answer::Complete(result)),
+                Outcome::Task(task) => return Ok(Answer::Task(task)),
                 Outcome::InputRequired(ir) => {
                     let mut responses = InputResponses::new();
                     let mut deferred = None;
@@ -824,12 +856,102 @@ impl Client {
         arguments: impl Serialize,
         progress: Option<ProgressFn>,
     ) -> Result<CallToolResult> {
+        match self
+            .call_tool_rounds(name, arguments, progress, false)
+            .await?
+        {
+            ToolCall::Complete(result) => Ok(result),
+            ToolCall::Task(_) => Err(Error::Protocol(
+                "the server answered with a task, which this client did not ask for".into(),
+            )),
+        }
+    }
+
+    /// Calls a tool with the tasks extension declared (modern era; in the legacy era this is
+    /// [`Client::call_tool`]): the server may run the call as a task, which is then returned
+    /// as it is, to be followed with [`Client::get_task`], [`Client::update_task`] and
+    /// [`Client::cancel_task`]. Input requests before the task is made are answered by the
+    /// handler, as for [`Client::call_tool`].
+    pub async fn call_tool_or_task(
+        &self,
+        name: &str,
+        arguments: impl Serialize,
+    ) -> Result<ToolCall> {
+        self.call_tool_rounds(name, arguments, None, true).await
+    }
+
+    /// [`Client::call_tool_or_task`], reporting progress to `on_progress`.
+    pub async fn call_tool_or_task_with_progress(
+        &self,
+        name: &str,
+        arguments: impl Serialize,
+        on_progress: impl Fn(&ProgressNotificationParams) + Send + Sync + 'static,
+    ) -> Result<ToolCall> {
+        self.call_tool_rounds(name, arguments, Some(Arc::new(on_progress)), true)
+            .await
+    }
+
+    /// The task `id` (tasks extension): its status, and what the status calls for (input
+    /// requests, the result, the error).
+    pub async fn get_task(&self, id: &str) -> Result<Task> {
+        let r: TaskResult = self
+            .task_request(messages::GetTask::METHOD, task_id(id))
+            .await?;
+        Ok(r.task)
+    }
+
+    /// Answers input requests of the task `id` (tasks extension).
+    pub async fn update_task(&self, id: &str, responses: InputResponses) -> Result<()> {
+        let params = UpdateTaskRequestParams {
+            task_id: id.to_owned(),
+            input_responses: responses,
+            meta: None,
+        };
+        let _: EmptyResult = self
+            .task_request(messages::UpdateTask::METHOD, params)
+            .await?;
+        Ok(())
+    }
+
+    /// Cancels the task `id` (tasks extension); a task that already ended stays as it is.
+    pub async fn cancel_task(&self, id: &str) -> Result<()> {
+        let _: EmptyResult = self
+            .task_request(messages::CancelTask::METHOD, task_id(id))
+            .await?;
+        Ok(())
+    }
+
+    /// A task method's request, with the tasks extension declared.
+    async fn task_request<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: impl Serialize,
+    ) -> Result<T> {
+        let params = serde_json::to_value(params).map_err(|e| Error::Protocol(e.to_string()))?;
+        let mut params = self.with_meta(params, None, None);
+        declare_tasks(&mut params);
+        let raw = self.send_request(method, params, None).await?;
+        serde_json::from_str(raw.get())
+            .map_err(|e| Error::Protocol(format!("invalid result for `{method}`: {e}")))
+    }
+
+    async fn call_tool_rounds(
+        &self,
+        name: &str,
+        arguments: impl Serialize,
+        progress: Option<ProgressFn>,
+        tasks: bool,
+    ) -> Result<ToolCall> {
         let arguments =
             serde_json::to_value(arguments).map_err(|e| Error::Protocol(e.to_string()))?;
         let params = serde_json::json!({ "name": name, "arguments": arguments });
-        let result: CallToolResult = self
-            .request_with_input(messages::CallTool::METHOD, params, progress)
-            .await?;
+        let result: CallToolResult = match self
+            .request_rounds(messages::CallTool::METHOD, params, progress, tasks)
+            .await?
+        {
+            Answer::Complete(result) => result,
+            Answer::Task(task) => return Ok(ToolCall::Task(Box::new(task.task))),
+        };
         if result.is_error != Some(true) {
             let validator = self
                 .inner
@@ -853,7 +975,7 @@ impl Client {
                 }
             }
         }
-        Ok(result)
+        Ok(ToolCall::Complete(result))
     }
 
     /// Reads a resource.
@@ -931,6 +1053,34 @@ impl Client {
         if let Some(close) = close {
             close.await;
         }
+    }
+}
+
+/// The params naming a task.
+fn task_id(id: &str) -> TaskIdParams {
+    TaskIdParams {
+        task_id: id.to_owned(),
+        meta: None,
+    }
+}
+
+/// Declares the tasks extension in the modern `_meta` of `params` (nothing in the legacy era,
+/// whose requests carry no capabilities).
+fn declare_tasks(params: &mut Value) {
+    let Some(capabilities) = params
+        .get_mut("_meta")
+        .and_then(|m| m.get_mut(mcp_core::meta::keys::CLIENT_CAPABILITIES))
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let extensions = capabilities
+        .entry("extensions")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(extensions) = extensions {
+        extensions
+            .entry(TASKS_EXTENSION)
+            .or_insert_with(|| Value::Object(Map::new()));
     }
 }
 

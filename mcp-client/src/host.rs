@@ -96,7 +96,7 @@ use mcp_core::{Era, ErrorCode, ErrorObject};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::client::{Client, EraChoice};
+use crate::client::{Client, EraChoice, ToolCall};
 use crate::error::Error;
 use crate::handler::{Change, ClientHandler, DynHandler, HandlerCapabilities};
 use crate::http::HttpServer;
@@ -278,6 +278,24 @@ pub struct Collision {
     pub name: String,
     /// The upstreams offering it, in configuration order.
     pub upstreams: Vec<String>,
+}
+
+/// The answer to [`Host::call_tool_or_task`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostToolCall {
+    /// The upstream's result, as it is.
+    Complete(CallToolResult),
+    /// The upstream runs the call as a task.
+    Task(UpstreamTask),
+}
+
+/// A task an upstream runs for a call made through the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamTask {
+    /// The upstream running it (the name [`Host::get_task`] takes).
+    pub upstream: String,
+    /// The task as the upstream made it; its id is the upstream's.
+    pub task: Task,
 }
 
 /// An error from a [`Host`].
@@ -1385,6 +1403,83 @@ impl Host {
         Client::with_handler(bridge, call)
             .await
             .map_err(|e| up.error(e))
+    }
+
+    /// Whether the upstream serving the tool `name` (namespaced) runs calls as tasks: it
+    /// declared the tasks extension (`io.modelcontextprotocol/tasks`).
+    pub fn runs_tasks(&self, name: &str) -> bool {
+        let Ok((up, _)) = self.route_name(ItemKind::Tool, name) else {
+            return false;
+        };
+        up.client().is_ok_and(|c| {
+            let session = c.session();
+            session.era() == Era::Modern && session.capabilities.has_extension(TASKS_EXTENSION)
+        })
+    }
+
+    /// [`Host::call_tool`] with the tasks extension declared: the upstream may run the call as
+    /// a task, which comes back as an [`UpstreamTask`] to follow with [`Host::get_task`],
+    /// [`Host::update_task`] and [`Host::cancel_task`]. Until the task is made, `bridge`
+    /// answers the call's input requests as for [`Host::call_tool`].
+    pub async fn call_tool_or_task(
+        &self,
+        name: &str,
+        arguments: impl Serialize,
+        bridge: impl ClientHandler,
+    ) -> Result<HostToolCall, HostError> {
+        let (up, original) = self.route_name(ItemKind::Tool, name)?;
+        let client = up.client()?;
+        let bridge: Arc<dyn DynHandler> = Arc::new(bridge);
+        let _inflight = up.enter(bridge.clone());
+        let progress = bridge.clone();
+        let call = client.call_tool_or_task_with_progress(&original, arguments, move |p| {
+            progress.on_progress(p);
+        });
+        match Client::with_handler(bridge, call)
+            .await
+            .map_err(|e| up.error(e))?
+        {
+            ToolCall::Complete(result) => Ok(HostToolCall::Complete(result)),
+            ToolCall::Task(task) => Ok(HostToolCall::Task(UpstreamTask {
+                upstream: up.name().to_owned(),
+                task: *task,
+            })),
+        }
+    }
+
+    /// The upstream's client for its task methods.
+    fn task_client(&self, upstream: &str) -> Result<(Arc<Up>, Client), HostError> {
+        let up = self.up(upstream).ok_or_else(|| HostError::Unavailable {
+            upstream: upstream.to_owned(),
+        })?;
+        let client = up.client()?;
+        Ok((up.clone(), client))
+    }
+
+    /// The task `id` of `upstream` as it is now (`tasks/get`).
+    pub async fn get_task(&self, upstream: &str, id: &str) -> Result<Task, HostError> {
+        let (up, client) = self.task_client(upstream)?;
+        client.get_task(id).await.map_err(|e| up.error(e))
+    }
+
+    /// Answers input requests of the task `id` of `upstream` (`tasks/update`).
+    pub async fn update_task(
+        &self,
+        upstream: &str,
+        id: &str,
+        responses: InputResponses,
+    ) -> Result<(), HostError> {
+        let (up, client) = self.task_client(upstream)?;
+        client
+            .update_task(id, responses)
+            .await
+            .map_err(|e| up.error(e))
+    }
+
+    /// Cancels the task `id` of `upstream` (`tasks/cancel`).
+    pub async fn cancel_task(&self, upstream: &str, id: &str) -> Result<(), HostError> {
+        let (up, client) = self.task_client(upstream)?;
+        client.cancel_task(id).await.map_err(|e| up.error(e))
     }
 
     /// Reads a resource on its upstream; the contents carry the namespaced URI. `bridge` as for

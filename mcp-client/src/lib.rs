@@ -16,10 +16,10 @@ pub mod transport;
 mod typed;
 
 pub use auth::OAuthConfig;
-pub use client::{Client, ClientBuilder, EraChoice, ServerSession};
+pub use client::{Client, ClientBuilder, EraChoice, ServerSession, ToolCall};
 pub use error::{Error, Result};
 pub use handler::{Change, ClientHandler, HandlerCapabilities, NoHandler};
-pub use host::{Host, HostBuilder, HostError, HostEvent, Upstream};
+pub use host::{Host, HostBuilder, HostError, HostEvent, HostToolCall, Upstream, UpstreamTask};
 pub use http::HttpServer;
 pub use listen::{Listener, Subscription};
 pub use mcp_core::contract::ToolContract;

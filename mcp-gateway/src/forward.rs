@@ -3,19 +3,23 @@
 //! [`instances`](crate::instances)), and the bridge that carries what an upstream does during a call (progress, logs,
 //! elicitation, sampling, roots) to the caller through the server [`Context`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use mcp_client::host::{Host, HostError, ItemKind as HostKind};
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
+use mcp_client::host::{Host, HostError, HostToolCall, ItemKind as HostKind, UpstreamTask};
 use mcp_client::{ClientHandler, HandlerCapabilities};
-use mcp_core::ErrorObject;
 use mcp_core::types::{
     CallToolResult, Completion, CompletionContext, CompletionReference, CreateMessageRequestParams,
-    CreateMessageResult, ElicitRequestParams, ElicitResult, GetPromptResult, JsonObject,
-    LoggingMessageNotificationParams, ProgressNotificationParams, Prompt, PromptReference,
-    ResourceContents, ResourceTemplateReference, Root, Tool,
+    CreateMessageResult, ElicitRequestParams, ElicitResult, GetPromptResult, InputRequest,
+    InputResponse, InputResponses, JsonObject, ListRootsResult, LoggingMessageNotificationParams,
+    ProgressNotificationParams, Prompt, PromptReference, ResourceContents,
+    ResourceTemplateReference, Root, Task, TaskStatus, Tool,
 };
+use mcp_core::{ErrorCode, ErrorObject};
 use mcp_server::access::ItemKind;
 use mcp_server::{
     Context, Error, PromptHandler, ResourceDefinition, ResourceHandler, Result, ToolHandler,
@@ -297,6 +301,13 @@ pub(crate) fn all_capabilities() -> HandlerCapabilities {
 }
 
 /// An upstream tool.
+///
+/// A tool of an upstream that runs calls as tasks (the tasks extension) is served as a tool
+/// that can run as a task and defers its task ([`ToolHandler::defers_task`]): a call from a
+/// caller that declared the extension reaches the upstream with the extension declared, runs
+/// as an ordinary request (input requests before the task included), and becomes a task of the
+/// front only when the upstream answers with a task. The front's task then follows the
+/// upstream's ([`Following`]).
 pub(crate) struct UpstreamTool {
     pub(crate) shared: Arc<Shared>,
     pub(crate) tool: Tool,
@@ -307,7 +318,15 @@ impl ToolHandler for UpstreamTool {
         self.tool.clone()
     }
 
+    fn defers_task(&self) -> bool {
+        true
+    }
+
     async fn call(&self, cx: Context, arguments: JsonObject) -> Result<CallToolResult> {
+        // The run in the front's task: follow the upstream task the request's run started.
+        if let Some(following) = cx.handed_over::<Following>() {
+            return following.run(&cx).await;
+        }
         let name = &self.tool.name;
         let size = || serde_json::to_vec(&arguments).map_or(0, |v| v.len());
         let entered = self.shared.enter(&cx, ItemKind::Tool, name, size).await?;
@@ -316,10 +335,229 @@ impl ToolHandler for UpstreamTool {
             .host_for(&cx, HostKind::Tool, name, "tools/call")
             .await?;
         let bridge = Bridge::new(&cx);
-        let call = host.call_tool(name, serde_json::Value::Object(arguments), bridge.clone());
-        let result = bridged(&bridge, &entered, "tool", name, call).await?;
-        fits(result, &entered, "tool", name)
+        let arguments = serde_json::Value::Object(arguments);
+        if !cx.can_continue_as_task() {
+            let call = host.call_tool(name, arguments, bridge.clone());
+            let result = bridged(&bridge, &entered, "tool", name, call).await?;
+            return fits(result, &entered, "tool", name);
+        }
+        let call = host.call_tool_or_task(name, arguments, bridge.clone());
+        match bridged(&bridge, &entered, "tool", name, call).await? {
+            HostToolCall::Complete(result) => fits(result, &entered, "tool", name),
+            HostToolCall::Task(task) => {
+                // The caller's own instance (if any) stays leased while its task runs.
+                let following = Following::new(host.clone(), task, entered, name, _lease);
+                // The front answers with a task of its own, whose run takes `following` over.
+                let following = cx.continue_as_task_with(following).await?;
+                following.run(&cx).await
+            }
+        }
     }
+}
+
+/// An upstream's task followed by a task of the front: the front's status follows the
+/// upstream's (polled with `tasks/get` at the upstream's interval), the upstream's input
+/// requests are asked of the caller under the same keys and their answers sent on with
+/// `tasks/update`, and the upstream's outcome becomes the front task's: a result (a tool error
+/// included) completes it, an error fails it with the error's code and message.
+///
+/// The upstream's task id never reaches the caller: the front's task has its own id, owned by
+/// the caller as every task of the front is. Dropped before the upstream's task ended (the
+/// front's task was cancelled or expired, or could not be made), it cancels the upstream's.
+///
+/// The rules' limits apply as to a call: the concurrency permit is held until the task ends,
+/// the timeout bounds each request to the upstream, the size limit applies to the result.
+pub(crate) struct Following {
+    host: Host,
+    upstream: String,
+    id: String,
+    entered: Entered,
+    tool: String,
+    /// The upstream's task ended: nothing to cancel.
+    ended: bool,
+    /// The caller's own upstream instance, held while the task runs.
+    _lease: Option<Lease>,
+}
+
+/// How often an upstream task is polled: its own interval, within these bounds.
+const POLL_MIN: Duration = Duration::from_millis(50);
+const POLL_MAX: Duration = Duration::from_secs(5);
+const POLL_DEFAULT: Duration = Duration::from_millis(500);
+
+impl Following {
+    fn new(
+        host: Host,
+        task: UpstreamTask,
+        entered: Entered,
+        tool: &str,
+        lease: Option<Lease>,
+    ) -> Self {
+        Following {
+            host,
+            upstream: task.upstream,
+            id: task.task.task_id,
+            entered,
+            tool: tool.to_owned(),
+            ended: task.task.status.is_terminal(),
+            _lease: lease,
+        }
+    }
+
+    /// Follows the upstream's task to its end; its outcome is the call's.
+    async fn run(mut self, cx: &Context) -> Result<CallToolResult> {
+        let mut forwarded = BTreeSet::new();
+        loop {
+            let task = self.get().await?;
+            match task.status {
+                TaskStatus::Completed => {
+                    self.ended = true;
+                    let result = serde_json::Value::Object(task.result.unwrap_or_default());
+                    let result: CallToolResult = serde_json::from_value(result).map_err(|e| {
+                        Error::protocol(ErrorObject::internal_error(format!(
+                            "the upstream's result of tool `{}` is malformed: {e}",
+                            self.tool
+                        )))
+                    })?;
+                    return fits(result, &self.entered, "tool", &self.tool);
+                }
+                TaskStatus::Failed => {
+                    self.ended = true;
+                    let error = task.error.map_or_else(
+                        || ErrorObject::internal_error("the upstream task failed"),
+                        |e| ErrorObject::new(e.code, e.message),
+                    );
+                    return Err(Error::protocol(error));
+                }
+                TaskStatus::Cancelled => {
+                    self.ended = true;
+                    return Err(Error::protocol(ErrorObject::internal_error(format!(
+                        "the upstream cancelled the task of tool `{}`",
+                        self.tool
+                    ))));
+                }
+                TaskStatus::InputRequired => {
+                    let asked: Vec<(String, InputRequest)> = task
+                        .input_requests
+                        .clone()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|(key, _)| !forwarded.contains(key))
+                        .collect();
+                    if asked.is_empty() {
+                        tokio::time::sleep(poll_interval(&task)).await;
+                        continue;
+                    }
+                    // Each answer goes on as soon as the caller gives it; meanwhile the
+                    // upstream's task is still polled, in case it ends without the answers.
+                    let mut answers: FuturesUnordered<_> = asked
+                        .into_iter()
+                        .map(|(key, request)| async move {
+                            let answer = ask(cx, &key, request).await;
+                            (key, answer)
+                        })
+                        .collect();
+                    loop {
+                        tokio::select! {
+                            next = answers.next() => {
+                                let Some((key, answer)) = next else { break };
+                                let answer = answer?;
+                                forwarded.insert(key.clone());
+                                let responses = InputResponses::from([(key, answer)]);
+                                let update =
+                                    self.host.update_task(&self.upstream, &self.id, responses);
+                                self.bounded(update).await?;
+                            }
+                            () = tokio::time::sleep(poll_interval(&task)) => {
+                                if self.get().await?.status.is_terminal() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                TaskStatus::Working => tokio::time::sleep(poll_interval(&task)).await,
+            }
+        }
+    }
+
+    /// The upstream's task now. An upstream that no longer knows it (restarted) fails the call
+    /// without naming the upstream's id.
+    async fn get(&self) -> Result<Task> {
+        let get = self.host.get_task(&self.upstream, &self.id);
+        self.bounded(get)
+            .await
+            .map_err(|e| match e.to_error_object(true).code {
+                ErrorCode::INVALID_PARAMS => Error::protocol(ErrorObject::internal_error(format!(
+                    "upstream `{}` no longer knows the task of tool `{}`",
+                    self.upstream, self.tool
+                ))),
+                _ => e,
+            })
+    }
+
+    /// An upstream request within the rules' timeout.
+    async fn bounded<T>(
+        &self,
+        work: impl Future<Output = std::result::Result<T, HostError>>,
+    ) -> Result<T> {
+        let Some(limit) = self.entered.timeout else {
+            return work.await.map_err(host_error);
+        };
+        match tokio::time::timeout(limit, work).await {
+            Ok(r) => r.map_err(host_error),
+            Err(_) => Err(Error::public(format!(
+                "tool `{}` timed out after {} ms",
+                self.tool,
+                limit.as_millis()
+            ))),
+        }
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (host, upstream, id) = (self.host.clone(), self.upstream.clone(), self.id.clone());
+        runtime.spawn(async move {
+            if let Err(e) = host.cancel_task(&upstream, &id).await {
+                tracing::debug!(%upstream, error = %e, "cannot cancel an upstream task");
+            }
+        });
+    }
+}
+
+/// The upstream task's polling interval, within bounds.
+fn poll_interval(task: &Task) -> Duration {
+    task.poll_interval_ms
+        .map_or(POLL_DEFAULT, Duration::from_millis)
+        .clamp(POLL_MIN, POLL_MAX)
+}
+
+/// Asks the caller what an upstream task asks, under the upstream's key.
+async fn ask(cx: &Context, key: &str, request: InputRequest) -> Result<InputResponse> {
+    Ok(match request {
+        InputRequest::Elicit(ElicitRequestParams::Form(f)) => InputResponse::Elicit(
+            cx.keyed(key)
+                .elicit_with(f.message, f.requested_schema)
+                .await?,
+        ),
+        InputRequest::Elicit(ElicitRequestParams::Url(u)) => {
+            let id = u.elicitation_id.unwrap_or_default();
+            InputResponse::Elicit(cx.elicit_url(u.message, u.url, id).await?)
+        }
+        InputRequest::CreateMessage(p) => {
+            InputResponse::CreateMessage(cx.keyed(key).sample(p).await?)
+        }
+        InputRequest::ListRoots(_) => InputResponse::ListRoots(ListRootsResult {
+            roots: cx.keyed(key).roots().await?,
+            meta: None,
+        }),
+    })
 }
 
 /// An upstream resource or resource template.

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use mcp_client::host::{Health, Host, HostEvent, ItemKind as HostKind, Naming, Upstream};
 use mcp_client::{Change, EraChoice, HttpServer, StdioServer, Transport};
-use mcp_core::types::{Implementation, Prompt, Resource, ResourceTemplate, Tool};
+use mcp_core::types::{
+    Implementation, Prompt, Resource, ResourceTemplate, TaskSupport, Tool, ToolExecution,
+};
 use mcp_server::access::ItemKind;
 use mcp_server::audit::{Audit, JsonlSink};
 use mcp_server::{Identity, ResourceDefinition, Server};
@@ -363,7 +365,17 @@ impl Syncer {
 
     fn run(&self) {
         let host = &self.shared.host;
-        let tools = host.tools();
+        let mut tools = host.tools();
+        // A modern upstream decides per call whether a call runs as a task and lists no task
+        // support: the front serves the tools of an upstream with the tasks extension as tools
+        // that can run as tasks (see `forward::UpstreamTool`).
+        for t in &mut tools {
+            if t.execution.is_none() && host.runs_tasks(&t.name) {
+                t.execution = Some(ToolExecution {
+                    task_support: Some(TaskSupport::Optional),
+                });
+            }
+        }
         let resources = host.resources();
         let templates = host.resource_templates();
         let prompts = host.prompts();

@@ -1305,3 +1305,331 @@ approval = "none"
     assert_ne!(pid(&alice).await, a);
     g.close().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The tasks extension through the gateway: a call the upstream runs as a task becomes a task of
+// the front, owned by its caller, whose status, input requests, result and cancellation follow
+// the upstream's task.
+
+/// Runs as a task when it can: waits until the test opens `gate` (or, with `"now": true`, not
+/// at all), then reports; with `"ask": true` it first asks to confirm, under the key `confirm`.
+/// Tells `cancelled` when its run is dropped before the end.
+struct Job {
+    gate: Arc<tokio::sync::Semaphore>,
+    started: Arc<Notify>,
+    cancelled: Arc<Notify>,
+}
+
+/// Notifies when dropped unless disarmed: a run that never reached its end.
+struct Unfinished(Option<Arc<Notify>>);
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(n) = self.0.take() {
+            n.notify_one();
+        }
+    }
+}
+
+impl ToolHandler for Job {
+    fn definition(&self) -> Tool {
+        let mut t = Tool::new("job", schema());
+        t.execution = Some(ToolExecution {
+            task_support: Some(TaskSupport::Optional),
+        });
+        t
+    }
+    async fn call(&self, cx: Context, args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        let mut unfinished = Unfinished(Some(self.cancelled.clone()));
+        self.started.notify_one();
+        let confirmed = if args.get("ask") == Some(&json!(true)) {
+            let schema = serde_json::from_value(json!({
+                "type": "object",
+                "properties": {"ok": {"type": "boolean"}},
+                "required": ["ok"]
+            }))
+            .unwrap();
+            let asking = cx.keyed("confirm").elicit_with("Go on?", schema);
+            let answer = if args.get("impatient") == Some(&json!(true)) {
+                // Gives up when the gate opens first.
+                tokio::select! {
+                    answer = asking => answer?,
+                    _permit = self.gate.acquire() => {
+                        unfinished.0 = None;
+                        return Ok(CallToolResult::success(vec![ContentBlock::text("gave up")]));
+                    }
+                }
+            } else {
+                asking.await?
+            };
+            format!(
+                " confirmed {}",
+                Value::Object(answer.content.unwrap_or_default())
+            )
+        } else {
+            String::new()
+        };
+        if args.get("fail") == Some(&json!(true)) {
+            unfinished.0 = None;
+            return Err(mcp_server::Error::protocol(
+                mcp_core::ErrorObject::internal_error("the job crashed"),
+            ));
+        }
+        if args.get("now") != Some(&json!(true)) {
+            let _permit = self.gate.acquire().await.expect("the gate stays open");
+        }
+        unfinished.0 = None;
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "job {}{confirmed}",
+            args.get("label").and_then(Value::as_str).unwrap_or("-")
+        ))]))
+    }
+}
+
+struct Tasks {
+    gateway: Gateway,
+    gate: Arc<tokio::sync::Semaphore>,
+    started: Arc<Notify>,
+    cancelled: Arc<Notify>,
+}
+
+async fn tasks_gateway() -> Tasks {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let started = Arc::new(Notify::new());
+    let cancelled = Arc::new(Notify::new());
+    let job = Job {
+        gate: gate.clone(),
+        started: started.clone(),
+        cancelled: cancelled.clone(),
+    };
+    let upstream = Server::new("upstream", "1.0.0").tool(job);
+    let config = parse(
+        r#"
+[upstreams.work]
+url = "http://127.0.0.1:9/unused"
+
+[[rules]]
+tools = ["*"]
+approval = "none"
+"#,
+    );
+    let gateway = Gateway::builder(config)
+        .transport("work", channel(upstream, alive()))
+        .start()
+        .await
+        .expect("the gateway starts");
+    Tasks {
+        gateway,
+        gate,
+        started,
+        cancelled,
+    }
+}
+
+/// A modern caller of the gateway that answers forms.
+async fn modern_caller(g: &Gateway, who: &str) -> Client {
+    client_with(
+        g,
+        Some(Identity::configured(who)),
+        Recorder::new().decline(),
+        EraChoice::Modern,
+    )
+    .await
+}
+
+/// Polls the front task until `done` says its state is the one awaited.
+async fn poll_until(c: &Client, id: &str, done: impl Fn(&Task) -> bool) -> Task {
+    tokio::time::timeout(SAFETY, async {
+        loop {
+            let task = c.get_task(id).await.expect("the caller sees its task");
+            if done(&task) {
+                return task;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the task gets there")
+}
+
+fn started_task(call: mcp_client::ToolCall) -> Task {
+    match call {
+        mcp_client::ToolCall::Task(t) => *t,
+        other => panic!("expected a task, got {other:?}"),
+    }
+}
+
+fn text(result: &JsonObject) -> String {
+    result["content"][0]["text"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_upstream_task_becomes_a_task_of_the_front() {
+    let t = tasks_gateway().await;
+    let alice = modern_caller(&t.gateway, "alice").await;
+    assert!(
+        alice.session().capabilities.has_extension(TASKS_EXTENSION),
+        "the front advertises the tasks extension of its upstream"
+    );
+
+    // Created, polled while it works, then completed with the upstream's result inline.
+    let call = alice
+        .call_tool_or_task("job", json!({"label": "a"}))
+        .await
+        .unwrap();
+    let task = started_task(call);
+    assert_eq!(task.status, TaskStatus::Working);
+    let working = alice.get_task(&task.task_id).await.unwrap();
+    assert_eq!(working.status, TaskStatus::Working);
+    assert!(working.result.is_none());
+    t.gate.add_permits(1);
+    let done = poll_until(&alice, &task.task_id, |t| t.status.is_terminal()).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    assert_eq!(text(done.result.as_ref().unwrap()), "job a");
+
+    // Without the extension the same tool runs to the end in the request, at the upstream too.
+    let plain = alice
+        .call_tool("job", json!({"label": "b", "now": true}))
+        .await
+        .unwrap();
+    assert_eq!(plain.content, vec![ContentBlock::text("job b")]);
+
+    // An upstream's protocol error fails the front's task with its code and message.
+    let task = started_task(
+        alice
+            .call_tool_or_task("job", json!({"fail": true}))
+            .await
+            .unwrap(),
+    );
+    let failed = poll_until(&alice, &task.task_id, |t| t.status.is_terminal()).await;
+    assert_eq!(failed.status, TaskStatus::Failed, "{failed:?}");
+    let error = failed.error.unwrap();
+    assert_eq!(
+        (error.code, error.message.as_str()),
+        (ErrorCode::INTERNAL_ERROR, "the job crashed")
+    );
+    assert!(failed.result.is_none());
+}
+
+#[tokio::test]
+async fn the_upstream_tasks_questions_reach_the_caller_under_its_keys() {
+    let t = tasks_gateway().await;
+    let alice = modern_caller(&t.gateway, "alice").await;
+    t.gate.add_permits(1);
+    let task = started_task(
+        alice
+            .call_tool_or_task("job", json!({"label": "q", "ask": true}))
+            .await
+            .unwrap(),
+    );
+    let asked = poll_until(&alice, &task.task_id, |t| {
+        t.status == TaskStatus::InputRequired
+    })
+    .await;
+    let requests = asked.input_requests.expect("the question is in tasks/get");
+    assert_eq!(requests.keys().collect::<Vec<_>>(), ["confirm"]);
+    match &requests["confirm"] {
+        InputRequest::Elicit(ElicitRequestParams::Form(f)) => assert_eq!(f.message, "Go on?"),
+        other => panic!("expected a form, got {other:?}"),
+    }
+    let answer = InputResponse::Elicit(ElicitResult {
+        action: ElicitAction::Accept,
+        content: Some(serde_json::from_value(json!({"ok": true})).unwrap()),
+        meta: None,
+    });
+    alice
+        .update_task(&task.task_id, [("confirm".to_owned(), answer)].into())
+        .await
+        .unwrap();
+    let done = poll_until(&alice, &task.task_id, |t| t.status.is_terminal()).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    assert_eq!(
+        text(done.result.as_ref().unwrap()),
+        r#"job q confirmed {"ok":true}"#
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_task_that_ends_with_its_question_open_ends_the_fronts() {
+    let t = tasks_gateway().await;
+    let alice = modern_caller(&t.gateway, "alice").await;
+    let task = started_task(
+        alice
+            .call_tool_or_task("job", json!({"ask": true, "impatient": true}))
+            .await
+            .unwrap(),
+    );
+    poll_until(&alice, &task.task_id, |t| {
+        t.status == TaskStatus::InputRequired
+    })
+    .await;
+    // The upstream's task completes without the answer: so does the front's.
+    t.gate.add_permits(1);
+    let done = poll_until(&alice, &task.task_id, |t| t.status.is_terminal()).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    assert_eq!(text(done.result.as_ref().unwrap()), "gave up");
+    assert!(done.input_requests.is_none());
+}
+
+#[tokio::test]
+async fn a_task_is_its_callers_and_cancelling_it_cancels_the_upstreams() {
+    let t = tasks_gateway().await;
+    let alice = modern_caller(&t.gateway, "alice").await;
+    let bob = modern_caller(&t.gateway, "bob").await;
+    let started = t.started.notified();
+    let task = started_task(
+        alice
+            .call_tool_or_task("job", json!({"label": "mine"}))
+            .await
+            .unwrap(),
+    );
+    tokio::time::timeout(SAFETY, started)
+        .await
+        .expect("the upstream runs the job");
+
+    // Another principal's id is answered exactly like an unknown id, for every task method.
+    let unknown = |e: mcp_client::Error| match e {
+        mcp_client::Error::Server(e) => (e.code, e.message.replace(&task.task_id, "ID")),
+        other => panic!("expected a JSON-RPC error, got {other}"),
+    };
+    let never = "no-such-task-00000000000000";
+    let theirs = unknown(bob.get_task(&task.task_id).await.unwrap_err());
+    let nobodys = unknown(bob.get_task(never).await.unwrap_err());
+    assert_eq!(theirs.0, ErrorCode::INVALID_PARAMS);
+    assert_eq!(theirs.1, nobodys.1.replace(never, "ID"));
+    assert_eq!(
+        unknown(bob.cancel_task(&task.task_id).await.unwrap_err()),
+        theirs
+    );
+    assert_eq!(
+        unknown(
+            bob.update_task(&task.task_id, InputResponses::new())
+                .await
+                .unwrap_err()
+        ),
+        theirs
+    );
+    // Bob's attempts changed nothing.
+    assert_eq!(
+        alice.get_task(&task.task_id).await.unwrap().status,
+        TaskStatus::Working
+    );
+
+    // Alice cancels: the front's task is cancelled and so is the upstream's run.
+    let cancelled = t.cancelled.notified();
+    alice.cancel_task(&task.task_id).await.unwrap();
+    assert_eq!(
+        alice.get_task(&task.task_id).await.unwrap().status,
+        TaskStatus::Cancelled
+    );
+    tokio::time::timeout(SAFETY, cancelled)
+        .await
+        .expect("the upstream's task is cancelled");
+    // Opening the gate now completes nothing: the front's task stays cancelled.
+    t.gate.add_permits(1);
+    alice.cancel_task(&task.task_id).await.unwrap();
+    assert_eq!(
+        alice.get_task(&task.task_id).await.unwrap().status,
+        TaskStatus::Cancelled
+    );
+}

@@ -60,6 +60,9 @@ pub(crate) struct Mrtr {
     pub(crate) task_allowed: AtomicBool,
     /// Set when the handler called [`Context::continue_as_task`] and it was allowed.
     pub(crate) continue_as_task: AtomicBool,
+    /// What the handler hands over to its run in the task
+    /// ([`Context::continue_as_task_with`]).
+    pub(crate) handover: Mutex<Option<Box<dyn Any + Send>>>,
     /// The approval grant an earlier round of this call sealed into `requestState`.
     pub(crate) carried_approval: Option<String>,
     /// The approval given in this round, for the next round's `requestState`.
@@ -74,6 +77,7 @@ impl Mrtr {
             next: AtomicUsize::new(0),
             task_allowed: AtomicBool::new(false),
             continue_as_task: AtomicBool::new(false),
+            handover: Mutex::new(None),
             carried_approval: None,
             kept_approval: Mutex::new(None),
         }
@@ -474,13 +478,45 @@ impl Context {
     /// # Ok(String::new()) }
     /// ```
     pub async fn continue_as_task(&self) -> Result<()> {
+        self.continue_as_task_with(()).await
+    }
+
+    /// Whether [`Context::continue_as_task`] would move this call into a task: a `tools/call`
+    /// of a `defer_task` tool, in the modern era, from a client that declared the tasks
+    /// extension, not yet in a task.
+    pub fn can_continue_as_task(&self) -> bool {
+        matches!(&self.inner.input, InputMode::Modern(mrtr) if mrtr.task_allowed.load(Ordering::Relaxed))
+    }
+
+    /// [`Context::continue_as_task`], handing `value` over to the handler's run in the task,
+    /// which takes it with [`Context::handed_over`]: what was done before the task (a resource
+    /// acquired, a job started elsewhere) is not done again. When there is no task to move to,
+    /// `value` comes back (`Ok`) and the call goes on in the request; when the call moves, the
+    /// round ends (`Err`, to return with `?`). A value the task never takes is dropped with the
+    /// task, or with the request when the task cannot be created.
+    pub async fn continue_as_task_with<T: Send + 'static>(&self, value: T) -> Result<T> {
         match &self.inner.input {
             InputMode::Modern(mrtr) if mrtr.task_allowed.load(Ordering::Relaxed) => {
+                *mrtr.handover.lock().expect("not poisoned") = Some(Box::new(value));
                 mrtr.continue_as_task.store(true, Ordering::Relaxed);
                 Err(Error::input_required())
             }
-            _ => Ok(()),
+            _ => Ok(value),
         }
+    }
+
+    /// In the run of a call that moved into a task with [`Context::continue_as_task_with`]: the
+    /// value handed over, once (`None` afterwards, elsewhere, or for another type).
+    pub fn handed_over<T: Send + 'static>(&self) -> Option<T> {
+        let InputMode::Task(slot) = &self.inner.input else {
+            return None;
+        };
+        let mut handover = slot.handover.lock().expect("not poisoned");
+        if !handover.as_ref().is_some_and(|v| v.is::<T>()) {
+            return None;
+        }
+        let value = handover.take()?.downcast::<T>().ok()?;
+        Some(*value)
     }
 
     /// Asks the client under a key of the handler's choosing (modern era): the key names the

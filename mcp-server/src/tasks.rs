@@ -93,6 +93,9 @@ pub(crate) struct TaskSlot {
     pub(crate) state: Mutex<TaskState>,
     changed: watch::Sender<u64>,
     next_key: AtomicUsize,
+    /// What the request's run handed over to the run in the task
+    /// ([`crate::Context::continue_as_task_with`]).
+    pub(crate) handover: Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
 
 impl TaskSlot {
@@ -362,6 +365,7 @@ impl TaskStore {
             }),
             changed: watch::channel(0).0,
             next_key: AtomicUsize::new(0),
+            handover: Mutex::new(None),
         });
         t.0.insert(slot.id.clone(), slot.clone());
         t.1.push(slot.id.clone());

@@ -276,16 +276,22 @@ impl ToolHandler for Deferred {
             .keyed("user_name")
             .elicit_with("Who is it for?", schema)
             .await?;
-        cx.continue_as_task().await?;
-        // Asked again in the task: the answer gathered before is there.
-        let again = cx.roots().await?;
         let name = answer
             .content
             .and_then(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
             .unwrap_or_default();
+        // What the request's run hands over reaches the run in the task, once.
+        cx.continue_as_task_with(format!("from the request of {name}"))
+            .await?;
+        let handed = cx.handed_over::<String>();
+        let twice = cx.handed_over::<String>();
+        assert!(twice.is_none(), "handed over once");
+        // Asked again in the task: the answer gathered before is there.
+        let again = cx.roots().await?;
         Ok(CallToolResult::success(vec![ContentBlock::text(format!(
-            "deferred for {name}, {} roots",
-            again.len()
+            "deferred for {name}, {} roots, handed over: {}",
+            again.len(),
+            handed.as_deref().unwrap_or("nothing")
         ))]))
     }
 }
@@ -1163,7 +1169,7 @@ async fn modern_tasks_after_multi_round_trips() {
     let done = poll_until_done(&mut c, 400, &id, Some(tasks_meta())).await;
     assert_eq!(
         done["result"]["result"]["content"][0]["text"],
-        "deferred for Alice, 0 roots"
+        "deferred for Alice, 0 roots, handed over: from the request of Alice"
     );
     // Without the extension the same tool runs to the end in the request.
     let r = c
@@ -1177,7 +1183,7 @@ async fn modern_tasks_after_multi_round_trips() {
         )
         .await;
     assert_eq!(
-        r["result"]["content"][0]["text"], "deferred for Bob, 0 roots",
+        r["result"]["content"][0]["text"], "deferred for Bob, 0 roots, handed over: nothing",
         "{r}"
     );
     // The task methods need the extension (-32021).

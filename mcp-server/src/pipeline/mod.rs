@@ -91,6 +91,8 @@ pub(crate) struct Detach {
     pub(crate) ttl: Option<std::time::Duration>,
     /// The input responses gathered before the task (a deferred task).
     pub(crate) answers: InputResponses,
+    /// What the handler handed over to its run in the task (a deferred task).
+    pub(crate) handover: Option<Box<dyn std::any::Any + Send>>,
 }
 
 /// Why a call ends before its result.
@@ -263,6 +265,7 @@ impl Server {
             options.max_tasks,
         )?;
         slot.seed(detach.answers);
+        *slot.handover.lock().expect("not poisoned") = detach.handover;
         let cx = call.cx.clone();
         let modern = call.modern();
         call.cx = run::task_context(&cx, &slot);

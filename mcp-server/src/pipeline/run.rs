@@ -58,6 +58,7 @@ async fn run(call: &mut Call) -> Result<Flow, Stop> {
                 return Ok(Flow::Detach(Detach {
                     ttl,
                     answers: InputResponses::new(),
+                    handover: None,
                 }));
             }
         }
@@ -77,6 +78,7 @@ async fn run(call: &mut Call) -> Result<Flow, Stop> {
         return Ok(Flow::Detach(Detach {
             ttl,
             answers: mrtr.responses.clone(),
+            handover: mrtr.handover.lock().expect("not poisoned").take(),
         }));
     }
     call.result = Some(outcome.map_err(Stop::Failed)?);
