@@ -305,6 +305,11 @@ pub struct UpstreamConfig {
     /// How long connecting may take, in seconds (30).
     #[serde(default)]
     pub connect_timeout_secs: Option<u64>,
+    /// How many messages per second the upstream may send before it is taken for flooding and
+    /// reconnected (1000; `0`: no limit). A busy upstream answering many calls at once sends
+    /// more.
+    #[serde(default)]
+    pub max_messages_per_second: Option<u32>,
     /// The era to speak: `auto` (default), `legacy` or `modern`.
     #[serde(default)]
     pub era: Option<String>,

@@ -310,6 +310,9 @@ fn upstream(
     if let Some(t) = u.connect_timeout_secs {
         up = up.connect_timeout(Duration::from_secs(t));
     }
+    if let Some(limit) = u.max_messages_per_second {
+        up = up.max_messages_per_second((limit > 0).then_some(limit));
+    }
     Ok(up)
 }
 
