@@ -141,13 +141,15 @@ impl Server {
             }
             return Ok(());
         }
-        // Bound to the principal, the item, its arguments and what the rules found.
+        // Bound to the principal, the item, its arguments and what the rules found. The
+        // arguments by their hash: the approver is not shown values (a tool may have been
+        // given the very data its result is withheld for).
         let key = cx.identity().map(crate::Identity::principal_key);
         let principal = key.as_deref().unwrap_or("anonymous");
         let request = serde_json::json!({
             "release": what,
             "rules": pass.approve,
-            "arguments": arguments,
+            "arguments": crate::approval::arguments_hash(arguments),
         });
         let pending = PendingCall::new(name, &request, principal);
         let asker = ReleaseAsker {

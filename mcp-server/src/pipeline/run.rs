@@ -31,14 +31,14 @@ impl Stage for Run {
 
     fn apply<'a>(
         &'a self,
-        _server: &'a Server,
+        server: &'a Server,
         call: &'a mut Call,
     ) -> BoxFuture<'a, Result<Flow, Stop>> {
-        Box::pin(run(call))
+        Box::pin(run(server, call))
     }
 }
 
-async fn run(call: &mut Call) -> Result<Flow, Stop> {
+async fn run(server: &Server, call: &mut Call) -> Result<Flow, Stop> {
     // A deferred task starts when the handler calls `continue_as_task`.
     let mut deferred = None;
     if call.task.is_none()
@@ -63,9 +63,11 @@ async fn run(call: &mut Call) -> Result<Flow, Stop> {
             }
         }
     }
+    // A deferred task calls the handler again with the same arguments, and a result filter's
+    // release approval is bound to them: kept then, otherwise handed over without a copy.
+    let keep = deferred.is_some() || server.inner.filters.is_some();
     let arguments = match &mut call.arguments {
-        // A deferred task calls the handler again with the same arguments.
-        serde_json::Value::Object(arguments) if deferred.is_some() => arguments.clone(),
+        serde_json::Value::Object(arguments) if keep => arguments.clone(),
         serde_json::Value::Object(arguments) => std::mem::take(arguments),
         _ => unreachable!("the arguments are an object"),
     };
@@ -218,6 +220,35 @@ mod tests {
         assert!(matches!(Run.apply(&server, &mut c).await, Ok(Flow::Next)));
         let result = c.result.expect("a result");
         assert_eq!(result.content, vec![ContentBlock::text("hi")]);
+    }
+
+    #[tokio::test]
+    async fn the_arguments_stay_for_the_result_filters() {
+        use crate::filter::{Action, Detector, Filters, Rule};
+        let args = serde_json::json!({ "text": "hi" });
+        // Without filters nothing later needs them: handed to the handler, not copied.
+        let server = Server::new("t", "1").tool(Echo(TaskSupport::Forbidden));
+        let mut c = call(
+            &server,
+            modern_context(Default::default(), None),
+            "echo",
+            args.clone(),
+        );
+        assert!(matches!(Run.apply(&server, &mut c).await, Ok(Flow::Next)));
+        assert_eq!(c.arguments, serde_json::json!({}));
+        // With filters, a release approval is bound to the call's own arguments.
+        let filters = Filters::new([Rule::detector(Detector::Email, Action::Approve)]).unwrap();
+        let server = Server::new("t", "1")
+            .tool(Echo(TaskSupport::Forbidden))
+            .filters(filters);
+        let mut c = call(
+            &server,
+            modern_context(Default::default(), None),
+            "echo",
+            args.clone(),
+        );
+        assert!(matches!(Run.apply(&server, &mut c).await, Ok(Flow::Next)));
+        assert_eq!(c.arguments, args);
     }
 
     #[tokio::test]
