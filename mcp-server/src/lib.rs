@@ -27,6 +27,7 @@ mod session;
 mod shape;
 mod state_token;
 mod stdio;
+pub mod store;
 mod tasks;
 pub mod trace;
 pub mod validate;

@@ -82,8 +82,23 @@ impl Default for ServerOptions {
     }
 }
 
+/// The bus topic of [`Event`]s passed between replicas.
+const EVENTS_TOPIC: &str = "events";
+
+#[derive(serde::Serialize)]
+struct RemoteEvent<'a> {
+    origin: &'a str,
+    event: &'a Event,
+}
+
+#[derive(serde::Deserialize)]
+struct OwnedRemoteEvent {
+    origin: String,
+    event: Event,
+}
+
 /// Something that changed while serving, for the list_changed and update notifications.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Event {
     ToolsChanged,
     ResourcesChanged,
@@ -199,6 +214,16 @@ pub(crate) struct Inner {
     modern_meta: std::sync::OnceLock<Meta>,
     /// The result filters ([`Server::filters`]).
     pub(crate) filters: Option<Arc<crate::filter::Filters>>,
+    /// The state shared with other replicas ([`Server::store`]); `None`: all in this process.
+    pub(crate) store: Option<Arc<dyn crate::store::Store>>,
+    /// This replica's name on the store's bus (random), to tell its own messages apart.
+    pub(crate) replica: String,
+    /// Whether [`Server::request_state_key`] chose the key (else replicas agree on one through
+    /// the store).
+    key_chosen: bool,
+    /// Started at the first session when a store is attached: the task that passes events
+    /// published by other replicas on to this one's sessions.
+    remote_events: std::sync::OnceLock<()>,
 }
 
 /// An MCP server: tools, resources, templates and prompts, with a name and a version.
@@ -260,6 +285,10 @@ impl Server {
                 default_gate: std::sync::OnceLock::new(),
                 modern_meta: std::sync::OnceLock::new(),
                 filters: None,
+                store: None,
+                replica: crate::trace::hex(&random_key()[..8]),
+                key_chosen: false,
+                remote_events: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -287,8 +316,41 @@ impl Server {
     /// load balancer the same key.
     #[must_use]
     pub fn request_state_key(mut self, key: [u8; 32]) -> Self {
-        self.inner_mut().state_key = key;
+        let inner = self.inner_mut();
+        inner.state_key = key;
+        inner.key_chosen = true;
         self
+    }
+
+    /// Shares state with the other replicas of this server through `store`: approval and round
+    /// nonces, rate-limit buckets, tasks, legacy sessions with their event buffers, and
+    /// notifications (see [`crate::store`]). Every replica also needs the same
+    /// [`request_state_key`](Self::request_state_key); [`connect_store`](Self::connect_store)
+    /// agrees on one through the store.
+    #[must_use]
+    pub fn store(mut self, store: Arc<dyn crate::store::Store>) -> Self {
+        self.inner_mut().store = Some(store);
+        self
+    }
+
+    /// Connects to the store `url` names ([`crate::store::connect`]: `redis://HOST:PORT` with
+    /// the `redis` feature, or `memory:`) and shares state through it
+    /// ([`store`](Self::store)). Unless [`request_state_key`](Self::request_state_key) chose
+    /// one, the replicas agree on the key that seals `requestState` and approvals through the
+    /// store: the first replica's random key is kept there.
+    pub async fn connect_store(self, url: &str) -> Result<Self, crate::store::StoreError> {
+        let store = crate::store::connect(url).await?;
+        let mut server = self;
+        if !server.inner.key_chosen {
+            let key = crate::store::agree_key(store.as_ref()).await?;
+            server.inner_mut().state_key = key;
+        }
+        Ok(server.store(store))
+    }
+
+    /// The store shared with other replicas, if one is attached.
+    pub fn shared_store(&self) -> Option<&Arc<dyn crate::store::Store>> {
+        self.inner.store.as_ref()
     }
 
     /// The identity of the caller for connections that authenticate no one, such as stdio (the
@@ -444,7 +506,7 @@ impl Server {
             defers_task,
         });
         drop(reg);
-        let _ = self.inner.events.send(Event::ToolsChanged);
+        self.emit(Event::ToolsChanged);
         Ok(())
     }
 
@@ -468,7 +530,7 @@ impl Server {
         let removed = reg.tools.len() != before;
         drop(reg);
         if removed {
-            let _ = self.inner.events.send(Event::ToolsChanged);
+            self.emit(Event::ToolsChanged);
         }
         removed
     }
@@ -544,7 +606,7 @@ impl Server {
             (ResourceDefinition::Template(_), None) => unreachable!("parsed above"),
         }
         drop(reg);
-        let _ = self.inner.events.send(Event::ResourcesChanged);
+        self.emit(Event::ResourcesChanged);
         Ok(())
     }
 
@@ -557,7 +619,7 @@ impl Server {
         let removed = reg.resources.len() + reg.templates.len() != before;
         drop(reg);
         if removed {
-            let _ = self.inner.events.send(Event::ResourcesChanged);
+            self.emit(Event::ResourcesChanged);
         }
         removed
     }
@@ -593,7 +655,7 @@ impl Server {
             policy,
         });
         drop(reg);
-        let _ = self.inner.events.send(Event::PromptsChanged);
+        self.emit(Event::PromptsChanged);
         Ok(())
     }
 
@@ -628,7 +690,7 @@ impl Server {
         let removed = reg.prompts.len() != before;
         drop(reg);
         if removed {
-            let _ = self.inner.events.send(Event::PromptsChanged);
+            self.emit(Event::PromptsChanged);
         }
         removed
     }
@@ -671,13 +733,69 @@ impl Server {
             Event::ResourcesChanged,
             Event::PromptsChanged,
         ] {
-            let _ = self.inner.events.send(e);
+            self.emit(e);
         }
     }
 
-    /// Tells subscribed clients that the resource at `uri` changed.
+    /// Tells subscribed clients that the resource at `uri` changed: this replica's, and with a
+    /// [`store`](Self::store), every other replica's.
     pub fn notify_resource_updated(&self, uri: impl Into<String>) {
-        let _ = self.inner.events.send(Event::ResourceUpdated(uri.into()));
+        self.emit(Event::ResourceUpdated(uri.into()));
+    }
+
+    /// Sends an event to this replica's sessions and, with a store, publishes it for the others.
+    pub(crate) fn emit(&self, event: Event) {
+        if let Some(store) = &self.inner.store
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let payload = serde_json::to_vec(&RemoteEvent {
+                origin: &self.inner.replica,
+                event: &event,
+            })
+            .expect("serializes");
+            let store = store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.publish(EVENTS_TOPIC, &payload).await {
+                    tracing::warn!(error = %e, "a notification was not passed to the other replicas");
+                }
+            });
+        }
+        let _ = self.inner.events.send(event);
+    }
+
+    /// With a store, starts (once) passing the events other replicas publish on to this
+    /// replica's sessions. Called as a session starts.
+    pub(crate) fn follow_remote_events(&self) {
+        let Some(store) = &self.inner.store else {
+            return;
+        };
+        self.inner.remote_events.get_or_init(|| {
+            let mut messages = store.subscribe();
+            let inner = Arc::downgrade(&self.inner);
+            tokio::spawn(async move {
+                loop {
+                    let message = match messages.recv().await {
+                        Ok(m) => m,
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(missed = n, "missed notifications of other replicas");
+                            continue;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    };
+                    let Some(inner) = inner.upgrade() else { break };
+                    if message.topic != EVENTS_TOPIC {
+                        continue;
+                    }
+                    match serde_json::from_slice::<OwnedRemoteEvent>(&message.payload) {
+                        Ok(r) if r.origin != inner.replica => {
+                            let _ = inner.events.send(r.event);
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "a malformed notification on the store's bus"),
+                    }
+                }
+            });
+        });
     }
 
     /// The server's name and version.

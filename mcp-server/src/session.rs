@@ -174,6 +174,7 @@ impl Connection {
     }
 
     fn spawn_event_forwarder(self: &Arc<Self>) {
+        self.server.follow_remote_events();
         let weak: Weak<Connection> = Arc::downgrade(self);
         let mut events = self.server.inner.events.subscribe();
         let shutdown = self.shutdown.clone();
@@ -754,6 +755,7 @@ impl Connection {
             resource_subscriptions: filter.resource_subscriptions.clone(),
             tasks_status: None,
         };
+        self.server.follow_remote_events();
         let mut events = self.server.inner.events.subscribe();
         if let Some(ack) = notification::<messages::SubscriptionsAcknowledged>(
             SubscriptionsAcknowledgedNotificationParams {
