@@ -71,6 +71,9 @@ pub enum Denial {
     },
     /// The server's [`AccessControl`](crate::access::AccessControl) refused, for this reason.
     Refused(&'static str),
+    /// The rate limit is kept in the store shared by the server's replicas, which could not be
+    /// reached: refused rather than let through uncounted ([`crate::store`]).
+    StoreUnavailable,
 }
 
 impl Denial {
@@ -85,6 +88,7 @@ impl Denial {
             Denial::RateLimited(_) => "rate_limited",
             Denial::ArgumentsTooLarge { .. } => "arguments_too_large",
             Denial::Refused(reason) => reason,
+            Denial::StoreUnavailable => "store_unavailable",
         }
     }
 
@@ -112,6 +116,13 @@ impl Denial {
                 "reason": reason,
                 "retryAfterMs": u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
             })),
+            Denial::StoreUnavailable => ErrorObject::new(
+                crate::store::STORE_UNAVAILABLE,
+                format!(
+                    "{kind} `{name}` is rate limited across the server's replicas, and their shared state is unavailable: try again shortly"
+                ),
+            )
+            .with_data(serde_json::json!({ "reason": reason })),
             _ => ErrorObject::new(ACCESS_DENIED, format!("access denied to {kind} `{name}`"))
                 .with_data(serde_json::json!({ "reason": reason })),
         }
@@ -125,6 +136,8 @@ pub(crate) struct Settings {
     pub(crate) defaults: Policy,
     /// Access decided per caller ([`crate::Server::access_control`]).
     pub(crate) access: Option<crate::access::AccessHook>,
+    /// Where rate-limit buckets are kept when replicas share them ([`crate::Server::store`]).
+    pub(crate) store: Option<Arc<dyn crate::store::Store>>,
 }
 
 /// The declared policy of one item, with the state that enforces it (rate limiter, concurrency
@@ -273,7 +286,24 @@ impl ItemPolicy {
         {
             return Err(Denial::ArgumentsTooLarge { limit }.into());
         }
-        if let Some(limiter) = &limits.limiter {
+        if let (Some(store), Some(rate)) = (&settings.store, policy.rate_limit) {
+            // One bucket per item and principal across every replica.
+            let principal =
+                identity.map_or(std::borrow::Cow::Borrowed("[]"), |i| i.principal_key());
+            let item = self
+                .item
+                .as_ref()
+                .map_or_else(String::new, |(kind, name)| format!("{kind:?}:{name}"));
+            let key = format!("rate:{item}:{principal}");
+            match store.rate(&key, rate.requests, rate.per).await {
+                Ok(Ok(())) => {}
+                Ok(Err(wait)) => return Err(Denial::RateLimited(wait).into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a rate-limited call was refused: the shared store is unavailable");
+                    return Err(Denial::StoreUnavailable.into());
+                }
+            }
+        } else if let Some(limiter) = &limits.limiter {
             // Per principal (issuer and subject); unauthenticated callers share `[]`, which no
             // principal's key can be.
             let key = identity.map_or_else(|| "[]".to_owned(), |i| i.principal_key().into_owned());
@@ -378,6 +408,7 @@ mod tests {
             require_authorization: true,
             defaults: Policy::default(),
             access: None,
+            store: None,
         }
     }
 

@@ -223,6 +223,9 @@ pub enum DenialReason {
     /// There is no way to ask: no approver is configured and the client cannot elicit, or the
     /// approver failed.
     Unavailable,
+    /// The store the replicas share ([`crate::store`]) could not be reached, so single use
+    /// could not be checked: refused, never allowed.
+    StoreUnavailable,
 }
 
 impl DenialReason {
@@ -236,6 +239,7 @@ impl DenialReason {
             DenialReason::Expired => "expired",
             DenialReason::WrongBinding => "wrong_binding",
             DenialReason::Unavailable => "unavailable",
+            DenialReason::StoreUnavailable => "store_unavailable",
         }
     }
 }
@@ -283,7 +287,8 @@ const KIND_REQUEST: &str = "approval";
 const KIND_GRANT: &str = "grant";
 
 /// How a pending approval was asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum Channel {
     /// An answer carries the decision ([`Approvals::issue`]; the gate's approval form).
     Answer,
@@ -400,6 +405,30 @@ pub struct Approvals {
     key: [u8; 32],
     lifetime: Duration,
     store: Mutex<NonceStore>,
+    /// The store shared with other replicas, when there is one: nonces are kept there instead.
+    shared: std::sync::OnceLock<Arc<dyn crate::store::Store>>,
+}
+
+/// A pending request as the shared store keeps it (`approval:{nonce}`).
+#[derive(Serialize, Deserialize)]
+struct SharedEntry {
+    summary: String,
+    channel: Channel,
+}
+
+/// The bus topic on which a replica announces a decision recorded for a nonce.
+const DECIDED_TOPIC: &str = "approval-decided";
+
+fn store_unavailable(e: &crate::store::StoreError) -> Denial {
+    tracing::warn!(error = %e, "an approval was refused: the shared store is unavailable");
+    Denial::new(
+        DenialReason::StoreUnavailable,
+        "the server's shared state is unavailable, so the approval cannot be checked: try again shortly",
+    )
+}
+
+fn shared_ttl(expires_at_ms: u64) -> Duration {
+    Duration::from_millis(expires_at_ms.saturating_sub(now_ms()).max(1))
 }
 
 impl fmt::Debug for Approvals {
@@ -422,6 +451,100 @@ impl Approvals {
                 capacity: DEFAULT_CAPACITY,
                 issued: 0,
             }),
+            shared: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Keeps nonces in `store`, shared with the other replicas of the server, so that a request
+    /// is single-use across all of them (and a decision recorded through one replica's approver
+    /// page is seen by the replica that waits for it). Every replica needs the same server key.
+    pub fn with_store(self, store: Arc<dyn crate::store::Store>) -> Self {
+        self.attach_store(store);
+        self
+    }
+
+    /// [`Approvals::with_store`] on a shared instance; a store attached already stays.
+    pub(crate) fn attach_store(&self, store: Arc<dyn crate::store::Store>) {
+        let _ = self.shared.set(store);
+    }
+
+    // The nonce operations: in this process, or in the shared store.
+
+    async fn insert(
+        &self,
+        nonce: &str,
+        expires_at_ms: u64,
+        summary: String,
+        channel: Channel,
+    ) -> Result<(), Denial> {
+        match self.shared.get() {
+            None => {
+                self.store.lock().expect("not poisoned").insert(
+                    nonce,
+                    expires_at_ms,
+                    summary,
+                    channel,
+                );
+                Ok(())
+            }
+            Some(store) => {
+                let entry =
+                    serde_json::to_vec(&SharedEntry { summary, channel }).expect("serializes");
+                store
+                    .put(
+                        &format!("approval:{nonce}"),
+                        &entry,
+                        shared_ttl(expires_at_ms),
+                    )
+                    .await
+                    .map_err(|e| store_unavailable(&e))
+            }
+        }
+    }
+
+    /// Spends a nonce: `Some` with the recorded decision if it was pending, `None` if it was
+    /// used already or is unknown.
+    async fn spend(&self, nonce: &str) -> Result<Option<Option<bool>>, Denial> {
+        match self.shared.get() {
+            None => Ok(self.store.lock().expect("not poisoned").spend(nonce)),
+            Some(store) => {
+                let taken = store
+                    .take(&format!("approval:{nonce}"))
+                    .await
+                    .map_err(|e| store_unavailable(&e))?;
+                if taken.is_none() {
+                    return Ok(None);
+                }
+                let decision = store
+                    .take(&format!("approval-decision:{nonce}"))
+                    .await
+                    .map_err(|e| store_unavailable(&e))?;
+                Ok(Some(decision.map(|d| d == b"1")))
+            }
+        }
+    }
+
+    /// The summary and channel of a pending nonce (`None` if it is not pending).
+    async fn pending(&self, nonce: &str) -> Result<Option<(String, Channel)>, Denial> {
+        match self.shared.get() {
+            None => {
+                let store = self.store.lock().expect("not poisoned");
+                Ok(match store.entries.get(nonce).map(|e| &e.state) {
+                    Some(EntryState::Pending {
+                        summary, channel, ..
+                    }) => Some((summary.clone(), *channel)),
+                    _ => None,
+                })
+            }
+            Some(store) => {
+                let entry = store
+                    .get(&format!("approval:{nonce}"))
+                    .await
+                    .map_err(|e| store_unavailable(&e))?;
+                Ok(entry
+                    .and_then(|e| serde_json::from_slice::<SharedEntry>(&e).ok())
+                    .map(|e| (e.summary, e.channel)))
+            }
         }
     }
 
@@ -458,36 +581,38 @@ impl Approvals {
 
     /// Issues a request for one call, to be approved through an answer (a form, or a
     /// server-side approver). Returns the request and its sealed token.
-    pub fn issue(
+    pub async fn issue(
         &self,
         tool: &str,
         arguments: &Value,
         principal: &str,
         summary: &str,
-    ) -> (ApprovalRequest, String) {
+    ) -> Result<(ApprovalRequest, String), Denial> {
         self.issue_via(tool, arguments, principal, summary, Channel::Answer)
+            .await
     }
 
     /// Issues a request to be decided by an external approver page, which calls
     /// [`Approvals::record_decision`] with the token.
-    pub fn issue_for_url(
+    pub async fn issue_for_url(
         &self,
         tool: &str,
         arguments: &Value,
         principal: &str,
         summary: &str,
-    ) -> (ApprovalRequest, String) {
+    ) -> Result<(ApprovalRequest, String), Denial> {
         self.issue_via(tool, arguments, principal, summary, Channel::Url)
+            .await
     }
 
-    fn issue_via(
+    async fn issue_via(
         &self,
         tool: &str,
         arguments: &Value,
         principal: &str,
         summary: &str,
         channel: Channel,
-    ) -> (ApprovalRequest, String) {
+    ) -> Result<(ApprovalRequest, String), Denial> {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).expect("the OS random source works");
         let issued_at_ms = now_ms();
@@ -502,19 +627,15 @@ impl Approvals {
         };
         let mut summary = summary.to_owned();
         truncate(&mut summary, MAX_SUMMARY);
-        self.store.lock().expect("not poisoned").insert(
-            &request.nonce,
-            request.expires_at_ms,
-            summary,
-            channel,
-        );
+        self.insert(&request.nonce, request.expires_at_ms, summary, channel)
+            .await?;
         let token = self.seal(&Sealed {
             kind: KIND_REQUEST.into(),
             request: request.clone(),
             round: None,
             out_of_band: false,
         });
-        (request, token)
+        Ok((request, token))
     }
 
     fn seal(&self, sealed: &Sealed) -> String {
@@ -557,12 +678,16 @@ impl Approvals {
         let mut round = [0u8; 16];
         getrandom::fill(&mut round).expect("the OS random source works");
         let round = crate::trace::hex(&round);
-        self.store.lock().expect("not poisoned").insert(
-            &round,
-            request.expires_at_ms,
-            String::new(),
-            Channel::Round,
-        );
+        // With a shared store, the round is marked used when it is redeemed
+        // (`Approvals::spend_round`): nothing to write now.
+        if self.shared.get().is_none() {
+            self.store.lock().expect("not poisoned").insert(
+                &round,
+                request.expires_at_ms,
+                String::new(),
+                Channel::Round,
+            );
+        }
         self.seal(&Sealed {
             kind: KIND_GRANT.into(),
             request: request.clone(),
@@ -575,10 +700,17 @@ impl Approvals {
     /// (tool, arguments, principal), that an `out_of_band` call was approved by a server-side
     /// approver, expiry, and spends the round nonce (a round's state replayed is
     /// [`DenialReason::Replayed`]).
-    fn redeem_grant(&self, token: &str, call: &PendingCall<'_>) -> Result<ApprovalRequest, Denial> {
+    async fn redeem_grant(
+        &self,
+        token: &str,
+        call: &PendingCall<'_>,
+    ) -> Result<ApprovalRequest, Denial> {
         let sealed = self.open_kind(token, KIND_GRANT)?;
         let spent = match &sealed.round {
-            Some(round) => self.store.lock().expect("not poisoned").spend(round),
+            Some(round) => {
+                self.spend_round(round, sealed.request.expires_at_ms)
+                    .await?
+            }
             None => None,
         };
         if !sealed
@@ -595,6 +727,29 @@ impl Approvals {
         Ok(sealed.request)
     }
 
+    /// Spends a grant's round nonce: `Some` the first time.
+    async fn spend_round(&self, round: &str, expires_at_ms: u64) -> Result<Option<()>, Denial> {
+        match self.shared.get() {
+            None => Ok(self
+                .store
+                .lock()
+                .expect("not poisoned")
+                .spend(round)
+                .map(|_| ())),
+            Some(store) => {
+                let first = store
+                    .put_new(
+                        &format!("approval-round:{round}"),
+                        b"used",
+                        shared_ttl(expires_at_ms),
+                    )
+                    .await
+                    .map_err(|e| store_unavailable(&e))?;
+                Ok(first.then_some(()))
+            }
+        }
+    }
+
     fn check_expiry(request: &ApprovalRequest) -> Result<(), Denial> {
         if now_ms() >= request.expires_at_ms {
             return Err(Denial::new(
@@ -607,16 +762,12 @@ impl Approvals {
 
     /// A pending request, for an approver page to show: intact, unexpired and not used yet.
     /// Does not spend it.
-    pub fn inspect(&self, token: &str) -> Result<PendingApproval, Denial> {
+    pub async fn inspect(&self, token: &str) -> Result<PendingApproval, Denial> {
         let request = self.open(token)?;
         Self::check_expiry(&request)?;
-        let store = self.store.lock().expect("not poisoned");
-        match store.entries.get(&request.nonce).map(|e| &e.state) {
-            Some(EntryState::Pending { summary, .. }) => Ok(PendingApproval {
-                summary: summary.clone(),
-                request,
-            }),
-            _ => Err(replayed()),
+        match self.pending(&request.nonce).await? {
+            Some((summary, _)) => Ok(PendingApproval { summary, request }),
+            None => Err(replayed()),
         }
     }
 
@@ -625,9 +776,35 @@ impl Approvals {
     ///
     /// The page must authenticate the human who decides: anyone holding the token (the client
     /// sees the URL) could otherwise approve.
-    pub fn record_decision(&self, token: &str, approved: bool) -> Result<ApprovalRequest, Denial> {
+    pub async fn record_decision(
+        &self,
+        token: &str,
+        approved: bool,
+    ) -> Result<ApprovalRequest, Denial> {
         let request = self.open(token)?;
         Self::check_expiry(&request)?;
+        if let Some(store) = self.shared.get() {
+            return match self.pending(&request.nonce).await? {
+                Some((_, Channel::Url)) => {
+                    let decision: &[u8] = if approved { b"1" } else { b"0" };
+                    store
+                        .put_new(
+                            &format!("approval-decision:{}", request.nonce),
+                            decision,
+                            shared_ttl(request.expires_at_ms),
+                        )
+                        .await
+                        .map_err(|e| store_unavailable(&e))?;
+                    // The replica waiting for it may be another one; it also polls.
+                    if let Err(e) = store.publish(DECIDED_TOPIC, request.nonce.as_bytes()).await {
+                        tracing::warn!(error = %e, "an approval decision was not announced");
+                    }
+                    Ok(request)
+                }
+                Some(_) => Err(not_by_url()),
+                None => Err(replayed()),
+            };
+        }
         let store = self.store.lock().expect("not poisoned");
         match store.entries.get(&request.nonce).map(|e| &e.state) {
             Some(EntryState::Pending {
@@ -645,10 +822,7 @@ impl Approvals {
                 });
                 Ok(request)
             }
-            Some(EntryState::Pending { .. }) => Err(Denial::new(
-                DenialReason::WrongBinding,
-                "this approval request is not decided by an external approver",
-            )),
+            Some(EntryState::Pending { .. }) => Err(not_by_url()),
             _ => Err(replayed()),
         }
     }
@@ -656,7 +830,7 @@ impl Approvals {
     /// Redeems a token for one call: checks integrity, binding (tool, arguments, principal),
     /// expiry and single use, then spends the nonce. A token presented for the wrong call is
     /// spent too.
-    pub fn redeem(
+    pub async fn redeem(
         &self,
         token: &str,
         tool: &str,
@@ -665,11 +839,7 @@ impl Approvals {
     ) -> Result<Redeemed, Denial> {
         let request = self.open(token)?;
         let bound = request.is_for(tool, arguments, principal);
-        let recorded = self
-            .store
-            .lock()
-            .expect("not poisoned")
-            .spend(&request.nonce);
+        let recorded = self.spend(&request.nonce).await?;
         if !bound {
             return Err(wrong_binding());
         }
@@ -679,21 +849,22 @@ impl Approvals {
     }
 
     /// How a pending request was issued (`None` if it is not pending).
-    fn channel(&self, request: &ApprovalRequest) -> Option<Channel> {
-        let store = self.store.lock().expect("not poisoned");
-        match store.entries.get(&request.nonce).map(|e| &e.state) {
-            Some(EntryState::Pending { channel, .. }) => Some(*channel),
-            _ => None,
-        }
+    async fn channel(&self, request: &ApprovalRequest) -> Result<Option<Channel>, Denial> {
+        Ok(self.pending(&request.nonce).await?.map(|(_, c)| c))
     }
 
     /// Spends a pending request without using it (declined, timed out).
-    fn revoke(&self, nonce: &str) {
-        self.store.lock().expect("not poisoned").spend(nonce);
+    async fn revoke(&self, nonce: &str) {
+        // A store that cannot be reached leaves it pending until it expires: it is still
+        // single-use, and nobody holds its token but the caller that gave up on it.
+        let _ = self.spend(nonce).await;
     }
 
     /// Waits until an external approver records a decision for `nonce`, or `timeout` passes.
     async fn recorded_decision(&self, nonce: &str, timeout: Duration) -> Option<bool> {
+        if let Some(store) = self.shared.get() {
+            return Self::shared_decision(store.as_ref(), nonce, timeout).await;
+        }
         let mut rx = {
             let store = self.store.lock().expect("not poisoned");
             match store.entries.get(nonce).map(|e| &e.state) {
@@ -707,6 +878,52 @@ impl Approvals {
             _ => None,
         }
     }
+}
+
+impl Approvals {
+    /// [`Approvals::recorded_decision`] through the shared store: woken by the replica that
+    /// records it, and polling once a second in case that announcement is missed.
+    async fn shared_decision(
+        store: &dyn crate::store::Store,
+        nonce: &str,
+        timeout: Duration,
+    ) -> Option<bool> {
+        let mut announced = store.subscribe();
+        let key = format!("approval-decision:{nonce}");
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(decision)) = store.get(&key).await {
+                return Some(decision == b"1");
+            }
+            let woken = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)),
+                async {
+                    loop {
+                        match announced.recv().await {
+                            Ok(m) if m.topic == DECIDED_TOPIC && m.payload == nonce.as_bytes() => {
+                                break;
+                            }
+                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                    }
+                },
+            )
+            .await;
+            if woken.is_err() && tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+        }
+    }
+}
+
+fn not_by_url() -> Denial {
+    Denial::new(
+        DenialReason::WrongBinding,
+        "this approval request is not decided by an external approver",
+    )
 }
 
 fn replayed() -> Denial {
@@ -1464,7 +1681,10 @@ impl ApprovalGate {
         // A later round of a call approved on an earlier one: the grant it carries decides,
         // nothing is asked again.
         let (request, by_approver) = match asker.carried_approval() {
-            Some(grant) => (self.approvals.redeem_grant(&grant, call)?, call.out_of_band),
+            Some(grant) => (
+                self.approvals.redeem_grant(&grant, call).await?,
+                call.out_of_band,
+            ),
             None => self.ask(call, asker).await?,
         };
         asker.keep_approval(CarriedApproval {
@@ -1484,18 +1704,21 @@ impl ApprovalGate {
         let summary = call.summary();
         if let Some(approver) = &self.approver {
             // The client's answers are never consulted: only the approver decides.
-            let (request, token) = self.approvals.issue_via(
-                call.tool,
-                call.arguments,
-                call.principal,
-                &summary,
-                Channel::Approver,
-            );
+            let (request, token) = self
+                .approvals
+                .issue_via(
+                    call.tool,
+                    call.arguments,
+                    call.principal,
+                    &summary,
+                    Channel::Approver,
+                )
+                .await?;
             let decision =
                 tokio::time::timeout(self.timeout, approver.approve_boxed(&request, &summary))
                     .await
                     .unwrap_or(Decision::TimedOut);
-            return Ok((self.settle(&token, &request, decision, call)?, true));
+            return Ok((self.settle(&token, &request, decision, call).await?, true));
         }
         if call.out_of_band {
             // Checked at call time: tools and gates may be registered in any order, and at
@@ -1524,21 +1747,20 @@ impl ApprovalGate {
         }
         let (request, token, params) = match by_url {
             Some(base) => {
-                let (request, token) = self.approvals.issue_for_url(
-                    call.tool,
-                    call.arguments,
-                    call.principal,
-                    &summary,
-                );
+                let (request, token) = self
+                    .approvals
+                    .issue_for_url(call.tool, call.arguments, call.principal, &summary)
+                    .await?;
                 let params = ElicitRequestParams::Url(approval_url_elicitation(
                     &summary, base, &token, &request,
                 ));
                 (request, token, params)
             }
             None => {
-                let (request, token) =
-                    self.approvals
-                        .issue(call.tool, call.arguments, call.principal, &summary);
+                let (request, token) = self
+                    .approvals
+                    .issue(call.tool, call.arguments, call.principal, &summary)
+                    .await?;
                 (
                     request,
                     token,
@@ -1549,7 +1771,7 @@ impl ApprovalGate {
         let key = format!("{KEY_PREFIX}{token}");
         match tokio::time::timeout(self.timeout, asker.elicit(&key, params)).await {
             Err(_) => {
-                self.approvals.revoke(&request.nonce);
+                self.approvals.revoke(&request.nonce).await;
                 Err(GateError::Denied(Denial::new(
                     DenialReason::Timeout,
                     "nobody answered the approval request in time",
@@ -1561,7 +1783,7 @@ impl ApprovalGate {
     }
 
     /// Turns an approver's decision into the outcome, spending the request.
-    fn settle(
+    async fn settle(
         &self,
         token: &str,
         request: &ApprovalRequest,
@@ -1570,17 +1792,18 @@ impl ApprovalGate {
     ) -> Result<ApprovalRequest, Denial> {
         match decision {
             Decision::Approved => {
-                let redeemed =
-                    self.approvals
-                        .redeem(token, call.tool, call.arguments, call.principal)?;
+                let redeemed = self
+                    .approvals
+                    .redeem(token, call.tool, call.arguments, call.principal)
+                    .await?;
                 Ok(redeemed.request)
             }
             Decision::Denied(why) => {
-                self.approvals.revoke(&request.nonce);
+                self.approvals.revoke(&request.nonce).await;
                 Err(Denial::new(DenialReason::Declined, why))
             }
             Decision::TimedOut => {
-                self.approvals.revoke(&request.nonce);
+                self.approvals.revoke(&request.nonce).await;
                 Err(Denial::new(
                     DenialReason::Timeout,
                     "the approver did not answer in time",
@@ -1598,10 +1821,11 @@ impl ApprovalGate {
         call: &PendingCall<'_>,
     ) -> Result<ApprovalRequest, Denial> {
         let request = self.approvals.open(token)?;
-        let channel = self.approvals.channel(&request);
+        let channel = self.approvals.channel(&request).await?;
         if channel == Some(Channel::Approver) {
             self.approvals
-                .redeem(token, call.tool, call.arguments, call.principal)?;
+                .redeem(token, call.tool, call.arguments, call.principal)
+                .await?;
             return Err(Denial::new(
                 DenialReason::WrongBinding,
                 "this approval is decided by the server's approver, not by the client",
@@ -1610,7 +1834,8 @@ impl ApprovalGate {
         if channel == Some(Channel::Url) {
             if answer.action != ElicitAction::Accept {
                 self.approvals
-                    .redeem(token, call.tool, call.arguments, call.principal)?;
+                    .redeem(token, call.tool, call.arguments, call.principal)
+                    .await?;
                 return Err(Denial::new(
                     DenialReason::Declined,
                     "the user did not open the approval page",
@@ -1621,9 +1846,10 @@ impl ApprovalGate {
                 .approvals
                 .recorded_decision(&request.nonce, self.timeout)
                 .await;
-            let redeemed =
-                self.approvals
-                    .redeem(token, call.tool, call.arguments, call.principal)?;
+            let redeemed = self
+                .approvals
+                .redeem(token, call.tool, call.arguments, call.principal)
+                .await?;
             return match recorded.or(redeemed.recorded) {
                 Some(true) => Ok(redeemed.request),
                 Some(false) => Err(Denial::new(
@@ -1638,7 +1864,8 @@ impl ApprovalGate {
         }
         let redeemed = self
             .approvals
-            .redeem(token, call.tool, call.arguments, call.principal)?;
+            .redeem(token, call.tool, call.arguments, call.principal)
+            .await?;
         match interpret_form_answer(answer) {
             Decision::Approved => Ok(redeemed.request),
             Decision::Denied(why) => Err(Denial::new(DenialReason::Declined, why)),
@@ -1669,28 +1896,31 @@ mod tests {
         assert_eq!(arguments_hash(&a).len(), 64);
     }
 
-    #[test]
-    fn the_store_stays_bounded_and_fails_closed() {
+    #[tokio::test]
+    async fn the_store_stays_bounded_and_fails_closed() {
         let approvals = Approvals::new(&[1; 32]).with_capacity(2);
         let args = json!({});
-        let (_, first) = approvals.issue("t", &args, "p", "s");
-        let (_, second) = approvals.issue("t", &args, "p", "s");
-        let (_, third) = approvals.issue("t", &args, "p", "s");
+        let (_, first) = approvals.issue("t", &args, "p", "s").await.unwrap();
+        let (_, second) = approvals.issue("t", &args, "p", "s").await.unwrap();
+        let (_, third) = approvals.issue("t", &args, "p", "s").await.unwrap();
         assert_eq!(approvals.len(), 2);
         // The first was forgotten: it can no longer be redeemed.
-        let denied = approvals.redeem(&first, "t", &args, "p").unwrap_err();
+        let denied = approvals.redeem(&first, "t", &args, "p").await.unwrap_err();
         assert_eq!(denied.reason, DenialReason::Replayed);
-        assert!(approvals.redeem(&second, "t", &args, "p").is_ok());
-        assert!(approvals.redeem(&third, "t", &args, "p").is_ok());
+        assert!(approvals.redeem(&second, "t", &args, "p").await.is_ok());
+        assert!(approvals.redeem(&third, "t", &args, "p").await.is_ok());
     }
 
-    #[test]
-    fn a_request_state_token_is_not_an_approval_token() {
+    #[tokio::test]
+    async fn a_request_state_token_is_not_an_approval_token() {
         let key = [3; 32];
         let approvals = Approvals::new(&key);
         let binding = state_token::binding("tools/call", &json!({}));
         let token = state_token::seal(&key, &binding, &Default::default());
-        let denied = approvals.redeem(&token, "t", &json!({}), "p").unwrap_err();
+        let denied = approvals
+            .redeem(&token, "t", &json!({}), "p")
+            .await
+            .unwrap_err();
         assert_eq!(denied.reason, DenialReason::Tampered);
     }
 }

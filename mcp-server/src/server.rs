@@ -329,7 +329,9 @@ impl Server {
     /// agrees on one through the store.
     #[must_use]
     pub fn store(mut self, store: Arc<dyn crate::store::Store>) -> Self {
-        self.inner_mut().store = Some(store);
+        let inner = self.inner_mut();
+        inner.admission.store = Some(store.clone());
+        inner.store = Some(store);
         self
     }
 

@@ -45,41 +45,52 @@ fn deploy(args: &Value) -> PendingCall<'_> {
 // ---------------------------------------------------------------------------------------------
 // The sealed request itself.
 
-#[test]
-fn a_request_is_redeemed_once_for_its_own_call() {
+#[tokio::test]
+async fn a_request_is_redeemed_once_for_its_own_call() {
     let approvals = Approvals::new(&[9; 32]);
     let args = deploy_args();
-    let (request, token) = approvals.issue("deploy", &args, "alice", "deploy to prod?");
+    let (request, token) = approvals
+        .issue("deploy", &args, "alice", "deploy to prod?")
+        .await
+        .unwrap();
     assert_eq!(request.tool, "deploy");
     assert_eq!(request.principal, "alice");
     assert_eq!(request.arguments_hash, arguments_hash(&args));
     assert_eq!(request.nonce.len(), 32);
     assert!(request.expires_at_ms > request.issued_at_ms);
 
-    let redeemed = approvals.redeem(&token, "deploy", &args, "alice").unwrap();
+    let redeemed = approvals
+        .redeem(&token, "deploy", &args, "alice")
+        .await
+        .unwrap();
     assert_eq!(redeemed.request, request);
     assert_eq!(redeemed.recorded, None);
     // Used twice: a replay.
     let denied = approvals
         .redeem(&token, "deploy", &args, "alice")
+        .await
         .unwrap_err();
     assert_eq!(denied.reason, DenialReason::Replayed);
 }
 
-#[test]
-fn the_same_arguments_in_another_key_order_are_the_same_call() {
+#[tokio::test]
+async fn the_same_arguments_in_another_key_order_are_the_same_call() {
     let approvals = Approvals::new(&[9; 32]);
-    let (_, token) = approvals.issue("deploy", &deploy_args(), "alice", "");
+    let (_, token) = approvals
+        .issue("deploy", &deploy_args(), "alice", "")
+        .await
+        .unwrap();
     let reordered: Value = serde_json::from_str(r#"{"version":"1.2.3","env":"prod"}"#).unwrap();
     assert!(
         approvals
             .redeem(&token, "deploy", &reordered, "alice")
+            .await
             .is_ok()
     );
 }
 
-#[test]
-fn a_token_for_another_call_is_denied_and_spent() {
+#[tokio::test]
+async fn a_token_for_another_call_is_denied_and_spent() {
     let approvals = Approvals::new(&[9; 32]);
     let args = deploy_args();
     let cases: [(&str, Value, &str); 3] = [
@@ -92,9 +103,10 @@ fn a_token_for_another_call_is_denied_and_spent() {
         ("delete_everything", deploy_args(), "alice"),
     ];
     for (tool, other_args, principal) in cases {
-        let (_, token) = approvals.issue("deploy", &args, "alice", "");
+        let (_, token) = approvals.issue("deploy", &args, "alice", "").await.unwrap();
         let denied = approvals
             .redeem(&token, tool, &other_args, principal)
+            .await
             .unwrap_err();
         assert_eq!(
             denied.reason,
@@ -104,6 +116,7 @@ fn a_token_for_another_call_is_denied_and_spent() {
         // Presented for the wrong call, the token is burnt.
         let denied = approvals
             .redeem(&token, "deploy", &args, "alice")
+            .await
             .unwrap_err();
         assert_eq!(denied.reason, DenialReason::Replayed);
     }
@@ -115,29 +128,34 @@ fn flip(token: &str, at: usize) -> String {
     String::from_utf8(bytes).unwrap()
 }
 
-#[test]
-fn an_altered_or_forged_token_is_denied() {
+#[tokio::test]
+async fn an_altered_or_forged_token_is_denied() {
     let approvals = Approvals::new(&[9; 32]);
     let args = deploy_args();
-    let (_, token) = approvals.issue("deploy", &args, "alice", "");
+    let (_, token) = approvals.issue("deploy", &args, "alice", "").await.unwrap();
     let dot = token.find('.').unwrap();
     for at in [0, dot / 2, dot - 1, dot + 1, token.len() - 2] {
         let denied = approvals
             .redeem(&flip(&token, at), "deploy", &args, "alice")
+            .await
             .unwrap_err();
         assert_eq!(denied.reason, DenialReason::Tampered, "byte {at}");
     }
     for garbage in ["", ".", "no-dot", "a.b.c", "%%%.%%%"] {
         let denied = approvals
             .redeem(garbage, "deploy", &args, "alice")
+            .await
             .unwrap_err();
         assert_eq!(denied.reason, DenialReason::Tampered, "{garbage:?}");
     }
     // A forgery of the pending request: its own payload (the unspent nonce, this call's
     // binding) under a seal made with another key. Denied for the seal, not for the nonce.
-    assert!(approvals.inspect(&token).is_ok(), "the nonce is unspent");
+    assert!(
+        approvals.inspect(&token).await.is_ok(),
+        "the nonce is unspent"
+    );
     let other = Approvals::new(&[10; 32]);
-    let (_, foreign) = other.issue("deploy", &args, "alice", "");
+    let (_, foreign) = other.issue("deploy", &args, "alice", "").await.unwrap();
     let forged = format!(
         "{}.{}",
         token.split_once('.').unwrap().0,
@@ -145,11 +163,12 @@ fn an_altered_or_forged_token_is_denied() {
     );
     let denied = approvals
         .redeem(&forged, "deploy", &args, "alice")
+        .await
         .unwrap_err();
     assert_eq!(denied.reason, DenialReason::Tampered);
     assert_eq!(denied.detail, "the approval token's seal does not verify");
     // Another request's payload under this request's seal: the same.
-    let (_, second) = approvals.issue("deploy", &args, "alice", "");
+    let (_, second) = approvals.issue("deploy", &args, "alice", "").await.unwrap();
     let swapped = format!(
         "{}.{}",
         second.split_once('.').unwrap().0,
@@ -157,65 +176,94 @@ fn an_altered_or_forged_token_is_denied() {
     );
     let denied = approvals
         .redeem(&swapped, "deploy", &args, "alice")
+        .await
         .unwrap_err();
     assert_eq!(denied.reason, DenialReason::Tampered);
     // The original still works: failed attempts did not spend it; so does the second.
-    assert!(approvals.redeem(&token, "deploy", &args, "alice").is_ok());
-    assert!(approvals.redeem(&second, "deploy", &args, "alice").is_ok());
+    assert!(
+        approvals
+            .redeem(&token, "deploy", &args, "alice")
+            .await
+            .is_ok()
+    );
+    assert!(
+        approvals
+            .redeem(&second, "deploy", &args, "alice")
+            .await
+            .is_ok()
+    );
 }
 
-#[test]
-fn a_token_this_server_did_not_issue_is_a_replay() {
+#[tokio::test]
+async fn a_token_this_server_did_not_issue_is_a_replay() {
     // Same key (a restarted server), but the nonce is unknown.
     let before = Approvals::new(&[9; 32]);
     let after = Approvals::new(&[9; 32]);
     let args = deploy_args();
-    let (_, token) = before.issue("deploy", &args, "alice", "");
-    let denied = after.redeem(&token, "deploy", &args, "alice").unwrap_err();
+    let (_, token) = before.issue("deploy", &args, "alice", "").await.unwrap();
+    let denied = after
+        .redeem(&token, "deploy", &args, "alice")
+        .await
+        .unwrap_err();
     assert_eq!(denied.reason, DenialReason::Replayed);
 }
 
-#[test]
-fn an_expired_token_is_denied() {
+#[tokio::test]
+async fn an_expired_token_is_denied() {
     let approvals = Approvals::new(&[9; 32]).with_lifetime(Duration::ZERO);
     let args = deploy_args();
-    let (_, token) = approvals.issue("deploy", &args, "alice", "");
+    let (_, token) = approvals.issue("deploy", &args, "alice", "").await.unwrap();
     let denied = approvals
         .redeem(&token, "deploy", &args, "alice")
+        .await
         .unwrap_err();
     assert_eq!(denied.reason, DenialReason::Expired);
     assert_eq!(
-        approvals.inspect(&token).unwrap_err().reason,
+        approvals.inspect(&token).await.unwrap_err().reason,
         DenialReason::Expired
     );
 }
 
-#[test]
-fn an_approver_page_inspects_and_decides_url_requests() {
+#[tokio::test]
+async fn an_approver_page_inspects_and_decides_url_requests() {
     let approvals = Approvals::new(&[9; 32]);
     let args = deploy_args();
-    let (request, token) = approvals.issue_for_url("deploy", &args, "alice", "deploy to prod?");
-    let pending = approvals.inspect(&token).unwrap();
+    let (request, token) = approvals
+        .issue_for_url("deploy", &args, "alice", "deploy to prod?")
+        .await
+        .unwrap();
+    let pending = approvals.inspect(&token).await.unwrap();
     assert_eq!(pending.request, request);
     assert_eq!(pending.summary, "deploy to prod?");
-    assert_eq!(approvals.record_decision(&token, true).unwrap(), request);
+    assert_eq!(
+        approvals.record_decision(&token, true).await.unwrap(),
+        request
+    );
     // The first decision stands.
-    approvals.record_decision(&token, false).unwrap();
-    let redeemed = approvals.redeem(&token, "deploy", &args, "alice").unwrap();
+    approvals.record_decision(&token, false).await.unwrap();
+    let redeemed = approvals
+        .redeem(&token, "deploy", &args, "alice")
+        .await
+        .unwrap();
     assert_eq!(redeemed.recorded, Some(true));
     assert_eq!(
-        approvals.inspect(&token).unwrap_err().reason,
+        approvals.inspect(&token).await.unwrap_err().reason,
         DenialReason::Replayed
     );
     assert_eq!(
-        approvals.record_decision(&token, true).unwrap_err().reason,
+        approvals
+            .record_decision(&token, true)
+            .await
+            .unwrap_err()
+            .reason,
         DenialReason::Replayed
     );
     // A request answered by form cannot be decided by a page.
-    let (_, form_token) = approvals.issue("deploy", &args, "alice", "");
+    let (_, form_token) = approvals.issue("deploy", &args, "alice", "").await.unwrap();
     assert_eq!(
         approvals
             .record_decision(&form_token, true)
+            .await
             .unwrap_err()
             .reason,
         DenialReason::WrongBinding
@@ -223,6 +271,7 @@ fn an_approver_page_inspects_and_decides_url_requests() {
     assert_eq!(
         approvals
             .record_decision(&flip(&form_token, 3), true)
+            .await
             .unwrap_err()
             .reason,
         DenialReason::Tampered
@@ -256,10 +305,13 @@ fn the_approval_form_and_its_answers() {
     }
 }
 
-#[test]
-fn the_approval_url_carries_the_sealed_request() {
+#[tokio::test]
+async fn the_approval_url_carries_the_sealed_request() {
     let approvals = Approvals::new(&[9; 32]);
-    let (request, token) = approvals.issue_for_url("deploy", &deploy_args(), "alice", "");
+    let (request, token) = approvals
+        .issue_for_url("deploy", &deploy_args(), "alice", "")
+        .await
+        .unwrap();
     let params = approval_url_elicitation("ok?", "https://approve.example/page", &token, &request);
     assert_eq!(
         params.url,
@@ -276,8 +328,8 @@ fn the_approval_url_carries_the_sealed_request() {
     );
 }
 
-#[test]
-fn the_summary_names_the_call_and_hides_sensitive_arguments() {
+#[tokio::test]
+async fn the_summary_names_the_call_and_hides_sensitive_arguments() {
     let args = json!({"env": "prod", "password": "hunter2"});
     let sensitive = vec!["password".to_owned()];
     let call = PendingCall::new("deploy", &args, "alice").sensitive(&sensitive);
@@ -372,10 +424,13 @@ impl ApprovalAsker for Asker {
             .push((key.to_owned(), params.clone()));
         if let (Some((gate, decision)), ElicitRequestParams::Url(url)) = (&self.page, &params) {
             let token = url.url.split_once("request=").unwrap().1;
-            let pending = gate.approvals().inspect(token).unwrap();
+            let pending = gate.approvals().inspect(token).await.unwrap();
             assert!(pending.summary.contains("`deploy`"));
             if let Some(approved) = decision {
-                gate.approvals().record_decision(token, *approved).unwrap();
+                gate.approvals()
+                    .record_decision(token, *approved)
+                    .await
+                    .unwrap();
             }
         }
         match &self.client {
@@ -865,6 +920,8 @@ async fn with_an_approver_the_clients_answers_do_not_count() {
 async fn the_channel_approver_denies_without_an_answer() {
     let request = Approvals::new(&[1; 32])
         .issue("deploy", &deploy_args(), "alice", "")
+        .await
+        .unwrap()
         .0;
     // Nobody drains the queue.
     let (approver, _queue) = ChannelApprover::new(1, Duration::from_secs(5));
@@ -985,6 +1042,8 @@ mod webhook {
         let (base, _) = webhook_server().await;
         let request = Approvals::new(&[1; 32])
             .issue("deploy", &deploy_args(), "alice", "1.2.3")
+            .await
+            .unwrap()
             .0;
         for path in ["/error", "/garbage", "/redirect", "/missing"] {
             let approver = WebhookApprover::new(format!("{base}{path}")).unwrap();
@@ -1093,6 +1152,8 @@ impl std::io::Write for Screen {
 async fn the_terminal_approver_reads_the_operators_answer() {
     let request = Approvals::new(&[1; 32])
         .issue("deploy", &deploy_args(), "alice", "")
+        .await
+        .unwrap()
         .0;
     for (typed, approved) in [
         ("y\n", true),
@@ -1120,8 +1181,8 @@ async fn the_terminal_approver_reads_the_operators_answer() {
     }
 }
 
-#[test]
-fn denial_reasons_read_well_in_audit_records() {
+#[tokio::test]
+async fn denial_reasons_read_well_in_audit_records() {
     let reasons = [
         DenialReason::Declined,
         DenialReason::Timeout,

@@ -76,13 +76,19 @@ impl Server {
     /// The approval gate: the configured one, or one asking the client's user, sealed under
     /// the server key.
     pub(crate) fn gate(&self) -> &ApprovalGate {
-        match &self.inner.approval {
+        let gate = match &self.inner.approval {
             Some(gate) => gate,
             None => self
                 .inner
                 .default_gate
                 .get_or_init(|| ApprovalGate::new(Approvals::new(&self.inner.state_key))),
+        };
+        // Replicas keep their nonces in the store they share (once; a store the application
+        // gave the gate itself stays).
+        if let Some(store) = &self.inner.store {
+            gate.approvals().attach_store(store.clone());
         }
+        gate
     }
 
     /// Audits an approval: granted (`denied` is `None`) or refused, and why.

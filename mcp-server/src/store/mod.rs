@@ -173,6 +173,14 @@ pub trait Store: Send + Sync + 'static {
     fn describe(&self) -> String;
 }
 
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("at", &self.describe())
+            .finish()
+    }
+}
+
 /// Opens the store a URL names: `memory:` (this process only) or, with the `redis` feature,
 /// `redis://[user:password@]host:port[/db]` (and `rediss://` is refused: TLS to Redis is not
 /// built in). The Redis store is checked with a `PING` before it is returned.

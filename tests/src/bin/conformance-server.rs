@@ -6,6 +6,11 @@
 //!
 //! `conformance-server --port N` serves Streamable HTTP at `http://127.0.0.1:N/mcp` (loopback
 //! only); `conformance-server --stdio` serves stdio. `scripts/conformance` runs the suite.
+//!
+//! `--store redis://HOST:PORT` makes it a replica sharing its state with the others that name
+//! the same store; `--replica-tools` adds the tools the replica tests call (`replica_deploy`,
+//! approved by the user; `replica_limited`, 3 calls a minute; `replica_touch`, which announces
+//! an update of a resource; and the resource `replica://note`).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
@@ -861,6 +866,34 @@ async fn test_input_required_result_prompt(cx: Context) -> Result<Vec<PromptMess
 }
 
 // ---------------------------------------------------------------------------------------------
+// Replica tools (`--replica-tools`).
+
+/// Deploys a version (pretends to): every call needs the user's approval.
+#[tool(approval = "required")]
+fn replica_deploy(version: String) -> String {
+    format!("deployed {version}")
+}
+
+/// A tool limited to 3 calls a minute per principal, across every replica.
+#[tool(read_only, rate_limit = "3/min")]
+fn replica_limited() -> &'static str {
+    "within the limit"
+}
+
+/// A note that `replica_touch` announces updates of.
+#[resource("replica://note", name = "replica-note", mime_type = "text/plain")]
+fn replica_note() -> &'static str {
+    "a note"
+}
+
+/// Tells subscribers, on every replica, that the resource at `uri` changed.
+#[tool(read_only)]
+fn replica_touch(uri: String) -> Result<String> {
+    server()?.notify_resource_updated(uri.clone());
+    Ok(format!("touched {uri}"))
+}
+
+// ---------------------------------------------------------------------------------------------
 
 fn build() -> Server {
     Server::new("mcp-conformance-test-server", "1.0.0")
@@ -928,12 +961,31 @@ struct Args {
     /// Serve stdio instead of HTTP.
     #[arg(long)]
     stdio: bool,
+    /// Share state with other replicas through this store (`redis://HOST:PORT`).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// Add the tools the replica tests call.
+    #[arg(long)]
+    replica_tools: bool,
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let server = build();
+    let mut server = build();
+    if args.replica_tools {
+        server = server
+            .tool(ReplicaDeploy)
+            .tool(ReplicaLimited)
+            .tool(ReplicaTouch)
+            .resource(ReplicaNote);
+    }
+    if let Some(url) = &args.store {
+        server = server
+            .connect_store(url)
+            .await
+            .map_err(std::io::Error::other)?;
+    }
     SERVER
         .set(server.clone())
         .expect("the server is built once");

@@ -1,0 +1,359 @@
+//! Two replicas of `conformance-server` sharing a real Redis (`--store redis://...`), and a
+//! client that alternates between them: what one replica decided holds on the other.
+//!
+//! Needs `redis-server` on the PATH (the test command installs it); each test starts its own on
+//! a free port, with persistence off, and stops it at the end.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const MODERN: &str = "2026-07-28";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on `port`.
+async fn wait_for_port(port: u16, what: &str) {
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not start listening on port {port}");
+}
+
+/// A `redis-server` of this test's own.
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl Redis {
+    async fn start() -> Redis {
+        let mut redis = Redis {
+            child: None,
+            port: free_port(),
+        };
+        redis.restart().await;
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (the test command installs it)");
+        self.child = Some(child);
+        wait_for_port(self.port, "redis-server").await;
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A `conformance-server` replica sharing `redis`.
+struct Replica {
+    child: Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Replica {
+    async fn start(redis: &Redis) -> Replica {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_conformance-server"))
+            .args(["--port", &port.to_string(), "--replica-tools"])
+            .args(["--store", &redis.url()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("conformance-server runs");
+        wait_for_port(port, "conformance-server").await;
+        Replica {
+            child,
+            url: format!("http://127.0.0.1:{port}/mcp"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Sends a modern request with the headers and `_meta` a conforming client sends.
+    async fn send(&self, id: u64, method: &str, mut params: Value) -> reqwest::Response {
+        let meta = params
+            .as_object_mut()
+            .unwrap()
+            .entry("_meta")
+            .or_insert_with(|| json!({}));
+        meta.as_object_mut().unwrap().extend(
+            json!({
+                "io.modelcontextprotocol/protocolVersion": MODERN,
+                "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
+                "io.modelcontextprotocol/clientInfo": {"name": "replica-test", "version": "1"}
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+        );
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", MODERN)
+            .header("mcp-method", method);
+        if let Some(name) = params["name"].as_str().or(params["uri"].as_str()) {
+            request = request.header("mcp-name", name);
+        }
+        request
+            .body(
+                json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
+            )
+            .send()
+            .await
+            .expect("the replica answers")
+    }
+
+    /// Sends a request and returns its JSON-RPC response (from a JSON body or an SSE stream).
+    async fn call(&self, id: u64, method: &str, params: Value) -> Value {
+        let mut sse = Sse::new(self.send(id, method, params).await).await;
+        loop {
+            let message = sse.next().await.expect("a response");
+            if message.get("id").is_some() {
+                return message;
+            }
+        }
+    }
+
+    async fn tool(&self, id: u64, name: &str, arguments: Value) -> Value {
+        self.call(
+            id,
+            "tools/call",
+            json!({"name": name, "arguments": arguments}),
+        )
+        .await
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The JSON-RPC messages of a response: one JSON body, or the events of an SSE stream.
+struct Sse {
+    response: Option<reqwest::Response>,
+    buffer: String,
+    json: Option<Value>,
+}
+
+impl Sse {
+    async fn new(response: reqwest::Response) -> Sse {
+        let is_sse = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if is_sse {
+            Sse {
+                response: Some(response),
+                buffer: String::new(),
+                json: None,
+            }
+        } else {
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            let json = serde_json::from_str(&body)
+                .unwrap_or_else(|_| panic!("HTTP {status}, not JSON: {body}"));
+            Sse {
+                response: None,
+                buffer: String::new(),
+                json: Some(json),
+            }
+        }
+    }
+
+    /// The next message, or `None` when the response ends (within 10 s).
+    async fn next(&mut self) -> Option<Value> {
+        if let Some(json) = self.json.take() {
+            return Some(json);
+        }
+        let response = self.response.as_mut()?;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                let data: String = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if !data.is_empty() {
+                    return Some(serde_json::from_str(&data).unwrap());
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+                .await
+                .expect("the stream goes on within 10 s")
+                .ok()??;
+            self.buffer
+                .push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+        }
+    }
+}
+
+fn text(response: &Value) -> &str {
+    response["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a text result: {response}"))
+}
+
+async fn two_replicas() -> (Redis, Replica, Replica) {
+    let redis = Redis::start().await;
+    let a = Replica::start(&redis).await;
+    let b = Replica::start(&redis).await;
+    (redis, a, b)
+}
+
+#[tokio::test]
+async fn an_approval_is_redeemed_once_across_replicas() {
+    let (_redis, a, b) = two_replicas().await;
+    let call = json!({"name": "replica_deploy", "arguments": {"version": "7"}});
+    let asked = a.call(1, "tools/call", call.clone()).await;
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    let (key, _) = asked["result"]["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    let mut answered = call.clone();
+    answered["inputResponses"] = json!({ key: {"action": "accept", "content": {"approve": true}} });
+    answered["requestState"] = asked["result"]["requestState"].clone();
+
+    // Asked on A, approved on B: the replicas share the key that seals both.
+    let r = b.call(2, "tools/call", answered.clone()).await;
+    assert_eq!(text(&r), "deployed 7", "{r}");
+    // The same approval again, on either replica: spent.
+    for replica in [&a, &b] {
+        let r = replica.call(3, "tools/call", answered.clone()).await;
+        assert_eq!(r["result"]["isError"], true, "{r}");
+        assert_eq!(
+            text(&r),
+            "not approved: the approval was used already, or is unknown to this server"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limit_holds_across_replicas() {
+    let (_redis, a, b) = two_replicas().await;
+    // 3 a minute: A, B, A are served; the fourth, on B, is over the limit.
+    for (id, replica) in [(1, &a), (2, &b), (3, &a)] {
+        let r = replica.tool(id, "replica_limited", json!({})).await;
+        assert_eq!(text(&r), "within the limit", "{r}");
+    }
+    let r = b.tool(4, "replica_limited", json!({})).await;
+    assert_eq!(r["error"]["code"], -32003, "{r}");
+    assert_eq!(r["error"]["data"]["reason"], "rate_limited", "{r}");
+    assert!(
+        r["error"]["data"]["retryAfterMs"].as_u64().unwrap() > 1000,
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn a_resource_update_on_one_replica_reaches_a_subscriber_on_the_other() {
+    let (_redis, a, b) = two_replicas().await;
+    let uri = "replica://note";
+    let listen = b
+        .send(
+            1,
+            "subscriptions/listen",
+            json!({"notifications": {"resourceSubscriptions": [uri]}}),
+        )
+        .await;
+    let mut stream = Sse::new(listen).await;
+    let ack = stream.next().await.expect("an acknowledgement");
+    assert_eq!(
+        ack["method"], "notifications/subscriptions/acknowledged",
+        "{ack}"
+    );
+    let r = a.tool(2, "replica_touch", json!({"uri": uri})).await;
+    assert_eq!(text(&r), format!("touched {uri}"));
+    let update = stream.next().await.expect("the update");
+    assert_eq!(
+        update["method"], "notifications/resources/updated",
+        "{update}"
+    );
+    assert_eq!(update["params"]["uri"], uri, "{update}");
+}
+
+#[tokio::test]
+async fn without_redis_shared_decisions_fail_closed_and_recover() {
+    let (mut redis, a, b) = two_replicas().await;
+    let r = a.tool(1, "replica_limited", json!({})).await;
+    assert_eq!(text(&r), "within the limit", "{r}");
+
+    redis.stop();
+    // A rate-limited call is refused, not let through uncounted.
+    let r = b.tool(2, "replica_limited", json!({})).await;
+    assert_eq!(r["error"]["code"], -32004, "{r}");
+    assert_eq!(r["error"]["data"]["reason"], "store_unavailable", "{r}");
+    // So is an approval, which could not be made single-use.
+    let r = a.tool(3, "replica_deploy", json!({"version": "8"})).await;
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(text(&r).contains("shared state is unavailable"), "{r}");
+    // Calls that need no shared state are served.
+    for replica in [&a, &b] {
+        let r = replica.tool(4, "test_simple_text", json!({})).await;
+        assert_eq!(text(&r), "This is a simple text response for testing.");
+    }
+
+    // Redis comes back (empty): the replicas reconnect by themselves.
+    redis.restart().await;
+    let mut served = None;
+    for attempt in 0..50 {
+        let r = b.tool(10 + attempt, "replica_limited", json!({})).await;
+        if r.get("result").is_some() {
+            served = Some(r);
+            break;
+        }
+        assert_eq!(r["error"]["data"]["reason"], "store_unavailable", "{r}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = served.expect("served again once Redis is back");
+    assert_eq!(text(&r), "within the limit", "{r}");
+}
