@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     pub(crate) policy: Arc<Policy>,
     /// The upstreams with instances per principal, by name.
     pub(crate) instances: HashMap<String, Arc<Instances>>,
+    /// The store shared with other replicas: the rules' rate limits are kept there.
+    pub(crate) store: Option<Arc<dyn mcp_server::store::Store>>,
 }
 
 impl Shared {
@@ -83,7 +85,14 @@ impl Shared {
         match self.policy.verdict(&rules, cx.identity(), kind, name) {
             Verdict::Allow { rules: allows, .. } => {
                 rules
-                    .enter(&allows, cx.identity(), label, name, argument_bytes)
+                    .enter(
+                        &allows,
+                        cx.identity(),
+                        label,
+                        name,
+                        argument_bytes,
+                        self.store.as_deref(),
+                    )
                     .await
             }
             Verdict::Deny { reason, .. } => Err(Error::protocol(

@@ -47,6 +47,9 @@ pub enum GatewayError {
     /// A reload changed what cannot change while running.
     #[error("{0}")]
     Reload(String),
+    /// The store shared with other replicas could not be reached at start.
+    #[error(transparent)]
+    Store(#[from] mcp_server::store::StoreError),
 }
 
 type Connector = Arc<dyn Fn() -> mcp_client::Result<Transport> + Send + Sync>;
@@ -56,9 +59,19 @@ pub struct GatewayBuilder {
     config: Config,
     transports: HashMap<String, Connector>,
     audit: Option<Audit>,
+    store: Option<Arc<dyn mcp_server::store::Store>>,
 }
 
 impl GatewayBuilder {
+    /// Shares state with the other replicas of this gateway through `store`: approvals, the
+    /// rules' rate limits, tasks, legacy sessions and notifications (see
+    /// [`mcp_server::store`]). The replicas agree on their sealing key through it.
+    #[must_use]
+    pub fn store(mut self, store: Arc<dyn mcp_server::store::Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// Reaches the upstream `name` of the configuration through transports made by `connect`
     /// instead of its `command` or `url` (an in-process server, a socket).
     #[must_use]
@@ -84,6 +97,7 @@ impl GatewayBuilder {
             config,
             transports,
             audit,
+            store,
         } = self;
         let g = &config.gateway;
         let mut host = Host::builder()
@@ -157,6 +171,10 @@ impl GatewayBuilder {
             anomaly: anomaly.clone(),
             audit: audit.clone(),
         });
+        if let Some(store) = &store {
+            let key = mcp_server::store::agree_key(store.as_ref()).await?;
+            server = server.request_state_key(key).store(store.clone());
+        }
         if let Some(id) = &config.front.identity {
             server = server.identity(
                 Identity::configured(id.subject.clone())
@@ -191,6 +209,7 @@ impl GatewayBuilder {
             host: host.clone(),
             policy,
             instances,
+            store,
         });
         let sync = Arc::new(Syncer {
             shared: shared.clone(),
@@ -531,6 +550,7 @@ impl Gateway {
             config,
             transports: HashMap::new(),
             audit: None,
+            store: None,
         }
     }
 

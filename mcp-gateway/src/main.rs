@@ -1,7 +1,9 @@
 //! `mcp-gateway`: many MCP servers behind one endpoint, with per-caller rules, approval and audit.
 //!
 //! ```text
-//! mcp-gateway --config FILE [--port N | --stdio]   serve (HTTP on 127.0.0.1:N/mcp, or stdio)
+//! mcp-gateway --config FILE [--port N | --stdio] [--store redis://HOST:PORT]
+//!                                                 serve (HTTP on 127.0.0.1:N/mcp, or stdio),
+//!                                                 sharing state with other replicas
 //! mcp-gateway check FILE                          validate and print the effective table
 //! ```
 //!
@@ -34,6 +36,10 @@ struct Cli {
     /// Serve one client on stdin/stdout.
     #[arg(long)]
     stdio: bool,
+    /// Share state with the other replicas of this gateway through this store
+    /// (`redis://HOST:PORT`): approvals, rate limits, tasks, legacy sessions, notifications.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -78,7 +84,14 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     let config = Config::load(&file).map_err(|e| e.to_string())?;
     let http = mcp_gateway::http_config(&config).map_err(|e| e.to_string())?;
-    let gateway = Arc::new(Gateway::start(config).await.map_err(|e| e.to_string())?);
+    let mut builder = Gateway::builder(config);
+    if let Some(url) = &cli.store {
+        let store = mcp_server::store::connect(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        builder = builder.store(store);
+    }
+    let gateway = Arc::new(builder.start().await.map_err(|e| e.to_string())?);
     reload_on_hangup(gateway.clone(), file);
     let server = gateway.server().clone();
     let served = if cli.stdio {

@@ -43,6 +43,8 @@ pub struct CompiledRule {
     prompts: GlobSet,
     resources: GlobSet,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
+    /// The rate limit the limiter enforces (kept in the shared store instead when there is one).
+    rate: Option<RateLimit>,
     concurrency: Option<Arc<Semaphore>>,
 }
 
@@ -77,6 +79,7 @@ impl CompiledRule {
                 "the rule matches nothing: give `tools`, `prompts` or `resources` patterns".into(),
             ));
         }
+        let mut rate = None;
         let limiter = match &rule.rate_limit {
             None => None,
             Some(s) => {
@@ -90,6 +93,7 @@ impl CompiledRule {
                 let quota = Quota::with_period(r.per / r.requests)
                     .ok_or_else(|| ("rate_limit", None, format!("`{s}` is too fast")))?
                     .allow_burst(NonZeroU32::new(r.requests).expect("positive by parsing"));
+                rate = Some(r);
                 Some(DefaultKeyedRateLimiter::keyed(quota))
             }
         };
@@ -118,6 +122,7 @@ impl CompiledRule {
             prompts: globs(&rule.prompts, "prompts")?,
             resources: globs(&rule.resources, "resources")?,
             limiter,
+            rate,
             concurrency: rule
                 .max_concurrency
                 .map(|n| Arc::new(Semaphore::new(n as usize))),
@@ -318,6 +323,7 @@ impl RuleSet {
         kind: &str,
         name: &str,
         argument_bytes: impl FnOnce() -> usize,
+        store: Option<&dyn mcp_server::store::Store>,
     ) -> Result<Entered, mcp_server::Error> {
         let limits: Vec<&CompiledRule> = rules.iter().filter_map(|&i| self.rules.get(i)).collect();
         let timeout = limits.iter().filter_map(|r| r.rule.timeout()).min();
@@ -336,13 +342,41 @@ impl RuleSet {
             ));
         }
         let key = identity.map_or_else(|| "[]".to_owned(), |i| i.principal().key().into_owned());
-        for r in &limits {
-            if let Some(limiter) = &r.limiter
-                && let Err(not_until) = limiter.check_key(&key)
-            {
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                    &governor::clock::DefaultClock::default(),
-                ));
+        for &index in rules {
+            let Some(r) = self.rules.get(index) else {
+                continue;
+            };
+            let over = match (store, r.rate) {
+                // Across replicas: one bucket per rule and principal in the shared store.
+                (Some(store), Some(rate)) => {
+                    match store
+                        .rate(&format!("gw-rate:{index}:{key}"), rate.requests, rate.per)
+                        .await
+                    {
+                        Ok(verdict) => verdict.err(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a rate-limited call was refused: the shared store is unavailable");
+                            return Err(mcp_server::Error::protocol(
+                                ErrorObject::new(
+                                    mcp_server::store::STORE_UNAVAILABLE,
+                                    format!(
+                                        "{kind} `{name}` is rate limited across the gateway's replicas, and their shared state is unavailable: try again shortly"
+                                    ),
+                                )
+                                .with_data(serde_json::json!({ "reason": "store_unavailable" })),
+                            ));
+                        }
+                    }
+                }
+                _ => r.limiter.as_ref().and_then(|limiter| {
+                    limiter.check_key(&key).err().map(|not_until| {
+                        not_until.wait_time_from(governor::clock::Clock::now(
+                            &governor::clock::DefaultClock::default(),
+                        ))
+                    })
+                }),
+            };
+            if let Some(wait) = over {
                 return Err(mcp_server::Error::protocol(
                     ErrorObject::new(
                         ACCESS_DENIED,

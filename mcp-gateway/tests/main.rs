@@ -1633,3 +1633,64 @@ async fn a_task_is_its_callers_and_cancelling_it_cancels_the_upstreams() {
         TaskStatus::Cancelled
     );
 }
+
+/// Two replicas of one gateway configuration sharing `store`, each with its own upstreams.
+async fn replicas(rules: &str, store: Arc<mcp_server::store::MemoryStore>) -> (Setup, Setup) {
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let fs_calls = Arc::new(Mutex::new(Vec::new()));
+        let fs = upstream(&[("read_file", true), ("write_file", false)], &fs_calls);
+        let web = upstream(&[("fetch", true)], &Arc::new(Mutex::new(Vec::new())));
+        let gateway = Gateway::builder(parse(&format!("{UPSTREAMS}\n{rules}")))
+            .transport("fs", channel(fs, alive()))
+            .transport("web", channel(web, alive()))
+            .store(store.clone())
+            .start()
+            .await
+            .expect("the gateway starts");
+        replicas.push(Setup { gateway, fs_calls });
+    }
+    let b = replicas.pop().unwrap();
+    (replicas.pop().unwrap(), b)
+}
+
+#[tokio::test]
+async fn replicas_sharing_a_store_keep_one_rate_limit_and_fail_closed_without_it() {
+    let store = Arc::new(mcp_server::store::MemoryStore::new());
+    let rules =
+        "[[rules]]\ntools = [\"fs__read_file\"]\nrate_limit = \"2/min\"\napproval = \"none\"\n";
+    let (a, b) = replicas(rules, store.clone()).await;
+    let alice = || Some(Identity::configured("alice"));
+    let (ca, cb) = (
+        client(&a.gateway, alice()).await,
+        client(&b.gateway, alice()).await,
+    );
+    assert_eq!(refusal(&ca, "fs__read_file").await, None);
+    assert_eq!(refusal(&cb, "fs__read_file").await, None);
+    // The third call of the minute, on either replica, is over the one limit.
+    for c in [&ca, &cb] {
+        match c.call_tool("fs__read_file", json!({})).await {
+            Err(mcp_client::Error::Server(e)) => {
+                assert_eq!(e.data.unwrap()["reason"], "rate_limited");
+            }
+            other => panic!("expected the rate limit, got {other:?}"),
+        }
+    }
+    // Another principal has its own bucket.
+    let cbob = client(&b.gateway, Some(Identity::configured("bob"))).await;
+    assert_eq!(refusal(&cbob, "fs__read_file").await, None);
+    // Without the store, the limit cannot be counted: refused, not let through.
+    store.set_available(false);
+    match cbob.call_tool("fs__read_file", json!({})).await {
+        Err(mcp_client::Error::Server(e)) => {
+            assert_eq!(e.code, ErrorCode(-32004), "{e:?}");
+            assert_eq!(e.data.unwrap()["reason"], "store_unavailable");
+        }
+        other => panic!("expected store_unavailable, got {other:?}"),
+    }
+    store.set_available(true);
+    assert_eq!(
+        a.fs_calls.lock().unwrap().len() + b.fs_calls.lock().unwrap().len(),
+        3
+    );
+}

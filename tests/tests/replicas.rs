@@ -357,3 +357,68 @@ async fn without_redis_shared_decisions_fail_closed_and_recover() {
     let r = served.expect("served again once Redis is back");
     assert_eq!(text(&r), "within the limit", "{r}");
 }
+
+/// The primitives of `RedisStore` have the semantics `MemoryStore` has (and the runtime relies
+/// on): single use, buckets, logs, indexes, the bus.
+#[tokio::test]
+async fn the_redis_store_keeps_the_store_semantics() {
+    use mcp_server::store::{RedisStore, Store};
+    let redis = Redis::start().await;
+    let store = RedisStore::connect(&format!("{}?prefix=t", redis.url()))
+        .await
+        .unwrap();
+    let minute = Duration::from_secs(60);
+    let mut bus = store.subscribe();
+
+    store.put("n", b"v", minute).await.unwrap();
+    assert_eq!(store.take("n").await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(store.take("n").await.unwrap(), None);
+    assert!(store.put_new("k", b"1", minute).await.unwrap());
+    assert!(!store.put_new("k", b"2", minute).await.unwrap());
+    assert_eq!(store.get("k").await.unwrap().as_deref(), Some(&b"1"[..]));
+    store.delete("k").await.unwrap();
+    assert_eq!(store.get("k").await.unwrap(), None);
+
+    for _ in 0..3 {
+        assert_eq!(store.rate("b", 3, minute).await.unwrap(), Ok(()));
+    }
+    let wait = store.rate("b", 3, minute).await.unwrap().unwrap_err();
+    assert!(
+        wait > Duration::from_secs(15) && wait <= Duration::from_secs(20),
+        "{wait:?}"
+    );
+
+    for i in 0..5u8 {
+        let seq = store
+            .append("l", &[i, b':', b'\n'], 3, minute)
+            .await
+            .unwrap();
+        assert_eq!(seq, u64::from(i) + 1);
+    }
+    assert_eq!(
+        store.read_after("l", 3).await.unwrap(),
+        vec![(4, vec![3, b':', b'\n']), (5, vec![4, b':', b'\n'])]
+    );
+    assert_eq!(store.read_after("l", 0).await.unwrap().len(), 3);
+
+    store.index_add("i", "b", 2, minute).await.unwrap();
+    store.index_add("i", "a", 1, minute).await.unwrap();
+    store.index_add("i", "c", 3, minute).await.unwrap();
+    store.index_remove("i", "b").await.unwrap();
+    assert_eq!(store.index_members("i").await.unwrap(), ["a", "c"]);
+
+    // The subscription is made in the background: publish until it is there.
+    let mut received = None;
+    for _ in 0..100 {
+        store.publish("topic", b"pay\nload").await.unwrap();
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(50), bus.recv()).await {
+            received = Some(m);
+            break;
+        }
+    }
+    let m = received.expect("a message on the bus");
+    assert_eq!(
+        (m.topic.as_str(), m.payload.as_slice()),
+        ("topic", &b"pay\nload"[..])
+    );
+}

@@ -25,6 +25,11 @@
 //!
 //! `--open` serves the same tools with no authentication, policy, validation or audit: the
 //! baseline of the overhead benchmark (`scripts/bench-security`).
+//!
+//! `--store redis://HOST:PORT` makes it a replica: approvals, rate limits, tasks, legacy
+//! sessions and notifications are shared with the other replicas naming the same store. (Each
+//! replica starts its own local authorization server, so a token works only on the replica
+//! that printed it; a real deployment validates one issuer's tokens on every replica.)
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -138,6 +143,7 @@ struct Options {
     tokens: Option<String>,
     approve_here: bool,
     open: bool,
+    store: Option<String>,
 }
 
 fn parse() -> Options {
@@ -147,6 +153,7 @@ fn parse() -> Options {
         tokens: None,
         approve_here: false,
         open: false,
+        store: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -173,11 +180,15 @@ fn parse() -> Options {
                 o.tokens = Some(value(i));
                 i += 1;
             }
+            "--store" => {
+                o.store = Some(value(i));
+                i += 1;
+            }
             "--approve-here" => o.approve_here = true,
             "--open" => o.open = true,
             other => {
                 eprintln!(
-                    "unknown argument {other}\nusage: secure-http [--port N] [--audit FILE] [--tokens FILE] [--approve-here] [--open]"
+                    "unknown argument {other}\nusage: secure-http [--port N] [--audit FILE] [--tokens FILE] [--approve-here] [--open] [--store redis://HOST:PORT]"
                 );
                 std::process::exit(2);
             }
@@ -200,8 +211,14 @@ async fn main() -> std::io::Result<()> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, o.port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let url = format!("http://{}/mcp", listener.local_addr()?);
-    let tools = Server::new("secure-http", env!("CARGO_PKG_VERSION"))
+    let mut tools = Server::new("secure-http", env!("CARGO_PKG_VERSION"))
         .instructions("Business metrics, and deployments that a human approves.");
+    if let Some(url) = &o.store {
+        tools = tools
+            .connect_store(url)
+            .await
+            .map_err(std::io::Error::other)?;
+    }
 
     if o.open {
         let server = tools
@@ -227,14 +244,16 @@ async fn main() -> std::io::Result<()> {
 
     let sink = JsonlSink::builder(&o.audit).chained().open()?;
     let audit = Audit::new().with_sink(sink).with_sink(TracingSink);
-    let mut gate = ApprovalGate::new(Approvals::random()).with_timeout(Duration::from_secs(120));
+    let mut server = tools.require_authorization().audit(audit);
+    // Without a gate of its own, the server asks the client's user, with requests sealed under
+    // its key (the key its replicas agree on, with `--store`).
     if o.approve_here {
-        gate = gate.with_approver(TerminalApprover::tty());
+        let gate = ApprovalGate::new(Approvals::random())
+            .with_timeout(Duration::from_secs(120))
+            .with_approver(TerminalApprover::tty());
+        server = server.approval(gate);
     }
-    let server = tools
-        .require_authorization()
-        .audit(audit)
-        .approval(gate)
+    let server = server
         .tool(KpiQuery)
         .tool(ExportReport)
         .tool(Deploy)

@@ -218,7 +218,10 @@ pub(crate) fn redact_url(url: &str) -> String {
 
 /// The 32-byte key replicas share (`requestState` and approval seals), agreed through the
 /// store: the first replica's random key is stored with `put_new`, and every replica reads it.
-pub(crate) async fn agree_key(store: &dyn Store) -> Result<[u8; 32], StoreError> {
+/// [`Server::connect_store`](crate::Server::connect_store) calls it; give the key to
+/// [`Server::request_state_key`](crate::Server::request_state_key) when you attach a store
+/// with [`Server::store`](crate::Server::store).
+pub async fn agree_key(store: &dyn Store) -> Result<[u8; 32], StoreError> {
     const KEY: &str = "server-key";
     // Ten years: the key outlives every deployment that does not rotate it on purpose (delete
     // the key to rotate: replicas restarted after that agree on a new one).
