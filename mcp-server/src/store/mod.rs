@@ -39,6 +39,9 @@ pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 
+/// The entries of a log, with their sequence numbers ([`Store::read_after`]).
+pub type LogEntries = Vec<(u64, Vec<u8>)>;
+
 /// A boxed future of a store operation.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -136,7 +139,7 @@ pub trait Store: Send + Sync + 'static {
         &'a self,
         key: &'a str,
         after: u64,
-    ) -> BoxFuture<'a, Result<Vec<(u64, Vec<u8>)>, StoreError>>;
+    ) -> BoxFuture<'a, Result<LogEntries, StoreError>>;
 
     /// Adds `member` to the ordered index `key` with `order` (`ZADD`); the index lives until
     /// `ttl` passes without an addition.

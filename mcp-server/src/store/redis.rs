@@ -9,7 +9,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script};
 use tokio::sync::broadcast;
 
-use super::{BoxFuture, Message, Store, StoreError, ttl_ms};
+use super::{BoxFuture, LogEntries, Message, Store, StoreError, ttl_ms};
 
 /// How long one command may take before it fails (and the decision that needed it fails
 /// closed).
@@ -304,7 +304,7 @@ impl Store for RedisStore {
         &'a self,
         key: &'a str,
         after: u64,
-    ) -> BoxFuture<'a, Result<Vec<(u64, Vec<u8>)>, StoreError>> {
+    ) -> BoxFuture<'a, Result<LogEntries, StoreError>> {
         Box::pin(async move {
             let members: Vec<Vec<u8>> = self
                 .conn()
