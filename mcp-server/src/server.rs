@@ -747,7 +747,9 @@ impl Server {
 
     /// Sends an event to this replica's sessions and, with a store, publishes it for the others.
     pub(crate) fn emit(&self, event: Event) {
+        // Only once serving (a replica still being built has nothing to announce).
         if let Some(store) = &self.inner.store
+            && self.inner.remote_events.get().is_some()
             && tokio::runtime::Handle::try_current().is_ok()
         {
             let payload = serde_json::to_vec(&RemoteEvent {
@@ -766,11 +768,14 @@ impl Server {
     }
 
     /// With a store, starts (once) passing the events other replicas publish on to this
-    /// replica's sessions. Called as a session starts.
+    /// replica's sessions. Called as serving starts and as a session starts.
     pub(crate) fn follow_remote_events(&self) {
         let Some(store) = &self.inner.store else {
             return;
         };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
         self.inner.remote_events.get_or_init(|| {
             let mut messages = store.subscribe();
             let inner = Arc::downgrade(&self.inner);

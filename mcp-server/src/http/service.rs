@@ -224,6 +224,7 @@ impl std::fmt::Debug for McpService {
 impl McpService {
     /// The endpoint for `server`.
     pub fn new(server: Server, config: HttpConfig) -> Self {
+        server.follow_remote_events();
         McpService {
             shared: Arc::new(Shared {
                 server,
@@ -254,6 +255,7 @@ impl McpService {
     /// caller when known and the client's address (under [`crate::http::serve`], or axum's
     /// `ConnectInfo<SocketAddr>`).
     pub fn router(&self) -> Router {
+        self.shared.server.follow_remote_events();
         let router = Router::new()
             .route(
                 &self.shared.config.path,

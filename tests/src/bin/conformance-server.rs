@@ -10,7 +10,8 @@
 //! `--store redis://HOST:PORT` makes it a replica sharing its state with the others that name
 //! the same store; `--replica-tools` adds the tools the replica tests call (`replica_deploy`,
 //! approved by the user; `replica_limited`, 3 calls a minute; `replica_touch`, which announces
-//! an update of a resource; and the resource `replica://note`).
+//! an update of a resource; `replica_metered`, rate limited but never refused, for the store
+//! benchmark; and the resource `replica://note`).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
@@ -880,6 +881,13 @@ fn replica_limited() -> &'static str {
     "within the limit"
 }
 
+/// The simple text answer, rate limited so high that it never refuses: each call takes a token
+/// from its bucket (in the shared store, with `--store`). For the store benchmark.
+#[tool(read_only, rate_limit = "1000000/s")]
+fn replica_metered() -> &'static str {
+    "This is a simple text response for testing."
+}
+
 /// A note that `replica_touch` announces updates of.
 #[resource("replica://note", name = "replica-note", mime_type = "text/plain")]
 fn replica_note() -> &'static str {
@@ -978,6 +986,7 @@ async fn main() -> std::io::Result<()> {
             .tool(ReplicaDeploy)
             .tool(ReplicaLimited)
             .tool(ReplicaTouch)
+            .tool(ReplicaMetered)
             .resource(ReplicaNote);
     }
     if let Some(url) = &args.store {
