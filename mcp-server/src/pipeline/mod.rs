@@ -267,6 +267,10 @@ impl Server {
             options.max_tasks,
             self.inner.store.as_ref(),
         )?;
+        // The replica running a task hears the other replicas' cancels and answers for it from
+        // before its record is seen (stateless HTTP starts no session that would have started
+        // following the bus).
+        self.follow_remote_events();
         if self.inner.store.is_some()
             && let Err(e) = slot.persist_new().await
         {
