@@ -1428,12 +1428,7 @@ impl Server {
                         .iter()
                         .map(|t| t.legacy())
                         .collect(),
-                    Some(store) => {
-                        self.inner
-                            .tasks
-                            .list_shared(store.as_ref(), &owner)
-                            .await?
-                    }
+                    Some(store) => self.inner.tasks.list_shared(store.as_ref(), &owner).await?,
                 };
                 let (tasks, next_cursor) = page(&all, cursor_of(&p), size)?;
                 raw(&LegacyListTasksResult {

@@ -636,9 +636,7 @@ pub(crate) async fn finished_record(
             loop {
                 match bus.recv().await {
                     Ok(m) if m.topic == TASK_CHANGED => {
-                        if serde_json::from_slice::<Changed>(&m.payload)
-                            .is_ok_and(|c| c.id == id)
-                        {
+                        if serde_json::from_slice::<Changed>(&m.payload).is_ok_and(|c| c.id == id) {
                             return;
                         }
                     }

@@ -278,7 +278,9 @@ async fn a_legacy_task_of_one_replica_is_served_by_another() {
 
     // Cancelled through B: B answers cancelled, and A stops the task.
     let second = alice_a.start(json!({"name": "l2"})).await;
-    let a = alice_b.call("tasks/cancel", json!({"taskId": second})).await;
+    let a = alice_b
+        .call("tasks/cancel", json!({"taskId": second}))
+        .await;
     assert_eq!(a["result"]["taskId"], second.as_str(), "{a}");
     assert_eq!(a["result"]["status"], "cancelled", "{a}");
     // A holds the task: its own status moved, so the bus message reached it.
@@ -343,7 +345,9 @@ async fn a_modern_task_of_one_replica_is_answered_and_cancelled_through_another(
 
     // Cancelled through B.
     let second = alice_a.start(json!({"name": "m2"})).await;
-    let c = alice_b.call("tasks/cancel", json!({"taskId": second})).await;
+    let c = alice_b
+        .call("tasks/cancel", json!({"taskId": second}))
+        .await;
     assert_eq!(c["result"]["resultType"], "complete", "{c}");
     let got = alice_b.call("tasks/get", json!({"taskId": second})).await;
     assert_eq!(got["result"]["status"], "cancelled", "{got}");
