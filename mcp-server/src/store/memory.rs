@@ -18,13 +18,16 @@ pub struct MemoryStore {
     bus: broadcast::Sender<Message>,
 }
 
+/// An ordered index: its members by (order, member).
+type Index = BTreeMap<(u64, String), ()>;
+
 #[derive(Default)]
 struct State {
     values: HashMap<String, (Vec<u8>, Instant)>,
     /// Theoretical arrival time of each bucket's next request (GCRA), and when it expires.
     buckets: HashMap<String, (Instant, Instant)>,
     logs: HashMap<String, Log>,
-    indexes: HashMap<String, (BTreeMap<(u64, String), ()>, Instant)>,
+    indexes: HashMap<String, (Index, Instant)>,
     writes: u64,
     unavailable: bool,
 }
@@ -46,7 +49,7 @@ impl State {
 
     fn wrote(&mut self, now: Instant) {
         self.writes += 1;
-        if self.writes % 1000 == 0 {
+        if self.writes.is_multiple_of(1000) {
             self.values.retain(|_, (_, e)| *e > now);
             self.buckets.retain(|_, (_, e)| *e > now);
             self.logs.retain(|_, l| l.expires > now);
@@ -214,7 +217,7 @@ impl Store for MemoryStore {
         &'a self,
         key: &'a str,
         after: u64,
-    ) -> BoxFuture<'a, Result<Vec<(u64, Vec<u8>)>, StoreError>> {
+    ) -> BoxFuture<'a, Result<super::LogEntries, StoreError>> {
         ready(self.with(|s, now| {
             match s.logs.get(key) {
                 Some(log) if log.expires > now => log

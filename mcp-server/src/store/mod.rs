@@ -68,6 +68,9 @@ impl StoreError {
     }
 }
 
+/// Entries of a log with their sequence numbers, in order ([`Store::read_after`]).
+pub type LogEntries = Vec<(u64, Vec<u8>)>;
+
 /// A message on the store's bus ([`Store::publish`], [`Store::subscribe`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -136,7 +139,7 @@ pub trait Store: Send + Sync + 'static {
         &'a self,
         key: &'a str,
         after: u64,
-    ) -> BoxFuture<'a, Result<Vec<(u64, Vec<u8>)>, StoreError>>;
+    ) -> BoxFuture<'a, Result<LogEntries, StoreError>>;
 
     /// Adds `member` to the ordered index `key` with `order` (`ZADD`); the index lives until
     /// `ttl` passes without an addition.

@@ -304,7 +304,7 @@ impl Store for RedisStore {
         &'a self,
         key: &'a str,
         after: u64,
-    ) -> BoxFuture<'a, Result<Vec<(u64, Vec<u8>)>, StoreError>> {
+    ) -> BoxFuture<'a, Result<super::LogEntries, StoreError>> {
         Box::pin(async move {
             let members: Vec<Vec<u8>> = self
                 .conn()
