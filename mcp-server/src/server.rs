@@ -1441,7 +1441,8 @@ impl Server {
                 self.tasks_negotiated(&cx)?;
                 let owner = task_owner(&cx);
                 let task = match self.inner.tasks.get(&p.task_id, &owner) {
-                    Ok(slot) => slot.cancel().then(|| slot.legacy()),
+                    // The modern answer carries no task: none is built for it.
+                    Ok(slot) => (slot.cancel() && !modern).then(|| slot.legacy()),
                     Err(unknown) => {
                         let Some(store) = &self.inner.store else {
                             return Err(unknown);

@@ -973,4 +973,64 @@ mod tests {
         assert!(!task.cancel(), "a second cancel finds it ended");
         assert!(store.get("nope", &TaskOwner::Anonymous).is_err());
     }
+
+    #[tokio::test]
+    async fn records_are_written_through_and_remote_messages_check_the_owner() {
+        let shared: Arc<dyn Store> = Arc::new(crate::store::MemoryStore::new());
+        let tasks = TaskStore::default();
+        let alice = TaskOwner::Principal(crate::Principal::new(None, "alice"));
+        let bob = TaskOwner::Principal(crate::Principal::new(None, "bob"));
+        let task = tasks
+            .create(None, alice.clone(), 10, 10, Some(&shared))
+            .unwrap();
+        task.persist_new().await.unwrap();
+        let record = read_record(shared.as_ref(), &task.id, &alice)
+            .await
+            .unwrap();
+        assert_eq!(record.status, TaskStatus::Working);
+        assert_eq!(
+            read_record(shared.as_ref(), &task.id, &bob)
+                .await
+                .unwrap_err(),
+            unknown_task(&task.id)
+        );
+        // A change is written through.
+        task.set_status(TaskStatus::Working, Some("halfway".into()));
+        let mut seen = None;
+        for _ in 0..1000 {
+            let r = read_record(shared.as_ref(), &task.id, &alice)
+                .await
+                .unwrap();
+            if r.status_message.is_some() {
+                seen = r.status_message;
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(seen.as_deref(), Some("halfway"));
+        // A cancel naming another owner is ignored; the owner's is applied.
+        let cancel = |owner: &TaskOwner| crate::store::Message {
+            topic: TASK_CANCEL.into(),
+            payload: serde_json::to_vec(&Remote {
+                id: task.id.clone(),
+                owner: owner.shared_key(),
+                input_responses: None,
+            })
+            .unwrap(),
+        };
+        tasks.apply_remote(&cancel(&bob));
+        assert_eq!(task.state.lock().unwrap().status, TaskStatus::Working);
+        tasks.apply_remote(&cancel(&alice));
+        assert_eq!(task.state.lock().unwrap().status, TaskStatus::Cancelled);
+        // The owner's index names it.
+        let listed = tasks.list_shared(shared.as_ref(), &alice).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(
+            tasks
+                .list_shared(shared.as_ref(), &bob)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
 }
