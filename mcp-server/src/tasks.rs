@@ -15,21 +15,22 @@
 //!
 //! **Replicas.** Without a shared store ([`crate::Server::store`]) all of this lives in the
 //! process, and no store is called. With one, the replica running a task writes a record of it
-//! (`task:{id}`: owner, times, status, result or error, pending input requests) when it is
-//! created (awaited: a task whose record cannot be written is refused with the store's -32004
-//! error) and after every change (in the background; a failed write is logged), with the
-//! task's remaining time to live, and adds it to its owner's index (`tasks-of:{hash of the
-//! owner}`, by creation time). A replica asked about a task it does not hold answers from the
-//! record, with the same ownership rule: `tasks/get` and `tasks/list` read it, `tasks/result`
-//! waits for a terminal record (woken by the running replica's `task-changed` message, and
-//! re-reading at least every second). `tasks/cancel` through another replica writes the
-//! cancelled status to the record, so that it reads as cancelled everywhere (also when the
-//! running replica is gone), then publishes `task-cancel`, on which the running replica cancels
-//! the task; a running replica that misses the message (off the bus at the time) finishes the
-//! task and its next write replaces the cancelled record. `tasks/update` through another
-//! replica publishes the answers (`task-update`), which the running replica takes as its own.
-//! The quota per owner counts the tasks of this replica only. A task method that needs the
-//! store while it is unreachable is answered with [`crate::store::StoreError::to_error_object`].
+//! (`task:{id}`: owner, times, status, result or error, pending input requests) with the task's
+//! remaining time to live: when it is created (awaited: a task whose record cannot be written is
+//! refused with the store's -32004 error), and after every change (in the background; a failed
+//! write is logged and retried until a newer state is written or the task expires). It also adds
+//! the task to its owner's index (`tasks-of:{hash of the owner}`, by creation time). A replica
+//! asked about a task it does not hold answers from the record, with the same ownership rule:
+//! `tasks/get` and `tasks/list` read it; `tasks/result` waits for a terminal record, woken by the
+//! running replica's `task-changed` message and reading it again at least every second.
+//! `tasks/cancel` through another replica writes the cancelled status to the record, so that it
+//! reads as cancelled everywhere (also when the running replica is gone), then publishes
+//! `task-cancel`, on which the running replica cancels the task; a running replica that misses
+//! the message (off the bus at the time) finishes the task, and its next write replaces the
+//! cancelled record. `tasks/update` through another replica publishes the answers
+//! (`task-update`), which the running replica takes as if received itself. The quota per owner
+//! counts this replica's tasks only. A task method that needs the store while it is unreachable
+//! is answered with [`crate::store::StoreError::to_error_object`] (-32004).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -148,6 +149,9 @@ pub(crate) const TASK_UPDATE: &str = "task-update";
 /// How long a replica waiting for another's task (`tasks/result`) waits at most between reads
 /// of its record, should a `task-changed` message be missed.
 const REMOTE_POLL: Duration = Duration::from_secs(1);
+/// The longest wait between two attempts at writing a task's record while the store is
+/// unreachable (retried until a newer state is written, or the task expires).
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// How a task is written through to the shared store.
 struct Mirror {
@@ -158,6 +162,8 @@ struct Mirror {
     created_ms: u64,
     /// The version of the state last written, if any (a write never replaces a newer one).
     written: tokio::sync::Mutex<Option<u64>>,
+    /// The newest version to write: a failed write is retried until a newer one exists.
+    latest: std::sync::atomic::AtomicU64,
 }
 
 /// The key of a task's record.
@@ -274,18 +280,41 @@ impl TaskSlot {
         })
         .expect("serializes");
         let key = record_key(&self.id);
+        mirror.latest.store(version, Ordering::Relaxed);
         let mirror = mirror.clone();
+        let expires = tokio::time::Instant::now() + left;
         tokio::spawn(async move {
-            let mut written = mirror.written.lock().await;
-            if written.is_some_and(|w| w >= version) {
-                return;
+            let mut delay = Duration::from_millis(100);
+            let mut logged = false;
+            loop {
+                {
+                    let mut written = mirror.written.lock().await;
+                    if written.is_some_and(|w| w >= version) {
+                        return;
+                    }
+                    let left = expires.saturating_duration_since(tokio::time::Instant::now());
+                    if left.is_zero() {
+                        return;
+                    }
+                    match mirror.store.put(&key, &bytes, left).await {
+                        Ok(()) => {
+                            *written = Some(version);
+                            break;
+                        }
+                        Err(e) if !logged => {
+                            logged = true;
+                            tracing::warn!(error = %e, task = %key, "a task's record was not written to the shared store: retrying");
+                        }
+                        Err(_) => {}
+                    }
+                }
+                // A newer state has its own write (and retries): this one is moot.
+                if mirror.latest.load(Ordering::Relaxed) != version {
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(RETRY_MAX);
             }
-            if let Err(e) = mirror.store.put(&key, &bytes, left).await {
-                tracing::warn!(error = %e, task = %key, "a task's record was not written to the shared store");
-                return;
-            }
-            *written = Some(version);
-            drop(written);
             if let Err(e) = mirror.store.publish(TASK_CHANGED, &changed).await {
                 tracing::warn!(error = %e, task = %key, "a task's change was not told to the other replicas");
             }
@@ -765,6 +794,7 @@ impl TaskStore {
                 owner: owner.shared_key(),
                 created_ms: unix_ms(SystemTime::now()),
                 written: tokio::sync::Mutex::new(None),
+                latest: std::sync::atomic::AtomicU64::new(0),
             })
         });
         let slot = Arc::new(TaskSlot {

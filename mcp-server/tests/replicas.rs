@@ -201,7 +201,7 @@ impl Conn {
 
     /// Calls `tasks/get` until the task's status is `status`.
     async fn until_status(&mut self, id: &str, status: &str) -> Value {
-        for _ in 0..500 {
+        for _ in 0..1000 {
             let r = self.call("tasks/get", json!({"taskId": id})).await;
             // Both eras answer with the task's fields in the result.
             let task = &r["result"];
@@ -397,14 +397,19 @@ async fn an_unreachable_store_gives_32004_for_another_replicas_task() {
     let got = alice_a.call("tasks/get", json!({"taskId": id})).await;
     assert_eq!(got["result"]["status"], "working", "{got}");
     assert_eq!(alice_b.call("ping", json!({})).await["result"], json!({}));
-
-    // Back: B answers again.
-    r.store.set_available(true);
-    let got = alice_b.call("tasks/get", json!({"taskId": id})).await;
-    assert_eq!(got["result"]["status"], "working", "{got}");
+    // The task ends while the store is away: its record is written once the store is back.
     r.gate.release("s1");
+    alice_a.until_status(&id, "completed").await;
+
+    r.store.set_available(true);
+    let done = alice_b.until_status(&id, "completed").await;
+    assert_eq!(done["taskId"], id.as_str());
+    let payload = alice_b.call("tasks/result", json!({"taskId": id})).await;
+    assert_eq!(
+        payload["result"]["content"][0]["text"], "s1 for nobody",
+        "{payload}"
+    );
     r.gate.release("s2");
-    alice_b.until_status(&id, "completed").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
