@@ -768,7 +768,9 @@ impl Server {
     }
 
     /// With a store, starts (once) passing the events other replicas publish on to this
-    /// replica's sessions. Called as serving starts and as a session starts.
+    /// replica's sessions, and applying their `task-cancel` and `task-update` messages to the
+    /// tasks this replica runs. Called as serving starts, as a session starts and as a task is
+    /// created.
     pub(crate) fn follow_remote_events(&self) {
         let Some(store) = &self.inner.store else {
             return;
@@ -791,6 +793,7 @@ impl Server {
                     };
                     let Some(inner) = inner.upgrade() else { break };
                     if message.topic != EVENTS_TOPIC {
+                        inner.tasks.apply_remote(&message);
                         continue;
                     }
                     match serde_json::from_slice::<OwnedRemoteEvent>(&message.payload) {
@@ -1364,7 +1367,29 @@ impl Server {
             }
             ClientRequest::GetTask(p) => {
                 self.tasks_negotiated(&cx)?;
-                let slot = self.inner.tasks.get(&p.task_id, &task_owner(&cx))?;
+                let owner = task_owner(&cx);
+                let slot = match self.inner.tasks.get(&p.task_id, &owner) {
+                    Ok(slot) => slot,
+                    Err(unknown) => {
+                        let Some(store) = &self.inner.store else {
+                            return Err(unknown);
+                        };
+                        let record =
+                            crate::tasks::read_record(store.as_ref(), &p.task_id, &owner).await?;
+                        return if modern {
+                            raw(&TaskResult {
+                                task: record.modern(),
+                                result_type: Some(ResultType::Complete),
+                                meta: modern_meta(&cx, self),
+                            })
+                        } else {
+                            raw(&LegacyTaskResult {
+                                task: record.legacy(),
+                                meta: None,
+                            })
+                        };
+                    }
+                };
                 if modern {
                     raw(&TaskResult {
                         task: slot.modern(true),
@@ -1379,7 +1404,22 @@ impl Server {
                 }
             }
             ClientRequest::TaskPayload(p) => {
-                let slot = self.inner.tasks.get(&p.task_id, &task_owner(&cx))?;
+                let owner = task_owner(&cx);
+                let slot = match self.inner.tasks.get(&p.task_id, &owner) {
+                    Ok(slot) => slot,
+                    Err(unknown) => {
+                        let Some(store) = &self.inner.store else {
+                            return Err(unknown);
+                        };
+                        let finished =
+                            crate::tasks::finished_record(store.as_ref(), &p.task_id, &owner);
+                        let record = tokio::select! {
+                            r = finished => r?,
+                            () = cx.cancelled() => return Err(ErrorObject::internal_error("cancelled")),
+                        };
+                        return raw(&record.payload()?);
+                    }
+                };
                 tokio::select! {
                     () = slot.finished() => {}
                     () = cx.cancelled() => return Err(ErrorObject::internal_error("cancelled")),
@@ -1387,8 +1427,17 @@ impl Server {
                 raw(&slot.payload()?)
             }
             ClientRequest::ListTasks(p) => {
-                let own = self.inner.tasks.list(&task_owner(&cx));
-                let all: Vec<LegacyTask> = own.iter().map(|t| t.legacy()).collect();
+                let owner = task_owner(&cx);
+                let all: Vec<LegacyTask> = match &self.inner.store {
+                    None => self
+                        .inner
+                        .tasks
+                        .list(&owner)
+                        .iter()
+                        .map(|t| t.legacy())
+                        .collect(),
+                    Some(store) => self.inner.tasks.list_shared(store.as_ref(), &owner).await?,
+                };
                 let (tasks, next_cursor) = page(&all, cursor_of(&p), size)?;
                 raw(&LegacyListTasksResult {
                     tasks,
@@ -1398,18 +1447,26 @@ impl Server {
             }
             ClientRequest::CancelTask(p) => {
                 self.tasks_negotiated(&cx)?;
-                let slot = self.inner.tasks.get(&p.task_id, &task_owner(&cx))?;
-                let cancelled = slot.cancel();
+                let owner = task_owner(&cx);
+                let task = match self.inner.tasks.get(&p.task_id, &owner) {
+                    // The modern answer carries no task: none is built for it.
+                    Ok(slot) => (slot.cancel() && !modern).then(|| slot.legacy()),
+                    Err(unknown) => {
+                        let Some(store) = &self.inner.store else {
+                            return Err(unknown);
+                        };
+                        crate::tasks::cancel_record(store.as_ref(), &p.task_id, &owner)
+                            .await?
+                            .map(|record| record.legacy())
+                    }
+                };
                 if modern {
                     raw(&EmptyResult {
                         meta: modern_meta(&cx, self),
                         result_type: result_type(&cx),
                     })
-                } else if cancelled {
-                    raw(&LegacyTaskResult {
-                        task: slot.legacy(),
-                        meta: None,
-                    })
+                } else if let Some(task) = task {
+                    raw(&LegacyTaskResult { task, meta: None })
                 } else {
                     Err(ErrorObject::invalid_params(
                         "Cannot cancel task: already in terminal status",
@@ -1418,8 +1475,22 @@ impl Server {
             }
             ClientRequest::UpdateTask(p) => {
                 self.tasks_negotiated(&cx)?;
-                let slot = self.inner.tasks.get(&p.task_id, &task_owner(&cx))?;
-                slot.update(p.input_responses);
+                let owner = task_owner(&cx);
+                match self.inner.tasks.get(&p.task_id, &owner) {
+                    Ok(slot) => slot.update(p.input_responses),
+                    Err(unknown) => {
+                        let Some(store) = &self.inner.store else {
+                            return Err(unknown);
+                        };
+                        crate::tasks::update_record(
+                            store.as_ref(),
+                            &p.task_id,
+                            &owner,
+                            p.input_responses,
+                        )
+                        .await?;
+                    }
+                }
                 raw(&EmptyResult {
                     meta: modern_meta(&cx, self),
                     result_type: result_type(&cx),

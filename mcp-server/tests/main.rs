@@ -18,6 +18,7 @@ mod macros_ui;
 mod metrics;
 mod nulls;
 mod register;
+mod replicas;
 mod runtime;
 #[cfg(feature = "auth")]
 mod secure_http;

@@ -216,7 +216,7 @@ impl Server {
                     "internal error: the call pipeline produced no response",
                 )),
             },
-            Ok(Some((stage, detach))) => self.detach(call, stage, detach),
+            Ok(Some((stage, detach))) => self.detach(call, stage, detach).await,
             Err(stop) => self.stopped(&call.cx, stop, binding),
         }
     }
@@ -251,7 +251,9 @@ impl Server {
 
     /// Turns the call into a task that runs `STAGES[stage..]` in the background (holding the
     /// call's concurrency permit, within its timeout), and answers with the task.
-    fn detach(
+    /// With a shared store, the task's record is written first: a task the other replicas
+    /// could not see is refused with the store's error.
+    async fn detach(
         &self,
         mut call: Call,
         stage: usize,
@@ -263,7 +265,19 @@ impl Server {
             crate::server::task_owner(&call.cx),
             options.max_tasks_per_principal,
             options.max_tasks,
+            self.inner.store.as_ref(),
         )?;
+        // The replica running a task hears the other replicas' cancels and answers for it from
+        // before its record is seen (stateless HTTP starts no session that would have started
+        // following the bus).
+        self.follow_remote_events();
+        if self.inner.store.is_some()
+            && let Err(e) = slot.persist_new().await
+        {
+            tracing::warn!(error = %e, "a task was refused: its record could not be written to the shared store");
+            self.inner.tasks.remove(&slot.id);
+            return Err(e.to_error_object());
+        }
         slot.seed(detach.answers);
         *slot.handover.lock().expect("not poisoned") = detach.handover;
         let cx = call.cx.clone();
