@@ -114,7 +114,10 @@ impl Replica {
         meta.as_object_mut().unwrap().extend(
             json!({
                 "io.modelcontextprotocol/protocolVersion": MODERN,
-                "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
+                "io.modelcontextprotocol/clientCapabilities": {
+                    "elicitation": {"form": {}},
+                    "extensions": {"io.modelcontextprotocol/tasks": {}}
+                },
                 "io.modelcontextprotocol/clientInfo": {"name": "replica-test", "version": "1"}
             })
             .as_object()
@@ -275,6 +278,63 @@ async fn an_approval_is_redeemed_once_across_replicas() {
             "not approved: the approval was used already, or is unknown to this server"
         );
     }
+}
+
+/// Calls `tasks/get` on `replica` until the task's status is `status`.
+async fn until_status(replica: &Replica, id: &str, status: &str) -> Value {
+    for attempt in 0..500 {
+        let r = replica
+            .call(100 + attempt, "tasks/get", json!({"taskId": id}))
+            .await;
+        if r["result"]["status"] == status {
+            return r["result"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("task {id} never reached {status}");
+}
+
+#[tokio::test]
+async fn a_task_started_on_one_replica_is_read_answered_and_cancelled_through_the_other() {
+    let (_redis, a, b) = two_replicas().await;
+    // A task that asks a question: read and answered through B, its result read through B.
+    let r = a
+        .tool(1, "confirm_delete", json!({"filename": "notes.txt"}))
+        .await;
+    assert_eq!(r["result"]["resultType"], "task", "{r}");
+    let id = r["result"]["taskId"].as_str().unwrap().to_owned();
+    let asking = until_status(&b, &id, "input_required").await;
+    let (key, _) = asking["inputRequests"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{asking}"))
+        .iter()
+        .next()
+        .unwrap();
+    let u = b
+        .call(
+            2,
+            "tasks/update",
+            json!({"taskId": id,
+                   "inputResponses": {key: {"action": "accept", "content": {"confirm": true}}}}),
+        )
+        .await;
+    assert!(u.get("result").is_some(), "{u}");
+    let done = until_status(&b, &id, "completed").await;
+    assert!(
+        done["result"]["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("notes.txt")),
+        "{done}"
+    );
+
+    // A long task: working on A, cancelled through B, cancelled on A too.
+    let r = a.tool(3, "slow_compute", json!({"seconds": 60})).await;
+    let id = r["result"]["taskId"].as_str().unwrap().to_owned();
+    until_status(&b, &id, "working").await;
+    let c = b.call(4, "tasks/cancel", json!({"taskId": id})).await;
+    assert!(c.get("result").is_some(), "{c}");
+    until_status(&b, &id, "cancelled").await;
+    until_status(&a, &id, "cancelled").await;
 }
 
 #[tokio::test]
