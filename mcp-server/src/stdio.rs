@@ -19,7 +19,23 @@ const GRACE: Duration = Duration::from_secs(5);
 
 impl Server {
     /// Serves on standard input and output until the end of input.
+    ///
+    /// When they are pipes or sockets (as when a host starts the server), they are read and
+    /// written without blocking, on the runtime's own reactor; otherwise (a terminal, a file)
+    /// through Tokio's blocking `stdin` and `stdout`.
     pub async fn serve_stdio(self) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsFd as _;
+            let stdin = std::io::stdin();
+            let stdout = std::io::stdout();
+            if let (Some(reader), Some(writer)) = (
+                pipe::Pipe::open(stdin.as_fd()),
+                pipe::Pipe::open(stdout.as_fd()),
+            ) {
+                return self.serve_io(reader, writer).await;
+            }
+        }
         self.serve_io(tokio::io::stdin(), tokio::io::stdout()).await
     }
 
@@ -103,4 +119,143 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         writer.flush().await?;
     }
     writer.flush().await
+}
+
+/// Standard input and output as non-blocking pipes on the runtime's reactor: a read or a write
+/// is a syscall on the task's own thread, not a hand-off to a blocking thread and back (which
+/// costs each message two thread wake-ups).
+#[cfg(unix)]
+mod pipe {
+    use std::io;
+    use std::os::fd::{BorrowedFd, OwnedFd};
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use rustix::fs::{FileType, OFlags};
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio::net::unix::pipe::{Receiver, Sender};
+
+    enum End {
+        Read(Receiver),
+        Write(Sender),
+    }
+
+    /// A duplicate of fd 0 (read) or 1 (written), set non-blocking; its original flags come
+    /// back when dropped (a duplicate shares them with the original descriptor).
+    pub(super) struct Pipe {
+        end: End,
+        /// Another duplicate, to restore the flags through.
+        restore: OwnedFd,
+        flags: OFlags,
+    }
+
+    impl Pipe {
+        /// `fd` as a non-blocking pipe, if it is a pipe (never a terminal or a file, whose
+        /// flags other processes may share and which the reactor cannot watch).
+        pub(super) fn open(fd: BorrowedFd<'_>) -> Option<Pipe> {
+            let stat = rustix::fs::fstat(fd).ok()?;
+            if FileType::from_raw_mode(stat.st_mode) != FileType::Fifo {
+                return None;
+            }
+            let restore = rustix::io::fcntl_dupfd_cloexec(fd, 3).ok()?;
+            let flags = rustix::fs::fcntl_getfl(&restore).ok()?;
+            let dup = rustix::io::fcntl_dupfd_cloexec(fd, 3).ok()?;
+            // Tokio checks the access mode and sets the pipe non-blocking.
+            let end = if flags.contains(OFlags::WRONLY) {
+                Sender::from_owned_fd(dup).map(End::Write)
+            } else {
+                Receiver::from_owned_fd(dup).map(End::Read)
+            };
+            match end {
+                Ok(end) => Some(Pipe {
+                    end,
+                    restore,
+                    flags,
+                }),
+                Err(_) => {
+                    let _ = rustix::fs::fcntl_setfl(&restore, flags);
+                    None
+                }
+            }
+        }
+    }
+
+    impl Drop for Pipe {
+        fn drop(&mut self) {
+            let _ = rustix::fs::fcntl_setfl(&self.restore, self.flags);
+        }
+    }
+
+    impl AsyncRead for Pipe {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            match &mut self.get_mut().end {
+                End::Read(r) => Pin::new(r).poll_read(cx, buf),
+                End::Write(_) => Poll::Ready(Err(io::Error::other("a pipe open for writing"))),
+            }
+        }
+    }
+
+    impl AsyncWrite for Pipe {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bytes: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            match &mut self.get_mut().end {
+                End::Write(w) => Pin::new(w).poll_write(cx, bytes),
+                End::Read(_) => Poll::Ready(Err(io::Error::other("a pipe open for reading"))),
+            }
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::os::fd::AsFd as _;
+
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+        use super::*;
+
+        #[tokio::test]
+        async fn a_pipe_is_read_and_written_without_blocking_and_its_flags_come_back() {
+            let (read_end, write_end) = rustix::pipe::pipe().unwrap();
+            let before = rustix::fs::fcntl_getfl(&read_end).unwrap();
+            let mut reader = Pipe::open(read_end.as_fd()).expect("a pipe");
+            let mut writer = Pipe::open(write_end.as_fd()).expect("a pipe");
+            assert!(
+                rustix::fs::fcntl_getfl(&read_end)
+                    .unwrap()
+                    .contains(OFlags::NONBLOCK)
+            );
+            let sent = tokio::spawn(async move {
+                // More than a pipe holds: the writer waits for the reader.
+                let big = vec![b'x'; 1 << 20];
+                writer.write_all(&big).await.unwrap();
+            });
+            let mut got = vec![0u8; 1 << 20];
+            reader.read_exact(&mut got).await.unwrap();
+            sent.await.unwrap();
+            assert!(got.iter().all(|b| *b == b'x'));
+            drop(reader);
+            assert_eq!(rustix::fs::fcntl_getfl(&read_end).unwrap(), before);
+        }
+
+        #[tokio::test]
+        async fn a_file_is_not_a_pipe() {
+            let file = tempfile::tempfile().unwrap();
+            assert!(Pipe::open(file.as_fd()).is_none());
+        }
+    }
 }
