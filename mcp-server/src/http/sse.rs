@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::peer::StreamControl;
 use crate::session::Connection;
+use crate::store::Store;
 
 /// At most this much is written to a response in one piece.
 const MAX_CHUNK: usize = 64 * 1024;
@@ -60,6 +61,69 @@ pub(super) fn parse_event_id(id: &str) -> Option<(u64, u64)> {
     Some((stream.parse().ok()?, seq.parse().ok()?))
 }
 
+/// The first byte of an event kept in a store log: the request's response, which ends its stream.
+const STORED_FINAL: u8 = b'F';
+/// The first byte of any other event kept in a store log.
+const STORED_OTHER: u8 = b'M';
+
+/// How often a stream that another replica feeds is read again from the store.
+const FOLLOW_POLL: Duration = Duration::from_millis(200);
+
+/// The SSE event numbered `seq` of stream `stream`, whose data is `data` (an encoded message,
+/// ending with its newline).
+fn format_event(stream: u64, seq: u64, data: &[u8]) -> Vec<u8> {
+    let mut event = String::with_capacity(40 + data.len());
+    let _ = write!(event, "id: {stream}-{seq}\nevent: message\ndata: ");
+    let mut bytes = event.into_bytes();
+    bytes.extend_from_slice(data);
+    bytes.push(b'\n');
+    bytes
+}
+
+/// An event as a store log keeps it: whether it is final, and its data.
+fn stored(value: &[u8]) -> Option<(bool, &[u8])> {
+    match value.split_first()? {
+        (&STORED_FINAL, data) => Some((true, data)),
+        (&STORED_OTHER, data) => Some((false, data)),
+        _ => None,
+    }
+}
+
+/// The events of store log entries, ready to send, for a reader resuming stream `stream`.
+pub(super) fn replayed(stream: u64, entries: &[(u64, Vec<u8>)]) -> Bytes {
+    let mut out = BytesMut::new();
+    for (seq, value) in entries {
+        if let Some((_, data)) = stored(value) {
+            out.extend_from_slice(&format_event(stream, *seq, data));
+        }
+    }
+    out.freeze()
+}
+
+/// Where the events of a resumable stream are also kept when legacy sessions are shared through
+/// a store: a log of the store ([`Store::append`]), whose sequence numbers are the events'.
+pub(super) struct StoreLog {
+    store: Arc<dyn Store>,
+    key: String,
+    keep: usize,
+    ttl: Duration,
+    /// This replica appends one event at a time, so that its events are numbered in the order
+    /// it queues them.
+    order: tokio::sync::Mutex<()>,
+}
+
+impl StoreLog {
+    pub(super) fn new(store: Arc<dyn Store>, key: String, keep: usize, ttl: Duration) -> Self {
+        StoreLog {
+            store,
+            key,
+            keep: keep.max(1),
+            ttl,
+            order: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
 /// What a push did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Pushed {
@@ -92,6 +156,8 @@ struct LogState {
 pub(super) struct EventLog {
     id: u64,
     resumable: bool,
+    /// With a store: where the events go first ([`EventLog::record`]).
+    shared: Option<StoreLog>,
     state: Mutex<LogState>,
     notify: Notify,
 }
@@ -109,9 +175,20 @@ impl EventLog {
     /// A stream holding at most `cap` events; `resumable` streams have event ids and outlive
     /// their readers.
     pub(super) fn new(id: u64, resumable: bool, cap: usize) -> Arc<Self> {
+        Self::build(id, resumable, cap, None)
+    }
+
+    /// A resumable stream whose events are numbered and kept by the store log `shared`, so that
+    /// any replica can replay them.
+    pub(super) fn shared(id: u64, cap: usize, shared: StoreLog) -> Arc<Self> {
+        Self::build(id, true, cap, Some(shared))
+    }
+
+    fn build(id: u64, resumable: bool, cap: usize, shared: Option<StoreLog>) -> Arc<Self> {
         Arc::new(EventLog {
             id,
             resumable,
+            shared,
             state: Mutex::new(LogState {
                 events: VecDeque::new(),
                 next_seq: 1,
@@ -139,6 +216,62 @@ impl EventLog {
         self.lock().done
     }
 
+    /// Numbers the next events from `next` on (at least): a stream whose store log already
+    /// holds events.
+    pub(super) fn skip_to(&self, next: u64) {
+        let mut st = self.lock();
+        if st.events.is_empty() && next > st.next_seq {
+            st.next_seq = next;
+            st.reader_cursor = next;
+        }
+    }
+
+    /// Appends a message, first to the store log when there is one (see [`EventLog::shared`]):
+    /// the event then has the store's number. An append that fails is logged, and the event
+    /// still goes to this replica's readers.
+    pub(super) async fn record(&self, message: &JsonRpcMessage, last: bool) -> Pushed {
+        let Some(shared) = &self.shared else {
+            return self.push(message, last);
+        };
+        if self.is_done() {
+            return Pushed::Ended;
+        }
+        let _order = shared.order.lock().await;
+        let mut value = Vec::with_capacity(128);
+        value.push(if last { STORED_FINAL } else { STORED_OTHER });
+        encode(message, &mut value);
+        let seq = match shared
+            .store
+            .append(&shared.key, &value, shared.keep, shared.ttl)
+            .await
+        {
+            Ok(seq) => Some(seq),
+            Err(e) => {
+                tracing::warn!(
+                    stream = self.id,
+                    error = %e,
+                    "an SSE event was not saved to the shared store: only this replica can replay it"
+                );
+                None
+            }
+        };
+        self.push_encoded(seq, &value[1..], last)
+    }
+
+    /// Appends an encoded message numbered `seq` (`None`, or a number this stream already
+    /// passed: the next number).
+    fn push_encoded(&self, seq: Option<u64>, data: &[u8], last: bool) -> Pushed {
+        let mut st = self.lock();
+        if st.done {
+            return Pushed::Ended;
+        }
+        let seq = seq.map_or(st.next_seq, |s| s.max(st.next_seq));
+        let event = format_event(self.id, seq, data);
+        st.next_seq = seq + 1;
+        st.events.push_back((seq, Bytes::from(event)));
+        self.queued(st, last)
+    }
+
     /// Appends a message; `last` marks the request's response, which ends the stream.
     pub(super) fn push(&self, message: &JsonRpcMessage, last: bool) -> Pushed {
         let mut st = self.lock();
@@ -156,6 +289,11 @@ impl EventLog {
         bytes.push(b'\n');
         st.next_seq += 1;
         st.events.push_back((seq, Bytes::from(bytes)));
+        self.queued(st, last)
+    }
+
+    /// The end of a push: the buffer bound, the end of the stream, the readers woken.
+    fn queued(&self, mut st: std::sync::MutexGuard<'_, LogState>, last: bool) -> Pushed {
         let mut outcome = Pushed::Queued;
         if st.events.len() > st.cap
             && let Some((evicted, _)) = st.events.pop_front()
@@ -246,7 +384,11 @@ impl EventLog {
             .close_at
             .map_or(st.next_seq, |(at, _)| at.min(st.next_seq));
         if reader.cursor < limit {
-            let skip = usize::try_from(reader.cursor - oldest).unwrap_or(usize::MAX);
+            let mut skip = usize::try_from(reader.cursor - oldest).unwrap_or(usize::MAX);
+            if st.events.get(skip).is_none_or(|e| e.0 != reader.cursor) {
+                // Numbers with gaps: a store log's, where other replicas append too.
+                skip = st.events.partition_point(|e| e.0 < reader.cursor);
+            }
             let mut chunk = BytesMut::new();
             for (seq, event) in st.events.iter().skip(skip) {
                 if *seq >= limit || (!chunk.is_empty() && chunk.len() + event.len() > MAX_CHUNK) {
@@ -455,9 +597,14 @@ pub(super) async fn pump(
     conn: Arc<Connection>,
     early_close: Option<Arc<EarlyClose>>,
 ) {
-    let push = |m: &JsonRpcMessage| -> bool {
+    let push = async |m: &JsonRpcMessage| -> bool {
         let last = request.as_ref().is_some_and(|id| is_final(m, id));
-        match log.push(m, last) {
+        let pushed = if log.shared.is_some() {
+            log.record(m, last).await
+        } else {
+            log.push(m, last)
+        };
+        match pushed {
             Pushed::Queued => !last,
             Pushed::Ended => false,
             Pushed::Overflowed => {
@@ -472,7 +619,7 @@ pub(super) async fn pump(
             biased;
             message = rx.recv() => match message {
                 Some(m) => {
-                    if !push(&m) {
+                    if !push(&m).await {
                         return;
                     }
                 }
@@ -481,7 +628,7 @@ pub(super) async fn pump(
             retry = close_requested(early_close.as_deref()) => {
                 // What the request sent before asking goes out before the connection closes.
                 while let Ok(m) = rx.try_recv() {
-                    if !push(&m) {
+                    if !push(&m).await {
                         return;
                     }
                 }
@@ -491,4 +638,50 @@ pub(super) async fn pump(
         }
     }
     log.finish();
+}
+
+/// A stream of this session that another replica feeds (or fed): what the store log `key` keeps,
+/// `entries`, then what it gets from now on, read every [`FOLLOW_POLL`] until the stream's
+/// response arrives or its reader goes away.
+pub(super) fn follow(
+    stream: u64,
+    cap: usize,
+    entries: Vec<(u64, Vec<u8>)>,
+    store: Arc<dyn Store>,
+    key: String,
+) -> Arc<EventLog> {
+    let log = EventLog::new(stream, true, cap.max(entries.len()));
+    let mut after = 0;
+    for (seq, value) in &entries {
+        after = *seq;
+        if let Some((last, data)) = stored(value) {
+            log.push_encoded(Some(*seq), data, last);
+        }
+    }
+    if !log.is_done() {
+        let weak = Arc::downgrade(&log);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(FOLLOW_POLL).await;
+                let Some(log) = weak.upgrade() else { return };
+                if log.is_done() {
+                    return;
+                }
+                match store.read_after(&key, after).await {
+                    Ok(entries) => {
+                        for (seq, value) in entries {
+                            after = seq;
+                            if let Some((last, data)) = stored(&value) {
+                                log.push_encoded(Some(seq), data, last);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(stream, error = %e, "a followed stream could not be read");
+                    }
+                }
+            }
+        });
+    }
+    log
 }
