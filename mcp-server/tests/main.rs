@@ -18,6 +18,8 @@ mod macros_ui;
 mod metrics;
 mod nulls;
 mod register;
+#[cfg(feature = "http")]
+mod replicas;
 mod runtime;
 #[cfg(feature = "auth")]
 mod secure_http;

@@ -729,6 +729,13 @@ async fn delete_handler(State(shared): State<Arc<Shared>>, request: Request) -> 
                     .store
                     .delete(&sessions::stream_key(&session.id, 0))
                     .await;
+                if let Err(e) = backing
+                    .store
+                    .publish(SESSION_CLOSED, session.id.as_bytes())
+                    .await
+                {
+                    tracing::warn!(error = %e, "the other replicas were not told of a deleted session: their copies expire when idle");
+                }
             }
             shared.sessions.remove(&session.id);
             status_only(StatusCode::NO_CONTENT)
@@ -1376,6 +1383,49 @@ impl Shared {
     fn start_reaper(self: &Arc<Self>) {
         if !self.reaper_started.swap(true, Ordering::SeqCst) {
             tokio::spawn(reap(Arc::downgrade(self)));
+            if let Some(backing) = &self.backing {
+                tokio::spawn(follow_deletions(
+                    Arc::downgrade(self),
+                    backing.store.subscribe(),
+                    self.abort.clone(),
+                ));
+            }
+        }
+    }
+}
+
+/// The topic of the store's bus on which a DELETE tells every replica to drop its copy of the
+/// session (the payload is the session id).
+const SESSION_CLOSED: &str = "session-closed";
+
+/// Closes this replica's copy of the sessions deleted on any replica, until the endpoint goes
+/// away.
+async fn follow_deletions(
+    shared: Weak<Shared>,
+    mut messages: tokio::sync::broadcast::Receiver<crate::store::Message>,
+    stop: CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let message = tokio::select! {
+            m = messages.recv() => m,
+            () = stop.cancelled() => return,
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "missed messages of other replicas");
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if message.topic == SESSION_CLOSED
+            && let Ok(id) = std::str::from_utf8(&message.payload)
+        {
+            shared.sessions.remove(id);
         }
     }
 }
