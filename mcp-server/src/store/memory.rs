@@ -19,6 +19,7 @@ pub struct MemoryStore {
 }
 
 #[derive(Default)]
+#[allow(clippy::type_complexity)]
 struct State {
     values: HashMap<String, (Vec<u8>, Instant)>,
     /// Theoretical arrival time of each bucket's next request (GCRA), and when it expires.
@@ -46,7 +47,7 @@ impl State {
 
     fn wrote(&mut self, now: Instant) {
         self.writes += 1;
-        if self.writes % 1000 == 0 {
+        if self.writes.is_multiple_of(1000) {
             self.values.retain(|_, (_, e)| *e > now);
             self.buckets.retain(|_, (_, e)| *e > now);
             self.logs.retain(|_, l| l.expires > now);

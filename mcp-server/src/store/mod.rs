@@ -132,6 +132,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
 
     /// The entries of the log `key` after sequence number `after` that it still keeps, in order.
+    #[allow(clippy::type_complexity)]
     fn read_after<'a>(
         &'a self,
         key: &'a str,
