@@ -629,6 +629,35 @@ mod tests {
     }
 
     #[test]
+    fn records_round_trip() {
+        let state = LegacyState {
+            version: ProtocolVersion::V2025_11_25,
+            client_capabilities: ClientCapabilities::default(),
+            client_info: serde_json::from_value(serde_json::json!({"name": "c", "version": "1"}))
+                .unwrap(),
+            log_level: Some(LoggingLevel::Warning),
+            initialized: true,
+            subscriptions: ["file:///a".to_owned()].into_iter().collect(),
+        };
+        let alice = Principal::new(Some("https://x".into()), "alice");
+        let id = "0123456789abcdef0123456789abcdef";
+        let bytes = serde_json::to_vec(&Record::of(id, Some(&alice), state)).unwrap();
+        let record = Record::decode(id, &bytes).unwrap();
+        assert_eq!(record.owner(), Some(alice));
+        let back = record.state().unwrap();
+        assert_eq!(back.version, ProtocolVersion::V2025_11_25);
+        assert_eq!(back.log_level, Some(LoggingLevel::Warning));
+        assert!(back.initialized);
+        assert!(back.subscriptions.contains("file:///a"));
+        // A record is only read under its own id.
+        assert!(Record::decode("ffffffffffffffffffffffffffffffff", &bytes).is_none());
+        assert!(Record::decode(id, b"{}").is_none());
+        assert!(plausible_id(id));
+        assert!(!plausible_id("0123456789ABCDEF0123456789ABCDEF"));
+        assert!(!plausible_id("nonsense"));
+    }
+
+    #[test]
     fn session_ids() {
         let ids: std::collections::HashSet<Arc<str>> =
             (0..1000).map(|_| new_session_id()).collect();

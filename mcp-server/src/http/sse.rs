@@ -685,3 +685,97 @@ pub(super) fn follow(
     }
     log
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn note(n: u32) -> JsonRpcMessage {
+        JsonRpcMessage::Notification(
+            mcp_core::jsonrpc::JsonRpcNotification::new(format!("n/{n}"), &serde_json::json!({}))
+                .unwrap(),
+        )
+    }
+
+    async fn read_now(reader: &mut Reader) -> String {
+        let mut out = String::new();
+        while let Ok(Some(chunk)) =
+            tokio::time::timeout(Duration::from_millis(50), reader.next()).await
+        {
+            out.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        out
+    }
+
+    fn ids(text: &str) -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("id: "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn shared_logs_are_numbered_by_the_store_and_resume_across_gaps() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let key = "session:s:events:0".to_owned();
+        let log = EventLog::shared(
+            0,
+            8,
+            StoreLog::new(store.clone(), key.clone(), 8, Duration::from_secs(60)),
+        );
+        log.record(&note(1), false).await;
+        // Another replica appends to the same log: this one's numbers skip it.
+        store
+            .append(&key, b"M{}\n", 8, Duration::from_secs(60))
+            .await
+            .unwrap();
+        log.record(&note(3), false).await;
+        log.record(&note(4), false).await;
+        let mut reader = log.attach(Some(1));
+        assert_eq!(ids(&read_now(&mut reader).await), ["0-3", "0-4"]);
+        let mut reader = log.attach(Some(2));
+        assert_eq!(ids(&read_now(&mut reader).await), ["0-3", "0-4"]);
+        // The store holds all four, with the ids readers saw.
+        let entries = store.read_after(&key, 1).await.unwrap();
+        let replay = replayed(0, &entries);
+        let text = std::str::from_utf8(&replay).unwrap();
+        assert_eq!(ids(text), ["0-2", "0-3", "0-4"]);
+        assert!(text.contains("n/3"));
+    }
+
+    #[tokio::test]
+    async fn a_store_outage_leaves_the_live_stream_going() {
+        let memory = Arc::new(MemoryStore::new());
+        let store: Arc<dyn Store> = memory.clone();
+        let log = EventLog::shared(
+            5,
+            8,
+            StoreLog::new(store, "k".into(), 8, Duration::from_secs(60)),
+        );
+        let mut reader = log.attach(None);
+        log.record(&note(1), false).await;
+        memory.set_available(false);
+        assert_eq!(log.record(&note(2), false).await, Pushed::Queued);
+        assert_eq!(ids(&read_now(&mut reader).await), ["5-1", "5-2"]);
+    }
+
+    #[tokio::test]
+    async fn a_followed_stream_ends_with_its_response() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let ttl = Duration::from_secs(60);
+        store.append("k", b"M{\"a\":1}\n", 8, ttl).await.unwrap();
+        let entries = store.read_after("k", 0).await.unwrap();
+        let log = follow(9, 8, entries, store.clone(), "k".into());
+        let mut reader = log.attach(Some(0));
+        store.append("k", b"F{\"b\":2}\n", 8, ttl).await.unwrap();
+        let mut text = String::new();
+        while let Some(chunk) = tokio::time::timeout(Duration::from_secs(5), reader.next())
+            .await
+            .expect("the followed stream ends")
+        {
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        assert_eq!(ids(&text), ["9-1", "9-2"]);
+    }
+}
