@@ -38,6 +38,12 @@ impl ToolHandler for WhoAmI {
     }
 }
 
+/// The client's name from `initialize`, for any authenticated caller.
+#[mcp_server::tool(read_only, public)]
+fn client_name(cx: Context) -> String {
+    cx.client_info().map(|i| i.name.clone()).unwrap_or_default()
+}
+
 /// Reports progress `steps` times, `delayMs` apart, then answers "done".
 struct Chatty;
 impl ToolHandler for Chatty {
@@ -84,16 +90,52 @@ impl Drop for Replica {
     }
 }
 
+/// Bearer tokens that are their subject's name, for the owner checks.
+#[cfg(feature = "auth")]
+struct Names;
+
+#[cfg(feature = "auth")]
+impl mcp_server::http::auth::TokenValidator for Names {
+    async fn validate(
+        &self,
+        token: &str,
+    ) -> std::result::Result<mcp_server::Identity, mcp_server::http::auth::AuthError> {
+        Ok(
+            mcp_server::Identity::new(token, mcp_server::AuthMethod::Bearer)
+                .with_issuer("https://issuer.test"),
+        )
+    }
+}
+
 impl Replica {
     async fn start(store: &Arc<MemoryStore>) -> Self {
+        Self::start_with(store, false).await
+    }
+
+    async fn start_with(store: &Arc<MemoryStore>, auth: bool) -> Self {
         let shared: Arc<dyn Store> = store.clone();
         let server = Server::new("replicated", "1.0.0")
             .tool(WhoAmI)
             .tool(Chatty)
+            .tool(ClientName)
             .store(shared);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
-        let service = McpService::new(server.clone(), HttpConfig::new());
+        #[allow(unused_mut)]
+        let mut config = HttpConfig::new();
+        #[cfg(feature = "auth")]
+        if auth {
+            let rs = mcp_server::http::auth::ResourceServer::new(
+                format!("http://{addr}/mcp"),
+                "https://issuer.test",
+                Names,
+            )
+            .unwrap();
+            config = config.auth(rs);
+        }
+        #[cfg(not(feature = "auth"))]
+        let _ = auth;
+        let service = McpService::new(server.clone(), config);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(service.clone().serve(listener, async {
             let _ = stopped.await;
@@ -143,12 +185,20 @@ impl Replica {
 
     /// `initialize` only; the session id.
     async fn initialize(&self, name: &str) -> String {
+        self.initialize_as(name, None).await
+    }
+
+    async fn initialize_as(&self, name: &str, token: Option<&str>) -> String {
         let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": LEGACY,
             "capabilities": {},
             "clientInfo": {"name": name, "version": "1.0.0"}
         }});
-        let r = self.post().body(body.to_string()).send().await.unwrap();
+        let mut request = self.post().body(body.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let r = request.send().await.unwrap();
         assert_eq!(r.status(), 200);
         let session = r
             .headers()
@@ -557,4 +607,34 @@ async fn a_store_outage_is_a_503_not_a_404() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(answer(r).await["result"]["content"][0]["text"], "patient");
+}
+
+#[cfg(feature = "auth")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_owner_takes_a_session_over() {
+    let store = Arc::new(MemoryStore::new());
+    let a = Replica::start_with(&store, true).await;
+    let b = Replica::start_with(&store, true).await;
+    let session = a.initialize_as("alice's client", Some("alice")).await;
+    // Bob holds a valid token, and the session id: another replica does not hand it to him.
+    let r = b
+        .legacy(&session, &tool_call(1, "client_name", json!({})))
+        .bearer_auth("bob")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(b.service.session_count(), 0);
+    let r = b
+        .legacy(&session, &tool_call(2, "client_name", json!({})))
+        .bearer_auth("alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let result = answer(r).await;
+    assert_eq!(
+        result["result"]["content"][0]["text"], "alice's client",
+        "{result}"
+    );
 }
