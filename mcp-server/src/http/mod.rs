@@ -38,6 +38,7 @@
 //! | modern: unsupported version | 400 with -32022 and the supported versions |
 //! | legacy: no `Mcp-Session-Id` / unknown, expired or deleted id | 400 / 404 |
 //! | legacy: `MCP-Protocol-Version` not a legacy version (absent: 2025-03-26 is assumed) | 400 |
+//! | legacy, with a store ([`Server::store`]): a session this replica does not hold, or `initialize`, while the store is unreachable | 503 with -32004 |
 //! | legacy: `initialize` with [`HttpConfig::max_sessions`] sessions open | 503 |
 //! | DELETE with a session id | 204; the session is gone (404 from then on) |
 //! | GET with a session id and `Accept: text/event-stream` | the session's SSE stream |
@@ -77,7 +78,8 @@
 //!   the change is acknowledged, and lives [`HttpConfig::session_idle_timeout`] past the last
 //!   activity (refreshed every few seconds at most). A replica that gets a request for a session it
 //!   does not hold looks it up there and, for its owner, takes it over; an id no replica knows is
-//!   still 404, and DELETE ends the session on every replica.
+//!   still 404, and DELETE ends the session on every replica (the others are told on the store's
+//!   bus; one that misses the message drops its copy when idle).
 //! - **Event ids on every replica:** each stream's events also go to a store log
 //!   ([`crate::store::Store::append`], [`HttpConfig::event_buffer`] of them) and are numbered by
 //!   it; request streams get numbers that differ between replicas. `Last-Event-ID` on any replica
