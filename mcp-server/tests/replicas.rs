@@ -638,3 +638,71 @@ async fn only_the_owner_takes_a_session_over() {
         "{result}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_with_a_store_resumes_as_without() {
+    let store = Arc::new(MemoryStore::new());
+    let a = Replica::start(&store).await;
+    let session = a.initialize("alone").await;
+    assert_eq!(a.initialized(&session).await.status(), 202);
+    // Something for the GET stream (0), which must not leak into the request's stream.
+    a.server.add_tool(Extra("extra"));
+
+    let mut slow = tool_call(7, "chatty", json!({"steps": 4, "delayMs": 50}));
+    slow["params"]["_meta"] = json!({"progressToken": "p7"});
+    let mut sse = Sse::new(a.legacy(&session, &slow).send().await.unwrap());
+    let priming = sse.next().await.unwrap().id.unwrap();
+    let stream_no = priming.split_once('-').unwrap().0.to_owned();
+    let first = sse.next_message().await.unwrap();
+    assert_eq!(first.id, Some(format!("{stream_no}-1")));
+    drop(sse); // the connection is lost mid-stream
+
+    let r = a
+        .get(&session)
+        .header("last-event-id", first.id.unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut resumed = Sse::new(r);
+    let mut events = Vec::new();
+    while let Some(event) = resumed.next_message().await {
+        events.push(event);
+    }
+    let ids: Vec<String> = events.iter().map(|e| e.id.clone().unwrap()).collect();
+    let expected: Vec<String> = (2..=5).map(|n| format!("{stream_no}-{n}")).collect();
+    assert_eq!(ids, expected);
+    let progress: Vec<f64> = events[..3]
+        .iter()
+        .map(|e| e.message()["params"]["progress"].as_f64().unwrap())
+        .collect();
+    assert_eq!(progress, [2.0, 3.0, 4.0]);
+    assert_eq!(events[3].message()["result"]["content"][0]["text"], "done");
+
+    for id in ["9-1", "garbage"] {
+        let r = a
+            .get(&session)
+            .header("last-event-id", id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{id}");
+    }
+    // The GET stream kept its own event for whoever resumes it.
+    let r = a
+        .get(&session)
+        .header("last-event-id", "0-0")
+        .send()
+        .await
+        .unwrap();
+    let mut sse = Sse::new(r);
+    let changed = sse.next_message().await.unwrap();
+    assert_eq!(changed.id.as_deref(), Some("0-1"));
+    assert_eq!(
+        changed.message()["method"],
+        "notifications/tools/list_changed"
+    );
+    drop(sse);
+    // And a GET stream opened now starts after it.
+    let mut sse = Sse::new(a.get(&session).send().await.unwrap());
+    assert_eq!(sse.next().await.unwrap().id.as_deref(), Some("0-1"));
+}
