@@ -607,6 +607,34 @@ async fn a_store_outage_is_a_503_not_a_404() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(answer(r).await["result"]["content"][0]["text"], "patient");
+
+    // A DELETE that cannot reach the store is a 503 too, and may be sent again.
+    let delete = |replica: &Replica| {
+        replica
+            .client
+            .delete(&replica.url)
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", LEGACY)
+    };
+    store.set_available(false);
+    let r = delete(&b).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(code(&r.json().await.unwrap()), -32004);
+    store.set_available(true);
+    assert_eq!(delete(&b).send().await.unwrap().status(), 204);
+    let deadline = Instant::now() + PATIENCE;
+    while a.service.session_count() > 0 {
+        assert!(Instant::now() < deadline, "A dropped its copy");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for replica in [&a, &b] {
+        let r = replica
+            .legacy(&session, &tool_call(4, "whoami", json!({})))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
 }
 
 #[cfg(feature = "auth")]

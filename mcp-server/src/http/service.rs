@@ -716,19 +716,13 @@ async fn delete_handler(State(shared): State<Arc<Shared>>, request: Request) -> 
     {
         Ok(session) => {
             if let Some(backing) = session.backing() {
-                // Gone for every replica: its record first (a failure leaves the session as
-                // it was, and the client may try again).
-                if let Err(e) = backing
-                    .store
-                    .delete(&sessions::record_key(&session.id))
-                    .await
-                {
+                // Gone for every replica. If the store cannot be reached, the record stays: the
+                // session is closed here all the same, and the client may DELETE again.
+                let deleted = session.delete_shared().await;
+                shared.sessions.remove(&session.id);
+                if let Err(e) = deleted {
                     return with_principal(store_unavailable(None, &e), &parts);
                 }
-                let _ = backing
-                    .store
-                    .delete(&sessions::stream_key(&session.id, 0))
-                    .await;
                 if let Err(e) = backing
                     .store
                     .publish(SESSION_CLOSED, session.id.as_bytes())

@@ -182,6 +182,9 @@ pub(super) struct Session {
     saved: tokio::sync::Mutex<Saved>,
     /// A write that only pushes the expiry back is under way.
     refreshing: AtomicBool,
+    /// Closed here: the record is no longer written from this replica (a write that was late
+    /// would bring a deleted session back).
+    ended: AtomicBool,
 }
 
 impl Session {
@@ -261,6 +264,7 @@ impl Session {
                 at: Instant::now(),
             }),
             refreshing: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
         });
         if session.backing.is_some() {
             // A change the client makes by a request (log level, subscriptions) is written
@@ -289,6 +293,9 @@ impl Session {
             return Ok(());
         };
         let mut saved = self.saved.lock().await;
+        if self.ended.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let revision = self.conn.revision();
         let Some(state) = self.conn.legacy_state() else {
             return Ok(());
@@ -301,6 +308,21 @@ impl Session {
             .await?;
         saved.revision = Some(revision);
         saved.at = Instant::now();
+        Ok(())
+    }
+
+    /// Ends the session for every replica (DELETE): its record and its GET stream's log leave
+    /// the store, after any write of the record under way.
+    pub(super) async fn delete_shared(&self) -> Result<(), StoreError> {
+        let Some(backing) = &self.backing else {
+            return Ok(());
+        };
+        self.ended.store(true, Ordering::SeqCst);
+        let _saved = self.saved.lock().await;
+        backing.store.delete(&record_key(&self.id)).await?;
+        if let Err(e) = backing.store.delete(&stream_key(&self.id, 0)).await {
+            tracing::debug!(session = %self.id, error = %e, "a deleted session's event log is left to expire");
+        }
         Ok(())
     }
 
@@ -413,6 +435,7 @@ impl Session {
 
     /// Ends the session: running requests are cancelled and every stream ends.
     pub(super) fn close(&self) {
+        self.ended.store(true, Ordering::SeqCst);
         self.conn.close();
         self.standalone.finish();
         let open = std::mem::take(&mut self.streams.lock().expect("not poisoned").open);
