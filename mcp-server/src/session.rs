@@ -206,6 +206,20 @@ impl Connection {
         })
     }
 
+    /// Applies what the client changed through another replica (initialized, log level,
+    /// subscriptions); what `initialize` negotiated stays.
+    #[cfg(feature = "http")]
+    pub(crate) fn update(&self, state: &LegacyState) {
+        if let Some(l) = self.legacy.lock().expect("not poisoned").as_mut() {
+            l.initialized |= state.initialized;
+            *l.log_level.lock().expect("not poisoned") = state.log_level;
+        }
+        self.subscriptions
+            .lock()
+            .expect("not poisoned")
+            .clone_from(&state.subscriptions);
+    }
+
     /// Takes over a session another replica started: as if `initialize` (and what followed)
     /// had happened here.
     #[cfg(feature = "http")]

@@ -113,7 +113,10 @@ impl Replica {
     }
 
     async fn start_with(store: &Arc<MemoryStore>, auth: bool) -> Self {
-        let shared: Arc<dyn Store> = store.clone();
+        Self::start_on(store.clone(), auth).await
+    }
+
+    async fn start_on(shared: Arc<dyn Store>, auth: bool) -> Self {
         let server = Server::new("replicated", "1.0.0")
             .tool(WhoAmI)
             .tool(Chatty)
@@ -374,6 +377,16 @@ async fn a_session_started_on_one_replica_is_served_by_another() {
     let priming = stream.next().await.unwrap();
     assert!(priming.data.is_empty());
     b.server.add_tool(Extra("extra"));
+    let changed = stream.next_message().await.unwrap();
+    assert_eq!(
+        changed.message()["method"],
+        "notifications/tools/list_changed"
+    );
+    drop(stream);
+    // A, which held the session before, learnt it too (on the store's bus).
+    let mut stream = Sse::new(a.get(&session).send().await.unwrap());
+    assert!(stream.next().await.unwrap().data.is_empty());
+    a.server.add_tool(Extra("extra-a"));
     let changed = stream.next_message().await.unwrap();
     assert_eq!(
         changed.message()["method"],
@@ -733,4 +746,71 @@ async fn one_replica_with_a_store_resumes_as_without() {
     // And a GET stream opened now starts after it.
     let mut sse = Sse::new(a.get(&session).send().await.unwrap());
     assert_eq!(sse.next().await.unwrap().id.as_deref(), Some("0-1"));
+}
+
+/// The same over Redis, each replica with its own connection, when `MCP_TEST_REDIS_URL` names a
+/// Redis server to use (skipped otherwise).
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_sessions_through_redis() {
+    use mcp_server::store::RedisStore;
+    let Ok(url) = std::env::var("MCP_TEST_REDIS_URL") else {
+        eprintln!("MCP_TEST_REDIS_URL is not set: skipped");
+        return;
+    };
+    let prefix = format!(
+        "test-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let url = format!("{url}?prefix={prefix}");
+    let mut a = Replica::start_on(Arc::new(RedisStore::connect(&url).await.unwrap()), false).await;
+    let b = Replica::start_on(Arc::new(RedisStore::connect(&url).await.unwrap()), false).await;
+    let session = a.initialize("over-redis").await;
+    assert_eq!(b.initialized(&session).await.status(), 202);
+    let r = b
+        .legacy(&session, &tool_call(1, "whoami", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer(r).await["result"]["content"][0]["text"],
+        "over-redis"
+    );
+
+    let mut stream = Sse::new(a.get(&session).send().await.unwrap());
+    assert_eq!(stream.next().await.unwrap().id.as_deref(), Some("0-0"));
+    a.server.add_tool(Extra("one"));
+    a.server.add_tool(Extra("two"));
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(stream.next_message().await.unwrap().id.unwrap());
+    }
+    assert_eq!(ids, ["0-1", "0-2"]);
+    drop(stream);
+    a.stop().await;
+    let r = b
+        .get(&session)
+        .header("last-event-id", "0-1")
+        .send()
+        .await
+        .unwrap();
+    let mut resumed = Sse::new(r);
+    let event = resumed.next_message().await.unwrap();
+    assert_eq!(event.id.as_deref(), Some("0-2"));
+    assert_eq!(
+        event.message()["method"],
+        "notifications/tools/list_changed"
+    );
+    let r = b
+        .legacy(
+            "0123456789abcdef0123456789abcdef",
+            &tool_call(2, "whoami", json!({})),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }

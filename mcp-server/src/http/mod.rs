@@ -93,9 +93,12 @@
 //!   dies, so does the request (its stream replays what was kept and then waits for nothing more),
 //!   and a server-to-client request (sampling, elicitation, roots) waiting there is lost, as is
 //!   the client's answer sent to another replica. Each replica that holds a session keeps its own
-//!   copy: a change made through one (log level, subscriptions) reaches another only when that one
-//!   takes the session over again, and while two replicas hold a session both forward the server's
-//!   notifications to their own GET stream (a resumption may then replay a notification twice).
+//!   copy: a change made through another (`notifications/initialized`, log level, subscriptions)
+//!   reaches it on the store's bus, at most once (one that misses it keeps the older state).
+//! - **The GET stream's writer:** every replica that holds a session gets the server's
+//!   notifications, and one of them writes them to the session's GET stream: the one that last
+//!   took the session over or opened its GET stream (it tells the others on the bus). If that
+//!   replica dies, what is notified until the client opens its GET stream elsewhere is lost.
 //!   Session quotas ([`HttpConfig::max_sessions`]) count each replica's copies.
 //!
 //! # Limits

@@ -862,6 +862,7 @@ impl Shared {
             Err(_) => return Err(Box::new(unavailable(id.cloned(), "too many sessions"))),
         };
         self.start_reaper();
+        session.claim_home().await;
         tracing::debug!(
             session = value,
             "a session taken over from the shared store"
@@ -1228,6 +1229,10 @@ impl Shared {
             Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e),
         };
         let busy = session.busy();
+        if last_event.is_none_or(|last| sse::parse_event_id(last).is_some_and(|(s, _)| s == 0)) {
+            // The client reads the GET stream here: this replica writes it from now on.
+            session.claim_home().await;
+        }
         let unknown = || {
             rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -1392,8 +1397,8 @@ impl Shared {
 /// session (the payload is the session id).
 const SESSION_CLOSED: &str = "session-closed";
 
-/// Closes this replica's copy of the sessions deleted on any replica, until the endpoint goes
-/// away.
+/// Closes this replica's copy of the sessions deleted on any replica, and applies to its copies
+/// the changes made through the others, until the endpoint goes away.
 async fn follow_deletions(
     shared: Weak<Shared>,
     mut messages: tokio::sync::broadcast::Receiver<crate::store::Message>,
@@ -1416,10 +1421,21 @@ async fn follow_deletions(
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        if message.topic == SESSION_CLOSED
-            && let Ok(id) = std::str::from_utf8(&message.payload)
+        if message.topic == SESSION_CLOSED {
+            if let Ok(id) = std::str::from_utf8(&message.payload) {
+                shared.sessions.remove(id);
+            }
+        } else if message.topic == sessions::SESSION_HOME {
+            if let Ok(home) = serde_json::from_slice::<sessions::Home>(&message.payload)
+                && let Some(session) = shared.sessions.held(&home.id)
+            {
+                session.yield_home(home.claim);
+            }
+        } else if message.topic == sessions::SESSION_CHANGED
+            && let Some(record) = Record::from_message(&message.payload)
+            && let Some(session) = shared.sessions.held(record.id())
         {
-            shared.sessions.remove(id);
+            session.apply(&record);
         }
     }
 }

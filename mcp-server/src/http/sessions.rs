@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,22 @@ impl Backing {
     fn refresh_every(&self) -> Duration {
         REFRESH_EVERY.min(self.ttl / 4)
     }
+}
+
+/// The topic of the store's bus on which a replica passes a session's new record to the others
+/// that hold the session (the payload is the record).
+pub(super) const SESSION_CHANGED: &str = "session-changed";
+
+/// The topic of the store's bus on which a replica tells the others that it writes a session's
+/// GET stream from now on ([`Home`]).
+pub(super) const SESSION_HOME: &str = "session-home";
+
+/// A replica's claim to write a session's GET stream, numbered by the store: of two claims, the
+/// later (greater) wins.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Home {
+    pub(super) id: String,
+    pub(super) claim: u64,
 }
 
 /// The store key of session `id`'s record.
@@ -122,6 +138,17 @@ impl Record {
             .then_some(record)
     }
 
+    /// A record passed on the store's bus ([`SESSION_CHANGED`]).
+    pub(super) fn from_message(bytes: &[u8]) -> Option<Self> {
+        let record: Record = serde_json::from_slice(bytes).ok()?;
+        plausible_id(&record.id).then_some(record)
+    }
+
+    /// The session's id.
+    pub(super) fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Whose session it is.
     pub(super) fn owner(&self) -> Option<Principal> {
         self.owner
@@ -182,6 +209,13 @@ pub(super) struct Session {
     saved: tokio::sync::Mutex<Saved>,
     /// A write that only pushes the expiry back is under way.
     refreshing: AtomicBool,
+    /// Whether this replica writes the session's GET stream (stream 0): the server's
+    /// notifications reach every replica that holds the session, and only one of them, the one
+    /// that took the session over or opened its GET stream last, passes them on. Always true
+    /// without a store.
+    home: Arc<AtomicBool>,
+    /// This replica's last claim to be the home (0: none, the replica that created the session).
+    claim: AtomicU64,
     /// Closed here: the record is no longer written from this replica (a write that was late
     /// would bring a deleted session back).
     ended: AtomicBool,
@@ -242,6 +276,23 @@ impl Session {
                 StoreLog::new(b.store.clone(), stream_key(&id, 0), b.keep, b.ttl),
             ),
         };
+        let home = Arc::new(AtomicBool::new(true));
+        let rx = if backing.is_some() {
+            // Only the home replica writes the GET stream: the others drop what they would.
+            let (home_tx, home_rx) = mpsc::channel(config.event_buffer);
+            let home = home.clone();
+            let mut rx = rx;
+            tokio::spawn(async move {
+                while let Some(m) = rx.recv().await {
+                    if home.load(Ordering::SeqCst) && home_tx.send(m).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            home_rx
+        } else {
+            rx
+        };
         tokio::spawn(sse::pump(rx, standalone.clone(), None, conn.clone(), None));
         // Request streams are numbered from here on: a random base when other replicas number
         // this session's streams too.
@@ -264,6 +315,8 @@ impl Session {
                 at: Instant::now(),
             }),
             refreshing: AtomicBool::new(false),
+            home,
+            claim: AtomicU64::new(0),
             ended: AtomicBool::new(false),
         });
         if session.backing.is_some() {
@@ -306,9 +359,58 @@ impl Session {
             .store
             .put(&record_key(&self.id), &record, backing.ttl)
             .await?;
+        let changed = saved.revision.is_some_and(|r| r != revision);
         saved.revision = Some(revision);
         saved.at = Instant::now();
+        if changed {
+            // The other replicas that hold the session apply the change too.
+            if let Err(e) = backing.store.publish(SESSION_CHANGED, &record).await {
+                tracing::debug!(session = %self.id, error = %e, "a session change was not passed to the other replicas");
+            }
+        }
         Ok(())
+    }
+
+    /// Applies a change the client made through another replica.
+    pub(super) fn apply(&self, record: &Record) {
+        if let Some(state) = record.state() {
+            self.conn.update(&state);
+        }
+    }
+
+    /// Makes this replica the one that writes the session's GET stream, and tells the others.
+    pub(super) async fn claim_home(&self) {
+        let Some(backing) = &self.backing else {
+            return;
+        };
+        let key = format!("session:{}:home", self.id);
+        match backing.store.append(&key, b"", 1, backing.ttl).await {
+            Ok(claim) => {
+                self.claim.fetch_max(claim, Ordering::SeqCst);
+                self.home.store(true, Ordering::SeqCst);
+                let message = serde_json::to_vec(&Home {
+                    id: self.id.to_string(),
+                    claim,
+                })
+                .expect("serializes");
+                if let Err(e) = backing.store.publish(SESSION_HOME, &message).await {
+                    tracing::debug!(session = %self.id, error = %e, "the other replicas were not told which one writes the GET stream");
+                }
+            }
+            Err(e) => {
+                // Better twice than never.
+                self.home.store(true, Ordering::SeqCst);
+                tracing::debug!(session = %self.id, error = %e, "the GET stream claimed without the store");
+            }
+        }
+    }
+
+    /// Another replica claimed the session's GET stream: unless this one's claim is later, it
+    /// stops writing it.
+    pub(super) fn yield_home(&self, claim: u64) {
+        if claim > self.claim.load(Ordering::SeqCst) {
+            self.home.store(false, Ordering::SeqCst);
+        }
     }
 
     /// Ends the session for every replica (DELETE): its record and its GET stream's log leave
@@ -579,6 +681,11 @@ impl Sessions {
             return None;
         }
         (session.owner.as_ref() == principal).then_some(session)
+    }
+
+    /// The session `id` if this replica holds it, whoever owns it.
+    pub(super) fn held(&self, id: &str) -> Option<Arc<Session>> {
+        self.map.lock().expect("not poisoned").get(id).cloned()
     }
 
     /// Removes and closes the session `id`.

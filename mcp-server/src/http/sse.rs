@@ -139,6 +139,10 @@ struct LogState {
     /// `(number, encoded event)`, oldest first; at most `cap` of them.
     events: VecDeque<(u64, Bytes)>,
     next_seq: u64,
+    /// The number of the last event dropped for room (0: none). Numbers may have gaps (a store
+    /// log's, which other replicas append to), so this, not the oldest number held, tells a
+    /// reader that fell behind.
+    evicted: u64,
     cap: usize,
     /// No more events will come.
     done: bool,
@@ -192,6 +196,7 @@ impl EventLog {
             state: Mutex::new(LogState {
                 events: VecDeque::new(),
                 next_seq: 1,
+                evicted: 0,
                 cap: cap.max(1),
                 done: false,
                 completed: false,
@@ -297,11 +302,12 @@ impl EventLog {
         let mut outcome = Pushed::Queued;
         if st.events.len() > st.cap
             && let Some((evicted, _)) = st.events.pop_front()
-            && !self.resumable
-            && evicted >= st.reader_cursor
         {
-            st.done = true;
-            outcome = Pushed::Overflowed;
+            st.evicted = evicted;
+            if !self.resumable && evicted >= st.reader_cursor {
+                st.done = true;
+                outcome = Pushed::Overflowed;
+            }
         }
         if last && outcome == Pushed::Queued {
             st.done = true;
@@ -342,10 +348,10 @@ impl EventLog {
             None => st.next_seq,
             Some(seq) => {
                 let wanted = seq.saturating_add(1).min(st.next_seq);
-                if wanted < oldest {
+                if wanted <= st.evicted {
                     tracing::warn!(
                         stream = self.id,
-                        lost = oldest - wanted,
+                        lost = st.evicted + 1 - wanted,
                         "resumed stream: events no longer held are lost"
                     );
                 }
@@ -375,16 +381,17 @@ impl EventLog {
         if st.generation != reader.generation {
             return Some(Step::End);
         }
-        let oldest = st.events.front().map_or(st.next_seq, |e| e.0);
-        if reader.cursor < oldest {
+        if reader.cursor <= st.evicted {
             tracing::debug!(stream = self.id, "SSE reader fell behind: stream closed");
             return Some(Step::End);
         }
+        let oldest = st.events.front().map_or(st.next_seq, |e| e.0);
         let limit = st
             .close_at
             .map_or(st.next_seq, |(at, _)| at.min(st.next_seq));
         if reader.cursor < limit {
-            let mut skip = usize::try_from(reader.cursor - oldest).unwrap_or(usize::MAX);
+            let mut skip =
+                usize::try_from(reader.cursor.saturating_sub(oldest)).unwrap_or(usize::MAX);
             if st.events.get(skip).is_none_or(|e| e.0 != reader.cursor) {
                 // Numbers with gaps: a store log's, where other replicas append too.
                 skip = st.events.partition_point(|e| e.0 < reader.cursor);
@@ -742,6 +749,25 @@ mod tests {
         let text = std::str::from_utf8(&replay).unwrap();
         assert_eq!(ids(text), ["0-2", "0-3", "0-4"]);
         assert!(text.contains("n/3"));
+    }
+
+    #[tokio::test]
+    async fn a_reader_waits_across_numbers_other_replicas_took() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let key = "session:s:events:0".to_owned();
+        let ttl = Duration::from_secs(60);
+        let log = EventLog::shared(0, 2, StoreLog::new(store.clone(), key.clone(), 2, ttl));
+        let mut reader = log.attach(None);
+        store.append(&key, b"M{}\n", 2, ttl).await.unwrap();
+        store.append(&key, b"M{}\n", 2, ttl).await.unwrap();
+        log.record(&note(3), false).await;
+        assert_eq!(ids(&read_now(&mut reader).await), ["0-3"]);
+        log.record(&note(4), false).await;
+        log.record(&note(5), false).await;
+        assert_eq!(ids(&read_now(&mut reader).await), ["0-4", "0-5"]);
+        // Falling behind is still told apart from a gap: 3 is gone.
+        let mut late = log.attach(Some(1));
+        assert_eq!(ids(&read_now(&mut late).await), ["0-4", "0-5"]);
     }
 
     #[tokio::test]
