@@ -232,6 +232,7 @@ impl McpService {
                 store: store.clone(),
                 ttl: config.session_idle_timeout,
                 keep: config.event_buffer,
+                replica: server.inner.replica.clone(),
             })
         });
         McpService {
@@ -1432,7 +1433,8 @@ async fn follow_deletions(
                 session.yield_home(home.claim);
             }
         } else if message.topic == sessions::SESSION_CHANGED
-            && let Some(record) = Record::from_message(&message.payload)
+            && let Some(backing) = &shared.backing
+            && let Some(record) = Record::from_message(&message.payload, &backing.replica)
             && let Some(session) = shared.sessions.held(record.id())
         {
             session.apply(&record);

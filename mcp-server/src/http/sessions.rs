@@ -45,6 +45,8 @@ pub(super) struct Backing {
     pub(super) ttl: Duration,
     /// How many events each stream's log keeps.
     pub(super) keep: usize,
+    /// This replica's name on the bus, to tell its own messages apart.
+    pub(super) replica: String,
 }
 
 impl Backing {
@@ -60,6 +62,13 @@ pub(super) const SESSION_CHANGED: &str = "session-changed";
 /// The topic of the store's bus on which a replica tells the others that it writes a session's
 /// GET stream from now on ([`Home`]).
 pub(super) const SESSION_HOME: &str = "session-home";
+
+/// A session's new record, as a replica passes it to the others.
+#[derive(Debug, Serialize, Deserialize)]
+struct Changed {
+    origin: String,
+    record: Record,
+}
 
 /// A replica's claim to write a session's GET stream, numbered by the store: of two claims, the
 /// later (greater) wins.
@@ -138,10 +147,11 @@ impl Record {
             .then_some(record)
     }
 
-    /// A record passed on the store's bus ([`SESSION_CHANGED`]).
-    pub(super) fn from_message(bytes: &[u8]) -> Option<Self> {
-        let record: Record = serde_json::from_slice(bytes).ok()?;
-        plausible_id(&record.id).then_some(record)
+    /// A record another replica passed on the store's bus ([`SESSION_CHANGED`]); `None` for
+    /// this replica's own.
+    pub(super) fn from_message(bytes: &[u8], replica: &str) -> Option<Self> {
+        let message: Changed = serde_json::from_slice(bytes).ok()?;
+        (message.origin != replica && plausible_id(&message.record.id)).then_some(message.record)
     }
 
     /// The session's id.
@@ -353,18 +363,23 @@ impl Session {
         let Some(state) = self.conn.legacy_state() else {
             return Ok(());
         };
-        let record = serde_json::to_vec(&Record::of(&self.id, self.owner.as_ref(), state))
-            .expect("a record serializes");
+        let record = Record::of(&self.id, self.owner.as_ref(), state);
+        let bytes = serde_json::to_vec(&record).expect("a record serializes");
         backing
             .store
-            .put(&record_key(&self.id), &record, backing.ttl)
+            .put(&record_key(&self.id), &bytes, backing.ttl)
             .await?;
         let changed = saved.revision.is_some_and(|r| r != revision);
         saved.revision = Some(revision);
         saved.at = Instant::now();
         if changed {
             // The other replicas that hold the session apply the change too.
-            if let Err(e) = backing.store.publish(SESSION_CHANGED, &record).await {
+            let message = serde_json::to_vec(&Changed {
+                origin: backing.replica.clone(),
+                record,
+            })
+            .expect("serializes");
+            if let Err(e) = backing.store.publish(SESSION_CHANGED, &message).await {
                 tracing::debug!(session = %self.id, error = %e, "a session change was not passed to the other replicas");
             }
         }
