@@ -56,7 +56,7 @@ impl Backing {
 }
 
 /// The topic of the store's bus on which a replica passes a session's new record to the others
-/// that hold the session (the payload is the record).
+/// that hold the session ([`Changed`]).
 pub(super) const SESSION_CHANGED: &str = "session-changed";
 
 /// The topic of the store's bus on which a replica tells the others that it writes a session's
@@ -86,6 +86,11 @@ pub(super) fn record_key(id: &str) -> String {
 /// The store key of the event log of stream `stream` of session `id`.
 pub(super) fn stream_key(id: &str, stream: u64) -> String {
     format!("session:{id}:events:{stream}")
+}
+
+/// The store key of the log whose numbers order the claims to write session `id`'s GET stream.
+fn home_key(id: &str) -> String {
+    format!("session:{id}:home")
 }
 
 /// Whether `id` looks like one of our session ids, worth looking up in the store.
@@ -398,8 +403,11 @@ impl Session {
         let Some(backing) = &self.backing else {
             return;
         };
-        let key = format!("session:{}:home", self.id);
-        match backing.store.append(&key, b"", 1, backing.ttl).await {
+        match backing
+            .store
+            .append(&home_key(&self.id), b"", 1, backing.ttl)
+            .await
+        {
             Ok(claim) => {
                 self.claim.fetch_max(claim, Ordering::SeqCst);
                 self.home.store(true, Ordering::SeqCst);
@@ -437,8 +445,10 @@ impl Session {
         self.ended.store(true, Ordering::SeqCst);
         let _saved = self.saved.lock().await;
         backing.store.delete(&record_key(&self.id)).await?;
-        if let Err(e) = backing.store.delete(&stream_key(&self.id, 0)).await {
-            tracing::debug!(session = %self.id, error = %e, "a deleted session's event log is left to expire");
+        for key in [stream_key(&self.id, 0), home_key(&self.id)] {
+            if let Err(e) = backing.store.delete(&key).await {
+                tracing::debug!(session = %self.id, error = %e, "a deleted session's key is left to expire");
+            }
         }
         Ok(())
     }
