@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -41,6 +41,24 @@ struct Legacy {
 
 type PendingMap = HashMap<RequestId, oneshot::Sender<Result<Box<RawValue>, ErrorObject>>>;
 
+/// The state of a legacy session that another replica needs to serve it: what `initialize`
+/// negotiated and what the client set since (HTTP sessions shared through a store).
+#[cfg(feature = "http")]
+#[derive(Debug, Clone)]
+pub(crate) struct LegacyState {
+    pub(crate) version: ProtocolVersion,
+    pub(crate) client_capabilities: ClientCapabilities,
+    pub(crate) client_info: Implementation,
+    pub(crate) log_level: Option<LoggingLevel>,
+    pub(crate) initialized: bool,
+    pub(crate) subscriptions: BTreeSet<String>,
+}
+
+/// Called after the session's state changed (log level, subscriptions), before the request
+/// that changed it is answered: HTTP sessions shared through a store save their record.
+#[cfg(feature = "http")]
+pub(crate) type OnChange = Box<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
 /// One connection: a stdio process, or one HTTP session (legacy) or request (modern).
 pub(crate) struct Connection {
     server: Server,
@@ -60,6 +78,10 @@ pub(crate) struct Connection {
     identity: Option<Identity>,
     /// The legacy HTTP session this connection serves.
     session_id: Option<Arc<str>>,
+    /// Bumped at each change of the legacy state (see [`LegacyState`]).
+    revision: AtomicU64,
+    #[cfg(feature = "http")]
+    on_change: std::sync::OnceLock<OnChange>,
 }
 
 impl Drop for Connection {
@@ -139,7 +161,77 @@ impl Connection {
             max_in_flight: max as u32,
             subscriptions: Mutex::new(BTreeSet::new()),
             shutdown: CancellationToken::new(),
+            revision: AtomicU64::new(0),
+            #[cfg(feature = "http")]
+            on_change: std::sync::OnceLock::new(),
         })
+    }
+
+    /// How many times the legacy state changed.
+    #[cfg(feature = "http")]
+    pub(crate) fn revision(&self) -> u64 {
+        self.revision.load(Ordering::SeqCst)
+    }
+
+    fn changed(&self) {
+        self.revision.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Runs `f` after each change of the legacy state made by a request, before its answer.
+    #[cfg(feature = "http")]
+    pub(crate) fn on_change(&self, f: OnChange) {
+        let _ = self.on_change.set(f);
+    }
+
+    async fn after_change(&self) {
+        self.changed();
+        #[cfg(feature = "http")]
+        if let Some(f) = self.on_change.get() {
+            f().await;
+        }
+    }
+
+    /// The legacy state, once `initialize` came.
+    #[cfg(feature = "http")]
+    pub(crate) fn legacy_state(&self) -> Option<LegacyState> {
+        let legacy = self.legacy.lock().expect("not poisoned");
+        let l = legacy.as_ref()?;
+        Some(LegacyState {
+            version: l.version,
+            client_capabilities: l.client_capabilities.clone(),
+            client_info: l.client_info.clone(),
+            log_level: *l.log_level.lock().expect("not poisoned"),
+            initialized: l.initialized,
+            subscriptions: self.subscriptions.lock().expect("not poisoned").clone(),
+        })
+    }
+
+    /// Applies what the client changed through another replica (initialized, log level,
+    /// subscriptions); what `initialize` negotiated stays.
+    #[cfg(feature = "http")]
+    pub(crate) fn update(&self, state: &LegacyState) {
+        if let Some(l) = self.legacy.lock().expect("not poisoned").as_mut() {
+            l.initialized |= state.initialized;
+            *l.log_level.lock().expect("not poisoned") = state.log_level;
+        }
+        self.subscriptions
+            .lock()
+            .expect("not poisoned")
+            .clone_from(&state.subscriptions);
+    }
+
+    /// Takes over a session another replica started: as if `initialize` (and what followed)
+    /// had happened here.
+    #[cfg(feature = "http")]
+    pub(crate) fn restore(&self, state: LegacyState) {
+        *self.subscriptions.lock().expect("not poisoned") = state.subscriptions;
+        *self.legacy.lock().expect("not poisoned") = Some(Legacy {
+            version: state.version,
+            client_capabilities: state.client_capabilities,
+            client_info: state.client_info,
+            log_level: Arc::new(Mutex::new(state.log_level)),
+            initialized: state.initialized,
+        });
     }
 
     /// The version negotiated by `initialize`, once the client sent it.
@@ -387,8 +479,11 @@ impl Connection {
                 }
             }
             ClientNotification::Initialized(_) => {
-                if let Some(l) = self.legacy.lock().expect("not poisoned").as_mut() {
+                if let Some(l) = self.legacy.lock().expect("not poisoned").as_mut()
+                    && !l.initialized
+                {
                     l.initialized = true;
+                    self.changed();
                 }
             }
             ClientNotification::RootsListChanged(_)
@@ -483,6 +578,7 @@ impl Connection {
                 initialized: false,
             });
         }
+        self.changed();
         let mut capabilities = self.server.capabilities();
         capabilities.shape(version);
         let mut info = self.server.inner.info.clone();
@@ -613,6 +709,7 @@ impl Connection {
         match &request {
             ClientRequest::SetLevel(p) => {
                 *level.lock().expect("not poisoned") = Some(p.level);
+                self.after_change().await;
                 return empty();
             }
             ClientRequest::Subscribe(p) => {
@@ -623,6 +720,7 @@ impl Connection {
                     .lock()
                     .expect("not poisoned")
                     .insert(p.uri.clone());
+                self.after_change().await;
                 return empty();
             }
             ClientRequest::Unsubscribe(p) => {
@@ -630,6 +728,7 @@ impl Connection {
                     .lock()
                     .expect("not poisoned")
                     .remove(&p.uri);
+                self.after_change().await;
                 return empty();
             }
             _ => {}

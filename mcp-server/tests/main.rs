@@ -18,7 +18,9 @@ mod macros_ui;
 mod metrics;
 mod nulls;
 mod register;
-mod replicas;
+#[cfg(feature = "http")]
+mod replica_sessions;
+mod replica_tasks;
 mod runtime;
 #[cfg(feature = "auth")]
 mod secure_http;

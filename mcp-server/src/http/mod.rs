@@ -38,6 +38,7 @@
 //! | modern: unsupported version | 400 with -32022 and the supported versions |
 //! | legacy: no `Mcp-Session-Id` / unknown, expired or deleted id | 400 / 404 |
 //! | legacy: `MCP-Protocol-Version` not a legacy version (absent: 2025-03-26 is assumed) | 400 |
+//! | legacy, with a store ([`Server::store`]): a session this replica does not hold, or `initialize`, while the store is unreachable | 503 with -32004 |
 //! | legacy: `initialize` with [`HttpConfig::max_sessions`] sessions open | 503 |
 //! | DELETE with a session id | 204; the session is gone (404 from then on) |
 //! | GET with a session id and `Accept: text/event-stream` | the session's SSE stream |
@@ -65,6 +66,40 @@
 //! - Every stream is bounded: a reader that falls [`HttpConfig::event_buffer`] events behind loses
 //!   its connection (a modern request is then cancelled), and under [`serve`] a client that does
 //!   not read at all for [`HttpConfig::write_timeout`] is disconnected.
+//!
+//! # Replicas
+//!
+//! Behind a load balancer, replicas of one server that share a store ([`Server::store`], see
+//! [`crate::store`]) serve each other's legacy sessions; without a store, nothing below happens.
+//!
+//! - **Shared:** a session's record (`session:{id}`: its id, negotiated version, client info and
+//!   capabilities, owner, whether the client sent `notifications/initialized`, log level and
+//!   resource subscriptions) is written at `initialize` and whenever the client changes it, before
+//!   the change is acknowledged, and lives [`HttpConfig::session_idle_timeout`] past the last
+//!   activity (refreshed every few seconds at most). A replica that gets a request for a session it
+//!   does not hold looks it up there and, for its owner, takes it over; an id no replica knows is
+//!   still 404, and DELETE ends the session on every replica (the others are told on the store's
+//!   bus; one that misses the message drops its copy when idle).
+//! - **Event ids on every replica:** each stream's events also go to a store log
+//!   ([`crate::store::Store::append`], [`HttpConfig::event_buffer`] of them) and are numbered by
+//!   it; request streams get numbers that differ between replicas. `Last-Event-ID` on any replica
+//!   replays what the store keeps after it, then goes on with that replica's new events (the GET
+//!   stream) or follows the log while another replica still runs the request.
+//! - **Store outage:** a request for a session this replica does not hold, and `initialize`, get
+//!   503 with -32004 ([`crate::store::STORE_UNAVAILABLE`]), not 404; sessions a replica holds go on
+//!   there, and their events are still streamed (an append that fails is logged, and that event can
+//!   only be replayed by the replica that sent it).
+//! - **Not shared:** what is running. A request runs on the replica it arrived at; if that replica
+//!   dies, so does the request (its stream replays what was kept and then waits for nothing more),
+//!   and a server-to-client request (sampling, elicitation, roots) waiting there is lost, as is
+//!   the client's answer sent to another replica. Each replica that holds a session keeps its own
+//!   copy: a change made through another (`notifications/initialized`, log level, subscriptions)
+//!   reaches it on the store's bus, at most once (one that misses it keeps the older state).
+//! - **The GET stream's writer:** every replica that holds a session gets the server's
+//!   notifications, and one of them writes them to the session's GET stream: the one that last
+//!   took the session over or opened its GET stream (it tells the others on the bus). If that
+//!   replica dies, what is notified until the client opens its GET stream elsewhere is lost.
+//!   Session quotas ([`HttpConfig::max_sessions`]) count each replica's copies.
 //!
 //! # Limits
 //!

@@ -30,13 +30,14 @@ use super::config::{HttpConfig, ResponseMode};
 use super::header_checks::{
     self, LAST_EVENT_ID, Mirrored, NameSource, PROTOCOL_VERSION, SESSION_ID,
 };
-use super::sessions::{Caller, Full, Session, Sessions};
+use super::sessions::{self, Backing, Caller, Full, Record, Session, Sessions};
 use super::sse::{self, EarlyClose, EventLog, is_final};
 use crate::audit::{Audit, AuditKind, AuditRecord, Outcome};
 use crate::identity::{Identity, Principal};
 use crate::peer::Sink;
 use crate::server::Server;
 use crate::session::Connection;
+use crate::store::StoreError;
 
 const JSON: &str = "application/json";
 const EVENT_STREAM: &str = "text/event-stream";
@@ -175,6 +176,8 @@ pub(super) struct Shared {
     pub(super) config: HttpConfig,
     codec: CodecConfig,
     sessions: Sessions,
+    /// With a store ([`Server::store`]): where sessions are shared with the other replicas.
+    backing: Option<Arc<Backing>>,
     /// No new requests; the long-lived streams (GET, `subscriptions/listen`) end.
     shutdown: CancellationToken,
     /// Every stream ends and every request is cancelled.
@@ -225,8 +228,17 @@ impl McpService {
     /// The endpoint for `server`.
     pub fn new(server: Server, config: HttpConfig) -> Self {
         server.follow_remote_events();
+        let backing = server.inner.store.as_ref().map(|store| {
+            Arc::new(Backing {
+                store: store.clone(),
+                ttl: config.session_idle_timeout,
+                keep: config.event_buffer,
+                replica: server.inner.replica.clone(),
+            })
+        });
         McpService {
             shared: Arc::new(Shared {
+                backing,
                 server,
                 codec: config.codec(),
                 sessions: Sessions::new(
@@ -455,6 +467,17 @@ fn unavailable(id: Option<RequestId>, message: &str) -> Response<Body> {
     response
 }
 
+/// The refusal of a request that needs the shared store when it cannot be reached: 503 with
+/// [`crate::store::STORE_UNAVAILABLE`] (not a 404, after which the client would start over).
+fn store_unavailable(id: Option<RequestId>, error: &StoreError) -> Response<Body> {
+    tracing::warn!(error = %error, "a session request refused: the shared store is unavailable");
+    let mut response = rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, error.to_error_object());
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
 fn method_not_allowed() -> Response<Body> {
     let mut response = rpc_error(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -628,7 +651,11 @@ async fn serve_post(shared: &Arc<Shared>, parts: &Parts, body: Body) -> Response
             let peer = peer_of(parts);
             shared.request(&parts.headers, req, identity, peer).await
         }
-        other => shared.accept(&parts.headers, other, identity.as_ref()),
+        other => {
+            shared
+                .accept(&parts.headers, other, identity.as_ref())
+                .await
+        }
     }
 }
 
@@ -644,11 +671,11 @@ fn with_principal(mut response: Response<Body>, parts: &Parts) -> Response<Body>
 
 async fn get_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response<Body> {
     let (parts, _) = request.into_parts();
-    let response = serve_get(&shared, &parts);
+    let response = serve_get(&shared, &parts).await;
     with_principal(response, &parts)
 }
 
-fn serve_get(shared: &Arc<Shared>, parts: &Parts) -> Response<Body> {
+async fn serve_get(shared: &Arc<Shared>, parts: &Parts) -> Response<Body> {
     if let Some(refused) = shared.screen(parts) {
         return refused;
     }
@@ -666,11 +693,14 @@ fn serve_get(shared: &Arc<Shared>, parts: &Parts) -> Response<Body> {
         );
     }
     let principal = principal_of(parts);
-    let session = match shared.session(&parts.headers, principal.as_ref(), None) {
+    let session = match shared
+        .session(&parts.headers, principal.as_ref(), None)
+        .await
+    {
         Ok(session) => session,
         Err(refused) => return *refused,
     };
-    shared.stream(&parts.headers, session)
+    shared.stream(&parts.headers, session).await
 }
 
 async fn delete_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response<Body> {
@@ -682,8 +712,28 @@ async fn delete_handler(State(shared): State<Arc<Shared>>, request: Request) -> 
         return method_not_allowed();
     }
     // Like every request of a session: another principal's session is not found (404).
-    match shared.session(&parts.headers, principal_of(&parts).as_ref(), None) {
+    let principal = principal_of(&parts);
+    match shared
+        .session(&parts.headers, principal.as_ref(), None)
+        .await
+    {
         Ok(session) => {
+            if let Some(backing) = session.backing() {
+                // Gone for every replica. If the store cannot be reached, the record stays: the
+                // session is closed here all the same, and the client may DELETE again.
+                let deleted = session.delete_shared().await;
+                shared.sessions.remove(&session.id);
+                if let Err(e) = deleted {
+                    return with_principal(store_unavailable(None, &e), &parts);
+                }
+                if let Err(e) = backing
+                    .store
+                    .publish(SESSION_CLOSED, session.id.as_bytes())
+                    .await
+                {
+                    tracing::warn!(error = %e, "the other replicas were not told of a deleted session: their copies expire when idle");
+                }
+            }
             shared.sessions.remove(&session.id);
             status_only(StatusCode::NO_CONTENT)
         }
@@ -721,9 +771,11 @@ impl Shared {
     }
 
     /// The session named by `Mcp-Session-Id`: 400 without one, 404 when there is no such session
-    /// (any more), 400 when `MCP-Protocol-Version` is not a legacy version.
-    fn session(
-        &self,
+    /// (any more), 400 when `MCP-Protocol-Version` is not a legacy version. With a store, a
+    /// session this replica does not hold is looked up there and adopted (503 when the store
+    /// cannot be reached).
+    async fn session(
+        self: &Arc<Self>,
         headers: &HeaderMap,
         principal: Option<&Principal>,
         id: Option<&RequestId>,
@@ -737,22 +789,88 @@ impl Shared {
                 ),
             )));
         };
+        let not_found = || {
+            Box::new(rpc_error(
+                StatusCode::NOT_FOUND,
+                id.cloned(),
+                ErrorObject::invalid_request(
+                    "no such session: send `initialize` to start a new one",
+                ),
+            ))
+        };
+        let Ok(value) = value.to_str().map(str::trim) else {
+            return Err(not_found());
+        };
         // A session belongs to the principal that started it: another one sees 404.
-        let session = value
-            .to_str()
-            .ok()
-            .and_then(|v| self.sessions.get(v.trim(), principal))
-            .ok_or_else(|| {
-                Box::new(rpc_error(
-                    StatusCode::NOT_FOUND,
-                    id.cloned(),
-                    ErrorObject::invalid_request(
-                        "no such session: send `initialize` to start a new one",
-                    ),
-                ))
-            })?;
+        let session = match (self.sessions.get(value, principal), &self.backing) {
+            (Some(session), _) => session,
+            (None, None) => return Err(not_found()),
+            (None, Some(backing)) => match self.adopt(backing, value, principal, id).await? {
+                Some(session) => session,
+                None => return Err(not_found()),
+            },
+        };
         check_legacy_version(headers, id)?;
         Ok(session)
+    }
+
+    /// Takes over the session `value` from the store, where another replica left it: `None`
+    /// when there is no such session, or it is someone else's.
+    async fn adopt(
+        self: &Arc<Self>,
+        backing: &Arc<Backing>,
+        value: &str,
+        principal: Option<&Principal>,
+        id: Option<&RequestId>,
+    ) -> Result<Option<Arc<Session>>, Refused> {
+        if !sessions::plausible_id(value) {
+            return Ok(None);
+        }
+        let bytes = match backing.store.get(&sessions::record_key(value)).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(Box::new(store_unavailable(id.cloned(), &e))),
+        };
+        let Some(record) = Record::decode(value, &bytes) else {
+            return Ok(None);
+        };
+        if record.owner().as_ref() != principal {
+            return Ok(None);
+        }
+        let caller = Caller::of(principal, None);
+        let Some(session) = Session::adopt(
+            self.server.clone(),
+            &self.config,
+            &record,
+            caller,
+            backing.clone(),
+        ) else {
+            return Ok(None);
+        };
+        // The GET stream goes on numbering its events where the store's log is.
+        match backing
+            .store
+            .read_after(&sessions::stream_key(value, 0), 0)
+            .await
+        {
+            Ok(entries) => {
+                if let Some((last, _)) = entries.last() {
+                    session.standalone.skip_to(last + 1);
+                }
+            }
+            Err(e) => return Err(Box::new(store_unavailable(id.cloned(), &e))),
+        }
+        let session = match self.sessions.adopt(session) {
+            Ok(session) => session,
+            Err(_) => return Err(Box::new(unavailable(id.cloned(), "too many sessions"))),
+        };
+        self.start_reaper();
+        session.claim_home().await;
+        tracing::debug!(
+            session = value,
+            "a session taken over from the shared store"
+        );
+        Ok(Some(session))
     }
 
     /// Routes a request ([`Shared::route`]); a refusal is audited with the request's method.
@@ -959,7 +1077,13 @@ impl Shared {
         if let Err(full) = self.sessions.room_for(&caller) {
             return no_room(id, full);
         }
-        let session = Session::new(self.server.clone(), &self.config, owner, caller);
+        let session = Session::new(
+            self.server.clone(),
+            &self.config,
+            owner,
+            caller,
+            self.backing.clone(),
+        );
         let (tx, mut rx) = mpsc::channel(self.config.event_buffer);
         session
             .conn
@@ -974,6 +1098,10 @@ impl Shared {
         };
         if matches!(result, JsonRpcMessage::Error(_)) {
             return json_response(StatusCode::OK, &result);
+        }
+        // Shared: the other replicas know the session before its client does.
+        if let Err(e) = session.save().await {
+            return store_unavailable(Some(id), &e);
         }
         if let Err(full) = self.sessions.insert(session.clone()) {
             return no_room(id, full);
@@ -1014,7 +1142,10 @@ impl Shared {
         identity: Option<Identity>,
     ) -> Response<Body> {
         let principal = identity.as_ref().map(Identity::principal);
-        let session = match self.session(headers, principal.as_ref(), Some(&req.id)) {
+        let session = match self
+            .session(headers, principal.as_ref(), Some(&req.id))
+            .await
+        {
             Ok(session) => session,
             Err(refused) => return *refused,
         };
@@ -1040,7 +1171,7 @@ impl Shared {
                 match self.recv(&mut rx).await {
                     Some(m) if is_final(&m, &id) => return self.answer(&m, false),
                     Some(m) => {
-                        session.standalone.push(&m, false);
+                        session.standalone.record(&m, false).await;
                     }
                     None if self.abort.is_cancelled() => {
                         return unavailable(Some(id), "the server is shutting down");
@@ -1067,7 +1198,7 @@ impl Shared {
             reader = reader.prelude(sse::priming_event(log.id(), 0, self.config.sse_retry));
         }
         if let Some(m) = first {
-            log.push(&m, false);
+            log.record(&m, false).await;
         }
         if let Some(retry) = close {
             log.close_connection(retry);
@@ -1095,27 +1226,50 @@ impl Shared {
 
     /// GET: the session's stream, or with `Last-Event-ID` the rest of the stream that event
     /// belongs to. A new GET replaces the connection reading the same stream, which ends.
-    fn stream(&self, headers: &HeaderMap, session: Arc<Session>) -> Response<Body> {
+    async fn stream(&self, headers: &HeaderMap, session: Arc<Session>) -> Response<Body> {
         let last_event = match header_checks::single(headers, &LAST_EVENT_ID) {
             Ok(last) => last,
             Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e),
         };
         let busy = session.busy();
+        if last_event.is_none_or(|last| sse::parse_event_id(last).is_some_and(|(s, _)| s == 0)) {
+            // The client reads the GET stream here: this replica writes it from now on.
+            session.claim_home().await;
+        }
+        let unknown = || {
+            rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorObject::invalid_request(
+                    "unknown `Last-Event-ID`: the stream is gone or never existed",
+                ),
+            )
+        };
         let (log, reader) = match last_event {
             Some(last) => {
-                let found = sse::parse_event_id(last)
-                    .and_then(|(stream, seq)| Some((session.stream(stream)?, seq)));
-                let Some((log, seq)) = found else {
-                    return rpc_error(
-                        StatusCode::BAD_REQUEST,
-                        None,
-                        ErrorObject::invalid_request(
-                            "unknown `Last-Event-ID`: the stream is gone or never existed",
-                        ),
-                    );
+                let Some((stream, seq)) = sse::parse_event_id(last) else {
+                    return unknown();
                 };
-                let reader = log.attach(Some(seq));
-                (log, reader)
+                let local = session.stream(stream);
+                match session.backing() {
+                    None => {
+                        let Some(log) = local else {
+                            return unknown();
+                        };
+                        let reader = log.attach(Some(seq));
+                        (log, reader)
+                    }
+                    Some(backing) => {
+                        match self
+                            .resume_shared(&session, backing, stream, seq, local)
+                            .await
+                        {
+                            Ok(Some(found)) => found,
+                            Ok(None) => return unknown(),
+                            Err(refused) => return *refused,
+                        }
+                    }
+                }
             }
             None => {
                 let log = session.standalone.clone();
@@ -1140,9 +1294,64 @@ impl Shared {
         reader.into_response()
     }
 
-    /// A notification, or the client's answer to a server request: 202.
-    fn accept(
+    /// Resumes stream `stream` of a shared session after event `seq`: the events after it that
+    /// the store keeps (other replicas' included), then what comes. A stream this replica does
+    /// not hold (another replica's request) is followed in the store. `None`: no such stream.
+    async fn resume_shared(
         &self,
+        session: &Session,
+        backing: &Backing,
+        stream: u64,
+        seq: u64,
+        local: Option<Arc<EventLog>>,
+    ) -> Result<Option<(Arc<EventLog>, sse::Reader)>, Refused> {
+        let key = sessions::stream_key(&session.id, stream);
+        let Some(log) = local else {
+            let entries = match backing.store.read_after(&key, 0).await {
+                Ok(entries) => entries,
+                Err(e) => return Err(Box::new(store_unavailable(None, &e))),
+            };
+            if entries.is_empty() {
+                return Ok(None);
+            }
+            let log = sse::follow(
+                stream,
+                self.config.event_buffer,
+                entries,
+                backing.store.clone(),
+                key,
+            );
+            let reader = log.attach(Some(seq));
+            return Ok(Some((log, reader)));
+        };
+        let entries = match backing.store.read_after(&key, seq).await {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(error = %e, "a stream resumed from this replica's events only: the shared store is unavailable");
+                let reader = log.attach(Some(seq));
+                return Ok(Some((log, reader)));
+            }
+        };
+        if let Some((first, _)) = entries.first()
+            && *first > seq.saturating_add(1)
+        {
+            tracing::warn!(
+                stream,
+                lost = *first - seq - 1,
+                "resumed stream: events no longer held are lost"
+            );
+        }
+        let upto = entries.last().map_or(seq, |(last, _)| (*last).max(seq));
+        let mut reader = log.attach(Some(upto));
+        if !entries.is_empty() {
+            reader = reader.prelude(sse::replayed(stream, &entries));
+        }
+        Ok(Some((log, reader)))
+    }
+
+    /// A notification, or the client's answer to a server request: 202.
+    async fn accept(
+        self: &Arc<Self>,
         headers: &HeaderMap,
         message: JsonRpcMessage,
         identity: Option<&Identity>,
@@ -1160,10 +1369,13 @@ impl Shared {
                 return status_only(StatusCode::ACCEPTED);
             }
         }
-        match self.session(headers, identity.map(Identity::principal).as_ref(), None) {
+        let principal = identity.map(Identity::principal);
+        match self.session(headers, principal.as_ref(), None).await {
             Ok(session) => {
                 let _busy = session.busy();
                 session.conn.deliver(message);
+                // `notifications/initialized` is shared before it is acknowledged.
+                session.save_if_changed().await;
                 status_only(StatusCode::ACCEPTED)
             }
             Err(refused) => *refused,
@@ -1173,6 +1385,61 @@ impl Shared {
     fn start_reaper(self: &Arc<Self>) {
         if !self.reaper_started.swap(true, Ordering::SeqCst) {
             tokio::spawn(reap(Arc::downgrade(self)));
+            if let Some(backing) = &self.backing {
+                tokio::spawn(follow_deletions(
+                    Arc::downgrade(self),
+                    backing.store.subscribe(),
+                    self.abort.clone(),
+                ));
+            }
+        }
+    }
+}
+
+/// The topic of the store's bus on which a DELETE tells every replica to drop its copy of the
+/// session (the payload is the session id).
+const SESSION_CLOSED: &str = "session-closed";
+
+/// Closes this replica's copy of the sessions deleted on any replica, and applies to its copies
+/// the changes made through the others, until the endpoint goes away.
+async fn follow_deletions(
+    shared: Weak<Shared>,
+    mut messages: tokio::sync::broadcast::Receiver<crate::store::Message>,
+    stop: CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let message = tokio::select! {
+            m = messages.recv() => m,
+            () = stop.cancelled() => return,
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "missed messages of other replicas");
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if message.topic == SESSION_CLOSED {
+            if let Ok(id) = std::str::from_utf8(&message.payload) {
+                shared.sessions.remove(id);
+            }
+        } else if message.topic == sessions::SESSION_HOME {
+            if let Ok(home) = serde_json::from_slice::<sessions::Home>(&message.payload)
+                && let Some(session) = shared.sessions.held(&home.id)
+            {
+                session.yield_home(home.claim);
+            }
+        } else if message.topic == sessions::SESSION_CHANGED
+            && let Some(backing) = &shared.backing
+            && let Some(record) = Record::from_message(&message.payload, &backing.replica)
+            && let Some(session) = shared.sessions.held(record.id())
+        {
+            session.apply(&record);
         }
     }
 }

@@ -4,18 +4,22 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mcp_core::ProtocolVersion;
+use mcp_core::types::{ClientCapabilities, Implementation, LoggingLevel};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::config::HttpConfig;
-use super::sse::{self, EventLog};
+use super::sse::{self, EventLog, StoreLog};
 use crate::identity::Principal;
 use crate::peer::Sink;
 use crate::server::Server;
-use crate::session::Connection;
+use crate::session::{Connection, LegacyState};
+use crate::store::{Store, StoreError};
 
 /// Finished request streams a session keeps for a client that has not read them to the end.
 const RETAINED_STREAMS: usize = 32;
@@ -29,6 +33,169 @@ fn new_session_id() -> Arc<str> {
         let _ = write!(id, "{b:02x}");
     }
     id.into()
+}
+
+/// How often, at most, a shared session's record is written again only to push its expiry back.
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+/// Where the sessions of an endpoint are shared with the other replicas of its server.
+pub(super) struct Backing {
+    pub(super) store: Arc<dyn Store>,
+    /// The session idle timeout: how long records and event logs live without activity.
+    pub(super) ttl: Duration,
+    /// How many events each stream's log keeps.
+    pub(super) keep: usize,
+    /// This replica's name on the bus, to tell its own messages apart.
+    pub(super) replica: String,
+}
+
+impl Backing {
+    fn refresh_every(&self) -> Duration {
+        REFRESH_EVERY.min(self.ttl / 4)
+    }
+}
+
+/// The topic of the store's bus on which a replica passes a session's new record to the others
+/// that hold the session ([`Changed`]).
+pub(super) const SESSION_CHANGED: &str = "session-changed";
+
+/// The topic of the store's bus on which a replica tells the others that it writes a session's
+/// GET stream from now on ([`Home`]).
+pub(super) const SESSION_HOME: &str = "session-home";
+
+/// A session's new record, as a replica passes it to the others.
+#[derive(Debug, Serialize, Deserialize)]
+struct Changed {
+    origin: String,
+    record: Record,
+}
+
+/// A replica's claim to write a session's GET stream, numbered by the store: of two claims, the
+/// later (greater) wins.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Home {
+    pub(super) id: String,
+    pub(super) claim: u64,
+}
+
+/// The store key of session `id`'s record.
+pub(super) fn record_key(id: &str) -> String {
+    format!("session:{id}")
+}
+
+/// The store key of the event log of stream `stream` of session `id`.
+pub(super) fn stream_key(id: &str, stream: u64) -> String {
+    format!("session:{id}:events:{stream}")
+}
+
+/// The store key of the log whose numbers order the claims to write session `id`'s GET stream.
+fn home_key(id: &str) -> String {
+    format!("session:{id}:home")
+}
+
+/// Whether `id` looks like one of our session ids, worth looking up in the store.
+pub(super) fn plausible_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The owner of a session, as its record holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct OwnerRecord {
+    #[serde(default)]
+    issuer: Option<String>,
+    subject: String,
+}
+
+/// What the store holds of a session: enough for any replica to serve it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Record {
+    id: String,
+    protocol_version: String,
+    client_info: Implementation,
+    capabilities: ClientCapabilities,
+    #[serde(default)]
+    owner: Option<OwnerRecord>,
+    #[serde(default)]
+    initialized: bool,
+    #[serde(default)]
+    log_level: Option<LoggingLevel>,
+    #[serde(default)]
+    subscriptions: Vec<String>,
+}
+
+impl Record {
+    fn of(id: &str, owner: Option<&Principal>, state: LegacyState) -> Self {
+        Record {
+            id: id.to_owned(),
+            protocol_version: state.version.as_str().to_owned(),
+            client_info: state.client_info,
+            capabilities: state.client_capabilities,
+            owner: owner.map(|p| OwnerRecord {
+                issuer: p.issuer().map(str::to_owned),
+                subject: p.subject().to_owned(),
+            }),
+            initialized: state.initialized,
+            log_level: state.log_level,
+            subscriptions: state.subscriptions.into_iter().collect(),
+        }
+    }
+
+    /// The record stored under `id`, if it reads as one.
+    pub(super) fn decode(id: &str, bytes: &[u8]) -> Option<Self> {
+        let record: Record = serde_json::from_slice(bytes)
+            .inspect_err(
+                |e| tracing::warn!(session = id, error = %e, "an unreadable session record"),
+            )
+            .ok()?;
+        (record.id == id && ProtocolVersion::parse(&record.protocol_version).is_some())
+            .then_some(record)
+    }
+
+    /// A record another replica passed on the store's bus ([`SESSION_CHANGED`]); `None` for
+    /// this replica's own.
+    pub(super) fn from_message(bytes: &[u8], replica: &str) -> Option<Self> {
+        let message: Changed = serde_json::from_slice(bytes).ok()?;
+        (message.origin != replica && plausible_id(&message.record.id)).then_some(message.record)
+    }
+
+    /// The session's id.
+    pub(super) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Whose session it is.
+    pub(super) fn owner(&self) -> Option<Principal> {
+        self.owner
+            .as_ref()
+            .map(|o| Principal::new(o.issuer.clone(), o.subject.clone()))
+    }
+
+    fn state(&self) -> Option<LegacyState> {
+        Some(LegacyState {
+            version: ProtocolVersion::parse(&self.protocol_version)?,
+            client_capabilities: self.capabilities.clone(),
+            client_info: self.client_info.clone(),
+            log_level: self.log_level,
+            initialized: self.initialized,
+            subscriptions: self.subscriptions.iter().cloned().collect(),
+        })
+    }
+}
+
+/// A random number, nonzero, under 2^52: where a replica numbers the request streams of a shared
+/// session from, so that two replicas do not give the same number to different streams.
+fn stream_base() -> u64 {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    (u64::from(u32::from_le_bytes(bytes)) | 1) << 20
+}
+
+/// What a shared session keeps about its record.
+struct Saved {
+    /// The connection's revision last written.
+    revision: Option<u64>,
+    at: Instant,
 }
 
 struct Streams {
@@ -51,6 +218,22 @@ pub(super) struct Session {
     last_active: Mutex<Instant>,
     /// Requests being answered and streams being read: while any, the session is not idle.
     busy: AtomicUsize,
+    /// With a store: where the session's record and event logs are.
+    backing: Option<Arc<Backing>>,
+    /// The last write of the record (and the lock that keeps writes in order).
+    saved: tokio::sync::Mutex<Saved>,
+    /// A write that only pushes the expiry back is under way.
+    refreshing: AtomicBool,
+    /// Whether this replica writes the session's GET stream (stream 0): the server's
+    /// notifications reach every replica that holds the session, and only one of them, the one
+    /// that took the session over or opened its GET stream last, passes them on. Always true
+    /// without a store.
+    home: Arc<AtomicBool>,
+    /// This replica's last claim to be the home (0: none, the replica that created the session).
+    claim: AtomicU64,
+    /// Closed here: the record is no longer written from this replica (a write that was late
+    /// would bring a deleted session back).
+    ended: AtomicBool,
 }
 
 impl Session {
@@ -59,28 +242,254 @@ impl Session {
         config: &HttpConfig,
         owner: Option<Principal>,
         caller: Caller,
+        backing: Option<Arc<Backing>>,
+    ) -> Arc<Self> {
+        Self::build(server, config, new_session_id(), owner, caller, backing)
+    }
+
+    /// The session a record of the store describes, served from now on by this replica too.
+    pub(super) fn adopt(
+        server: Server,
+        config: &HttpConfig,
+        record: &Record,
+        caller: Caller,
+        backing: Arc<Backing>,
+    ) -> Option<Arc<Self>> {
+        let state = record.state()?;
+        let session = Self::build(
+            server,
+            config,
+            record.id.as_str().into(),
+            record.owner(),
+            caller,
+            Some(backing),
+        );
+        session.conn.restore(state);
+        // The record is what the store holds: nothing to write until something changes.
+        session.saved.try_lock().expect("not shared yet").revision = Some(session.conn.revision());
+        Some(session)
+    }
+
+    fn build(
+        server: Server,
+        config: &HttpConfig,
+        id: Arc<str>,
+        owner: Option<Principal>,
+        caller: Caller,
+        backing: Option<Arc<Backing>>,
     ) -> Arc<Self> {
         let (tx, rx) = mpsc::channel(config.event_buffer);
         let max_in_flight = config
             .max_in_flight
             .unwrap_or(server.inner.options.max_in_flight);
-        let id = new_session_id();
         let conn = Connection::session(server, Sink::new(tx), max_in_flight, Some(id.clone()));
-        let standalone = EventLog::new(0, true, config.event_buffer);
+        let standalone = match &backing {
+            None => EventLog::new(0, true, config.event_buffer),
+            Some(b) => EventLog::shared(
+                0,
+                config.event_buffer,
+                StoreLog::new(b.store.clone(), stream_key(&id, 0), b.keep, b.ttl),
+            ),
+        };
+        let home = Arc::new(AtomicBool::new(true));
+        let rx = if backing.is_some() {
+            // Only the home replica writes the GET stream: the others drop what they would.
+            let (home_tx, home_rx) = mpsc::channel(config.event_buffer);
+            let home = home.clone();
+            let mut rx = rx;
+            tokio::spawn(async move {
+                while let Some(m) = rx.recv().await {
+                    if home.load(Ordering::SeqCst) && home_tx.send(m).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            home_rx
+        } else {
+            rx
+        };
         tokio::spawn(sse::pump(rx, standalone.clone(), None, conn.clone(), None));
-        Arc::new(Session {
+        // Request streams are numbered from here on: a random base when other replicas number
+        // this session's streams too.
+        let stream_base = if backing.is_some() { stream_base() } else { 0 };
+        let session = Arc::new(Session {
             id,
             owner,
             caller,
             conn,
             standalone,
             streams: Mutex::new(Streams {
-                last_id: 0,
+                last_id: stream_base,
                 open: BTreeMap::new(),
             }),
             last_active: Mutex::new(Instant::now()),
             busy: AtomicUsize::new(0),
-        })
+            backing,
+            saved: tokio::sync::Mutex::new(Saved {
+                revision: None,
+                at: Instant::now(),
+            }),
+            refreshing: AtomicBool::new(false),
+            home,
+            claim: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+        });
+        if session.backing.is_some() {
+            // A change the client makes by a request (log level, subscriptions) is written
+            // before the request is answered.
+            let weak = Arc::downgrade(&session);
+            session.conn.on_change(Box::new(move || {
+                let weak = weak.clone();
+                Box::pin(async move {
+                    if let Some(session) = weak.upgrade() {
+                        session.save_if_changed().await;
+                    }
+                })
+            }));
+        }
+        session
+    }
+
+    /// Where the session is shared, if it is.
+    pub(super) fn backing(&self) -> Option<&Arc<Backing>> {
+        self.backing.as_ref()
+    }
+
+    /// Writes the session's record to the store (with a store; otherwise does nothing).
+    pub(super) async fn save(&self) -> Result<(), StoreError> {
+        let Some(backing) = &self.backing else {
+            return Ok(());
+        };
+        let mut saved = self.saved.lock().await;
+        if self.ended.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let revision = self.conn.revision();
+        let Some(state) = self.conn.legacy_state() else {
+            return Ok(());
+        };
+        let record = Record::of(&self.id, self.owner.as_ref(), state);
+        let bytes = serde_json::to_vec(&record).expect("a record serializes");
+        backing
+            .store
+            .put(&record_key(&self.id), &bytes, backing.ttl)
+            .await?;
+        let changed = saved.revision.is_some_and(|r| r != revision);
+        saved.revision = Some(revision);
+        saved.at = Instant::now();
+        if changed {
+            // The other replicas that hold the session apply the change too.
+            let message = serde_json::to_vec(&Changed {
+                origin: backing.replica.clone(),
+                record,
+            })
+            .expect("serializes");
+            if let Err(e) = backing.store.publish(SESSION_CHANGED, &message).await {
+                tracing::debug!(session = %self.id, error = %e, "a session change was not passed to the other replicas");
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a change the client made through another replica.
+    pub(super) fn apply(&self, record: &Record) {
+        if let Some(state) = record.state() {
+            self.conn.update(&state);
+        }
+    }
+
+    /// Makes this replica the one that writes the session's GET stream, and tells the others.
+    pub(super) async fn claim_home(&self) {
+        let Some(backing) = &self.backing else {
+            return;
+        };
+        match backing
+            .store
+            .append(&home_key(&self.id), b"", 1, backing.ttl)
+            .await
+        {
+            Ok(claim) => {
+                self.claim.fetch_max(claim, Ordering::SeqCst);
+                self.home.store(true, Ordering::SeqCst);
+                let message = serde_json::to_vec(&Home {
+                    id: self.id.to_string(),
+                    claim,
+                })
+                .expect("serializes");
+                if let Err(e) = backing.store.publish(SESSION_HOME, &message).await {
+                    tracing::debug!(session = %self.id, error = %e, "the other replicas were not told which one writes the GET stream");
+                }
+            }
+            Err(e) => {
+                // Better twice than never.
+                self.home.store(true, Ordering::SeqCst);
+                tracing::debug!(session = %self.id, error = %e, "the GET stream claimed without the store");
+            }
+        }
+    }
+
+    /// Another replica claimed the session's GET stream: unless this one's claim is later, it
+    /// stops writing it.
+    pub(super) fn yield_home(&self, claim: u64) {
+        if claim > self.claim.load(Ordering::SeqCst) {
+            self.home.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Ends the session for every replica (DELETE): its record and its GET stream's log leave
+    /// the store, after any write of the record under way.
+    pub(super) async fn delete_shared(&self) -> Result<(), StoreError> {
+        let Some(backing) = &self.backing else {
+            return Ok(());
+        };
+        self.ended.store(true, Ordering::SeqCst);
+        let _saved = self.saved.lock().await;
+        backing.store.delete(&record_key(&self.id)).await?;
+        for key in [stream_key(&self.id, 0), home_key(&self.id)] {
+            if let Err(e) = backing.store.delete(&key).await {
+                tracing::debug!(session = %self.id, error = %e, "a deleted session's key is left to expire");
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the record if the session changed since it was last written; a failure is
+    /// logged (the change holds on this replica).
+    pub(super) async fn save_if_changed(&self) {
+        if self.backing.is_none() {
+            return;
+        }
+        if self.saved.lock().await.revision == Some(self.conn.revision()) {
+            return;
+        }
+        if let Err(e) = self.save().await {
+            tracing::warn!(
+                session = %self.id,
+                error = %e,
+                "the session's record was not updated in the shared store"
+            );
+        }
+    }
+
+    /// Pushes the record's expiry back, at most every few seconds, in the background.
+    fn refresh(self: &Arc<Self>) {
+        let Some(backing) = &self.backing else {
+            return;
+        };
+        let due = self
+            .saved
+            .try_lock()
+            .is_ok_and(|s| s.at.elapsed() >= backing.refresh_every());
+        if !due || self.refreshing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let session = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = session.save().await {
+                tracing::debug!(session = %session.id, error = %e, "the session's record was not refreshed");
+            }
+            session.refreshing.store(false, Ordering::SeqCst);
+        });
     }
 
     fn touch(&self) {
@@ -91,6 +500,7 @@ impl Session {
     pub(super) fn busy(self: &Arc<Self>) -> Busy {
         self.busy.fetch_add(1, Ordering::SeqCst);
         self.touch();
+        self.refresh();
         Busy(self.clone())
     }
 
@@ -103,7 +513,19 @@ impl Session {
     pub(super) fn open_stream(&self, cap: usize) -> Arc<EventLog> {
         let mut streams = self.streams.lock().expect("not poisoned");
         streams.last_id += 1;
-        let log = EventLog::new(streams.last_id, true, cap);
+        let log = match &self.backing {
+            None => EventLog::new(streams.last_id, true, cap),
+            Some(b) => EventLog::shared(
+                streams.last_id,
+                cap,
+                StoreLog::new(
+                    b.store.clone(),
+                    stream_key(&self.id, streams.last_id),
+                    cap,
+                    b.ttl,
+                ),
+            ),
+        };
         let finished: Vec<u64> = streams
             .open
             .iter()
@@ -140,6 +562,7 @@ impl Session {
 
     /// Ends the session: running requests are cancelled and every stream ends.
     pub(super) fn close(&self) {
+        self.ended.store(true, Ordering::SeqCst);
         self.conn.close();
         self.standalone.finish();
         let open = std::mem::take(&mut self.streams.lock().expect("not poisoned").open);
@@ -249,6 +672,21 @@ impl Sessions {
         Ok(())
     }
 
+    /// Adds a session taken over from the store, unless there is no room for it; if another
+    /// request took it over meanwhile, that one.
+    pub(super) fn adopt(&self, session: Arc<Session>) -> Result<Arc<Session>, Full> {
+        let mut map = self.map.lock().expect("not poisoned");
+        if let Some(existing) = map.get(&session.id)
+            && !existing.expired(Instant::now(), self.idle)
+        {
+            return Ok(existing.clone());
+        }
+        map.remove(&session.id);
+        Self::check(&map, &session.caller, self.max, self.per_caller)?;
+        map.insert(session.id.clone(), session.clone());
+        Ok(session)
+    }
+
     /// Adds a session, unless there is no room for it.
     pub(super) fn insert(&self, session: Arc<Session>) -> Result<(), Full> {
         let mut map = self.map.lock().expect("not poisoned");
@@ -270,6 +708,11 @@ impl Sessions {
         (session.owner.as_ref() == principal).then_some(session)
     }
 
+    /// The session `id` if this replica holds it, whoever owns it.
+    pub(super) fn held(&self, id: &str) -> Option<Arc<Session>> {
+        self.map.lock().expect("not poisoned").get(id).cloned()
+    }
+
     /// Removes and closes the session `id`.
     pub(super) fn remove(&self, id: &str) {
         let removed = self.map.lock().expect("not poisoned").remove(id);
@@ -286,6 +729,9 @@ impl Sessions {
             let keep = !s.expired(now, self.idle);
             if !keep {
                 expired.push(s.clone());
+            } else if s.busy.load(Ordering::SeqCst) > 0 {
+                // A session busy for long (a GET stream open) keeps its record alive.
+                s.refresh();
             }
             keep
         });
@@ -335,6 +781,35 @@ mod tests {
             Caller::of(Some(&alice), v6("10.0.0.1")),
             Caller::Principal(alice)
         );
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let state = LegacyState {
+            version: ProtocolVersion::V2025_11_25,
+            client_capabilities: ClientCapabilities::default(),
+            client_info: serde_json::from_value(serde_json::json!({"name": "c", "version": "1"}))
+                .unwrap(),
+            log_level: Some(LoggingLevel::Warning),
+            initialized: true,
+            subscriptions: ["file:///a".to_owned()].into_iter().collect(),
+        };
+        let alice = Principal::new(Some("https://x".into()), "alice");
+        let id = "0123456789abcdef0123456789abcdef";
+        let bytes = serde_json::to_vec(&Record::of(id, Some(&alice), state)).unwrap();
+        let record = Record::decode(id, &bytes).unwrap();
+        assert_eq!(record.owner(), Some(alice));
+        let back = record.state().unwrap();
+        assert_eq!(back.version, ProtocolVersion::V2025_11_25);
+        assert_eq!(back.log_level, Some(LoggingLevel::Warning));
+        assert!(back.initialized);
+        assert!(back.subscriptions.contains("file:///a"));
+        // A record is only read under its own id.
+        assert!(Record::decode("ffffffffffffffffffffffffffffffff", &bytes).is_none());
+        assert!(Record::decode(id, b"{}").is_none());
+        assert!(plausible_id(id));
+        assert!(!plausible_id("0123456789ABCDEF0123456789ABCDEF"));
+        assert!(!plausible_id("nonsense"));
     }
 
     #[test]
