@@ -482,3 +482,148 @@ async fn the_redis_store_keeps_the_store_semantics() {
         ("topic", &b"pay\nload"[..])
     );
 }
+
+const LEGACY: &str = "2025-11-25";
+
+impl Replica {
+    /// A POST within the legacy session `session` (or, without one, the `initialize`).
+    async fn legacy(&self, session: Option<&str>, body: Value) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(session) = session {
+            request = request
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", LEGACY);
+        }
+        request
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the replica answers")
+    }
+
+    /// The session's GET stream, resumed after `last_event_id` if given.
+    async fn get_stream(&self, session: &str, last_event_id: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .get(&self.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", LEGACY);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let r = request.send().await.expect("the replica answers");
+        assert_eq!(r.status(), 200, "GET stream");
+        r
+    }
+}
+
+/// The next event of an SSE stream with its id, skipping events without data (priming).
+async fn next_event(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+) -> (Option<String>, Value) {
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let id = event
+                .lines()
+                .find_map(|l| l.strip_prefix("id:"))
+                .map(|i| i.trim().to_owned());
+            let data: String = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
+            if !data.is_empty() {
+                return (id, serde_json::from_str(&data).unwrap());
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .expect("the stream goes on");
+        buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_stream_resumes_on_the_other_replica_after_its_own_is_stopped() {
+    let (_redis, mut a, b) = two_replicas().await;
+    let uri = "replica://note";
+    let init = a
+        .legacy(
+            None,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": LEGACY, "capabilities": {},
+                "clientInfo": {"name": "replica-test", "version": "1"}}}),
+        )
+        .await;
+    let session = init
+        .headers()
+        .get("mcp-session-id")
+        .expect("a session id")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut init = Sse::new(init).await;
+    assert_eq!(
+        init.next().await.unwrap()["result"]["protocolVersion"],
+        LEGACY
+    );
+    let r = a
+        .legacy(
+            Some(&session),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    // Subscribed through B: the session is one, whichever replica serves a request.
+    let mut r = Sse::new(
+        b.legacy(
+            Some(&session),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": uri}}),
+        )
+        .await,
+    )
+    .await;
+    assert!(r.next().await.unwrap().get("result").is_some());
+
+    // Two updates reach the GET stream on A.
+    let mut stream = a.get_stream(&session, None).await;
+    let mut buffer = String::new();
+    let mut ids = Vec::new();
+    for id in [3, 4] {
+        let t = b.tool(id, "replica_touch", json!({"uri": uri})).await;
+        assert_eq!(text(&t), format!("touched {uri}"));
+        let (event_id, update) = next_event(&mut stream, &mut buffer).await;
+        assert_eq!(
+            update["method"], "notifications/resources/updated",
+            "{update}"
+        );
+        ids.push(event_id.expect("events carry ids"));
+    }
+    // A is gone; the client resumes on B after the first update: the second is replayed, and
+    // the stream goes on with B's own.
+    drop(stream);
+    a.stop();
+    let mut resumed = b.get_stream(&session, Some(&ids[0])).await;
+    let mut buffer = String::new();
+    let (replayed_id, replayed) = next_event(&mut resumed, &mut buffer).await;
+    assert_eq!(replayed_id.as_deref(), Some(ids[1].as_str()));
+    assert_eq!(replayed["method"], "notifications/resources/updated");
+    let t = b.tool(5, "replica_touch", json!({"uri": uri})).await;
+    assert_eq!(text(&t), format!("touched {uri}"));
+    let (_, fresh) = next_event(&mut resumed, &mut buffer).await;
+    assert_eq!(
+        fresh["method"], "notifications/resources/updated",
+        "{fresh}"
+    );
+    assert_eq!(fresh["params"]["uri"], uri);
+}
