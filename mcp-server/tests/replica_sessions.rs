@@ -832,21 +832,23 @@ impl OwnRedis {
             .local_addr()
             .unwrap()
             .port();
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (the test command installs it), or MCP_TEST_REDIS_URL is set");
+        let redis = OwnRedis {
+            child: Some(
+                std::process::Command::new("redis-server")
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--save", "", "--appendonly", "no"])
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .expect("redis-server is installed (the test command installs it), or MCP_TEST_REDIS_URL is set"),
+            ),
+            url: format!("redis://127.0.0.1:{port}"),
+        };
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
-                return OwnRedis {
-                    child: Some(child),
-                    url: format!("redis://127.0.0.1:{port}"),
-                };
+                return redis;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -16,13 +16,13 @@
 //!
 //! The store is made of a few primitives with the semantics of Redis commands, so that an
 //! implementation is a thin mapping: [`MemoryStore`] (one process: tests, and replicas that are
-//! tasks of one process) and, with the `redis` feature, [`RedisStore`]. Every key is relative:
+//! tasks of one process) and, with the `redis` feature, `RedisStore`. Every key is relative:
 //! the store puts its own namespace in front.
 //!
 //! When the store cannot be reached, every operation returns a [`StoreError`]; the runtime then
 //! fails closed (an approval or a rate-limited call is refused with
 //! [`STORE_UNAVAILABLE`], and the refusal audited) while calls that need no shared state go on.
-//! [`RedisStore`] reconnects by itself.
+//! `RedisStore` reconnects by itself.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -243,6 +243,7 @@ pub async fn agree_key(store: &dyn Store) -> Result<[u8; 32], StoreError> {
 
 /// Milliseconds of a duration, at least 1 (stores count expiry in whole milliseconds, and 0
 /// would mean "never" or "now" depending on the command).
+#[cfg(feature = "redis")]
 pub(crate) fn ttl_ms(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
