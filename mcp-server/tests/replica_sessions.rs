@@ -75,6 +75,8 @@ impl ToolHandler for Extra {
 /// One replica: a server with the shared store, served on its own port.
 struct Replica {
     url: String,
+    /// The replica's audit records.
+    audit: Arc<mcp_server::audit::MemorySink>,
     server: Server,
     service: McpService,
     client: reqwest::Client,
@@ -117,10 +119,12 @@ impl Replica {
     }
 
     async fn start_on(shared: Arc<dyn Store>, auth: bool) -> Self {
+        let audit = Arc::new(mcp_server::audit::MemorySink::default());
         let server = Server::new("replicated", "1.0.0")
             .tool(WhoAmI)
             .tool(Chatty)
             .tool(ClientName)
+            .audit(mcp_server::Audit::new().with_sink(audit.clone()))
             .store(shared);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
@@ -145,6 +149,7 @@ impl Replica {
         }));
         Replica {
             url: format!("http://{addr}/mcp"),
+            audit,
             server,
             service,
             client: reqwest::Client::new(),
@@ -604,6 +609,20 @@ async fn a_store_outage_is_a_503_not_a_404() {
     let r = b.post().body(body.to_string()).send().await.unwrap();
     assert_eq!(r.status(), 503);
     assert_eq!(code(&r.json().await.unwrap()), -32004);
+    // Each refusal is audited.
+    let refused = b
+        .audit
+        .records()
+        .into_iter()
+        .filter(|r| {
+            r.kind == mcp_server::audit::AuditKind::Refusal
+                && r.status == Some(503)
+                && r.reason
+                    .as_deref()
+                    .is_some_and(|w| w.starts_with("store_unavailable"))
+        })
+        .count();
+    assert_eq!(refused, 3, "{:?}", b.audit.records());
     // The replica that holds the session still serves it.
     let r = a
         .legacy(&session, &tool_call(2, "whoami", json!({})))

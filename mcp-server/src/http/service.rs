@@ -471,10 +471,18 @@ fn unavailable(id: Option<RequestId>, message: &str) -> Response<Body> {
 /// [`crate::store::STORE_UNAVAILABLE`] (not a 404, after which the client would start over).
 fn store_unavailable(id: Option<RequestId>, error: &StoreError) -> Response<Body> {
     tracing::warn!(error = %error, "a session request refused: the shared store is unavailable");
-    let mut response = rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, error.to_error_object());
+    let object = error.to_error_object();
+    let mut response = rpc_error(StatusCode::SERVICE_UNAVAILABLE, id.clone(), object.clone());
     response
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    // Audited as a refusal, like every request refused before dispatch.
+    response.extensions_mut().insert(Refusal {
+        reason: "store_unavailable: the session could not be checked in the shared store".into(),
+        code: Some(i64::from(object.code.0)),
+        request_id: id,
+        ..Refusal::default()
+    });
     response
 }
 
