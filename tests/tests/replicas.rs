@@ -210,20 +210,29 @@ impl Sse {
 
     /// The next message, or `None` when the response ends (within 10 s).
     async fn next(&mut self) -> Option<Value> {
+        self.next_event().await.map(|(_, message)| message)
+    }
+
+    /// The next message with its event id (SSE), skipping events without data (priming).
+    async fn next_event(&mut self) -> Option<(Option<String>, Value)> {
         if let Some(json) = self.json.take() {
-            return Some(json);
+            return Some((None, json));
         }
         let response = self.response.as_mut()?;
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let event: String = self.buffer.drain(..end + 2).collect();
+                let id = event
+                    .lines()
+                    .find_map(|l| l.strip_prefix("id:"))
+                    .map(|i| i.trim().to_owned());
                 let data: String = event
                     .lines()
                     .filter_map(|l| l.strip_prefix("data:"))
                     .map(str::trim_start)
                     .collect();
                 if !data.is_empty() {
-                    return Some(serde_json::from_str(&data).unwrap());
+                    return Some((id, serde_json::from_str(&data).unwrap()));
                 }
                 continue;
             }
@@ -522,37 +531,6 @@ impl Replica {
     }
 }
 
-/// The next event of an SSE stream with its id, skipping events without data (priming).
-async fn next_event(
-    response: &mut reqwest::Response,
-    buffer: &mut String,
-) -> (Option<String>, Value) {
-    loop {
-        if let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let id = event
-                .lines()
-                .find_map(|l| l.strip_prefix("id:"))
-                .map(|i| i.trim().to_owned());
-            let data: String = event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(str::trim_start)
-                .collect();
-            if !data.is_empty() {
-                return (id, serde_json::from_str(&data).unwrap());
-            }
-            continue;
-        }
-        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
-            .await
-            .expect("an event within 10 s")
-            .unwrap()
-            .expect("the stream goes on");
-        buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
-    }
-}
-
 #[tokio::test]
 async fn a_legacy_stream_resumes_on_the_other_replica_after_its_own_is_stopped() {
     let (_redis, mut a, b) = two_replicas().await;
@@ -596,13 +574,12 @@ async fn a_legacy_stream_resumes_on_the_other_replica_after_its_own_is_stopped()
     assert!(r.next().await.unwrap().get("result").is_some());
 
     // Two updates reach the GET stream on A.
-    let mut stream = a.get_stream(&session, None).await;
-    let mut buffer = String::new();
+    let mut stream = Sse::new(a.get_stream(&session, None).await).await;
     let mut ids = Vec::new();
     for id in [3, 4] {
         let t = b.tool(id, "replica_touch", json!({"uri": uri})).await;
         assert_eq!(text(&t), format!("touched {uri}"));
-        let (event_id, update) = next_event(&mut stream, &mut buffer).await;
+        let (event_id, update) = stream.next_event().await.expect("an update");
         assert_eq!(
             update["method"], "notifications/resources/updated",
             "{update}"
@@ -613,14 +590,13 @@ async fn a_legacy_stream_resumes_on_the_other_replica_after_its_own_is_stopped()
     // the stream goes on with B's own.
     drop(stream);
     a.stop();
-    let mut resumed = b.get_stream(&session, Some(&ids[0])).await;
-    let mut buffer = String::new();
-    let (replayed_id, replayed) = next_event(&mut resumed, &mut buffer).await;
+    let mut resumed = Sse::new(b.get_stream(&session, Some(&ids[0])).await).await;
+    let (replayed_id, replayed) = resumed.next_event().await.expect("the missed update");
     assert_eq!(replayed_id.as_deref(), Some(ids[1].as_str()));
     assert_eq!(replayed["method"], "notifications/resources/updated");
     let t = b.tool(5, "replica_touch", json!({"uri": uri})).await;
     assert_eq!(text(&t), format!("touched {uri}"));
-    let (_, fresh) = next_event(&mut resumed, &mut buffer).await;
+    let (_, fresh) = resumed.next_event().await.expect("a new update");
     assert_eq!(
         fresh["method"], "notifications/resources/updated",
         "{fresh}"
