@@ -24,5 +24,7 @@ mod replica_tasks;
 mod runtime;
 #[cfg(feature = "auth")]
 mod secure_http;
+#[cfg(feature = "http")]
+mod sse_support;
 mod support;
 mod validate;

@@ -11,6 +11,8 @@ use mcp_server::store::{MemoryStore, Store};
 use mcp_server::types::*;
 use mcp_server::{Context, Result, Server, ToolHandler};
 use serde_json::{Value, json};
+
+use crate::sse_support::{Sse, answer, code};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -236,110 +238,6 @@ fn tool_call(id: i64, name: &str, arguments: Value) -> Value {
            "params": {"name": name, "arguments": arguments}})
 }
 
-#[derive(Debug, Default, Clone)]
-struct Event {
-    id: Option<String>,
-    data: String,
-}
-
-impl Event {
-    fn message(&self) -> Value {
-        serde_json::from_str(&self.data).unwrap()
-    }
-}
-
-fn parse_block(block: &str) -> Option<Event> {
-    let mut event = Event::default();
-    let mut any = false;
-    for line in block.lines() {
-        if line.is_empty() || line.starts_with(':') {
-            continue;
-        }
-        any = true;
-        let (field, value) = line.split_once(':').unwrap_or((line, ""));
-        let value = value.strip_prefix(' ').unwrap_or(value);
-        match field {
-            "id" => event.id = Some(value.to_owned()),
-            "data" => event.data.push_str(value),
-            _ => {}
-        }
-    }
-    any.then_some(event)
-}
-
-/// The last message of a response, JSON or SSE.
-async fn answer(r: reqwest::Response) -> Value {
-    let kind = r
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body = tokio::time::timeout(PATIENCE, r.text())
-        .await
-        .expect("the response ends in time")
-        .unwrap();
-    if kind.starts_with("application/json") {
-        return serde_json::from_str(&body).unwrap();
-    }
-    body.split("\n\n")
-        .filter_map(parse_block)
-        .filter(|e| !e.data.is_empty())
-        .last()
-        .expect("an answer")
-        .message()
-}
-
-/// An SSE response read event by event.
-struct Sse {
-    response: reqwest::Response,
-    buf: Vec<u8>,
-}
-
-impl Sse {
-    fn new(response: reqwest::Response) -> Self {
-        assert_eq!(response.status(), 200);
-        Sse {
-            response,
-            buf: Vec::new(),
-        }
-    }
-
-    async fn next(&mut self) -> Option<Event> {
-        loop {
-            if let Some(i) = self.buf.windows(2).position(|w| w == b"\n\n") {
-                let block: Vec<u8> = self.buf.drain(..i + 2).collect();
-                if let Some(event) = parse_block(std::str::from_utf8(&block).unwrap()) {
-                    return Some(event);
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout(PATIENCE, self.response.chunk())
-                .await
-                .expect("an event in time");
-            match chunk {
-                Ok(Some(bytes)) => self.buf.extend_from_slice(&bytes),
-                Ok(None) | Err(_) => return None,
-            }
-        }
-    }
-
-    /// The next event that carries a message.
-    async fn next_message(&mut self) -> Option<Event> {
-        loop {
-            let event = self.next().await?;
-            if !event.data.is_empty() {
-                return Some(event);
-            }
-        }
-    }
-}
-
-fn code(message: &Value) -> i64 {
-    message["error"]["code"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("an error response: {message}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_started_on_one_replica_is_served_by_another() {
     let store = Arc::new(MemoryStore::new());
@@ -382,7 +280,7 @@ async fn a_session_started_on_one_replica_is_served_by_another() {
     let priming = stream.next().await.unwrap();
     assert!(priming.data.is_empty());
     b.server.add_tool(Extra("extra"));
-    let changed = stream.next_message().await.unwrap();
+    let changed = stream.next_message_event().await.unwrap();
     assert_eq!(
         changed.message()["method"],
         "notifications/tools/list_changed"
@@ -392,7 +290,7 @@ async fn a_session_started_on_one_replica_is_served_by_another() {
     let mut stream = Sse::new(a.get(&session).send().await.unwrap());
     assert!(stream.next().await.unwrap().data.is_empty());
     a.server.add_tool(Extra("extra-a"));
-    let changed = stream.next_message().await.unwrap();
+    let changed = stream.next_message_event().await.unwrap();
     assert_eq!(
         changed.message()["method"],
         "notifications/tools/list_changed"
@@ -452,7 +350,7 @@ async fn streams_resume_on_another_replica_after_theirs_is_gone() {
     a.server.add_tool(Extra("three"));
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let event = stream.next_message().await.unwrap();
+        let event = stream.next_message_event().await.unwrap();
         assert_eq!(
             event.message()["method"],
             "notifications/tools/list_changed"
@@ -469,10 +367,10 @@ async fn streams_resume_on_another_replica_after_theirs_is_gone() {
     let priming = request.next().await.unwrap().id.unwrap();
     let (stream_no, zero) = priming.split_once('-').unwrap();
     assert_eq!(zero, "0");
-    let first = request.next_message().await.unwrap();
+    let first = request.next_message_event().await.unwrap();
     assert_eq!(first.id.as_deref(), Some(format!("{stream_no}-1").as_str()));
     let mut rest = Vec::new();
-    while let Some(event) = request.next_message().await {
+    while let Some(event) = request.next_message_event().await {
         rest.push(event.id.unwrap());
     }
     assert_eq!(rest.len(), 3, "two more progress events and the answer");
@@ -490,7 +388,7 @@ async fn streams_resume_on_another_replica_after_theirs_is_gone() {
         .unwrap();
     let mut resumed = Sse::new(r);
     for id in ["0-2", "0-3"] {
-        let event = resumed.next_message().await.unwrap();
+        let event = resumed.next_message_event().await.unwrap();
         assert_eq!(event.id.as_deref(), Some(id));
         assert_eq!(
             event.message()["method"],
@@ -498,7 +396,7 @@ async fn streams_resume_on_another_replica_after_theirs_is_gone() {
         );
     }
     b.server.add_tool(Extra("four"));
-    let event = resumed.next_message().await.unwrap();
+    let event = resumed.next_message_event().await.unwrap();
     assert_eq!(event.id.as_deref(), Some("0-4"));
     assert_eq!(
         event.message()["method"],
@@ -515,7 +413,7 @@ async fn streams_resume_on_another_replica_after_theirs_is_gone() {
         .unwrap();
     let mut resumed = Sse::new(r);
     let mut replayed = Vec::new();
-    while let Some(event) = resumed.next_message().await {
+    while let Some(event) = resumed.next_message_event().await {
         replayed.push((event.id.clone().unwrap(), event.message()));
     }
     let ids: Vec<&str> = replayed.iter().map(|(id, _)| id.as_str()).collect();
@@ -547,7 +445,7 @@ async fn a_running_request_is_followed_from_another_replica() {
     let mut request = Sse::new(a.legacy(&session, &call).send().await.unwrap());
     let priming = request.next().await.unwrap().id.unwrap();
     let stream_no = priming.split_once('-').unwrap().0.to_owned();
-    let first = request.next_message().await.unwrap();
+    let first = request.next_message_event().await.unwrap();
     assert_eq!(first.message()["params"]["progress"], 1.0);
     drop(request); // the connection is lost; the client comes back through B
 
@@ -559,7 +457,7 @@ async fn a_running_request_is_followed_from_another_replica() {
         .unwrap();
     let mut resumed = Sse::new(r);
     let mut messages = Vec::new();
-    while let Some(event) = resumed.next_message().await {
+    while let Some(event) = resumed.next_message_event().await {
         assert!(
             event
                 .id
@@ -713,7 +611,7 @@ async fn one_replica_with_a_store_resumes_as_without() {
     let mut sse = Sse::new(a.legacy(&session, &slow).send().await.unwrap());
     let priming = sse.next().await.unwrap().id.unwrap();
     let stream_no = priming.split_once('-').unwrap().0.to_owned();
-    let first = sse.next_message().await.unwrap();
+    let first = sse.next_message_event().await.unwrap();
     assert_eq!(first.id, Some(format!("{stream_no}-1")));
     drop(sse); // the connection is lost mid-stream
 
@@ -725,7 +623,7 @@ async fn one_replica_with_a_store_resumes_as_without() {
         .unwrap();
     let mut resumed = Sse::new(r);
     let mut events = Vec::new();
-    while let Some(event) = resumed.next_message().await {
+    while let Some(event) = resumed.next_message_event().await {
         events.push(event);
     }
     let ids: Vec<String> = events.iter().map(|e| e.id.clone().unwrap()).collect();
@@ -755,7 +653,7 @@ async fn one_replica_with_a_store_resumes_as_without() {
         .await
         .unwrap();
     let mut sse = Sse::new(r);
-    let changed = sse.next_message().await.unwrap();
+    let changed = sse.next_message_event().await.unwrap();
     assert_eq!(changed.id.as_deref(), Some("0-1"));
     assert_eq!(
         changed.message()["method"],
@@ -803,7 +701,7 @@ async fn replicas_share_sessions_through_redis() {
     a.server.add_tool(Extra("two"));
     let mut ids = Vec::new();
     for _ in 0..2 {
-        ids.push(stream.next_message().await.unwrap().id.unwrap());
+        ids.push(stream.next_message_event().await.unwrap().id.unwrap());
     }
     assert_eq!(ids, ["0-1", "0-2"]);
     drop(stream);
@@ -815,7 +713,7 @@ async fn replicas_share_sessions_through_redis() {
         .await
         .unwrap();
     let mut resumed = Sse::new(r);
-    let event = resumed.next_message().await.unwrap();
+    let event = resumed.next_message_event().await.unwrap();
     assert_eq!(event.id.as_deref(), Some("0-2"));
     assert_eq!(
         event.message()["method"],
