@@ -535,33 +535,7 @@ impl Replica {
 async fn a_legacy_stream_resumes_on_the_other_replica_after_its_own_is_stopped() {
     let (_redis, mut a, b) = two_replicas().await;
     let uri = "replica://note";
-    let init = a
-        .legacy(
-            None,
-            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": LEGACY, "capabilities": {},
-                "clientInfo": {"name": "replica-test", "version": "1"}}}),
-        )
-        .await;
-    let session = init
-        .headers()
-        .get("mcp-session-id")
-        .expect("a session id")
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let mut init = Sse::new(init).await;
-    assert_eq!(
-        init.next().await.unwrap()["result"]["protocolVersion"],
-        LEGACY
-    );
-    let r = a
-        .legacy(
-            Some(&session),
-            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        )
-        .await;
-    assert_eq!(r.status(), 202);
+    let session = legacy_session(&a).await;
     // Subscribed through B: the session is one, whichever replica serves a request.
     let mut r = Sse::new(
         b.legacy(
@@ -602,4 +576,114 @@ async fn a_legacy_stream_resumes_on_the_other_replica_after_its_own_is_stopped()
         "{fresh}"
     );
     assert_eq!(fresh["params"]["uri"], uri);
+}
+
+/// Starts a legacy session on `replica`; returns its id.
+async fn legacy_session(replica: &Replica) -> String {
+    let init = replica
+        .legacy(
+            None,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": LEGACY, "capabilities": {},
+                "clientInfo": {"name": "replica-test", "version": "1"}}}),
+        )
+        .await;
+    let session = init
+        .headers()
+        .get("mcp-session-id")
+        .expect("a session id")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut init = Sse::new(init).await;
+    assert_eq!(
+        init.next().await.unwrap()["result"]["protocolVersion"],
+        LEGACY
+    );
+    let r = replica
+        .legacy(
+            Some(&session),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    session
+}
+
+/// A request within a legacy session, and its answer.
+async fn legacy_call(
+    replica: &Replica,
+    session: &str,
+    id: u64,
+    method: &str,
+    params: Value,
+) -> Value {
+    let r = replica
+        .legacy(
+            Some(session),
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        )
+        .await;
+    let mut messages = Sse::new(r).await;
+    loop {
+        let m = messages.next().await.expect("an answer");
+        if m.get("id").is_some() {
+            return m;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_task_started_on_one_replica_is_listed_read_and_cancelled_through_the_other() {
+    let (_redis, a, b) = two_replicas().await;
+    let session = legacy_session(&a).await;
+    let started = legacy_call(
+        &a,
+        &session,
+        2,
+        "tools/call",
+        json!({"name": "slow_compute", "arguments": {"seconds": 60}, "task": {"ttl": 60000}}),
+    )
+    .await;
+    let id = started["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a task: {started}"))
+        .to_owned();
+    // The same session through B: the task is listed and read there.
+    let listed = legacy_call(&b, &session, 3, "tasks/list", json!({})).await;
+    let ids: Vec<&str> = listed["result"]["tasks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .map(|t| t["taskId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id.as_str()], "{listed}");
+    let got = legacy_call(&b, &session, 4, "tasks/get", json!({"taskId": id})).await;
+    assert_eq!(got["result"]["status"], "working", "{got}");
+    // Another session (another owner) does not find it, on either replica.
+    let other = legacy_session(&b).await;
+    let hidden = legacy_call(&b, &other, 5, "tasks/get", json!({"taskId": id})).await;
+    assert!(hidden.get("error").is_some(), "{hidden}");
+    // Cancelled through B: cancelled on A, the replica that runs it.
+    let c = legacy_call(&b, &session, 6, "tasks/cancel", json!({"taskId": id})).await;
+    assert_eq!(c["result"]["status"], "cancelled", "{c}");
+    for (n, replica) in [(7, &a), (8, &b)] {
+        let mut status = Value::Null;
+        for attempt in 0..250 {
+            let got = legacy_call(
+                replica,
+                &session,
+                n * 1000 + attempt,
+                "tasks/get",
+                json!({"taskId": id}),
+            )
+            .await;
+            status = got["result"]["status"].clone();
+            if status == "cancelled" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(status, "cancelled");
+    }
 }
