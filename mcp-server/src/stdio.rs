@@ -20,8 +20,8 @@ const GRACE: Duration = Duration::from_secs(5);
 impl Server {
     /// Serves on standard input and output until the end of input.
     ///
-    /// When they are pipes or sockets (as when a host starts the server), they are read and
-    /// written without blocking, on the runtime's own reactor; otherwise (a terminal, a file)
+    /// When they are pipes (as when a host starts the server), they are read and written
+    /// without blocking, on the runtime's own reactor; otherwise (a terminal, a file, a socket)
     /// through Tokio's blocking `stdin` and `stdout`.
     pub async fn serve_stdio(self) -> std::io::Result<()> {
         #[cfg(unix)]
@@ -33,7 +33,11 @@ impl Server {
                 pipe::Pipe::open(stdin.as_fd()),
                 pipe::Pipe::open(stdout.as_fd()),
             ) {
-                return self.serve_io(reader, writer).await;
+                // On a worker of the runtime, not the thread that blocks on `main`'s future:
+                // the requests it spawns then start on the same worker, without waking another.
+                return tokio::spawn(self.serve_io(reader, writer))
+                    .await
+                    .map_err(std::io::Error::other)?;
             }
         }
         self.serve_io(tokio::io::stdin(), tokio::io::stdout()).await
