@@ -20,19 +20,27 @@ const GRACE: Duration = Duration::from_secs(5);
 impl Server {
     /// Serves on standard input and output until the end of input.
     ///
-    /// When they are pipes (as when a host starts the server), they are read and written
-    /// without blocking, on the runtime's own reactor; otherwise (a terminal, a file, a socket)
-    /// through Tokio's blocking `stdin` and `stdout`.
+    /// When they are pipes or stream sockets (as when a host starts the server), they are read
+    /// and written without blocking, on the runtime's own reactor; otherwise (a terminal, a
+    /// file) through Tokio's blocking `stdin` and `stdout`.
     pub async fn serve_stdio(self) -> std::io::Result<()> {
         #[cfg(unix)]
         {
             use std::os::fd::AsFd as _;
             let stdin = std::io::stdin();
             let stdout = std::io::stdout();
-            if let (Some(reader), Some(writer)) = (
-                pipe::Pipe::open(stdin.as_fd()),
-                pipe::Pipe::open(stdout.as_fd()),
-            ) {
+            // Both descriptors' flags as they were before either is touched: they may be one
+            // socket, and each restores what it found.
+            let flags = (
+                rustix::fs::fcntl_getfl(stdin.as_fd()).ok(),
+                rustix::fs::fcntl_getfl(stdout.as_fd()).ok(),
+            );
+            if let (Some(in_flags), Some(out_flags)) = flags
+                && let (Some(reader), Some(writer)) = (
+                    pipe::Pipe::open(stdin.as_fd(), in_flags),
+                    pipe::Pipe::open(stdout.as_fd(), out_flags),
+                )
+            {
                 // On a worker of the runtime, not the thread that blocks on `main`'s future:
                 // the requests it spawns then start on the same worker, without waking another.
                 return tokio::spawn(self.serve_io(reader, writer))
@@ -142,6 +150,9 @@ mod pipe {
     enum End {
         Read(Receiver),
         Write(Sender),
+        /// A stream socket (hosts built on libuv, such as Node.js, give their children
+        /// socket pairs as stdio).
+        Socket(tokio::net::UnixStream),
     }
 
     /// A duplicate of fd 0 (read) or 1 (written), set non-blocking; its original flags come
@@ -154,18 +165,26 @@ mod pipe {
     }
 
     impl Pipe {
-        /// `fd` as a non-blocking pipe, if it is a pipe (never a terminal or a file, whose
-        /// flags other processes may share and which the reactor cannot watch).
-        pub(super) fn open(fd: BorrowedFd<'_>) -> Option<Pipe> {
+        /// `fd` as a non-blocking pipe (`flags`: its flags before, restored when dropped), if it
+        /// is a pipe or a stream socket (never a terminal
+        /// or a file, whose flags other processes may share and which the reactor cannot
+        /// watch).
+        pub(super) fn open(fd: BorrowedFd<'_>, flags: OFlags) -> Option<Pipe> {
             let stat = rustix::fs::fstat(fd).ok()?;
-            if FileType::from_raw_mode(stat.st_mode) != FileType::Fifo {
+            let kind = FileType::from_raw_mode(stat.st_mode);
+            if kind != FileType::Fifo && kind != FileType::Socket {
                 return None;
             }
             let restore = rustix::io::fcntl_dupfd_cloexec(fd, 3).ok()?;
-            let flags = rustix::fs::fcntl_getfl(&restore).ok()?;
             let dup = rustix::io::fcntl_dupfd_cloexec(fd, 3).ok()?;
-            // Tokio checks the access mode and sets the pipe non-blocking.
-            let end = if flags.contains(OFlags::WRONLY) {
+            let end = if kind == FileType::Socket {
+                let socket = std::os::unix::net::UnixStream::from(dup);
+                socket
+                    .set_nonblocking(true)
+                    .and_then(|()| tokio::net::UnixStream::from_std(socket))
+                    .map(End::Socket)
+            } else if flags.contains(OFlags::WRONLY) {
+                // Tokio checks the access mode and sets the pipe non-blocking.
                 Sender::from_owned_fd(dup).map(End::Write)
             } else {
                 Receiver::from_owned_fd(dup).map(End::Read)
@@ -198,6 +217,7 @@ mod pipe {
         ) -> Poll<io::Result<()>> {
             match &mut self.get_mut().end {
                 End::Read(r) => Pin::new(r).poll_read(cx, buf),
+                End::Socket(s) => Pin::new(s).poll_read(cx, buf),
                 End::Write(_) => Poll::Ready(Err(io::Error::other("a pipe open for writing"))),
             }
         }
@@ -211,6 +231,7 @@ mod pipe {
         ) -> Poll<io::Result<usize>> {
             match &mut self.get_mut().end {
                 End::Write(w) => Pin::new(w).poll_write(cx, bytes),
+                End::Socket(s) => Pin::new(s).poll_write(cx, bytes),
                 End::Read(_) => Poll::Ready(Err(io::Error::other("a pipe open for reading"))),
             }
         }
@@ -236,8 +257,9 @@ mod pipe {
         async fn a_pipe_is_read_and_written_without_blocking_and_its_flags_come_back() {
             let (read_end, write_end) = rustix::pipe::pipe().unwrap();
             let before = rustix::fs::fcntl_getfl(&read_end).unwrap();
-            let mut reader = Pipe::open(read_end.as_fd()).expect("a pipe");
-            let mut writer = Pipe::open(write_end.as_fd()).expect("a pipe");
+            let mut reader = Pipe::open(read_end.as_fd(), before).expect("a pipe");
+            let write_flags = rustix::fs::fcntl_getfl(&write_end).unwrap();
+            let mut writer = Pipe::open(write_end.as_fd(), write_flags).expect("a pipe");
             assert!(
                 rustix::fs::fcntl_getfl(&read_end)
                     .unwrap()
@@ -257,9 +279,33 @@ mod pipe {
         }
 
         #[tokio::test]
+        async fn a_socket_pair_serves_as_stdio_and_its_flags_come_back() {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+            let before = rustix::fs::fcntl_getfl(&ours).unwrap();
+            // One socket as both stdin and stdout, as an inetd-style parent may give.
+            let mut reader = Pipe::open(ours.as_fd(), before).expect("a socket");
+            let mut writer = Pipe::open(ours.as_fd(), before).expect("a socket");
+            let mut theirs = tokio::net::UnixStream::from_std({
+                theirs.set_nonblocking(true).unwrap();
+                theirs
+            })
+            .unwrap();
+            theirs.write_all(b"ping\n").await.unwrap();
+            let mut got = [0u8; 5];
+            reader.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"ping\n");
+            writer.write_all(b"pong\n").await.unwrap();
+            theirs.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"pong\n");
+            drop((reader, writer));
+            assert_eq!(rustix::fs::fcntl_getfl(&ours).unwrap(), before);
+        }
+
+        #[tokio::test]
         async fn a_file_is_not_a_pipe() {
             let file = tempfile::tempfile().unwrap();
-            assert!(Pipe::open(file.as_fd()).is_none());
+            let flags = rustix::fs::fcntl_getfl(&file).unwrap();
+            assert!(Pipe::open(file.as_fd(), flags).is_none());
         }
     }
 }
