@@ -15,14 +15,13 @@
 //! when it is callable. The limits of every matching allow rule apply to a call.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use governor::{DefaultKeyedRateLimiter, Quota};
 use mcp_core::{ErrorCode, ErrorObject};
 use mcp_server::access::{Access, AccessControl, Item, ItemKind};
+use mcp_server::policy::Limiter;
 use mcp_server::{Approval, Identity, RateLimit};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -42,9 +41,8 @@ pub struct CompiledRule {
     tools: GlobSet,
     prompts: GlobSet,
     resources: GlobSet,
-    limiter: Option<DefaultKeyedRateLimiter<String>>,
-    /// The rate limit the limiter enforces (kept in the shared store instead when there is one).
-    rate: Option<RateLimit>,
+    /// Its rate limit per principal (kept in the shared store when there is one).
+    limiter: Option<Limiter>,
     concurrency: Option<Arc<Semaphore>>,
 }
 
@@ -79,7 +77,6 @@ impl CompiledRule {
                 "the rule matches nothing: give `tools`, `prompts` or `resources` patterns".into(),
             ));
         }
-        let mut rate = None;
         let limiter = match &rule.rate_limit {
             None => None,
             Some(s) => {
@@ -90,11 +87,10 @@ impl CompiledRule {
                         format!("`{s}` is not a rate: expected `N/s`, `N/min`, `N/h` or `N/day`"),
                     )
                 })?;
-                let quota = Quota::with_period(r.per / r.requests)
-                    .ok_or_else(|| ("rate_limit", None, format!("`{s}` is too fast")))?
-                    .allow_burst(NonZeroU32::new(r.requests).expect("positive by parsing"));
-                rate = Some(r);
-                Some(DefaultKeyedRateLimiter::keyed(quota))
+                Some(
+                    Limiter::new(r)
+                        .ok_or_else(|| ("rate_limit", None, format!("`{s}` is too fast")))?,
+                )
             }
         };
         if rule.max_concurrency == Some(0) {
@@ -122,7 +118,6 @@ impl CompiledRule {
             prompts: globs(&rule.prompts, "prompts")?,
             resources: globs(&rule.resources, "resources")?,
             limiter,
-            rate,
             concurrency: rule
                 .max_concurrency
                 .map(|n| Arc::new(Semaphore::new(n as usize))),
@@ -346,35 +341,26 @@ impl RuleSet {
             let Some(r) = self.rules.get(index) else {
                 continue;
             };
-            let over = match (store, r.rate) {
-                // Across replicas: one bucket per rule and principal in the shared store.
-                (Some(store), Some(rate)) => {
-                    match store
-                        .rate(&format!("gw-rate:{index}:{key}"), rate.requests, rate.per)
-                        .await
-                    {
-                        Ok(verdict) => verdict.err(),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "a rate-limited call was refused: the shared store is unavailable");
-                            return Err(mcp_server::Error::protocol(
-                                ErrorObject::new(
-                                    mcp_server::store::STORE_UNAVAILABLE,
-                                    format!(
-                                        "{kind} `{name}` is rate limited across the gateway's replicas, and their shared state is unavailable: try again shortly"
-                                    ),
-                                )
-                                .with_data(serde_json::json!({ "reason": "store_unavailable" })),
-                            ));
-                        }
-                    }
+            let Some(limiter) = &r.limiter else {
+                continue;
+            };
+            // Across replicas: one bucket per rule and principal in the shared store.
+            let bucket = store.map(|store| (store, format!("gw-rate:{index}")));
+            let shared = bucket.as_ref().map(|(store, name)| (*store, name.as_str()));
+            let over = match limiter.check(&key, shared).await {
+                Ok(verdict) => verdict.err(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a rate-limited call was refused: the shared store is unavailable");
+                    return Err(mcp_server::Error::protocol(
+                        ErrorObject::new(
+                            mcp_server::store::STORE_UNAVAILABLE,
+                            format!(
+                                "{kind} `{name}` is rate limited across the gateway's replicas, and their shared state is unavailable: try again shortly"
+                            ),
+                        )
+                        .with_data(serde_json::json!({ "reason": "store_unavailable" })),
+                    ));
                 }
-                _ => r.limiter.as_ref().and_then(|limiter| {
-                    limiter.check_key(&key).err().map(|not_until| {
-                        not_until.wait_time_from(governor::clock::Clock::now(
-                            &governor::clock::DefaultClock::default(),
-                        ))
-                    })
-                }),
             };
             if let Some(wait) = over {
                 return Err(mcp_server::Error::protocol(

@@ -27,27 +27,22 @@
 //! results are measured as JSON bytes. A server-wide default policy
 //! ([`crate::Server::default_policy`]) fills in every limit an item leaves unset.
 
-use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use governor::{DefaultKeyedRateLimiter, Quota};
 use mcp_core::types::Tool;
 use mcp_core::{ErrorCode, ErrorObject};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::access::{Access, Item, ItemKind, stronger};
 use crate::identity::Identity;
-use crate::policy::{Approval, Policy};
+use crate::policy::{Approval, Limiter, Policy};
 
 /// The JSON-RPC error code of a request the policy refuses (implementation-defined range).
 /// `data.reason` says why: `unauthenticated`, `insufficient_scope` (with `data.scopes`),
 /// `forbidden`, `undeclared`, `rate_limited` (with `data.retryAfterMs`), and for a task over
 /// the caller's quota `task_quota` (with `data.limit`).
 pub const ACCESS_DENIED: ErrorCode = ErrorCode(-32003);
-
-/// Principals beyond which idle rate-limit entries are dropped.
-const LIMITER_KEYS: usize = 10_000;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,7 +148,7 @@ pub(crate) struct ItemPolicy {
 
 struct Limits {
     policy: Policy,
-    limiter: Option<DefaultKeyedRateLimiter<String>>,
+    limiter: Option<Limiter>,
     concurrency: Option<Arc<Semaphore>>,
 }
 
@@ -196,12 +191,7 @@ impl ItemPolicy {
     fn limits(&self, settings: &Settings) -> &Limits {
         self.state.get_or_init(|| {
             let policy = effective(&self.declared, &settings.defaults);
-            let limiter = policy.rate_limit.and_then(|r| {
-                let period = r.per / r.requests;
-                let quota = Quota::with_period(period)?
-                    .allow_burst(NonZeroU32::new(r.requests).expect("positive by parsing"));
-                Some(DefaultKeyedRateLimiter::keyed(quota))
-            });
+            let limiter = policy.rate_limit.and_then(Limiter::new);
             let concurrency = policy
                 .max_concurrency
                 .map(|n| Arc::new(Semaphore::new(n.max(1) as usize)));
@@ -286,35 +276,27 @@ impl ItemPolicy {
         {
             return Err(Denial::ArgumentsTooLarge { limit }.into());
         }
-        if let (Some(store), Some(rate)) = (&settings.store, policy.rate_limit) {
-            // One bucket per item and principal across every replica.
+        if let Some(limiter) = &limits.limiter {
+            // Per principal (issuer and subject); unauthenticated callers share `[]`, which no
+            // principal's key can be. With replicas, one bucket per item and principal in the
+            // store they share.
             let principal =
                 identity.map_or(std::borrow::Cow::Borrowed("[]"), |i| i.principal_key());
-            let item = self
-                .item
-                .as_ref()
-                .map_or_else(String::new, |(kind, name)| format!("{kind:?}:{name}"));
-            let key = format!("rate:{item}:{principal}");
-            match store.rate(&key, rate.requests, rate.per).await {
+            let bucket = settings.store.as_ref().map(|store| {
+                let item = self
+                    .item
+                    .as_ref()
+                    .map_or_else(String::new, |(kind, name)| format!("{kind:?}:{name}"));
+                (store.as_ref(), format!("rate:{item}"))
+            });
+            let shared = bucket.as_ref().map(|(store, name)| (*store, name.as_str()));
+            match limiter.check(&principal, shared).await {
                 Ok(Ok(())) => {}
                 Ok(Err(wait)) => return Err(Denial::RateLimited(wait).into()),
                 Err(e) => {
                     tracing::warn!(error = %e, "a rate-limited call was refused: the shared store is unavailable");
                     return Err(Denial::StoreUnavailable.into());
                 }
-            }
-        } else if let Some(limiter) = &limits.limiter {
-            // Per principal (issuer and subject); unauthenticated callers share `[]`, which no
-            // principal's key can be.
-            let key = identity.map_or_else(|| "[]".to_owned(), |i| i.principal_key().into_owned());
-            if let Err(not_until) = limiter.check_key(&key) {
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                    &governor::clock::DefaultClock::default(),
-                ));
-                return Err(Denial::RateLimited(wait).into());
-            }
-            if limiter.len() > LIMITER_KEYS {
-                limiter.retain_recent();
             }
         }
         let permit = match &limits.concurrency {

@@ -30,6 +30,68 @@ impl RateLimit {
     }
 }
 
+/// Keys (principals) beyond which idle entries of a [`Limiter`] in this process are dropped.
+const LIMITER_KEYS: usize = 10_000;
+
+/// A [`RateLimit`] enforced per key (a principal): in this process (`governor`'s keyed GCRA), or
+/// in the store the server's replicas share ([`crate::store::Store::rate`], the same algorithm),
+/// so that N replicas do not allow N times the rate.
+pub struct Limiter {
+    rate: RateLimit,
+    local: governor::DefaultKeyedRateLimiter<String>,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("rate", &self.rate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Limiter {
+    /// A limiter of `rate`; `None` when the rate is too fast to express (under a nanosecond
+    /// between requests).
+    pub fn new(rate: RateLimit) -> Option<Limiter> {
+        let quota = governor::Quota::with_period(rate.per / rate.requests)?
+            .allow_burst(std::num::NonZeroU32::new(rate.requests)?);
+        Some(Limiter {
+            rate,
+            local: governor::DefaultKeyedRateLimiter::keyed(quota),
+        })
+    }
+
+    /// The rate it enforces.
+    pub fn rate(&self) -> RateLimit {
+        self.rate
+    }
+
+    /// Takes one request of `key`: `Ok(Ok(()))` if allowed, `Ok(Err(wait))` with how long until
+    /// the next one would be. With `shared` (a store and the name of this limiter's buckets in
+    /// it), the bucket lives in the store, and an unreachable store is an `Err`: the caller
+    /// refuses the request rather than let it through uncounted.
+    pub async fn check(
+        &self,
+        key: &str,
+        shared: Option<(&dyn crate::store::Store, &str)>,
+    ) -> Result<Result<(), Duration>, crate::store::StoreError> {
+        if let Some((store, name)) = shared {
+            return store
+                .rate(&format!("{name}:{key}"), self.rate.requests, self.rate.per)
+                .await;
+        }
+        let verdict = self.local.check_key(&key.to_owned()).map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
+        });
+        if self.local.len() > LIMITER_KEYS {
+            self.local.retain_recent();
+        }
+        Ok(verdict)
+    }
+}
+
 /// Whether a human must approve each call, and who may (see [`crate::approval`] for which to
 /// choose).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
