@@ -350,6 +350,12 @@ impl Server {
         Ok(server.store(store))
     }
 
+    /// Where to look for a task this replica does not hold: the shared store, or nowhere
+    /// (`unknown`, the error for a task the caller cannot see).
+    fn shared_tasks(&self, unknown: ErrorObject) -> Result<&dyn crate::store::Store, ErrorObject> {
+        self.inner.store.as_deref().ok_or(unknown)
+    }
+
     /// The store shared with other replicas, if one is attached.
     pub fn shared_store(&self) -> Option<&Arc<dyn crate::store::Store>> {
         self.inner.store.as_ref()
@@ -1371,11 +1377,8 @@ impl Server {
                 let slot = match self.inner.tasks.get(&p.task_id, &owner) {
                     Ok(slot) => slot,
                     Err(unknown) => {
-                        let Some(store) = &self.inner.store else {
-                            return Err(unknown);
-                        };
-                        let record =
-                            crate::tasks::read_record(store.as_ref(), &p.task_id, &owner).await?;
+                        let store = self.shared_tasks(unknown)?;
+                        let record = crate::tasks::read_record(store, &p.task_id, &owner).await?;
                         return if modern {
                             raw(&TaskResult {
                                 task: record.modern(),
@@ -1408,11 +1411,8 @@ impl Server {
                 let slot = match self.inner.tasks.get(&p.task_id, &owner) {
                     Ok(slot) => slot,
                     Err(unknown) => {
-                        let Some(store) = &self.inner.store else {
-                            return Err(unknown);
-                        };
-                        let finished =
-                            crate::tasks::finished_record(store.as_ref(), &p.task_id, &owner);
+                        let store = self.shared_tasks(unknown)?;
+                        let finished = crate::tasks::finished_record(store, &p.task_id, &owner);
                         let record = tokio::select! {
                             r = finished => r?,
                             () = cx.cancelled() => return Err(ErrorObject::internal_error("cancelled")),
@@ -1452,10 +1452,8 @@ impl Server {
                     // The modern answer carries no task: none is built for it.
                     Ok(slot) => (slot.cancel() && !modern).then(|| slot.legacy()),
                     Err(unknown) => {
-                        let Some(store) = &self.inner.store else {
-                            return Err(unknown);
-                        };
-                        crate::tasks::cancel_record(store.as_ref(), &p.task_id, &owner)
+                        let store = self.shared_tasks(unknown)?;
+                        crate::tasks::cancel_record(store, &p.task_id, &owner)
                             .await?
                             .map(|record| record.legacy())
                     }
@@ -1479,16 +1477,9 @@ impl Server {
                 match self.inner.tasks.get(&p.task_id, &owner) {
                     Ok(slot) => slot.update(p.input_responses),
                     Err(unknown) => {
-                        let Some(store) = &self.inner.store else {
-                            return Err(unknown);
-                        };
-                        crate::tasks::update_record(
-                            store.as_ref(),
-                            &p.task_id,
-                            &owner,
-                            p.input_responses,
-                        )
-                        .await?;
+                        let store = self.shared_tasks(unknown)?;
+                        crate::tasks::update_record(store, &p.task_id, &owner, p.input_responses)
+                            .await?;
                     }
                 }
                 raw(&EmptyResult {
