@@ -267,7 +267,6 @@ impl McpService {
     /// caller when known and the client's address (under [`crate::http::serve`], or axum's
     /// `ConnectInfo<SocketAddr>`).
     pub fn router(&self) -> Router {
-        self.shared.server.follow_remote_events();
         let router = Router::new()
             .route(
                 &self.shared.config.path,

@@ -1,7 +1,6 @@
 //! [`RedisStore`]: the shared state of replicas in Redis (or a server speaking its protocol,
 //! such as Valkey), version 6.2 or later.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -71,7 +70,8 @@ pub struct RedisStore {
     rate: Script,
     append: Script,
     index_add: Script,
-    _subscriber: Arc<tokio::task::JoinHandle<()>>,
+    /// The task keeping the bus subscription: stopped with the store.
+    subscriber: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -85,7 +85,7 @@ impl std::fmt::Debug for RedisStore {
 
 impl Drop for RedisStore {
     fn drop(&mut self) {
-        self._subscriber.abort();
+        self.subscriber.abort();
     }
 }
 
@@ -131,7 +131,7 @@ impl RedisStore {
             rate: Script::new(RATE),
             append: Script::new(APPEND),
             index_add: Script::new(INDEX_ADD),
-            _subscriber: Arc::new(subscriber),
+            subscriber,
         })
     }
 
