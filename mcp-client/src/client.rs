@@ -18,7 +18,9 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
-use crate::handler::{Change, ClientHandler, DynHandler, NoHandler, apply_elicitation_defaults};
+use crate::handler::{
+    Change, ClientHandler, DynHandler, HandlerCapabilities, NoHandler, apply_elicitation_defaults,
+};
 use crate::transport::{StdioServer, Transport};
 
 /// Which era to speak.
@@ -78,6 +80,13 @@ tokio::task_local! {
 type Pending = HashMap<RequestId, oneshot::Sender<std::result::Result<Box<RawValue>, ErrorObject>>>;
 type ProgressFn = Arc<dyn Fn(&ProgressNotificationParams) + Send + Sync>;
 
+/// A built modern `_meta` and what it was built for.
+struct ModernMeta {
+    version: ProtocolVersion,
+    caps: HandlerCapabilities,
+    meta: Arc<Map<String, Value>>,
+}
+
 struct Inner {
     out: mpsc::Sender<JsonRpcMessage>,
     pending: Mutex<Pending>,
@@ -94,6 +103,9 @@ struct Inner {
     max_server_requests: usize,
     session: Mutex<Option<ServerSession>>,
     output_schemas: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+    /// The modern `_meta` last built, for its version and the handler's capabilities: every
+    /// request of a connection carries the same one, built once instead of per request.
+    modern_meta: Mutex<Option<ModernMeta>>,
     close: tokio::sync::Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
     typed: crate::typed::TypedCache,
     events: crate::listen::Events,
@@ -297,6 +309,7 @@ impl ClientBuilder {
             max_server_requests: self.max_server_requests,
             session: Mutex::new(None),
             output_schemas: Mutex::new(HashMap::new()),
+            modern_meta: Mutex::new(None),
             close: tokio::sync::Mutex::new(close),
             typed: Default::default(),
             events: Default::default(),
@@ -351,12 +364,20 @@ impl Client {
 
     /// What the client declares; in the modern era a request made with its own handler (see
     /// [`Client::with_handler`]) declares that handler's `call_capabilities` when it has them.
-    fn capabilities(&self) -> ClientCapabilities {
-        let caps = CALL_HANDLER
+    /// What the handler answers: the current call's handler if one is set, else the client's.
+    fn handler_capabilities(&self) -> HandlerCapabilities {
+        CALL_HANDLER
             .try_with(|h| h.call_capabilities())
             .ok()
             .flatten()
-            .unwrap_or_else(|| self.inner.handler.capabilities());
+            .unwrap_or_else(|| self.inner.handler.capabilities())
+    }
+
+    fn capabilities(&self) -> ClientCapabilities {
+        Self::client_capabilities(self.handler_capabilities())
+    }
+
+    fn client_capabilities(caps: HandlerCapabilities) -> ClientCapabilities {
         ClientCapabilities {
             roots: caps.roots.then_some(RootsCapability {
                 list_changed: Some(false),
@@ -372,14 +393,30 @@ impl Client {
         }
     }
 
-    fn modern_meta(&self, version: ProtocolVersion) -> Meta {
+    /// The modern `_meta` of a request at `version`: built once per version and handler
+    /// capabilities, then shared.
+    fn modern_meta(&self, version: ProtocolVersion) -> Arc<Map<String, Value>> {
+        let caps = self.handler_capabilities();
+        let mut cached = self.inner.modern_meta.lock().expect("not poisoned");
+        if let Some(m) = cached
+            .as_ref()
+            .filter(|m| m.version == version && m.caps == caps)
+        {
+            return m.meta.clone();
+        }
         let mut meta = Meta::new();
         meta.set_protocol_version(version);
-        meta.set_client_capabilities(&self.capabilities());
+        meta.set_client_capabilities(&Self::client_capabilities(caps));
         meta.set_client_info(&self.inner.info);
         if let Some(level) = self.inner.log_level {
             meta.set_log_level(level);
         }
+        let meta = Arc::new(meta.0);
+        *cached = Some(ModernMeta {
+            version,
+            caps,
+            meta: meta.clone(),
+        });
         meta
     }
 
@@ -517,8 +554,10 @@ impl Client {
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(meta) = meta {
             if let Some(v) = modern {
-                for (k, val) in self.modern_meta(v).0 {
-                    meta.entry(k).or_insert(val);
+                for (k, val) in self.modern_meta(v).iter() {
+                    if !meta.contains_key(k) {
+                        meta.insert(k.clone(), val.clone());
+                    }
                 }
             }
             if let Some(token) = progress {
