@@ -362,8 +362,6 @@ impl Client {
             .map(|s| s.version)
     }
 
-    /// What the client declares; in the modern era a request made with its own handler (see
-    /// [`Client::with_handler`]) declares that handler's `call_capabilities` when it has them.
     /// What the handler answers: the current call's handler if one is set, else the client's.
     fn handler_capabilities(&self) -> HandlerCapabilities {
         CALL_HANDLER
@@ -373,6 +371,8 @@ impl Client {
             .unwrap_or_else(|| self.inner.handler.capabilities())
     }
 
+    /// What the client declares; in the modern era a request made with its own handler (see
+    /// [`Client::with_handler`]) declares that handler's `call_capabilities` when it has them.
     fn capabilities(&self) -> ClientCapabilities {
         Self::client_capabilities(self.handler_capabilities())
     }
