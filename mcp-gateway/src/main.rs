@@ -52,6 +52,12 @@ enum Command {
     },
 }
 
+/// mimalloc instead of the system allocator: a proxied call allocates for both of its sides
+/// (A/B through a stdio gateway at 32 calls in flight: 20k to 23k calls/s with glibc's malloc,
+/// 26k with mimalloc; at 1 in flight a few percent less CPU per call).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // One client on stdio: one thread runs everything (the upstreams are other processes, on
     // the other cores), so that no message waits for a thread to wake. HTTP: every core.
