@@ -166,13 +166,19 @@ mod pipe {
 
     impl Pipe {
         /// `fd` as a non-blocking pipe (`flags`: its flags before, restored when dropped), if it
-        /// is a pipe or a stream socket (never a terminal
-        /// or a file, whose flags other processes may share and which the reactor cannot
-        /// watch).
+        /// is a pipe or a stream socket (never a terminal or a file, whose flags other processes
+        /// may share and which the reactor cannot watch; never a datagram socket, which is not a
+        /// byte stream).
         pub(super) fn open(fd: BorrowedFd<'_>, flags: OFlags) -> Option<Pipe> {
             let stat = rustix::fs::fstat(fd).ok()?;
             let kind = FileType::from_raw_mode(stat.st_mode);
-            if kind != FileType::Fifo && kind != FileType::Socket {
+            let stream = match kind {
+                FileType::Fifo => true,
+                FileType::Socket => rustix::net::sockopt::socket_type(fd)
+                    .is_ok_and(|t| t == rustix::net::SocketType::STREAM),
+                _ => false,
+            };
+            if !stream {
                 return None;
             }
             let restore = rustix::io::fcntl_dupfd_cloexec(fd, 3).ok()?;
@@ -299,6 +305,13 @@ mod pipe {
             assert_eq!(&got, b"pong\n");
             drop((reader, writer));
             assert_eq!(rustix::fs::fcntl_getfl(&ours).unwrap(), before);
+        }
+
+        #[tokio::test]
+        async fn a_datagram_socket_is_not_a_stream() {
+            let (ours, _theirs) = std::os::unix::net::UnixDatagram::pair().unwrap();
+            let flags = rustix::fs::fcntl_getfl(&ours).unwrap();
+            assert!(Pipe::open(ours.as_fd(), flags).is_none());
         }
 
         #[tokio::test]
