@@ -7,7 +7,7 @@
 //! - `calc`, `macros-kpi`: the macros; `manual-server`, `http-server`: the handler traits by
 //!   hand; `interop-client`, `interop-everything`, `loadgen`: clients for the interop tests and
 //!   benchmarks; `relay-floor`: the floor of a stdio gateway (copies bytes) and `relay-peek`:
-//!   the floor of a pass-through one (peeks, decides, audits, rewrites ids), for the gateway
+//!   the floor of a pass-through one (peeks, decides, audits, splices ids), for the gateway
 //!   benchmark.
 //!
 //! The guide in `docs/` is included below as hidden modules, so that `cargo test --doc`

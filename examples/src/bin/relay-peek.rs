@@ -101,7 +101,7 @@ fn main() -> ExitCode {
                     .ok()
                     .and_then(|mine| in_flight.lock().expect("not poisoned").remove(&mine));
                 match caller {
-                    Some(caller) => with_id(&line, &caller),
+                    Some(caller) => with_id(&line, id, caller.get()),
                     None => line,
                 }
             }
@@ -146,7 +146,7 @@ fn downstream(
                 .and_then(|p| serde_json::from_str::<CallParams<'_>>(p.get()).ok());
             let Some(call) = call.filter(|c| allow.contains(c.name)) else {
                 let refusal = format!(
-                    r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":-32602,"message":"access denied"}}}}"#,
+                    r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":-32003,"message":"access denied"}}}}"#,
                     id.get()
                 );
                 let _ = writeln!(stdout, "{refusal}").and_then(|()| stdout.flush());
@@ -171,25 +171,23 @@ fn downstream(
             .lock()
             .expect("not poisoned")
             .insert(mine, id.to_owned());
-        let Ok(mine) = RawValue::from_string(mine.to_string()) else {
-            break;
-        };
-        if writeln!(to_child, "{}", with_id(&line, &mine)).is_err() {
+        if writeln!(to_child, "{}", with_id(&line, id, &mine.to_string())).is_err() {
             break;
         }
     }
 }
 
-/// The message `line` with `id` in place of its own.
-fn with_id(line: &str, id: &RawValue) -> String {
-    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line) {
-        Ok(mut message) => {
-            message.insert(
-                "id".into(),
-                serde_json::from_str(id.get()).unwrap_or(serde_json::Value::Null),
-            );
-            serde_json::to_string(&message).unwrap_or_else(|_| line.to_owned())
-        }
-        Err(_) => line.to_owned(),
+/// The message `line` with `new` in place of `id`, its own id (a slice of `line`, as the peek
+/// borrowed it): the bytes around the id are kept as they are.
+fn with_id(line: &str, id: &RawValue, new: &str) -> String {
+    let start = (id.get().as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+    let end = start.saturating_add(id.get().len());
+    if line.get(start..end) != Some(id.get()) {
+        return line.to_owned(); // not a slice of `line`: nothing to splice
     }
+    let mut out = String::with_capacity(line.len() + new.len());
+    out.push_str(&line[..start]);
+    out.push_str(new);
+    out.push_str(&line[end..]);
+    out
 }
