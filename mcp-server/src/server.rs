@@ -916,8 +916,8 @@ pub(crate) fn raw<T: Serialize>(value: &T) -> Result<Box<RawValue>, ErrorObject>
 /// The item of an audited request.
 struct AuditSubject {
     item: String,
-    arguments: Option<JsonObject>,
-    sensitive: Vec<String>,
+    /// The hash of the arguments (sensitive ones left out), computed once for every record.
+    args_hash: Option<String>,
 }
 
 /// What identifies a multi-round-trip request, and the answers it carries.
@@ -1016,10 +1016,14 @@ impl Server {
     /// Answers a request that needs no session state: audited (a request record, then a
     /// response record with the outcome and latency), measured (tool calls), and run in a span
     /// that continues the caller's trace (`traceparent` in `_meta`).
+    ///
+    /// The request is boxed: it is several hundred bytes, and every future that held it by
+    /// value (this one, dispatch's) grew by as much, to be copied whenever a request's future
+    /// is moved.
     pub(crate) async fn answer(
         &self,
         cx: Context,
-        request: ClientRequest,
+        request: Box<ClientRequest>,
         binding: Option<&str>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let started = std::time::Instant::now();
@@ -1032,7 +1036,7 @@ impl Server {
             .then(|| self.audit_subject(&request))
             .flatten();
         // Metrics are labelled with registered tool names only.
-        let tool = match &request {
+        let tool = match &*request {
             ClientRequest::CallTool(p)
                 if self
                     .inner
@@ -1056,9 +1060,7 @@ impl Server {
             }
             if let Some(s) = &subject {
                 r = r.with_item(&s.item);
-                if let Some(args) = &s.arguments {
-                    r = r.with_arguments(args, &s.sensitive);
-                }
+                r.args_hash.clone_from(&s.args_hash);
             }
             r
         };
@@ -1105,34 +1107,37 @@ impl Server {
         let settings = &self.inner.admission;
         match request {
             ClientRequest::CallTool(p) => {
-                let entry = reg.tool(&p.name);
+                let sensitive = reg
+                    .tool(&p.name)
+                    .map(|t| t.policy.in_force(settings).sensitive.as_slice())
+                    .unwrap_or_default();
+                let empty = JsonObject::new();
+                let arguments = p.arguments.as_ref().unwrap_or(&empty);
                 Some(AuditSubject {
                     item: p.name.clone(),
-                    arguments: Some(p.arguments.clone().unwrap_or_default()),
-                    sensitive: entry
-                        .map(|t| t.policy.in_force(settings).sensitive.clone())
-                        .unwrap_or_default(),
+                    args_hash: Some(crate::audit::hash_arguments(arguments, sensitive)),
                 })
             }
             ClientRequest::GetPrompt(p) => {
                 let entry = reg.prompts.iter().find(|e| e.definition.name == p.name);
-                let arguments = p.arguments.as_ref().map(|a| {
-                    a.iter()
+                let args_hash = p.arguments.as_ref().map(|a| {
+                    let arguments: JsonObject = a
+                        .iter()
                         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                        .collect()
+                        .collect();
+                    let sensitive = entry
+                        .map(|e| e.policy.in_force(settings).sensitive.as_slice())
+                        .unwrap_or_default();
+                    crate::audit::hash_arguments(&arguments, sensitive)
                 });
                 Some(AuditSubject {
                     item: p.name.clone(),
-                    arguments,
-                    sensitive: entry
-                        .map(|e| e.policy.in_force(settings).sensitive.clone())
-                        .unwrap_or_default(),
+                    args_hash,
                 })
             }
             ClientRequest::ReadResource(p) => Some(AuditSubject {
                 item: p.uri.clone(),
-                arguments: None,
-                sensitive: Vec::new(),
+                args_hash: None,
             }),
             _ => None,
         }
@@ -1142,14 +1147,14 @@ impl Server {
     async fn dispatch(
         &self,
         cx: Context,
-        request: ClientRequest,
+        request: Box<ClientRequest>,
         binding: Option<&str>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let v = cx.protocol_version();
         let modern = cx.era() == mcp_core::Era::Modern;
         let size = self.inner.options.page_size;
 
-        match request {
+        match *request {
             ClientRequest::Ping(_) => raw(&EmptyResult {
                 meta: None,
                 result_type: result_type(&cx),
@@ -1184,7 +1189,7 @@ impl Server {
                     }
                 })
             }
-            ClientRequest::CallTool(p) => self.call_tool(cx, p, binding).await,
+            ClientRequest::CallTool(p) => Box::pin(self.call_tool(cx, p, binding)).await,
             ClientRequest::ListResources(p) => {
                 let reg = self.inner.registry.read().expect("not poisoned");
                 self.list::<_, ListResourcesResult>(&cx, &reg.resources, cursor_of(&p), |_| {})
@@ -1219,15 +1224,16 @@ impl Server {
                 let Some((handler, vars, policy)) = found else {
                     return Err(Error::not_found(p.uri).to_error_object(modern));
                 };
-                let admission = self
-                    .admit_read(&cx, &policy, "resource", &p.uri, || 0)
-                    .await?;
+                let admission =
+                    Box::pin(self.admit_read(&cx, &policy, "resource", &p.uri, || 0)).await?;
                 let uri = p.uri.clone();
                 let read = handler.read(cx.clone(), p.uri, vars);
                 match crate::pipeline::run::bounded(admission.timeout, "resource", &uri, read).await
                 {
                     Ok(mut contents) => {
-                        if let Err(e) = self.filter_contents(&cx, &uri, &mut contents).await {
+                        if let Err(e) =
+                            Box::pin(self.filter_contents(&cx, &uri, &mut contents)).await
+                        {
                             return self.handler_error(&cx, e, binding);
                         }
                         let (ttl_ms, cache_scope) =
@@ -1274,17 +1280,20 @@ impl Server {
                     .is_some()
                     .then(|| serde_json::to_value(&arguments).unwrap_or_default());
                 let size = || arguments.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
-                let admission = self
-                    .admit_read(&cx, &policy, "prompt", &p.name, size)
-                    .await?;
+                let admission =
+                    Box::pin(self.admit_read(&cx, &policy, "prompt", &p.name, size)).await?;
                 let get = handler.get(cx.clone(), arguments);
                 match crate::pipeline::run::bounded(admission.timeout, "prompt", &p.name, get).await
                 {
                     Ok(mut result) => {
                         if let Some(arguments) = &filtered_arguments
-                            && let Err(e) = self
-                                .filter_messages(&cx, &p.name, arguments, &mut result.messages)
-                                .await
+                            && let Err(e) = Box::pin(self.filter_messages(
+                                &cx,
+                                &p.name,
+                                arguments,
+                                &mut result.messages,
+                            ))
+                            .await
                         {
                             return self.handler_error(&cx, e, binding);
                         }
@@ -1378,7 +1387,8 @@ impl Server {
                     Ok(slot) => slot,
                     Err(unknown) => {
                         let store = self.shared_tasks(unknown)?;
-                        let record = crate::tasks::read_record(store, &p.task_id, &owner).await?;
+                        let record =
+                            Box::pin(crate::tasks::read_record(store, &p.task_id, &owner)).await?;
                         return if modern {
                             raw(&TaskResult {
                                 task: record.modern(),
@@ -1436,7 +1446,9 @@ impl Server {
                         .iter()
                         .map(|t| t.legacy())
                         .collect(),
-                    Some(store) => self.inner.tasks.list_shared(store.as_ref(), &owner).await?,
+                    Some(store) => {
+                        Box::pin(self.inner.tasks.list_shared(store.as_ref(), &owner)).await?
+                    }
                 };
                 let (tasks, next_cursor) = page(&all, cursor_of(&p), size)?;
                 raw(&LegacyListTasksResult {
@@ -1453,7 +1465,7 @@ impl Server {
                     Ok(slot) => (slot.cancel() && !modern).then(|| slot.legacy()),
                     Err(unknown) => {
                         let store = self.shared_tasks(unknown)?;
-                        crate::tasks::cancel_record(store, &p.task_id, &owner)
+                        Box::pin(crate::tasks::cancel_record(store, &p.task_id, &owner))
                             .await?
                             .map(|record| record.legacy())
                     }

@@ -668,7 +668,9 @@ impl Connection {
             InputMode::Modern(input),
             identity,
         );
-        self.server.answer(cx, request, binding.as_deref()).await
+        self.server
+            .answer(cx, Box::new(request), binding.as_deref())
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -746,7 +748,7 @@ impl Connection {
             InputMode::Legacy(peer),
             identity,
         );
-        self.server.answer(cx, request, None).await
+        self.server.answer(cx, Box::new(request), None).await
     }
 
     /// An audit record of this connection about request `id`.

@@ -32,20 +32,31 @@ impl Stage for Approve {
         server: &'a Server,
         call: &'a mut Call,
     ) -> BoxFuture<'a, Result<Flow, Stop>> {
-        Box::pin(approve(server, call))
+        // Most calls need no approval: they go on without the gate's (much larger) future.
+        match required(server, call) {
+            None => Box::pin(std::future::ready(Ok(Flow::Next))),
+            Some(approval) => Box::pin(approve(server, call, approval)),
+        }
     }
 }
 
-async fn approve(server: &Server, call: &mut Call) -> Result<Flow, Stop> {
+/// The approval the admission decided (the declared one, or the access control's if
+/// stronger), if the call needs one.
+fn required(server: &Server, call: &Call) -> Option<crate::policy::Approval> {
     let policy = call.callee.policy.in_force(&server.inner.admission);
-    // The approval the admission decided: the declared one, or the access control's if stronger.
     let approval = call
         .admission
         .as_ref()
         .map_or(policy.approval, |admitted| admitted.approval);
-    if !approval.is_required() {
-        return Ok(Flow::Next);
-    }
+    approval.is_required().then_some(approval)
+}
+
+async fn approve(
+    server: &Server,
+    call: &mut Call,
+    approval: crate::policy::Approval,
+) -> Result<Flow, Stop> {
+    let policy = call.callee.policy.in_force(&server.inner.admission);
     // Bound to the principal (issuer and subject), not the bare subject.
     let key = call.cx.identity().map(crate::Identity::principal_key);
     let principal = key.as_deref().unwrap_or("anonymous");

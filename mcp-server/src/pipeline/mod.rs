@@ -216,7 +216,8 @@ impl Server {
                     "internal error: the call pipeline produced no response",
                 )),
             },
-            Ok(Some((stage, detach))) => self.detach(call, stage, detach).await,
+            // Boxed: the rare path's future stays out of every call's.
+            Ok(Some((stage, detach))) => Box::pin(self.detach(call, stage, detach)).await,
             Err(stop) => self.stopped(&call.cx, stop, binding),
         }
     }
