@@ -421,7 +421,7 @@ pub fn canonical_json(value: &Value, out: &mut String) {
             keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
             write_object(keys, out);
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => push_json(scalar, out),
     }
 }
 
@@ -431,11 +431,29 @@ fn write_object(sorted: Vec<(&String, &Value)>, out: &mut String) {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&Value::from(k.as_str()).to_string());
+        push_json(k, out);
         out.push(':');
         canonical_json(v, out);
     }
     out.push('}');
+}
+
+/// Appends `value` as `serde_json` writes it, without a string of its own in between.
+fn push_json<T: Serialize + ?Sized>(value: &T, out: &mut String) {
+    /// `serde_json` writes whole UTF-8 pieces (it splits strings only at the ASCII characters
+    /// it escapes), so each piece is checked and appended as it comes.
+    struct Append<'a>(&'a mut String);
+    impl io::Write for Append<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0
+                .push_str(std::str::from_utf8(buf).map_err(io::Error::other)?);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(Append(out), value).expect("a string or a JSON scalar always serializes");
 }
 
 /// Replaces bearer tokens (`Bearer <token>`) and JWT-shaped strings in free text with
@@ -518,12 +536,35 @@ pub(crate) fn rfc3339_with(time: SystemTime, millis: bool) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    if millis {
-        let ms = since.subsec_millis();
-        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
-    } else {
-        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+    if !(0..=9999).contains(&year) {
+        // Beyond four digits (never, from a clock): the general formatter.
+        return if millis {
+            let ms = since.subsec_millis();
+            format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+        } else {
+            format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+        };
     }
+    // Digit by digit (every record is stamped: `format!` was a visible part of its cost).
+    fn digits(out: &mut String, n: u64, width: u32, then: char) {
+        for p in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u64.pow(p) % 10) as u8));
+        }
+        out.push(then);
+    }
+    let mut out = String::with_capacity(24);
+    digits(&mut out, year as u64, 4, '-');
+    digits(&mut out, month as u64, 2, '-');
+    digits(&mut out, day as u64, 2, 'T');
+    digits(&mut out, h, 2, ':');
+    digits(&mut out, m, 2, ':');
+    if millis {
+        digits(&mut out, s, 2, '.');
+        digits(&mut out, u64::from(since.subsec_millis()), 3, 'Z');
+    } else {
+        digits(&mut out, s, 2, 'Z');
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1300,6 +1341,27 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_785_240_000_123);
         assert_eq!(rfc3339(t), "2026-07-28T12:00:00.123Z");
         assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_millis(1_709_251_199_999);
+        assert_eq!(rfc3339(leap), "2024-02-29T23:59:59.999Z");
+        let last = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        assert_eq!(rfc3339_with(last, false), "9999-12-31T23:59:59Z");
+        let beyond = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert_eq!(rfc3339_with(beyond, false), "10000-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_by_bytes_and_escapes_as_serde_json() {
+        let value = serde_json::json!({
+            "b": [1, 2.5, "x\"y", -0],
+            "a": { "é": null, "c": true },
+            "\u{1}": "line\nbreak",
+        });
+        let mut out = String::new();
+        canonical_json(&value, &mut out);
+        assert_eq!(
+            out,
+            r#"{"\u0001":"line\nbreak","a":{"c":true,"é":null},"b":[1,2.5,"x\"y",0]}"#
+        );
     }
 
     #[test]
