@@ -760,11 +760,13 @@ impl Client {
     /// `input_required` rounds of its requests instead of the connection's handler. Legacy
     /// server-to-client requests do not say which request caused them and still reach the
     /// connection's handler.
-    pub(crate) async fn with_handler<F: std::future::Future>(
+    ///
+    /// Not an `async fn`: one would hold `future` and the scope around it, twice its size.
+    pub(crate) fn with_handler<F: std::future::Future>(
         handler: Arc<dyn DynHandler>,
         future: F,
-    ) -> F::Output {
-        CALL_HANDLER.scope(handler, future).await
+    ) -> impl std::future::Future<Output = F::Output> {
+        CALL_HANDLER.scope(handler, future)
     }
 
     async fn answer_input(
