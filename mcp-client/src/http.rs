@@ -147,6 +147,7 @@ impl HttpServer {
         let shared = Arc::new(Shared {
             http,
             auth,
+            endpoint: reqwest::Url::parse(&self.url).ok(),
             url: self.url,
             sse: self.sse,
             incoming: raw_tx,
@@ -216,6 +217,9 @@ struct Shared {
     http: reqwest::Client,
     auth: Option<Arc<Authorizer>>,
     url: String,
+    /// `url` parsed once, for the POST of every message (a string is parsed again each time);
+    /// `None` when it does not parse, and the POST reports the error as before.
+    endpoint: Option<reqwest::Url>,
     sse: SseLimits,
     incoming: mpsc::Sender<JsonRpcMessage>,
     /// The `Mcp-Param-*` headers of each listed tool.
@@ -230,15 +234,45 @@ struct Shared {
     stop: CancelFlag,
 }
 
-fn method_and_params(m: &JsonRpcMessage) -> (Option<&str>, Option<Value>) {
-    let params = match m {
+/// What the headers of a POST read from a message's params, borrowed from them: each member
+/// left raw, so that one of an unexpected type costs only itself (read as absent), never the
+/// others. The params are not parsed into a tree: they hold the call's arguments.
+#[derive(serde::Deserialize)]
+struct ParamsPeek<'a> {
+    #[serde(rename = "_meta", borrow, default)]
+    meta: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    name: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    uri: Option<&'a serde_json::value::RawValue>,
+    #[serde(rename = "taskId", borrow, default)]
+    task_id: Option<&'a serde_json::value::RawValue>,
+}
+
+/// The protocol version a modern request's `_meta` names.
+fn modern_version(peek: &ParamsPeek<'_>) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct MetaPeek {
+        // `mcp_core::meta::keys::PROTOCOL_VERSION` (a test checks they agree).
+        #[serde(rename = "io.modelcontextprotocol/protocolVersion", default)]
+        version: Option<serde_json::Value>,
+    }
+    let meta: MetaPeek = serde_json::from_str(peek.meta?.get()).ok()?;
+    meta.version?.as_str().map(str::to_owned)
+}
+
+/// A member's text, if it is a JSON string.
+fn text(raw: Option<&serde_json::value::RawValue>) -> Option<String> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
+/// The raw params of a request or notification.
+fn raw_params(m: &JsonRpcMessage) -> Option<&serde_json::value::RawValue> {
+    match m {
         JsonRpcMessage::Request(JsonRpcRequest { params, .. })
-        | JsonRpcMessage::Notification(JsonRpcNotification { params, .. }) => params
-            .as_deref()
-            .and_then(|p| serde_json::from_str::<Value>(p.get()).ok()),
+        | JsonRpcMessage::Notification(JsonRpcNotification { params, .. }) => params.as_deref(),
         _ => None,
-    };
-    (m.method(), params)
+    }
 }
 
 fn failure(id: Option<&RequestId>, status: StatusCode, body: &str) -> Option<JsonRpcMessage> {
@@ -270,13 +304,10 @@ impl Shared {
         {
             h.insert("mcp-session-id", v);
         }
-        let (method, params) = method_and_params(message);
-        let modern_version = params
-            .as_ref()
-            .and_then(|p| p.get("_meta"))
-            .and_then(|m| m.get(mcp_core::meta::keys::PROTOCOL_VERSION))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let method = message.method();
+        let raw = raw_params(message);
+        let peek = raw.and_then(|p| serde_json::from_str::<ParamsPeek<'_>>(p.get()).ok());
+        let modern_version = peek.as_ref().and_then(modern_version);
         let version = modern_version
             .clone()
             .or_else(|| self.version.lock().expect("not poisoned").clone());
@@ -287,24 +318,26 @@ impl Shared {
             if let Some(m) = method.and_then(|m| HeaderValue::from_str(m).ok()) {
                 h.insert("mcp-method", m);
             }
-            let name = match method {
-                Some("tools/call" | "prompts/get") => params.as_ref().and_then(|p| p.get("name")),
-                Some("resources/read") => params.as_ref().and_then(|p| p.get("uri")),
-                Some("tasks/get" | "tasks/update" | "tasks/cancel") => {
-                    params.as_ref().and_then(|p| p.get("taskId"))
-                }
+            let name = peek.as_ref().and_then(|p| match method {
+                Some("tools/call" | "prompts/get") => text(p.name),
+                Some("resources/read") => text(p.uri),
+                Some("tasks/get" | "tasks/update" | "tasks/cancel") => text(p.task_id),
                 _ => None,
-            };
+            });
             if let Some(v) = name
-                .and_then(Value::as_str)
+                .as_deref()
                 .and_then(|n| HeaderValue::from_str(&encode_header_value(n)).ok())
             {
                 h.insert("mcp-name", v);
             }
+            // The whole params (arguments included) are parsed only for a tool that
+            // designates some of its arguments as headers.
             if method == Some("tools/call")
-                && let Some(p) = &params
+                && let Some(tool) = peek.as_ref().and_then(|p| text(p.name))
+                && self.tool_headers.designates(&tool)
+                && let Some(params) = raw.and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
             {
-                for (k, v) in self.tool_headers.headers_for(p) {
+                for (k, v) in self.tool_headers.headers_for(&params) {
                     if let (Ok(k), Ok(v)) = (
                         HeaderName::from_bytes(k.as_bytes()),
                         HeaderValue::from_str(&v),
@@ -428,9 +461,11 @@ impl Shared {
     ) -> Option<reqwest::Response> {
         let mut attempts = Attempts::default();
         loop {
-            let request = self
-                .http
-                .post(&self.url)
+            let request = match &self.endpoint {
+                Some(url) => self.http.post(url.clone()),
+                None => self.http.post(&self.url),
+            };
+            let request = request
                 .headers(self.headers_for(message))
                 .body(message.to_json());
             let (request, sent) = self.authorized("POST", request).await;
@@ -785,4 +820,30 @@ enum Consumed {
 fn rand_suffix() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::time::Instant::now())
+}
+
+#[cfg(test)]
+mod peek_tests {
+    use super::*;
+
+    #[test]
+    fn the_peek_reads_what_the_headers_need_and_tolerates_odd_types() {
+        let params = serde_json::json!({
+            "_meta": { mcp_core::meta::keys::PROTOCOL_VERSION: "2026-07-28", "other": [1] },
+            "name": "say \"hi\"",
+            "uri": 5,
+            "arguments": { "deep": { "er": [1, 2, 3] } },
+        })
+        .to_string();
+        let peek: ParamsPeek<'_> = serde_json::from_str(&params).expect("an object");
+        assert_eq!(modern_version(&peek).as_deref(), Some("2026-07-28"));
+        assert_eq!(text(peek.name).as_deref(), Some("say \"hi\""));
+        assert_eq!(text(peek.uri), None, "not a string: absent");
+        assert_eq!(text(peek.task_id), None);
+
+        let legacy: ParamsPeek<'_> =
+            serde_json::from_str(r#"{"_meta": "odd", "name": "x"}"#).expect("an object");
+        assert_eq!(modern_version(&legacy), None);
+        assert_eq!(text(legacy.name).as_deref(), Some("x"));
+    }
 }

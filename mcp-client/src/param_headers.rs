@@ -232,6 +232,16 @@ impl ToolHeaders {
         }
     }
 
+    /// Whether the tool `name` designates arguments as headers (a call of it needs
+    /// [`ToolHeaders::headers_for`]).
+    pub(crate) fn designates(&self, name: &str) -> bool {
+        self.tools
+            .lock()
+            .expect("not poisoned")
+            .get(name)
+            .is_some_and(|params| !params.is_empty())
+    }
+
     /// The `Mcp-Param-{Name}` headers of a `tools/call` with these params (name and arguments).
     pub(crate) fn headers_for(&self, params: &Value) -> Vec<(String, String)> {
         let Some(name) = params.get("name").and_then(Value::as_str) else {
