@@ -280,6 +280,10 @@ fn nesting_at_the_depth_limit_is_accepted_and_strings_do_not_count() {
     let ok = br#"{"jsonrpc":"2.0","method":"m","params":{"a":[{"s":"[[[[{{{{\"\\\"}]}}"}]}}"#;
     let out = decode_whole(config, ok);
     assert!(matches!(out[..], [Outcome::Message(_)]), "{out:?}");
+    // Exactly as many openers as the limit, none in strings.
+    let at_limit = br#"{"jsonrpc":"2.0","method":"m","params":{"a":[{"b":1}]}}"#;
+    let out = decode_whole(config, at_limit);
+    assert!(matches!(out[..], [Outcome::Message(_)]), "{out:?}");
     let deep = br#"{"jsonrpc":"2.0","method":"m","params":{"a":[{"b":[]}]}}"#;
     assert_bad_line(config, deep, PARSE, None);
     let err = decode(deep, &config).unwrap_err();
