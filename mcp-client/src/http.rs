@@ -333,8 +333,8 @@ impl Shared {
             // The whole params (arguments included) are parsed only for a tool that
             // designates some of its arguments as headers.
             if method == Some("tools/call")
-                && let Some(tool) = peek.as_ref().and_then(|p| text(p.name))
-                && self.tool_headers.designates(&tool)
+                && let Some(tool) = name.as_deref()
+                && self.tool_headers.designates(tool)
                 && let Some(params) = raw.and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
             {
                 for (k, v) in self.tool_headers.headers_for(&params) {
