@@ -63,7 +63,6 @@ pub struct ServerContract {
 }
 
 /// The server's identity in a [`ServerContract`].
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -71,6 +70,7 @@ pub struct ContractServer {
     /// Its programmatic name.
     pub name: String,
     /// Its human-readable name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
 }
 

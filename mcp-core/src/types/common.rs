@@ -60,15 +60,17 @@ pub enum Role {
 }
 
 /// Hints to the client on how to use or show an object.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Annotations {
     /// Who the object is meant for.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub audience: Option<Vec<Role>>,
     /// Importance from 0 (least) to 1 (most).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<f64>,
     /// When the object was last modified (ISO 8601).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
 }
 
@@ -83,36 +85,41 @@ pub enum IconTheme {
 }
 
 /// An icon for display in a user interface (2025-11-25 on).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Icon {
     /// An `https:` or `data:` URI.
     pub src: String,
     /// Its MIME type.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
     /// Sizes it is available in, like `"48x48"` or `"any"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sizes: Option<Vec<String>>,
     /// The theme it is made for.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub theme: Option<IconTheme>,
 }
 
 /// The name and version of an MCP implementation (client or server).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Implementation {
     /// Its programmatic name.
     pub name: String,
     /// A human-readable name (2025-06-18 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Its version.
     pub version: String,
     /// What it does (2025-11-25 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Icons (2025-11-25 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub icons: Option<Vec<Icon>>,
     /// Its website (2025-11-25 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub website_url: Option<String>,
 }
 
@@ -181,11 +188,10 @@ pub enum CacheScope {
 }
 
 /// Params of requests that carry nothing but `_meta` (ping, `server/discover`, `roots/list`).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestParams {
     /// Metadata (in the modern era: protocol version, client capabilities, client info).
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
@@ -193,24 +199,24 @@ pub struct RequestParams {
 pub type NotificationParams = RequestParams;
 
 /// A result with nothing in it but `_meta` and, in the modern era, `resultType`.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EmptyResult {
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
     /// `complete` (modern era).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub result_type: Option<ResultType>,
 }
 
 /// Params of list requests.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PaginatedRequestParams {
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
     /// Where to go on from: the `nextCursor` of the previous page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<Cursor>,
 }

@@ -15,7 +15,6 @@ tag!(
 );
 
 /// A reference to a prompt, for completion.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromptReference {
     /// Always `"ref/prompt"`.
@@ -24,6 +23,7 @@ pub struct PromptReference {
     /// The prompt's name.
     pub name: String,
     /// A human-readable name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
 }
 
@@ -57,15 +57,14 @@ pub struct CompletionArgument {
 }
 
 /// Values of arguments already given.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompletionContext {
     /// Argument names and their values.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub arguments: Option<BTreeMap<String, String>>,
 }
 
 /// Params of `completion/complete`.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompleteRequestParams {
     /// What is being completed.
@@ -74,35 +73,37 @@ pub struct CompleteRequestParams {
     /// The argument and its partial value.
     pub argument: CompletionArgument,
     /// Arguments already given (2025-06-18 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<CompletionContext>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
 /// Suggested values.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Completion {
     /// At most 100 values.
     pub values: Vec<String>,
     /// How many there are in all.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
     /// Whether there are more than these.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub has_more: Option<bool>,
 }
 
 /// Result of `completion/complete`.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CompleteResult {
     /// The suggestions.
     pub completion: Completion,
     /// `complete` (modern era).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub result_type: Option<ResultType>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }

@@ -69,25 +69,25 @@ impl<'de> Deserialize<'de> for ElicitRequestParams {
 }
 
 /// A form to fill in.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ElicitRequestFormParams {
     /// `"form"`; may be left out (2025-06-18 has no modes).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<FormModeTag>,
     /// What to ask the user.
     pub message: String,
     /// The form: a flat object of primitive fields.
     pub requested_schema: ElicitationSchema,
     /// Ask for a task (2025-11-25 experimental tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<LegacyTaskMetadata>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
 /// A URL the user should open, for what must not pass through the client (credentials, payments).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ElicitRequestUrlParams {
@@ -98,20 +98,21 @@ pub struct ElicitRequestUrlParams {
     /// The URL.
     pub url: String,
     /// An id for `notifications/elicitation/complete` (2025-11-25).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub elicitation_id: Option<String>,
     /// Ask for a task (2025-11-25 experimental tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<LegacyTaskMetadata>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
 /// The schema of an elicitation form: an object whose properties are primitive fields.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ElicitationSchema {
     /// The JSON Schema dialect.
-    #[serde(rename = "$schema")]
+    #[serde(rename = "$schema", skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
     /// Always `"object"`.
     #[serde(rename = "type")]
@@ -119,6 +120,7 @@ pub struct ElicitationSchema {
     /// The fields.
     pub properties: BTreeMap<String, PrimitiveSchemaDefinition>,
     /// The fields that must be filled in.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub required: Option<Vec<String>>,
 }
 
@@ -137,7 +139,6 @@ pub enum StringFormat {
 }
 
 /// A string field.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StringSchema {
@@ -145,16 +146,22 @@ pub struct StringSchema {
     #[serde(rename = "type")]
     pub kind: StringTypeTag,
     /// A label.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Help text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The shortest allowed length.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_length: Option<u64>,
     /// The longest allowed length.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_length: Option<u64>,
     /// The format.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<StringFormat>,
     /// The default value (2025-11-25 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
 }
 
@@ -169,36 +176,42 @@ pub enum NumberType {
 }
 
 /// A number field.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NumberSchema {
     /// `"number"` or `"integer"`.
     #[serde(rename = "type")]
     pub kind: NumberType,
     /// A label.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Help text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The least allowed value.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub minimum: Option<f64>,
     /// The greatest allowed value.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub maximum: Option<f64>,
     /// The default value (2025-11-25 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<f64>,
 }
 
 /// A boolean field.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BooleanSchema {
     /// Always `"boolean"`.
     #[serde(rename = "type")]
     pub kind: BooleanTypeTag,
     /// A label.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Help text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The default value.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<bool>,
 }
 
@@ -213,25 +226,26 @@ pub struct TitledOption {
 }
 
 /// One of several strings, without labels.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UntitledSingleSelectEnumSchema {
     /// Always `"string"`.
     #[serde(rename = "type")]
     pub kind: StringTypeTag,
     /// A label.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Help text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The choices.
     #[serde(rename = "enum")]
     pub values: Vec<String>,
     /// The default choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
 }
 
 /// One of several strings, with labels.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TitledSingleSelectEnumSchema {
@@ -239,12 +253,15 @@ pub struct TitledSingleSelectEnumSchema {
     #[serde(rename = "type")]
     pub kind: StringTypeTag,
     /// A label.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Help text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The choices.
     pub one_of: Vec<TitledOption>,
     /// The default choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
 }
 
@@ -268,7 +285,6 @@ pub struct TitledEnumItems {
 }
 
 /// Several of several strings, without labels.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UntitledMultiSelectEnumSchema {
@@ -276,21 +292,25 @@ pub struct UntitledMultiSelectEnumSchema {
     #[serde(rename = "type")]
     pub kind: ArrayTypeTag,
     /// A label.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Help text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The fewest choices.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_items: Option<u64>,
     /// The most choices.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_items: Option<u64>,
     /// The choices.
     pub items: UntitledEnumItems,
     /// The default choices.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<Vec<String>>,
 }
 
 /// Several of several strings, with labels.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TitledMultiSelectEnumSchema {
@@ -298,21 +318,25 @@ pub struct TitledMultiSelectEnumSchema {
     #[serde(rename = "type")]
     pub kind: ArrayTypeTag,
     /// A label.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Help text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The fewest choices.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_items: Option<u64>,
     /// The most choices.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_items: Option<u64>,
     /// The choices.
     pub items: TitledEnumItems,
     /// The default choices.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<Vec<String>>,
 }
 
 /// One of several strings with labels in `enumNames` (the form before 2025-11-25; deprecated).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LegacyTitledEnumSchema {
@@ -320,15 +344,19 @@ pub struct LegacyTitledEnumSchema {
     #[serde(rename = "type")]
     pub kind: StringTypeTag,
     /// A label.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Help text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The choices.
     #[serde(rename = "enum")]
     pub values: Vec<String>,
     /// Their labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enum_names: Option<Vec<String>>,
     /// The default choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
 }
 
@@ -412,26 +440,25 @@ pub enum ElicitAction {
 }
 
 /// Result of `elicitation/create`.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ElicitResult {
     /// What the user did.
     pub action: ElicitAction,
     /// The form's values, when accepted in form mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<JsonObject>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
 /// Params of `notifications/elicitation/complete` (2025-11-25).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ElicitationCompleteNotificationParams {
     /// The URL elicitation that completed.
     pub elicitation_id: String,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }

@@ -26,27 +26,26 @@ pub enum LoggingLevel {
 }
 
 /// Params of `logging/setLevel` (legacy era).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetLevelRequestParams {
     /// The least severe level the client wants.
     pub level: LoggingLevel,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
 /// Params of `notifications/message`.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoggingMessageNotificationParams {
     /// The severity.
     pub level: LoggingLevel,
     /// The logger's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub logger: Option<String>,
     /// The message: any JSON.
     pub data: Value,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }

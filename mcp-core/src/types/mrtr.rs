@@ -97,18 +97,20 @@ pub type InputRequests = BTreeMap<String, InputRequest>;
 pub type InputResponses = BTreeMap<String, InputResponse>;
 
 /// A result that asks the client for input before the request can complete.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InputRequiredResult {
     /// What the server asks.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub input_requests: Option<InputRequests>,
     /// Opaque state the client echoes on the retry.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub request_state: Option<String>,
     /// `input_required`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub result_type: Option<ResultType>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 

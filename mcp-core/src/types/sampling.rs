@@ -7,7 +7,6 @@ use super::tools::Tool;
 use crate::meta::Meta;
 
 /// A message in a sampling conversation.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SamplingMessage {
     /// Who says it.
@@ -15,7 +14,7 @@ pub struct SamplingMessage {
     /// What is said: one block or several (2025-11-25 on).
     pub content: OneOrMany<SamplingContent>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
@@ -31,25 +30,28 @@ impl SamplingMessage {
 }
 
 /// A hint for model selection.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelHint {
     /// A full or partial model name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
 /// The server's preferences for model selection; the client decides.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelPreferences {
     /// Hints, in order of preference.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hints: Option<Vec<ModelHint>>,
     /// How much cost matters, 0 to 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_priority: Option<f64>,
     /// How much speed matters, 0 to 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub speed_priority: Option<f64>,
     /// How much intelligence matters, 0 to 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub intelligence_priority: Option<f64>,
 }
 
@@ -78,42 +80,50 @@ pub enum ToolChoiceMode {
 }
 
 /// Tool choice in sampling (2025-11-25 on).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolChoice {
     /// The mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<ToolChoiceMode>,
 }
 
 /// Params of `sampling/createMessage`.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateMessageRequestParams {
     /// The conversation.
     pub messages: Vec<SamplingMessage>,
     /// Preferences for model selection.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model_preferences: Option<ModelPreferences>,
     /// A system prompt the client may use.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub system_prompt: Option<String>,
     /// Which MCP context to include.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub include_context: Option<IncludeContext>,
     /// The temperature.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
     /// The most tokens to sample.
     pub max_tokens: u64,
     /// Sequences that stop sampling.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_sequences: Option<Vec<String>>,
     /// Provider-specific metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<JsonObject>,
     /// Tools the model may use (2025-11-25 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<Tool>>,
     /// How it may use them (2025-11-25 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
     /// Ask for a task (2025-11-25 experimental tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<LegacyTaskMetadata>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
@@ -138,7 +148,6 @@ impl CreateMessageRequestParams {
 }
 
 /// Result of `sampling/createMessage`.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateMessageResult {
@@ -149,8 +158,9 @@ pub struct CreateMessageResult {
     /// The model that said it.
     pub model: String,
     /// Why sampling stopped: `endTurn`, `stopSequence`, `maxTokens`, `toolUse`, or another reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }

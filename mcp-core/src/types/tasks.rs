@@ -35,29 +35,27 @@ impl TaskStatus {
 }
 
 /// Params that name a task (`tasks/get`, `tasks/cancel`, `tasks/result`).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskIdParams {
     /// The task.
     pub task_id: String,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
 // ---- 2025-11-25 experimental tasks ----
 
 /// A request to run as a task (2025-11-25).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LegacyTaskMetadata {
     /// How long to keep the task after it is created, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl: Option<u64>,
 }
 
 /// A task (2025-11-25).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LegacyTask {
@@ -66,6 +64,7 @@ pub struct LegacyTask {
     /// Where it is.
     pub status: TaskStatus,
     /// A human-readable message about where it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status_message: Option<String>,
     /// When it was created (ISO 8601).
     pub created_at: String,
@@ -73,46 +72,44 @@ pub struct LegacyTask {
     pub last_updated_at: String,
     /// How long it is kept after creation, in milliseconds; `null` for ever.
     #[serde(default)]
-    #[serialize_always]
     pub ttl: Option<u64>,
     /// How often to poll, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub poll_interval: Option<u64>,
 }
 
 /// Result of a task-augmented request (2025-11-25).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LegacyCreateTaskResult {
     /// The task.
     pub task: LegacyTask,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
 /// Result of `tasks/get` and `tasks/cancel`, and params of `notifications/tasks/status` (2025-11-25).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LegacyTaskResult {
     /// The task.
     #[serde(flatten)]
     pub task: LegacyTask,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
 /// Result of `tasks/list` (2025-11-25).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LegacyListTasksResult {
     /// The tasks on this page.
     pub tasks: Vec<LegacyTask>,
     /// The cursor of the next page, if there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<Cursor>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
@@ -120,7 +117,6 @@ pub struct LegacyListTasksResult {
 
 /// A task (tasks extension), with what its status calls for: input requests while
 /// `input_required`, the result once `completed`, the error once `failed`.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Task {
@@ -129,6 +125,7 @@ pub struct Task {
     /// Where it is.
     pub status: TaskStatus,
     /// A human-readable message about where it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status_message: Option<String>,
     /// When it was created (ISO 8601).
     pub created_at: String,
@@ -136,21 +133,23 @@ pub struct Task {
     pub last_updated_at: String,
     /// How long it is kept after creation, in milliseconds; `null` for ever.
     #[serde(default)]
-    #[serialize_always]
     pub ttl_ms: Option<u64>,
     /// How often to poll, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub poll_interval_ms: Option<u64>,
     /// What the server asks of the client (`input_required`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub input_requests: Option<InputRequests>,
     /// The result of the original request (`completed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<JsonObject>,
     /// The error of the original request (`failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorObject>,
 }
 
 /// A task in place of a result (`resultType: "task"`), or the result of `tasks/get`
 /// (`resultType: "complete"`); also the params of `notifications/tasks/status`.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskResult {
@@ -158,9 +157,10 @@ pub struct TaskResult {
     #[serde(flatten)]
     pub task: Task,
     /// `task` when created, `complete` from `tasks/get`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub result_type: Option<ResultType>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
@@ -171,7 +171,6 @@ pub type CreateTaskResult = TaskResult;
 pub type GetTaskResult = TaskResult;
 
 /// Params of `tasks/update` (tasks extension).
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateTaskRequestParams {
@@ -183,7 +182,7 @@ pub struct UpdateTaskRequestParams {
     #[serde(deserialize_with = "lenient_responses")]
     pub input_responses: InputResponses,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 

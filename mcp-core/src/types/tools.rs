@@ -8,28 +8,33 @@ use super::tasks::LegacyTaskMetadata;
 use crate::meta::Meta;
 
 /// A tool the server offers.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tool {
     /// Its name: 1 to 128 of `A-Z a-z 0-9 _ - .` (see [`validate_tool_name`]).
     pub name: String,
     /// A human-readable name (2025-06-18 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// What it does, for the model.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// A JSON Schema object for its arguments; always `"type": "object"`.
     pub input_schema: JsonObject,
     /// A JSON Schema for its `structuredContent` (2025-06-18 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<JsonObject>,
     /// Hints about its behaviour (2025-03-26 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<ToolAnnotations>,
     /// How it runs with tasks (2025-11-25 experimental tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub execution: Option<ToolExecution>,
     /// Icons (2025-11-25 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub icons: Option<Vec<Icon>>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
@@ -45,19 +50,23 @@ impl Tool {
 }
 
 /// Hints about a tool's behaviour. Hints only: a client must not trust them from an untrusted server.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolAnnotations {
     /// A human-readable name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// It does not modify its environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub read_only_hint: Option<bool>,
     /// It may destroy or overwrite (meaningful when not read-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub destructive_hint: Option<bool>,
     /// Calling it twice with the same arguments has no further effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotent_hint: Option<bool>,
     /// It reaches an open world of entities (the web, say) rather than a closed one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub open_world_hint: Option<bool>,
 }
 
@@ -74,11 +83,11 @@ pub enum TaskSupport {
 }
 
 /// How a tool runs.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolExecution {
     /// Whether it can run as a task.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub task_support: Option<TaskSupport>,
 }
 
@@ -86,60 +95,68 @@ pub struct ToolExecution {
 pub type ListToolsRequestParams = super::common::PaginatedRequestParams;
 
 /// Result of `tools/list`.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListToolsResult {
     /// The tools on this page.
     pub tools: Vec<Tool>,
     /// The cursor of the next page, if there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<Cursor>,
     /// How long the result may be cached, in milliseconds (modern era).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl_ms: Option<u64>,
     /// Who may reuse it (modern era).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_scope: Option<CacheScope>,
     /// `complete` (modern era).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub result_type: Option<ResultType>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
 /// Params of `tools/call`.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallToolRequestParams {
     /// The tool.
     pub name: String,
     /// Its arguments.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub arguments: Option<JsonObject>,
     /// Ask for the call to run as a task (2025-11-25 experimental tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<LegacyTaskMetadata>,
     /// Answers to the server's input requests, on a retry (modern era).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub input_responses: Option<InputResponses>,
     /// The server's opaque state, echoed on a retry (modern era).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub request_state: Option<String>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
 /// Result of `tools/call`.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallToolResult {
     /// The unstructured result.
     pub content: Vec<ContentBlock>,
     /// The structured result, conforming to the tool's `outputSchema` (2025-06-18 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub structured_content: Option<Value>,
     /// Whether the tool failed (the model can read the content and try again).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_error: Option<bool>,
     /// `complete` (modern era).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub result_type: Option<ResultType>,
     /// Metadata.
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 
