@@ -47,6 +47,8 @@ pub struct ServerOptions {
     pub peer_request_timeout: std::time::Duration,
     /// Whether tool arguments and structured results are checked against the tool's schemas
     /// (default `true`). Turn it off only for callers you trust entirely, or to measure its cost.
+    /// Without the `validation` feature nothing is checked against the schemas, whatever this
+    /// says (typed arguments are still refused when they do not deserialize).
     pub validate: bool,
     /// How many unfinished tasks one principal may have (default 100); its next task is refused
     /// with -32003, `data.reason` `task_quota`. Callers without authentication count as their

@@ -5,6 +5,14 @@
 //! is registered) by a [`SchemaCompiler`], which also shares identical schemas and regular
 //! expressions between tools.
 //!
+//! Validation is the `validation` feature (on by default; it brings the `jsonschema` crate).
+//! Without it a server checks neither arguments nor structured output against the schemas: a
+//! tool with typed arguments still refuses arguments that do not deserialize into them (an
+//! invalid-params error, in serde's words), a tool taking raw JSON gets what was sent, and only
+//! the presence of structured output a tool declares is checked. The `null` handling below, and
+//! the schema depth limit, are the same with and without it. `SchemaValidator`,
+//! `SchemaCompiler::compile` and [`ToolSchemas::input`] exist only with it.
+//!
 //! Before that, a `null` sent for a property that is not required, and whose schema does not
 //! admit `null`, is removed: it stands for "absent" (model clients and strict function-calling
 //! modes send `"limit": null` for an optional `limit`). This goes through nested objects and
@@ -44,13 +52,19 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+#[cfg(feature = "validation")]
+use std::sync::Mutex;
 
+#[cfg(feature = "validation")]
 use jsonschema::error::ValidationErrorKind;
+#[cfg(feature = "validation")]
 use jsonschema::paths::LocationSegment;
+#[cfg(feature = "validation")]
 use jsonschema::{PatternCache, PatternOptions, Retrieve, Uri, ValidationError};
 use mcp_core::types::Tool;
 use serde_json::Value;
+#[cfg(feature = "validation")]
 use sha2::{Digest, Sha256};
 
 /// The deepest nesting of JSON objects and arrays a schema may have, by default.
@@ -61,9 +75,11 @@ pub const DEFAULT_MAX_ERRORS: usize = 5;
 
 /// Longest instance value (in bytes of JSON) quoted in an error message; longer ones are
 /// called "the value".
+#[cfg(feature = "validation")]
 const MAX_QUOTED_VALUE: usize = 64;
 
 /// Largest compiled size of one regular expression (`pattern`, `patternProperties`).
+#[cfg(feature = "validation")]
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Which document a schema describes: it names the fields in error messages.
@@ -94,6 +110,7 @@ impl Subject {
 
 /// Limits and choices of schema compilation.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(not(feature = "validation"), allow(dead_code))]
 pub struct SchemaOptions {
     max_depth: usize,
     max_errors: usize,
@@ -166,8 +183,10 @@ fn at_location(location: &str) -> String {
 }
 
 /// Refuses every external reference: compiling never touches the network or the file system.
+#[cfg(feature = "validation")]
 struct NoRetrieval;
 
+#[cfg(feature = "validation")]
 impl Retrieve for NoRetrieval {
     fn retrieve(
         &self,
@@ -197,6 +216,7 @@ fn depth_exceeds(value: &Value, limit: usize) -> bool {
 }
 
 /// Compiles one schema with the safe settings.
+#[cfg(feature = "validation")]
 fn compile(
     schema: &Value,
     options: &SchemaOptions,
@@ -223,7 +243,8 @@ fn compile(
 
 /// A compiled schema that checks instances and names the wrong fields.
 ///
-/// Cheap to clone (the compiled schema is shared).
+/// Cheap to clone (the compiled schema is shared). Only with the `validation` feature.
+#[cfg(feature = "validation")]
 #[derive(Clone)]
 pub struct SchemaValidator {
     validator: Arc<jsonschema::Validator>,
@@ -233,6 +254,7 @@ pub struct SchemaValidator {
     nulls: Arc<NullPlan>,
 }
 
+#[cfg(feature = "validation")]
 impl fmt::Debug for SchemaValidator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SchemaValidator")
@@ -242,6 +264,7 @@ impl fmt::Debug for SchemaValidator {
     }
 }
 
+#[cfg(feature = "validation")]
 impl SchemaValidator {
     /// Compiles `schema` with the default [`SchemaOptions`].
     pub fn new(schema: &Value, subject: Subject) -> Result<Self, SchemaError> {
@@ -351,6 +374,7 @@ pub struct FieldError {
 }
 
 /// `filters.limit`, `items[2]`, `["odd key"]` from the segments of a JSON pointer.
+#[cfg(feature = "validation")]
 fn dotted(segments: impl Iterator<Item = String>) -> String {
     let mut out = String::new();
     for segment in segments {
@@ -359,6 +383,7 @@ fn dotted(segments: impl Iterator<Item = String>) -> String {
     out.strip_prefix('.').map(str::to_owned).unwrap_or(out)
 }
 
+#[cfg(feature = "validation")]
 fn property_segment(name: &str) -> String {
     let plain = !name.is_empty()
         && name
@@ -371,10 +396,12 @@ fn property_segment(name: &str) -> String {
     }
 }
 
+#[cfg(feature = "validation")]
 fn pointer_segment(name: &str) -> String {
     format!("/{}", name.replace('~', "~0").replace('/', "~1"))
 }
 
+#[cfg(feature = "validation")]
 impl FieldError {
     fn from_validation_error(error: &ValidationError<'_>) -> Vec<FieldError> {
         let parent_pointer = error.instance_path().as_str().to_owned();
@@ -521,15 +548,38 @@ impl std::error::Error for ValidationFailure {}
 /// The compiled schemas of one tool.
 #[derive(Debug, Clone)]
 pub struct ToolSchemas {
-    /// Checks the arguments (`inputSchema`).
-    pub input: SchemaValidator,
-    /// Checks the structured output (`outputSchema`), if the tool declares one.
-    pub output: Option<SchemaValidator>,
+    input: Compiled,
+    output: Option<Compiled>,
+}
+
+/// One compiled schema: its validator (with the `validation` feature) and its plan of absent
+/// `null`s.
+#[cfg(feature = "validation")]
+type Compiled = SchemaValidator;
+
+/// One schema as the runtime keeps it without the `validation` feature: its plan of absent
+/// `null`s.
+#[cfg(not(feature = "validation"))]
+#[derive(Debug, Clone)]
+struct Compiled {
+    nulls: Arc<NullPlan>,
 }
 
 impl ToolSchemas {
+    /// The validator of the arguments (`inputSchema`).
+    #[cfg(feature = "validation")]
+    pub fn input(&self) -> &SchemaValidator {
+        &self.input
+    }
+
+    /// The validator of the structured output (`outputSchema`), if the tool declares one.
+    #[cfg(feature = "validation")]
+    pub fn output(&self) -> Option<&SchemaValidator> {
+        self.output.as_ref()
+    }
+
     /// Removes the `null`s of a call's arguments that stand for absent optional arguments
-    /// ([`SchemaValidator::remove_absent_nulls`]); the runtime does this before validating and
+    /// (`SchemaValidator::remove_absent_nulls`); the runtime does this before validating and
     /// before the handler deserializes them. Returns how many were removed.
     pub fn remove_absent_nulls(&self, arguments: &mut serde_json::Map<String, Value>) -> usize {
         self.input.nulls.apply_object(arguments)
@@ -545,22 +595,36 @@ impl ToolSchemas {
             .map_or(0, |output| output.nulls.apply(structured))
     }
 
-    /// Checks a call's arguments (a missing `arguments` is checked as `{}`).
+    /// Checks a call's arguments (a missing `arguments` is checked as `{}`). Without the
+    /// `validation` feature, every argument list passes.
     pub fn validate_arguments(&self, arguments: Option<&Value>) -> Result<(), ValidationFailure> {
+        #[cfg(feature = "validation")]
         match arguments {
             Some(a) => self.input.validate(a),
             None => self.input.validate(&Value::Object(Default::default())),
         }
+        #[cfg(not(feature = "validation"))]
+        {
+            let _ = arguments;
+            Ok(())
+        }
     }
 
     /// Checks structured output. Without an `outputSchema` everything passes; with one, a
-    /// missing `structuredContent` is a failure (the specification requires it).
+    /// missing `structuredContent` is a failure (the specification requires it). Without the
+    /// `validation` feature only that presence is checked.
     pub fn validate_output(&self, structured: Option<&Value>) -> Result<(), ValidationFailure> {
         let Some(output) = &self.output else {
             return Ok(());
         };
         match structured {
+            #[cfg(feature = "validation")]
             Some(s) => output.validate(s),
+            #[cfg(not(feature = "validation"))]
+            Some(_) => {
+                let _ = output;
+                Ok(())
+            }
             None => Err(ValidationFailure {
                 subject: Subject::StructuredContent,
                 errors: vec![FieldError {
@@ -579,9 +643,14 @@ impl ToolSchemas {
 /// Compiles schemas once: identical schemas (by content) share one compiled validator, and all
 /// share compiled regular expressions. Keep one per server and compile each tool's schemas when
 /// it is registered.
+///
+/// Without the `validation` feature it checks each schema's depth and plans the removal of
+/// absent `null`s, and compiles no validator.
 pub struct SchemaCompiler {
     options: SchemaOptions,
+    #[cfg(feature = "validation")]
     patterns: PatternCache,
+    #[cfg(feature = "validation")]
     compiled: Mutex<HashMap<[u8; 32], Arc<jsonschema::Validator>>>,
 }
 
@@ -593,10 +662,11 @@ impl Default for SchemaCompiler {
 
 impl fmt::Debug for SchemaCompiler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SchemaCompiler")
-            .field("options", &self.options)
-            .field("compiled", &self.len())
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("SchemaCompiler");
+        d.field("options", &self.options);
+        #[cfg(feature = "validation")]
+        d.field("compiled", &self.len());
+        d.finish_non_exhaustive()
     }
 }
 
@@ -605,33 +675,43 @@ impl SchemaCompiler {
     pub fn new(options: SchemaOptions) -> Self {
         SchemaCompiler {
             options,
+            #[cfg(feature = "validation")]
             patterns: PatternCache::new(),
+            #[cfg(feature = "validation")]
             compiled: Mutex::new(HashMap::new()),
         }
     }
 
     /// How many distinct schemas have been compiled.
+    #[cfg(feature = "validation")]
     pub fn len(&self) -> usize {
         self.compiled.lock().expect("not poisoned").len()
     }
 
     /// Whether nothing has been compiled yet.
+    #[cfg(feature = "validation")]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    fn check_depth(&self, schema: &Value) -> Result<(), SchemaError> {
+        if depth_exceeds(schema, self.options.max_depth) {
+            return Err(SchemaError::TooDeep {
+                limit: self.options.max_depth,
+            });
+        }
+        Ok(())
+    }
+
     /// Compiles `schema`, or returns the validator compiled earlier for an identical one.
+    #[cfg(feature = "validation")]
     pub fn compile(
         &self,
         schema: &Value,
         subject: Subject,
     ) -> Result<SchemaValidator, SchemaError> {
         // Check the depth before hashing: canonical_json recurses.
-        if depth_exceeds(schema, self.options.max_depth) {
-            return Err(SchemaError::TooDeep {
-                limit: self.options.max_depth,
-            });
-        }
+        self.check_depth(schema)?;
         let key: [u8; 32] = Sha256::digest(crate::approval::canonical_json(schema)).into();
         if let Some(v) = self.compiled.lock().expect("not poisoned").get(&key) {
             return Ok(SchemaValidator {
@@ -659,10 +739,23 @@ impl SchemaCompiler {
         })
     }
 
+    #[cfg(feature = "validation")]
+    fn compile_one(&self, schema: &Value, subject: Subject) -> Result<Compiled, SchemaError> {
+        self.compile(schema, subject)
+    }
+
+    #[cfg(not(feature = "validation"))]
+    fn compile_one(&self, schema: &Value, subject: Subject) -> Result<Compiled, SchemaError> {
+        self.check_depth(schema)?;
+        Ok(Compiled {
+            nulls: Arc::new(NullPlan::for_subject(schema, subject)),
+        })
+    }
+
     /// Compiles a tool's input schema and, if it has one, its output schema.
     pub fn compile_tool(&self, tool: &Tool) -> Result<ToolSchemas, ToolSchemaError> {
         let input = self
-            .compile(
+            .compile_one(
                 &Value::Object(tool.input_schema.clone()),
                 Subject::Arguments,
             )
@@ -673,7 +766,7 @@ impl SchemaCompiler {
             })?;
         let output = match &tool.output_schema {
             Some(s) => Some(
-                self.compile(&Value::Object(s.clone()), Subject::StructuredContent)
+                self.compile_one(&Value::Object(s.clone()), Subject::StructuredContent)
                     .map_err(|error| ToolSchemaError {
                         tool: tool.name.clone(),
                         which: "outputSchema",
@@ -1028,6 +1121,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "validation")]
     #[test]
     fn fields_are_dotted() {
         assert_eq!(

@@ -394,7 +394,7 @@ fn the_compiler_compiles_each_schema_once() {
     let plain = compiler
         .compile_tool(&Tool::new("plain", object(json!({"type": "object"}))))
         .unwrap();
-    assert!(plain.output.is_none());
+    assert!(plain.output().is_none());
     assert_eq!(plain.validate_output(None), Ok(()));
 }
 
