@@ -564,6 +564,30 @@ impl ClientRequest {
         }
     }
 
+    /// Takes the request's `_meta` out of its params (where they have one), leaving none.
+    pub fn take_meta(&mut self) -> Option<crate::Meta> {
+        match self {
+            ClientRequest::Initialize(p) => p.meta.take(),
+            ClientRequest::Ping(p) | ClientRequest::Discover(p) => p.as_mut()?.meta.take(),
+            ClientRequest::ListTools(p)
+            | ClientRequest::ListResources(p)
+            | ClientRequest::ListResourceTemplates(p)
+            | ClientRequest::ListPrompts(p)
+            | ClientRequest::ListTasks(p) => p.as_mut()?.meta.take(),
+            ClientRequest::CallTool(p) => p.meta.take(),
+            ClientRequest::ReadResource(p) => p.meta.take(),
+            ClientRequest::Subscribe(p) | ClientRequest::Unsubscribe(p) => p.meta.take(),
+            ClientRequest::SubscriptionsListen(p) => p.meta.take(),
+            ClientRequest::GetPrompt(p) => p.meta.take(),
+            ClientRequest::Complete(p) => p.meta.take(),
+            ClientRequest::SetLevel(p) => p.meta.take(),
+            ClientRequest::GetTask(p)
+            | ClientRequest::TaskPayload(p)
+            | ClientRequest::CancelTask(p) => p.meta.take(),
+            ClientRequest::UpdateTask(p) => p.meta.take(),
+        }
+    }
+
     /// Builds the JSON-RPC request.
     pub fn into_jsonrpc(self, id: RequestId) -> Result<JsonRpcRequest, serde_json::Error> {
         Ok(JsonRpcRequest {

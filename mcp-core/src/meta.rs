@@ -37,6 +37,63 @@ pub mod keys {
     pub const BAGGAGE: &str = "baggage";
 }
 
+/// A borrowed look at the `_meta` members a transport routes on, read from the request's text
+/// without building the `_meta` object: no allocation when the values have no escapes.
+///
+/// Parsing fails where [`Meta`] would not, on a key given twice (which a [`Meta`] resolves to
+/// its last value): a caller that must accept what [`Meta`] accepts falls back to it then.
+///
+/// ```
+/// use mcp_core::meta::MetaPeek;
+///
+/// let params = r#"{"name":"add","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+///     "io.modelcontextprotocol/clientCapabilities":{}}}"#;
+/// let peek = MetaPeek::of_params(params).unwrap();
+/// assert_eq!(peek.protocol_version().as_deref(), Some("2026-07-28"));
+/// assert!(peek.has_client_capabilities());
+/// assert!(MetaPeek::of_params(r#"{"name":"add"}"#).unwrap().protocol_version().is_none());
+/// ```
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct MetaPeek<'a> {
+    #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow, default)]
+    protocol_version: Option<&'a serde_json::value::RawValue>,
+    #[serde(rename = "io.modelcontextprotocol/clientCapabilities", borrow, default)]
+    client_capabilities: Option<&'a serde_json::value::RawValue>,
+}
+
+impl<'a> MetaPeek<'a> {
+    /// The peek at `params._meta` (all absent when `params` has no `_meta`, or a `null` one).
+    pub fn of_params(params: &'a str) -> Result<Self, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Params<'a> {
+            #[serde(rename = "_meta", borrow, default)]
+            meta: Option<MetaPeek<'a>>,
+        }
+        Ok(serde_json::from_str::<Params<'a>>(params)?
+            .meta
+            .unwrap_or_default())
+    }
+
+    /// The protocol version string of a modern request, as sent (`None` when absent or not a
+    /// string, as [`Meta::protocol_version`]).
+    pub fn protocol_version(&self) -> Option<std::borrow::Cow<'a, str>> {
+        let raw = self.protocol_version?.get();
+        match serde_json::from_str::<&'a str>(raw) {
+            Ok(s) => Some(std::borrow::Cow::Borrowed(s)),
+            // Escaped, or not a string.
+            Err(_) => serde_json::from_str::<String>(raw)
+                .ok()
+                .map(std::borrow::Cow::Owned),
+        }
+    }
+
+    /// Whether the client capabilities are there, as an object.
+    pub fn has_client_capabilities(&self) -> bool {
+        self.client_capabilities
+            .is_some_and(|raw| raw.get().starts_with('{'))
+    }
+}
+
 /// A `_meta` object.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]

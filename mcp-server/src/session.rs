@@ -2,6 +2,7 @@
 //! with a bound, cancels them, carries server-to-client requests, and forwards change
 //! notifications.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -14,6 +15,7 @@ use mcp_core::jsonrpc::{JsonRpcNotification, JsonRpcRequest, JsonRpcResponse, fr
 use mcp_core::messages::{
     self, ClientNotification, ClientRequest, NotificationMethod, RequestMethod,
 };
+use mcp_core::meta::MetaPeek;
 use mcp_core::types::*;
 use mcp_core::{
     Era, ErrorCode, ErrorObject, JsonRpcError, JsonRpcMessage, Meta, ProtocolVersion, RequestId,
@@ -90,6 +92,8 @@ impl Drop for Connection {
     }
 }
 
+/// `params._meta` as a whole, for the rare request [`MetaPeek`] cannot read (a key given twice,
+/// or a `_meta` that is not an object: then the error the engine answers).
 #[derive(Deserialize)]
 struct PeekMeta {
     #[serde(rename = "_meta", default)]
@@ -519,26 +523,27 @@ impl Connection {
         identity: Option<Identity>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let params = req.params.as_deref();
-        let meta = match params {
-            Some(p) => serde_json::from_str::<PeekMeta>(p.get())
+        // The era from a borrowed peek at `_meta`; the `_meta` itself comes with the typed params.
+        let requested = match params.map(|p| MetaPeek::of_params(p.get())) {
+            None => None,
+            Some(Ok(peek)) => peek.protocol_version(),
+            Some(Err(_)) => serde_json::from_str::<PeekMeta>(params.map_or("{}", RawValue::get))
                 .map_err(|e| {
                     let error = ErrorObject::invalid_params(format!("invalid params: {e}"));
                     self.refused(&req.id, &req.method, identity.as_ref(), UNPARSEABLE, error)
                 })?
                 .meta
-                .unwrap_or_default(),
-            None => Meta::new(),
+                .and_then(|m| m.protocol_version().map(|v| Cow::Owned(v.to_owned()))),
         };
         // A request with modern `_meta` is modern whatever its method: `initialize` then does not
         // exist (-32601).
-        if let Some(requested) = meta.protocol_version() {
+        if let Some(requested) = requested {
             return self
                 .serve_modern(
                     req.id,
                     &req.method,
                     params,
-                    meta.clone(),
-                    requested,
+                    &requested,
                     sink,
                     cancel,
                     identity,
@@ -555,7 +560,7 @@ impl Connection {
                 self.refused(&req.id, &req.method, identity.as_ref(), reason, e)
             });
         }
-        self.serve_legacy(req.id, &req.method, params, meta, sink, cancel, identity)
+        self.serve_legacy(req.id, &req.method, params, sink, cancel, identity)
             .await
     }
 
@@ -599,7 +604,6 @@ impl Connection {
         id: RequestId,
         method: &str,
         params: Option<&RawValue>,
-        meta: Meta,
         requested: &str,
         sink: Sink,
         cancel: CancellationToken,
@@ -616,8 +620,9 @@ impl Connection {
         };
         let (rid, who) = (&id, identity.as_ref());
         let refused = |reason: &'static str| move |e| self.refused(rid, method, who, reason, e);
-        let request =
+        let mut request =
             ClientRequest::parse_for(version, method, params).map_err(refused(UNPARSEABLE))?;
+        let meta = request.take_meta().unwrap_or_default();
         let client_capabilities = meta
             .client_capabilities()
             .map_err(|e| ErrorObject::invalid_params(format!("invalid client capabilities: {e}")))
@@ -679,7 +684,6 @@ impl Connection {
         id: RequestId,
         method: &str,
         params: Option<&RawValue>,
-        meta: Meta,
         sink: Sink,
         cancel: CancellationToken,
         identity: Option<Identity>,
@@ -706,8 +710,9 @@ impl Connection {
             let reason = "no session";
             return Err(self.refused(&id, method, identity.as_ref(), reason, error));
         };
-        let request = ClientRequest::parse_for(version, method, params)
+        let mut request = ClientRequest::parse_for(version, method, params)
             .map_err(|e| self.refused(&id, method, identity.as_ref(), UNPARSEABLE, e))?;
+        let meta = request.take_meta().unwrap_or_default();
         match &request {
             ClientRequest::SetLevel(p) => {
                 *level.lock().expect("not poisoned") = Some(p.level);

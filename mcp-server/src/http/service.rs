@@ -1,6 +1,7 @@
 //! The endpoint: POST, GET and DELETE on one path, serving modern requests statelessly and
 //! legacy sessions by `Mcp-Session-Id`.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -16,6 +17,7 @@ use axum::routing::post;
 use futures::StreamExt as _;
 use mcp_core::codec::{self, CodecConfig};
 use mcp_core::messages::{Initialize, RequestMethod as _, SubscriptionsListen};
+use mcp_core::meta::MetaPeek;
 use mcp_core::{
     Era, ErrorCode, ErrorObject, JsonRpcError, JsonRpcMessage, JsonRpcRequest, Meta,
     ProtocolVersion, RequestId,
@@ -325,14 +327,19 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// What the handlers need of a request's params, read before dispatch.
+/// What the handlers need of a request's params, read before dispatch, borrowed from the
+/// request's text.
 ///
-/// `_meta` is read exactly as the engine reads it (a map: of duplicated keys the last wins), so
-/// that the era this layer checks headers for is the era the request is served in.
+/// `_meta` is read exactly as the engine reads it (of duplicated keys the last wins: a request
+/// [`MetaPeek`] cannot read is read as a [`Meta`]), so that the era this layer checks headers for
+/// is the era the request is served in.
 #[derive(Default)]
-struct Peek {
-    meta: Meta,
-    names: Names,
+struct Peek<'a> {
+    /// `_meta`'s protocol version, when it is a string: set on modern requests only.
+    version: Option<Cow<'a, str>>,
+    /// Whether `_meta` holds the client's capabilities, as an object.
+    capabilities: bool,
+    names: Names<'a>,
 }
 
 #[derive(Deserialize)]
@@ -344,80 +351,93 @@ struct MetaField {
 /// `params.name` and `params.uri`; a duplicated key leaves both unread, and the request then
 /// fails both the `Mcp-Name` check and the engine's own parsing.
 #[derive(Default, Deserialize)]
-struct Names {
-    #[serde(default)]
-    name: Option<Value>,
-    #[serde(default)]
-    uri: Option<Value>,
+struct Names<'a> {
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    uri: Option<&'a RawValue>,
     /// `params.taskId` of the tasks extension's methods.
-    #[serde(default, rename = "taskId")]
-    task_id: Option<Value>,
+    #[serde(borrow, default, rename = "taskId")]
+    task_id: Option<&'a RawValue>,
     /// `tools/call` arguments, for the `Mcp-Param-*` headers that repeat some of them (read
     /// only for a tool that declares such headers).
-    #[serde(default)]
-    arguments: Option<Box<RawValue>>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
 }
 
 /// `_meta` and the names in one pass, for the common request without duplicated keys.
 #[derive(Deserialize)]
-struct MetaAndNames {
-    #[serde(rename = "_meta", default)]
-    meta: Option<Meta>,
-    #[serde(default)]
-    name: Option<Value>,
-    #[serde(default)]
-    uri: Option<Value>,
-    #[serde(default, rename = "taskId")]
-    task_id: Option<Value>,
-    #[serde(default)]
-    arguments: Option<Box<RawValue>>,
+struct MetaAndNames<'a> {
+    #[serde(rename = "_meta", borrow, default)]
+    meta: Option<MetaPeek<'a>>,
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    uri: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "taskId")]
+    task_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
 }
 
-impl Peek {
+/// A member's text, if it is a JSON string (borrowed when it has no escapes).
+fn raw_text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    let raw = raw?.get();
+    match serde_json::from_str::<&str>(raw) {
+        Ok(s) => Some(Cow::Borrowed(s)),
+        Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
+    }
+}
+
+impl<'a> Peek<'a> {
     /// `Err` when `_meta` cannot be read, which the engine would refuse as well (-32602).
-    fn of(params: Option<&RawValue>) -> Result<Self, ErrorObject> {
+    fn of(params: Option<&'a RawValue>) -> Result<Self, ErrorObject> {
         let Some(params) = params else {
             return Ok(Peek::default());
         };
-        if let Ok(all) = serde_json::from_str::<MetaAndNames>(params.get()) {
-            let names = Names {
-                name: all.name,
-                uri: all.uri,
-                task_id: all.task_id,
-                arguments: all.arguments,
-            };
+        if let Ok(all) = serde_json::from_str::<MetaAndNames<'a>>(params.get()) {
+            let meta = all.meta.unwrap_or_default();
             return Ok(Peek {
-                meta: all.meta.unwrap_or_default(),
-                names,
+                version: meta.protocol_version(),
+                capabilities: meta.has_client_capabilities(),
+                names: Names {
+                    name: all.name,
+                    uri: all.uri,
+                    task_id: all.task_id,
+                    arguments: all.arguments,
+                },
             });
         }
-        // A duplicated name or an unreadable `_meta`: each read on its own, as documented above.
+        // A duplicated key or an unreadable `_meta`: each read on its own, as documented above.
         let meta = serde_json::from_str::<MetaField>(params.get())
             .map_err(|e| ErrorObject::invalid_params(format!("invalid params: {e}")))?
             .meta
             .unwrap_or_default();
-        let names = serde_json::from_str(params.get()).unwrap_or_default();
-        Ok(Peek { meta, names })
+        Ok(Peek {
+            version: meta.protocol_version().map(|v| Cow::Owned(v.to_owned())),
+            capabilities: meta
+                .get_raw(mcp_core::meta::keys::CLIENT_CAPABILITIES)
+                .is_some_and(Value::is_object),
+            names: serde_json::from_str(params.get()).unwrap_or_default(),
+        })
     }
 
     /// The protocol version in `_meta`: set on modern requests only.
     fn version(&self) -> Option<&str> {
-        self.meta.protocol_version()
+        self.version.as_deref()
     }
 
     /// Whether `_meta` holds the client's capabilities.
     fn has_capabilities(&self) -> bool {
-        self.meta
-            .get_raw(mcp_core::meta::keys::CLIENT_CAPABILITIES)
-            .is_some_and(Value::is_object)
+        self.capabilities
     }
 
     /// The value `Mcp-Name` repeats for `method`.
-    fn name(&self, method: &str) -> Option<&str> {
+    fn name(&self, method: &str) -> Option<Cow<'a, str>> {
         match header_checks::named_method(method)? {
-            NameSource::Uri => self.names.uri.as_ref()?.as_str(),
-            NameSource::Name => self.names.name.as_ref()?.as_str(),
-            NameSource::TaskId => self.names.task_id.as_ref()?.as_str(),
+            NameSource::Uri => raw_text(self.names.uri),
+            NameSource::Name => raw_text(self.names.name),
+            NameSource::TaskId => raw_text(self.names.task_id),
         }
     }
 }
@@ -912,10 +932,11 @@ impl Shared {
             Ok(peek) => peek,
             Err(e) => return rpc_error(StatusCode::BAD_REQUEST, Some(req.id), e),
         };
+        let name = peek.name(&req.method);
         let mirrored = Mirrored {
             method: &req.method,
             version: peek.version(),
-            name: peek.name(&req.method),
+            name: name.as_deref(),
         };
         if let Err(e) = header_checks::check_mirrored(headers, &mirrored) {
             return rpc_error(StatusCode::BAD_REQUEST, Some(req.id), e);
@@ -931,7 +952,6 @@ impl Shared {
             } else {
                 peek.names
                     .arguments
-                    .as_ref()
                     .and_then(|raw| serde_json::from_str(raw.get()).ok())
             };
             if let Err(e) = header_checks::check_params(headers, &params, arguments.as_ref()) {
