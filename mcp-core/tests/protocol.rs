@@ -374,3 +374,40 @@ fn envelope_classification() {
     };
     assert_eq!(r.id, mcp_core::RequestId::Number(i64::MAX));
 }
+
+#[test]
+fn meta_peek_reads_what_meta_reads() {
+    use mcp_core::meta::MetaPeek;
+    let cases = [
+        r#"{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"roots":{}}}}"#,
+        // An escaped version is read as its text.
+        r#"{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026\u002d07-28"}}"#,
+        // Not a string, not an object: absent for both.
+        r#"{"_meta":{"io.modelcontextprotocol/protocolVersion":20260728,"io.modelcontextprotocol/clientCapabilities":[]}}"#,
+        r#"{"_meta":null,"name":"x"}"#,
+        r#"{"name":"x"}"#,
+        r#"{"_meta":{"other":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
+    ];
+    for params in cases {
+        let peek = MetaPeek::of_params(params).expect(params);
+        let meta: Meta = serde_json::from_str::<serde_json::Value>(params).unwrap()["_meta"]
+            .as_object()
+            .map(|m| Meta(m.clone()))
+            .unwrap_or_default();
+        assert_eq!(
+            peek.protocol_version().as_deref(),
+            meta.protocol_version(),
+            "{params}"
+        );
+        assert_eq!(
+            peek.has_client_capabilities(),
+            meta.get_raw(mcp_core::meta::keys::CLIENT_CAPABILITIES)
+                .is_some_and(serde_json::Value::is_object),
+            "{params}"
+        );
+    }
+    // A key given twice, or a `_meta` that is not an object, is left to `Meta` (which keeps the
+    // last of two values, or refuses).
+    assert!(MetaPeek::of_params(r#"{"_meta":{"io.modelcontextprotocol/protocolVersion":"a","io.modelcontextprotocol/protocolVersion":"b"}}"#).is_err());
+    assert!(MetaPeek::of_params(r#"{"_meta":5}"#).is_err());
+}
