@@ -214,6 +214,8 @@ pub(crate) struct Inner {
     pub(crate) default_gate: std::sync::OnceLock<ApprovalGate>,
     /// The `_meta` of modern results (`serverInfo`), built at the first modern request.
     modern_meta: std::sync::OnceLock<Meta>,
+    /// [`modern_meta`] as JSON, for [`raw_with_modern_meta`].
+    modern_meta_json: std::sync::OnceLock<Box<RawValue>>,
     /// The result filters ([`Server::filters`]).
     pub(crate) filters: Option<Arc<crate::filter::Filters>>,
     /// The state shared with other replicas ([`Server::store`]); `None`: all in this process.
@@ -286,6 +288,7 @@ impl Server {
                 approval: None,
                 default_gate: std::sync::OnceLock::new(),
                 modern_meta: std::sync::OnceLock::new(),
+                modern_meta_json: std::sync::OnceLock::new(),
                 filters: None,
                 store: None,
                 replica: crate::trace::hex(&random_key()[..8]),
@@ -895,6 +898,35 @@ pub(crate) fn modern_meta(cx: &Context, server: &Server) -> Option<Meta> {
                 m
             })
             .clone()
+    })
+}
+
+/// A modern result whose own `_meta` is absent, in its wire form with the server's `_meta`
+/// ([`modern_meta`]) as its last member, written from JSON made once instead of a `Meta` cloned
+/// into the result and serialized again. The same bytes as setting the result's `_meta`, for a
+/// result type whose `_meta` is its last field (as every result type's is).
+pub(crate) fn raw_with_modern_meta<T: Serialize>(
+    value: &T,
+    cx: &Context,
+    server: &Server,
+) -> Result<Box<RawValue>, ErrorObject> {
+    #[derive(Serialize)]
+    struct WithMeta<'a, T> {
+        #[serde(flatten)]
+        result: &'a T,
+        #[serde(rename = "_meta")]
+        meta: &'a RawValue,
+    }
+    let meta = match server.inner.modern_meta_json.get() {
+        Some(meta) => meta,
+        None => {
+            let meta = raw(&modern_meta(cx, server).unwrap_or_default())?;
+            server.inner.modern_meta_json.get_or_init(|| meta)
+        }
+    };
+    raw(&WithMeta {
+        result: value,
+        meta,
     })
 }
 

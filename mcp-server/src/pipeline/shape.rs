@@ -11,7 +11,7 @@ use mcp_core::types::ResultType;
 
 use super::{Call, Flow, Output, Stage, Stop};
 use crate::error::Error;
-use crate::server::{Server, modern_meta, oversized, raw, result_type};
+use crate::server::{Server, modern_meta, oversized, raw, raw_with_modern_meta, result_type};
 use crate::shape::Shape as _;
 
 /// The shape stage.
@@ -63,14 +63,19 @@ fn shape(server: &Server, call: &mut Call) -> Result<Flow, Stop> {
         return Ok(Flow::Next);
     }
     result.result_type = result_type(cx);
-    if modern {
-        result
-            .meta
-            .get_or_insert_with(Meta::new)
-            .0
-            .extend(modern_meta(cx, server).unwrap_or_default().0);
+    let out = if modern && result.meta.is_none() {
+        raw_with_modern_meta(&result, cx, server)
+    } else {
+        if modern {
+            result
+                .meta
+                .get_or_insert_with(Meta::new)
+                .0
+                .extend(modern_meta(cx, server).unwrap_or_default().0);
+        }
+        raw(&result)
     }
-    let out = raw(&result).map_err(Stop::Error)?;
+    .map_err(Stop::Error)?;
     if let Some(e) = oversized(&out, limit, "tool", &call.name) {
         return Err(Stop::Failed(e));
     }
@@ -155,6 +160,41 @@ mod tests {
             .await
             .expect("shaped");
         assert_eq!(out["resultType"], "complete");
+        assert_eq!(
+            out["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "t",
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn the_cached_meta_writes_the_bytes_a_cloned_meta_would() {
+        let server = Server::new("t", "1").tool(Report);
+        let cx = modern_context(Default::default(), None);
+        let mut results = vec![structured("hi"), CallToolResult::error("no")];
+        results[0].result_type = Some(ResultType::Complete);
+        results.push(CallToolResult::success(vec![]));
+        for result in results {
+            let spliced = raw_with_modern_meta(&result, &cx, &server).expect("serializes");
+            let mut with_meta = result.clone();
+            with_meta.meta = modern_meta(&cx, &server);
+            assert_eq!(spliced.get(), raw(&with_meta).expect("serializes").get());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handlers_own_meta_is_kept_beside_the_servers() {
+        let mut result = structured("hi");
+        result.meta = Some(Meta::new());
+        result
+            .meta
+            .as_mut()
+            .unwrap()
+            .0
+            .insert("mine".into(), 1.into());
+        let out = shaped(modern_context(Default::default(), None), result)
+            .await
+            .expect("shaped");
+        assert_eq!(out["_meta"]["mine"], 1, "{out}");
         assert_eq!(
             out["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "t",
             "{out}"
