@@ -119,5 +119,40 @@ fn bench_codec(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_codec);
+/// The era of a modern request from its params: the borrowed peek the server uses, against
+/// parsing `_meta` into a map as it used to.
+fn bench_meta_peek(c: &mut Criterion) {
+    #[derive(serde::Deserialize)]
+    struct WholeMeta {
+        #[serde(rename = "_meta", default)]
+        meta: Option<mcp_core::Meta>,
+    }
+    let params = r#"{"name":"test_simple_text","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"http-load","version":"0.1.0"}}}"#;
+    let mut group = c.benchmark_group("meta/modern_request");
+    group.bench_function("peek", |b| {
+        b.iter(|| {
+            let peek = mcp_core::meta::MetaPeek::of_params(black_box(params)).unwrap();
+            (
+                peek.protocol_version().is_some(),
+                peek.has_client_capabilities(),
+            )
+        })
+    });
+    group.bench_function("whole_meta", |b| {
+        b.iter(|| {
+            let meta = serde_json::from_str::<WholeMeta>(black_box(params))
+                .unwrap()
+                .meta
+                .unwrap_or_default();
+            (
+                meta.protocol_version().is_some(),
+                meta.get_raw(mcp_core::meta::keys::CLIENT_CAPABILITIES)
+                    .is_some_and(serde_json::Value::is_object),
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_codec, bench_meta_peek);
 criterion_main!(benches);
