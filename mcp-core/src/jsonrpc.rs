@@ -254,6 +254,29 @@ fn empty_object() -> Box<RawValue> {
     RawValue::from_string("{}".to_owned()).expect("`{}` is valid JSON")
 }
 
+/// The text of a raw JSON value that is a string (borrowed when it has no escapes); `None` for
+/// any other value.
+///
+/// ```
+/// use mcp_core::jsonrpc::raw_str;
+/// use serde_json::value::RawValue;
+///
+/// let plain = RawValue::from_string(r#""2026-07-28""#.into()).unwrap();
+/// assert!(matches!(raw_str(&plain), Some(std::borrow::Cow::Borrowed("2026-07-28"))));
+/// let escaped = RawValue::from_string(r#""a\"b""#.into()).unwrap();
+/// assert_eq!(raw_str(&escaped).as_deref(), Some(r#"a"b"#));
+/// assert_eq!(raw_str(&RawValue::from_string("5".into()).unwrap()), None);
+/// ```
+pub fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    match serde_json::from_str::<&str>(raw.get()) {
+        Ok(s) => Some(Cow::Borrowed(s)),
+        // Escaped, or not a string.
+        Err(_) => serde_json::from_str::<String>(raw.get())
+            .ok()
+            .map(Cow::Owned),
+    }
+}
+
 /// Parses raw params or a raw result into `T`; a missing value reads as `{}`, so that types whose
 /// fields are all optional accept it.
 pub fn from_raw<T: DeserializeOwned>(raw: Option<&RawValue>) -> Result<T, serde_json::Error> {

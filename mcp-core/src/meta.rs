@@ -77,14 +77,7 @@ impl<'a> MetaPeek<'a> {
     /// The protocol version string of a modern request, as sent (`None` when absent or not a
     /// string, as [`Meta::protocol_version`]).
     pub fn protocol_version(&self) -> Option<std::borrow::Cow<'a, str>> {
-        let raw = self.protocol_version?.get();
-        match serde_json::from_str::<&'a str>(raw) {
-            Ok(s) => Some(std::borrow::Cow::Borrowed(s)),
-            // Escaped, or not a string.
-            Err(_) => serde_json::from_str::<String>(raw)
-                .ok()
-                .map(std::borrow::Cow::Owned),
-        }
+        crate::jsonrpc::raw_str(self.protocol_version?)
     }
 
     /// Whether the client capabilities are there, as an object.

@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
 use axum::routing::post;
 use futures::StreamExt as _;
 use mcp_core::codec::{self, CodecConfig};
+use mcp_core::jsonrpc::raw_str;
 use mcp_core::messages::{Initialize, RequestMethod as _, SubscriptionsListen};
 use mcp_core::meta::MetaPeek;
 use mcp_core::{
@@ -380,15 +381,6 @@ struct MetaAndNames<'a> {
     arguments: Option<&'a RawValue>,
 }
 
-/// A member's text, if it is a JSON string (borrowed when it has no escapes).
-fn raw_text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
-    let raw = raw?.get();
-    match serde_json::from_str::<&str>(raw) {
-        Ok(s) => Some(Cow::Borrowed(s)),
-        Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
-    }
-}
-
 impl<'a> Peek<'a> {
     /// `Err` when `_meta` cannot be read, which the engine would refuse as well (-32602).
     fn of(params: Option<&'a RawValue>) -> Result<Self, ErrorObject> {
@@ -435,9 +427,9 @@ impl<'a> Peek<'a> {
     /// The value `Mcp-Name` repeats for `method`.
     fn name(&self, method: &str) -> Option<Cow<'a, str>> {
         match header_checks::named_method(method)? {
-            NameSource::Uri => raw_text(self.names.uri),
-            NameSource::Name => raw_text(self.names.name),
-            NameSource::TaskId => raw_text(self.names.task_id),
+            NameSource::Uri => raw_str(self.names.uri?),
+            NameSource::Name => raw_str(self.names.name?),
+            NameSource::TaskId => raw_str(self.names.task_id?),
         }
     }
 }
