@@ -11,7 +11,7 @@
 //! invalid-params error, in serde's words), a tool taking raw JSON gets what was sent, and only
 //! the presence of structured output a tool declares is checked. The `null` handling below, and
 //! the schema depth limit, are the same with and without it. `SchemaValidator`,
-//! `SchemaCompiler::compile` and [`ToolSchemas::input`] exist only with it.
+//! `SchemaCompiler::compile` and `ToolSchemas::input` exist only with it.
 //!
 //! Before that, a `null` sent for a property that is not required, and whose schema does not
 //! admit `null`, is removed: it stands for "absent" (model clients and strict function-calling
