@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use mcp_core::jsonrpc::{JsonRpcNotification, JsonRpcRequest};
+use mcp_core::jsonrpc::{JsonRpcNotification, JsonRpcRequest, ParamsPeek, raw_str};
+use mcp_core::meta::MetaPeek;
 use mcp_core::sse::{SseLimits, SseParser};
 use mcp_core::{ErrorCode, ErrorObject, JsonRpcError, JsonRpcMessage, RequestId};
 use reqwest::StatusCode;
@@ -234,36 +235,10 @@ struct Shared {
     stop: CancelFlag,
 }
 
-/// What the headers of a POST read from a message's params, borrowed from them: each member
-/// left raw, so that one of an unexpected type costs only itself (read as absent), never the
-/// others. The params are not parsed into a tree: they hold the call's arguments.
-#[derive(serde::Deserialize)]
-struct ParamsPeek<'a> {
-    #[serde(rename = "_meta", borrow, default)]
-    meta: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow, default)]
-    name: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow, default)]
-    uri: Option<&'a serde_json::value::RawValue>,
-    #[serde(rename = "taskId", borrow, default)]
-    task_id: Option<&'a serde_json::value::RawValue>,
-}
-
 /// The protocol version a modern request's `_meta` names.
 fn modern_version(peek: &ParamsPeek<'_>) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct MetaPeek {
-        // `mcp_core::meta::keys::PROTOCOL_VERSION` (a test checks they agree).
-        #[serde(rename = "io.modelcontextprotocol/protocolVersion", default)]
-        version: Option<serde_json::Value>,
-    }
-    let meta: MetaPeek = serde_json::from_str(peek.meta?.get()).ok()?;
-    meta.version?.as_str().map(str::to_owned)
-}
-
-/// A member's text, if it is a JSON string.
-fn text(raw: Option<&serde_json::value::RawValue>) -> Option<String> {
-    serde_json::from_str(raw?.get()).ok()
+    let meta = MetaPeek::of_meta(peek.meta).ok()?;
+    meta.protocol_version().map(std::borrow::Cow::into_owned)
 }
 
 /// The raw params of a request or notification.
@@ -306,6 +281,8 @@ impl Shared {
         }
         let method = message.method();
         let raw = raw_params(message);
+        // What the headers need, borrowed from the params (not parsed into a tree: they hold the
+        // call's arguments).
         let peek = raw.and_then(|p| serde_json::from_str::<ParamsPeek<'_>>(p.get()).ok());
         let modern_version = peek.as_ref().and_then(modern_version);
         let version = modern_version
@@ -319,9 +296,9 @@ impl Shared {
                 h.insert("mcp-method", m);
             }
             let name = peek.as_ref().and_then(|p| match method {
-                Some("tools/call" | "prompts/get") => text(p.name),
-                Some("resources/read") => text(p.uri),
-                Some("tasks/get" | "tasks/update" | "tasks/cancel") => text(p.task_id),
+                Some("tools/call" | "prompts/get") => p.name.and_then(raw_str),
+                Some("resources/read") => p.uri.and_then(raw_str),
+                Some("tasks/get" | "tasks/update" | "tasks/cancel") => p.task_id.and_then(raw_str),
                 _ => None,
             });
             if let Some(v) = name
@@ -837,13 +814,13 @@ mod peek_tests {
         .to_string();
         let peek: ParamsPeek<'_> = serde_json::from_str(&params).expect("an object");
         assert_eq!(modern_version(&peek).as_deref(), Some("2026-07-28"));
-        assert_eq!(text(peek.name).as_deref(), Some("say \"hi\""));
-        assert_eq!(text(peek.uri), None, "not a string: absent");
-        assert_eq!(text(peek.task_id), None);
+        assert_eq!(peek.name.and_then(raw_str).as_deref(), Some("say \"hi\""));
+        assert_eq!(peek.uri.and_then(raw_str), None, "not a string: absent");
+        assert_eq!(peek.task_id.and_then(raw_str), None);
 
         let legacy: ParamsPeek<'_> =
             serde_json::from_str(r#"{"_meta": "odd", "name": "x"}"#).expect("an object");
         assert_eq!(modern_version(&legacy), None);
-        assert_eq!(text(legacy.name).as_deref(), Some("x"));
+        assert_eq!(legacy.name.and_then(raw_str).as_deref(), Some("x"));
     }
 }

@@ -254,6 +254,41 @@ fn empty_object() -> Box<RawValue> {
     RawValue::from_string("{}".to_owned()).expect("`{}` is valid JSON")
 }
 
+/// A borrowed look at the members of a message's params that transports route on (the HTTP
+/// headers that mirror them, the era in `_meta`), each left raw: the params are not parsed into a
+/// tree (they hold a call's arguments), and a member of an unexpected type costs only itself.
+/// Parsing fails on a key given twice.
+///
+/// ```
+/// use mcp_core::jsonrpc::{ParamsPeek, raw_str};
+///
+/// let peek: ParamsPeek<'_> =
+///     serde_json::from_str(r#"{"name":"add","arguments":{"a":1},"uri":5}"#).unwrap();
+/// assert_eq!(peek.name.and_then(raw_str).as_deref(), Some("add"));
+/// assert_eq!(peek.arguments.map(|a| a.get()), Some(r#"{"a":1}"#));
+/// assert_eq!(peek.uri.and_then(raw_str), None);
+/// assert!(peek.meta.is_none() && peek.task_id.is_none());
+/// ```
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[non_exhaustive]
+pub struct ParamsPeek<'a> {
+    /// `_meta` (read with [`crate::meta::MetaPeek::of_meta`]).
+    #[serde(rename = "_meta", borrow, default)]
+    pub meta: Option<&'a RawValue>,
+    /// `name` (`tools/call`, `prompts/get`).
+    #[serde(borrow, default)]
+    pub name: Option<&'a RawValue>,
+    /// `uri` (`resources/read`).
+    #[serde(borrow, default)]
+    pub uri: Option<&'a RawValue>,
+    /// `taskId` (the tasks extension's methods).
+    #[serde(rename = "taskId", borrow, default)]
+    pub task_id: Option<&'a RawValue>,
+    /// `arguments` (`tools/call`).
+    #[serde(borrow, default)]
+    pub arguments: Option<&'a RawValue>,
+}
+
 /// The text of a raw JSON value that is a string (borrowed when it has no escapes); `None` for
 /// any other value.
 ///

@@ -74,6 +74,17 @@ impl<'a> MetaPeek<'a> {
             .unwrap_or_default())
     }
 
+    /// The peek at a raw `_meta` (all absent when there is none, or a `null` one), as
+    /// [`crate::jsonrpc::ParamsPeek::meta`] holds it.
+    pub fn of_meta(
+        meta: Option<&'a serde_json::value::RawValue>,
+    ) -> Result<Self, serde_json::Error> {
+        match meta {
+            Some(raw) if raw.get() != "null" => serde_json::from_str(raw.get()),
+            _ => Ok(MetaPeek::default()),
+        }
+    }
+
     /// The protocol version string of a modern request, as sent (`None` when absent or not a
     /// string, as [`Meta::protocol_version`]).
     pub fn protocol_version(&self) -> Option<std::borrow::Cow<'a, str>> {

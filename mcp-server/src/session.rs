@@ -524,16 +524,18 @@ impl Connection {
     ) -> Result<Box<RawValue>, ErrorObject> {
         let params = req.params.as_deref();
         // The era from a borrowed peek at `_meta`; the `_meta` itself comes with the typed params.
-        let requested = match params.map(|p| MetaPeek::of_params(p.get())) {
+        let requested = match params {
             None => None,
-            Some(Ok(peek)) => peek.protocol_version(),
-            Some(Err(_)) => serde_json::from_str::<PeekMeta>(params.map_or("{}", RawValue::get))
-                .map_err(|e| {
-                    let error = ErrorObject::invalid_params(format!("invalid params: {e}"));
-                    self.refused(&req.id, &req.method, identity.as_ref(), UNPARSEABLE, error)
-                })?
-                .meta
-                .and_then(|m| m.protocol_version().map(|v| Cow::Owned(v.to_owned()))),
+            Some(p) => match MetaPeek::of_params(p.get()) {
+                Ok(peek) => peek.protocol_version(),
+                Err(_) => serde_json::from_str::<PeekMeta>(p.get())
+                    .map_err(|e| {
+                        let error = ErrorObject::invalid_params(format!("invalid params: {e}"));
+                        self.refused(&req.id, &req.method, identity.as_ref(), UNPARSEABLE, error)
+                    })?
+                    .meta
+                    .and_then(|m| m.protocol_version().map(|v| Cow::Owned(v.to_owned()))),
+            },
         };
         // A request with modern `_meta` is modern whatever its method: `initialize` then does not
         // exist (-32601).

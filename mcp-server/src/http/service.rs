@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
 use axum::routing::post;
 use futures::StreamExt as _;
 use mcp_core::codec::{self, CodecConfig};
-use mcp_core::jsonrpc::raw_str;
+use mcp_core::jsonrpc::{ParamsPeek, raw_str};
 use mcp_core::messages::{Initialize, RequestMethod as _, SubscriptionsListen};
 use mcp_core::meta::MetaPeek;
 use mcp_core::{
@@ -340,7 +340,9 @@ struct Peek<'a> {
     version: Option<Cow<'a, str>>,
     /// Whether `_meta` holds the client's capabilities, as an object.
     capabilities: bool,
-    names: Names<'a>,
+    /// `name`, `uri`, `taskId` and `arguments`; a duplicated key leaves them all unread, and the
+    /// request then fails both the `Mcp-Name` check and the engine's own parsing.
+    names: ParamsPeek<'a>,
 }
 
 #[derive(Deserialize)]
@@ -349,55 +351,19 @@ struct MetaField {
     meta: Option<Meta>,
 }
 
-/// `params.name` and `params.uri`; a duplicated key leaves both unread, and the request then
-/// fails both the `Mcp-Name` check and the engine's own parsing.
-#[derive(Default, Deserialize)]
-struct Names<'a> {
-    #[serde(borrow, default)]
-    name: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    uri: Option<&'a RawValue>,
-    /// `params.taskId` of the tasks extension's methods.
-    #[serde(borrow, default, rename = "taskId")]
-    task_id: Option<&'a RawValue>,
-    /// `tools/call` arguments, for the `Mcp-Param-*` headers that repeat some of them (read
-    /// only for a tool that declares such headers).
-    #[serde(borrow, default)]
-    arguments: Option<&'a RawValue>,
-}
-
-/// `_meta` and the names in one pass, for the common request without duplicated keys.
-#[derive(Deserialize)]
-struct MetaAndNames<'a> {
-    #[serde(rename = "_meta", borrow, default)]
-    meta: Option<MetaPeek<'a>>,
-    #[serde(borrow, default)]
-    name: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    uri: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "taskId")]
-    task_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    arguments: Option<&'a RawValue>,
-}
-
 impl<'a> Peek<'a> {
     /// `Err` when `_meta` cannot be read, which the engine would refuse as well (-32602).
     fn of(params: Option<&'a RawValue>) -> Result<Self, ErrorObject> {
         let Some(params) = params else {
             return Ok(Peek::default());
         };
-        if let Ok(all) = serde_json::from_str::<MetaAndNames<'a>>(params.get()) {
-            let meta = all.meta.unwrap_or_default();
+        if let Ok(names) = serde_json::from_str::<ParamsPeek<'a>>(params.get())
+            && let Ok(meta) = MetaPeek::of_meta(names.meta)
+        {
             return Ok(Peek {
                 version: meta.protocol_version(),
                 capabilities: meta.has_client_capabilities(),
-                names: Names {
-                    name: all.name,
-                    uri: all.uri,
-                    task_id: all.task_id,
-                    arguments: all.arguments,
-                },
+                names,
             });
         }
         // A duplicated key or an unreadable `_meta`: each read on its own, as documented above.
