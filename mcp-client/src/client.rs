@@ -589,7 +589,7 @@ impl Client {
         params: Value,
         progress: Option<ProgressFn>,
     ) -> Result<Box<RawValue>> {
-        self.send_request_as(self.next_request_id(), method, params, progress)
+        self.send_request_as(self.next_request_id(), method, &params, progress)
             .await
     }
 
@@ -602,17 +602,21 @@ impl Client {
         &self,
         id: RequestId,
         method: &str,
-        params: Value,
+        params: &Value,
         progress: Option<ProgressFn>,
     ) -> Result<Box<RawValue>> {
+        // Borrowed: a request of several rounds sends its params again (a copy is made only
+        // for a progress token).
+        let with_token;
         let params = if progress.is_some() {
-            self.with_meta(params, None, Some(&id))
+            with_token = self.with_meta(params.clone(), None, Some(&id));
+            &with_token
         } else {
             params
         };
         let raw_params = match params {
             Value::Null => None,
-            p => Some(to_raw(&p).map_err(|e| Error::Protocol(e.to_string()))?),
+            p => Some(to_raw(p).map_err(|e| Error::Protocol(e.to_string()))?),
         };
         let (tx, rx) = oneshot::channel();
         self.inner
@@ -714,9 +718,9 @@ impl Client {
         }
         for _ in 0..=self.inner.max_rounds {
             let raw = self
-                .send_request(method, params.clone(), progress.clone())
+                .send_request_as(self.next_request_id(), method, &params, progress.clone())
                 .await?;
-            let outcome: Outcome<T> = serde_json::from_str(raw.get())
+            let outcome = Outcome::<T>::from_json(raw.get())
                 .map_err(|e| Error::Protocol(format!("invalid result for `{method}`: {e}")))?;
             match outcome {
                 Outcome::Complete(result) => return Ok(Answer::Complete(result)),

@@ -306,7 +306,7 @@ impl Client {
                 .send_request_as(
                     request_id,
                     messages::SubscriptionsListen::METHOD,
-                    params,
+                    &params,
                     None,
                 )
                 .await;

@@ -154,5 +154,32 @@ fn bench_meta_peek(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_codec, bench_meta_peek);
+/// A tool call's result as a client reads it: the `resultType` peeked from the text, then the
+/// text read as that type (`Outcome::from_json`), against a JSON tree first (the `Deserialize`
+/// impl).
+fn bench_outcome(c: &mut Criterion) {
+    use mcp_core::types::{CallToolResult, Outcome};
+    let results = [
+        (
+            "text",
+            r#"{"content":[{"type":"text","text":"3"}],"isError":false}"#,
+        ),
+        (
+            "structured",
+            r#"{"content":[{"type":"text","text":"{\"sum\":3}"}],"structuredContent":{"sum":3},"_meta":{"io.modelcontextprotocol/serverInfo":{"name":"calc","version":"0.1.0"}},"resultType":"complete"}"#,
+        ),
+    ];
+    for (name, text) in results {
+        let mut group = c.benchmark_group(format!("outcome/{name}"));
+        group.bench_function("from_json", |b| {
+            b.iter(|| Outcome::<CallToolResult>::from_json(black_box(text)).unwrap())
+        });
+        group.bench_function("through_a_tree", |b| {
+            b.iter(|| serde_json::from_str::<Outcome<CallToolResult>>(black_box(text)).unwrap())
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench_codec, bench_meta_peek, bench_outcome);
 criterion_main!(benches);

@@ -263,6 +263,40 @@ fn outcomes_dispatch_on_result_type() {
     assert_eq!(serde_json::to_value(&t).unwrap()["ttlMs"], Value::Null);
 }
 
+/// `Outcome::from_json` (no JSON tree) reads every text as the `Deserialize` impl (through a
+/// tree) does: the same variant and value, or an error for both.
+#[test]
+fn outcome_from_json_reads_as_the_tree_does() {
+    let texts = [
+        r#"{"content":[{"type":"text","text":"3"}],"isError":false}"#,
+        r#"{"resultType":"complete","content":[],"structuredContent":{"sum":3}}"#,
+        r#"{"resultType":"input_required","inputRequests":{"r":{"method":"roots/list"}},"requestState":"s"}"#,
+        r#"{"resultType":"task","taskId":"t","status":"working","createdAt":"2026-01-01T00:00:00Z","lastUpdatedAt":"2026-01-01T00:00:00Z","ttlMs":null,"pollIntervalMs":1000}"#,
+        // An escaped `resultType` is still the same string.
+        r#"{"resultType":"input_\u0072equired","requestState":"s"}"#,
+        // A `resultType` of another type or value: a complete result, as the tree reads it.
+        r#"{"resultType":5,"content":[]}"#,
+        r#"{"resultType":"later","content":[]}"#,
+        // A key given twice: the tree keeps the last value; so does `from_json`.
+        r#"{"content":[],"content":[{"type":"text","text":"last"}]}"#,
+        r#"{"resultType":"task","resultType":"complete","content":[]}"#,
+        // Refused by both.
+        r#"{"content":5}"#,
+        r#"{"resultType":"task","taskId":5}"#,
+        r#"[1,2]"#,
+        r#"{"content":[]"#,
+    ];
+    for text in texts {
+        let direct = Outcome::<CallToolResult>::from_json(text);
+        let tree = serde_json::from_str::<Outcome<CallToolResult>>(text);
+        match (direct, tree) {
+            (Ok(d), Ok(t)) => assert_eq!(d, t, "{text}"),
+            (Err(d), Err(t)) => assert_eq!(d.to_string(), t.to_string(), "{text}"),
+            (d, t) => panic!("{text}: from_json {d:?}, the tree {t:?}"),
+        }
+    }
+}
+
 #[test]
 fn unsupported_version_error_has_the_defined_data() {
     let e = mcp_core::ErrorObject::unsupported_protocol_version(

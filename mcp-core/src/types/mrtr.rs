@@ -1,6 +1,7 @@
 //! Multi-round-trip requests (modern era): instead of sending the client a request, the server
 //! answers with `input_required`, and the client retries with the answers.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::de::Error as _;
@@ -131,6 +132,34 @@ impl<T: Serialize> Serialize for Outcome<T> {
             Outcome::Complete(r) => r.serialize(s),
             Outcome::InputRequired(r) => r.serialize(s),
             Outcome::Task(r) => r.serialize(s),
+        }
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Outcome<T> {
+    /// Reads an outcome from a result's JSON text: the same reading as its [`Deserialize`]
+    /// impl, without the JSON tree in between. The `resultType` is peeked from the text and the
+    /// text is then read once more, as the type it names.
+    ///
+    /// Text the direct reading refuses (a key given twice, which a tree reads as its last value)
+    /// is read again through the tree, so both readings accept the same texts and refuse them
+    /// with the same errors.
+    pub fn from_json(text: &str) -> serde_json::Result<Self> {
+        #[derive(Deserialize)]
+        struct Peek<'a> {
+            #[serde(rename = "resultType", borrow, default)]
+            result_type: Option<Cow<'a, str>>,
+        }
+        let direct = serde_json::from_str::<Peek<'_>>(text).and_then(|peek| {
+            match peek.result_type.as_deref() {
+                Some("input_required") => serde_json::from_str(text).map(Outcome::InputRequired),
+                Some("task") => serde_json::from_str(text).map(|t| Outcome::Task(Box::new(t))),
+                _ => serde_json::from_str(text).map(Outcome::Complete),
+            }
+        });
+        match direct {
+            Ok(outcome) => Ok(outcome),
+            Err(_) => serde_json::from_str::<Self>(text),
         }
     }
 }
