@@ -87,6 +87,10 @@
 //! }
 //! # }
 //! ```
+#![cfg_attr(
+    not(feature = "webhook"),
+    doc = "[`WebhookApprover`]: crate#features \"with the `webhook` feature\""
+)]
 
 use std::collections::HashMap;
 use std::fmt;
@@ -951,6 +955,11 @@ fn not_out_of_band() -> Denial {
 ///
 /// Implementations: [`ChannelApprover`] (a queue the application drains), [`WebhookApprover`]
 /// (an HTTP endpoint), [`TerminalApprover`] (the operator's terminal).
+///
+#[cfg_attr(
+    not(feature = "webhook"),
+    doc = "[`WebhookApprover`]: crate#features \"with the `webhook` feature\""
+)]
 pub trait Approver: Send + Sync + 'static {
     /// Asks for a decision on `request`; `summary` says in words what the call does.
     fn approve(
