@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mcp_core::jsonrpc::{JsonRpcNotification, JsonRpcRequest, JsonRpcResponse, to_raw};
 use mcp_core::messages::{
@@ -77,7 +77,21 @@ tokio::task_local! {
     static CALL_HANDLER: Arc<dyn DynHandler>;
 }
 
-type Pending = HashMap<RequestId, oneshot::Sender<std::result::Result<Box<RawValue>, ErrorObject>>>;
+type Pending = HashMap<RequestId, Waiter>;
+
+/// A request waiting for its answer.
+struct Waiter {
+    tx: oneshot::Sender<Reply>,
+    /// When the client stops waiting (none for a request that lasts until it is cancelled).
+    deadline: Option<Instant>,
+}
+
+/// What a waiting request is told.
+enum Reply {
+    Answer(std::result::Result<Box<RawValue>, ErrorObject>),
+    /// Its deadline passed first.
+    TimedOut,
+}
 type ProgressFn = Arc<dyn Fn(&ProgressNotificationParams) + Send + Sync>;
 
 /// A built modern `_meta` and what it was built for.
@@ -109,6 +123,17 @@ struct Inner {
     close: tokio::sync::Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
     typed: crate::typed::TypedCache,
     events: crate::listen::Events,
+    /// Wakes the deadline sweeper ([`sweep`]) when it is parked, and when the client is gone.
+    sweeper: Arc<tokio::sync::Notify>,
+    /// The sweeper waits for no deadline (nothing was pending for a whole timeout). Read and
+    /// written under the `pending` lock.
+    sweeper_parked: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.sweeper.notify_one();
+    }
 }
 
 /// A connection to one MCP server.
@@ -313,8 +338,11 @@ impl ClientBuilder {
             close: tokio::sync::Mutex::new(close),
             typed: Default::default(),
             events: Default::default(),
+            sweeper: Arc::new(tokio::sync::Notify::new()),
+            sweeper_parked: std::sync::atomic::AtomicBool::new(true),
         });
         tokio::spawn(read_loop(Arc::downgrade(&inner), incoming));
+        tokio::spawn(sweep(Arc::downgrade(&inner), inner.sweeper.clone()));
         let client = Client { inner };
         let session = match self.era {
             EraChoice::Legacy => client.initialize(self.legacy_version).await?,
@@ -619,11 +647,19 @@ impl Client {
             p => Some(to_raw(p).map_err(|e| Error::Protocol(e.to_string()))?),
         };
         let (tx, rx) = oneshot::channel();
-        self.inner
-            .pending
-            .lock()
-            .expect("not poisoned")
-            .insert(id.clone(), tx);
+        // `subscriptions/listen` lasts until it is cancelled.
+        let deadline = if method == messages::SubscriptionsListen::METHOD {
+            None
+        } else {
+            Instant::now().checked_add(self.inner.timeout)
+        };
+        {
+            let mut pending = self.inner.pending.lock().expect("not poisoned");
+            pending.insert(id.clone(), Waiter { tx, deadline });
+            if deadline.is_some() && self.inner.sweeper_parked.swap(false, Ordering::Relaxed) {
+                self.inner.sweeper.notify_one();
+            }
+        }
         if let Some(p) = progress {
             self.inner
                 .progress
@@ -646,27 +682,21 @@ impl Client {
             .send(JsonRpcMessage::Request(request))
             .await
             .map_err(|_| Error::Connection("the connection is closed".into()))?;
-        // `subscriptions/listen` lasts until it is cancelled.
-        let timeout = if method == messages::SubscriptionsListen::METHOD {
-            Duration::MAX
-        } else {
-            self.inner.timeout
-        };
-        let answer = tokio::time::timeout(timeout, rx).await;
-        match answer {
-            Ok(Ok(result)) => {
+        match rx.await {
+            Ok(Reply::Answer(result)) => {
                 guard.armed = false;
                 self.forget(&id);
                 result.map_err(classify)
             }
-            Ok(Err(_)) => {
+            Err(_) => {
                 guard.armed = false;
                 self.forget(&id);
                 Err(Error::Connection(
                     "the connection closed before the answer".into(),
                 ))
             }
-            Err(_) => Err(Error::Timeout {
+            // The guard, still armed, tells the server the request is cancelled.
+            Ok(Reply::TimedOut) => Err(Error::Timeout {
                 method: method.to_owned(),
                 seconds: self.inner.timeout.as_secs(),
             }),
@@ -1185,19 +1215,69 @@ impl Drop for CancelGuard<'_> {
 /// How many server-to-client requests are answered at once by default.
 const DEFAULT_MAX_SERVER_REQUESTS: usize = 16;
 
+/// Ends the requests whose deadline passed: one timer per client rather than one per request.
+///
+/// Every request's deadline is its start plus the client's timeout, so a request sent while the
+/// sweeper sleeps towards an earlier deadline never needs to wake it, and the sweeper wakes at
+/// each deadline exactly (it sleeps until the earliest one pending). With nothing pending it
+/// waits one more timeout, then parks until a request comes. A timer per request cost every call
+/// a write to the runtime's eventfd and a second `epoll_wait` when no other timer was pending (a
+/// new timer earlier than any the time driver knows wakes it); one that stays armed does not.
+async fn sweep(inner: std::sync::Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
+    let mut until: Option<Instant> = None;
+    let mut lingering = false;
+    loop {
+        match until {
+            Some(at) => tokio::select! {
+                () = tokio::time::sleep_until(at.into()) => {}
+                () = wake.notified() => {}
+            },
+            None => wake.notified().await,
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        let now = Instant::now();
+        let mut pending = inner.pending.lock().expect("not poisoned");
+        let expired: Vec<RequestId> = pending
+            .iter()
+            .filter(|(_, w)| w.deadline.is_some_and(|d| d <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            if let Some(w) = pending.remove(&id) {
+                let _ = w.tx.send(Reply::TimedOut);
+            }
+        }
+        let next = pending.values().filter_map(|w| w.deadline).min();
+        until = match next {
+            Some(at) => {
+                lingering = false;
+                Some(at)
+            }
+            None if !lingering => {
+                lingering = true;
+                now.checked_add(inner.timeout)
+            }
+            None => None,
+        };
+        if until.is_none() {
+            inner.sweeper_parked.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 async fn read_loop(inner: std::sync::Weak<Inner>, mut incoming: mpsc::Receiver<JsonRpcMessage>) {
     while let Some(message) = incoming.recv().await {
         let Some(inner) = inner.upgrade() else { return };
         match message {
             JsonRpcMessage::Response(r) => {
-                if let Some(tx) = inner.pending.lock().expect("not poisoned").remove(&r.id) {
-                    let _ = tx.send(Ok(r.result));
+                if let Some(w) = inner.pending.lock().expect("not poisoned").remove(&r.id) {
+                    let _ = w.tx.send(Reply::Answer(Ok(r.result)));
                 }
             }
             JsonRpcMessage::Error(e) => match e.id {
                 Some(id) => {
-                    if let Some(tx) = inner.pending.lock().expect("not poisoned").remove(&id) {
-                        let _ = tx.send(Err(e.error));
+                    if let Some(w) = inner.pending.lock().expect("not poisoned").remove(&id) {
+                        let _ = w.tx.send(Reply::Answer(Err(e.error)));
                     }
                 }
                 None => {

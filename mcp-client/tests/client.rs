@@ -348,6 +348,46 @@ async fn timeouts_cancel_the_request_on_the_server() {
     );
 }
 
+/// Deadlines are kept by one sweeper per client, which parks when nothing has been pending for a
+/// whole timeout: a request after such an idle spell still times out, and one whose answer comes
+/// in time is not touched by another's deadline.
+#[tokio::test]
+async fn timeouts_hold_after_an_idle_spell_and_between_answers() {
+    let hung = Arc::new(Flag::default());
+    let srv = server(hung.clone());
+    let client = Client::builder()
+        .era(EraChoice::Legacy)
+        .timeout(Duration::from_millis(200))
+        .connect(in_process(srv))
+        .await
+        .unwrap();
+    let add = || client.call_tool("add", json!({"a": 2, "b": 2}));
+    add().await.unwrap();
+    // Nothing pending for more than two timeouts: the sweeper has parked.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let started = std::time::Instant::now();
+    let hang = client.call_tool("hang", json!({}));
+    let both = async {
+        tokio::join!(hang, async {
+            // Calls answered while the hung one waits are answered, not timed out.
+            let mut sums = Vec::new();
+            for _ in 0..5 {
+                sums.push(add().await.unwrap().structured_content);
+            }
+            sums
+        })
+    };
+    // A sweeper that never woke would leave the hung call waiting for ever.
+    let (hang, quick) = tokio::time::timeout(Duration::from_secs(10), both)
+        .await
+        .expect("the hung call timed out");
+    let err = hang.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(quick, vec![Some(json!({"sum": 4.0})); 5]);
+    hung.raised().await;
+}
+
 #[tokio::test]
 async fn list_changed_reaches_the_handler() {
     let app = Arc::new(App::default());
