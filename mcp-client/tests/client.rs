@@ -323,8 +323,9 @@ async fn handlers_answer_in_both_eras() {
     }
 }
 
-#[tokio::test]
-async fn timeouts_cancel_the_request_on_the_server() {
+/// A legacy client of the fixture server with a 200 ms timeout, and the flag its `hang` tool
+/// raises when it is cancelled.
+async fn client_with_200ms_timeout() -> (Client, Arc<Flag>) {
     let hung = Arc::new(Flag::default());
     let srv = server(hung.clone());
     let client = Client::builder()
@@ -333,6 +334,12 @@ async fn timeouts_cancel_the_request_on_the_server() {
         .connect(in_process(srv))
         .await
         .unwrap();
+    (client, hung)
+}
+
+#[tokio::test]
+async fn timeouts_cancel_the_request_on_the_server() {
+    let (client, hung) = client_with_200ms_timeout().await;
     let err = client.call_tool("hang", json!({})).await.unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
     // The server saw the cancellation: the handler stops.
@@ -353,14 +360,7 @@ async fn timeouts_cancel_the_request_on_the_server() {
 /// in time is not touched by another's deadline.
 #[tokio::test]
 async fn timeouts_hold_after_an_idle_spell_and_between_answers() {
-    let hung = Arc::new(Flag::default());
-    let srv = server(hung.clone());
-    let client = Client::builder()
-        .era(EraChoice::Legacy)
-        .timeout(Duration::from_millis(200))
-        .connect(in_process(srv))
-        .await
-        .unwrap();
+    let (client, hung) = client_with_200ms_timeout().await;
     let add = || client.call_tool("add", json!({"a": 2, "b": 2}));
     add().await.unwrap();
     // Nothing pending for more than two timeouts: the sweeper has parked.
