@@ -212,10 +212,9 @@ pub(crate) struct Inner {
     pub(crate) approval: Option<ApprovalGate>,
     /// The default gate, made at first use with the server key.
     pub(crate) default_gate: std::sync::OnceLock<ApprovalGate>,
-    /// The `_meta` of modern results (`serverInfo`), built at the first modern request.
-    modern_meta: std::sync::OnceLock<Meta>,
-    /// [`modern_meta`] as JSON, for [`raw_with_modern_meta`].
-    modern_meta_json: std::sync::OnceLock<Box<RawValue>>,
+    /// The `_meta` of modern results (`serverInfo`) and its JSON, built at the first modern
+    /// request.
+    modern_meta: std::sync::OnceLock<ModernMeta>,
     /// The result filters ([`Server::filters`]).
     pub(crate) filters: Option<Arc<crate::filter::Filters>>,
     /// The state shared with other replicas ([`Server::store`]); `None`: all in this process.
@@ -288,7 +287,6 @@ impl Server {
                 approval: None,
                 default_gate: std::sync::OnceLock::new(),
                 modern_meta: std::sync::OnceLock::new(),
-                modern_meta_json: std::sync::OnceLock::new(),
                 filters: None,
                 store: None,
                 replica: crate::trace::hex(&random_key()[..8]),
@@ -882,23 +880,28 @@ fn task_support(tool: &Tool) -> TaskSupport {
         .unwrap_or(TaskSupport::Forbidden)
 }
 
-/// Modern-era fields every result carries.
-/// The `_meta` every modern result carries. The server info is shaped and serialized once (the
-/// modern era has one version), not per result.
-pub(crate) fn modern_meta(cx: &Context, server: &Server) -> Option<Meta> {
-    (cx.era() == mcp_core::Era::Modern).then(|| {
-        server
-            .inner
-            .modern_meta
-            .get_or_init(|| {
-                let mut info = server.inner.info.clone();
-                info.shape(cx.protocol_version());
-                let mut m = Meta::new();
-                m.set_server_info(&info);
-                m
-            })
-            .clone()
+/// The `_meta` every modern result carries, and the same as JSON.
+struct ModernMeta {
+    meta: Meta,
+    json: Box<RawValue>,
+}
+
+/// The server's [`ModernMeta`]: the server info is shaped and serialized once (the modern era has
+/// one version), not per result.
+fn modern_meta_of<'s>(cx: &Context, server: &'s Server) -> &'s ModernMeta {
+    server.inner.modern_meta.get_or_init(|| {
+        let mut info = server.inner.info.clone();
+        info.shape(cx.protocol_version());
+        let mut meta = Meta::new();
+        meta.set_server_info(&info);
+        let json = mcp_core::jsonrpc::to_raw(&meta).expect("a map of JSON values serializes");
+        ModernMeta { meta, json }
     })
+}
+
+/// The `_meta` every modern result carries (`None` in the legacy era).
+pub(crate) fn modern_meta(cx: &Context, server: &Server) -> Option<Meta> {
+    (cx.era() == mcp_core::Era::Modern).then(|| modern_meta_of(cx, server).meta.clone())
 }
 
 /// A modern result whose own `_meta` is absent, in its wire form with the server's `_meta`
@@ -917,16 +920,9 @@ pub(crate) fn raw_with_modern_meta<T: Serialize>(
         #[serde(rename = "_meta")]
         meta: &'a RawValue,
     }
-    let meta = match server.inner.modern_meta_json.get() {
-        Some(meta) => meta,
-        None => {
-            let meta = raw(&modern_meta(cx, server).unwrap_or_default())?;
-            server.inner.modern_meta_json.get_or_init(|| meta)
-        }
-    };
     raw(&WithMeta {
         result: value,
-        meta,
+        meta: &modern_meta_of(cx, server).json,
     })
 }
 
