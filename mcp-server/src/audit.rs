@@ -313,32 +313,11 @@ impl AuditRecord {
 
     /// The record as canonical JSON (keys sorted, no whitespace): what a chain hash covers.
     pub fn to_canonical_json(&self) -> String {
-        // The fields in the order of their names' bytes, straight to text (no JSON tree in
-        // between): the nested values are strings, numbers, unit enums and a sorted map, so
-        // this is the canonical form (`canonical_json_of_every_field_is_the_sorted_tree` checks
-        // it against `canonical_json`).
-        #[derive(Serialize)]
-        struct Sorted<'a> {
-            args_hash: &'a Option<String>,
-            client: &'a Option<String>,
-            decision: &'a Option<Decision>,
-            dropped: &'a Option<u64>,
-            error_code: &'a Option<i64>,
-            filters: &'a Option<std::collections::BTreeMap<String, u64>>,
-            issuer: &'a Option<String>,
-            item: &'a Option<String>,
-            kind: &'a AuditKind,
-            latency_ms: &'a Option<f64>,
-            method: &'a str,
-            outcome: &'a Option<Outcome>,
-            principal: &'a Option<String>,
-            reason: &'a Option<String>,
-            request_id: &'a Option<RequestId>,
-            session_id: &'a Option<String>,
-            status: &'a Option<u16>,
-            time: &'a str,
-            trace_id: &'a Option<String>,
-        }
+        // The fields in the order of their names' bytes, each name written as it is (none needs
+        // escaping) and each value as `serde_json` writes it: the nested values are strings,
+        // numbers, unit enums and a sorted map, so this is the canonical form
+        // (`canonical_json_of_every_field_is_the_sorted_tree` checks it against
+        // `canonical_json` of the record's tree).
         let AuditRecord {
             time,
             kind,
@@ -360,28 +339,50 @@ impl AuditRecord {
             dropped,
             filters,
         } = self;
-        serde_json::to_string(&Sorted {
-            args_hash,
-            client,
-            decision,
-            dropped,
-            error_code,
-            filters,
-            issuer,
-            item,
-            kind,
-            latency_ms,
-            method,
-            outcome,
-            principal,
-            reason,
-            request_id,
-            session_id,
-            status,
-            time,
-            trace_id,
-        })
-        .expect("a record always serializes")
+        // A record with its usual fields is under 600 bytes: one allocation.
+        let mut out = Vec::with_capacity(640);
+        let mut field = |name: &[u8], value: &dyn erased::Json| {
+            out.push(if out.is_empty() { b'{' } else { b',' });
+            out.push(b'"');
+            out.extend_from_slice(name);
+            out.extend_from_slice(b"\":");
+            value.write(&mut out);
+        };
+        field(b"args_hash", args_hash);
+        field(b"client", client);
+        field(b"decision", decision);
+        field(b"dropped", dropped);
+        field(b"error_code", error_code);
+        field(b"filters", filters);
+        field(b"issuer", issuer);
+        field(b"item", item);
+        field(b"kind", kind);
+        field(b"latency_ms", latency_ms);
+        field(b"method", method);
+        field(b"outcome", outcome);
+        field(b"principal", principal);
+        field(b"reason", reason);
+        field(b"request_id", request_id);
+        field(b"session_id", session_id);
+        field(b"status", status);
+        field(b"time", time);
+        field(b"trace_id", trace_id);
+        out.push(b'}');
+        String::from_utf8(out).expect("serde_json writes UTF-8")
+    }
+}
+
+/// A value written as `serde_json` writes it, behind one vtable (so that the record's fields,
+/// of several types, go through one closure).
+mod erased {
+    pub(super) trait Json {
+        fn write(&self, out: &mut Vec<u8>);
+    }
+
+    impl<T: serde::Serialize + ?Sized> Json for T {
+        fn write(&self, out: &mut Vec<u8>) {
+            serde_json::to_writer(out, self).expect("a record's field always serializes");
+        }
     }
 }
 
@@ -818,9 +819,13 @@ impl JsonlSinkBuilder {
         let pending = Arc::new(Drops::default());
         let writer = Writer {
             drops: pending.clone(),
-            out: BufWriter::new(file),
+            // Room for about a hundred records: a batch under load is one write.
+            out: BufWriter::with_capacity(64 * 1024, file),
             chain: self.chained.then_some(Chain {
-                prev,
+                // 64 hex digits: `GENESIS`, or a hash `chain_fields` checked.
+                prev: prev.as_bytes().try_into().map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidData, "a chain hash is 64 hex digits")
+                })?,
                 key: self.key,
             }),
             sync: self.sync,
@@ -1021,7 +1026,8 @@ impl Drop for JsonlSink {
 }
 
 struct Chain {
-    prev: String,
+    /// The hash of the last line written, in hex.
+    prev: [u8; 64],
     key: Option<Vec<u8>>,
 }
 
@@ -1097,12 +1103,12 @@ impl Writer {
             Some(chain) => {
                 let hash = chain_hash(chain.key.as_deref(), &chain.prev, record);
                 // `record` is a non-empty canonical object: `{"args_hash":...}`.
-                write!(
-                    self.out,
-                    "{{\"hash\":\"{hash}\",\"prev\":\"{}\",{}",
-                    chain.prev,
-                    &record[1..]
-                )?;
+                self.out.write_all(b"{\"hash\":\"")?;
+                self.out.write_all(&hash)?;
+                self.out.write_all(b"\",\"prev\":\"")?;
+                self.out.write_all(&chain.prev)?;
+                self.out.write_all(b"\",")?;
+                self.out.write_all(&record.as_bytes()[1..])?;
                 chain.prev = hash;
             }
         }
@@ -1112,21 +1118,28 @@ impl Writer {
 
 /// The chain hash of a line: SHA-256 (or HMAC-SHA256 under `key`) of `prev` followed by the
 /// canonical record.
-fn chain_hash(key: Option<&[u8]>, prev: &str, canonical: &str) -> String {
-    match key {
+fn chain_hash(key: Option<&[u8]>, prev: &[u8], canonical: &str) -> [u8; 64] {
+    let digest: [u8; 32] = match key {
         None => {
             let mut h = Sha256::new();
-            h.update(prev.as_bytes());
+            h.update(prev);
             h.update(canonical.as_bytes());
-            hex(&h.finalize())
+            h.finalize().into()
         }
         Some(key) => {
             let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
-            m.update(prev.as_bytes());
+            m.update(prev);
             m.update(canonical.as_bytes());
-            hex(&m.finalize().into_bytes())
+            m.finalize().into_bytes().into()
         }
+    };
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 15)];
     }
+    out
 }
 
 /// `(hash, prev)` of a chained line, if it has both as 64 lowercase hex digits.
@@ -1298,7 +1311,7 @@ fn verify_inner(path: &Path, key: Option<&[u8]>) -> Result<VerifyReport, VerifyE
         }
         let mut canonical = String::with_capacity(line.len());
         canonical_json(&rest, &mut canonical);
-        if chain_hash(key, &line_prev, &canonical) != hash {
+        if chain_hash(key, line_prev.as_bytes(), &canonical) != hash.as_bytes() {
             return Err(altered(
                 "the content does not match its hash (the line was changed)",
             ));
