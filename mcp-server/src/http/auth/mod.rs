@@ -615,9 +615,11 @@ fn bearer_token(value: &HeaderValue) -> Option<&str> {
 fn token68(value: &str) -> Option<&str> {
     let (_, token) = value.split_once(' ')?;
     let token = token.trim_matches(' ');
-    let b64token = |c: char| c.is_ascii_alphanumeric() || "-._~+/".contains(c);
+    // Byte by byte: a character outside ASCII has no byte that passes.
+    let b64token =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
     let body = token.trim_end_matches('=');
-    (!body.is_empty() && body.chars().all(b64token)).then_some(token)
+    (!body.is_empty() && body.bytes().all(b64token)).then_some(token)
 }
 
 /// The origin (`scheme://authority`) and path of a canonical resource URI.
@@ -926,6 +928,9 @@ mod tests {
         assert_eq!(token("Bearer "), None);
         assert_eq!(token("Bearer a b"), None);
         assert_eq!(token("Bearer a\"b"), None);
+        assert_eq!(token("Bearer a=b"), None);
+        assert_eq!(token("Bearer =="), None);
+        assert_eq!(token("Bearer a,b"), None);
     }
 
     #[test]
