@@ -1116,8 +1116,8 @@ impl Writer {
     }
 }
 
-/// The chain hash of a line: SHA-256 (or HMAC-SHA256 under `key`) of `prev` followed by the
-/// canonical record.
+/// The chain hash of a line, in lowercase hex: SHA-256 (or HMAC-SHA256 under `key`) of `prev`
+/// followed by the canonical record.
 fn chain_hash(key: Option<&[u8]>, prev: &[u8], canonical: &str) -> [u8; 64] {
     let digest: [u8; 32] = match key {
         None => {
