@@ -29,6 +29,18 @@ struct Options {
     rest: Vec<String>,
 }
 
+/// What `main` prints when the arguments do not make a run.
+const USAGE: &str = "usage:
+  loadgen stdio [--requests N] [--concurrency C] [--era legacy|modern] -- <server command...>
+  loadgen http  [--requests N] [--concurrency C] [--era legacy|modern] [--token T] <url>
+  loadgen sessions [--sessions N] --pid <server pid> <url>";
+
+/// Ends the process with `problem` and the usage.
+fn usage(problem: &str) -> ! {
+    eprintln!("loadgen: {problem}\n{USAGE}");
+    std::process::exit(2);
+}
+
 fn parse(args: &[String]) -> Options {
     let mut o = Options {
         requests: 20_000,
@@ -39,44 +51,42 @@ fn parse(args: &[String]) -> Options {
         token: None,
         rest: Vec::new(),
     };
-    let mut i = 0;
-    while i < args.len() {
-        match args[i].as_str() {
-            "--requests" => {
-                o.requests = args[i + 1].parse().expect("a number");
-                i += 2;
-            }
-            "--concurrency" => {
-                o.concurrency = args[i + 1].parse().expect("a number");
-                i += 2;
-            }
-            "--sessions" => {
-                o.sessions = args[i + 1].parse().expect("a number");
-                i += 2;
-            }
-            "--pid" => {
-                o.pid = Some(args[i + 1].parse().expect("a pid"));
-                i += 2;
-            }
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || match args.next() {
+            Some(v) => v.clone(),
+            None => usage(&format!("{arg} needs a value")),
+        };
+        match arg.as_str() {
+            "--requests" => o.requests = number(arg, value()),
+            "--concurrency" => o.concurrency = number(arg, value()),
+            "--sessions" => o.sessions = number(arg, value()),
+            "--pid" => o.pid = Some(number(arg, value())),
             "--era" => {
-                o.modern = args[i + 1] == "modern";
-                i += 2;
+                o.modern = match value().as_str() {
+                    "legacy" => false,
+                    "modern" => true,
+                    other => usage(&format!("--era is legacy or modern, not `{other}`")),
+                }
             }
-            "--token" => {
-                o.token = Some(args[i + 1].clone());
-                i += 2;
-            }
+            "--token" => o.token = Some(value()),
             "--" => {
-                o.rest = args[i + 1..].to_vec();
+                o.rest.extend(args.cloned());
                 break;
             }
-            _ => {
-                o.rest.push(args[i].clone());
-                i += 1;
-            }
+            _ => o.rest.push(arg.clone()),
         }
     }
+    if o.rest.is_empty() {
+        usage("no server command or URL");
+    }
     o
+}
+
+/// `text` as the number `flag` takes.
+fn number<T: std::str::FromStr>(flag: &str, text: String) -> T {
+    text.parse()
+        .unwrap_or_else(|_| usage(&format!("{flag} takes a number, not `{text}`")))
 }
 
 fn meta() -> Value {
@@ -336,17 +346,13 @@ async fn sessions(o: Options) {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((mode, rest)) = args.split_first() else {
-        eprintln!("usage: loadgen stdio|http|sessions [options] ...");
-        std::process::exit(2);
+        usage("no mode");
     };
     let o = parse(rest);
     match mode.as_str() {
         "stdio" => stdio(o).await,
         "http" => http(o).await,
         "sessions" => sessions(o).await,
-        other => {
-            eprintln!("unknown mode {other}");
-            std::process::exit(2);
-        }
+        other => usage(&format!("unknown mode `{other}`")),
     }
 }
