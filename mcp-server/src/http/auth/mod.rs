@@ -652,7 +652,6 @@ fn split_resource(resource: &str) -> Result<(String, String), AuthConfigError> {
 
 /// What the middleware needs: the resource server, and the `Origin` and `Host` policies, checked
 /// first (a request from a disallowed origin gets 403 whether or not it has a token).
-#[derive(Clone)]
 struct AuthMiddleware {
     auth: ResourceServer,
     origins: Allow,
@@ -676,11 +675,13 @@ pub(crate) fn check_fetch_url(url: &str) -> Result<(), String> {
 /// The router with authentication: `auth` guards the routes of `router`; the metadata routes
 /// are added without it.
 pub(super) fn protect(router: Router, auth: &ResourceServer, config: &HttpConfig) -> Router {
-    let middleware = AuthMiddleware {
+    // Shared: the middleware's state is cloned for every request, and the allowed origins and
+    // hosts may be lists.
+    let middleware = Arc::new(AuthMiddleware {
         auth: auth.clone(),
         origins: config.origins.clone(),
         hosts: config.hosts.clone(),
-    };
+    });
     let guarded = router.route_layer(axum::middleware::from_fn_with_state(
         middleware,
         require_token,
@@ -694,7 +695,7 @@ pub(super) fn protect(router: Router, auth: &ResourceServer, config: &HttpConfig
 }
 
 async fn require_token(
-    State(middleware): State<AuthMiddleware>,
+    State(middleware): State<Arc<AuthMiddleware>>,
     mut request: Request,
     next: Next,
 ) -> Response<Body> {
@@ -715,10 +716,9 @@ async fn require_token(
         super::service::mark_auth_refusal(&mut response, Some(&message));
         return response;
     }
-    let path = request.uri().path().to_owned();
     match middleware
         .auth
-        .authenticate(request.headers(), request.method(), &path)
+        .authenticate(request.headers(), request.method(), request.uri().path())
         .await
     {
         Ok(identity) => {
