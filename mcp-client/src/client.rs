@@ -633,18 +633,30 @@ impl Client {
         params: &Value,
         progress: Option<ProgressFn>,
     ) -> Result<Box<RawValue>> {
-        // Borrowed: a request of several rounds sends its params again (a copy is made only
-        // for a progress token).
-        let with_token;
-        let params = if progress.is_some() {
-            with_token = self.with_meta(params.clone(), None, Some(&id));
-            &with_token
+        // Borrowed: a request of several rounds sends its params again. A progress token goes
+        // into a copy of their `_meta` only; the rest (the arguments) is written as it is.
+        let raw_params = if progress.is_some() {
+            let object = params.as_object();
+            let mut meta_only = Map::new();
+            if let Some(meta) = object.and_then(|o| o.get("_meta")) {
+                meta_only.insert("_meta".to_owned(), meta.clone());
+            }
+            let merged = self.with_meta(Value::Object(meta_only), None, Some(&id));
+            let meta = merged
+                .get("_meta")
+                .expect("with_meta gives params a `_meta`");
+            Some(
+                to_raw(&WithMeta {
+                    params: object,
+                    meta,
+                })
+                .map_err(|e| Error::Protocol(e.to_string()))?,
+            )
         } else {
-            params
-        };
-        let raw_params = match params {
-            Value::Null => None,
-            p => Some(to_raw(p).map_err(|e| Error::Protocol(e.to_string()))?),
+            match params {
+                Value::Null => None,
+                p => Some(to_raw(p).map_err(|e| Error::Protocol(e.to_string()))?),
+            }
         };
         let (tx, rx) = oneshot::channel();
         // `subscriptions/listen` lasts until it is cancelled.
@@ -1132,6 +1144,46 @@ impl Client {
 }
 
 /// The params naming a task.
+/// Params written with `meta` as their `_meta` (in the place a [`Map`] inserting it would keep
+/// it), without copying them: the bytes of `params` cloned with `_meta` replaced.
+struct WithMeta<'a> {
+    /// The params' members; `None` for params that are not an object (they become `{_meta}`, as
+    /// [`Client::with_meta`] makes them).
+    params: Option<&'a Map<String, Value>>,
+    meta: &'a Value,
+}
+
+impl Serialize for WithMeta<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        const META: &str = "_meta";
+        let mut map = serializer.serialize_map(None)?;
+        let mut placed = false;
+        for (key, value) in self.params.into_iter().flatten() {
+            if key == META {
+                map.serialize_entry(META, self.meta)?;
+                placed = true;
+                continue;
+            }
+            // A sorted map keeps a new `_meta` before the first greater key (an
+            // insertion-ordered one, with serde_json's `preserve_order`, at the end: the same
+            // members either way).
+            if !placed && key.as_str() > META {
+                map.serialize_entry(META, self.meta)?;
+                placed = true;
+            }
+            map.serialize_entry(key, value)?;
+        }
+        if !placed {
+            map.serialize_entry(META, self.meta)?;
+        }
+        map.end()
+    }
+}
+
 fn task_id(id: &str) -> TaskIdParams {
     TaskIdParams {
         task_id: id.to_owned(),
@@ -1387,6 +1439,48 @@ mod erased {
     impl<T: serde::Serialize> Ser for T {
         fn to_raw(&self) -> Result<Box<RawValue>, ErrorObject> {
             mcp_core::jsonrpc::to_raw(self).map_err(|e| ErrorObject::internal_error(e.to_string()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// What `Client::with_meta` makes of params: a copy with `_meta` set.
+    fn copied(params: &Value, meta: &Value) -> String {
+        let mut object = match params {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        object.insert("_meta".to_owned(), meta.clone());
+        serde_json::to_string(&Value::Object(object)).unwrap()
+    }
+
+    #[test]
+    fn params_with_their_meta_replaced_are_written_as_a_copy_would_be() {
+        let meta =
+            json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "progressToken": 7});
+        let cases = [
+            json!({"name": "add", "arguments": {"a": 1, "b": [2, {"z": null}]}}),
+            json!({"name": "add", "_meta": {"progressToken": 1}, "arguments": {}}),
+            json!({"_meta": 5}),
+            json!({"A": 1, "Z": 2, "_a": 3, "^": 4, "a": 5}),
+            json!({"Zz": "before", "`": "after"}),
+            json!({}),
+            json!([1, 2]),
+            json!("text"),
+            Value::Null,
+        ];
+        for params in cases {
+            let written = serde_json::to_string(&WithMeta {
+                params: params.as_object(),
+                meta: &meta,
+            })
+            .unwrap();
+            assert_eq!(written, copied(&params, &meta), "params {params}");
         }
     }
 }
