@@ -1143,7 +1143,6 @@ impl Client {
     }
 }
 
-/// The params naming a task.
 /// Params written with `meta` as their `_meta` (in the place a [`Map`] inserting it would keep
 /// it), without copying them: the bytes of `params` cloned with `_meta` replaced.
 struct WithMeta<'a> {
@@ -1184,6 +1183,7 @@ impl Serialize for WithMeta<'_> {
     }
 }
 
+/// The params naming a task.
 fn task_id(id: &str) -> TaskIdParams {
     TaskIdParams {
         task_id: id.to_owned(),
