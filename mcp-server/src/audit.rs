@@ -341,49 +341,38 @@ impl AuditRecord {
         } = self;
         // A record with its usual fields is under 600 bytes: one allocation.
         let mut out = Vec::with_capacity(640);
-        let mut field = |name: &[u8], value: &dyn erased::Json| {
-            out.push(if out.is_empty() { b'{' } else { b',' });
-            out.push(b'"');
-            out.extend_from_slice(name);
-            out.extend_from_slice(b"\":");
-            value.write(&mut out);
-        };
-        field(b"args_hash", args_hash);
-        field(b"client", client);
-        field(b"decision", decision);
-        field(b"dropped", dropped);
-        field(b"error_code", error_code);
-        field(b"filters", filters);
-        field(b"issuer", issuer);
-        field(b"item", item);
-        field(b"kind", kind);
-        field(b"latency_ms", latency_ms);
-        field(b"method", method);
-        field(b"outcome", outcome);
-        field(b"principal", principal);
-        field(b"reason", reason);
-        field(b"request_id", request_id);
-        field(b"session_id", session_id);
-        field(b"status", status);
-        field(b"time", time);
-        field(b"trace_id", trace_id);
+        field(&mut out, b"args_hash", args_hash);
+        field(&mut out, b"client", client);
+        field(&mut out, b"decision", decision);
+        field(&mut out, b"dropped", dropped);
+        field(&mut out, b"error_code", error_code);
+        field(&mut out, b"filters", filters);
+        field(&mut out, b"issuer", issuer);
+        field(&mut out, b"item", item);
+        field(&mut out, b"kind", kind);
+        field(&mut out, b"latency_ms", latency_ms);
+        field(&mut out, b"method", method);
+        field(&mut out, b"outcome", outcome);
+        field(&mut out, b"principal", principal);
+        field(&mut out, b"reason", reason);
+        field(&mut out, b"request_id", request_id);
+        field(&mut out, b"session_id", session_id);
+        field(&mut out, b"status", status);
+        field(&mut out, b"time", time);
+        field(&mut out, b"trace_id", trace_id);
         out.push(b'}');
         String::from_utf8(out).expect("serde_json writes UTF-8")
     }
 }
 
-/// A value written as `serde_json` writes it, behind one vtable (so that the record's fields,
-/// of several types, go through one closure).
-mod erased {
-    pub(super) trait Json {
-        fn write(&self, out: &mut Vec<u8>);
-    }
-
-    impl<T: serde::Serialize + ?Sized> Json for T {
-        fn write(&self, out: &mut Vec<u8>) {
-            serde_json::to_writer(out, self).expect("a record's field always serializes");
-        }
-    }
+/// Appends `"name":value` to the canonical object begun in `out`, the value as `serde_json`
+/// writes it.
+fn field<T: Serialize + ?Sized>(out: &mut Vec<u8>, name: &[u8], value: &T) {
+    out.push(if out.is_empty() { b'{' } else { b',' });
+    out.push(b'"');
+    out.extend_from_slice(name);
+    out.extend_from_slice(b"\":");
+    serde_json::to_writer(&mut *out, value).expect("a record's field always serializes");
 }
 
 /// SHA-256 (lowercase hex) of the canonical JSON of `arguments` after removing the top-level
