@@ -652,7 +652,8 @@ impl Approvals {
     }
 
     /// The request a token was issued for, if its seal verifies (spent or not, expired or
-    /// not): to tell which call an answer belongs to.
+    /// not): to tell which call an answer belongs to (a result filter's release).
+    #[cfg(feature = "filters")]
     pub(crate) fn issued_for(&self, token: &str) -> Option<ApprovalRequest> {
         self.open(token).ok()
     }

@@ -10,6 +10,7 @@ pub mod audit;
 mod channel;
 pub mod context;
 pub mod error;
+#[cfg(feature = "filters")]
 pub mod filter;
 pub mod fs;
 pub mod handler;

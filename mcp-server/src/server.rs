@@ -216,6 +216,7 @@ pub(crate) struct Inner {
     /// request.
     modern_meta: std::sync::OnceLock<ModernMeta>,
     /// The result filters ([`Server::filters`]).
+    #[cfg(feature = "filters")]
     pub(crate) filters: Option<Arc<crate::filter::Filters>>,
     /// The state shared with other replicas ([`Server::store`]); `None`: all in this process.
     pub(crate) store: Option<Arc<dyn crate::store::Store>>,
@@ -287,6 +288,7 @@ impl Server {
                 approval: None,
                 default_gate: std::sync::OnceLock::new(),
                 modern_meta: std::sync::OnceLock::new(),
+                #[cfg(feature = "filters")]
                 filters: None,
                 store: None,
                 replica: crate::trace::hex(&random_key()[..8]),
@@ -419,11 +421,21 @@ impl Server {
 
     /// Filters tool results, resource contents and prompt messages before they are sent:
     /// secrets and personal data redacted, dropped or withheld, results released only after an
-    /// approval, sizes capped (see [`crate::filter`]).
+    /// approval, sizes capped (see [`crate::filter`]). With the `filters` feature (a default one).
+    #[cfg(feature = "filters")]
     #[must_use]
     pub fn filters(mut self, filters: crate::filter::Filters) -> Self {
         self.inner_mut().filters = Some(Arc::new(filters));
         self
+    }
+
+    /// Whether results go through filters ([`Server::filters`]; never without the `filters`
+    /// feature).
+    pub(crate) fn has_filters(&self) -> bool {
+        #[cfg(feature = "filters")]
+        return self.inner.filters.is_some();
+        #[cfg(not(feature = "filters"))]
+        false
     }
 
     /// Shared state for handlers, taken as `State<T>`.
@@ -1264,9 +1276,12 @@ impl Server {
                 let read = handler.read(cx.clone(), p.uri, vars);
                 match crate::pipeline::run::bounded(admission.timeout, "resource", &uri, read).await
                 {
-                    Ok(mut contents) => {
+                    Ok(contents) => {
                         // Boxed, and only with filters: its future is larger than the rest of
                         // this one.
+                        #[cfg(feature = "filters")]
+                        let mut contents = contents;
+                        #[cfg(feature = "filters")]
                         if self.inner.filters.is_some()
                             && let Err(e) =
                                 Box::pin(self.filter_contents(&cx, &uri, &mut contents)).await
@@ -1311,6 +1326,7 @@ impl Server {
                     )));
                 };
                 let arguments = p.arguments.unwrap_or_default();
+                #[cfg(feature = "filters")]
                 let filtered_arguments = self
                     .inner
                     .filters
@@ -1324,6 +1340,7 @@ impl Server {
                 match crate::pipeline::run::bounded(admission.timeout, "prompt", &p.name, get).await
                 {
                     Ok(mut result) => {
+                        #[cfg(feature = "filters")]
                         if let Some(arguments) = &filtered_arguments
                             && let Err(e) = Box::pin(self.filter_messages(
                                 &cx,

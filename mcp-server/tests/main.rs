@@ -5,6 +5,7 @@ mod approval;
 mod audit;
 #[cfg(feature = "auth")]
 mod auth;
+#[cfg(feature = "filters")]
 mod filter;
 mod fs;
 mod fuzz;

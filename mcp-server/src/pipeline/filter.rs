@@ -24,14 +24,18 @@ impl Stage for Filter {
         server: &'a Server,
         call: &'a mut Call,
     ) -> BoxFuture<'a, Result<Flow, Stop>> {
-        // Without filters the stage has nothing to do: no need for its (larger) future.
-        if server.inner.filters.is_none() {
-            return Box::pin(std::future::ready(Ok(Flow::Next)));
+        #[cfg(feature = "filters")]
+        if server.inner.filters.is_some() {
+            return Box::pin(filter(server, call));
         }
-        Box::pin(filter(server, call))
+        // Without filters (or without the `filters` feature) the stage has nothing to do: no
+        // need for its (larger) future.
+        let _ = (server, call);
+        Box::pin(std::future::ready(Ok(Flow::Next)))
     }
 }
 
+#[cfg(feature = "filters")]
 async fn filter(server: &Server, call: &mut Call) -> Result<Flow, Stop> {
     let Some(mut result) = call.result.take() else {
         return Ok(Flow::Next);
@@ -49,7 +53,7 @@ async fn filter(server: &Server, call: &mut Call) -> Result<Flow, Stop> {
     filtered.map(|()| Flow::Next).map_err(Stop::Failed)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "filters"))]
 mod tests {
     use mcp_core::types::{CallToolResult, ContentBlock, JsonObject, Tool};
 

@@ -65,7 +65,7 @@ async fn run(server: &Server, call: &mut Call) -> Result<Flow, Stop> {
     }
     // A deferred task calls the handler again with the same arguments, and a result filter's
     // release approval is bound to them: kept then, otherwise handed over without a copy.
-    let keep = deferred.is_some() || server.inner.filters.is_some();
+    let keep = deferred.is_some() || server.has_filters();
     let arguments = match &mut call.arguments {
         serde_json::Value::Object(arguments) if keep => arguments.clone(),
         serde_json::Value::Object(arguments) => std::mem::take(arguments),
@@ -222,6 +222,7 @@ mod tests {
         assert_eq!(result.content, vec![ContentBlock::text("hi")]);
     }
 
+    #[cfg(feature = "filters")]
     #[tokio::test]
     async fn the_arguments_stay_for_the_result_filters() {
         use crate::filter::{Action, Detector, Filters, Rule};
