@@ -9,7 +9,6 @@
 use serde::de::{DeserializeOwned, Error as _};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::jsonrpc::{
@@ -170,11 +169,13 @@ notification_methods! {
 }
 
 /// Reads params that may be absent: absent params read as JSON `null`, which an `Option` takes as
-/// `None` and a struct refuses.
+/// `None` and a struct refuses ("invalid type: null, expected ..."). Through serde's unit
+/// deserializer rather than `Value::Null`: the same answers, without instantiating every params
+/// type's deserializer a second time for `Value` (objects and arrays a null never holds).
 fn params_from_raw<T: DeserializeOwned>(raw: Option<&RawValue>) -> Result<T, serde_json::Error> {
     match raw {
         Some(raw) => serde_json::from_str(raw.get()),
-        None => T::deserialize(Value::Null),
+        None => T::deserialize(serde::de::value::UnitDeserializer::<serde_json::Error>::new()),
     }
 }
 

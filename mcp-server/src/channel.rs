@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use mcp_core::JsonRpcMessage;
 use tokio::sync::mpsc;
 
@@ -51,6 +52,25 @@ impl Server {
     /// Like [`Server::serve_channel`], with the caller's identity for this connection alone
     /// (`None`: unauthenticated), as a transport that authenticates its peer would set it.
     pub async fn serve_channel_as(
+        self,
+        identity: Option<Identity>,
+        incoming: mpsc::Receiver<JsonRpcMessage>,
+        outgoing: mpsc::Sender<JsonRpcMessage>,
+    ) {
+        // Boxed by a plain function of this crate: see "Entry points" in `lib.rs`.
+        self.serve_channel_boxed(identity, incoming, outgoing).await;
+    }
+
+    fn serve_channel_boxed(
+        self,
+        identity: Option<Identity>,
+        incoming: mpsc::Receiver<JsonRpcMessage>,
+        outgoing: mpsc::Sender<JsonRpcMessage>,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(self.serve_channel_unboxed(identity, incoming, outgoing))
+    }
+
+    async fn serve_channel_unboxed(
         self,
         identity: Option<Identity>,
         mut incoming: mpsc::Receiver<JsonRpcMessage>,

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+
 use mcp_core::JsonRpcMessage;
 use mcp_core::codec::{CodecConfig, LineDecoder, encode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -24,6 +26,15 @@ impl Server {
     /// and written without blocking, on the runtime's own reactor; otherwise (a terminal, a
     /// file) through Tokio's blocking `stdin` and `stdout`.
     pub async fn serve_stdio(self) -> std::io::Result<()> {
+        // Boxed by a plain function of this crate: see "Entry points" in `lib.rs`.
+        self.serve_stdio_boxed().await
+    }
+
+    fn serve_stdio_boxed(self) -> BoxFuture<'static, std::io::Result<()>> {
+        Box::pin(self.serve_stdio_unboxed())
+    }
+
+    async fn serve_stdio_unboxed(self) -> std::io::Result<()> {
         #[cfg(unix)]
         {
             use std::os::fd::AsFd as _;
@@ -43,19 +54,28 @@ impl Server {
             {
                 // On a worker of the runtime, not the thread that blocks on `main`'s future:
                 // the requests it spawns then start on the same worker, without waking another.
-                return tokio::spawn(self.serve_io(reader, writer))
-                    .await
-                    .map_err(std::io::Error::other)?;
+                return tokio::spawn(self.serve_io_boxed(
+                    Box::new(reader),
+                    Box::new(writer),
+                    CodecConfig::default(),
+                ))
+                .await
+                .map_err(std::io::Error::other)?;
             }
         }
-        self.serve_io(tokio::io::stdin(), tokio::io::stdout()).await
+        self.serve_io_boxed(
+            Box::new(tokio::io::stdin()),
+            Box::new(tokio::io::stdout()),
+            CodecConfig::default(),
+        )
+        .await
     }
 
     /// Serves on any byte stream pair (a socket, a pipe, a test's duplex stream) with the default
     /// codec limits.
     pub async fn serve_io<R, W>(self, reader: R, writer: W) -> std::io::Result<()>
     where
-        R: AsyncRead + Unpin,
+        R: AsyncRead + Unpin + Send,
         W: AsyncWrite + Unpin + Send + 'static,
     {
         self.serve_io_with(reader, writer, CodecConfig::default())
@@ -65,14 +85,35 @@ impl Server {
     /// Like [`Server::serve_io`], with explicit size and nesting limits.
     pub async fn serve_io_with<R, W>(
         self,
-        mut reader: R,
+        reader: R,
         writer: W,
         codec: CodecConfig,
     ) -> std::io::Result<()>
     where
-        R: AsyncRead + Unpin,
+        R: AsyncRead + Unpin + Send,
         W: AsyncWrite + Unpin + Send + 'static,
     {
+        // The streams behind pointers and the loop boxed by a plain function of this crate:
+        // see "Entry points" in `lib.rs`.
+        self.serve_io_boxed(Box::new(reader), Box::new(writer), codec)
+            .await
+    }
+
+    fn serve_io_boxed<'a>(
+        self,
+        reader: Box<dyn AsyncRead + Unpin + Send + 'a>,
+        writer: Box<dyn AsyncWrite + Unpin + Send>,
+        codec: CodecConfig,
+    ) -> BoxFuture<'a, std::io::Result<()>> {
+        Box::pin(self.serve_io_unboxed(reader, writer, codec))
+    }
+
+    async fn serve_io_unboxed(
+        self,
+        mut reader: Box<dyn AsyncRead + Unpin + Send + '_>,
+        writer: Box<dyn AsyncWrite + Unpin + Send>,
+        codec: CodecConfig,
+    ) -> std::io::Result<()> {
         let (tx, rx) = mpsc::channel::<JsonRpcMessage>(1024);
         let writer_task = tokio::spawn(write_loop(writer, rx));
         let sink = Sink::new(tx);

@@ -15,6 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
 use axum::routing::post;
 use futures::StreamExt as _;
+use futures::future::BoxFuture;
 use mcp_core::codec::{self, CodecConfig};
 use mcp_core::jsonrpc::{ParamsPeek, raw_str};
 use mcp_core::messages::{Initialize, RequestMethod as _, SubscriptionsListen};
@@ -295,8 +296,19 @@ impl McpService {
         listen: impl Into<super::Listen>,
         shutdown: impl Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
-        let listener = listen.into().bind().await?;
-        super::listener::run(self, listener, shutdown).await
+        // Boxed by a plain function of this crate: see "Entry points" in `lib.rs`.
+        self.serve_boxed(listen.into(), Box::pin(shutdown)).await
+    }
+
+    fn serve_boxed<'a>(
+        self,
+        listen: super::Listen,
+        shutdown: BoxFuture<'a, ()>,
+    ) -> BoxFuture<'a, std::io::Result<()>> {
+        Box::pin(async move {
+            let listener = listen.bind().await?;
+            super::listener::run(self, listener, shutdown).await
+        })
     }
 
     /// Starts a graceful shutdown: new requests get 503, GET streams and `subscriptions/listen`
