@@ -295,6 +295,18 @@ impl ClientBuilder {
     /// or 405) is tried once more over the deprecated HTTP+SSE transport at the same URL, in the
     /// legacy era.
     pub async fn connect_http(self, server: crate::http::HttpServer) -> Result<Client> {
+        // Boxed by a plain function of this crate: see `ClientBuilder::connect_boxed`.
+        self.connect_http_boxed(server).await
+    }
+
+    fn connect_http_boxed(
+        self,
+        server: crate::http::HttpServer,
+    ) -> futures::future::BoxFuture<'static, Result<Client>> {
+        Box::pin(self.connect_http_unboxed(server))
+    }
+
+    async fn connect_http_unboxed(self, server: crate::http::HttpServer) -> Result<Client> {
         let fallback = ClientBuilder {
             era: EraChoice::Legacy,
             ..self.clone()
@@ -314,6 +326,21 @@ impl ClientBuilder {
 
     /// Connects over a transport.
     pub async fn connect(self, transport: Transport) -> Result<Client> {
+        self.connect_boxed(transport).await
+    }
+
+    /// The connection's future, boxed by a plain function of this crate. The future of an
+    /// `async fn` counts as generic: a crate that awaits it compiles it again, with everything
+    /// it awaits (here the negotiation of either era and, over HTTP, OAuth). Boxed here, a
+    /// program polls what this crate compiled through a pointer.
+    fn connect_boxed(
+        self,
+        transport: Transport,
+    ) -> futures::future::BoxFuture<'static, Result<Client>> {
+        Box::pin(self.connect_unboxed(transport))
+    }
+
+    async fn connect_unboxed(self, transport: Transport) -> Result<Client> {
         let Transport {
             out,
             incoming,
