@@ -29,7 +29,7 @@
 //! | a handler that panics | its request's records, then a response record with -32603 and the reason `the handler panicked` (never the panic's message) |
 //! | a request the engine refuses before dispatch: unparseable params, an unknown method, an unsupported version, missing client capabilities, a tampered `requestState`, a legacy request without a session | one [`AuditKind::Refusal`] with the JSON-RPC code and a fixed reason (never the parser's message, which may quote arguments) |
 //! | a request the Streamable HTTP transport refuses: `401`/`403`/`400`/`503` of authentication, a disallowed `Origin` or `Host` (`403`), no or an unknown session (`400`/`404`), bad headers or bodies (`400`/`405`/`406`/`408`/`413`/`415`), a busy server (`503`) | one [`AuditKind::Refusal`] with the HTTP [`status`](AuditRecord::status), the reason, the principal when known, and the client's address |
-//! | a result that [result filters](crate::filter) fired on, or that they withheld | one [`AuditKind::Filter`] between the request and the response, naming the rules and how many times each fired ([`filters`](AuditRecord::filters)), never the values |
+//! | a result that result filters (`mcp_server::filter`, the `filters` feature) fired on, or that they withheld | one [`AuditKind::Filter`] between the request and the response, naming the rules and how many times each fired ([`filters`](AuditRecord::filters)), never the values |
 //! | records a [`JsonlSink`] had to drop | one [`AuditKind::Dropped`] marker, written before the next record that got through, with how many ([`dropped`](AuditRecord::dropped)) and when |
 //!
 //! Building records costs nothing when an [`Audit`] has no sink ([`Audit::is_enabled`]): the
@@ -96,7 +96,7 @@ pub enum AuditKind {
     /// ([`dropped`](AuditRecord::dropped)) and when (from [`time`](AuditRecord::time), the first
     /// loss, to the time in the [`reason`](AuditRecord::reason), the last).
     Dropped,
-    /// Result filters fired on a result ([`crate::filter`]): the record names the item, the
+    /// Result filters fired on a result (`mcp_server::filter`): the record names the item, the
     /// rules and how many times each fired ([`filters`](AuditRecord::filters)), and whether the
     /// result was released ([`Decision::Allow`]) or withheld ([`Decision::Deny`], with the
     /// reason: a blocking rule, a rule that failed, an invalid result, a refused approval).
