@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-
 use mcp_core::JsonRpcMessage;
 use mcp_core::codec::{CodecConfig, LineDecoder, encode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

@@ -1221,3 +1221,49 @@ async fn requests_right_behind_initialize_find_the_session() {
         assert!(r["result"]["tools"].is_array(), "{r}");
     }
 }
+
+/// Each way to serve awaits the runtime behind a pointer boxed in `mcp-server` ("Entry points"
+/// in `lib.rs`): the future a program awaits holds the server, the streams and that pointer, not
+/// the runtime's own futures, which every crate that held them inline would compile again.
+#[tokio::test]
+async fn the_serving_futures_hold_the_runtime_behind_a_pointer() {
+    // What they hold (the server, an HTTP configuration, the streams) is at most a few hundred
+    // bytes; the stdio loop's own future alone is 1.7 KB, and the requests' futures it spawns
+    // are compiled wherever that loop is.
+    const SMALL: usize = 1024;
+    let server = Server::new("small", "1.0.0");
+    let stdio = server.clone().serve_stdio();
+    assert!(
+        size_of_val(&stdio) <= SMALL,
+        "serve_stdio: {} bytes",
+        size_of_val(&stdio)
+    );
+    let (a, _b) = tokio::io::duplex(64);
+    let (reader, writer) = tokio::io::split(a);
+    let io = server.clone().serve_io(reader, writer);
+    assert!(
+        size_of_val(&io) <= SMALL,
+        "serve_io: {} bytes",
+        size_of_val(&io)
+    );
+    let (_to_server, incoming) = tokio::sync::mpsc::channel(1);
+    let (outgoing, _from_server) = tokio::sync::mpsc::channel(1);
+    let channel = server.clone().serve_channel(incoming, outgoing);
+    assert!(
+        size_of_val(&channel) <= SMALL,
+        "serve_channel: {} bytes",
+        size_of_val(&channel)
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = mcp_server::http::serve(
+        server,
+        mcp_server::http::HttpConfig::new(),
+        listener,
+        std::future::pending(),
+    );
+    assert!(
+        size_of_val(&http) <= SMALL,
+        "http::serve: {} bytes",
+        size_of_val(&http)
+    );
+}
