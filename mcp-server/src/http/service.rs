@@ -96,6 +96,7 @@ impl Refusal {
 /// validator that cannot be reached, a disallowed `Origin` or `Host`), for the audit trail. The
 /// reason is `reason`, or comes from the status and the challenge's `error`; never from the
 /// token.
+#[cfg(feature = "auth")]
 pub(super) fn mark_auth_refusal(response: &mut Response<Body>, reason: Option<&str>) {
     let challenge = response
         .headers()
