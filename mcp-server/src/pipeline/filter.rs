@@ -30,6 +30,7 @@ impl Stage for Filter {
         }
         // Without filters (or without the `filters` feature) the stage has nothing to do: no
         // need for its (larger) future.
+        #[cfg(not(feature = "filters"))]
         let _ = (server, call);
         Box::pin(std::future::ready(Ok(Flow::Next)))
     }
