@@ -57,8 +57,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -313,6 +312,14 @@ impl AuditRecord {
 
     /// The record as canonical JSON (keys sorted, no whitespace): what a chain hash covers.
     pub fn to_canonical_json(&self) -> String {
+        // A record with its usual fields is under 600 bytes: one allocation.
+        let mut out = Vec::with_capacity(640);
+        self.write_canonical(&mut out);
+        String::from_utf8(out).expect("serde_json writes UTF-8")
+    }
+
+    /// Appends [`AuditRecord::to_canonical_json`] to `out`.
+    fn write_canonical(&self, out: &mut Vec<u8>) {
         // The fields in the order of their names' bytes, each name written as it is (none needs
         // escaping) and each value as `serde_json` writes it: the nested values are strings,
         // numbers, unit enums and a sorted map, so this is the canonical form
@@ -339,40 +346,47 @@ impl AuditRecord {
             dropped,
             filters,
         } = self;
-        // A record with its usual fields is under 600 bytes: one allocation.
-        let mut out = Vec::with_capacity(640);
-        field(&mut out, b"args_hash", args_hash);
-        field(&mut out, b"client", client);
-        field(&mut out, b"decision", decision);
-        field(&mut out, b"dropped", dropped);
-        field(&mut out, b"error_code", error_code);
-        field(&mut out, b"filters", filters);
-        field(&mut out, b"issuer", issuer);
-        field(&mut out, b"item", item);
-        field(&mut out, b"kind", kind);
-        field(&mut out, b"latency_ms", latency_ms);
-        field(&mut out, b"method", method);
-        field(&mut out, b"outcome", outcome);
-        field(&mut out, b"principal", principal);
-        field(&mut out, b"reason", reason);
-        field(&mut out, b"request_id", request_id);
-        field(&mut out, b"session_id", session_id);
-        field(&mut out, b"status", status);
-        field(&mut out, b"time", time);
-        field(&mut out, b"trace_id", trace_id);
-        out.push(b'}');
-        String::from_utf8(out).expect("serde_json writes UTF-8")
+        let start = out.len();
+        let mut out = Fields { out, start };
+        out.field(b"args_hash", args_hash);
+        out.field(b"client", client);
+        out.field(b"decision", decision);
+        out.field(b"dropped", dropped);
+        out.field(b"error_code", error_code);
+        out.field(b"filters", filters);
+        out.field(b"issuer", issuer);
+        out.field(b"item", item);
+        out.field(b"kind", kind);
+        out.field(b"latency_ms", latency_ms);
+        out.field(b"method", method);
+        out.field(b"outcome", outcome);
+        out.field(b"principal", principal);
+        out.field(b"reason", reason);
+        out.field(b"request_id", request_id);
+        out.field(b"session_id", session_id);
+        out.field(b"status", status);
+        out.field(b"time", time);
+        out.field(b"trace_id", trace_id);
+        out.out.push(b'}');
     }
 }
 
-/// Appends `"name":value` to the canonical object begun in `out`, the value as `serde_json`
-/// writes it.
-fn field<T: Serialize + ?Sized>(out: &mut Vec<u8>, name: &[u8], value: &T) {
-    out.push(if out.is_empty() { b'{' } else { b',' });
-    out.push(b'"');
-    out.extend_from_slice(name);
-    out.extend_from_slice(b"\":");
-    serde_json::to_writer(&mut *out, value).expect("a record's field always serializes");
+/// A canonical object being written at `start` of `out`.
+struct Fields<'a> {
+    out: &'a mut Vec<u8>,
+    start: usize,
+}
+
+impl Fields<'_> {
+    /// Appends `"name":value`, the value as `serde_json` writes it.
+    fn field<T: Serialize + ?Sized>(&mut self, name: &[u8], value: &T) {
+        let first = self.out.len() == self.start;
+        self.out.push(if first { b'{' } else { b',' });
+        self.out.push(b'"');
+        self.out.extend_from_slice(name);
+        self.out.extend_from_slice(b"\":");
+        serde_json::to_writer(&mut *self.out, value).expect("a record's field always serializes");
+    }
 }
 
 /// SHA-256 (lowercase hex) of the canonical JSON of `arguments` after removing the top-level
@@ -804,7 +818,7 @@ impl JsonlSinkBuilder {
                 )
             })?;
         }
-        let (tx, rx) = std::sync::mpsc::sync_channel(self.capacity);
+        let queue = Arc::new(Queue::default());
         let pending = Arc::new(Drops::default());
         let writer = Writer {
             drops: pending.clone(),
@@ -822,10 +836,14 @@ impl JsonlSinkBuilder {
         };
         let thread = std::thread::Builder::new()
             .name("mcp-audit-writer".into())
-            .spawn(move || writer.run(rx))?;
+            .spawn({
+                let queue = queue.clone();
+                move || writer.run(&queue)
+            })?;
         Ok(JsonlSink {
-            tx: Some(tx),
+            queue,
             thread: Some(thread),
+            capacity: self.capacity,
             overflow: self.overflow,
             dropped: AtomicU64::new(0),
             pending,
@@ -851,8 +869,9 @@ impl JsonlSinkBuilder {
 /// # std::io::Result::Ok(())
 /// ```
 pub struct JsonlSink {
-    tx: Option<SyncSender<Command>>,
+    queue: Arc<Queue>,
     thread: Option<JoinHandle<()>>,
+    capacity: usize,
     overflow: Overflow,
     dropped: AtomicU64,
     /// Drops the writer has not yet written a marker for.
@@ -863,11 +882,78 @@ pub struct JsonlSink {
 /// How long the writer pauses after each batch ([`Writer::run`]).
 const BATCH_PAUSE: Duration = Duration::from_millis(2);
 
-enum Command {
-    Line(String),
-    Flush(std::sync::mpsc::Sender<io::Result<()>>),
-    /// Nothing to write: wakes the writer to write the marker of dropped records.
-    Wake,
+/// The records waiting for the writer thread, and what it is asked to do.
+///
+/// A record is written into [`Queued::lines`] by the thread that audits it, and the writer takes
+/// the whole buffer at once in exchange for the one it emptied: no record is allocated on one
+/// thread and freed on another (with glibc's allocator, a free on another thread than the
+/// allocation's takes the allocating thread's arena lock, and under load the runtime's threads
+/// waited on that lock for the writer's frees).
+#[derive(Default)]
+struct Queue {
+    state: Mutex<Queued>,
+    /// The writer waits here when there is nothing to do ([`Queued::idle`]).
+    work: Condvar,
+    /// Threads auditing under [`Overflow::Block`] wait here for room.
+    room: Condvar,
+}
+
+#[derive(Default)]
+struct Queued {
+    /// Canonical records, one after another.
+    lines: Vec<u8>,
+    /// Where each record in `lines` ends.
+    ends: Vec<usize>,
+    /// Callers of [`JsonlSink::flush`] waiting for the next flush.
+    flushes: Vec<std::sync::mpsc::Sender<io::Result<()>>>,
+    /// Records were dropped: the writer should come round to write their marker.
+    wake: bool,
+    /// The writer waits on [`Queue::work`] and must be notified.
+    idle: bool,
+    /// How many threads wait on [`Queue::room`].
+    blocked: usize,
+    /// The sink was dropped: the writer writes what is queued and ends.
+    closed: bool,
+    /// The writer thread ended (it panicked): records are lost.
+    stopped: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Queued> {
+        self.state.lock().unwrap_or_else(recover)
+    }
+
+    /// Wakes the writer if it waits.
+    fn wake_writer(&self, queued: &mut Queued) {
+        if queued.idle {
+            queued.idle = false;
+            self.work.notify_one();
+        }
+    }
+}
+
+/// The queue after a panic under its lock: what a panic there can leave half-done is a record
+/// being written, which is cut off. (A writer that panicked leaves [`Queued::stopped`] set.)
+fn recover(poisoned: PoisonError<MutexGuard<'_, Queued>>) -> MutexGuard<'_, Queued> {
+    let mut queued = poisoned.into_inner();
+    let end = queued.ends.last().copied().unwrap_or(0);
+    queued.lines.truncate(end);
+    queued
+}
+
+/// Marks the queue stopped when the writer thread ends, however it ends, so that no caller
+/// waits for it.
+struct Stopped<'a>(&'a Queue);
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        let mut queued = self.0.lock();
+        queued.stopped = true;
+        // Waiting flushes see the writer gone.
+        queued.flushes.clear();
+        drop(queued);
+        self.0.room.notify_all();
+    }
 }
 
 /// Records dropped since the last marker: how many, and the first and last time (milliseconds
@@ -956,11 +1042,14 @@ impl JsonlSink {
     /// The last write error, if writing failed.
     pub fn flush(&self) -> io::Result<()> {
         let (tx, rx) = std::sync::mpsc::channel();
-        self.tx
-            .as_ref()
-            .expect("present until dropped")
-            .send(Command::Flush(tx))
-            .map_err(|_| io::Error::other("the audit writer thread stopped"))?;
+        {
+            let mut queued = self.queue.lock();
+            if queued.stopped {
+                return Err(io::Error::other("the audit writer thread stopped"));
+            }
+            queued.flushes.push(tx);
+            self.queue.wake_writer(&mut queued);
+        }
         rx.recv()
             .map_err(|_| io::Error::other("the audit writer thread stopped"))?
     }
@@ -978,36 +1067,46 @@ impl fmt::Debug for JsonlSink {
 
 impl AuditSink for JsonlSink {
     fn record(&self, record: &AuditRecord) {
-        let line = record.to_canonical_json();
-        let tx = self.tx.as_ref().expect("present until dropped");
-        let sent = match self.overflow {
-            Overflow::Block => tx.send(Command::Line(line)).is_ok(),
-            Overflow::Drop => match tx.try_send(Command::Line(line)) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                    self.pending.note();
-                    // The writer may have emptied the queue since: make sure it comes round to
-                    // write the marker (if the queue is still full, it will anyway).
-                    let _ = tx.try_send(Command::Wake);
-                    if n.is_power_of_two() {
-                        tracing::warn!(path = %self.path.display(), dropped = n, "audit queue full: records dropped");
-                    }
-                    return;
-                }
-                Err(TrySendError::Disconnected(_)) => false,
-            },
-        };
-        if !sent {
+        let mut queued = self.queue.lock();
+        while !queued.stopped && queued.ends.len() >= self.capacity {
+            if self.overflow == Overflow::Block {
+                queued.blocked += 1;
+                queued = self.queue.room.wait(queued).unwrap_or_else(recover);
+                queued.blocked -= 1;
+                continue;
+            }
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            self.pending.note();
+            // The writer may be about to wait with the queue emptied: make sure it comes round
+            // to write the marker.
+            queued.wake = true;
+            self.queue.wake_writer(&mut queued);
+            drop(queued);
+            if n.is_power_of_two() {
+                tracing::warn!(path = %self.path.display(), dropped = n, "audit queue full: records dropped");
+            }
+            return;
+        }
+        if queued.stopped {
+            drop(queued);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::error!(path = %self.path.display(), "the audit writer thread stopped: record lost");
+            return;
         }
+        record.write_canonical(&mut queued.lines);
+        let end = queued.lines.len();
+        queued.ends.push(end);
+        self.queue.wake_writer(&mut queued);
     }
 }
 
 impl Drop for JsonlSink {
     fn drop(&mut self) {
-        drop(self.tx.take());
+        {
+            let mut queued = self.queue.lock();
+            queued.closed = true;
+            self.queue.wake_writer(&mut queued);
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -1029,27 +1128,45 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, rx: Receiver<Command>) {
+    fn run(mut self, queue: &Queue) {
+        let _stopped = Stopped(queue);
         let mut failed: Option<io::ErrorKind> = None;
-        while let Ok(first) = rx.recv() {
-            let mut next = Some(first);
-            let mut flushes = Vec::new();
-            // Write everything queued, then flush once.
-            while let Some(command) = next.take() {
-                match command {
-                    Command::Line(record) => {
-                        // The marker of what was lost goes before the next record written.
-                        self.write_marker(&mut failed);
-                        if let Err(e) = self.write(&record) {
-                            tracing::error!(path = %self.path.display(), error = %e, "audit write failed");
-                            failed = Some(e.kind());
-                        }
-                    }
-                    Command::Flush(reply) => flushes.push(reply),
-                    Command::Wake => {}
+        // The buffers handed back to the queue for the next batch.
+        let mut batch = Vec::new();
+        let mut ends = Vec::new();
+        loop {
+            let (flushes, closed) = {
+                let mut queued = queue.lock();
+                while queued.ends.is_empty()
+                    && queued.flushes.is_empty()
+                    && !queued.wake
+                    && !queued.closed
+                {
+                    queued.idle = true;
+                    queued = queue.work.wait(queued).unwrap_or_else(recover);
                 }
-                next = rx.try_recv().ok();
+                queued.idle = false;
+                queued.wake = false;
+                std::mem::swap(&mut queued.lines, &mut batch);
+                std::mem::swap(&mut queued.ends, &mut ends);
+                if queued.blocked > 0 {
+                    queue.room.notify_all();
+                }
+                (std::mem::take(&mut queued.flushes), queued.closed)
+            };
+            // Write everything queued, then flush once.
+            let mut start = 0;
+            for &end in &ends {
+                // The marker of what was lost goes before the next record written.
+                self.write_marker(&mut failed);
+                if let Err(e) = self.write(&batch[start..end]) {
+                    tracing::error!(path = %self.path.display(), error = %e, "audit write failed");
+                    failed = Some(e.kind());
+                }
+                start = end;
             }
+            batch.clear();
+            ends.clear();
             self.write_marker(&mut failed);
             let mut result = self.out.flush();
             if self.sync && result.is_ok() {
@@ -1065,29 +1182,31 @@ impl Writer {
                     None => Ok(()),
                 });
             }
+            if closed {
+                return;
+            }
             // Let records gather before the next batch: a writer that waits on the queue again
-            // at once is woken (a futex wake on the request's thread, then a context switch)
-            // for nearly every record under load; after a short pause the next batch is read
+            // at once is woken (a futex wake on the auditing thread, then a context switch) for
+            // nearly every record under load; after a short pause the next batch is taken
             // without waiting. Records reach the file at most this much later.
             std::thread::sleep(BATCH_PAUSE);
         }
-        let _ = self.out.flush();
     }
 
     /// Writes the marker of the records dropped since the last one, if any.
     fn write_marker(&mut self, failed: &mut Option<io::ErrorKind>) {
         if let Some(marker) = self.drops.take()
-            && let Err(e) = self.write(&marker.to_canonical_json())
+            && let Err(e) = self.write(marker.to_canonical_json().as_bytes())
         {
             tracing::error!(path = %self.path.display(), error = %e, "audit write failed");
             *failed = Some(e.kind());
         }
     }
 
-    fn write(&mut self, record: &str) -> io::Result<()> {
+    fn write(&mut self, record: &[u8]) -> io::Result<()> {
         match &mut self.chain {
             None => {
-                self.out.write_all(record.as_bytes())?;
+                self.out.write_all(record)?;
             }
             Some(chain) => {
                 let hash = chain_hash(chain.key.as_deref(), &chain.prev, record);
@@ -1097,7 +1216,7 @@ impl Writer {
                 self.out.write_all(b"\",\"prev\":\"")?;
                 self.out.write_all(&chain.prev)?;
                 self.out.write_all(b"\",")?;
-                self.out.write_all(&record.as_bytes()[1..])?;
+                self.out.write_all(&record[1..])?;
                 chain.prev = hash;
             }
         }
@@ -1107,18 +1226,18 @@ impl Writer {
 
 /// The chain hash of a line, in lowercase hex: SHA-256 (or HMAC-SHA256 under `key`) of `prev`
 /// followed by the canonical record.
-fn chain_hash(key: Option<&[u8]>, prev: &[u8], canonical: &str) -> [u8; 64] {
+fn chain_hash(key: Option<&[u8]>, prev: &[u8], canonical: &[u8]) -> [u8; 64] {
     let digest: [u8; 32] = match key {
         None => {
             let mut h = Sha256::new();
             h.update(prev);
-            h.update(canonical.as_bytes());
+            h.update(canonical);
             h.finalize().into()
         }
         Some(key) => {
             let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
             m.update(prev);
-            m.update(canonical.as_bytes());
+            m.update(canonical);
             m.finalize().into_bytes().into()
         }
     };
@@ -1300,7 +1419,7 @@ fn verify_inner(path: &Path, key: Option<&[u8]>) -> Result<VerifyReport, VerifyE
         }
         let mut canonical = String::with_capacity(line.len());
         canonical_json(&rest, &mut canonical);
-        if chain_hash(key, line_prev.as_bytes(), &canonical) != hash.as_bytes() {
+        if chain_hash(key, line_prev.as_bytes(), canonical.as_bytes()) != hash.as_bytes() {
             return Err(altered(
                 "the content does not match its hash (the line was changed)",
             ));
