@@ -114,33 +114,41 @@ pub(super) fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// Whether the `Accept` header allows every type of `wanted` (`*/*` and `type/*` count).
+/// Whether the `Accept` header allows every type of `wanted` (lowercase; `*/*` and `type/*`
+/// count). Read in place: this runs for every POST.
 pub(super) fn accepts(headers: &HeaderMap, wanted: &[&str]) -> bool {
-    let ranges: Vec<String> = headers
-        .get_all(ACCEPT)
+    let ranges = || {
+        headers
+            .get_all(ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+    };
+    wanted
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|range| {
-            let mut parts = range.split(';');
-            let media = parts.next()?.trim().to_ascii_lowercase();
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            (!refused && !media.is_empty()).then_some(media)
+        .all(|w| ranges().any(|range| range_allows(range, w)))
+}
+
+/// Whether one media range of `Accept` (`type/subtype;params`) allows `wanted`: it names it (in
+/// any case), or `*/*`, or its `type/*`, and its weight is not `q=0`.
+fn range_allows(range: &str, wanted: &str) -> bool {
+    let mut parts = range.split(';');
+    let media = parts.next().unwrap_or_default().trim();
+    let named = media == "*/*"
+        || media.eq_ignore_ascii_case(wanted)
+        || media.strip_suffix("/*").is_some_and(|t| {
+            wanted
+                .split('/')
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case(t))
+        });
+    named
+        && !parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
         })
-        .collect();
-    wanted.iter().all(|w| {
-        ranges.iter().any(|r| {
-            r == "*/*"
-                || r == w
-                || r.strip_suffix("/*")
-                    .is_some_and(|t| w.split('/').next() == Some(t))
-        })
-    })
 }
 
 /// A header's only value, trimmed; `Err` when it is repeated or not visible ASCII.
@@ -416,6 +424,11 @@ mod tests {
         assert!(ok("text/event-stream;q=0.9, application/json"));
         assert!(ok("*/*"));
         assert!(ok("application/*, text/*"));
+        assert!(ok("Application/JSON, TEXT/*"));
+        assert!(ok("text/event-stream, application/json;q=0.5"));
+        assert!(!ok("application/json, application/json;q=0"));
+        assert!(!ok("*/*;q=0"));
+        assert!(!ok("application/json, text/plain, image/*"));
         assert!(!ok("application/json"));
         assert!(!ok("application/json, text/event-stream;q=0"));
         assert!(!accepts(&HeaderMap::new(), &both));

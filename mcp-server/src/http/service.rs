@@ -60,7 +60,7 @@ const LINGER_TIME: Duration = Duration::from_secs(10);
 type Refused = Box<Response<Body>>;
 
 /// What the audit record of a request this transport refuses says, carried by the refusing
-/// response to [`audit_refusals`], the outermost layer (which knows the client's address).
+/// response to [`AuditRefusals`], the outermost layer (which knows the client's address).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Refusal {
     /// What was refused: never the request's content, nor a credential.
@@ -130,42 +130,109 @@ pub(super) fn mark_auth_refusal(response: &mut Response<Body>, reason: Option<&s
 
 /// The outermost layer when the server has an audit trail: one record per request this
 /// transport refuses before dispatch (the requests it dispatches are audited by the engine).
-async fn audit_refusals(
-    State(audit): State<Audit>,
-    request: Request,
-    next: axum::middleware::Next,
-) -> Response<Body> {
-    let client = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    // A client certificate's identity is known out here; a bearer token's is not.
-    let tls_principal = request.extensions().get::<Identity>().cloned();
-    let http_method = request.method().clone();
-    let mut response = next.run(request).await;
+///
+/// A service of its own rather than `axum::middleware::from_fn`, which clones the inner route and
+/// boxes a future for every request: this one calls the route in place and only looks at the
+/// response.
+#[derive(Clone)]
+struct AuditRefusals<S> {
+    audit: Audit,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for AuditRefusals<S>
+where
+    S: tower::Service<Request, Response = Response<Body>>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = AuditedResponse<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let asked = Asked {
+            audit: self.audit.clone(),
+            client: request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+            // A client certificate's identity is known out here; a bearer token's is not.
+            tls_principal: request.extensions().get::<Identity>().cloned(),
+            http_method: request.method().clone(),
+        };
+        AuditedResponse {
+            response: self.inner.call(request),
+            asked: Some(asked),
+        }
+    }
+}
+
+/// What a refusal's record says of the request, kept until its response.
+struct Asked {
+    audit: Audit,
+    client: Option<SocketAddr>,
+    tls_principal: Option<Identity>,
+    http_method: axum::http::Method,
+}
+
+pin_project_lite::pin_project! {
+    /// The response of [`AuditRefusals`]' inner service, audited if it is a refusal.
+    struct AuditedResponse<F> {
+        #[pin]
+        response: F,
+        asked: Option<Asked>,
+    }
+}
+
+impl<F, E> Future for AuditedResponse<F>
+where
+    F: Future<Output = Result<Response<Body>, E>>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.response.poll(cx))?;
+        if let Some(asked) = this.asked.take() {
+            audit_refusal(asked, &mut response);
+        }
+        std::task::Poll::Ready(Ok(response))
+    }
+}
+
+/// Records the refusal `response` carries, if it carries one (and takes it off the response).
+fn audit_refusal(asked: Asked, response: &mut Response<Body>) {
     let Some(refusal) = response.extensions_mut().remove::<Refusal>() else {
-        return response;
+        return;
     };
     let method = refusal
         .method
-        .unwrap_or_else(|| format!("HTTP {http_method}"));
+        .unwrap_or_else(|| format!("HTTP {}", asked.http_method));
     let mut r = AuditRecord::new(AuditKind::Refusal, method)
         .with_status(response.status().as_u16())
         .with_reason(&refusal.reason);
     if let Some(code) = refusal.code {
         r = r.with_outcome(Outcome::Error, Some(code));
     }
-    if let Some(identity) = refusal.principal.or(tls_principal) {
+    if let Some(identity) = refusal.principal.or(asked.tls_principal) {
         r = r.with_principal(Some(&identity));
     }
     if let Some(id) = refusal.request_id {
         r = r.with_request_id(id);
     }
-    if let Some(client) = client {
+    if let Some(client) = asked.client {
         r = r.with_client(client);
     }
-    audit.record(&r);
-    response
+    asked.audit.record(&r);
 }
 
 /// The local address of the connection a request arrived on, where the server knows it.
@@ -281,10 +348,11 @@ impl McpService {
         let router = super::wrap_router(router, &self.shared.config);
         let audit = &self.shared.server.inner.audit;
         if audit.is_enabled() {
-            router.layer(axum::middleware::from_fn_with_state(
-                audit.clone(),
-                audit_refusals,
-            ))
+            let audit = audit.clone();
+            router.layer(tower::layer::layer_fn(move |inner| AuditRefusals {
+                audit: audit.clone(),
+                inner,
+            }))
         } else {
             router
         }
