@@ -209,13 +209,11 @@ impl TokenValidator for IntrospectionValidator {
             let answer = self.introspect(token).await?;
             return self.check(answer);
         };
+        if let Some(identity) = self.validate_now(token) {
+            return Ok(identity);
+        }
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = Instant::now();
-        if let Some((until, identity)) = lock(&cache.entries).get(&key)
-            && *until > now
-        {
-            return Ok(identity.clone());
-        }
         let answer = self.introspect(token).await?;
         let remaining = answer
             .get("exp")
@@ -232,6 +230,15 @@ impl TokenValidator for IntrospectionValidator {
         }
         entries.insert(key, (now + ttl, identity.clone()));
         Ok(identity)
+    }
+
+    /// A token introspected within the cache's time to live (when caching) and not yet expired.
+    fn validate_now(&self, token: &str) -> Option<Identity> {
+        let cache = self.cache.as_ref()?;
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let entries = lock(&cache.entries);
+        let (until, identity) = entries.get(&key)?;
+        (*until > Instant::now()).then(|| identity.clone())
     }
 }
 

@@ -312,14 +312,11 @@ impl TokenValidator for JwtValidator {
     /// Verifies the token, or finds it among those verified in the last minute (its signature
     /// then need not be checked again; its expiry still is).
     async fn validate(&self, token: &str) -> Result<Identity, AuthError> {
-        use sha2::Digest as _;
-        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
-        let now = std::time::Instant::now();
-        if let Some((identity, until)) = self.verified.lock().expect("not poisoned").get(&digest)
-            && *until > now
-        {
-            return Ok(identity.clone());
+        if let Some(identity) = self.validate_now(token) {
+            return Ok(identity);
         }
+        let digest = token_digest(token);
+        let now = std::time::Instant::now();
         let identity = self.check(token).await?;
         let exp = identity.claims().get("exp").and_then(Value::as_u64);
         let unix = std::time::SystemTime::now()
@@ -341,6 +338,20 @@ impl TokenValidator for JwtValidator {
         }
         Ok(identity)
     }
+
+    /// A token verified in the last minute and not yet expired.
+    fn validate_now(&self, token: &str) -> Option<Identity> {
+        let digest = token_digest(token);
+        let verified = self.verified.lock().expect("not poisoned");
+        let (identity, until) = verified.get(&digest)?;
+        (*until > std::time::Instant::now()).then(|| identity.clone())
+    }
+}
+
+/// The key of a verified token: its SHA-256.
+fn token_digest(token: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 /// The identity of checked claims: `sub` (or `client_id`), scopes, roles, every claim.

@@ -86,6 +86,7 @@ pub mod testing;
 mod tls;
 
 use std::collections::BTreeSet;
+use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -97,7 +98,6 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
-use axum::middleware::Next;
 use axum::routing::get;
 use serde_json::{Value, json};
 
@@ -176,6 +176,18 @@ pub trait TokenValidator: Send + Sync + 'static {
     /// The token must not be logged, stored in the identity, or sent anywhere but to the
     /// authorization server that issued it.
     fn validate(&self, token: &str) -> impl Future<Output = Result<Identity, AuthError>> + Send;
+
+    /// The identity of the token's owner when it is known without waiting, such as a token
+    /// this validator verified a moment ago and remembers; `None` to have it
+    /// [`validate`](TokenValidator::validate)d. What it returns must be what `validate` would
+    /// return now. The default knows nothing.
+    ///
+    /// The server asks it first, so that a request whose token is known goes through without a
+    /// future of its own.
+    fn validate_now(&self, token: &str) -> Option<Identity> {
+        let _ = token;
+        None
+    }
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -183,11 +195,16 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// [`TokenValidator`] made object safe.
 trait DynValidator: Send + Sync {
     fn validate_boxed<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Identity, AuthError>>;
+    fn validate_now_dyn(&self, token: &str) -> Option<Identity>;
 }
 
 impl<V: TokenValidator> DynValidator for V {
     fn validate_boxed<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Identity, AuthError>> {
         Box::pin(self.validate(token))
+    }
+
+    fn validate_now_dyn(&self, token: &str) -> Option<Identity> {
+        self.validate_now(token)
     }
 }
 
@@ -383,6 +400,28 @@ impl ResourceServer {
         doc
     }
 
+    /// The identity of a request's bearer token when the validator knows it without waiting
+    /// ([`TokenValidator::validate_now`]), it is not DPoP-bound, and it has the required scopes;
+    /// `None` for any other request, which [`ResourceServer::authenticate`] checks (and refuses
+    /// if it must).
+    fn authenticate_now(&self, headers: &HeaderMap) -> Option<Identity> {
+        let mut values = headers.get_all(AUTHORIZATION).iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return None;
+        };
+        let (Scheme::Bearer, token) = access_token(value)? else {
+            return None;
+        };
+        let identity = self.inner.validator.validate_now_dyn(token)?;
+        if dpop::bound_key(identity.claims()).is_some()
+            || !self.missing_scopes(&identity).is_empty()
+        {
+            return None;
+        }
+        tracing::debug!(subject = %identity.subject(), "bearer token accepted");
+        Some(identity)
+    }
+
     /// Checks the credentials of a `method` request to `path`: the identity of its access
     /// token (with its DPoP proof when the token is DPoP-bound), or the response refusing it.
     async fn authenticate(
@@ -406,7 +445,12 @@ impl ResourceServer {
             tracing::debug!("request refused: no bearer token");
             return Err(Box::new(self.challenge(StatusCode::UNAUTHORIZED, None)));
         };
-        let identity = match self.inner.validator.validate_boxed(token).await {
+        let known = self.inner.validator.validate_now_dyn(token);
+        let validated = match known {
+            Some(identity) => Ok(identity),
+            None => self.inner.validator.validate_boxed(token).await,
+        };
+        let identity = match validated {
             Ok(identity) => identity,
             Err(AuthError::InvalidToken(reason)) => {
                 tracing::debug!(%reason, "request refused: invalid token");
@@ -682,10 +726,10 @@ pub(super) fn protect(router: Router, auth: &ResourceServer, config: &HttpConfig
         origins: config.origins.clone(),
         hosts: config.hosts.clone(),
     });
-    let guarded = router.route_layer(axum::middleware::from_fn_with_state(
-        middleware,
-        require_token,
-    ));
+    let guarded = router.route_layer(tower::layer::layer_fn(move |inner| RequireToken {
+        middleware: middleware.clone(),
+        inner,
+    }));
     let metadata = get(serve_metadata).options(metadata_preflight);
     let mut routes = Router::new().route(METADATA_PATH, metadata.clone());
     if auth.inner.metadata_path != METADATA_PATH {
@@ -694,11 +738,87 @@ pub(super) fn protect(router: Router, auth: &ResourceServer, config: &HttpConfig
     guarded.merge(routes.with_state(auth.clone()))
 }
 
-async fn require_token(
-    State(middleware): State<Arc<AuthMiddleware>>,
+/// The authentication layer: a request goes on to the route with its [`Identity`] (and without
+/// its credentials), or gets the response refusing it.
+///
+/// A service of its own rather than `axum::middleware::from_fn`, which clones the inner route and
+/// boxes a future for every request: a request whose token the validator knows at once
+/// ([`ResourceServer::authenticate_now`]) is passed to the route in place; the others are
+/// checked in a future of their own.
+#[derive(Clone)]
+struct RequireToken<S> {
+    middleware: Arc<AuthMiddleware>,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for RequireToken<S>
+where
+    S: tower::Service<Request, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future =
+        futures::future::Either<S::Future, BoxFuture<'static, Result<Response<Body>, Infallible>>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        if self.middleware.place_allowed(&request)
+            && let Some(identity) = self.middleware.auth.authenticate_now(request.headers())
+        {
+            admit(&mut request, identity);
+            return futures::future::Either::Left(self.inner.call(request));
+        }
+        // The service made ready is the one to call: keep it for the future, leave a clone.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let middleware = self.middleware.clone();
+        futures::future::Either::Right(Box::pin(require_token(middleware, request, inner)))
+    }
+}
+
+impl AuthMiddleware {
+    /// Whether the request's `Host` and `Origin` are allowed.
+    fn place_allowed(&self, request: &Request) -> bool {
+        let local_loopback = request
+            .extensions()
+            .get::<LocalAddr>()
+            .map(|a| a.0.ip().to_canonical().is_loopback());
+        host_allowed(
+            &self.hosts,
+            request.headers(),
+            request.uri(),
+            local_loopback,
+        ) && origin_allowed(&self.origins, request.headers())
+    }
+}
+
+/// The request on its way to the route: with its caller's identity, without its credentials (the
+/// token and its proof go no further than the validator).
+fn admit(request: &mut Request, identity: Identity) {
+    request.headers_mut().remove(AUTHORIZATION);
+    request.headers_mut().remove("dpop");
+    request.extensions_mut().insert(identity);
+}
+
+/// The checks of a request [`RequireToken`] could not admit at once, then the route.
+async fn require_token<S>(
+    middleware: Arc<AuthMiddleware>,
     mut request: Request,
-    next: Next,
-) -> Response<Body> {
+    mut inner: S,
+) -> Result<Response<Body>, Infallible>
+where
+    S: tower::Service<Request, Response = Response<Body>, Error = Infallible>,
+{
     let local_loopback = request
         .extensions()
         .get::<LocalAddr>()
@@ -714,7 +834,7 @@ async fn require_token(
         let message = format!("this {what} is not allowed");
         let mut response = forbidden(&message);
         super::service::mark_auth_refusal(&mut response, Some(&message));
-        return response;
+        return Ok(response);
     }
     match middleware
         .auth
@@ -722,16 +842,13 @@ async fn require_token(
         .await
     {
         Ok(identity) => {
-            // The token (and its proof) go no further than the validator.
-            request.headers_mut().remove(AUTHORIZATION);
-            request.headers_mut().remove("dpop");
-            request.extensions_mut().insert(identity);
-            next.run(request).await
+            admit(&mut request, identity);
+            inner.call(request).await
         }
         Err(refusal) => {
             let mut response = *refusal;
             super::service::mark_auth_refusal(&mut response, None);
-            response
+            Ok(response)
         }
     }
 }
@@ -875,6 +992,70 @@ mod tests {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         let response = call(None).await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    /// Knows its tokens at once (as a cache of verified tokens would) and never verifies one.
+    struct Known;
+    impl TokenValidator for Known {
+        async fn validate(&self, _token: &str) -> Result<Identity, AuthError> {
+            Err(AuthError::invalid("not known"))
+        }
+
+        fn validate_now(&self, token: &str) -> Option<Identity> {
+            let identity = Identity::new("alice", AuthMethod::Bearer);
+            match token {
+                "scoped" => Some(identity.with_scopes(["s"])),
+                "unscoped" => Some(identity),
+                "bound" => Some(
+                    identity.with_scopes(["s"]).with_claims(
+                        json!({"cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}})
+                            .as_object()
+                            .cloned()
+                            .unwrap(),
+                    ),
+                ),
+                _ => None,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_known_at_once_is_still_checked_for_scopes_and_binding() {
+        let auth = ResourceServer::new("http://127.0.0.1/mcp", "https://as.example", Known)
+            .unwrap()
+            .required_scopes(["s"]);
+        let app = protect(
+            Router::new().route("/mcp", post(seen)),
+            &auth,
+            &HttpConfig::new(),
+        );
+        let call = |token: &str, origin: Option<&str>| {
+            let mut request = axum::http::Request::post("/mcp")
+                .header("host", "127.0.0.1")
+                .header(AUTHORIZATION, format!("Bearer {token}"));
+            if let Some(origin) = origin {
+                request = request.header("origin", origin);
+            }
+            app.clone().oneshot(request.body(Body::empty()).unwrap())
+        };
+        let response = call("scoped", None).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(body, "alice authorization=false");
+        let response = call("unscoped", None).await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let challenge = response.headers().get(WWW_AUTHENTICATE).unwrap();
+        assert!(challenge.to_str().unwrap().contains("insufficient_scope"));
+        // A DPoP-bound token presented as a bearer token.
+        let response = call("bound", None).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let response = call("unknown", None).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        // A known token does not pass a disallowed origin.
+        let response = call("scoped", Some("https://evil.example")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
     }
 
     #[test]
