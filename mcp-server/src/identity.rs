@@ -28,20 +28,29 @@ struct IdentityInner {
     claims: serde_json::Map<String, serde_json::Value>,
     method: AuthMethod,
     /// [`Identity::principal_key`], made at first use (rate limits ask for it on every call).
-    key: KeyCache,
+    key: Cache<String>,
+    /// [`Identity::principal`], made at first use (legacy sessions are looked up by it on every
+    /// request).
+    principal: Cache<Principal>,
 }
 
 /// A cache that is no part of the value: equal to any other, empty when cloned.
-#[derive(Debug, Default)]
-struct KeyCache(std::sync::OnceLock<String>);
+#[derive(Debug)]
+struct Cache<T>(std::sync::OnceLock<T>);
 
-impl Clone for KeyCache {
-    fn clone(&self) -> Self {
-        KeyCache::default()
+impl<T> Default for Cache<T> {
+    fn default() -> Self {
+        Cache(std::sync::OnceLock::new())
     }
 }
 
-impl PartialEq for KeyCache {
+impl<T> Clone for Cache<T> {
+    fn clone(&self) -> Self {
+        Cache::default()
+    }
+}
+
+impl<T> PartialEq for Cache<T> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
@@ -70,7 +79,8 @@ impl Identity {
                 roles: BTreeSet::new(),
                 claims: serde_json::Map::new(),
                 method,
-                key: KeyCache::default(),
+                key: Cache::default(),
+                principal: Cache::default(),
             }),
         }
     }
@@ -98,7 +108,8 @@ impl Identity {
     pub fn with_claims(mut self, claims: serde_json::Map<String, serde_json::Value>) -> Self {
         let inner = Arc::make_mut(&mut self.inner);
         inner.claims = claims;
-        inner.key = KeyCache::default();
+        inner.key = Cache::default();
+        inner.principal = Cache::default();
         self
     }
 
@@ -107,7 +118,8 @@ impl Identity {
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
         let inner = Arc::make_mut(&mut self.inner);
         inner.issuer = Some(issuer.into());
-        inner.key = KeyCache::default();
+        inner.key = Cache::default();
+        inner.principal = Cache::default();
         self
     }
 
@@ -134,10 +146,15 @@ impl Identity {
     /// approvals and `requestState` belong to a principal, so `alice` of one issuer never
     /// reaches what `alice` of another holds.
     pub fn principal(&self) -> Principal {
-        Principal {
+        self.principal_ref().clone()
+    }
+
+    /// [`Identity::principal`], borrowed.
+    pub(crate) fn principal_ref(&self) -> &Principal {
+        self.inner.principal.0.get_or_init(|| Principal {
             issuer: self.issuer().map(str::to_owned),
             subject: self.inner.subject.clone(),
-        }
+        })
     }
 
     /// [`Principal::key`] of [`Identity::principal`], without building the principal.

@@ -1207,11 +1207,8 @@ impl Shared {
         req: JsonRpcRequest,
         identity: Option<Identity>,
     ) -> Response<Body> {
-        let principal = identity.as_ref().map(Identity::principal);
-        let session = match self
-            .session(headers, principal.as_ref(), Some(&req.id))
-            .await
-        {
+        let principal = identity.as_ref().map(Identity::principal_ref);
+        let session = match self.session(headers, principal, Some(&req.id)).await {
             Ok(session) => session,
             Err(refused) => return *refused,
         };
@@ -1435,8 +1432,8 @@ impl Shared {
                 return status_only(StatusCode::ACCEPTED);
             }
         }
-        let principal = identity.map(Identity::principal);
-        match self.session(headers, principal.as_ref(), None).await {
+        let principal = identity.map(Identity::principal_ref);
+        match self.session(headers, principal, None).await {
             Ok(session) => {
                 let _busy = session.busy();
                 session.conn.deliver(message);
