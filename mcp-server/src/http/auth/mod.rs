@@ -782,7 +782,7 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        if self.middleware.place_allowed(&request)
+        if self.middleware.disallowed_place(&request).is_none()
             && let Some(identity) = self.middleware.auth.authenticate_now(request.headers())
         {
             admit(&mut request, identity);
@@ -797,18 +797,22 @@ where
 }
 
 impl AuthMiddleware {
-    /// Whether the request's `Host` and `Origin` are allowed.
-    fn place_allowed(&self, request: &Request) -> bool {
+    /// What of the request's place is not allowed: its `Host` (`host name`, checked first) or
+    /// its `Origin` (`origin`); `None` when both are.
+    fn disallowed_place(&self, request: &Request) -> Option<&'static str> {
         let local_loopback = request
             .extensions()
             .get::<LocalAddr>()
             .map(|a| a.0.ip().to_canonical().is_loopback());
-        host_allowed(
+        if !host_allowed(
             &self.hosts,
             request.headers(),
             request.uri(),
             local_loopback,
-        ) && origin_allowed(&self.origins, request.headers())
+        ) {
+            return Some("host name");
+        }
+        (!origin_allowed(&self.origins, request.headers())).then_some("origin")
     }
 }
 
@@ -829,18 +833,7 @@ async fn require_token<S>(
 where
     S: tower::Service<Request, Response = Response<Body>, Error = Infallible>,
 {
-    let local_loopback = request
-        .extensions()
-        .get::<LocalAddr>()
-        .map(|a| a.0.ip().to_canonical().is_loopback());
-    let host_ok = host_allowed(
-        &middleware.hosts,
-        request.headers(),
-        request.uri(),
-        local_loopback,
-    );
-    if !host_ok || !origin_allowed(&middleware.origins, request.headers()) {
-        let what = if host_ok { "origin" } else { "host name" };
+    if let Some(what) = middleware.disallowed_place(&request) {
         let message = format!("this {what} is not allowed");
         let mut response = forbidden(&message);
         super::service::mark_auth_refusal(&mut response, Some(&message));
