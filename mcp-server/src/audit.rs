@@ -882,6 +882,9 @@ pub struct JsonlSink {
 /// How long the writer pauses after each batch ([`Writer::run`]).
 const BATCH_PAUSE: Duration = Duration::from_millis(2);
 
+/// How much of a batch's buffer the writer keeps for the next one (a record is about 600 bytes).
+const KEPT_BYTES: usize = 256 * 1024;
+
 /// The records waiting for the writer thread, and what it is asked to do.
 ///
 /// A record is written into [`Queued::lines`] by the thread that audits it, and the writer takes
@@ -1167,6 +1170,10 @@ impl Writer {
             }
             batch.clear();
             ends.clear();
+            // A burst (a disk that stalled) may have grown the buffers: keep room for a few
+            // hundred records, not for the burst.
+            batch.shrink_to(KEPT_BYTES);
+            ends.shrink_to(KEPT_BYTES / 512);
             self.write_marker(&mut failed);
             let mut result = self.out.flush();
             if self.sync && result.is_ok() {
