@@ -346,47 +346,38 @@ impl AuditRecord {
             dropped,
             filters,
         } = self;
-        let start = out.len();
-        let mut out = Fields { out, start };
-        out.field(b"args_hash", args_hash);
-        out.field(b"client", client);
-        out.field(b"decision", decision);
-        out.field(b"dropped", dropped);
-        out.field(b"error_code", error_code);
-        out.field(b"filters", filters);
-        out.field(b"issuer", issuer);
-        out.field(b"item", item);
-        out.field(b"kind", kind);
-        out.field(b"latency_ms", latency_ms);
-        out.field(b"method", method);
-        out.field(b"outcome", outcome);
-        out.field(b"principal", principal);
-        out.field(b"reason", reason);
-        out.field(b"request_id", request_id);
-        out.field(b"session_id", session_id);
-        out.field(b"status", status);
-        out.field(b"time", time);
-        out.field(b"trace_id", trace_id);
-        out.out.push(b'}');
+        out.push(b'{');
+        field(out, b"args_hash", args_hash);
+        field(out, b"client", client);
+        field(out, b"decision", decision);
+        field(out, b"dropped", dropped);
+        field(out, b"error_code", error_code);
+        field(out, b"filters", filters);
+        field(out, b"issuer", issuer);
+        field(out, b"item", item);
+        field(out, b"kind", kind);
+        field(out, b"latency_ms", latency_ms);
+        field(out, b"method", method);
+        field(out, b"outcome", outcome);
+        field(out, b"principal", principal);
+        field(out, b"reason", reason);
+        field(out, b"request_id", request_id);
+        field(out, b"session_id", session_id);
+        field(out, b"status", status);
+        field(out, b"time", time);
+        field(out, b"trace_id", trace_id);
+        // Every field ends in a comma: the last one's closes the object instead.
+        *out.last_mut().expect("fields were written") = b'}';
     }
 }
 
-/// A canonical object being written at `start` of `out`.
-struct Fields<'a> {
-    out: &'a mut Vec<u8>,
-    start: usize,
-}
-
-impl Fields<'_> {
-    /// Appends `"name":value`, the value as `serde_json` writes it.
-    fn field<T: Serialize + ?Sized>(&mut self, name: &[u8], value: &T) {
-        let first = self.out.len() == self.start;
-        self.out.push(if first { b'{' } else { b',' });
-        self.out.push(b'"');
-        self.out.extend_from_slice(name);
-        self.out.extend_from_slice(b"\":");
-        serde_json::to_writer(&mut *self.out, value).expect("a record's field always serializes");
-    }
+/// Appends `"name":value,` to a canonical object, the value as `serde_json` writes it.
+fn field<T: Serialize + ?Sized>(out: &mut Vec<u8>, name: &[u8], value: &T) {
+    out.push(b'"');
+    out.extend_from_slice(name);
+    out.extend_from_slice(b"\":");
+    serde_json::to_writer(&mut *out, value).expect("a record's field always serializes");
+    out.push(b',');
 }
 
 /// SHA-256 (lowercase hex) of the canonical JSON of `arguments` after removing the top-level

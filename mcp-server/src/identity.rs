@@ -27,30 +27,27 @@ struct IdentityInner {
     roles: BTreeSet<String>,
     claims: serde_json::Map<String, serde_json::Value>,
     method: AuthMethod,
-    /// [`Identity::principal_key`], made at first use (rate limits ask for it on every call).
-    key: Cache<String>,
-    /// [`Identity::principal`], made at first use (legacy sessions are looked up by it on every
-    /// request).
-    principal: Cache<Principal>,
+    /// What is made of the subject and issuer at first use.
+    derived: Derived,
 }
 
-/// A cache that is no part of the value: equal to any other, empty when cloned.
-#[derive(Debug)]
-struct Cache<T>(std::sync::OnceLock<T>);
-
-impl<T> Default for Cache<T> {
-    fn default() -> Self {
-        Cache(std::sync::OnceLock::new())
-    }
+/// What an identity makes of its subject and issuer at first use: no part of the value (equal to
+/// any other, empty when cloned, emptied when the issuer or claims change).
+#[derive(Debug, Default)]
+struct Derived {
+    /// [`Identity::principal_key`] (rate limits ask for it on every call).
+    key: std::sync::OnceLock<String>,
+    /// [`Identity::principal`] (legacy sessions are looked up by it on every request).
+    principal: std::sync::OnceLock<Principal>,
 }
 
-impl<T> Clone for Cache<T> {
+impl Clone for Derived {
     fn clone(&self) -> Self {
-        Cache::default()
+        Derived::default()
     }
 }
 
-impl<T> PartialEq for Cache<T> {
+impl PartialEq for Derived {
     fn eq(&self, _: &Self) -> bool {
         true
     }
@@ -79,8 +76,7 @@ impl Identity {
                 roles: BTreeSet::new(),
                 claims: serde_json::Map::new(),
                 method,
-                key: Cache::default(),
-                principal: Cache::default(),
+                derived: Derived::default(),
             }),
         }
     }
@@ -108,8 +104,7 @@ impl Identity {
     pub fn with_claims(mut self, claims: serde_json::Map<String, serde_json::Value>) -> Self {
         let inner = Arc::make_mut(&mut self.inner);
         inner.claims = claims;
-        inner.key = Cache::default();
-        inner.principal = Cache::default();
+        inner.derived = Derived::default();
         self
     }
 
@@ -118,8 +113,7 @@ impl Identity {
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
         let inner = Arc::make_mut(&mut self.inner);
         inner.issuer = Some(issuer.into());
-        inner.key = Cache::default();
-        inner.principal = Cache::default();
+        inner.derived = Derived::default();
         self
     }
 
@@ -151,7 +145,7 @@ impl Identity {
 
     /// [`Identity::principal`], borrowed.
     pub(crate) fn principal_ref(&self) -> &Principal {
-        self.inner.principal.0.get_or_init(|| Principal {
+        self.inner.derived.principal.get_or_init(|| Principal {
             issuer: self.issuer().map(str::to_owned),
             subject: self.inner.subject.clone(),
         })
@@ -161,8 +155,8 @@ impl Identity {
     pub(crate) fn principal_key(&self) -> Cow<'_, str> {
         let key = self
             .inner
+            .derived
             .key
-            .0
             .get_or_init(|| principal_key(self.issuer(), &self.inner.subject).into_owned());
         Cow::Borrowed(key)
     }

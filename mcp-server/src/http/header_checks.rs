@@ -426,7 +426,7 @@ mod tests {
         assert!(ok("application/*, text/*"));
         assert!(ok("Application/JSON, TEXT/*"));
         assert!(ok("text/event-stream, application/json;q=0.5"));
-        assert!(!ok("application/json, application/json;q=0"));
+        assert!(!ok("application/json;q=0, text/event-stream"));
         assert!(!ok("*/*;q=0"));
         assert!(!ok("application/json, text/plain, image/*"));
         assert!(!ok("application/json"));

@@ -55,6 +55,15 @@ struct Cache {
     entries: Mutex<HashMap<[u8; 32], (Instant, Identity)>>,
 }
 
+impl Cache {
+    /// The identity of the token of `key`, if its answer is cached and has not expired.
+    fn known(&self, key: &[u8; 32]) -> Option<Identity> {
+        let entries = lock(&self.entries);
+        let (until, identity) = entries.get(key)?;
+        (*until > Instant::now()).then(|| identity.clone())
+    }
+}
+
 /// The most answers cached; beyond that, expired ones are dropped, then all.
 const MAX_CACHED: usize = 10_000;
 
@@ -209,10 +218,10 @@ impl TokenValidator for IntrospectionValidator {
             let answer = self.introspect(token).await?;
             return self.check(answer);
         };
-        if let Some(identity) = self.validate_now(token) {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(identity) = cache.known(&key) {
             return Ok(identity);
         }
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = Instant::now();
         let answer = self.introspect(token).await?;
         let remaining = answer
@@ -235,10 +244,7 @@ impl TokenValidator for IntrospectionValidator {
     /// A token introspected within the cache's time to live (when caching) and not yet expired.
     fn validate_now(&self, token: &str) -> Option<Identity> {
         let cache = self.cache.as_ref()?;
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let entries = lock(&cache.entries);
-        let (until, identity) = entries.get(&key)?;
-        (*until > Instant::now()).then(|| identity.clone())
+        cache.known(&Sha256::digest(token.as_bytes()).into())
     }
 }
 

@@ -312,10 +312,10 @@ impl TokenValidator for JwtValidator {
     /// Verifies the token, or finds it among those verified in the last minute (its signature
     /// then need not be checked again; its expiry still is).
     async fn validate(&self, token: &str) -> Result<Identity, AuthError> {
-        if let Some(identity) = self.validate_now(token) {
+        let digest = token_digest(token);
+        if let Some(identity) = self.known(&digest) {
             return Ok(identity);
         }
-        let digest = token_digest(token);
         let now = std::time::Instant::now();
         let identity = self.check(token).await?;
         let exp = identity.claims().get("exp").and_then(Value::as_u64);
@@ -341,9 +341,15 @@ impl TokenValidator for JwtValidator {
 
     /// A token verified in the last minute and not yet expired.
     fn validate_now(&self, token: &str) -> Option<Identity> {
-        let digest = token_digest(token);
+        self.known(&token_digest(token))
+    }
+}
+
+impl JwtValidator {
+    /// The identity of the token of `digest`, if it was verified a moment ago and has not expired.
+    fn known(&self, digest: &[u8; 32]) -> Option<Identity> {
         let verified = self.verified.lock().expect("not poisoned");
-        let (identity, until) = verified.get(&digest)?;
+        let (identity, until) = verified.get(digest)?;
         (*until > std::time::Instant::now()).then(|| identity.clone())
     }
 }
