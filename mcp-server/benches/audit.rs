@@ -1,15 +1,21 @@
 //! What an audit record costs the request that writes it: a `tools/call` request record as
 //! canonical JSON (the text a chained file hashes and stores), and the hash of its arguments;
-//! and records through a chained [`JsonlSink`] from two threads at once, until they are written.
+//! records through a chained [`JsonlSink`] from two threads at once, until they are written; and
+//! a `tools/call` end to end through the message-level entry (`Server::serve_channel`, modern
+//! era) without an audit trail, with a sink that only takes the records (what building them
+//! costs the call), and with a chained file.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcp_server::audit::{
-    AuditKind, AuditRecord, AuditSink, Decision, JsonlSink, Outcome, hash_arguments,
+    Audit, AuditKind, AuditRecord, AuditSink, Decision, JsonlSink, Outcome, hash_arguments,
 };
-use mcp_server::mcp_core::RequestId;
+use mcp_server::mcp_core::{JsonRpcMessage, RequestId};
+use mcp_server::types::{CallToolResult, ContentBlock, JsonObject, Tool};
+use mcp_server::{Context, Policy, Server, ToolHandler};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 fn records(c: &mut Criterion) {
     let arguments = serde_json::json!({ "a": 2, "b": 3, "note": "a short \"quoted\" note" });
@@ -69,5 +75,74 @@ fn records(c: &mut Criterion) {
     assert_eq!(sink.dropped(), 0, "no record was dropped");
 }
 
-criterion_group!(benches, records);
+/// Adds its two arguments.
+struct Add;
+
+impl ToolHandler for Add {
+    fn definition(&self) -> Tool {
+        Tool::new("add", JsonObject::new())
+    }
+    fn policy(&self) -> Policy {
+        Policy::public()
+    }
+    async fn call(&self, _cx: Context, args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        let sum: f64 = args.values().filter_map(serde_json::Value::as_f64).sum();
+        Ok(CallToolResult::success(vec![ContentBlock::text(
+            sum.to_string(),
+        )]))
+    }
+}
+
+/// Takes each record and keeps nothing: what building the records costs.
+struct Taken;
+
+impl AuditSink for Taken {
+    fn record(&self, record: &AuditRecord) {
+        black_box(record);
+    }
+}
+
+const CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"}}}}"#;
+
+fn calls(c: &mut Criterion) {
+    // One thread: the call's cost, not that of waking another thread for each message.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut group = c.benchmark_group("audit/tools_call");
+    for name in ["unaudited", "records_built", "chained_file"] {
+        let server = Server::new("bench", "1").tool(Add);
+        let server = match name {
+            "records_built" => server.audit(Audit::new().with_sink(Taken)),
+            "chained_file" => server.audit(
+                Audit::new().with_sink(
+                    JsonlSink::builder(dir.path().join("calls.jsonl"))
+                        .chained()
+                        .capacity(1 << 20)
+                        .open()
+                        .expect("the sink opens"),
+                ),
+            ),
+            _ => server,
+        };
+        let (to_server, incoming) = mpsc::channel(16);
+        let (outgoing, mut from_server) = mpsc::channel(16);
+        rt.spawn(server.serve_channel(incoming, outgoing));
+        let request = JsonRpcMessage::from_json(CALL).expect("a request");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    to_server.send(request.clone()).await.expect("serving");
+                    let answer = from_server.recv().await.expect("an answer");
+                    black_box(answer)
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, records, calls);
 criterion_main!(benches);

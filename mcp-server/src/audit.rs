@@ -216,6 +216,13 @@ impl AuditRecord {
         self
     }
 
+    /// Timestamped now again, in place: a record built for a request and recorded serves
+    /// again as its response record without being built twice.
+    pub(crate) fn restamp(&mut self) {
+        self.time.clear();
+        write_rfc3339(&mut self.time, SystemTime::now(), true);
+    }
+
     /// The caller, if authenticated: its subject and issuer are recorded, never its credentials.
     pub fn with_principal(mut self, identity: Option<&Identity>) -> Self {
         self.principal = identity.map(|i| i.subject().to_owned());
@@ -514,6 +521,13 @@ fn rfc3339(time: SystemTime) -> String {
 
 /// RFC 3339 UTC, with or without milliseconds.
 pub(crate) fn rfc3339_with(time: SystemTime, millis: bool) -> String {
+    let mut out = String::with_capacity(24);
+    write_rfc3339(&mut out, time, millis);
+    out
+}
+
+/// Appends [`rfc3339_with`] to `out`.
+fn write_rfc3339(out: &mut String, time: SystemTime, millis: bool) {
     let since = time
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
@@ -533,12 +547,17 @@ pub(crate) fn rfc3339_with(time: SystemTime, millis: bool) -> String {
     let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
     if !(0..=9999).contains(&year) {
         // Beyond four digits (never, from a clock): the general formatter.
-        return if millis {
+        use std::fmt::Write as _;
+        let _ = if millis {
             let ms = since.subsec_millis();
-            format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+            write!(
+                out,
+                "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z"
+            )
         } else {
-            format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+            write!(out, "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
         };
+        return;
     }
     // Digit by digit (every record is stamped: `format!` was a visible part of its cost).
     fn digits(out: &mut String, n: u64, width: u32, then: char) {
@@ -547,19 +566,17 @@ pub(crate) fn rfc3339_with(time: SystemTime, millis: bool) -> String {
         }
         out.push(then);
     }
-    let mut out = String::with_capacity(24);
-    digits(&mut out, year as u64, 4, '-');
-    digits(&mut out, month as u64, 2, '-');
-    digits(&mut out, day as u64, 2, 'T');
-    digits(&mut out, h, 2, ':');
-    digits(&mut out, m, 2, ':');
+    digits(out, year as u64, 4, '-');
+    digits(out, month as u64, 2, '-');
+    digits(out, day as u64, 2, 'T');
+    digits(out, h, 2, ':');
+    digits(out, m, 2, ':');
     if millis {
-        digits(&mut out, s, 2, '.');
-        digits(&mut out, u64::from(since.subsec_millis()), 3, 'Z');
+        digits(out, s, 2, '.');
+        digits(out, u64::from(since.subsec_millis()), 3, 'Z');
     } else {
-        digits(&mut out, s, 2, 'Z');
+        digits(out, s, 2, 'Z');
     }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1072,11 +1072,6 @@ impl Server {
         let method = request.method();
         let trace = crate::trace::TraceContext::from_meta(cx.meta()).and_then(Result::ok);
         let audit = &self.inner.audit;
-        // The arguments are copied for the audit trail only when there is one.
-        let subject = audit
-            .is_enabled()
-            .then(|| self.audit_subject(&request))
-            .flatten();
         // Metrics are labelled with registered tool names only.
         let tool = match &*request {
             ClientRequest::CallTool(p)
@@ -1092,22 +1087,26 @@ impl Server {
             }
             _ => None,
         };
-        let record = |kind| {
-            let mut r = AuditRecord::new(kind, method)
+        // One record serves twice: recorded as the request, then restamped and completed as
+        // the response (its principal, item, hashes and ids are the same: built once, not
+        // twice). Boxed: it is held across the call, and a request's future is moved whole.
+        let record = audit.is_enabled().then(|| {
+            let mut r = AuditRecord::new(AuditKind::Request, method)
                 .with_principal(cx.identity())
                 .with_request_id(cx.request_id().clone())
                 .with_trace(trace.as_ref());
             if let Some(id) = &cx.inner.session_id {
                 r = r.with_session_id(id.as_ref());
             }
-            if let Some(s) = &subject {
+            // What the request names, and the hash of its arguments (computed once).
+            if let Some(s) = self.audit_subject(&request) {
                 r = r.with_item(&s.item);
-                r.args_hash.clone_from(&s.args_hash);
+                r.args_hash = s.args_hash;
             }
-            r
-        };
-        if audit.is_enabled() {
-            audit.record(&record(AuditKind::Request));
+            Box::new(r)
+        });
+        if let Some(r) = &record {
+            audit.record(r);
         }
         let span = crate::trace::TraceContext::request_span(method, trace.as_ref());
         let work = self.dispatch(cx.clone(), request, binding);
@@ -1125,12 +1124,10 @@ impl Server {
             Ok(_) => (Outcome::Ok, None),
             Err(e) => (Outcome::Error, Some(i64::from(e.code.0))),
         };
-        if audit.is_enabled() {
-            audit.record(
-                &record(AuditKind::Response)
-                    .with_outcome(outcome, code)
-                    .with_latency(latency),
-            );
+        if let Some(mut r) = record {
+            r.kind = AuditKind::Response;
+            r.restamp();
+            audit.record(&r.with_outcome(outcome, code).with_latency(latency));
         }
         if let Some(tool) = tool {
             match &result {
