@@ -11,11 +11,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mcp_server::audit::{
     Audit, AuditKind, AuditRecord, AuditSink, Decision, JsonlSink, Outcome, hash_arguments,
 };
-use mcp_server::mcp_core::{JsonRpcMessage, RequestId};
+use mcp_server::mcp_core::RequestId;
 use mcp_server::types::{CallToolResult, ContentBlock, JsonObject, Tool};
 use mcp_server::{Context, Policy, Server, ToolHandler};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+
+mod common;
 
 fn records(c: &mut Criterion) {
     let arguments = serde_json::json!({ "a": 2, "b": 3, "note": "a short \"quoted\" note" });
@@ -127,19 +128,7 @@ fn calls(c: &mut Criterion) {
             ),
             _ => server,
         };
-        let (to_server, incoming) = mpsc::channel(16);
-        let (outgoing, mut from_server) = mpsc::channel(16);
-        rt.spawn(server.serve_channel(incoming, outgoing));
-        let request = JsonRpcMessage::from_json(CALL).expect("a request");
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                rt.block_on(async {
-                    to_server.send(request.clone()).await.expect("serving");
-                    let answer = from_server.recv().await.expect("an answer");
-                    black_box(answer)
-                })
-            });
-        });
+        common::bench_call(&mut group, &rt, name, server, CALL);
     }
     group.finish();
 }

@@ -3,14 +3,12 @@
 //! filters and with every built-in detector redacting (on text with no secret: the common
 //! case; and with a few secrets in it).
 
-use std::hint::black_box;
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcp_server::filter::{Action, Filters, Rule};
-use mcp_server::mcp_core::JsonRpcMessage;
 use mcp_server::types::{CallToolResult, ContentBlock, JsonObject, Tool};
 use mcp_server::{Context, Policy, Server, ToolHandler};
-use tokio::sync::mpsc;
+
+mod common;
 
 /// Returns its text.
 struct Report(String);
@@ -66,19 +64,7 @@ fn bench_filter(c: &mut Criterion) {
                 server =
                     server.filters(Filters::new(Rule::builtin(Action::Redact)).expect("compiles"));
             }
-            let (to_server, incoming) = mpsc::channel(16);
-            let (outgoing, mut from_server) = mpsc::channel(16);
-            rt.spawn(server.serve_channel(incoming, outgoing));
-            let request = JsonRpcMessage::from_json(CALL).expect("a request");
-            group.bench_function(name, |b| {
-                b.iter(|| {
-                    rt.block_on(async {
-                        to_server.send(request.clone()).await.expect("serving");
-                        let answer = from_server.recv().await.expect("an answer");
-                        black_box(answer)
-                    })
-                });
-            });
+            common::bench_call(&mut group, &rt, name, server, CALL);
         }
         group.finish();
     }
