@@ -384,6 +384,7 @@ macro_rules! dispatch_enum {
 
             /// Parses a method and its raw params. An unknown method gives -32601, params that do
             /// not fit the method give -32602.
+            #[inline]
             pub fn parse(method: &str, params: Option<&RawValue>) -> Result<Self, ErrorObject> {
                 $(
                     if method == <$marker as $trait>::METHOD {
@@ -397,6 +398,7 @@ macro_rules! dispatch_enum {
 
             /// Like [`Self::parse`], and also -32601 for a method that `version` does not have,
             /// whatever its params: a method the version lacks is unknown, not misused.
+            #[inline]
             pub fn parse_for(
                 version: ProtocolVersion,
                 method: &str,
@@ -420,6 +422,7 @@ macro_rules! dispatch_enum {
             }
 
             /// The params as raw JSON (`None` where there are none to send).
+            #[inline]
             pub fn params_raw(&self) -> Result<Option<Box<RawValue>>, serde_json::Error> {
                 let raw = match self {
                     $( $name::$variant(p) => to_raw(p)?, )*
