@@ -9,8 +9,9 @@
 //!
 //! Nothing is recorded until the application installs a recorder: with the `prometheus` feature,
 //! `install_prometheus(addr)` serves a Prometheus scrape endpoint; any other `metrics` recorder
-//! (an OpenTelemetry bridge, StatsD, ...) works the same way. Every function here is a few atomic operations once a
-//! recorder is installed, and nothing without one.
+//! (an OpenTelemetry bridge, StatsD, ...) works the same way. Every function here is a few atomic
+//! operations once a recorder is installed; without one, the metric's key is still built (the
+//! tool's name copied into its labels, then hashed) and dropped: about 0.1 µs a call.
 //!
 //! Label values come from the registry: pass only names of registered tools (an unknown name sent
 //! by a client would let it create series at will).
