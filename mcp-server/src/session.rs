@@ -84,6 +84,10 @@ pub(crate) struct Connection {
     revision: AtomicU64,
     #[cfg(feature = "http")]
     on_change: std::sync::OnceLock<OnChange>,
+    /// A stateless connection's protocol version, as the HTTP layer read it from the request's
+    /// `_meta` (which it reads as the engine does): the era is not peeked at again.
+    #[cfg(feature = "http")]
+    modern: Option<ProtocolVersion>,
 }
 
 impl Drop for Connection {
@@ -138,10 +142,15 @@ impl Connection {
     }
 
     /// A connection for one stateless (modern) request: no session state, and no messages
-    /// besides those of its requests, so no change notifications are forwarded.
+    /// besides those of its requests, so no change notifications are forwarded. `version` is
+    /// the supported modern version the request's `_meta` names, when the caller has read it
+    /// (`None`: the connection reads it, and answers an unsupported one).
     #[cfg(feature = "http")]
-    pub(crate) fn stateless(server: Server) -> Arc<Self> {
-        Self::build(server, None, 1, None)
+    pub(crate) fn stateless(server: Server, version: Option<ProtocolVersion>) -> Arc<Self> {
+        let mut conn = Self::build(server, None, 1, None);
+        Arc::get_mut(&mut conn).expect("not shared yet").modern =
+            version.filter(|v| v.era() == Era::Modern);
+        conn
     }
 
     fn build(
@@ -168,6 +177,8 @@ impl Connection {
             revision: AtomicU64::new(0),
             #[cfg(feature = "http")]
             on_change: std::sync::OnceLock::new(),
+            #[cfg(feature = "http")]
+            modern: None,
         })
     }
 
@@ -523,6 +534,20 @@ impl Connection {
         identity: Option<Identity>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let params = req.params.as_deref();
+        #[cfg(feature = "http")]
+        if let Some(version) = self.modern {
+            return self
+                .serve_modern(
+                    req.id,
+                    &req.method,
+                    params,
+                    version.as_str(),
+                    sink,
+                    cancel,
+                    identity,
+                )
+                .await;
+        }
         // The era from a borrowed peek at `_meta`; the `_meta` itself comes with the typed params.
         let requested = match params {
             None => None,

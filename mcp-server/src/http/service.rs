@@ -423,7 +423,31 @@ struct Peek<'a> {
     capabilities: bool,
     /// `name`, `uri`, `taskId` and `arguments`; a duplicated key leaves them all unread, and the
     /// request then fails both the `Mcp-Name` check and the engine's own parsing.
-    names: ParamsPeek<'a>,
+    names: Names<'a>,
+}
+
+/// The members of the params that headers repeat or that the checks read.
+#[derive(Default, Clone, Copy)]
+struct Names<'a> {
+    name: Option<&'a RawValue>,
+    uri: Option<&'a RawValue>,
+    task_id: Option<&'a RawValue>,
+    arguments: Option<&'a RawValue>,
+}
+
+/// The params in one pass: `_meta` read as [`MetaPeek`] reads it, and the [`Names`].
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(rename = "_meta", borrow, default)]
+    meta: Option<MetaPeek<'a>>,
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    uri: Option<&'a RawValue>,
+    #[serde(rename = "taskId", borrow, default)]
+    task_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -438,13 +462,17 @@ impl<'a> Peek<'a> {
         let Some(params) = params else {
             return Ok(Peek::default());
         };
-        if let Ok(names) = serde_json::from_str::<ParamsPeek<'a>>(params.get())
-            && let Ok(meta) = MetaPeek::of_meta(names.meta)
-        {
+        if let Ok(fields) = serde_json::from_str::<Fields<'a>>(params.get()) {
+            let meta = fields.meta.unwrap_or_default();
             return Ok(Peek {
                 version: meta.protocol_version(),
                 capabilities: meta.has_client_capabilities(),
-                names,
+                names: Names {
+                    name: fields.name,
+                    uri: fields.uri,
+                    task_id: fields.task_id,
+                    arguments: fields.arguments,
+                },
             });
         }
         // A duplicated key or an unreadable `_meta`: each read on its own, as documented above.
@@ -452,12 +480,18 @@ impl<'a> Peek<'a> {
             .map_err(|e| ErrorObject::invalid_params(format!("invalid params: {e}")))?
             .meta
             .unwrap_or_default();
+        let names = serde_json::from_str::<ParamsPeek<'a>>(params.get()).unwrap_or_default();
         Ok(Peek {
             version: meta.protocol_version().map(|v| Cow::Owned(v.to_owned())),
             capabilities: meta
                 .get_raw(mcp_core::meta::keys::CLIENT_CAPABILITIES)
                 .is_some_and(Value::is_object),
-            names: serde_json::from_str(params.get()).unwrap_or_default(),
+            names: Names {
+                name: names.name,
+                uri: names.uri,
+                task_id: names.task_id,
+                arguments: names.arguments,
+            },
         })
     }
 
@@ -1000,8 +1034,8 @@ impl Shared {
         if let Some(version) = mirrored.version {
             // The engine answers an unsupported version with -32022; a supported one must come
             // with the client's capabilities.
-            let supported = ProtocolVersion::parse(version).is_some_and(|v| v.era() == Era::Modern);
-            if supported && !peek.has_capabilities() {
+            let supported = ProtocolVersion::parse(version).filter(|v| v.era() == Era::Modern);
+            if supported.is_some() && !peek.has_capabilities() {
                 return rpc_error(
                     StatusCode::BAD_REQUEST,
                     Some(req.id),
@@ -1011,7 +1045,7 @@ impl Shared {
                     )),
                 );
             }
-            return self.modern(req, identity).await;
+            return self.modern(req, supported, identity).await;
         }
         if modern_header(headers) {
             return rpc_error(
@@ -1073,14 +1107,16 @@ impl Shared {
     }
 
     /// A modern request: no session; the response stream is the request's lifetime.
+    /// `version`: the supported version `_meta` names (`None`: one the engine refuses).
     async fn modern(
         self: &Arc<Self>,
         req: JsonRpcRequest,
+        version: Option<ProtocolVersion>,
         identity: Option<Identity>,
     ) -> Response<Body> {
         let id = req.id.clone();
         let long_lived = req.method == SubscriptionsListen::METHOD;
-        let conn = Connection::stateless(self.server.clone());
+        let conn = Connection::stateless(self.server.clone(), version);
         let cancel = CancelOnDrop(conn.clone());
         let (tx, mut rx) = mpsc::channel(self.config.event_buffer);
         conn.handle_as(JsonRpcMessage::Request(req), Sink::new(tx), identity)
