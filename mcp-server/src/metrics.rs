@@ -61,11 +61,13 @@ pub fn describe() {
 /// duration.
 pub fn record_call(tool: &str, outcome: Outcome, latency: Duration) {
     let outcome = outcome.as_str();
-    ::metrics::counter!(CALLS, "tool" => tool.to_owned(), "outcome" => outcome).increment(1);
+    // One copy of the name, shared by the keys.
+    let tool = ::metrics::SharedString::from_shared(std::sync::Arc::<str>::from(tool));
+    ::metrics::counter!(CALLS, "tool" => tool.clone(), "outcome" => outcome).increment(1);
     if outcome != Outcome::Ok.as_str() {
-        ::metrics::counter!(ERRORS, "tool" => tool.to_owned(), "outcome" => outcome).increment(1);
+        ::metrics::counter!(ERRORS, "tool" => tool.clone(), "outcome" => outcome).increment(1);
     }
-    ::metrics::histogram!(DURATION, "tool" => tool.to_owned(), "outcome" => outcome)
+    ::metrics::histogram!(DURATION, "tool" => tool, "outcome" => outcome)
         .record(latency.as_secs_f64());
 }
 

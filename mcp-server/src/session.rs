@@ -409,11 +409,15 @@ impl Connection {
         let cancel = self.shutdown.child_token();
         let id = req.id.clone();
         let slot = self.next_slot.fetch_add(1, Ordering::Relaxed) as u64;
-        if let Some((_, old)) = self
-            .inflight
-            .lock()
-            .expect("not poisoned")
-            .insert(id.clone(), (slot, cancel.clone()))
+        // A stateless connection gets its one request and nothing else (a modern request is
+        // cancelled by closing its stream, which closes the connection): no id to look up.
+        let by_id = self.sink.is_some();
+        if by_id
+            && let Some((_, old)) = self
+                .inflight
+                .lock()
+                .expect("not poisoned")
+                .insert(id.clone(), (slot, cancel.clone()))
         {
             // A client reusing an id in flight: the earlier request can no longer be cancelled
             // by id, so it is cancelled now rather than left unreachable.
@@ -436,7 +440,7 @@ impl Connection {
                 r = AssertUnwindSafe(work).catch_unwind() => Some(r),
                 () = cancel.cancelled() => None,
             };
-            {
+            if by_id {
                 let mut inflight = this.inflight.lock().expect("not poisoned");
                 if inflight.get(&id).is_some_and(|(s, _)| *s == slot) {
                     inflight.remove(&id);
