@@ -423,19 +423,11 @@ struct Peek<'a> {
     capabilities: bool,
     /// `name`, `uri`, `taskId` and `arguments`; a duplicated key leaves them all unread, and the
     /// request then fails both the `Mcp-Name` check and the engine's own parsing.
-    names: Names<'a>,
+    names: ParamsPeek<'a>,
 }
 
-/// The members of the params that headers repeat or that the checks read.
-#[derive(Default, Clone, Copy)]
-struct Names<'a> {
-    name: Option<&'a RawValue>,
-    uri: Option<&'a RawValue>,
-    task_id: Option<&'a RawValue>,
-    arguments: Option<&'a RawValue>,
-}
-
-/// The params in one pass: `_meta` read as [`MetaPeek`] reads it, and the [`Names`].
+/// The params in one pass: `_meta` read as [`MetaPeek`] reads it, and the members of
+/// [`ParamsPeek`] (which reads `_meta` raw, to be read again).
 #[derive(Deserialize)]
 struct Fields<'a> {
     #[serde(rename = "_meta", borrow, default)]
@@ -464,15 +456,15 @@ impl<'a> Peek<'a> {
         };
         if let Ok(fields) = serde_json::from_str::<Fields<'a>>(params.get()) {
             let meta = fields.meta.unwrap_or_default();
+            let mut names = ParamsPeek::default();
+            names.name = fields.name;
+            names.uri = fields.uri;
+            names.task_id = fields.task_id;
+            names.arguments = fields.arguments;
             return Ok(Peek {
                 version: meta.protocol_version(),
                 capabilities: meta.has_client_capabilities(),
-                names: Names {
-                    name: fields.name,
-                    uri: fields.uri,
-                    task_id: fields.task_id,
-                    arguments: fields.arguments,
-                },
+                names,
             });
         }
         // A duplicated key or an unreadable `_meta`: each read on its own, as documented above.
@@ -480,18 +472,12 @@ impl<'a> Peek<'a> {
             .map_err(|e| ErrorObject::invalid_params(format!("invalid params: {e}")))?
             .meta
             .unwrap_or_default();
-        let names = serde_json::from_str::<ParamsPeek<'a>>(params.get()).unwrap_or_default();
         Ok(Peek {
             version: meta.protocol_version().map(|v| Cow::Owned(v.to_owned())),
             capabilities: meta
                 .get_raw(mcp_core::meta::keys::CLIENT_CAPABILITIES)
                 .is_some_and(Value::is_object),
-            names: Names {
-                name: names.name,
-                uri: names.uri,
-                task_id: names.task_id,
-                arguments: names.arguments,
-            },
+            names: serde_json::from_str(params.get()).unwrap_or_default(),
         })
     }
 
