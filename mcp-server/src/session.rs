@@ -424,6 +424,53 @@ impl Connection {
             old.cancel();
         }
         let this = self.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let message = this
+                .answer(req, sink.clone(), cancel.clone(), identity)
+                .await;
+            if by_id {
+                let mut inflight = this.inflight.lock().expect("not poisoned");
+                if inflight.get(&id).is_some_and(|(s, _)| *s == slot) {
+                    inflight.remove(&id);
+                }
+            }
+            if let Some(message) = message
+                && !cancel.is_cancelled()
+            {
+                sink.send_reliable(message).await;
+            }
+        });
+    }
+
+    /// Serves a stateless connection's one request in the caller's task, to its answer (`None`:
+    /// cancelled). What it says before answering goes to `sink`; a handler's panic is answered
+    /// as an internal error. The future owns what it needs, so that a caller can hand the rest
+    /// of it to a task of its own.
+    #[cfg(feature = "http")]
+    pub(crate) async fn serve_here(
+        self: Arc<Self>,
+        req: JsonRpcRequest,
+        sink: Sink,
+        identity: Option<Identity>,
+    ) -> Option<JsonRpcMessage> {
+        let Ok(_permit) = self.limit.acquire().await else {
+            return None;
+        };
+        let cancel = self.shutdown.child_token();
+        self.answer(req, sink, cancel, identity).await
+    }
+
+    /// A request's answer (`None`: cancelled, or nothing to answer): its work raced against
+    /// `cancel`, and a handler's panic answered as an internal error (and audited).
+    async fn answer(
+        self: &Arc<Self>,
+        req: JsonRpcRequest,
+        sink: Sink,
+        cancel: CancellationToken,
+        identity: Option<Identity>,
+    ) -> Option<JsonRpcMessage> {
+        let id = req.id.clone();
         // What the audit record of a panic names (copied only when there is an audit trail).
         let audited = self
             .server
@@ -431,53 +478,39 @@ impl Connection {
             .audit
             .is_enabled()
             .then(|| (req.method.clone(), identity.clone()));
-        tokio::spawn(async move {
-            let _permit = permit;
-            // Boxed: the task then holds a pointer, not the request's several-kilobyte future
-            // (which the runtime would copy into the task and move again when it completes).
-            let work = Box::pin(this.serve(req, sink.clone(), cancel.clone(), identity));
-            let outcome = tokio::select! {
-                r = AssertUnwindSafe(work).catch_unwind() => Some(r),
-                () = cancel.cancelled() => None,
-            };
-            if by_id {
-                let mut inflight = this.inflight.lock().expect("not poisoned");
-                if inflight.get(&id).is_some_and(|(s, _)| *s == slot) {
-                    inflight.remove(&id);
+        // Boxed: the caller then holds a pointer, not the request's several-kilobyte future
+        // (which a task would copy in, and move again when it completes).
+        let work = Box::pin(self.serve(req, sink, cancel.clone(), identity));
+        let outcome = tokio::select! {
+            r = AssertUnwindSafe(work).catch_unwind() => r,
+            // Cancelled: no response at all.
+            () = cancel.cancelled() => return None,
+        };
+        match outcome {
+            Ok(message) => message,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(request = %id, panic = %what, "a handler panicked");
+                if let Some((method, identity)) = audited {
+                    // The request's own response record was never written: this is it. The
+                    // panic's message stays in the log (it may hold anything).
+                    let error = ErrorCode::INTERNAL_ERROR;
+                    let r = self
+                        .audit_record(AuditKind::Response, &id, &method, identity.as_ref())
+                        .with_outcome(Outcome::Error, Some(i64::from(error.0)))
+                        .with_reason("the handler panicked");
+                    self.server.inner.audit.record(&r);
                 }
+                Some(error_message(
+                    id,
+                    ErrorObject::internal_error("internal error: the handler panicked"),
+                ))
             }
-            let message = match outcome {
-                // Cancelled: no response at all.
-                None => return,
-                Some(Ok(Some(message))) => message,
-                Some(Ok(None)) => return,
-                Some(Err(panic)) => {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
-                    tracing::error!(request = %id, panic = %what, "a handler panicked");
-                    if let Some((method, identity)) = audited {
-                        // The request's own response record was never written: this is it. The
-                        // panic's message stays in the log (it may hold anything).
-                        let error = ErrorCode::INTERNAL_ERROR;
-                        let r = this
-                            .audit_record(AuditKind::Response, &id, &method, identity.as_ref())
-                            .with_outcome(Outcome::Error, Some(i64::from(error.0)))
-                            .with_reason("the handler panicked");
-                        this.server.inner.audit.record(&r);
-                    }
-                    error_message(
-                        id,
-                        ErrorObject::internal_error("internal error: the handler panicked"),
-                    )
-                }
-            };
-            if !cancel.is_cancelled() {
-                sink.send_reliable(message).await;
-            }
-        });
+        }
     }
 
     fn notification(&self, n: JsonRpcNotification) {
