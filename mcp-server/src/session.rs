@@ -406,35 +406,16 @@ impl Connection {
         permit: OwnedSemaphorePermit,
         identity: Option<Identity>,
     ) {
-        let cancel = self.shutdown.child_token();
-        let id = req.id.clone();
-        let slot = self.next_slot.fetch_add(1, Ordering::Relaxed) as u64;
-        // A stateless connection gets its one request and nothing else (a modern request is
-        // cancelled by closing its stream, which closes the connection): no id to look up.
-        let by_id = self.sink.is_some();
-        if by_id
-            && let Some((_, old)) = self
-                .inflight
-                .lock()
-                .expect("not poisoned")
-                .insert(id.clone(), (slot, cancel.clone()))
-        {
-            // A client reusing an id in flight: the earlier request can no longer be cancelled
-            // by id, so it is cancelled now rather than left unreachable.
-            old.cancel();
-        }
+        // Entered before the task runs: a cancellation read right behind the request finds it.
+        let (cancel, slot) = self.enter(&req.id);
         let this = self.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let id = req.id.clone();
             let message = this
                 .answer(req, sink.clone(), cancel.clone(), identity)
                 .await;
-            if by_id {
-                let mut inflight = this.inflight.lock().expect("not poisoned");
-                if inflight.get(&id).is_some_and(|(s, _)| *s == slot) {
-                    inflight.remove(&id);
-                }
-            }
+            this.leave(&id, slot);
             if let Some(message) = message
                 && !cancel.is_cancelled()
             {
@@ -443,10 +424,42 @@ impl Connection {
         });
     }
 
-    /// Serves a stateless connection's one request in the caller's task, to its answer (`None`:
-    /// cancelled). What it says before answering goes to `sink`; a handler's panic is answered
-    /// as an internal error. The future owns what it needs, so that a caller can hand the rest
-    /// of it to a task of its own.
+    /// A request's cancellation token, and the slot it has among the requests in flight when
+    /// the client can cancel it by id (`None`: a stateless connection, which gets its one
+    /// request and nothing else; a modern request is cancelled by closing its stream, which
+    /// closes the connection).
+    fn enter(&self, id: &RequestId) -> (CancellationToken, Option<u64>) {
+        let cancel = self.shutdown.child_token();
+        if self.sink.is_none() {
+            return (cancel, None);
+        }
+        let slot = self.next_slot.fetch_add(1, Ordering::Relaxed) as u64;
+        if let Some((_, old)) = self
+            .inflight
+            .lock()
+            .expect("not poisoned")
+            .insert(id.clone(), (slot, cancel.clone()))
+        {
+            // A client reusing an id in flight: the earlier request can no longer be cancelled
+            // by id, so it is cancelled now rather than left unreachable.
+            old.cancel();
+        }
+        (cancel, Some(slot))
+    }
+
+    /// The request [`enter`](Self::enter)ed in `slot` is over.
+    fn leave(&self, id: &RequestId, slot: Option<u64>) {
+        let Some(slot) = slot else { return };
+        let mut inflight = self.inflight.lock().expect("not poisoned");
+        if inflight.get(id).is_some_and(|(s, _)| *s == slot) {
+            inflight.remove(id);
+        }
+    }
+
+    /// Serves a request in the caller's task, to its answer (`None`: cancelled). What it says
+    /// before answering goes to `sink`; a handler's panic is answered as an internal error.
+    /// The future owns what it needs, so that a caller can hand the rest of it to a task of
+    /// its own; dropped before it answers, the request stops there, as if cancelled.
     #[cfg(feature = "http")]
     pub(crate) async fn serve_here(
         self: Arc<Self>,
@@ -454,11 +467,20 @@ impl Connection {
         sink: Sink,
         identity: Option<Identity>,
     ) -> Option<JsonRpcMessage> {
+        /// Leaves the requests in flight however the request ends.
+        struct Leave<'a>(&'a Connection, RequestId, Option<u64>);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.leave(&self.1, self.2);
+            }
+        }
         let Ok(_permit) = self.limit.acquire().await else {
             return None;
         };
-        let cancel = self.shutdown.child_token();
-        self.answer(req, sink, cancel, identity).await
+        let (cancel, slot) = self.enter(&req.id);
+        let _leave = Leave(&self, req.id.clone(), slot);
+        let message = self.answer(req, sink, cancel.clone(), identity).await;
+        message.filter(|_| !cancel.is_cancelled())
     }
 
     /// A request's answer (`None`: cancelled, or nothing to answer): its work raced against

@@ -409,6 +409,47 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// A request served in a response's task that goes on in a task of its own if the response is
+/// dropped before the request answers.
+struct Detached(Option<BoxFuture<'static, Option<JsonRpcMessage>>>);
+
+impl Detached {
+    fn new(work: impl Future<Output = Option<JsonRpcMessage>> + Send + 'static) -> Self {
+        Detached(Some(Box::pin(work)))
+    }
+
+    /// The rest of the request, to run elsewhere (`None` once it answered).
+    fn take(&mut self) -> Option<BoxFuture<'static, Option<JsonRpcMessage>>> {
+        self.0.take()
+    }
+}
+
+impl Future for Detached {
+    type Output = Option<JsonRpcMessage>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let Some(work) = self.0.as_mut() else {
+            return std::task::Poll::Pending;
+        };
+        let answer = std::task::ready!(work.as_mut().poll(cx));
+        self.0 = None;
+        std::task::Poll::Ready(answer)
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(work) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(work);
+        }
+    }
+}
+
 /// What the handlers need of a request's params, read before dispatch, borrowed from the
 /// request's text.
 ///
@@ -1271,41 +1312,69 @@ impl Shared {
             self.config.sse_retry,
         );
         let (tx, mut rx) = mpsc::channel(self.config.event_buffer);
-        session
-            .conn
-            .handle_as(
-                JsonRpcMessage::Request(req),
-                Sink::with_stream(tx, early.clone()),
-                identity,
-            )
-            .await;
-        let (first, close) = match mode {
-            ResponseMode::Sse => (None, None),
+        let sink = Sink::with_stream(tx, early.clone());
+        // Served here, in the response's own task, until it answers or says something that
+        // needs a stream first (see `modern`). A legacy request outlives its response: if the
+        // response is dropped first, the request goes on in a task of its own, and keeps its
+        // session from expiring meanwhile.
+        let mut work = {
+            let running = session.busy();
+            let serve = session.conn.clone().serve_here(req, sink.clone(), identity);
+            Detached::new(async move {
+                let answer = serve.await;
+                drop(running);
+                answer
+            })
+        };
+        let mut first = None;
+        let mut answered = None;
+        let mut close = None;
+        match mode {
+            ResponseMode::Sse => {}
             ResponseMode::Json => loop {
-                match self.recv(&mut rx).await {
-                    Some(m) if is_final(&m, &id) => return self.answer(&m, false),
-                    Some(m) => {
-                        session.standalone.record(&m, false).await;
+                tokio::select! {
+                    biased;
+                    m = self.recv(&mut rx) => match m {
+                        // To the session's standalone stream: this response carries one object.
+                        Some(m) => {
+                            session.standalone.record(&m, false).await;
+                        }
+                        None => return unavailable(Some(id), "the server is shutting down"),
+                    },
+                    m = &mut work => {
+                        while let Ok(said) = rx.try_recv() {
+                            session.standalone.record(&said, false).await;
+                        }
+                        return match m {
+                            Some(m) => self.answer(&m, false),
+                            // Cancelled: nothing to answer.
+                            None => empty_stream(),
+                        };
                     }
-                    None if self.abort.is_cancelled() => {
-                        return unavailable(Some(id), "the server is shutting down");
-                    }
-                    None => return empty_stream(),
                 }
             },
             ResponseMode::Auto => tokio::select! {
                 biased;
                 m = self.recv(&mut rx) => match m {
-                    Some(m) if is_final(&m, &id) => return self.answer(&m, false),
-                    Some(m) => (Some(m), None),
-                    None if self.abort.is_cancelled() => {
-                        return unavailable(Some(id), "the server is shutting down");
-                    }
-                    None => return empty_stream(),
+                    Some(m) => first = Some(m),
+                    None => return unavailable(Some(id), "the server is shutting down"),
                 },
-                retry = early.requested() => (None, Some(retry)),
+                retry = early.requested() => close = Some(retry),
+                m = &mut work => match rx.try_recv() {
+                    // What it said before it answered arrives first, on the stream.
+                    Ok(said) => {
+                        first = Some(said);
+                        answered = Some(m);
+                    }
+                    Err(_) => {
+                        return match m {
+                            Some(m) => self.answer(&m, false),
+                            None => empty_stream(),
+                        };
+                    }
+                },
             },
-        };
+        }
         let log = session.open_stream(self.config.event_buffer);
         let mut reader = log.attach(None);
         if resumes(&session) {
@@ -1321,8 +1390,19 @@ impl Shared {
         let running = session.busy();
         let conn = session.conn.clone();
         let fed = log.clone();
+        let rest = work.take();
         tokio::spawn(async move {
-            sse::pump(rx, fed, Some(id), conn, Some(early)).await;
+            let rest = async move {
+                let last = match (answered, rest) {
+                    (Some(m), _) => m,
+                    (None, Some(rest)) => rest.await,
+                    (None, None) => None,
+                };
+                if let Some(m) = last {
+                    sink.send_reliable(m).await;
+                }
+            };
+            tokio::join!(rest, sse::pump(rx, fed, Some(id), conn, Some(early)));
             drop(running);
         });
         let forget = {
