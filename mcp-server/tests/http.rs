@@ -890,6 +890,34 @@ async fn legacy_disconnect_does_not_cancel_but_cancelled_does() {
     assert!(h.probe.cancelled.load(Ordering::SeqCst));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_request_outlives_a_response_dropped_before_anything_was_said() {
+    // Served in the response's own task until it says something: a response dropped before
+    // that leaves the request running, still cancellable by id.
+    let h = Harness::start(HttpConfig::new()).await;
+    let session = h.initialize(LEGACY, json!({}), "impatient").await;
+    let gave_up = h
+        .legacy(&session, &tool_call(9, "wait", json!({})))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()));
+    let r = h
+        .legacy(&session, &tool_call(10, "echo", json!({"text": "x"})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer(r).await["result"]["content"][0]["text"], "x");
+    assert!(!h.probe.cancelled.load(Ordering::SeqCst));
+
+    let cancel =
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}});
+    let r = h.legacy(&session, &cancel).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    signalled("the cancellation", &h.probe.cancelled_event).await;
+    assert!(h.probe.cancelled.load(Ordering::SeqCst));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Modern requests.
 
