@@ -429,10 +429,11 @@ impl Connection {
     /// request and nothing else; a modern request is cancelled by closing its stream, which
     /// closes the connection).
     fn enter(&self, id: &RequestId) -> (CancellationToken, Option<u64>) {
-        let cancel = self.shutdown.child_token();
         if self.sink.is_none() {
-            return (cancel, None);
+            // Its one request ends with the connection, and the connection with it.
+            return (self.shutdown.clone(), None);
         }
+        let cancel = self.shutdown.child_token();
         let slot = self.next_slot.fetch_add(1, Ordering::Relaxed) as u64;
         if let Some((_, old)) = self
             .inflight

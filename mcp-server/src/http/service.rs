@@ -1128,6 +1128,7 @@ impl Shared {
     /// Waits for a message of the request, unless everything is being shut down.
     async fn recv(&self, rx: &mut mpsc::Receiver<JsonRpcMessage>) -> Option<JsonRpcMessage> {
         tokio::select! {
+            biased;
             m = rx.recv() => m,
             () = self.abort.cancelled() => None,
         }
