@@ -337,7 +337,8 @@ impl Connection {
     }
 
     /// Handles one incoming message. A request waits for a free slot (back-pressure on the
-    /// reader), then runs on its own task; its messages and its response go to `sink`.
+    /// reader), then starts in the caller's task and, once it waits for anything, goes on in a
+    /// task of its own; its messages and its response go to `sink`.
     pub(crate) async fn handle(self: &Arc<Self>, message: JsonRpcMessage, sink: Sink) {
         let identity = self.identity.clone();
         self.handle_as(message, sink, identity).await;
@@ -367,7 +368,16 @@ impl Connection {
                 let Ok(permit) = self.limit.clone().acquire_owned().await else {
                     return;
                 };
-                self.spawn_request(req, sink, permit, identity);
+                let mut request = self.request(req, sink, permit, identity);
+                // Started here: a request that answers without waiting for anything (most do)
+                // costs no task of its own; one that waits goes on in a task.
+                let answered = std::future::poll_fn(|cx| {
+                    std::task::Poll::Ready(request.as_mut().poll(cx).is_ready())
+                })
+                .await;
+                if !answered {
+                    tokio::spawn(request);
+                }
             }
             other => self.deliver(other),
         }
@@ -399,17 +409,18 @@ impl Connection {
         }
     }
 
-    fn spawn_request(
+    /// A request to its response, sent to `sink`. Entered among the requests in flight before
+    /// it first runs, so that a cancellation read right behind it finds it.
+    fn request(
         self: &Arc<Self>,
         req: JsonRpcRequest,
         sink: Sink,
         permit: OwnedSemaphorePermit,
         identity: Option<Identity>,
-    ) {
-        // Entered before the task runs: a cancellation read right behind the request finds it.
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
         let (cancel, slot) = self.enter(&req.id);
         let this = self.clone();
-        tokio::spawn(async move {
+        Box::pin(async move {
             let _permit = permit;
             let id = req.id.clone();
             let message = this
@@ -421,7 +432,7 @@ impl Connection {
             {
                 sink.send_reliable(message).await;
             }
-        });
+        })
     }
 
     /// A request's cancellation token, and the slot it has among the requests in flight when
