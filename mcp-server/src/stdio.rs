@@ -52,7 +52,8 @@ impl Server {
                 )
             {
                 // On a worker of the runtime, not the thread that blocks on `main`'s future:
-                // the requests it spawns then start on the same worker, without waking another.
+                // the requests it starts run there, and those that go on in tasks of their own
+                // start on the same worker, without waking another.
                 return tokio::spawn(self.serve_io_boxed(
                     Box::new(reader),
                     Box::new(writer),
