@@ -357,10 +357,7 @@ impl Connection {
             // right behind `initialize` (without waiting for its answer) find the session.
             JsonRpcMessage::Request(req) if req.method == messages::Initialize::METHOD => {
                 let cancel = self.shutdown.child_token();
-                // Boxed: a request's future is several kilobytes, and inline it would make every
-                // caller of `handle_as` (each HTTP request) that large, copied at each move.
-                let serve = Box::pin(self.serve(req, sink.clone(), cancel, identity));
-                if let Some(answer) = serve.await {
+                if let Some(answer) = self.answer(req, sink.clone(), cancel, identity).await {
                     sink.send_reliable(answer).await;
                 }
             }
@@ -514,14 +511,21 @@ impl Connection {
             .then(|| (req.method.clone(), identity.clone()));
         // Boxed: the caller then holds a pointer, not the request's several-kilobyte future
         // (which a task would copy in, and move again when it completes).
-        let work = Box::pin(self.serve(req, sink, cancel.clone(), identity));
+        let work = Box::pin(self.serve_inner(req, sink, cancel.clone(), identity));
         let outcome = tokio::select! {
             r = AssertUnwindSafe(work).catch_unwind() => r,
             // Cancelled: no response at all.
             () = cancel.cancelled() => return None,
         };
+        if cancel.is_cancelled() {
+            return None;
+        }
         match outcome {
-            Ok(message) => message,
+            Ok(Ok(raw)) => Some(JsonRpcMessage::Response(JsonRpcResponse {
+                id,
+                result: raw,
+            })),
+            Ok(Err(e)) => Some(error_message(id, e)),
             Err(panic) => {
                 let what = panic
                     .downcast_ref::<&str>()
@@ -578,25 +582,7 @@ impl Connection {
         }
     }
 
-    /// Serves one request; `None` means no response (the request was cancelled).
-    async fn serve(
-        self: &Arc<Self>,
-        req: JsonRpcRequest,
-        sink: Sink,
-        cancel: CancellationToken,
-        identity: Option<Identity>,
-    ) -> Option<JsonRpcMessage> {
-        let id = req.id.clone();
-        let result = self.serve_inner(req, sink, cancel.clone(), identity).await;
-        if cancel.is_cancelled() {
-            return None;
-        }
-        Some(match result {
-            Ok(raw) => JsonRpcMessage::Response(JsonRpcResponse { id, result: raw }),
-            Err(e) => error_message(id, e),
-        })
-    }
-
+    /// Serves one request by its era: modern `_meta`, `initialize`, or the legacy session.
     async fn serve_inner(
         self: &Arc<Self>,
         req: JsonRpcRequest,

@@ -860,6 +860,25 @@ async fn a_request_may_close_its_connection_and_answer_on_the_resumed_stream() {
     );
 }
 
+/// The session's other requests go on while request `id` (of the `wait` tool) still runs, until
+/// `notifications/cancelled` names it.
+async fn still_running_until_cancelled(h: &Harness, session: &str, id: i64) {
+    let r = h
+        .legacy(session, &tool_call(id + 1, "echo", json!({"text": "x"})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer(r).await["result"]["content"][0]["text"], "x");
+    assert!(!h.probe.cancelled.load(Ordering::SeqCst));
+
+    let cancel =
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": id}});
+    let r = h.legacy(session, &cancel).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    signalled("the cancellation", &h.probe.cancelled_event).await;
+    assert!(h.probe.cancelled.load(Ordering::SeqCst));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_disconnect_does_not_cancel_but_cancelled_does() {
     let h = Harness::start(HttpConfig::new()).await;
@@ -873,21 +892,7 @@ async fn legacy_disconnect_does_not_cancel_but_cancelled_does() {
         "notifications/progress"
     );
     drop(sse);
-    // The session's other requests go on meanwhile, and the waiting one is still running.
-    let r = h
-        .legacy(&session, &tool_call(10, "echo", json!({"text": "x"})))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer(r).await["result"]["content"][0]["text"], "x");
-    assert!(!h.probe.cancelled.load(Ordering::SeqCst));
-
-    let cancel =
-        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}});
-    let r = h.legacy(&session, &cancel).send().await.unwrap();
-    assert_eq!(r.status(), 202);
-    signalled("the cancellation", &h.probe.cancelled_event).await;
-    assert!(h.probe.cancelled.load(Ordering::SeqCst));
+    still_running_until_cancelled(&h, &session, 9).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -902,20 +907,7 @@ async fn legacy_request_outlives_a_response_dropped_before_anything_was_said() {
         .send()
         .await;
     assert!(gave_up.is_err_and(|e| e.is_timeout()));
-    let r = h
-        .legacy(&session, &tool_call(10, "echo", json!({"text": "x"})))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer(r).await["result"]["content"][0]["text"], "x");
-    assert!(!h.probe.cancelled.load(Ordering::SeqCst));
-
-    let cancel =
-        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}});
-    let r = h.legacy(&session, &cancel).send().await.unwrap();
-    assert_eq!(r.status(), 202);
-    signalled("the cancellation", &h.probe.cancelled_event).await;
-    assert!(h.probe.cancelled.load(Ordering::SeqCst));
+    still_running_until_cancelled(&h, &session, 9).await;
 }
 
 // ---------------------------------------------------------------------------------------------
