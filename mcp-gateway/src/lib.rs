@@ -352,16 +352,21 @@ struct Syncer {
     registered: Mutex<Registered>,
 }
 
-/// Makes `current` equal to `wanted`: removes what went or changed, adds what came or changed.
+/// Makes `current` equal to `wanted`: removes what went or changed, adds what came or changed,
+/// in `wanted`'s order (the host's: upstreams as configured, each one's items as it lists them),
+/// so that the front lists items in the same order in every process.
 fn reconcile<T: PartialEq + Clone>(
     current: &mut HashMap<String, T>,
     wanted: Vec<(String, T)>,
     remove: impl Fn(&str),
     add: impl Fn(T) -> bool,
 ) {
-    let wanted: HashMap<String, T> = wanted.into_iter().collect();
+    let by_name: HashMap<&str, &T> = wanted
+        .iter()
+        .map(|(name, item)| (name.as_str(), item))
+        .collect();
     current.retain(|name, item| {
-        let keep = wanted.get(name) == Some(item);
+        let keep = by_name.get(name.as_str()) == Some(&&*item);
         if !keep {
             remove(name);
         }

@@ -1694,3 +1694,35 @@ async fn replicas_sharing_a_store_keep_one_rate_limit_and_fail_closed_without_it
         3
     );
 }
+
+#[tokio::test]
+async fn the_front_lists_items_in_the_upstreams_order() {
+    // Upstreams as configured, each one's tools as it lists them: the same order in every
+    // process (a client that takes the first tool, as the conformance suite does, gets the same
+    // one each time).
+    let s = gateway(
+        r#"
+[[rules]]
+tools = ["*"]
+approval = "none"
+"#,
+    )
+    .await;
+    let c = client(&s.gateway, Some(Identity::configured("ann"))).await;
+    let names: Vec<String> = c
+        .list_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "fs__read_file",
+            "fs__write_file",
+            "fs__delete_file",
+            "web__fetch"
+        ]
+    );
+}
