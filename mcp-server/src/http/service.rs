@@ -1156,8 +1156,8 @@ impl Shared {
         };
         // The request is served here, in the response's own task, until it answers or says
         // something that needs a stream first; only a stream's request goes on in a task of its
-        // own. (A task per request, and its answer handed over through the channel, cost a
-        // modern call more than anything else on the way.)
+        // own. (A task per request, and its answer handed over through the channel, cost about
+        // 1.5 µs a call in process, and woke the other runtime worker.)
         let mut first = None;
         let mut answered = None;
         if mode != ResponseMode::Sse {
