@@ -357,7 +357,10 @@ impl Connection {
             // right behind `initialize` (without waiting for its answer) find the session.
             JsonRpcMessage::Request(req) if req.method == messages::Initialize::METHOD => {
                 let cancel = self.shutdown.child_token();
-                if let Some(answer) = self.answer(req, sink.clone(), cancel, identity).await {
+                // Boxed: inline, the request's future would make every caller of `handle_as`
+                // that large.
+                let answer = Box::pin(self.answer(req, sink.clone(), cancel, identity));
+                if let Some(answer) = answer.await {
                     sink.send_reliable(answer).await;
                 }
             }
@@ -509,9 +512,10 @@ impl Connection {
             .audit
             .is_enabled()
             .then(|| (req.method.clone(), identity.clone()));
-        // Boxed: the caller then holds a pointer, not the request's several-kilobyte future
-        // (which a task would copy in, and move again when it completes).
-        let work = Box::pin(self.serve_inner(req, sink, cancel.clone(), identity));
+        // Not boxed here: every caller boxes this future whole (a request's future is several
+        // kilobytes, copied at each move otherwise), so a second box would be one more
+        // allocation per request.
+        let work = self.serve_inner(req, sink, cancel.clone(), identity);
         let outcome = tokio::select! {
             r = AssertUnwindSafe(work).catch_unwind() => r,
             // Cancelled: no response at all.
