@@ -184,14 +184,18 @@ async fn client_with(
     c.connect().await.expect("the client connects")
 }
 
-async fn listed(c: &Client) -> Vec<String> {
-    let mut names: Vec<String> = c
-        .list_tools()
+/// The tools `c` may see, in the order listed.
+async fn listed_in_order(c: &Client) -> Vec<String> {
+    c.list_tools()
         .await
         .unwrap()
         .into_iter()
         .map(|t| t.name)
-        .collect();
+        .collect()
+}
+
+async fn listed(c: &Client) -> Vec<String> {
+    let mut names = listed_in_order(c).await;
     names.sort();
     names
 }
@@ -1709,15 +1713,8 @@ approval = "none"
     )
     .await;
     let c = client(&s.gateway, Some(Identity::configured("ann"))).await;
-    let names: Vec<String> = c
-        .list_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
     assert_eq!(
-        names,
+        listed_in_order(&c).await,
         [
             "fs__read_file",
             "fs__write_file",
