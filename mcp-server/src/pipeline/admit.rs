@@ -6,9 +6,8 @@
 //! every slot stayed taken). A denial is a JSON-RPC error (-32003, or -32602 for arguments over
 //! the size limit); a busy tool is a tool error, which the model may retry.
 
-use futures::future::BoxFuture;
 
-use super::{Call, Flow, Stage, Stop};
+use super::{Call, Step, Flow, Stage, Stop};
 use crate::admission::{self, AdmitError};
 use crate::server::{Server, busy};
 
@@ -20,12 +19,8 @@ impl Stage for Admit {
         "admit"
     }
 
-    fn apply<'a>(
-        &'a self,
-        server: &'a Server,
-        call: &'a mut Call,
-    ) -> BoxFuture<'a, Result<Flow, Stop>> {
-        Box::pin(admit(server, call))
+    fn apply<'a>(&'a self, server: &'a Server, call: &'a mut Call) -> Step<'a> {
+        Step::Wait(Box::pin(admit(server, call)))
     }
 }
 

@@ -7,10 +7,9 @@
 //! tool error (`not approved: ...`), and a question still open ends the round with
 //! `input_required`.
 
-use futures::future::BoxFuture;
 use mcp_core::types::{ElicitRequestParams, ElicitResult};
 
-use super::{Call, Flow, Stage, Stop};
+use super::{Call, Step, Flow, Stage, Stop};
 use crate::approval::{
     ApprovalAsker, ApprovalGate, Approvals, CarriedApproval, GateError, PendingCall,
 };
@@ -27,15 +26,11 @@ impl Stage for Approve {
         "approve"
     }
 
-    fn apply<'a>(
-        &'a self,
-        server: &'a Server,
-        call: &'a mut Call,
-    ) -> BoxFuture<'a, Result<Flow, Stop>> {
+    fn apply<'a>(&'a self, server: &'a Server, call: &'a mut Call) -> Step<'a> {
         // Most calls need no approval: they go on without the gate's (much larger) future.
         match required(server, call) {
-            None => Box::pin(std::future::ready(Ok(Flow::Next))),
-            Some(approval) => Box::pin(approve(server, call, approval)),
+            None => Step::Done(Ok(Flow::Next)),
+            Some(approval) => Step::Wait(Box::pin(approve(server, call, approval))),
         }
     }
 }

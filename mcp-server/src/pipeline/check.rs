@@ -5,10 +5,9 @@
 //! optional output field that the schema does not let be `null` (a Rust `None`) is removed: the
 //! field is absent, as the schema says ([`crate::validate::ToolSchemas::remove_absent_output_nulls`]).
 
-use futures::future::BoxFuture;
 use mcp_core::ErrorObject;
 
-use super::{Call, Flow, Stage, Stop};
+use super::{Call, Step, Flow, Stage, Stop};
 use crate::server::Server;
 
 /// The check stage.
@@ -19,12 +18,8 @@ impl Stage for Check {
         "check"
     }
 
-    fn apply<'a>(
-        &'a self,
-        server: &'a Server,
-        call: &'a mut Call,
-    ) -> BoxFuture<'a, Result<Flow, Stop>> {
-        Box::pin(async move { check(server, call) })
+    fn apply<'a>(&'a self, server: &'a Server, call: &'a mut Call) -> Step<'a> {
+        Step::Done(check(server, call))
     }
 }
 

@@ -6,9 +6,8 @@
 //! checked again against the output schema; a result it no longer fits is withheld. Without
 //! filters, or with no rule in scope, the stage does nothing.
 
-use futures::future::BoxFuture;
 
-use super::{Call, Flow, Stage, Stop};
+use super::{Call, Step, Flow, Stage, Stop};
 use crate::server::Server;
 
 /// The filter stage.
@@ -19,20 +18,16 @@ impl Stage for Filter {
         "filter"
     }
 
-    fn apply<'a>(
-        &'a self,
-        server: &'a Server,
-        call: &'a mut Call,
-    ) -> BoxFuture<'a, Result<Flow, Stop>> {
+    fn apply<'a>(&'a self, server: &'a Server, call: &'a mut Call) -> Step<'a> {
         #[cfg(feature = "filters")]
         if server.inner.filters.is_some() {
-            return Box::pin(filter(server, call));
+            return Step::Wait(Box::pin(filter(server, call)));
         }
         // Without filters (or without the `filters` feature) the stage has nothing to do: no
         // need for its (larger) future.
         #[cfg(not(feature = "filters"))]
         let _ = (server, call);
-        Box::pin(std::future::ready(Ok(Flow::Next)))
+        Step::Done(Ok(Flow::Next))
     }
 }
 

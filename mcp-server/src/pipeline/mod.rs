@@ -67,12 +67,32 @@ pub(crate) trait Stage: Send + Sync {
     /// The stage's name, as in the table above.
     fn name(&self) -> &'static str;
 
-    /// Applies the stage to the call.
-    fn apply<'a>(
-        &'a self,
-        server: &'a Server,
-        call: &'a mut Call,
-    ) -> BoxFuture<'a, Result<Flow, Stop>>;
+    /// Applies the stage to the call: decided at once, or work to await.
+    fn apply<'a>(&'a self, server: &'a Server, call: &'a mut Call) -> Step<'a>;
+}
+
+/// What a stage's [`Stage::apply`] returns.
+pub(crate) enum Step<'a> {
+    /// Decided without waiting for anything (validate, check, shape; approve and filter when
+    /// the call needs neither): no future to allocate.
+    Done(Result<Flow, Stop>),
+    /// Work that may wait (admission's rate limit and concurrency, a human, the handler).
+    Wait(BoxFuture<'a, Result<Flow, Stop>>),
+}
+
+impl<'a> std::future::IntoFuture for Step<'a> {
+    type Output = Result<Flow, Stop>;
+    type IntoFuture = futures::future::Either<
+        std::future::Ready<Result<Flow, Stop>>,
+        BoxFuture<'a, Result<Flow, Stop>>,
+    >;
+
+    fn into_future(self) -> Self::IntoFuture {
+        match self {
+            Step::Done(outcome) => futures::future::Either::Left(std::future::ready(outcome)),
+            Step::Wait(work) => futures::future::Either::Right(work),
+        }
+    }
 }
 
 /// How a stage lets a call go on.

@@ -11,11 +11,10 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use futures::future::BoxFuture;
 use mcp_core::ErrorObject;
 use mcp_core::types::*;
 
-use super::{Call, Detach, Flow, Stage, Stop};
+use super::{Call, Step, Detach, Flow, Stage, Stop};
 use crate::context::{Context, ContextInner, InputMode};
 use crate::error::Error;
 use crate::server::{Server, tasks_extension_missing};
@@ -29,12 +28,8 @@ impl Stage for Run {
         "run"
     }
 
-    fn apply<'a>(
-        &'a self,
-        server: &'a Server,
-        call: &'a mut Call,
-    ) -> BoxFuture<'a, Result<Flow, Stop>> {
-        Box::pin(run(server, call))
+    fn apply<'a>(&'a self, server: &'a Server, call: &'a mut Call) -> Step<'a> {
+        Step::Wait(Box::pin(run(server, call)))
     }
 }
 

@@ -5,11 +5,10 @@
 //! A call answered at once becomes the response's result; a call run as a task becomes the
 //! result `tasks/result` returns (without the response's `_meta`).
 
-use futures::future::BoxFuture;
 use mcp_core::Meta;
 use mcp_core::types::ResultType;
 
-use super::{Call, Flow, Output, Stage, Stop};
+use super::{Call, Step, Flow, Output, Stage, Stop};
 use crate::error::Error;
 use crate::server::{Server, modern_meta, oversized, raw, raw_with_modern_meta, result_type};
 use crate::shape::Shape as _;
@@ -22,12 +21,8 @@ impl Stage for ShapeResult {
         "shape"
     }
 
-    fn apply<'a>(
-        &'a self,
-        server: &'a Server,
-        call: &'a mut Call,
-    ) -> BoxFuture<'a, Result<Flow, Stop>> {
-        Box::pin(async move { shape(server, call) })
+    fn apply<'a>(&'a self, server: &'a Server, call: &'a mut Call) -> Step<'a> {
+        Step::Done(shape(server, call))
     }
 }
 

@@ -8,10 +8,9 @@
 //! A failure is a tool error naming the fields (sensitive ones redacted), audited as a denial
 //! (`invalid_arguments`); a tool whose schema does not compile cannot be called (-32603).
 
-use futures::future::BoxFuture;
 use mcp_core::ErrorObject;
 
-use super::{Call, Flow, Stage, Stop};
+use super::{Call, Step, Flow, Stage, Stop};
 use crate::error::Error;
 use crate::server::Server;
 
@@ -23,12 +22,8 @@ impl Stage for Validate {
         "validate"
     }
 
-    fn apply<'a>(
-        &'a self,
-        server: &'a Server,
-        call: &'a mut Call,
-    ) -> BoxFuture<'a, Result<Flow, Stop>> {
-        Box::pin(async move { validate(server, call) })
+    fn apply<'a>(&'a self, server: &'a Server, call: &'a mut Call) -> Step<'a> {
+        Step::Done(validate(server, call))
     }
 }
 
