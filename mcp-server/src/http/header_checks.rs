@@ -117,6 +117,23 @@ pub(super) fn is_json(headers: &HeaderMap) -> bool {
 /// Whether the `Accept` header allows every type of `wanted` (lowercase; `*/*` and `type/*`
 /// count). Read in place: this runs for every POST.
 pub(super) fn accepts(headers: &HeaderMap, wanted: &[&str]) -> bool {
+    // What clients send (`application/json, text/event-stream` on a POST): the wanted types
+    // themselves, in order, allowed without parsing ranges and weights.
+    let mut values = headers.get_all(ACCEPT).iter();
+    if let (Some(value), None) = (values.next(), values.next()) {
+        let mut listed = value.as_bytes().split(|&b| b == b',');
+        let mut want = wanted.iter();
+        let exact = loop {
+            match (listed.next(), want.next()) {
+                (Some(range), Some(w)) if range.trim_ascii() == w.as_bytes() => {}
+                (None, None) => break true,
+                _ => break false,
+            }
+        };
+        if exact {
+            return true;
+        }
+    }
     let ranges = || {
         headers
             .get_all(ACCEPT)
@@ -421,6 +438,9 @@ mod tests {
         let both = ["application/json", "text/event-stream"];
         let ok = |a: &str| accepts(&headers(&[("accept", a)]), &both);
         assert!(ok("application/json, text/event-stream"));
+        assert!(ok("application/json,text/event-stream"));
+        assert!(ok("text/event-stream, application/json"));
+        assert!(ok("application/json, text/event-stream, "));
         assert!(ok("text/event-stream;q=0.9, application/json"));
         assert!(ok("*/*"));
         assert!(ok("application/*, text/*"));
