@@ -14,8 +14,8 @@ use axum::http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
 use axum::routing::post;
-use futures::StreamExt as _;
 use futures::future::BoxFuture;
+use futures::{FutureExt as _, StreamExt as _};
 use mcp_core::codec::{self, CodecConfig};
 use mcp_core::jsonrpc::{ParamsPeek, raw_str};
 use mcp_core::messages::{Initialize, RequestMethod as _, SubscriptionsListen};
@@ -1321,11 +1321,12 @@ impl Shared {
         let mut work = {
             let running = session.busy();
             let serve = session.conn.clone().serve_here(req, sink.clone(), identity);
-            Detached::new(async move {
-                let answer = serve.await;
+            // A combinator, not an `async` block: a block would hold the request's future
+            // twice (as what it captured and as what it awaits), a box twice as large.
+            Detached::new(serve.map(move |answer| {
                 drop(running);
                 answer
-            })
+            }))
         };
         let mut first = None;
         let mut answered = None;
