@@ -18,6 +18,8 @@
 
 use std::time::Duration;
 
+use ::metrics::{Key, Label, Level, Metadata, SharedString};
+
 use crate::audit::Outcome;
 
 /// Counter of finished and denied tool calls.
@@ -59,25 +61,93 @@ pub fn describe() {
 
 /// Records a finished call of `tool`: one call, one error if the outcome is one, and its
 /// duration.
+///
+/// This builds the metrics' keys for the one call; the server records its tools' calls through
+/// keys built once, when each tool is registered.
 pub fn record_call(tool: &str, outcome: Outcome, latency: Duration) {
-    let outcome = outcome.as_str();
-    // One copy of the name, shared by the keys.
-    let tool = ::metrics::SharedString::from_shared(std::sync::Arc::<str>::from(tool));
-    ::metrics::counter!(CALLS, "tool" => tool.clone(), "outcome" => outcome).increment(1);
-    if outcome != Outcome::Ok.as_str() {
-        ::metrics::counter!(ERRORS, "tool" => tool.clone(), "outcome" => outcome).increment(1);
-    }
-    ::metrics::histogram!(DURATION, "tool" => tool, "outcome" => outcome)
-        .record(latency.as_secs_f64());
+    ToolMetrics::new(tool).call(outcome, latency);
 }
 
 /// Records a denied call of `tool` (the handler never ran): one call and one denial, both with
 /// outcome `denied`, and how long the decision took.
 pub fn record_denial(tool: &str, latency: Duration) {
-    ::metrics::counter!(CALLS, "tool" => tool.to_owned(), "outcome" => DENIED).increment(1);
-    ::metrics::counter!(DENIALS, "tool" => tool.to_owned(), "outcome" => DENIED).increment(1);
-    ::metrics::histogram!(DURATION, "tool" => tool.to_owned(), "outcome" => DENIED)
-        .record(latency.as_secs_f64());
+    ToolMetrics::new(tool).denial(latency);
+}
+
+/// Where the recorder is told the metrics come from (what the `metrics` macros would say).
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// One tool's metric keys, built once: recording a call with them copies nothing (each key
+/// holds the tool's name and caches its hash), where the macros would build and drop a key,
+/// with the name copied into its labels, for every metric of every call.
+pub(crate) struct ToolMetrics {
+    /// [`CALLS`], [`DURATION`] and [`ERRORS`] (`None` for `ok`), by outcome as [`slot`] orders them.
+    calls: [Key; 3],
+    durations: [Key; 3],
+    errors: [Option<Key>; 3],
+    denied_calls: Key,
+    denials: Key,
+    denied_duration: Key,
+}
+
+/// The index of `outcome` in [`ToolMetrics`]' arrays.
+fn slot(outcome: Outcome) -> usize {
+    match outcome {
+        Outcome::Ok => 0,
+        Outcome::Error => 1,
+        Outcome::ToolError => 2,
+    }
+}
+
+impl ToolMetrics {
+    pub(crate) fn new(tool: &str) -> Self {
+        // One copy of the name, shared by the keys.
+        let tool = SharedString::from_shared(std::sync::Arc::<str>::from(tool));
+        let key = |name: &'static str, outcome: &'static str| {
+            Key::from_parts(
+                name,
+                vec![
+                    Label::new("tool", tool.clone()),
+                    Label::new("outcome", outcome),
+                ],
+            )
+        };
+        let outcomes = [Outcome::Ok, Outcome::Error, Outcome::ToolError].map(Outcome::as_str);
+        ToolMetrics {
+            calls: outcomes.map(|o| key(CALLS, o)),
+            durations: outcomes.map(|o| key(DURATION, o)),
+            errors: outcomes.map(|o| (o != Outcome::Ok.as_str()).then(|| key(ERRORS, o))),
+            denied_calls: key(CALLS, DENIED),
+            denials: key(DENIALS, DENIED),
+            denied_duration: key(DURATION, DENIED),
+        }
+    }
+
+    /// A finished call: one call, one error if the outcome is one, and its duration.
+    pub(crate) fn call(&self, outcome: Outcome, latency: Duration) {
+        let i = slot(outcome);
+        ::metrics::with_recorder(|r| {
+            r.register_counter(&self.calls[i], &METADATA).increment(1);
+            if let Some(errors) = &self.errors[i] {
+                r.register_counter(errors, &METADATA).increment(1);
+            }
+            r.register_histogram(&self.durations[i], &METADATA)
+                .record(latency.as_secs_f64());
+        });
+    }
+
+    /// A denied call: one call and one denial, both with outcome `denied`, and how long the
+    /// decision took.
+    pub(crate) fn denial(&self, latency: Duration) {
+        ::metrics::with_recorder(|r| {
+            r.register_counter(&self.denied_calls, &METADATA)
+                .increment(1);
+            r.register_counter(&self.denials, &METADATA).increment(1);
+            r.register_histogram(&self.denied_duration, &METADATA)
+                .record(latency.as_secs_f64());
+        });
+    }
 }
 
 /// Installs a Prometheus exporter as the global recorder, serving the metrics as text on

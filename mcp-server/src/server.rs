@@ -116,6 +116,8 @@ struct ToolEntry {
     schemas: Result<Arc<ToolSchemas>, String>,
     /// [`ToolHandler::defers_task`].
     defers_task: bool,
+    /// The keys of the tool's metrics.
+    metrics: Arc<crate::metrics::ToolMetrics>,
 }
 
 struct ResourceEntry {
@@ -521,12 +523,14 @@ impl Server {
         if reg.tool(&definition.name).is_some() {
             return Err(crate::RegisterError::DuplicateTool(definition.name));
         }
+        let metrics = Arc::new(crate::metrics::ToolMetrics::new(&definition.name));
         reg.tools.push(ToolEntry {
             definition,
             handler: Arc::new(tool),
             policy,
             schemas,
             defers_task,
+            metrics,
         });
         drop(reg);
         self.emit(Event::ToolsChanged);
@@ -1074,17 +1078,13 @@ impl Server {
         let audit = &self.inner.audit;
         // Metrics are labelled with registered tool names only.
         let tool = match &*request {
-            ClientRequest::CallTool(p)
-                if self
-                    .inner
-                    .registry
-                    .read()
-                    .expect("not poisoned")
-                    .tool(&p.name)
-                    .is_some() =>
-            {
-                Some(p.name.clone())
-            }
+            ClientRequest::CallTool(p) => self
+                .inner
+                .registry
+                .read()
+                .expect("not poisoned")
+                .tool(&p.name)
+                .map(|t| t.metrics.clone()),
             _ => None,
         };
         // One record serves twice: recorded as the request, then restamped and completed as
@@ -1134,10 +1134,8 @@ impl Server {
         }
         if let Some(tool) = tool {
             match &result {
-                Err(e) if e.code == admission::ACCESS_DENIED => {
-                    crate::metrics::record_denial(&tool, latency);
-                }
-                _ => crate::metrics::record_call(&tool, outcome, latency),
+                Err(e) if e.code == admission::ACCESS_DENIED => tool.denial(latency),
+                _ => tool.call(outcome, latency),
             }
         }
         result
