@@ -515,7 +515,9 @@ impl Connection {
         // Not boxed here: every caller boxes this future whole (a request's future is several
         // kilobytes, copied at each move otherwise), so a second box would be one more
         // allocation per request.
-        let work = self.serve_inner(req, sink, cancel.clone(), identity);
+        // Pinned where it is made: the wrappers below move a reference, not the future (each
+        // move of a future is a copy of all of it).
+        let work = std::pin::pin!(self.serve_inner(req, sink, cancel.clone(), identity));
         let outcome = tokio::select! {
             r = AssertUnwindSafe(work).catch_unwind() => r,
             // Cancelled: no response at all.
