@@ -6,8 +6,7 @@
 //! every slot stayed taken). A denial is a JSON-RPC error (-32003, or -32602 for arguments over
 //! the size limit); a busy tool is a tool error, which the model may retry.
 
-
-use super::{Call, Step, Flow, Stage, Stop};
+use super::{Call, Flow, Stage, Step, Stop};
 use crate::admission::{self, AdmitError};
 use crate::server::{Server, busy};
 

@@ -9,7 +9,7 @@
 
 use mcp_core::types::{ElicitRequestParams, ElicitResult};
 
-use super::{Call, Step, Flow, Stage, Stop};
+use super::{Call, Flow, Stage, Step, Stop};
 use crate::approval::{
     ApprovalAsker, ApprovalGate, Approvals, CarriedApproval, GateError, PendingCall,
 };

@@ -7,7 +7,7 @@
 
 use mcp_core::ErrorObject;
 
-use super::{Call, Step, Flow, Stage, Stop};
+use super::{Call, Flow, Stage, Step, Stop};
 use crate::server::Server;
 
 /// The check stage.

@@ -6,8 +6,7 @@
 //! checked again against the output schema; a result it no longer fits is withheld. Without
 //! filters, or with no rule in scope, the stage does nothing.
 
-
-use super::{Call, Step, Flow, Stage, Stop};
+use super::{Call, Flow, Stage, Step, Stop};
 use crate::server::Server;
 
 /// The filter stage.

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use mcp_core::ErrorObject;
 use mcp_core::types::*;
 
-use super::{Call, Step, Detach, Flow, Stage, Stop};
+use super::{Call, Detach, Flow, Stage, Step, Stop};
 use crate::context::{Context, ContextInner, InputMode};
 use crate::error::Error;
 use crate::server::{Server, tasks_extension_missing};

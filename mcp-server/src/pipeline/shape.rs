@@ -8,7 +8,7 @@
 use mcp_core::Meta;
 use mcp_core::types::ResultType;
 
-use super::{Call, Step, Flow, Output, Stage, Stop};
+use super::{Call, Flow, Output, Stage, Step, Stop};
 use crate::error::Error;
 use crate::server::{Server, modern_meta, oversized, raw, raw_with_modern_meta, result_type};
 use crate::shape::Shape as _;

@@ -10,7 +10,7 @@
 
 use mcp_core::ErrorObject;
 
-use super::{Call, Step, Flow, Stage, Stop};
+use super::{Call, Flow, Stage, Step, Stop};
 use crate::error::Error;
 use crate::server::Server;
 
