@@ -6,7 +6,9 @@
 //! checked again against the output schema; a result it no longer fits is withheld. Without
 //! filters, or with no rule in scope, the stage does nothing.
 
-use super::{Call, Flow, Stage, Step, Stop};
+#[cfg(feature = "filters")]
+use super::Stop;
+use super::{Call, Flow, Stage, Step};
 use crate::server::Server;
 
 /// The filter stage.
