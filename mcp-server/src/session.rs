@@ -115,6 +115,16 @@ fn error_message(id: RequestId, error: ErrorObject) -> JsonRpcMessage {
     JsonRpcMessage::Error(JsonRpcError::new(Some(id), error))
 }
 
+/// Leaves the requests in flight (see [`Connection::enter`]) however the request ends: answered,
+/// cancelled, or its future dropped.
+struct Leave<'a>(&'a Connection, RequestId, Option<u64>);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.leave(&self.1, self.2);
+    }
+}
+
 fn supported_versions() -> Vec<&'static str> {
     let mut v = vec![ProtocolVersion::V2026_07_28.as_str()];
     v.extend(ProtocolVersion::LEGACY.iter().map(|v| v.as_str()));
@@ -422,11 +432,11 @@ impl Connection {
         let this = self.clone();
         Box::pin(async move {
             let _permit = permit;
-            let id = req.id.clone();
+            let leave = Leave(&this, req.id.clone(), slot);
             let message = this
                 .answer(req, sink.clone(), cancel.clone(), identity)
                 .await;
-            this.leave(&id, slot);
+            drop(leave);
             if let Some(message) = message
                 && !cancel.is_cancelled()
             {
@@ -479,13 +489,6 @@ impl Connection {
         sink: Sink,
         identity: Option<Identity>,
     ) -> Option<JsonRpcMessage> {
-        /// Leaves the requests in flight however the request ends.
-        struct Leave<'a>(&'a Connection, RequestId, Option<u64>);
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                self.0.leave(&self.1, self.2);
-            }
-        }
         let Ok(_permit) = self.limit.acquire().await else {
             return None;
         };
