@@ -450,6 +450,23 @@ impl Drop for Detached {
     }
 }
 
+/// Sends a request's answer to its stream once the stream has taken over: the answer it gave
+/// already (`Some`; `Some(None)`: cancelled, nothing to send), or what the rest of its work gives.
+async fn answer_later(
+    sink: Sink,
+    answered: Option<Option<JsonRpcMessage>>,
+    rest: Option<impl Future<Output = Option<JsonRpcMessage>>>,
+) {
+    let last = match (answered, rest) {
+        (Some(m), _) => m,
+        (None, Some(rest)) => rest.await,
+        (None, None) => None,
+    };
+    if let Some(m) = last {
+        sink.send_reliable(m).await;
+    }
+}
+
 /// What the handlers need of a request's params, read before dispatch, borrowed from the
 /// request's text.
 ///
@@ -1194,15 +1211,7 @@ impl Shared {
             log.push(&m, false);
         }
         tokio::spawn(async move {
-            let rest = async move {
-                let last = match answered {
-                    Some(m) => Some(m),
-                    None => work.await,
-                };
-                if let Some(m) = last {
-                    sink.send_reliable(m).await;
-                }
-            };
+            let rest = answer_later(sink, answered.map(Some), Some(work));
             tokio::join!(rest, sse::pump(rx, log, Some(id), conn, None));
         });
         let stop = if long_lived {
@@ -1394,16 +1403,7 @@ impl Shared {
         let fed = log.clone();
         let rest = work.take();
         tokio::spawn(async move {
-            let rest = async move {
-                let last = match (answered, rest) {
-                    (Some(m), _) => m,
-                    (None, Some(rest)) => rest.await,
-                    (None, None) => None,
-                };
-                if let Some(m) = last {
-                    sink.send_reliable(m).await;
-                }
-            };
+            let rest = answer_later(sink, answered, rest);
             tokio::join!(rest, sse::pump(rx, fed, Some(id), conn, Some(early)));
             drop(running);
         });
