@@ -62,91 +62,108 @@ pub fn describe() {
 /// Records a finished call of `tool`: one call, one error if the outcome is one, and its
 /// duration.
 ///
-/// This builds the metrics' keys for the one call; the server records its tools' calls through
-/// keys built once, when each tool is registered.
+/// This builds the keys for the one call; the server records its tools' calls through keys
+/// built once, when each tool is registered.
 pub fn record_call(tool: &str, outcome: Outcome, latency: Duration) {
-    ToolMetrics::new(tool).call(outcome, latency);
+    let tool = shared(tool);
+    let o = outcome.as_str();
+    let errors = (outcome != Outcome::Ok).then(|| key(ERRORS, &tool, o));
+    call(
+        &key(CALLS, &tool, o),
+        errors.as_ref(),
+        &key(DURATION, &tool, o),
+        latency,
+    );
 }
 
 /// Records a denied call of `tool` (the handler never ran): one call and one denial, both with
 /// outcome `denied`, and how long the decision took.
 pub fn record_denial(tool: &str, latency: Duration) {
-    ToolMetrics::new(tool).denial(latency);
+    let tool = shared(tool);
+    call(
+        &key(CALLS, &tool, DENIED),
+        Some(&key(DENIALS, &tool, DENIED)),
+        &key(DURATION, &tool, DENIED),
+        latency,
+    );
 }
 
 /// Where the recorder is told the metrics come from (what the `metrics` macros would say).
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
+/// One copy of a tool's name, for the keys to share.
+fn shared(tool: &str) -> SharedString {
+    SharedString::from_shared(std::sync::Arc::<str>::from(tool))
+}
+
+/// The key of metric `name` for `tool` and `outcome`.
+fn key(name: &'static str, tool: &SharedString, outcome: &'static str) -> Key {
+    Key::from_parts(
+        name,
+        vec![
+            Label::new("tool", tool.clone()),
+            Label::new("outcome", outcome),
+        ],
+    )
+}
+
+/// Records one call with its keys: the call, its error or denial if any, its duration.
+fn call(calls: &Key, also: Option<&Key>, duration: &Key, latency: Duration) {
+    ::metrics::with_recorder(|r| {
+        r.register_counter(calls, &METADATA).increment(1);
+        if let Some(also) = also {
+            r.register_counter(also, &METADATA).increment(1);
+        }
+        r.register_histogram(duration, &METADATA)
+            .record(latency.as_secs_f64());
+    });
+}
+
 /// One tool's metric keys, built once: recording a call with them copies nothing (each key
 /// holds the tool's name and caches its hash), where the macros would build and drop a key,
 /// with the name copied into its labels, for every metric of every call.
 pub(crate) struct ToolMetrics {
-    /// [`CALLS`], [`DURATION`] and [`ERRORS`] (`None` for `ok`), by outcome as [`slot`] orders them.
+    /// By outcome, in [`OUTCOMES`]' order: [`CALLS`], [`ERRORS`] (none for `ok`), [`DURATION`].
     calls: [Key; 3],
-    durations: [Key; 3],
     errors: [Option<Key>; 3],
-    denied_calls: Key,
-    denials: Key,
-    denied_duration: Key,
+    durations: [Key; 3],
+    /// With outcome `denied`: [`CALLS`], [`DENIALS`], [`DURATION`].
+    denied: [Key; 3],
 }
 
-/// The index of `outcome` in [`ToolMetrics`]' arrays.
-fn slot(outcome: Outcome) -> usize {
-    match outcome {
-        Outcome::Ok => 0,
-        Outcome::Error => 1,
-        Outcome::ToolError => 2,
-    }
-}
+/// The outcomes of a finished call, in the order of [`ToolMetrics`]' arrays.
+const OUTCOMES: [Outcome; 3] = [Outcome::Ok, Outcome::Error, Outcome::ToolError];
 
 impl ToolMetrics {
     pub(crate) fn new(tool: &str) -> Self {
-        // One copy of the name, shared by the keys.
-        let tool = SharedString::from_shared(std::sync::Arc::<str>::from(tool));
-        let key = |name: &'static str, outcome: &'static str| {
-            Key::from_parts(
-                name,
-                vec![
-                    Label::new("tool", tool.clone()),
-                    Label::new("outcome", outcome),
-                ],
-            )
-        };
-        let outcomes = [Outcome::Ok, Outcome::Error, Outcome::ToolError].map(Outcome::as_str);
+        let tool = shared(tool);
         ToolMetrics {
-            calls: outcomes.map(|o| key(CALLS, o)),
-            durations: outcomes.map(|o| key(DURATION, o)),
-            errors: outcomes.map(|o| (o != Outcome::Ok.as_str()).then(|| key(ERRORS, o))),
-            denied_calls: key(CALLS, DENIED),
-            denials: key(DENIALS, DENIED),
-            denied_duration: key(DURATION, DENIED),
+            calls: OUTCOMES.map(|o| key(CALLS, &tool, o.as_str())),
+            errors: OUTCOMES.map(|o| (o != Outcome::Ok).then(|| key(ERRORS, &tool, o.as_str()))),
+            durations: OUTCOMES.map(|o| key(DURATION, &tool, o.as_str())),
+            denied: [CALLS, DENIALS, DURATION].map(|name| key(name, &tool, DENIED)),
         }
     }
 
-    /// A finished call: one call, one error if the outcome is one, and its duration.
+    /// A finished call: as [`record_call`].
     pub(crate) fn call(&self, outcome: Outcome, latency: Duration) {
-        let i = slot(outcome);
-        ::metrics::with_recorder(|r| {
-            r.register_counter(&self.calls[i], &METADATA).increment(1);
-            if let Some(errors) = &self.errors[i] {
-                r.register_counter(errors, &METADATA).increment(1);
-            }
-            r.register_histogram(&self.durations[i], &METADATA)
-                .record(latency.as_secs_f64());
-        });
+        let i = OUTCOMES
+            .iter()
+            .position(|o| *o == outcome)
+            .expect("every outcome is listed");
+        call(
+            &self.calls[i],
+            self.errors[i].as_ref(),
+            &self.durations[i],
+            latency,
+        );
     }
 
-    /// A denied call: one call and one denial, both with outcome `denied`, and how long the
-    /// decision took.
+    /// A denied call: as [`record_denial`].
     pub(crate) fn denial(&self, latency: Duration) {
-        ::metrics::with_recorder(|r| {
-            r.register_counter(&self.denied_calls, &METADATA)
-                .increment(1);
-            r.register_counter(&self.denials, &METADATA).increment(1);
-            r.register_histogram(&self.denied_duration, &METADATA)
-                .record(latency.as_secs_f64());
-        });
+        let [calls, denials, duration] = &self.denied;
+        call(calls, Some(denials), duration, latency);
     }
 }
 
