@@ -101,6 +101,19 @@ struct ModernMeta {
     meta: Arc<Map<String, Value>>,
 }
 
+/// The members of a modern `_meta`, each already written as JSON: what a request of several
+/// rounds writes into its params at every round, without a copy of the maps behind them.
+type Members = [(String, Box<RawValue>)];
+
+/// The written members of the modern `_meta` last built, and what they were built for.
+struct ModernMembers {
+    version: ProtocolVersion,
+    caps: HandlerCapabilities,
+    /// With the tasks extension declared.
+    tasks: bool,
+    members: Arc<Members>,
+}
+
 struct Inner {
     out: mpsc::Sender<JsonRpcMessage>,
     pending: Mutex<Pending>,
@@ -120,6 +133,8 @@ struct Inner {
     /// The modern `_meta` last built, for its version and the handler's capabilities: every
     /// request of a connection carries the same one, built once instead of per request.
     modern_meta: Mutex<Option<ModernMeta>>,
+    /// The same, written (see [`Client::modern_members`]).
+    modern_members: Mutex<Option<ModernMembers>>,
     close: tokio::sync::Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
     typed: crate::typed::TypedCache,
     events: crate::listen::Events,
@@ -362,6 +377,7 @@ impl ClientBuilder {
             session: Mutex::new(None),
             output_schemas: Mutex::new(HashMap::new()),
             modern_meta: Mutex::new(None),
+            modern_members: Mutex::new(None),
             close: tokio::sync::Mutex::new(close),
             typed: Default::default(),
             events: Default::default(),
@@ -473,6 +489,47 @@ impl Client {
             meta: meta.clone(),
         });
         meta
+    }
+
+    /// The members of the modern `_meta` of a request at `version`, written (with the tasks
+    /// extension declared when `tasks`): built once per version, handler capabilities and
+    /// `tasks`, then shared. Written with each request as they are, they cost no copy and no
+    /// serialization of the maps they come from.
+    fn modern_members(&self, version: ProtocolVersion, tasks: bool) -> Arc<Members> {
+        let caps = self.handler_capabilities();
+        let mut cached = self.inner.modern_members.lock().expect("not poisoned");
+        if let Some(m) = cached
+            .as_ref()
+            .filter(|m| m.version == version && m.caps == caps && m.tasks == tasks)
+        {
+            return m.members.clone();
+        }
+        let mut meta = Value::Object(self.modern_meta(version).as_ref().clone());
+        if tasks {
+            declare_tasks_in_meta(&mut meta);
+        }
+        let Value::Object(meta) = meta else {
+            unreachable!("made an object above")
+        };
+        let members: Arc<Members> = meta
+            .into_iter()
+            .map(|(k, v)| (k, to_raw(&v).expect("a JSON value serializes")))
+            .collect();
+        *cached = Some(ModernMembers {
+            version,
+            caps,
+            tasks,
+            members: members.clone(),
+        });
+        members
+    }
+
+    /// The written modern members for a request of this connection (`None` in the legacy era,
+    /// whose requests carry none).
+    fn modern_for(&self, tasks: bool) -> Option<Arc<Members>> {
+        self.version()
+            .filter(|v| v.era() == Era::Modern)
+            .map(|v| self.modern_members(v, tasks))
     }
 
     /// The `server/discover` probe: a modern server answers; anything else means legacy.
@@ -660,31 +717,48 @@ impl Client {
         params: &Value,
         progress: Option<ProgressFn>,
     ) -> Result<Box<RawValue>> {
-        // Borrowed: a request of several rounds sends its params again. A progress token goes
-        // into a copy of their `_meta` only; the rest (the arguments) is written as it is.
-        let raw_params = if progress.is_some() {
-            let object = params.as_object();
-            let mut meta_only = Map::new();
-            if let Some(meta) = object.and_then(|o| o.get("_meta")) {
-                meta_only.insert("_meta".to_owned(), meta.clone());
-            }
-            let merged = self.with_meta(Value::Object(meta_only), None, Some(&id));
-            let meta = merged
-                .get("_meta")
-                .expect("with_meta gives params a `_meta`");
-            Some(
-                to_raw(&WithMeta {
-                    params: object,
-                    meta,
-                })
-                .map_err(|e| Error::Protocol(e.to_string()))?,
-            )
-        } else {
-            match params {
-                Value::Null => None,
-                p => Some(to_raw(p).map_err(|e| Error::Protocol(e.to_string()))?),
-            }
-        };
+        self.send_request_with(id, method, params, progress, None)
+            .await
+    }
+
+    /// [`Client::send_request_as`], with the written members of the modern `_meta`
+    /// ([`Client::modern_members`]) added to the params' own `_meta` (which keeps the members
+    /// it sets).
+    async fn send_request_with(
+        &self,
+        id: RequestId,
+        method: &str,
+        params: &Value,
+        progress: Option<ProgressFn>,
+        modern: Option<&Members>,
+    ) -> Result<Box<RawValue>> {
+        // Borrowed: a request of several rounds sends its params again. The modern members and
+        // a progress token go into the `_meta` as it is written; the rest (the arguments) is
+        // written as it is.
+        let object = params.as_object();
+        let own = object.and_then(|o| o.get("_meta"));
+        let raw_params =
+            if (progress.is_some() || modern.is_some()) && own.is_none_or(Value::is_object) {
+                let meta = MetaOut {
+                    own: own.and_then(Value::as_object),
+                    modern: modern.unwrap_or_default(),
+                    progress: progress.is_some().then_some(&id),
+                };
+                Some(
+                    to_raw(&WithMeta {
+                        params: object,
+                        meta: &meta,
+                    })
+                    .map_err(|e| Error::Protocol(e.to_string()))?,
+                )
+            } else {
+                // A `_meta` that is not an object is sent as it is, with nothing added (as
+                // `with_meta` leaves it).
+                match params {
+                    Value::Null => None,
+                    p => Some(to_raw(p).map_err(|e| Error::Protocol(e.to_string()))?),
+                }
+            };
         let (tx, rx) = oneshot::channel();
         // `subscriptions/listen` lasts until it is cancelled.
         let deadline = if method == messages::SubscriptionsListen::METHOD {
@@ -781,13 +855,18 @@ impl Client {
         progress: Option<ProgressFn>,
         tasks: bool,
     ) -> Result<Answer<T>> {
-        let mut params = self.with_meta(params, None, None);
-        if tasks {
-            declare_tasks(&mut params);
-        }
+        // The modern `_meta` is written into each round's params, not copied into them.
+        let modern = self.modern_for(tasks);
+        let mut params = params;
         for _ in 0..=self.inner.max_rounds {
             let raw = self
-                .send_request_as(self.next_request_id(), method, &params, progress.clone())
+                .send_request_with(
+                    self.next_request_id(),
+                    method,
+                    &params,
+                    progress.clone(),
+                    modern.as_deref(),
+                )
                 .await?;
             let outcome = Outcome::<T>::from_json(raw.get())
                 .map_err(|e| Error::Protocol(format!("invalid result for `{method}`: {e}")))?;
@@ -1042,9 +1121,16 @@ impl Client {
         params: impl Serialize,
     ) -> Result<T> {
         let params = serde_json::to_value(params).map_err(|e| Error::Protocol(e.to_string()))?;
-        let mut params = self.with_meta(params, None, None);
-        declare_tasks(&mut params);
-        let raw = self.send_request(method, params, None).await?;
+        let modern = self.modern_for(true);
+        let raw = self
+            .send_request_with(
+                self.next_request_id(),
+                method,
+                &params,
+                None,
+                modern.as_deref(),
+            )
+            .await?;
         serde_json::from_str(raw.get())
             .map_err(|e| Error::Protocol(format!("invalid result for `{method}`: {e}")))
     }
@@ -1172,14 +1258,14 @@ impl Client {
 
 /// Params written with `meta` as their `_meta` (in the place a [`Map`] inserting it would keep
 /// it), without copying them: the bytes of `params` cloned with `_meta` replaced.
-struct WithMeta<'a> {
+struct WithMeta<'a, M: ?Sized> {
     /// The params' members; `None` for params that are not an object (they become `{_meta}`, as
     /// [`Client::with_meta`] makes them).
     params: Option<&'a Map<String, Value>>,
-    meta: &'a Value,
+    meta: &'a M,
 }
 
-impl Serialize for WithMeta<'_> {
+impl<M: Serialize + ?Sized> Serialize for WithMeta<'_, M> {
     fn serialize<S: serde::Serializer>(
         &self,
         serializer: S,
@@ -1210,6 +1296,42 @@ impl Serialize for WithMeta<'_> {
     }
 }
 
+/// The `_meta` a request is written with: the params' own members (but a progress token
+/// when the request has one of its own), the modern members the params do not set, and the
+/// request's progress token: what [`Client::with_meta`] would make of them, without copying.
+struct MetaOut<'a> {
+    own: Option<&'a Map<String, Value>>,
+    modern: &'a Members,
+    progress: Option<&'a RequestId>,
+}
+
+impl Serialize for MetaOut<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        const PROGRESS: &str = "progressToken";
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in self.own.into_iter().flatten() {
+            if self.progress.is_some() && key == PROGRESS {
+                continue;
+            }
+            map.serialize_entry(key, value)?;
+        }
+        for (key, value) in self.modern {
+            if self.own.is_some_and(|own| own.contains_key(key)) {
+                continue;
+            }
+            map.serialize_entry(key, value)?;
+        }
+        if let Some(token) = self.progress {
+            map.serialize_entry(PROGRESS, token)?;
+        }
+        map.end()
+    }
+}
+
 /// The params naming a task.
 fn task_id(id: &str) -> TaskIdParams {
     TaskIdParams {
@@ -1218,12 +1340,10 @@ fn task_id(id: &str) -> TaskIdParams {
     }
 }
 
-/// Declares the tasks extension in the modern `_meta` of `params` (nothing in the legacy era,
-/// whose requests carry no capabilities).
-fn declare_tasks(params: &mut Value) {
-    let Some(capabilities) = params
-        .get_mut("_meta")
-        .and_then(|m| m.get_mut(mcp_core::meta::keys::CLIENT_CAPABILITIES))
+/// Declares the tasks extension in the client capabilities of a modern `_meta`.
+fn declare_tasks_in_meta(meta: &mut Value) {
+    let Some(capabilities) = meta
+        .get_mut(mcp_core::meta::keys::CLIENT_CAPABILITIES)
         .and_then(Value::as_object_mut)
     else {
         return;
@@ -1484,6 +1604,72 @@ mod tests {
         };
         object.insert("_meta".to_owned(), meta.clone());
         serde_json::to_string(&Value::Object(object)).unwrap()
+    }
+
+    /// The modern members and a progress token go into the `_meta` as it is written, as
+    /// `Client::with_meta` merges them into a copy: the params' own members win, but a progress
+    /// token of their own, which the request's replaces.
+    #[test]
+    fn modern_members_are_written_as_a_merged_copy_would_be() {
+        let modern: Vec<(String, Box<RawValue>)> = [
+            (
+                "io.modelcontextprotocol/protocolVersion",
+                json!("2026-07-28"),
+            ),
+            (
+                "io.modelcontextprotocol/clientCapabilities",
+                json!({"roots": {}}),
+            ),
+            (
+                "io.modelcontextprotocol/clientInfo",
+                json!({"name": "c", "version": "1"}),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), to_raw(&v).unwrap()))
+        .collect();
+        let cases = [
+            json!({"name": "add", "arguments": {"a": 1}}),
+            json!({"name": "add", "_meta": {"progressToken": 1, "mine": true}}),
+            json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "mine"}}),
+            json!({"Z": 1, "_a": 2, "a": 3}),
+            json!({}),
+            Value::Null,
+        ];
+        let id = RequestId::Number(9);
+        for params in cases {
+            for progress in [None, Some(&id)] {
+                let written = to_raw(&WithMeta {
+                    params: params.as_object(),
+                    meta: &MetaOut {
+                        own: params.get("_meta").and_then(Value::as_object),
+                        modern: &modern,
+                        progress,
+                    },
+                })
+                .unwrap();
+                let mut expected = params.as_object().cloned().unwrap_or_default();
+                let meta = expected
+                    .entry("_meta")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .unwrap();
+                for (k, v) in &modern {
+                    if !meta.contains_key(k) {
+                        meta.insert(k.clone(), serde_json::from_str(v.get()).unwrap());
+                    }
+                }
+                if let Some(token) = progress {
+                    meta.insert("progressToken".into(), json!(token));
+                }
+                let written: Value = serde_json::from_str(written.get()).unwrap();
+                assert_eq!(
+                    written,
+                    Value::Object(expected),
+                    "params {params}, {progress:?}"
+                );
+            }
+        }
     }
 
     #[test]

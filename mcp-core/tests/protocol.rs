@@ -274,6 +274,15 @@ fn outcome_from_json_reads_as_the_tree_does() {
         r#"{"resultType":"task","taskId":"t","status":"working","createdAt":"2026-01-01T00:00:00Z","lastUpdatedAt":"2026-01-01T00:00:00Z","ttlMs":null,"pollIntervalMs":1000}"#,
         // An escaped `resultType` is still the same string.
         r#"{"resultType":"input_\u0072equired","requestState":"s"}"#,
+        // So is an escaped key: a text that never spells `resultType` is still peeked at.
+        r#"{"result\u0054ype":"input_required","requestState":"s"}"#,
+        r#"{"result\u0054ype":"task","content":[]}"#,
+        // `complete` once is read at once, wherever it is; anything else is peeked at.
+        r#"{"content":[],"resultType":"complete"}"#,
+        r#"{"content":[],"structuredContent":{"resultType":"complete"}}"#,
+        r#"{"resultType":"task","structuredContent":{"resultType":"complete"},"taskId":"t"}"#,
+        r#"{"content":[],"resultType" : "complete"}"#,
+        r#"{"content":[{"type":"text","text":"resultType"}],"resultType":"complete"}"#,
         // A `resultType` of another type or value: a complete result, as the tree reads it.
         r#"{"resultType":5,"content":[]}"#,
         r#"{"resultType":"later","content":[]}"#,

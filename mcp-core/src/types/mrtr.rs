@@ -150,17 +150,42 @@ impl<T: serde::de::DeserializeOwned> Outcome<T> {
             #[serde(rename = "resultType", borrow, default)]
             result_type: Option<Cow<'a, str>>,
         }
-        let direct = serde_json::from_str::<Peek<'_>>(text).and_then(|peek| {
-            match peek.result_type.as_deref() {
-                Some("input_required") => serde_json::from_str(text).map(Outcome::InputRequired),
-                Some("task") => serde_json::from_str(text).map(|t| Outcome::Task(Box::new(t))),
-                _ => serde_json::from_str(text).map(Outcome::Complete),
-            }
-        });
+        let direct = if plainly_complete(text) {
+            serde_json::from_str(text).map(Outcome::Complete)
+        } else {
+            serde_json::from_str::<Peek<'_>>(text).and_then(|peek| {
+                match peek.result_type.as_deref() {
+                    Some("input_required") => {
+                        serde_json::from_str(text).map(Outcome::InputRequired)
+                    }
+                    Some("task") => serde_json::from_str(text).map(|t| Outcome::Task(Box::new(t))),
+                    _ => serde_json::from_str(text).map(Outcome::Complete),
+                }
+            })
+        };
         match direct {
             Ok(outcome) => Ok(outcome),
             Err(_) => serde_json::from_str::<Self>(text),
         }
+    }
+}
+
+/// Whether a result's text is a complete result without a peek at its `resultType`: the word
+/// is not in it (every legacy result), or only once, as `"resultType":"complete"` (a modern
+/// one). Whether that one is the result's own member or a nested object's, the outcome is a
+/// complete result. A text with an escape (which could spell the key) is peeked at.
+fn plainly_complete(text: &str) -> bool {
+    const KEY: &str = "resultType";
+    if text.contains("\\u") {
+        return false;
+    }
+    let mut found = text.match_indices(KEY).map(|(at, _)| at);
+    match (found.next(), found.next()) {
+        (None, _) => true,
+        (Some(at), None) => {
+            text[..at].ends_with('"') && text[at + KEY.len()..].starts_with("\":\"complete\"")
+        }
+        _ => false,
     }
 }
 
