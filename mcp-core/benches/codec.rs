@@ -169,6 +169,13 @@ fn bench_outcome(c: &mut Criterion) {
             r#"{"content":[{"type":"text","text":"{\"sum\":3}"}],"structuredContent":{"sum":3},"_meta":{"io.modelcontextprotocol/serverInfo":{"name":"calc","version":"0.1.0"}},"resultType":"complete"}"#,
         ),
     ];
+    // A search-like result: twenty text blocks, each read as its type.
+    let blocks = format!(
+        r#"{{"content":[{}],"isError":false}}"#,
+        vec![r#"{"type":"text","text":"a line of a search result, about fifty bytes"}"#; 20]
+            .join(",")
+    );
+    let results = [results[0], results[1], ("twenty_blocks", blocks.as_str())];
     for (name, text) in results {
         let mut group = c.benchmark_group(format!("outcome/{name}"));
         group.bench_function("from_json", |b| {
