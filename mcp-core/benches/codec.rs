@@ -154,9 +154,9 @@ fn bench_meta_peek(c: &mut Criterion) {
     group.finish();
 }
 
-/// A tool call's result as a client reads it: the `resultType` peeked from the text, then the
-/// text read as that type (`Outcome::from_json`), against a JSON tree first (the `Deserialize`
-/// impl).
+/// A tool call's result as a client reads it (`Outcome::from_json`: read at once when the text
+/// plainly is a complete result, else its `resultType` peeked first and the text read as that
+/// type), against a JSON tree first (the `Deserialize` impl).
 fn bench_outcome(c: &mut Criterion) {
     use mcp_core::types::{CallToolResult, Outcome};
     let results = [
