@@ -851,13 +851,16 @@ impl Client {
     async fn request_rounds<T: DeserializeOwned>(
         &self,
         method: &str,
-        params: Value,
+        mut params: Value,
         progress: Option<ProgressFn>,
         tasks: bool,
     ) -> Result<Answer<T>> {
-        // The modern `_meta` is written into each round's params, not copied into them.
+        // The modern `_meta` is written into each round's params, not copied into them. Params
+        // that are not an object become one, to carry it (as `with_meta` makes them).
         let modern = self.modern_for(tasks);
-        let mut params = params;
+        if modern.is_some() && !params.is_object() {
+            params = Value::Object(Map::new());
+        }
         for _ in 0..=self.inner.max_rounds {
             let raw = self
                 .send_request_with(
