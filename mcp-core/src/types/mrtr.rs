@@ -138,8 +138,10 @@ impl<T: Serialize> Serialize for Outcome<T> {
 
 impl<T: serde::de::DeserializeOwned> Outcome<T> {
     /// Reads an outcome from a result's JSON text: the same reading as its [`Deserialize`]
-    /// impl, without the JSON tree in between. The `resultType` is peeked from the text and the
-    /// text is then read once more, as the type it names.
+    /// impl, without the JSON tree in between. A text without `resultType` (every legacy
+    /// result), or with it only once, as `"resultType":"complete"`, and without escapes, is
+    /// read as a complete result at once; for any other, the `resultType` is peeked from the
+    /// text and the text is then read once more, as the type it names.
     ///
     /// Text the direct reading refuses (a key given twice, which a tree reads as its last value)
     /// is read again through the tree, so both readings accept the same texts and refuse them
