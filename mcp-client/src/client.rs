@@ -105,7 +105,7 @@ struct ModernMeta {
 /// rounds writes into its params at every round, without a copy of the maps behind them.
 type Members = [(String, Box<RawValue>)];
 
-/// The written members of the modern `_meta` last built, and what they were built for.
+/// The written members of a modern `_meta`, and what they were built for.
 struct ModernMembers {
     version: ProtocolVersion,
     caps: HandlerCapabilities,
@@ -133,8 +133,12 @@ struct Inner {
     /// The modern `_meta` last built, for its version and the handler's capabilities: every
     /// request of a connection carries the same one, built once instead of per request.
     modern_meta: Mutex<Option<ModernMeta>>,
-    /// The same, written (see [`Client::modern_members`]).
-    modern_members: Mutex<Option<ModernMembers>>,
+    /// The same, written (see [`Client::modern_members`]), one for each version, handler
+    /// capabilities and tasks flag seen: a gateway's calls carry each caller's capabilities,
+    /// and with or without the tasks extension, so the last one alone would be rebuilt at every
+    /// change of caller. Bounded by what varies: four flags of capabilities, the tasks flag, the
+    /// modern versions.
+    modern_members: Mutex<Vec<ModernMembers>>,
     close: tokio::sync::Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
     typed: crate::typed::TypedCache,
     events: crate::listen::Events,
@@ -377,7 +381,7 @@ impl ClientBuilder {
             session: Mutex::new(None),
             output_schemas: Mutex::new(HashMap::new()),
             modern_meta: Mutex::new(None),
-            modern_members: Mutex::new(None),
+            modern_members: Mutex::new(Vec::new()),
             close: tokio::sync::Mutex::new(close),
             typed: Default::default(),
             events: Default::default(),
@@ -499,8 +503,8 @@ impl Client {
         let caps = self.handler_capabilities();
         let mut cached = self.inner.modern_members.lock().expect("not poisoned");
         if let Some(m) = cached
-            .as_ref()
-            .filter(|m| m.version == version && m.caps == caps && m.tasks == tasks)
+            .iter()
+            .find(|m| m.version == version && m.caps == caps && m.tasks == tasks)
         {
             return m.members.clone();
         }
@@ -515,7 +519,7 @@ impl Client {
             .into_iter()
             .map(|(k, v)| (k, to_raw(&v).expect("a JSON value serializes")))
             .collect();
-        *cached = Some(ModernMembers {
+        cached.push(ModernMembers {
             version,
             caps,
             tasks,

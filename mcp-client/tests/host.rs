@@ -830,6 +830,83 @@ async fn progress_and_elicitation_reach_the_caller_of_the_call_in_both_eras() {
     assert_eq!(text(&r), "hello stranger");
 }
 
+/// Says what its caller declared: which of sampling, form elicitation and roots.
+struct Declared;
+impl ToolHandler for Declared {
+    fn definition(&self) -> Tool {
+        Tool::new("declared", schema(json!({"type": "object"})))
+    }
+    async fn call(&self, cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        let caps = cx.client_capabilities();
+        let said = format!(
+            "sampling={} form={} roots={}",
+            caps.sampling.is_some(),
+            caps.supports_form_elicitation(),
+            caps.roots.is_some()
+        );
+        Ok(CallToolResult::success(vec![ContentBlock::text(said)]))
+    }
+}
+
+/// A caller that declares `caps` for its own calls.
+struct Declares(HandlerCapabilities);
+impl ClientHandler for Declares {
+    fn call_capabilities(&self) -> Option<HandlerCapabilities> {
+        Some(self.0)
+    }
+}
+
+#[tokio::test]
+async fn a_modern_upstream_sees_each_callers_own_capabilities() {
+    let all = HandlerCapabilities {
+        elicitation_form: true,
+        elicitation_url: true,
+        sampling: true,
+        roots: true,
+    };
+    let host = Host::builder()
+        .capabilities(all)
+        .upstream(upstream(
+            "new",
+            Server::new("new", "1").tool(Declared),
+            EraChoice::Modern,
+        ))
+        .start()
+        .await
+        .unwrap();
+    let sampling = HandlerCapabilities {
+        sampling: true,
+        ..Default::default()
+    };
+    let roots = HandlerCapabilities {
+        roots: true,
+        ..Default::default()
+    };
+    // Alternating callers, and each again: every request carries its own caller's.
+    for (caps, said) in [
+        (sampling, "sampling=true form=false roots=false"),
+        (roots, "sampling=false form=false roots=true"),
+        (sampling, "sampling=true form=false roots=false"),
+        (all, "sampling=true form=true roots=true"),
+        (roots, "sampling=false form=false roots=true"),
+    ] {
+        let r = host
+            .call_tool("declared", json!({}), Declares(caps))
+            .await
+            .unwrap();
+        assert_eq!(text(&r), said, "{caps:?}");
+    }
+    // With the tasks extension asked for too.
+    let r = host
+        .call_tool_or_task("declared", json!({}), Declares(roots))
+        .await
+        .unwrap();
+    let mcp_client::host::HostToolCall::Complete(r) = r else {
+        panic!("a task: {r:?}")
+    };
+    assert_eq!(text(&r), "sampling=false form=false roots=true");
+}
+
 #[tokio::test]
 async fn resource_updates_arrive_with_the_namespaced_uri_in_both_eras() {
     let alpha = server("alpha");
