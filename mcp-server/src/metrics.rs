@@ -148,10 +148,13 @@ impl ToolMetrics {
 
     /// A finished call: as [`record_call`].
     pub(crate) fn call(&self, outcome: Outcome, latency: Duration) {
-        let i = OUTCOMES
-            .iter()
-            .position(|o| *o == outcome)
-            .expect("every outcome is listed");
+        // Exhaustive: an outcome added to the enum must find its place here.
+        let i = match outcome {
+            Outcome::Ok => 0,
+            Outcome::Error => 1,
+            Outcome::ToolError => 2,
+        };
+        debug_assert_eq!(OUTCOMES[i], outcome);
         call(
             &self.calls[i],
             self.errors[i].as_ref(),
