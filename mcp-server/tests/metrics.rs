@@ -125,3 +125,111 @@ async fn the_prometheus_endpoint_serves_the_metrics() {
     assert!(body.contains("# HELP mcp_tool_denials_total"), "{body}");
     assert!(body.contains("mcp_tool_call_duration_seconds"), "{body}");
 }
+
+/// A tool that ends as its argument `end` says: a result, a tool error or a JSON-RPC error.
+struct Ends;
+impl mcp_server::ToolHandler for Ends {
+    fn definition(&self) -> mcp_server::types::Tool {
+        mcp_server::types::Tool::new("ends", mcp_server::types::JsonObject::new())
+    }
+    fn policy(&self) -> mcp_server::Policy {
+        mcp_server::Policy {
+            scopes: vec!["read".into()],
+            ..mcp_server::Policy::public()
+        }
+    }
+    async fn call(
+        &self,
+        _cx: mcp_server::Context,
+        args: mcp_server::types::JsonObject,
+    ) -> mcp_server::Result<mcp_server::types::CallToolResult> {
+        match args.get("end").and_then(serde_json::Value::as_str) {
+            Some("tool_error") => Err(mcp_server::Error::public("it failed")),
+            Some("error") => Err(mcp_server::Error::protocol(
+                mcp_core::ErrorObject::internal_error("broken"),
+            )),
+            _ => Ok(mcp_server::types::CallToolResult::success(vec![
+                mcp_server::types::ContentBlock::text("done"),
+            ])),
+        }
+    }
+}
+
+/// Needs a scope the caller here lacks: every call is denied.
+struct Guarded;
+impl mcp_server::ToolHandler for Guarded {
+    fn definition(&self) -> mcp_server::types::Tool {
+        mcp_server::types::Tool::new("guarded", mcp_server::types::JsonObject::new())
+    }
+    fn policy(&self) -> mcp_server::Policy {
+        mcp_server::Policy {
+            scopes: vec!["admin".into()],
+            ..mcp_server::Policy::public()
+        }
+    }
+    async fn call(
+        &self,
+        _cx: mcp_server::Context,
+        _args: mcp_server::types::JsonObject,
+    ) -> mcp_server::Result<mcp_server::types::CallToolResult> {
+        unreachable!("denied before it runs")
+    }
+}
+
+/// The server records its tools' calls itself (with the keys each tool got when registered):
+/// each outcome under its own label, errors beside their calls, denials apart; an unknown tool
+/// is not a label.
+#[test]
+fn the_server_records_each_call_under_its_outcome() {
+    use serde_json::json;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen = recorded(|| {
+        runtime.block_on(async {
+            let server = mcp_server::Server::new("m", "1")
+                .identity(mcp_server::Identity::configured("reader").with_scopes(["read"]))
+                .tool(Ends)
+                .tool(Guarded);
+            let mut c = crate::support::Client::start(server);
+            c.initialize("2025-11-25", json!({})).await;
+            let call = |end: &str| json!({"name": "ends", "arguments": {"end": end}});
+            let ends = ["ok", "ok", "tool_error", "tool_error", "error"];
+            for (id, end) in (1..).zip(ends) {
+                c.call(id, "tools/call", call(end)).await;
+            }
+            c.call(
+                10,
+                "tools/call",
+                json!({"name": "guarded", "arguments": {}}),
+            )
+            .await;
+            c.call(
+                11,
+                "tools/call",
+                json!({"name": "nowhere", "arguments": {}}),
+            )
+            .await;
+        });
+    });
+    assert_eq!(counter(&seen, CALLS, "ends", "ok"), 2);
+    assert_eq!(counter(&seen, ERRORS, "ends", "ok"), 0);
+    assert_eq!(counter(&seen, CALLS, "ends", "tool_error"), 2);
+    assert_eq!(counter(&seen, ERRORS, "ends", "tool_error"), 2);
+    assert_eq!(counter(&seen, CALLS, "ends", "error"), 1);
+    assert_eq!(counter(&seen, ERRORS, "ends", "error"), 1);
+    assert_eq!(counter(&seen, CALLS, "guarded", "denied"), 1);
+    assert_eq!(counter(&seen, DENIALS, "guarded", "denied"), 1);
+    assert_eq!(counter(&seen, CALLS, "ends", "denied"), 0);
+    assert!(
+        !seen
+            .keys()
+            .any(|(_, labels)| labels.iter().any(|(_, v)| v == "nowhere")),
+        "{seen:?}"
+    );
+    match seen.get(&(DURATION.to_owned(), labels("ends", "ok"))) {
+        Some(DebugValue::Histogram(values)) => assert_eq!(values.len(), 2),
+        other => panic!("no latency histogram: {other:?}"),
+    }
+}
