@@ -24,7 +24,7 @@ pub use http::HttpServer;
 pub use listen::{Listener, Subscription};
 pub use mcp_core::contract::ToolContract;
 pub use mcp_macros::client;
-pub use transport::{StderrMode, StdioServer, Transport};
+pub use transport::{DEFAULT_INHERITED_ENV, StderrMode, StdioServer, Transport};
 #[doc(hidden)]
 pub use typed::{__private, Expect};
 

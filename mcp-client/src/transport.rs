@@ -134,14 +134,96 @@ pub enum StderrMode {
     Discard,
 }
 
+/// The variables of this process's environment a child server inherits unless told otherwise
+/// ([`StdioServer::inherit_env`], [`StdioServer::inherit_all_env`]): those the official
+/// TypeScript and Python SDKs pass (enough to find programs and a home directory), and the
+/// locale, time zone and temporary directory. None of them holds a secret.
+#[cfg(not(windows))]
+pub const DEFAULT_INHERITED_ENV: &[&str] = &[
+    "HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
+    "TMPDIR",
+];
+
+/// The variables of this process's environment a child server inherits unless told otherwise
+/// ([`StdioServer::inherit_env`], [`StdioServer::inherit_all_env`]): those the official
+/// TypeScript and Python SDKs pass (enough to find programs and a home directory), and the
+/// temporary directory. None of them holds a secret.
+#[cfg(windows)]
+pub const DEFAULT_INHERITED_ENV: &[&str] = &[
+    "APPDATA",
+    "HOMEDRIVE",
+    "HOMEPATH",
+    "LOCALAPPDATA",
+    "PATH",
+    "PATHEXT",
+    "PROCESSOR_ARCHITECTURE",
+    "PROGRAMFILES",
+    "SYSTEMDRIVE",
+    "SYSTEMROOT",
+    "TEMP",
+    "TMP",
+    "USERNAME",
+    "USERPROFILE",
+];
+
 /// A server to run as a child process, speaking over its stdin and stdout.
+///
+/// The child does not inherit this process's whole environment: only the variables of
+/// [`DEFAULT_INHERITED_ENV`], those named with [`inherit_env`](Self::inherit_env), and those set
+/// with [`env`](Self::env). A program that holds credentials in its environment (tokens for
+/// other servers, cloud keys) does not hand them to every server it starts; a server that needs
+/// one gets it by name. [`inherit_all_env`](Self::inherit_all_env) passes everything, as a
+/// shell does.
 #[derive(Debug, Clone)]
 pub struct StdioServer {
     program: String,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    inherit: Inherit,
     stderr: StderrMode,
     current_dir: Option<std::path::PathBuf>,
+}
+
+/// Which of this process's environment variables a child inherits.
+#[derive(Debug, Clone)]
+enum Inherit {
+    /// Those of [`DEFAULT_INHERITED_ENV`], and those of these names (a trailing `*` matches any
+    /// rest).
+    Listed(Vec<String>),
+    /// Every one.
+    All,
+}
+
+impl Inherit {
+    /// Whether the variable `name`, of `value`, passes to the child.
+    fn passes(&self, name: &std::ffi::OsStr, value: &std::ffi::OsStr) -> bool {
+        // A value that starts like a shell function's definition is never passed on (the
+        // official SDKs do the same): a shell in the child would define it.
+        if value.as_encoded_bytes().starts_with(b"()") {
+            return false;
+        }
+        let names = match self {
+            Inherit::All => return true,
+            Inherit::Listed(names) => names,
+        };
+        let Some(name) = name.to_str() else {
+            return false;
+        };
+        let same = |a: &str, b: &str| {
+            if cfg!(windows) {
+                a.eq_ignore_ascii_case(b)
+            } else {
+                a == b
+            }
+        };
+        DEFAULT_INHERITED_ENV.iter().any(|d| same(d, name))
+            || names.iter().any(|pattern| match pattern.strip_suffix('*') {
+                Some(prefix) => name
+                    .get(..prefix.len())
+                    .is_some_and(|start| same(start, prefix)),
+                None => same(pattern, name),
+            })
+    }
 }
 
 impl StdioServer {
@@ -151,6 +233,7 @@ impl StdioServer {
             program: program.into(),
             args: Vec::new(),
             env: Vec::new(),
+            inherit: Inherit::Listed(Vec::new()),
             stderr: StderrMode::default(),
             current_dir: None,
         }
@@ -177,6 +260,25 @@ impl StdioServer {
         self
     }
 
+    /// Passes this process's variable `name` on to the child too, when it is set (beyond
+    /// [`DEFAULT_INHERITED_ENV`]); a trailing `*` passes every variable whose name starts with
+    /// what precedes it (`"AWS_*"`).
+    #[must_use]
+    pub fn inherit_env(mut self, name: impl Into<String>) -> Self {
+        if let Inherit::Listed(names) = &mut self.inherit {
+            names.push(name.into());
+        }
+        self
+    }
+
+    /// Passes this process's whole environment on to the child, as a shell does: every
+    /// credential in it included.
+    #[must_use]
+    pub fn inherit_all_env(mut self) -> Self {
+        self.inherit = Inherit::All;
+        self
+    }
+
     /// The child's working directory (this process's by default).
     #[must_use]
     pub fn current_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
@@ -200,6 +302,9 @@ impl StdioServer {
     /// child's stdin, then sends SIGTERM, then SIGKILL, and always reaps it.
     pub fn spawn(self) -> Result<Transport> {
         let mut command = Command::new(&self.program);
+        command
+            .env_clear()
+            .envs(std::env::vars_os().filter(|(name, value)| self.inherit.passes(name, value)));
         command
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -299,4 +404,95 @@ async fn stop_child(mut child: Child) {
         }
     }
     let _ = child.kill().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::*;
+
+    fn passes(server: &StdioServer, name: &str, value: &str) -> bool {
+        server.inherit.passes(OsStr::new(name), OsStr::new(value))
+    }
+
+    #[test]
+    fn a_child_inherits_only_the_default_variables_and_those_named() {
+        let plain = StdioServer::new("server");
+        assert!(passes(&plain, "PATH", "/usr/bin"));
+        assert!(passes(&plain, "HOME", "/home/ann"));
+        assert!(!passes(&plain, "GITHUB_TOKEN", "ghp_x"));
+        assert!(!passes(&plain, "AWS_SECRET_ACCESS_KEY", "x"));
+        // No prefix match without a `*`.
+        assert!(!passes(&plain, "PATHS", "x"));
+
+        let named = StdioServer::new("server")
+            .inherit_env("GITHUB_TOKEN")
+            .inherit_env("AWS_*");
+        assert!(passes(&named, "PATH", "/usr/bin"));
+        assert!(passes(&named, "GITHUB_TOKEN", "ghp_x"));
+        assert!(passes(&named, "AWS_REGION", "eu-west-1"));
+        assert!(passes(&named, "AWS_", "x"));
+        assert!(!passes(&named, "GITHUB_TOKEN_2", "x"));
+        assert!(!passes(&named, "AW", "x"));
+        assert!(!passes(&named, "OPENAI_API_KEY", "sk-x"));
+
+        let all = StdioServer::new("server").inherit_all_env();
+        assert!(passes(&all, "OPENAI_API_KEY", "sk-x"));
+        // Naming more after `inherit_all_env` keeps everything.
+        assert!(passes(&all.inherit_env("X"), "OPENAI_API_KEY", "sk-x"));
+    }
+
+    #[test]
+    fn a_shell_function_is_never_inherited() {
+        let all = StdioServer::new("server").inherit_all_env();
+        assert!(!passes(&all, "BASH_FUNC_f%%", "() { :; }"));
+        assert!(!passes(
+            &StdioServer::new("server"),
+            "PATH",
+            "() { :; }; echo"
+        ));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_child_sees_the_variables_it_was_given_and_the_default_ones() {
+        // `sh` prints its environment's names and exits; the transport reads its output as
+        // lines that are not JSON-RPC, so the names are read from a file instead.
+        let dir = std::env::temp_dir().join(format!("mcp-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("env");
+        let server = StdioServer::new("sh")
+            .arg("-c")
+            .arg("env > \"$OUT\"")
+            .env("OUT", out.to_str().unwrap())
+            .env("GIVEN", "1")
+            .stderr(StderrMode::Discard);
+        let mut transport = server.spawn().unwrap();
+        // The child exits at once: its output ends.
+        while transport.incoming.recv().await.is_some() {}
+        let seen = std::fs::read_to_string(&out).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let names: Vec<&str> = seen
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+            .collect();
+        assert!(names.contains(&"GIVEN"), "{names:?}");
+        assert!(names.contains(&"OUT"), "{names:?}");
+        if std::env::var_os("PATH").is_some() {
+            assert!(names.contains(&"PATH"), "{names:?}");
+        }
+        // Whatever else this test runs with (cargo's own variables, for one) stays here; `sh`
+        // sets a few of its own.
+        let shells = ["PWD", "OLDPWD", "SHLVL", "_"];
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if !DEFAULT_INHERITED_ENV.contains(&name.as_ref()) && !shells.contains(&name.as_ref()) {
+                assert!(
+                    !names.contains(&name.as_ref()),
+                    "{name} was inherited: {names:?}"
+                );
+            }
+        }
+    }
 }

@@ -3,6 +3,8 @@
 //!
 //! - `secrets`: a text with a fake AWS access key id and an email address in it;
 //! - `pid`: the process id of this instance;
+//! - `env`: the names of the environment variables this process was started with, sorted, one
+//!   per line;
 //! - `remember` (`value`) and `recall`: one value kept in this process's memory, the state a
 //!   server written for one user keeps;
 //! - the resource `memo://today`: a text with an email address in it; and `pid://self`, the
@@ -29,6 +31,7 @@ fn schema(v: Value) -> JsonObject {
 enum Kind {
     Secrets,
     Pid,
+    Env,
     Remember,
     Recall,
 }
@@ -43,6 +46,7 @@ impl ToolHandler for Handler {
         let (name, input) = match self.kind {
             Kind::Secrets => ("secrets", json!({ "type": "object" })),
             Kind::Pid => ("pid", json!({ "type": "object" })),
+            Kind::Env => ("env", json!({ "type": "object" })),
             Kind::Remember => (
                 "remember",
                 json!({
@@ -73,6 +77,13 @@ impl ToolHandler for Handler {
                     .to_owned()
             }
             Kind::Pid => std::process::id().to_string(),
+            Kind::Env => {
+                let mut names: Vec<String> = std::env::vars_os()
+                    .map(|(name, _)| name.to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                names.join("\n")
+            }
             Kind::Remember => {
                 let value = args
                     .get("value")
@@ -129,7 +140,13 @@ impl ResourceHandler for Memo {
 async fn main() -> std::io::Result<()> {
     let memory = Arc::new(Mutex::new(None));
     let mut server = Server::new("test-upstream", "1.0.0");
-    for kind in [Kind::Secrets, Kind::Pid, Kind::Remember, Kind::Recall] {
+    for kind in [
+        Kind::Secrets,
+        Kind::Pid,
+        Kind::Env,
+        Kind::Remember,
+        Kind::Recall,
+    ] {
         server = server.tool(Handler {
             kind,
             memory: memory.clone(),

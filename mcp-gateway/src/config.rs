@@ -14,7 +14,8 @@
 //! [upstreams.fs]               # a child process over stdio
 //! command = "mcp-fs"
 //! args = ["--root", "/srv"]
-//! env = { LOG = "info" }
+//! env = { LOG = "info" }      # it inherits only PATH, HOME, the locale... of the gateway's
+//! inherit_env = ["AWS_*"]      # and these (`"*"`: the whole environment)
 //! cwd = "/srv"
 //! environment = "prod"
 //!
@@ -283,9 +284,17 @@ pub struct UpstreamConfig {
     /// Its arguments.
     #[serde(default)]
     pub args: Vec<String>,
-    /// Its environment, added to the gateway's (`${VAR}` expanded).
+    /// Variables set for it (`${VAR}` expanded). It inherits only a few of the gateway's
+    /// own ([`mcp_client::DEFAULT_INHERITED_ENV`]: `PATH`, `HOME`, the locale...) and those
+    /// named in `inherit_env`: the credentials the gateway holds for other upstreams stay with
+    /// the gateway.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// More of the gateway's environment variables to pass on (stdio): names, a name ending in
+    /// `*` for every variable that starts with the rest (`"AWS_*"`), or `"*"` for the whole
+    /// environment.
+    #[serde(default)]
+    pub inherit_env: Vec<String>,
     /// Its working directory (relative to the configuration file).
     #[serde(default)]
     pub cwd: Option<PathBuf>,
@@ -778,6 +787,29 @@ impl Config {
             for (k, value) in &u.env {
                 if let Err(m) = expand(value) {
                     return Err(source.error(&[key("upstreams"), key(name), key("env"), key(k)], m));
+                }
+            }
+            for (i, pattern) in u.inherit_env.iter().enumerate() {
+                let path = [
+                    key("upstreams"),
+                    key(name),
+                    key("inherit_env"),
+                    Seg::Index(i),
+                ];
+                if u.command.is_none() {
+                    return Err(source.error(
+                        &path[..3],
+                        "an HTTP upstream has no environment: `inherit_env` is for stdio upstreams",
+                    ));
+                }
+                let bare = pattern.strip_suffix('*').unwrap_or(pattern);
+                if (bare.is_empty() && pattern != "*") || bare.contains(['*', '=', '\0']) {
+                    return Err(source.error(
+                        &path,
+                        format!(
+                            "`{pattern}` is not a variable name: a name, a name ending in `*`, or `*`"
+                        ),
+                    ));
                 }
             }
             if u.instances == Instances::PerPrincipal {

@@ -300,6 +300,13 @@ fn upstream(
             })?;
             s = s.env(k.clone(), v);
         }
+        for pattern in &u.inherit_env {
+            s = if pattern == "*" {
+                s.inherit_all_env()
+            } else {
+                s.inherit_env(pattern.clone())
+            };
+        }
         if let Some(cwd) = &u.cwd {
             s = s.current_dir(config.resolve(cwd));
         }

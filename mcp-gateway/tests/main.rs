@@ -685,6 +685,23 @@ fn config_errors_name_the_file_the_line_and_the_key() {
         "the environment variable `MCP_GATEWAY_TEST_UNSET_VAR` is not set"
     );
 
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"x\"\ninherit_env = [\"PATH\",\n  \"AWS_*_KEY\"]\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (4, Some("upstreams.fs.inherit_env[1]")),
+        "{e}"
+    );
+    assert!(e.message.contains("is not a variable name"), "{e}");
+
+    let e = config_error("[upstreams.web]\nurl = \"http://a/mcp\"\ninherit_env = [\"*\"]\n");
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (3, Some("upstreams.web.inherit_env")),
+        "{e}"
+    );
+
     let e = config_error("[upstreams.fs\ncommand = \"x\"\n");
     assert_eq!((e.line, e.key.as_deref()), (1, None), "{e}");
 
@@ -1722,4 +1739,80 @@ approval = "none"
             "web__fetch"
         ]
     );
+}
+
+/// The environment variable names a `test-upstream` behind the gateway was started with.
+async fn env_of(c: &Client, upstream: &str) -> Vec<String> {
+    text_of(c, &format!("{upstream}__env"), json!({}))
+        .await
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stdio_upstream_inherits_only_the_variables_it_is_given() {
+    let bin = test_upstream();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[upstreams.plain]
+command = {bin:?}
+env = {{ GIVEN = "given" }}
+
+[upstreams.named]
+command = {bin:?}
+inherit_env = ["WANTED_*", "ALSO"]
+
+[upstreams.everything]
+command = {bin:?}
+inherit_env = ["*"]
+
+[[rules]]
+tools = ["*"]
+approval = "none"
+"#,
+            bin = bin.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    // The gateway as it runs, a process whose environment holds the credential of an HTTP
+    // upstream, and variables some of its stdio upstreams are to see.
+    let gateway = mcp_client::StdioServer::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["--stdio", "--config", config.to_str().unwrap()])
+        .env("SEARCH_TOKEN", "secret")
+        .env("WANTED_ONE", "1")
+        .env("WANTED_TWO", "2")
+        .env("ALSO", "1")
+        .env("ALSO_NOT", "1");
+    let c = Client::builder().connect_stdio(gateway).await.unwrap();
+
+    let plain = env_of(&c, "plain").await;
+    assert!(plain.contains(&"GIVEN".to_owned()), "{plain:?}");
+    if std::env::var_os("PATH").is_some() {
+        assert!(plain.contains(&"PATH".to_owned()), "{plain:?}");
+    }
+    for name in ["SEARCH_TOKEN", "WANTED_ONE", "ALSO"] {
+        assert!(!plain.contains(&name.to_owned()), "{name}: {plain:?}");
+    }
+
+    let named = env_of(&c, "named").await;
+    for name in ["WANTED_ONE", "WANTED_TWO", "ALSO"] {
+        assert!(named.contains(&name.to_owned()), "{name}: {named:?}");
+    }
+    for name in ["SEARCH_TOKEN", "ALSO_NOT", "GIVEN"] {
+        assert!(!named.contains(&name.to_owned()), "{name}: {named:?}");
+    }
+
+    let everything = env_of(&c, "everything").await;
+    for name in ["SEARCH_TOKEN", "WANTED_ONE", "ALSO_NOT"] {
+        assert!(
+            everything.contains(&name.to_owned()),
+            "{name}: {everything:?}"
+        );
+    }
+    c.close().await;
 }

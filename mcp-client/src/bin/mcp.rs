@@ -14,7 +14,9 @@
 //! ```
 //!
 //! `<server>` is an `http(s)://` URL given first, or a command after `--`:
-//! `mcp call add a=1 b=2 -- python server.py`.
+//! `mcp call add a=1 b=2 -- python server.py`. A command runs with this terminal's whole
+//! environment, as the shell would run it (a library's [`StdioServer`] passes only a few
+//! variables unless told).
 //!
 //! Exit codes: 0 success; 1 the tool reported an error (`isError`); 2 bad usage; 3 the server
 //! could not be reached or the connection failed; 4 authorization is needed (HTTP 401/403);
@@ -301,6 +303,7 @@ async fn connect(cli: &Cli, server: &Server) -> Result<Client, Error> {
                 .connect_stdio(
                     StdioServer::new(&cmd[0])
                         .args(cmd[1..].iter().cloned())
+                        .inherit_all_env()
                         .stderr(stderr),
                 )
                 .await
