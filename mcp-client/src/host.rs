@@ -1550,14 +1550,23 @@ impl Host {
 
     /// Subscribes to updates of a resource (namespaced URI): they arrive as
     /// [`HostEvent::Changed`] with [`Change::Resource`] and the namespaced URI. The subscription
-    /// is made again after the upstream reconnects.
+    /// is made again after the upstream reconnects; one asked for while the upstream is
+    /// unavailable is an error, and is made when it is back. One the upstream refuses is
+    /// forgotten.
     pub async fn subscribe(&self, uri: &str) -> Result<(), HostError> {
         let (up, original) = self.route_resource(uri)?;
+        up.subscribed
+            .lock()
+            .expect("not poisoned")
+            .insert(original.clone());
         let client = up.client()?;
-        subscribe_one(&up, &client, &original)
-            .await
-            .map_err(|e| up.error(e))?;
-        up.subscribed.lock().expect("not poisoned").insert(original);
+        if let Err(e) = subscribe_one(&up, &client, &original).await {
+            up.subscribed
+                .lock()
+                .expect("not poisoned")
+                .remove(&original);
+            return Err(up.error(e));
+        }
         Ok(())
     }
 

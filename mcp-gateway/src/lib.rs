@@ -19,6 +19,7 @@ use mcp_core::types::{
 };
 use mcp_server::access::ItemKind;
 use mcp_server::audit::{Audit, JsonlSink};
+use mcp_server::subscriptions::SubscriptionChange;
 use mcp_server::{Identity, ResourceDefinition, Server};
 
 pub use config::{Config, ConfigError};
@@ -162,10 +163,17 @@ impl GatewayBuilder {
                 (name, pool)
             })
             .collect();
+        // A resource's first subscriber here subscribes upstream (an upstream sends updates only
+        // of what it was subscribed to), its last one's leaving unsubscribes: in order, in a
+        // task of their own.
+        let (subscriptions_tx, mut subscriptions) = tokio::sync::mpsc::unbounded_channel();
         let mut server = Server::with_info(Implementation::new(
             g.name.clone(),
             env!("CARGO_PKG_VERSION"),
         ))
+        .on_subscription_change(move |change| {
+            let _ = subscriptions_tx.send(change);
+        })
         .access_control(RulesAccess {
             policy: policy.clone(),
             anomaly: anomaly.clone(),
@@ -220,6 +228,19 @@ impl GatewayBuilder {
         let mut events = host.events();
         sync.run();
         let watcher = sync.clone();
+        let upstream = host.clone();
+        let relay = tokio::spawn(async move {
+            while let Some(change) = subscriptions.recv().await {
+                let (uri, done) = match &change {
+                    SubscriptionChange::Subscribed(uri) => (uri, upstream.subscribe(uri).await),
+                    SubscriptionChange::Unsubscribed(uri) => (uri, upstream.unsubscribe(uri).await),
+                    _ => continue,
+                };
+                if let Err(e) = done {
+                    tracing::warn!(%uri, error = %e, ?change, "the upstream subscription did not follow");
+                }
+            }
+        });
         let task = tokio::spawn(async move {
             while let Some(event) = events.next().await {
                 match event {
@@ -240,7 +261,7 @@ impl GatewayBuilder {
             sync,
             anomaly,
             config: RwLock::new(config),
-            task: Mutex::new(Some(task)),
+            tasks: Mutex::new(vec![task, relay]),
         })
     }
 }
@@ -546,7 +567,7 @@ pub struct Gateway {
     sync: Arc<Syncer>,
     anomaly: Arc<RwLock<Option<Arc<anomaly::Detector>>>>,
     config: RwLock<Config>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -659,7 +680,7 @@ impl Gateway {
 
     /// Stops watching the upstreams and closes them.
     pub async fn close(&self) {
-        if let Some(t) = self.task.lock().expect("not poisoned").take() {
+        for t in std::mem::take(&mut *self.tasks.lock().expect("not poisoned")) {
             t.abort();
         }
         for pool in self.sync.shared.instances.values() {

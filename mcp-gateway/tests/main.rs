@@ -1816,3 +1816,130 @@ approval = "none"
     }
     c.close().await;
 }
+
+/// A resource `notes://a`, readable by everyone.
+struct Notes;
+
+impl mcp_server::ResourceHandler for Notes {
+    fn definition(&self) -> mcp_server::ResourceDefinition {
+        mcp_server::ResourceDefinition::Static(Resource {
+            uri: "notes://a".into(),
+            name: "notes".into(),
+            ..Default::default()
+        })
+    }
+    fn policy(&self) -> mcp_server::Policy {
+        mcp_server::Policy::public()
+    }
+    async fn read(
+        &self,
+        _cx: Context,
+        uri: String,
+        _variables: std::collections::BTreeMap<String, String>,
+    ) -> mcp_server::Result<Vec<ResourceContents>> {
+        Ok(vec![ResourceContents::text(uri, None, "a note")])
+    }
+}
+
+#[tokio::test]
+async fn a_callers_subscription_is_made_upstream_and_ended_with_the_last_one() {
+    use mcp_client::Subscription;
+    use mcp_server::subscriptions::SubscriptionChange;
+    // Two upstreams serving the same resource, one in each era; each records the first
+    // subscriber and the last one's leaving, as the gateway's front does.
+    let mut servers = Vec::new();
+    let mut gateway = Gateway::builder(parse(
+        r#"
+[upstreams.old]
+url = "http://127.0.0.1:9/unused"
+era = "legacy"
+
+[upstreams.new]
+url = "http://127.0.0.1:9/unused"
+era = "modern"
+
+[[rules]]
+resources = ["*"]
+"#,
+    ));
+    for name in ["old", "new"] {
+        let changes = Arc::new(Mutex::new(Vec::new()));
+        let seen = changes.clone();
+        let server = Server::new(name, "1.0.0")
+            .on_subscription_change(move |c| seen.lock().unwrap().push(c))
+            .resource(Notes);
+        gateway = gateway.transport(name, channel(server.clone(), alive()));
+        servers.push((name, server, changes));
+    }
+    let g = gateway.start().await.unwrap();
+    for era in [EraChoice::Legacy, EraChoice::Modern] {
+        let c = client_with(&g, None, Recorder::new(), era).await;
+        for (name, server, changes) in &servers {
+            let uri = format!("{name}+notes://a");
+            let mut listener = c.listen(Subscription::new().resource(&uri)).await.unwrap();
+            // The upstream is subscribed in the background: it tells of updates once it is.
+            let updated = tokio::time::timeout(SAFETY, async {
+                loop {
+                    server.notify_resource_updated("notes://a");
+                    if let Ok(Some(change)) =
+                        tokio::time::timeout(Duration::from_millis(50), listener.next()).await
+                    {
+                        return change;
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("{era:?} caller, {name}: no update reached the caller"));
+            assert_eq!(
+                updated,
+                mcp_client::Change::Resource(uri.clone()),
+                "{era:?} {name}"
+            );
+            // The caller's subscription ends: so does the upstream's.
+            drop(listener);
+            tokio::time::timeout(SAFETY, async {
+                while changes.lock().unwrap().last()
+                    != Some(&SubscriptionChange::Unsubscribed("notes://a".into()))
+                {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{era:?} {name}: the upstream stays subscribed: {changes:?}")
+            });
+            let mut made = changes.lock().unwrap();
+            assert_eq!(
+                *made,
+                [
+                    SubscriptionChange::Subscribed("notes://a".into()),
+                    SubscriptionChange::Unsubscribed("notes://a".into()),
+                ],
+                "{era:?} {name}"
+            );
+            made.clear();
+        }
+        c.close().await;
+    }
+    // A legacy session that ends without unsubscribing ends its subscriptions too.
+    let (_, _, changes) = &servers[0];
+    let c = client_with(&g, None, Recorder::new(), EraChoice::Legacy).await;
+    c.subscribe("old+notes://a").await.unwrap();
+    c.close().await;
+    drop(c);
+    tokio::time::timeout(SAFETY, async {
+        while changes.lock().unwrap().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the upstream stays subscribed: {changes:?}"));
+    assert_eq!(
+        *changes.lock().unwrap(),
+        [
+            SubscriptionChange::Subscribed("notes://a".into()),
+            SubscriptionChange::Unsubscribed("notes://a".into()),
+        ]
+    );
+    g.close().await;
+}

@@ -38,6 +38,7 @@ mod shape;
 mod state_token;
 mod stdio;
 pub mod store;
+pub mod subscriptions;
 mod tasks;
 pub mod trace;
 pub mod validate;

@@ -230,6 +230,8 @@ pub(crate) struct Inner {
     /// Started at the first session when a store is attached: the task that passes events
     /// published by other replicas on to this one's sessions.
     remote_events: std::sync::OnceLock<()>,
+    /// How many subscriptions each resource has, over every connection.
+    pub(crate) subscribers: crate::subscriptions::Subscribers,
 }
 
 /// An MCP server: tools, resources, templates and prompts, with a name and a version.
@@ -296,6 +298,7 @@ impl Server {
                 replica: crate::trace::hex(&random_key()[..8]),
                 key_chosen: false,
                 remote_events: std::sync::OnceLock::new(),
+                subscribers: Default::default(),
             }),
         }
     }
@@ -303,6 +306,22 @@ impl Server {
     fn inner_mut(&mut self) -> &mut Inner {
         Arc::get_mut(&mut self.inner)
             .expect("configure the server before cloning it or serving with it")
+    }
+
+    /// Calls `f` when a resource gets its first subscriber, over all connections (a legacy
+    /// `resources/subscribe`, a modern `subscriptions/listen` naming it), and when it loses its
+    /// last (unsubscribed, the session ended, the stream closed). A server that relays another
+    /// server's resources subscribes there only while a client here is subscribed: without
+    /// that subscription the other server sends no updates to relay. `f` runs in the request
+    /// that made the change, one change at a time in the order they happened, and must neither
+    /// block nor change subscriptions itself (send the change to a task).
+    #[must_use]
+    pub fn on_subscription_change(
+        mut self,
+        f: impl Fn(crate::subscriptions::SubscriptionChange) + Send + Sync + 'static,
+    ) -> Self {
+        self.inner_mut().subscribers.set_hook(Arc::new(f));
+        self
     }
 
     /// How to use the server, for the model.

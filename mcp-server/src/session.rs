@@ -93,6 +93,15 @@ pub(crate) struct Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        // The session's subscriptions end with it.
+        let subscriptions = std::mem::take(
+            self.subscriptions
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for uri in &subscriptions {
+            self.server.inner.subscribers.remove(uri);
+        }
     }
 }
 
@@ -239,17 +248,26 @@ impl Connection {
             l.initialized |= state.initialized;
             *l.log_level.lock().expect("not poisoned") = state.log_level;
         }
-        self.subscriptions
-            .lock()
-            .expect("not poisoned")
-            .clone_from(&state.subscriptions);
+        let mut subscriptions = self.subscriptions.lock().expect("not poisoned");
+        self.server
+            .inner
+            .subscribers
+            .replace(&subscriptions, &state.subscriptions);
+        subscriptions.clone_from(&state.subscriptions);
     }
 
     /// Takes over a session another replica started: as if `initialize` (and what followed)
     /// had happened here.
     #[cfg(feature = "http")]
     pub(crate) fn restore(&self, state: LegacyState) {
-        *self.subscriptions.lock().expect("not poisoned") = state.subscriptions;
+        {
+            let mut subscriptions = self.subscriptions.lock().expect("not poisoned");
+            self.server
+                .inner
+                .subscribers
+                .replace(&subscriptions, &state.subscriptions);
+            *subscriptions = state.subscriptions;
+        }
         *self.legacy.lock().expect("not poisoned") = Some(Legacy {
             version: state.version,
             client_capabilities: state.client_capabilities,
@@ -816,18 +834,26 @@ impl Connection {
                 // Only to what the caller may read, refused as its read would be.
                 self.server
                     .may_subscribe(identity.as_ref(), &p.uri, false)?;
-                self.subscriptions
+                let added = self
+                    .subscriptions
                     .lock()
                     .expect("not poisoned")
                     .insert(p.uri.clone());
+                if added {
+                    self.server.inner.subscribers.add(&p.uri);
+                }
                 self.after_change().await;
                 return empty();
             }
             ClientRequest::Unsubscribe(p) => {
-                self.subscriptions
+                let removed = self
+                    .subscriptions
                     .lock()
                     .expect("not poisoned")
                     .remove(&p.uri);
+                if removed {
+                    self.server.inner.subscribers.remove(&p.uri);
+                }
                 self.after_change().await;
                 return empty();
             }
@@ -956,6 +982,11 @@ impl Connection {
         };
         self.server.follow_remote_events();
         let mut events = self.server.inner.events.subscribe();
+        // Counted while the stream lives (a cancelled request drops this future).
+        let _held = crate::subscriptions::Held::new(
+            &self.server.inner.subscribers,
+            accepted.resource_subscriptions.iter().flatten().cloned(),
+        );
         if let Some(ack) = notification::<messages::SubscriptionsAcknowledged>(
             SubscriptionsAcknowledgedNotificationParams {
                 notifications: accepted.clone(),
