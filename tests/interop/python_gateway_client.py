@@ -5,7 +5,8 @@ Usage: python_gateway_client.py <url>
 
 Runs the same checks in modes legacy, auto and 2026-07-28: tools of both upstreams are listed
 and called, progress (from the Python server in the modern era) and elicitation (from it in the
-legacy era) pass through the gateway; a modern caller reaches the legacy-only server-everything
+legacy era) pass through the gateway; a resource subscription is made at server-everything
+and its updates come back; a modern caller reaches the legacy-only server-everything
 and a legacy caller the modern upstream. Prints one line per check and a
 closing `N passed, M failed`; exits non-zero on any failure.
 """
@@ -13,9 +14,11 @@ closing `N passed, M failed`; exits non-zero on any failure.
 import asyncio
 import sys
 import traceback
+import warnings
 
 import mcp
 from mcp import types
+from mcp.client.subscriptions import ListenNotSupportedError
 
 MODES = ["legacy", "auto", "2026-07-28"]
 
@@ -31,7 +34,16 @@ async def check_mode(url, mode, results):
         asked.append(params.message)
         return types.ElicitResult(action="accept", content={"confirm": True})
 
-    async with mcp.Client(url, mode=mode, elicitation_callback=on_elicit) as client:
+    updated = []
+    got_update = asyncio.Event()
+
+    async def on_message(message):
+        message = getattr(message, "root", message)
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updated.append(message.params.uri)
+            got_update.set()
+
+    async with mcp.Client(url, mode=mode, elicitation_callback=on_elicit, message_handler=on_message) as client:
         async def check(name, coro):
             try:
                 await coro
@@ -68,11 +80,42 @@ async def check_mode(url, mode, results):
             assert r.content[0].text == "deploy: confirmed", r
             assert asked == ["Really deploy?"], asked
 
+        async def toggle_updates(on):
+            # server-everything's switch is per upstream session, which every caller shares.
+            for _ in range(2):
+                r = await client.call_tool("everything__toggle-subscriber-updates", {})
+                if r.content[0].text.startswith("Started" if on else "Stopped"):
+                    return
+            raise AssertionError(r.content)
+
+        async def resource_updates():
+            # server-everything sends updates only to a subscribed session: the gateway must
+            # subscribe upstream for its caller. It sends one as updates start, then every 5 s.
+            uri = "everything+demo://resource/static/document/architecture.md"
+            try:
+                async with client.listen(resource_subscriptions=[uri]) as sub:
+                    await toggle_updates(True)
+                    event = await asyncio.wait_for(anext(aiter(sub)), timeout=15)
+                    assert uri in str(event), event
+            except ListenNotSupportedError:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    await client.subscribe_resource(uri)
+                await toggle_updates(True)
+                await asyncio.wait_for(got_update.wait(), timeout=15)
+                assert uri in updated, updated
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    await client.unsubscribe_resource(uri)
+            finally:
+                await toggle_updates(False)
+
         await check("tools/list (both upstreams)", list_tools())
         await check("tools/call python (structured)", call_python())
         await check("tools/call everything", call_everything())
         await check("tools/call with progress", call_with_progress())
         await check("tools/call with elicitation", call_with_elicitation())
+        await check("resource subscription (updates from server-everything)", resource_updates())
 
 
 async def main(argv):
