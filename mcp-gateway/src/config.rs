@@ -158,7 +158,7 @@ pub struct Config {
 }
 
 /// `[gateway]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct GatewaySection {
     /// The server name clients see (`mcp-gateway`).
@@ -217,7 +217,7 @@ pub enum NamingConfig {
 }
 
 /// `[front]`: how callers are identified.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Front {
     /// The caller on stdio, and on HTTP when no OAuth is configured.
@@ -229,7 +229,7 @@ pub struct Front {
 }
 
 /// A fixed identity.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityConfig {
     /// The subject.
@@ -246,7 +246,7 @@ pub struct IdentityConfig {
 }
 
 /// `[front.oauth]`: bearer tokens checked against a JWKS or by introspection.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthFront {
     /// The canonical URI of this endpoint (`http://127.0.0.1:8080/mcp`): tokens must be issued
@@ -272,7 +272,7 @@ pub struct OAuthFront {
 }
 
 /// `[upstreams.NAME]`: a stdio command or an HTTP URL, shaped like MCP host configurations.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// `stdio` or `http` (`streamable-http` too); inferred from `command` or `url` when absent.

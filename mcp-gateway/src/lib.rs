@@ -613,23 +613,21 @@ impl Gateway {
         self.sync.shared.policy.rules()
     }
 
-    /// Swaps in the rules and environment labels of a new configuration (already checked by
-    /// [`Config::load`]), keeping every connection. A configuration whose upstreams or front
-    /// differ is refused: those need a restart.
+    /// Swaps in the rules, anomaly flags and environment labels of a new configuration (already
+    /// checked by [`Config::load`]), keeping every connection. A configuration that differs in
+    /// what a swap cannot apply is refused, never half applied: an upstream's entry beyond its
+    /// environment label (how it is reached), the naming, the filters, the front, the gateway's
+    /// name or its audit file need a restart.
     pub fn reload(&self, new: Config) -> Result<(), GatewayError> {
         let old = self.config.read().expect("not poisoned");
+        // Everything of an upstream's entry but its environment label (applied below) is how
+        // it is connected: a change there needs a restart, and is refused rather than ignored.
         let same_upstreams = old.upstreams.len() == new.upstreams.len()
             && old.upstreams.iter().all(|(n, u)| {
                 new.upstreams.get(n).is_some_and(|v| {
-                    v.command == u.command
-                        && v.args == u.args
-                        && v.env == u.env
-                        && v.cwd == u.cwd
-                        && v.url == u.url
-                        && v.headers == u.headers
-                        && v.instances == u.instances
-                        && v.idle_timeout_secs == u.idle_timeout_secs
-                        && v.max_instances == u.max_instances
+                    let mut v = v.clone();
+                    v.environment.clone_from(&u.environment);
+                    v == *u
                 })
             });
         if !same_upstreams
@@ -638,6 +636,15 @@ impl Gateway {
         {
             return Err(GatewayError::Reload(
                 "the upstreams or their naming changed: restart the gateway to apply that".into(),
+            ));
+        }
+        if old.front != new.front
+            || old.gateway.name != new.gateway.name
+            || old.gateway.audit != new.gateway.audit
+        {
+            return Err(GatewayError::Reload(
+                "the front, the gateway's name or its audit file changed: restart the gateway to apply that"
+                    .into(),
             ));
         }
         if old.filters != new.filters {

@@ -8,7 +8,9 @@
 //! ```
 //!
 //! On Unix, SIGHUP reloads the configuration: it is checked first, and swapped in only when
-//! valid (rules and environments; the connections are kept).
+//! valid (rules, anomaly flags and environment labels; the connections are kept). A change a
+//! swap cannot apply (an upstream's entry, naming, filters, the front, the name or the audit
+//! file) is refused with a message, and the old configuration stays.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -822,20 +822,44 @@ async fn a_reload_swaps_the_rules_keeps_the_connection_and_refuses_a_changed_ups
     .unwrap();
     assert_eq!(listed_is_callable(&c).await, ["fs__read_file"]);
 
-    // A configuration whose upstreams differ is refused; the rules in force stay.
-    let moved = parse(&format!(
-        "{}\n[[rules]]\ntools = [\"*\"]\n",
-        UPSTREAMS.replace(
-            "environment = \"prod\"",
-            "environment = \"prod\"\ntimeout_secs = 5\nera = \"legacy\"\nargs = [\"x\"]"
-        )
+    // A configuration whose upstreams differ in how they are reached is refused (any one
+    // setting of the entry, not applied without a restart); the rules in force stay.
+    for changed in [
+        "timeout_secs = 5",
+        "era = \"legacy\"",
+        "max_messages_per_second = 10",
+        "connect_timeout_secs = 3",
+        "headers = { X-Key = \"k\" }",
+    ] {
+        let moved = parse(&format!(
+            "{}\n[[rules]]\ntools = [\"*\"]\n",
+            UPSTREAMS.replace(
+                "environment = \"prod\"",
+                &format!("environment = \"prod\"\n{changed}")
+            )
+        ));
+        let refused = g.reload(moved).expect_err(changed);
+        assert_eq!(
+            refused.to_string(),
+            "the upstreams or their naming changed: restart the gateway to apply that"
+        );
+    }
+    let refronted = parse(&format!(
+        "{UPSTREAMS}\n[front]\nidentity = {{ subject = \"ops\" }}\n[[rules]]\ntools = [\"*\"]\n"
     ));
-    let refused = g.reload(moved).unwrap_err();
-    assert_eq!(
-        refused.to_string(),
-        "the upstreams or their naming changed: restart the gateway to apply that"
+    assert!(
+        g.reload(refronted)
+            .unwrap_err()
+            .to_string()
+            .starts_with("the front"),
     );
     assert_eq!(listed_is_callable(&c).await, ["fs__read_file"]);
+    // The environment label alone is applied.
+    let relabelled = parse(&format!(
+        "{}\n[[rules]]\ntools = [\"fs__read_*\"]\napproval = \"none\"\n",
+        UPSTREAMS.replace("environment = \"prod\"", "environment = \"test\"")
+    ));
+    g.reload(relabelled).unwrap();
     g.close().await;
 }
 
