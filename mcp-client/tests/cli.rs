@@ -232,3 +232,20 @@ fn lint_profiles_and_exit_codes() {
         assert_eq!(mcp_plain(&args).code, 3, "{args:?}");
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    // `mcp tools -- server | head -1`: here the reader is gone before anything is written.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp"))
+        .args(["tools", "--"])
+        .arg(manual_server())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

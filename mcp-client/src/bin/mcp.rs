@@ -35,6 +35,23 @@ use mcp_client::types::*;
 use mcp_client::{Client, EraChoice, Error, HttpServer, StderrMode, StdioServer};
 use serde_json::{Map, Value};
 
+/// `println!` without its panic when stdout is closed: a reader that went away
+/// (`mcp tools -- server | head -1`) is not this program's error; what is left is dropped.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `print!` likewise.
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Exit codes that scripts can rely on.
 mod exit {
     pub(crate) const TOOL_ERROR: u8 = 1;
