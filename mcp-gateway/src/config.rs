@@ -85,8 +85,10 @@
 //!
 //! # Dedicated upstream instances per principal
 //!
-//! A stdio upstream written for one user (it keeps state, holds a session, caches what it
-//! read) can run one child process per principal (the caller's issuer-qualified subject):
+//! A shared upstream keeps what it learned from one caller for every other: the state it
+//! keeps, the session it holds, the roots it asked one caller for and cached (server-everything's
+//! `get-roots-list` shows them to the next caller). A stdio upstream written for one user can
+//! run one child process per principal (the caller's issuer-qualified subject) instead:
 //!
 //! ```toml
 //! [upstreams.notes]
