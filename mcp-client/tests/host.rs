@@ -1110,3 +1110,119 @@ async fn a_stdio_child_that_exits_is_started_again_after_a_backoff() {
         .expect("the child exits");
     let _ = std::fs::remove_file(&mark);
 }
+
+/// Asks its caller's model, then lists its caller's roots; answers with both.
+struct AskAndList;
+impl ToolHandler for AskAndList {
+    fn definition(&self) -> Tool {
+        Tool::new("ask", schema(json!({"type": "object"})))
+    }
+    async fn call(&self, cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        let params = serde_json::from_value(json!({
+            "messages": [{"role": "user", "content": {"type": "text", "text": "who?"}}],
+            "maxTokens": 5
+        }))
+        .unwrap();
+        let sampled = serde_json::to_value(cx.sample(params).await?.content).unwrap();
+        let roots = cx.roots().await?;
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "{} {}",
+            sampled["text"].as_str().unwrap_or_default(),
+            roots.first().map_or("", |r| r.uri.as_str())
+        ))]))
+    }
+}
+
+/// Never answers; says when its call is dropped (cancelled: the server drops the handler's
+/// future).
+struct Cancellable(Arc<tokio::sync::Notify>);
+impl ToolHandler for Cancellable {
+    fn definition(&self) -> Tool {
+        Tool::new("wait", schema(json!({"type": "object"})))
+    }
+    async fn call(&self, _cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        struct Dropped(Arc<tokio::sync::Notify>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                self.0.notify_one();
+            }
+        }
+        let _dropped = Dropped(self.0.clone());
+        std::future::pending().await
+    }
+}
+
+/// A caller whose model and roots are named after it.
+struct Answers(&'static str);
+impl ClientHandler for Answers {
+    async fn sample(
+        &self,
+        _params: CreateMessageRequestParams,
+    ) -> Result<CreateMessageResult, ErrorObject> {
+        Ok(serde_json::from_value(json!({
+            "role": "assistant",
+            "content": {"type": "text", "text": self.0},
+            "model": "test"
+        }))
+        .unwrap())
+    }
+    async fn roots(&self) -> Result<Vec<Root>, ErrorObject> {
+        Ok(vec![
+            serde_json::from_value(json!({"uri": format!("file:///{}", self.0)})).unwrap(),
+        ])
+    }
+}
+
+#[tokio::test]
+async fn sampling_roots_and_cancellation_reach_across_in_both_eras() {
+    let cancelled = Arc::new(tokio::sync::Notify::new());
+    let with = |name| {
+        Server::new(name, "1")
+            .tool(AskAndList)
+            .tool(Cancellable(cancelled.clone()))
+    };
+    let host = Host::builder()
+        .capabilities(HandlerCapabilities {
+            sampling: true,
+            roots: true,
+            ..Default::default()
+        })
+        .upstream(upstream("old", with("old"), EraChoice::Legacy))
+        .upstream(upstream("new", with("new"), EraChoice::Modern))
+        .start()
+        .await
+        .unwrap();
+    for up in ["old", "new"] {
+        // The call's own caller answers: its model, its roots.
+        for who in ["ada", "bob"] {
+            let r = host
+                .call_tool(&format!("{up}__ask"), json!({}), Arc::new(Answers(who)))
+                .await
+                .unwrap();
+            assert_eq!(text(&r), format!("{who} file:///{who}"), "{up}");
+        }
+        // A caller that answers neither: the upstream's request is refused, the call fails.
+        let r = host
+            .call_tool(&format!("{up}__ask"), json!({}), NoHandler)
+            .await;
+        assert!(
+            r.as_ref().map_or(true, |r| r.is_error == Some(true)),
+            "{up}: {r:?}"
+        );
+        // Dropping the call cancels it upstream.
+        let told = cancelled.notified();
+        tokio::pin!(told);
+        told.as_mut().enable();
+        let wait = format!("{up}__wait");
+        let call = host.call_tool(&wait, json!({}), NoHandler);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), call)
+                .await
+                .is_err()
+        );
+        tokio::time::timeout(SAFETY, told)
+            .await
+            .unwrap_or_else(|_| panic!("{up}: the upstream's call was never cancelled"));
+    }
+    host.close().await;
+}
