@@ -294,7 +294,8 @@ pub struct UpstreamConfig {
     pub env: BTreeMap<String, String>,
     /// More of the gateway's environment variables to pass on (stdio): names, a name ending in
     /// `*` for every variable that starts with the rest (`"AWS_*"`), or `"*"` for the whole
-    /// environment.
+    /// environment. An upstream started with `npx` or `uvx` behind a proxy needs the proxy's:
+    /// `["HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"]`.
     #[serde(default)]
     pub inherit_env: Vec<String>,
     /// Its working directory (relative to the configuration file).
