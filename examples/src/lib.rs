@@ -5,13 +5,15 @@
 //! - `files`: the client's roots through `FileResources`, search and line-range reads;
 //! - `secure-http`: operations behind OAuth, with approvals and an audit trail;
 //! - `calc`, `macros-kpi`: the macros; `manual-server`, `http-server`: the handler traits by
-//!   hand; `interop-client`, `interop-everything`, `loadgen`: clients for the interop tests and
-//!   benchmarks; `relay-floor`: the floor of a stdio gateway (copies bytes) and `relay-peek`:
+//!   hand; `interop-client`, `interop-gateway-client`, `interop-everything`, `loadgen`: clients
+//!   for the interop tests and benchmarks (`interop` holds what the first two share); `relay-floor`: the floor of a stdio gateway (copies bytes) and `relay-peek`:
 //!   the floor of a pass-through one (peeks, decides, audits, splices ids), for the gateway
 //!   benchmark.
 //!
 //! The guide in `docs/` is included below as hidden modules, so that `cargo test --doc`
 //! compiles (and runs) every code block in it.
+
+pub mod interop;
 
 /// `docs/README.md`.
 #[doc = include_str!("../../docs/README.md")]

@@ -7,33 +7,9 @@
 use std::sync::{Arc, Mutex};
 
 use mcp_client::types::*;
-use mcp_client::{Client, ClientHandler, EraChoice, HandlerCapabilities, HttpServer, StdioServer};
-use mcp_core::ErrorObject;
+use mcp_client::{Client, EraChoice, HttpServer, StdioServer};
+use mcp_examples::interop::{Check, Confirmer, ensure, finish};
 use serde_json::json;
-
-struct Confirmer;
-
-impl ClientHandler for Confirmer {
-    fn capabilities(&self) -> HandlerCapabilities {
-        HandlerCapabilities {
-            elicitation_form: true,
-            ..Default::default()
-        }
-    }
-    async fn elicit(&self, _params: ElicitRequestParams) -> Result<ElicitResult, ErrorObject> {
-        Ok(ElicitResult {
-            action: ElicitAction::Accept,
-            content: Some(serde_json::from_value(json!({"confirm": true})).expect("an object")),
-            meta: None,
-        })
-    }
-}
-
-type Check = Result<(), String>;
-
-fn ensure(ok: bool, what: impl FnOnce() -> String) -> Check {
-    if ok { Ok(()) } else { Err(what()) }
-}
 
 async fn run(client: &Client, elicit: bool, results: &mut Vec<(String, Check)>) {
     let mut record = |name: &str, r: Check| results.push((name.to_owned(), r));
@@ -180,16 +156,5 @@ async fn main() {
         }
         Err(e) => results.push(("connect".to_owned(), Err(e.to_string()))),
     }
-    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
-    for (name, r) in &results {
-        match r {
-            Ok(()) => println!("ok   {label}: {name}"),
-            Err(e) => println!("FAIL {label}: {name}: {e}"),
-        }
-    }
-    println!(
-        "rust-client: {} passed, {failed} failed",
-        results.len() - failed
-    );
-    std::process::exit(i32::from(failed > 0));
+    finish("rust-client", &label, &results);
 }

@@ -14,36 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mcp_client::types::*;
-use mcp_client::{
-    Change, Client, ClientHandler, EraChoice, HandlerCapabilities, HttpServer, Subscription,
-};
-use mcp_core::ErrorObject;
+use mcp_client::{Change, Client, EraChoice, HttpServer, Subscription};
+use mcp_examples::interop::{Check, Confirmer, ensure, finish};
 use serde_json::{Value, json};
-
-/// Accepts every elicitation with `{"confirm": true}` (what the Python server's `confirm` asks).
-struct Confirmer;
-
-impl ClientHandler for Confirmer {
-    fn capabilities(&self) -> HandlerCapabilities {
-        HandlerCapabilities {
-            elicitation_form: true,
-            ..Default::default()
-        }
-    }
-    async fn elicit(&self, _params: ElicitRequestParams) -> Result<ElicitResult, ErrorObject> {
-        Ok(ElicitResult {
-            action: ElicitAction::Accept,
-            content: Some(serde_json::from_value(json!({"confirm": true})).expect("an object")),
-            meta: None,
-        })
-    }
-}
-
-type Check = Result<(), String>;
-
-fn ensure(ok: bool, what: impl FnOnce() -> String) -> Check {
-    if ok { Ok(()) } else { Err(what()) }
-}
 
 fn text(r: &CallToolResult) -> &str {
     r.content
@@ -222,16 +195,5 @@ async fn main() {
         }
         Err(e) => results.push(("connect".to_owned(), Err(e.to_string()))),
     }
-    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
-    for (name, r) in &results {
-        match r {
-            Ok(()) => println!("ok   {label}: {name}"),
-            Err(e) => println!("FAIL {label}: {name}: {e}"),
-        }
-    }
-    println!(
-        "rust-client through the gateway: {} passed, {failed} failed",
-        results.len() - failed
-    );
-    std::process::exit(i32::from(failed > 0));
+    finish("rust-client through the gateway", &label, &results);
 }
