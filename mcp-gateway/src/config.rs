@@ -24,6 +24,10 @@
 //! headers = { Authorization = "Bearer ${SEARCH_TOKEN}" }
 //! environment = "staging"
 //!
+//! [upstreams.crm]              # one behind OAuth: the gateway's own client credentials
+//! url = "https://crm.example/mcp"
+//! oauth = { client_id = "gateway", client_secret = "${CRM_SECRET}", issuer = "https://auth.example", scopes = ["crm:read"] }
+//!
 //! [[rules]]                    # who may see and call what
 //! tools = ["fs__read_*", "search__*"]
 //! roles = ["analyst"]
@@ -308,6 +312,10 @@ pub struct UpstreamConfig {
     /// (`${VAR}` takes a value from the environment). The caller's token is never sent.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// The gateway's own OAuth client at the upstream's authorization server (HTTP): tokens by
+    /// the client credentials grant, for this upstream only. The caller's token is never sent.
+    #[serde(default)]
+    pub oauth: Option<UpstreamOAuth>,
     /// The environment label rules scope by (`prod`, `staging`).
     #[serde(default)]
     pub environment: Option<String>,
@@ -335,6 +343,24 @@ pub struct UpstreamConfig {
     /// With `per_principal`: how many instances may run at once (16).
     #[serde(default)]
     pub max_instances: Option<usize>,
+}
+
+/// `[upstreams.NAME.oauth]`: the gateway as an OAuth client of an HTTP upstream (the client
+/// credentials grant). The upstream's resource metadata (RFC 9728) names its authorization
+/// server, which must be `issuer`: the secret is sent to that server's token endpoint only.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamOAuth {
+    /// The gateway's client id there (`${VAR}` expanded).
+    pub client_id: String,
+    /// Its secret (`${VAR}` takes it from the environment).
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// The issuer identifier of the authorization server the client is registered with.
+    pub issuer: String,
+    /// The scopes to ask for (none: the upstream's own choice, from its challenge or metadata).
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 impl UpstreamConfig {
@@ -790,6 +816,30 @@ impl Config {
             for (k, value) in &u.env {
                 if let Err(m) = expand(value) {
                     return Err(source.error(&[key("upstreams"), key(name), key("env"), key(k)], m));
+                }
+            }
+            if let Some(o) = &u.oauth {
+                let oauth = |k: &str| [key("upstreams"), key(name), key("oauth"), key(k)];
+                if u.url.is_none() {
+                    return Err(source.error(&at("oauth"), "OAuth is for HTTP upstreams (`url`)"));
+                }
+                for (k, value) in [
+                    ("client_id", Some(&o.client_id)),
+                    ("client_secret", o.client_secret.as_ref()),
+                    ("issuer", Some(&o.issuer)),
+                ] {
+                    if let Some(Err(m)) = value.map(|v| expand(v)) {
+                        return Err(source.error(&oauth(k), m));
+                    }
+                }
+                if !["${", "https://", "http://"]
+                    .iter()
+                    .any(|p| o.issuer.starts_with(p))
+                {
+                    return Err(source.error(
+                        &oauth("issuer"),
+                        format!("`{}` is not an http(s) URL", o.issuer),
+                    ));
                 }
             }
             for (i, pattern) in u.inherit_env.iter().enumerate() {

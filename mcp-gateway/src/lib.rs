@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use mcp_client::auth::OAuthConfig;
 use mcp_client::host::{Health, Host, HostEvent, ItemKind as HostKind, Naming, Upstream};
 use mcp_client::{Change, EraChoice, HttpServer, StdioServer, Transport};
 use mcp_core::types::{
@@ -343,6 +344,23 @@ fn upstream(
                 source_error(p, m)
             })?;
             s = s.header(k.clone(), v);
+        }
+        if let Some(o) = &u.oauth {
+            let field = |k: &str, v: &str| {
+                let mut p = at("oauth");
+                p.push(config::key(k));
+                config::expand(v).map_err(|m| source_error(p, m))
+            };
+            let mut oauth = OAuthConfig::client_credentials(field("client_id", &o.client_id)?)
+                .issuer(field("issuer", &o.issuer)?)
+                .client_name(config.gateway.name.clone());
+            if let Some(secret) = &o.client_secret {
+                oauth = oauth.client_secret(field("client_secret", secret)?);
+            }
+            if !o.scopes.is_empty() {
+                oauth = oauth.scopes(o.scopes.clone());
+            }
+            s = s.oauth(oauth);
         }
         Upstream::http(name, s)
     };

@@ -702,6 +702,23 @@ fn config_errors_name_the_file_the_line_and_the_key() {
         "{e}"
     );
 
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"x\"\noauth = { client_id = \"g\", issuer = \"https://a\" }\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (3, Some("upstreams.fs.oauth")),
+        "{e}"
+    );
+    let e = config_error(
+        "[upstreams.web]\nurl = \"http://a/mcp\"\n[upstreams.web.oauth]\nclient_id = \"g\"\nissuer = \"auth.example\"\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (5, Some("upstreams.web.oauth.issuer")),
+        "{e}"
+    );
+
     let e = config_error("[upstreams.fs\ncommand = \"x\"\n");
     assert_eq!((e.line, e.key.as_deref()), (1, None), "{e}");
 
@@ -1965,5 +1982,86 @@ resources = ["*"]
             SubscriptionChange::Unsubscribed("notes://a".into()),
         ]
     );
+    g.close().await;
+}
+
+/// Answers who called it (the subject of the token the upstream checked), for scope `calc`.
+struct Caller;
+
+impl ToolHandler for Caller {
+    fn definition(&self) -> Tool {
+        let mut t = Tool::new("whoami", schema());
+        t.annotations = Some(ToolAnnotations {
+            read_only_hint: Some(true),
+            ..Default::default()
+        });
+        t
+    }
+    fn policy(&self) -> mcp_server::Policy {
+        mcp_server::Policy {
+            scopes: vec!["calc".into()],
+            ..mcp_server::Policy::public()
+        }
+    }
+    async fn call(&self, cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        let who = cx.identity().map_or("nobody", |i| i.subject()).to_owned();
+        Ok(CallToolResult::success(vec![ContentBlock::text(who)]))
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_behind_oauth_gets_the_gateways_own_token() {
+    use mcp_server::http::HttpConfig;
+    use mcp_server::http::auth::testing::TestAuthServer;
+    use mcp_server::http::auth::{Jwks, JwtValidator, ResourceServer};
+
+    let authz = TestAuthServer::start().await.unwrap();
+    authz.add_client("gateway", "s3cret");
+    // The upstream accepts tokens of that authorization server for itself, with scope `calc`.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let validator = JwtValidator::new(&url, authz.issuer(), Jwks::url(authz.jwks_url()));
+    let resource = ResourceServer::new(&url, authz.issuer(), validator).unwrap();
+    let upstream = Server::new("protected", "1.0.0")
+        .require_authorization()
+        .tool(Caller);
+    tokio::spawn(async move {
+        mcp_server::http::serve(
+            upstream,
+            HttpConfig::new().auth(resource),
+            listener,
+            std::future::pending(),
+        )
+        .await
+    });
+
+    let gateway = |secret: &str| {
+        parse(&format!(
+            r#"
+[upstreams.api]
+url = "{url}"
+oauth = {{ client_id = "gateway", client_secret = "{secret}", issuer = "{}", scopes = ["calc"] }}
+
+[[rules]]
+tools = ["*"]
+"#,
+            authz.issuer()
+        ))
+    };
+    let g = Gateway::start(gateway("s3cret")).await.unwrap();
+    let c = client(&g, Some(Identity::configured("alice"))).await;
+    // The upstream saw the gateway's client, not the caller.
+    assert_eq!(text_of(&c, "whoami", json!({})).await, "gateway");
+    assert_eq!(text_of(&c, "whoami", json!({})).await, "gateway");
+    // One token, held for the calls that followed.
+    assert_eq!(authz.tokens_issued(), 1);
+    c.close().await;
+    g.close().await;
+
+    // With a wrong secret no token is given: the upstream is unavailable, its tools absent.
+    let g = Gateway::start(gateway("wrong")).await.unwrap();
+    let c = client(&g, Some(Identity::configured("alice"))).await;
+    assert!(listed(&c).await.is_empty());
+    assert_eq!(authz.tokens_issued(), 1);
     g.close().await;
 }

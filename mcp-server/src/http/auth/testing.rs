@@ -1,9 +1,10 @@
 //! A local authorization server for tests and examples (the `testing` feature).
 //!
 //! [`TestAuthServer`] holds ES256 key pairs, serves their JWKS and an introspection endpoint on
-//! `127.0.0.1`, and mints tokens with whatever claims a test chooses. It is not an OAuth
-//! authorization server a client could use (no authorization or token endpoint): it stands for
-//! one from the resource server's side.
+//! `127.0.0.1`, and mints tokens with whatever claims a test chooses. For clients it has its
+//! metadata (RFC 8414) and a token endpoint for the client credentials grant, to machine clients
+//! registered with [`TestAuthServer::add_client`]; there is no authorization endpoint (no user
+//! signs in).
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -57,7 +58,11 @@ pub struct TestAuthServer {
 }
 
 struct Shared {
+    issuer: String,
     keys: Mutex<Vec<TestKey>>,
+    /// Machine clients: id to secret.
+    clients: Mutex<HashMap<String, String>>,
+    tokens_issued: AtomicUsize,
     opaque: Mutex<HashMap<String, Value>>,
     jwks_fetches: AtomicUsize,
     introspections: AtomicUsize,
@@ -126,8 +131,12 @@ impl TestAuthServer {
     pub async fn start() -> io::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
         let addr = listener.local_addr()?;
+        let issuer = format!("http://{addr}");
         let state = Arc::new(Shared {
+            issuer: issuer.clone(),
             keys: Mutex::new(vec![TestKey::generate()?]),
+            clients: Mutex::new(HashMap::new()),
+            tokens_issued: AtomicUsize::new(0),
             opaque: Mutex::new(HashMap::new()),
             jwks_fetches: AtomicUsize::new(0),
             introspections: AtomicUsize::new(0),
@@ -136,6 +145,8 @@ impl TestAuthServer {
         let app = Router::new()
             .route("/jwks", get(jwks))
             .route("/introspect", post(introspect))
+            .route("/.well-known/oauth-authorization-server", get(metadata))
+            .route("/token", post(token))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -143,7 +154,7 @@ impl TestAuthServer {
         Ok(TestAuthServer {
             state,
             addr,
-            issuer: format!("http://{addr}"),
+            issuer,
             task,
         })
     }
@@ -208,12 +219,25 @@ impl TestAuthServer {
 
     /// A JWT with exactly these claims, signed (ES256) by the current key, with its `kid`.
     pub fn token(&self, claims: &Value) -> String {
-        let keys = lock(&self.state.keys);
-        let key = keys.last().expect("the server always has a key");
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(key.kid.clone());
-        header.typ = Some("at+jwt".to_owned());
-        jsonwebtoken::encode(&header, claims, &key.signing).expect("signing with a valid key")
+        sign(&self.state, claims)
+    }
+
+    /// Registers a machine client: the token endpoint ([`token_url`](Self::token_url)) gives
+    /// it tokens by the client credentials grant, authenticated with `secret` (HTTP Basic or in
+    /// the form). Its tokens carry [`claims`](Self::claims) for the `resource` it names, with
+    /// `sub` its id and the scopes it asks for.
+    pub fn add_client(&self, client_id: &str, secret: &str) {
+        lock(&self.state.clients).insert(client_id.to_owned(), secret.to_owned());
+    }
+
+    /// Where clients get tokens (the client credentials grant).
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.issuer)
+    }
+
+    /// How many tokens the token endpoint gave.
+    pub fn tokens_issued(&self) -> usize {
+        self.state.tokens_issued.load(Ordering::SeqCst)
     }
 
     /// The claims of a typical access token: this issuer, `aud`, `sub`, `scope` (space
@@ -264,6 +288,105 @@ impl TestAuthServer {
     pub fn revoke(&self, token: &str) {
         lock(&self.state.opaque).remove(token);
     }
+}
+
+fn sign(state: &Shared, claims: &Value) -> String {
+    let keys = lock(&state.keys);
+    let key = keys.last().expect("the server always has a key");
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(key.kid.clone());
+    header.typ = Some("at+jwt".to_owned());
+    jsonwebtoken::encode(&header, claims, &key.signing).expect("signing with a valid key")
+}
+
+/// The authorization server's metadata (RFC 8414).
+async fn metadata(State(state): State<Arc<Shared>>) -> axum::Json<Value> {
+    let issuer = &state.issuer;
+    axum::Json(json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": [],
+    }))
+}
+
+/// An OAuth error answer.
+fn oauth_error(status: StatusCode, error: &str) -> (StatusCode, axum::Json<Value>) {
+    (status, axum::Json(json!({ "error": error })))
+}
+
+/// The token endpoint: the client credentials grant, for the clients of
+/// [`TestAuthServer::add_client`].
+async fn token(
+    State(state): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<Value>, (StatusCode, axum::Json<Value>)> {
+    let body = String::from_utf8_lossy(&body);
+    let form: HashMap<String, String> = body
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (form_decode(k), form_decode(v)))
+        .collect();
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ));
+    }
+    // HTTP Basic (each part form-encoded, RFC 6749 2.3.1), or the form's own fields.
+    let basic = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|pair| {
+            pair.split_once(':')
+                .map(|(id, secret)| (form_decode(id), form_decode(secret)))
+        });
+    let (id, secret) = basic
+        .or_else(|| {
+            Some((
+                form.get("client_id")?.clone(),
+                form.get("client_secret")?.clone(),
+            ))
+        })
+        .ok_or_else(|| oauth_error(StatusCode::UNAUTHORIZED, "invalid_client"))?;
+    if lock(&state.clients).get(&id) != Some(&secret) {
+        return Err(oauth_error(StatusCode::UNAUTHORIZED, "invalid_client"));
+    }
+    // The resource the token is for (RFC 8707) is its audience.
+    let Some(resource) = form.get("resource") else {
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_target"));
+    };
+    let now = now();
+    let mut claims = json!({
+        "iss": state.issuer,
+        "aud": resource,
+        "sub": id,
+        "client_id": id,
+        "iat": now,
+        "exp": now + 300,
+        "jti": random_hex(8),
+    });
+    let scope = form.get("scope").filter(|s| !s.is_empty());
+    if let Some(scope) = scope {
+        claims["scope"] = json!(scope);
+    }
+    state.tokens_issued.fetch_add(1, Ordering::SeqCst);
+    let mut answer = json!({
+        "access_token": sign(&state, &claims),
+        "token_type": "Bearer",
+        "expires_in": 300,
+    });
+    if let Some(scope) = scope {
+        answer["scope"] = json!(scope);
+    }
+    Ok(axum::Json(answer))
 }
 
 fn jwks_document(state: &Shared) -> Value {
