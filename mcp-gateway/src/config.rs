@@ -11,6 +11,12 @@
 //! [front]                      # who the callers are
 //! identity = { subject = "local", roles = ["admin"] }   # stdio, or HTTP without OAuth
 //!
+//! [front.tls]                  # HTTPS; with `client_ca`, callers present certificates
+//! cert = "tls/gateway.pem"
+//! key = "tls/gateway.key"
+//! client_ca = "tls/callers-ca.pem"           # the certificate's CN is the caller
+//! client_roles = { "ops-bot" = ["admin"] }   # roles by CN, for rules
+//!
 //! [upstreams.fs]               # a child process over stdio
 //! command = "mcp-fs"
 //! args = ["--root", "/srv"]
@@ -232,6 +238,28 @@ pub struct Front {
     /// OAuth 2.1 resource server on HTTP: callers present bearer tokens.
     #[serde(default)]
     pub oauth: Option<OAuthFront>,
+    /// HTTPS, and with `client_ca` mutual TLS: callers present client certificates.
+    #[serde(default)]
+    pub tls: Option<TlsFront>,
+}
+
+/// `[front.tls]`: the gateway's certificate, and optionally the CA of its callers' certificates
+/// (mutual TLS). Paths are relative to the configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFront {
+    /// The certificate chain (PEM, the gateway's certificate first).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// The CA (PEM) whose client certificates are required: a caller without one fails the
+    /// handshake; with one, it is the certificate's common name (CN), issued by the CA.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Roles of callers by their certificate's common name (`{ "ops-bot" = ["admin"] }`), for
+    /// rules that match roles.
+    #[serde(default)]
+    pub client_roles: BTreeMap<String, Vec<String>>,
 }
 
 /// A fixed identity.
@@ -904,6 +932,15 @@ impl Config {
         if let Some(a) = &self.anomaly {
             crate::anomaly::Detector::new(a)
                 .map_err(|(path, message): (Vec<Seg>, String)| source.error(&path, message))?;
+        }
+        if let Some(t) = &self.front.tls
+            && t.client_ca.is_none()
+            && !t.client_roles.is_empty()
+        {
+            return Err(source.error(
+                &[key("front"), key("tls"), key("client_roles")],
+                "roles by client certificate need `client_ca` (mutual TLS)",
+            ));
         }
         if let Some(o) = &self.front.oauth {
             let at = |k: &str| [key("front"), key("oauth"), key(k)];

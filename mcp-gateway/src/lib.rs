@@ -715,12 +715,65 @@ impl Gateway {
     }
 }
 
+/// The TLS settings of `[front.tls]`: the files read (relative to the configuration file), and
+/// with `client_ca`, callers identified by their certificate's common name, with the roles
+/// `client_roles` gives it.
+fn tls_config(
+    config: &Config,
+    t: &config::TlsFront,
+) -> Result<mcp_server::http::auth::TlsConfig, GatewayError> {
+    use mcp_server::http::auth::{ClientCertificate, TlsConfig};
+    use mcp_server::{AuthMethod, Identity};
+    let bad = |k: &str, m: String| {
+        let text = std::fs::read_to_string(&config.file).unwrap_or_default();
+        let source = config::Source::new(&config.file, &text);
+        GatewayError::Config(source.error(
+            &[config::key("front"), config::key("tls"), config::key(k)],
+            m,
+        ))
+    };
+    let read = |k: &str, path: &std::path::Path| {
+        let path = config.resolve(path);
+        std::fs::read(&path).map_err(|e| bad(k, format!("cannot read {}: {e}", path.display())))
+    };
+    let mut tls = TlsConfig::from_pem(&read("cert", &t.cert)?, &read("key", &t.key)?)
+        .map_err(|e| bad("cert", e.to_string()))?;
+    if let Some(ca) = &t.client_ca {
+        tls = tls
+            .require_client_certificates(&read("client_ca", ca)?)
+            .map_err(|e| bad("client_ca", e.to_string()))?;
+        if !t.client_roles.is_empty() {
+            let roles = t.client_roles.clone();
+            tls = tls.map_client_identity(move |cert: &ClientCertificate<'_>| {
+                let subject = cert.subject();
+                let name = cert
+                    .common_name()
+                    .map_or_else(|| subject.clone(), str::to_owned);
+                let mut claims = serde_json::Map::new();
+                claims.insert("subject_dn".into(), subject.into());
+                claims.insert("serial".into(), cert.serial().into());
+                let roles = roles.get(&name).cloned().unwrap_or_default();
+                Some(
+                    Identity::new(name, AuthMethod::ClientCertificate)
+                        .with_issuer(cert.issuer())
+                        .with_claims(claims)
+                        .with_roles(roles),
+                )
+            });
+        }
+    }
+    Ok(tls)
+}
+
 /// The Streamable HTTP settings of the front: endpoint `/mcp`, and the OAuth 2.1 resource server
 /// of `[front.oauth]` when configured (callers then present bearer tokens, which are checked
 /// here and never forwarded upstream).
 pub fn http_config(config: &Config) -> Result<mcp_server::http::HttpConfig, GatewayError> {
     use mcp_server::http::auth::{IntrospectionValidator, Jwks, JwtValidator, ResourceServer};
-    let http = mcp_server::http::HttpConfig::new().path("/mcp");
+    let mut http = mcp_server::http::HttpConfig::new().path("/mcp");
+    if let Some(t) = &config.front.tls {
+        http = http.tls(tls_config(config, t)?);
+    }
     let Some(o) = &config.front.oauth else {
         return Ok(http);
     };

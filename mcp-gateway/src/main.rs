@@ -113,6 +113,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     let config = Config::load(&file).map_err(|e| e.to_string())?;
     let http = mcp_gateway::http_config(&config).map_err(|e| e.to_string())?;
+    let scheme = if config.front.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let mut builder = Gateway::builder(config);
     if let Some(url) = &cli.store {
         let store = mcp_server::store::connect(url)
@@ -130,7 +135,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        eprintln!("mcp-gateway: serving http://{addr}/mcp");
+        eprintln!("mcp-gateway: serving {scheme}://{addr}/mcp");
         mcp_server::http::serve(server, http, addr, shutdown).await
     };
     gateway.close().await;

@@ -719,6 +719,15 @@ fn config_errors_name_the_file_the_line_and_the_key() {
         "{e}"
     );
 
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"x\"\n[front.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nclient_roles = { bot = [\"admin\"] }\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (6, Some("front.tls.client_roles")),
+        "{e}"
+    );
+
     let e = config_error("[upstreams.fs\ncommand = \"x\"\n");
     assert_eq!((e.line, e.key.as_deref()), (1, None), "{e}");
 
@@ -2063,5 +2072,125 @@ tools = ["*"]
     let c = client(&g, Some(Identity::configured("alice"))).await;
     assert!(listed(&c).await.is_empty());
     assert_eq!(authz.tokens_issued(), 1);
+    g.close().await;
+}
+
+#[tokio::test]
+async fn an_https_front_with_client_certificates_names_callers_by_them() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair,
+    };
+    // A CA, the gateway's certificate for 127.0.0.1, and two callers' certificates.
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "Callers CA");
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &*ca)
+        .unwrap();
+    let caller = |cn: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &*ca).unwrap();
+        format!("{}{}", cert.pem(), key.serialize_pem())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.pem"), server.pem()).unwrap();
+    std::fs::write(dir.path().join("gateway.key"), server_key.serialize_pem()).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    let file = dir.path().join("gateway.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{UPSTREAMS}
+[front.tls]
+cert = "gateway.pem"
+key = "gateway.key"
+client_ca = "ca.pem"
+client_roles = {{ "ops-bot" = ["admin"] }}
+
+[[rules]]
+tools = ["web__*"]
+roles = ["admin"]
+approval = "none"
+"#
+        ),
+    )
+    .unwrap();
+    let config = Config::load(&file).unwrap();
+    let http = mcp_gateway::http_config(&config).unwrap();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let g = Gateway::builder(config)
+        .transport(
+            "fs",
+            channel(upstream(&[("read_file", true)], &calls), alive()),
+        )
+        .transport(
+            "web",
+            channel(upstream(&[("fetch", true)], &calls), alive()),
+        )
+        .start()
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/mcp", listener.local_addr().unwrap());
+    let front = g.server().clone();
+    tokio::spawn(async move {
+        mcp_server::http::serve(front, http, listener, std::future::pending()).await
+    });
+
+    // A modern `tools/list` over HTTPS, as the holder of `identity` (PEM certificate and key).
+    let list = |identity: Option<String>| {
+        let url = url.clone();
+        let ca = ca.pem();
+        async move {
+            let mut client = reqwest::Client::builder()
+                .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap());
+            if let Some(pem) = identity {
+                client = client.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+            }
+            let response = client
+                .build()
+                .unwrap()
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/list")
+                .body(
+                    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
+                        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                        "io.modelcontextprotocol/clientCapabilities": {},
+                        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}
+                    }}})
+                    .to_string(),
+                )
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let body: Value = response.json().await.map_err(|e| e.to_string())?;
+            Ok::<Vec<String>, String>(
+                body["result"]["tools"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{body}"))
+                    .iter()
+                    .map(|t| t["name"].as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        }
+    };
+    // The certificate's name carries the role the rules ask for; another caller's does not.
+    assert_eq!(list(Some(caller("ops-bot"))).await.unwrap(), ["web__fetch"]);
+    assert_eq!(
+        list(Some(caller("guest"))).await.unwrap(),
+        Vec::<String>::new()
+    );
+    // Without a certificate the handshake fails.
+    assert!(list(None).await.is_err());
     g.close().await;
 }
