@@ -192,6 +192,7 @@ impl GatewayBuilder {
                     .with_claims(id.claims.clone()),
             );
         }
+        let health_audit = audit.clone();
         if let Some(a) = audit {
             server = server.audit(a);
         }
@@ -227,6 +228,11 @@ impl GatewayBuilder {
             registered: Mutex::new(Registered::default()),
         });
         let mut events = host.events();
+        // Upstreams that failed before this watch began (one that did not start): reported
+        // as the later failures are.
+        for (upstream, health) in host.health() {
+            record_health(health_audit.as_ref(), &upstream, &health);
+        }
         sync.run();
         let watcher = sync.clone();
         let upstream = host.clone();
@@ -248,7 +254,11 @@ impl GatewayBuilder {
                     HostEvent::Changed(Change::Resource(uri)) => {
                         watcher.server.notify_resource_updated(uri);
                     }
-                    HostEvent::Changed(_) | HostEvent::Health { .. } => watcher.run(),
+                    HostEvent::Health { upstream, health } => {
+                        record_health(health_audit.as_ref(), &upstream, &health);
+                        watcher.run();
+                    }
+                    HostEvent::Changed(_) => watcher.run(),
                     HostEvent::Log { upstream, params } => {
                         tracing::info!(%upstream, level = ?params.level, data = %params.data, "upstream log");
                     }
@@ -264,6 +274,29 @@ impl GatewayBuilder {
             config: RwLock::new(config),
             tasks: Mutex::new(vec![task, relay]),
         })
+    }
+}
+
+/// An upstream that failed (to start, or later: it crashed, hung, or was cut off for what it
+/// sent) or is ready again: an audit record, and the log.
+fn record_health(audit: Option<&Audit>, upstream: &str, health: &Health) {
+    use mcp_server::audit::{AuditKind, AuditRecord, Outcome};
+    let record = match health {
+        Health::Failed { reason, .. } => {
+            tracing::warn!(%upstream, %reason, "upstream unavailable: its items are withdrawn");
+            AuditRecord::new(AuditKind::Upstream, "upstream/failed")
+                .with_item(upstream)
+                .with_outcome(Outcome::Error, None)
+                .with_reason(reason)
+        }
+        Health::Ready => {
+            tracing::info!(%upstream, "upstream ready");
+            AuditRecord::new(AuditKind::Upstream, "upstream/ready").with_item(upstream)
+        }
+        _ => return,
+    };
+    if let Some(audit) = audit {
+        audit.record(&record);
     }
 }
 

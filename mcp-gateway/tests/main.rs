@@ -555,10 +555,12 @@ approval = "none"
 tools = ["ok__*", "crashy__*"]
 "#,
     );
+    let memory = Arc::new(mcp_server::audit::MemorySink::default());
     let g = Gateway::builder(config)
         .transport("slow", channel(slow, alive()))
         .transport("crashy", channel(crashy, crashed))
         .transport("ok", channel(ok, alive()))
+        .audit(mcp_server::audit::Audit::new().with_sink(memory.clone()))
         .start()
         .await
         .unwrap();
@@ -611,6 +613,25 @@ tools = ["ok__*", "crashy__*"]
     assert!(tools.contains(&"ok__echo".to_owned()), "{tools:?}");
     let r = c.call_tool("ok__echo", json!({"n": 2})).await.unwrap();
     assert_eq!(r.content[0].as_text().unwrap(), r#"echo {"n":2}"#);
+    // The failure is audited, naming the upstream and why.
+    let failed: Vec<_> = memory
+        .records()
+        .into_iter()
+        .filter(|r| r.kind == mcp_server::audit::AuditKind::Upstream)
+        .collect();
+    assert!(
+        failed.iter().any(|r| r.method == "upstream/failed"
+            && r.item.as_deref() == Some("crashy")
+            && r.reason.is_some()),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .iter()
+            .filter(|r| r.method == "upstream/failed")
+            .all(|r| r.item.as_deref() == Some("crashy")),
+        "{failed:?}"
+    );
     g.close().await;
 }
 
@@ -2192,5 +2213,53 @@ approval = "none"
     );
     // Without a certificate the handshake fails.
     assert!(list(None).await.is_err());
+    g.close().await;
+}
+
+#[tokio::test]
+async fn an_upstream_that_does_not_start_is_reported_and_the_others_serve() {
+    use mcp_server::audit::{Audit, AuditKind, MemorySink};
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let memory = Arc::new(MemorySink::default());
+    let g = Gateway::builder(parse(
+        r#"
+[upstreams.missing]
+command = "/nonexistent/mcp-server-that-is-not-there"
+
+[upstreams.web]
+url = "http://127.0.0.1:9/unused"
+
+[[rules]]
+tools = ["*"]
+approval = "none"
+"#,
+    ))
+    .transport(
+        "web",
+        channel(upstream(&[("fetch", true)], &calls), alive()),
+    )
+    .audit(Audit::new().with_sink(memory.clone()))
+    .start()
+    .await
+    .unwrap();
+    let c = client(&g, None).await;
+    assert_eq!(listed(&c).await, ["web__fetch"]);
+    assert!(matches!(
+        g.health().into_iter().find(|(n, _)| n == "missing"),
+        Some((_, mcp_client::host::Health::Failed { .. }))
+    ));
+    let failed = memory
+        .records()
+        .into_iter()
+        .find(|r| r.kind == AuditKind::Upstream && r.method == "upstream/failed")
+        .expect("an audit record of the failure");
+    assert_eq!(failed.item.as_deref(), Some("missing"));
+    assert!(
+        failed
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("mcp-server-that-is-not-there")),
+        "{failed:?}"
+    );
     g.close().await;
 }

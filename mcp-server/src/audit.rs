@@ -30,6 +30,7 @@
 //! | a request the engine refuses before dispatch: unparseable params, an unknown method, an unsupported version, missing client capabilities, a tampered `requestState`, a legacy request without a session | one [`AuditKind::Refusal`] with the JSON-RPC code and a fixed reason (never the parser's message, which may quote arguments) |
 //! | a request the Streamable HTTP transport refuses: `401`/`403`/`400`/`503` of authentication, a disallowed `Origin` or `Host` (`403`), no or an unknown session (`400`/`404`), bad headers or bodies (`400`/`405`/`406`/`408`/`413`/`415`), a busy server (`503`) | one [`AuditKind::Refusal`] with the HTTP [`status`](AuditRecord::status), the reason, the principal when known, and the client's address |
 //! | a result that result filters (`mcp_server::filter`, the `filters` feature) fired on, or that they withheld | one [`AuditKind::Filter`] between the request and the response, naming the rules and how many times each fired ([`filters`](AuditRecord::filters)), never the values |
+//! | a server behind this one (a gateway's upstream) that failed to start, crashed, or was cut off for what it sent (garbage, oversized or endless messages, a flood), and that is ready again | one [`AuditKind::Upstream`] each, naming the upstream and why |
 //! | records a [`JsonlSink`] had to drop | one [`AuditKind::Dropped`] marker, written before the next record that got through, with how many ([`dropped`](AuditRecord::dropped)) and when |
 //!
 //! Building records costs nothing when an [`Audit`] has no sink ([`Audit::is_enabled`]): the
@@ -100,6 +101,10 @@ pub enum AuditKind {
     /// result was released ([`Decision::Allow`]) or withheld ([`Decision::Deny`], with the
     /// reason: a blocking rule, a rule that failed, an invalid result, a refused approval).
     Filter,
+    /// A server behind this one (a gateway's upstream, named in [`item`](AuditRecord::item))
+    /// failed, or was cut off (method `upstream/failed`, with why in
+    /// [`reason`](AuditRecord::reason)), or is ready again (`upstream/ready`).
+    Upstream,
 }
 
 /// A policy's or an approver's decision.
