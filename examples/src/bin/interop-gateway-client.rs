@@ -3,18 +3,20 @@
 //! (`examples/gateway/interop.toml`) with this SDK's client, over one HTTP endpoint: the tools
 //! of both SDKs' servers are listed and called, progress and elicitation pass through, a
 //! resource subscription is made at server-everything and its update comes back. Each check is
-//! run in the era given (`--era auto|legacy|modern`), so a modern caller reaches the
-//! legacy-only server-everything and a legacy caller the modern upstream.
+//! run in the era given (`--era auto|legacy|modern`) or at exactly one protocol version
+//! (`--version 2025-06-18`), so a modern caller reaches the legacy-only server-everything and a
+//! legacy caller the modern upstream.
 //!
 //! Prints a line per check and a closing `N passed, M failed`; exits 1 on any failure.
 //!
-//! `interop-gateway-client [--era auto|legacy|modern] <http-url>`
+//! `interop-gateway-client [--era auto|legacy|modern | --version V] <http-url>`
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mcp_client::types::*;
 use mcp_client::{Change, Client, EraChoice, HttpServer, Subscription};
+use mcp_core::ProtocolVersion;
 use mcp_examples::interop::{Check, Confirmer, ensure, finish};
 use serde_json::{Value, json};
 
@@ -168,24 +170,43 @@ async fn run(client: &Client, results: &mut Vec<(String, Check)>) {
 async fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut era = EraChoice::Auto;
-    if args.first().map(String::as_str) == Some("--era") {
-        era = match args.get(1).map(String::as_str) {
-            Some("legacy") => EraChoice::Legacy,
-            Some("modern") => EraChoice::Modern,
-            _ => EraChoice::Auto,
-        };
-        args.drain(..2);
+    let mut version = None;
+    loop {
+        match args.first().map(String::as_str) {
+            Some("--era") => {
+                era = match args.get(1).map(String::as_str) {
+                    Some("legacy") => EraChoice::Legacy,
+                    Some("modern") => EraChoice::Modern,
+                    _ => EraChoice::Auto,
+                };
+                args.drain(..2);
+            }
+            Some("--version") => {
+                version = args.get(1).and_then(|v| ProtocolVersion::parse(v));
+                if version.is_none() {
+                    eprintln!("--version takes a protocol version (2025-06-18, ...)");
+                    std::process::exit(2);
+                }
+                args.drain(..2);
+            }
+            _ => break,
+        }
     }
     let Some(url) = args.first() else {
-        eprintln!("usage: interop-gateway-client [--era auto|legacy|modern] <http-url>");
+        eprintln!(
+            "usage: interop-gateway-client [--era auto|legacy|modern | --version V] <http-url>"
+        );
         std::process::exit(2);
     };
-    let client = Client::builder()
-        .era(era)
-        .handler(Confirmer)
-        .connect_http(HttpServer::new(url.clone()))
-        .await;
-    let label = format!("{era:?}").to_lowercase();
+    let mut builder = Client::builder().era(era).handler(Confirmer);
+    let label = match version {
+        Some(v) => {
+            builder = builder.protocol_version(v);
+            v.as_str().to_owned()
+        }
+        None => format!("{era:?}").to_lowercase(),
+    };
+    let client = builder.connect_http(HttpServer::new(url.clone())).await;
     let mut results = Vec::new();
     match &client {
         Ok(c) => {
