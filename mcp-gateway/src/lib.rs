@@ -278,17 +278,14 @@ impl GatewayBuilder {
 }
 
 /// An upstream that failed (to start, or later: it crashed, hung, or was cut off for what it
-/// sent) or is ready again: an audit record, and the log.
+/// sent) or is ready again: an audit record (the host logs failures itself).
 fn record_health(audit: Option<&Audit>, upstream: &str, health: &Health) {
     use mcp_server::audit::{AuditKind, AuditRecord, Outcome};
     let record = match health {
-        Health::Failed { reason, .. } => {
-            tracing::warn!(%upstream, %reason, "upstream unavailable: its items are withdrawn");
-            AuditRecord::new(AuditKind::Upstream, "upstream/failed")
-                .with_item(upstream)
-                .with_outcome(Outcome::Error, None)
-                .with_reason(reason)
-        }
+        Health::Failed { reason, .. } => AuditRecord::new(AuditKind::Upstream, "upstream/failed")
+            .with_item(upstream)
+            .with_outcome(Outcome::Error, None)
+            .with_reason(reason),
         Health::Ready => {
             tracing::info!(%upstream, "upstream ready");
             AuditRecord::new(AuditKind::Upstream, "upstream/ready").with_item(upstream)

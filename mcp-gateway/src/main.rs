@@ -103,6 +103,8 @@ async fn serve() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     if let Some(Command::Check { file }) = cli.command {
         let config = Config::load(&file).map_err(|e| e.to_string())?;
+        // The front's settings too: its certificate and key read, its validators built.
+        mcp_gateway::http_config(&config).map_err(|e| e.to_string())?;
         let gateway = Gateway::start(config).await.map_err(|e| e.to_string())?;
         print!("{}", gateway.table());
         gateway.close().await;
