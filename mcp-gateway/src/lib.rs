@@ -4,6 +4,7 @@ pub mod anomaly;
 pub mod config;
 mod filters;
 mod forward;
+pub mod import;
 mod instances;
 pub mod rules;
 pub mod table;

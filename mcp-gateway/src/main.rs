@@ -52,6 +52,13 @@ enum Command {
         /// The configuration file.
         file: PathBuf,
     },
+    /// Prints a configuration (TOML) whose upstreams are the MCP servers of a host's JSON
+    /// configuration (`mcpServers` of Claude Desktop, Claude Code, Cursor; `servers` of VS
+    /// Code), with a starting rule: `mcp-gateway import claude_desktop_config.json > gw.toml`.
+    Import {
+        /// The host's configuration file (JSON).
+        file: PathBuf,
+    },
 }
 
 /// mimalloc instead of the system allocator: a proxied call allocates for both of its sides
@@ -101,6 +108,13 @@ async fn serve() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    if let Some(Command::Import { file }) = &cli.command {
+        let json = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let toml = mcp_gateway::import::import(&json, &file.display().to_string(), "__")?;
+        print!("{toml}");
+        return Ok(());
+    }
     if let Some(Command::Check { file }) = cli.command {
         let config = Config::load(&file).map_err(|e| e.to_string())?;
         // The front's settings too: its certificate and key read, its validators built.
