@@ -65,7 +65,8 @@ impl Subscribers {
     }
 
     /// A set of subscriptions replaced by another: what `new` adds is counted, what it lost
-    /// is not any more.
+    /// is not any more. (A legacy HTTP session's copy of another replica's state.)
+    #[cfg(any(feature = "http", test))]
     pub(crate) fn replace(&self, old: &BTreeSet<String>, new: &BTreeSet<String>) {
         for uri in new.difference(old) {
             self.add(uri);
