@@ -2,7 +2,7 @@
 //! handler that confirms, and the checks' report.
 
 use mcp_client::types::{ElicitAction, ElicitRequestParams, ElicitResult};
-use mcp_client::{ClientHandler, HandlerCapabilities};
+use mcp_client::{ClientHandler, EraChoice, HandlerCapabilities};
 use mcp_core::ErrorObject;
 use serde_json::json;
 
@@ -23,6 +23,15 @@ impl ClientHandler for Confirmer {
             content: Some(serde_json::from_value(json!({"confirm": true})).expect("an object")),
             meta: None,
         })
+    }
+}
+
+/// The era an `--era` option names (`legacy`, `modern`; anything else: `auto`).
+pub fn era(name: Option<&str>) -> EraChoice {
+    match name {
+        Some("legacy") => EraChoice::Legacy,
+        Some("modern") => EraChoice::Modern,
+        _ => EraChoice::Auto,
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use mcp_client::types::*;
 use mcp_client::{Client, EraChoice, HttpServer, StdioServer};
-use mcp_examples::interop::{Check, Confirmer, ensure, finish};
+use mcp_examples::interop::{self, Check, Confirmer, ensure, finish};
 use serde_json::json;
 
 async fn run(client: &Client, elicit: bool, results: &mut Vec<(String, Check)>) {
@@ -122,11 +122,7 @@ async fn main() {
     loop {
         match args.first().map(String::as_str) {
             Some("--era") => {
-                era = match args.get(1).map(String::as_str) {
-                    Some("legacy") => EraChoice::Legacy,
-                    Some("modern") => EraChoice::Modern,
-                    _ => EraChoice::Auto,
-                };
+                era = interop::era(args.get(1).map(String::as_str));
                 args.drain(..2);
             }
             Some("--elicit") => {

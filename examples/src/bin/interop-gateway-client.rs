@@ -17,7 +17,7 @@ use std::time::Duration;
 use mcp_client::types::*;
 use mcp_client::{Change, Client, EraChoice, HttpServer, Subscription};
 use mcp_core::ProtocolVersion;
-use mcp_examples::interop::{Check, Confirmer, ensure, finish};
+use mcp_examples::interop::{self, Check, Confirmer, ensure, finish};
 use serde_json::{Value, json};
 
 fn text(r: &CallToolResult) -> &str {
@@ -174,11 +174,7 @@ async fn main() {
     loop {
         match args.first().map(String::as_str) {
             Some("--era") => {
-                era = match args.get(1).map(String::as_str) {
-                    Some("legacy") => EraChoice::Legacy,
-                    Some("modern") => EraChoice::Modern,
-                    _ => EraChoice::Auto,
-                };
+                era = interop::era(args.get(1).map(String::as_str));
                 args.drain(..2);
             }
             Some("--version") => {
