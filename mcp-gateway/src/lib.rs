@@ -754,7 +754,6 @@ fn tls_config(
     t: &config::TlsFront,
 ) -> Result<mcp_server::http::auth::TlsConfig, GatewayError> {
     use mcp_server::http::auth::{ClientCertificate, TlsConfig};
-    use mcp_server::{AuthMethod, Identity};
     let bad = |k: &str, m: String| {
         let text = std::fs::read_to_string(&config.file).unwrap_or_default();
         let source = config::Source::new(&config.file, &text);
@@ -776,20 +775,9 @@ fn tls_config(
         if !t.client_roles.is_empty() {
             let roles = t.client_roles.clone();
             tls = tls.map_client_identity(move |cert: &ClientCertificate<'_>| {
-                let subject = cert.subject();
-                let name = cert
-                    .common_name()
-                    .map_or_else(|| subject.clone(), str::to_owned);
-                let mut claims = serde_json::Map::new();
-                claims.insert("subject_dn".into(), subject.into());
-                claims.insert("serial".into(), cert.serial().into());
-                let roles = roles.get(&name).cloned().unwrap_or_default();
-                Some(
-                    Identity::new(name, AuthMethod::ClientCertificate)
-                        .with_issuer(cert.issuer())
-                        .with_claims(claims)
-                        .with_roles(roles),
-                )
+                let identity = cert.default_identity();
+                let roles = roles.get(identity.subject()).cloned().unwrap_or_default();
+                Some(identity.with_roles(roles))
             });
         }
     }

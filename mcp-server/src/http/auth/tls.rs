@@ -376,7 +376,11 @@ impl<'a> ClientCertificate<'a> {
             .collect()
     }
 
-    fn default_identity(&self) -> Identity {
+    /// The identity a certificate gives by default: its common name (CN), or the whole subject
+    /// when it has none, issued by the certificate's issuer, with the claims `subject_dn` and
+    /// `serial` (hex). A [`TlsConfig::map_client_identity`] that only adds to it (roles, say)
+    /// starts here.
+    pub fn default_identity(&self) -> Identity {
         let subject = self.subject();
         let name = self
             .common_name()
