@@ -715,6 +715,13 @@ pub(crate) fn key(k: &str) -> Seg {
 }
 
 impl Config {
+    /// An error about the value at `path`, located in the file as it reads now (for what is
+    /// checked after parsing: environment variables, files the configuration names).
+    pub(crate) fn error_at(&self, path: &[Seg], message: impl Into<String>) -> ConfigError {
+        let text = std::fs::read_to_string(&self.file).unwrap_or_default();
+        Source::new(&self.file, &text).error(path, message)
+    }
+
     /// Reads and checks a configuration file.
     pub fn load(file: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let file = file.as_ref();

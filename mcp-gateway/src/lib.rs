@@ -148,10 +148,8 @@ impl GatewayBuilder {
         };
         let anomaly = Arc::new(RwLock::new(detector(&config)?));
         let environments = Arc::new(RwLock::new(environments(&config)));
-        let filters = filters::compile(&config.filters).map_err(|(path, message)| {
-            let text = std::fs::read_to_string(&config.file).unwrap_or_default();
-            GatewayError::Config(config::Source::new(&config.file, &text).error(&path, message))
-        })?;
+        let filters = filters::compile(&config.filters)
+            .map_err(|(path, message)| GatewayError::Config(config.error_at(&path, message)))?;
         let settings = instances::HostSettings {
             separator: g.separator.clone(),
             kept: host.keeps_names(),
@@ -327,12 +325,9 @@ fn upstream(
     let at = |k: &str| -> Vec<config::Seg> {
         vec![config::key("upstreams"), config::key(name), config::key(k)]
     };
-    let source_error = |path: Vec<config::Seg>, m: String| {
-        // Environment variables are read now: a missing one is a configuration error.
-        let text = std::fs::read_to_string(&config.file).unwrap_or_default();
-        let source = config::Source::new(&config.file, &text);
-        GatewayError::Config(source.error(&path, m))
-    };
+    // Environment variables are read now: a missing one is a configuration error.
+    let source_error =
+        |path: Vec<config::Seg>, m: String| GatewayError::Config(config.error_at(&path, m));
     let mut up = if let Some(connect) = connector {
         let connect = connect.clone();
         Upstream::transport(name, move || connect())
@@ -755,12 +750,8 @@ fn tls_config(
 ) -> Result<mcp_server::http::auth::TlsConfig, GatewayError> {
     use mcp_server::http::auth::{ClientCertificate, TlsConfig};
     let bad = |k: &str, m: String| {
-        let text = std::fs::read_to_string(&config.file).unwrap_or_default();
-        let source = config::Source::new(&config.file, &text);
-        GatewayError::Config(source.error(
-            &[config::key("front"), config::key("tls"), config::key(k)],
-            m,
-        ))
+        let path = [config::key("front"), config::key("tls"), config::key(k)];
+        GatewayError::Config(config.error_at(&path, m))
     };
     let read = |k: &str, path: &std::path::Path| {
         let path = config.resolve(path);
@@ -797,9 +788,7 @@ pub fn http_config(config: &Config) -> Result<mcp_server::http::HttpConfig, Gate
         return Ok(http);
     };
     let bad = |m: String| {
-        let text = std::fs::read_to_string(&config.file).unwrap_or_default();
-        let source = config::Source::new(&config.file, &text);
-        GatewayError::Config(source.error(&[config::key("front"), config::key("oauth")], m))
+        GatewayError::Config(config.error_at(&[config::key("front"), config::key("oauth")], m))
     };
     let rs = if let Some(jwks) = &o.jwks_url {
         let mut v = JwtValidator::new(
