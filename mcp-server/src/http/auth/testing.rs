@@ -243,19 +243,7 @@ impl TestAuthServer {
     /// The claims of a typical access token: this issuer, `aud`, `sub`, `scope` (space
     /// separated, omitted when empty), `iat`, an `exp` five minutes ahead, and a `jti`.
     pub fn claims(&self, audience: &str, subject: &str, scopes: &[&str]) -> Value {
-        let now = now();
-        let mut claims = json!({
-            "iss": self.issuer,
-            "aud": audience,
-            "sub": subject,
-            "iat": now,
-            "exp": now + 300,
-            "jti": random_hex(8),
-        });
-        if !scopes.is_empty() {
-            claims["scope"] = json!(scopes.join(" "));
-        }
-        claims
+        claims(&self.issuer, audience, subject, &scopes.join(" "))
     }
 
     /// A signed JWT with [`claims`](Self::claims).
@@ -288,6 +276,33 @@ impl TestAuthServer {
     pub fn revoke(&self, token: &str) {
         lock(&self.state.opaque).remove(token);
     }
+}
+
+/// The claims of a typical access token of `issuer` (see [`TestAuthServer::claims`]); `scope`
+/// space-separated, left out when empty.
+fn claims(issuer: &str, audience: &str, subject: &str, scope: &str) -> Value {
+    let now = now();
+    let mut claims = json!({
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "iat": now,
+        "exp": now + 300,
+        "jti": random_hex(8),
+    });
+    if !scope.is_empty() {
+        claims["scope"] = json!(scope);
+    }
+    claims
+}
+
+/// An `application/x-www-form-urlencoded` body, its fields decoded.
+fn form(body: &[u8]) -> HashMap<String, String> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (form_decode(k), form_decode(v)))
+        .collect()
 }
 
 fn sign(state: &Shared, claims: &Value) -> String {
@@ -325,12 +340,7 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::Json<Value>, (StatusCode, axum::Json<Value>)> {
-    let body = String::from_utf8_lossy(&body);
-    let form: HashMap<String, String> = body
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (form_decode(k), form_decode(v)))
-        .collect();
+    let form = form(&body);
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return Err(oauth_error(
             StatusCode::BAD_REQUEST,
@@ -363,20 +373,14 @@ async fn token(
     let Some(resource) = form.get("resource") else {
         return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_target"));
     };
-    let now = now();
-    let mut claims = json!({
-        "iss": state.issuer,
-        "aud": resource,
-        "sub": id,
-        "client_id": id,
-        "iat": now,
-        "exp": now + 300,
-        "jti": random_hex(8),
-    });
     let scope = form.get("scope").filter(|s| !s.is_empty());
-    if let Some(scope) = scope {
-        claims["scope"] = json!(scope);
-    }
+    let mut claims = claims(
+        &state.issuer,
+        resource,
+        &id,
+        scope.map_or("", String::as_str),
+    );
+    claims["client_id"] = json!(id);
     state.tokens_issued.fetch_add(1, Ordering::SeqCst);
     let mut answer = json!({
         "access_token": sign(&state, &claims),
@@ -418,12 +422,7 @@ async fn introspect(
         return Err(StatusCode::UNAUTHORIZED);
     }
     state.introspections.fetch_add(1, Ordering::SeqCst);
-    let body = String::from_utf8_lossy(&body);
-    let token = body
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("token="))
-        .map(form_decode)
-        .ok_or(StatusCode::BAD_REQUEST)?;
+    let token = form(&body).remove("token").ok_or(StatusCode::BAD_REQUEST)?;
     let answer = match lock(&state.opaque).get(&token) {
         Some(Value::Object(claims)) => {
             let mut answer = claims.clone();
