@@ -1201,12 +1201,14 @@ async fn sampling_roots_and_cancellation_reach_across_in_both_eras() {
                 .unwrap();
             assert_eq!(text(&r), format!("{who} file:///{who}"), "{up}");
         }
-        // A caller that answers neither: the upstream's request is refused, the call fails.
+        // A caller that answers neither: the upstream's request is refused, and the call fails
+        // with the upstream's error, which names what was refused.
         let r = host
             .call_tool(&format!("{up}__ask"), json!({}), NoHandler)
             .await;
         assert!(
-            r.as_ref().map_or(true, |r| r.is_error == Some(true)),
+            matches!(&r, Err(HostError::Upstream { error, .. })
+                if error.message.contains("sampling/createMessage")),
             "{up}: {r:?}"
         );
         // Dropping the call cancels it upstream.

@@ -2093,6 +2093,12 @@ tools = ["*"]
     let c = client(&g, Some(Identity::configured("alice"))).await;
     assert!(listed(&c).await.is_empty());
     assert_eq!(authz.tokens_issued(), 1);
+    let health = g.health();
+    assert!(
+        matches!(&health[..], [(name, mcp_client::host::Health::Failed { reason, .. })]
+            if name == "api" && reason.contains("invalid_client")),
+        "{health:?}"
+    );
     g.close().await;
 }
 
@@ -2193,8 +2199,9 @@ approval = "none"
                 )
                 .send()
                 .await
-                .map_err(|e| e.to_string())?;
-            let body: Value = response.json().await.map_err(|e| e.to_string())?;
+                // The whole chain of causes: the TLS alert is the innermost.
+                .map_err(|e| format!("{e:?}"))?;
+            let body: Value = response.json().await.map_err(|e| format!("{e:?}"))?;
             Ok::<Vec<String>, String>(
                 body["result"]["tools"]
                     .as_array()
@@ -2212,7 +2219,8 @@ approval = "none"
         Vec::<String>::new()
     );
     // Without a certificate the handshake fails.
-    assert!(list(None).await.is_err());
+    let refused = list(None).await.unwrap_err();
+    assert!(refused.contains("CertificateRequired"), "{refused}");
     g.close().await;
 }
 
