@@ -139,6 +139,83 @@ fn an_unknown_content_type_does_not_fail_the_message() {
     assert_eq!(serde_json::to_value(&r).unwrap(), result);
 }
 
+/// A block is read the same whether its `type` comes first (read without a JSON tree), later,
+/// or from a tree (whose members are sorted), and whether the text or a `Value` is read.
+#[test]
+fn a_content_block_reads_the_same_whatever_the_order_of_its_members() {
+    let cases = [
+        (
+            r#"{"type":"text","text":"hi","annotations":{"priority":0.5},"_meta":{"k":1}}"#,
+            r#"{"text":"hi","_meta":{"k":1},"type":"text","annotations":{"priority":0.5}}"#,
+        ),
+        (
+            r#"{"type":"image","data":"aGk=","mimeType":"image/png"}"#,
+            r#"{"mimeType":"image/png","data":"aGk=","type":"image"}"#,
+        ),
+        (
+            r#"{"type":"resource_link","uri":"file:///a","name":"a","size":3}"#,
+            r#"{"uri":"file:///a","name":"a","size":3,"type":"resource_link"}"#,
+        ),
+        (
+            r#"{"type":"resource","resource":{"uri":"file:///a","text":"x"}}"#,
+            r#"{"resource":{"uri":"file:///a","text":"x"},"type":"resource"}"#,
+        ),
+        (
+            r#"{"type":"hologram","frames":3,"deep":{"a":[1,2]}}"#,
+            r#"{"frames":3,"deep":{"a":[1,2]},"type":"hologram"}"#,
+        ),
+        // An escaped member name is still `type`.
+        (
+            r#"{"t\u0079pe":"text","text":"hi"}"#,
+            r#"{"text":"hi","type":"text"}"#,
+        ),
+    ];
+    for (first, later) in cases {
+        let a: ContentBlock = serde_json::from_str(first).unwrap();
+        let b: ContentBlock = serde_json::from_str(later).unwrap();
+        let c: ContentBlock =
+            serde_json::from_value(serde_json::from_str::<Value>(first).unwrap()).unwrap();
+        assert_eq!(a, b, "{first}");
+        assert_eq!(a, c, "{first}");
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            serde_json::from_str::<Value>(first).unwrap(),
+            "{first}"
+        );
+    }
+    let text: ContentBlock = serde_json::from_str(r#"{"type":"text","text":"hi"}"#).unwrap();
+    assert_eq!(text.as_text(), Some("hi"));
+    let unknown: ContentBlock = serde_json::from_str(r#"{"type":"x-y","n":1}"#).unwrap();
+    assert!(matches!(&unknown, ContentBlock::Unknown(v) if v == &json!({"type": "x-y", "n": 1})));
+}
+
+#[test]
+fn a_content_block_without_a_string_type_is_an_error() {
+    for bad in [
+        r#"{}"#,
+        r#"{"text":"hi"}"#,
+        r#"{"type":5,"text":"hi"}"#,
+        r#"{"text":"hi","type":null}"#,
+        r#"{"type":{"a":1},"text":"hi"}"#,
+        r#""text""#,
+        r#"[{"type":"text"}]"#,
+    ] {
+        let e = serde_json::from_str::<ContentBlock>(bad).unwrap_err();
+        assert!(e.to_string().contains("`type`"), "{bad}: {e}");
+    }
+    // A known type with a member of the wrong type names the member, wherever `type` is.
+    for bad in [r#"{"type":"text","text":5}"#, r#"{"text":5,"type":"text"}"#] {
+        let e = serde_json::from_str::<ContentBlock>(bad).unwrap_err();
+        assert!(
+            e.to_string().contains("invalid type: integer `5`"),
+            "{bad}: {e}"
+        );
+    }
+    // The same in a sampling message's content.
+    let e = serde_json::from_str::<SamplingContent>(r#"{"type":"tool_use","id":5}"#).unwrap_err();
+    assert!(e.to_string().contains("invalid type"), "{e}");
+}
+
 #[test]
 fn a_known_content_type_with_bad_fields_is_an_error() {
     let bad = json!({"content": [{"type": "image", "data": "x"}]});

@@ -1,4 +1,8 @@
-use serde::de::Error as _;
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer, StringDeserializer};
+use serde::de::{DeserializeSeed, Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
@@ -253,6 +257,132 @@ pub struct ToolResultContent {
     pub meta: Option<Meta>,
 }
 
+const NO_TYPE: &str = "content block without a string `type`";
+
+/// How a content block begins.
+enum First {
+    /// With its `type`, as SDKs write a block: the rest is read straight into the type's
+    /// struct, without a JSON tree.
+    Tag(String),
+    /// With another member: the whole block, read as a JSON object.
+    Whole(serde_json::Map<String, Value>),
+}
+
+/// Reads a block's first member: its `type` (which must be a string), or else the whole block.
+fn first_member<'de, M: MapAccess<'de>>(map: &mut M) -> Result<First, M::Error> {
+    let Some(key) = map.next_key::<Key<'de>>()? else {
+        return Err(M::Error::custom(NO_TYPE));
+    };
+    if key.0 == "type" {
+        return match map.next_value::<Value>()? {
+            Value::String(s) => Ok(First::Tag(s)),
+            _ => Err(M::Error::custom(NO_TYPE)),
+        };
+    }
+    let mut object = serde_json::Map::new();
+    object.insert(key.0.into_owned(), map.next_value()?);
+    while let Some((k, v)) = map.next_entry::<String, Value>()? {
+        object.insert(k, v);
+    }
+    Ok(First::Whole(object))
+}
+
+/// A member's name, borrowed from the input where it can be.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A block whose `type` was read first: yields the `type` again, then the rest of the block.
+struct TagFirst<T, M> {
+    tag: Option<T>,
+    rest: M,
+}
+
+impl<T, M> TagFirst<T, M> {
+    fn new(tag: T, rest: M) -> Self {
+        TagFirst {
+            tag: Some(tag),
+            rest,
+        }
+    }
+}
+
+/// A tag as a deserializer of the value it is: the literal of a known type, or the string
+/// of an unknown one.
+trait TagValue {
+    fn deserialize_into<'de, S: DeserializeSeed<'de>, E: serde::de::Error>(
+        self,
+        seed: S,
+    ) -> Result<S::Value, E>;
+}
+
+impl TagValue for &'static str {
+    fn deserialize_into<'de, S: DeserializeSeed<'de>, E: serde::de::Error>(
+        self,
+        seed: S,
+    ) -> Result<S::Value, E> {
+        seed.deserialize(BorrowedStrDeserializer::new(self))
+    }
+}
+
+impl TagValue for String {
+    fn deserialize_into<'de, S: DeserializeSeed<'de>, E: serde::de::Error>(
+        self,
+        seed: S,
+    ) -> Result<S::Value, E> {
+        seed.deserialize(StringDeserializer::new(self))
+    }
+}
+
+impl<'de, T: TagValue, M: MapAccess<'de>> MapAccess<'de> for TagFirst<T, M> {
+    type Error = M::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, M::Error> {
+        if self.tag.is_some() {
+            return seed
+                .deserialize(BorrowedStrDeserializer::new("type"))
+                .map(Some);
+        }
+        self.rest.next_key_seed(seed)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, M::Error> {
+        match self.tag.take() {
+            Some(tag) => tag.deserialize_into(seed),
+            None => self.rest.next_value_seed(seed),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.rest
+            .size_hint()
+            .map(|n| n + usize::from(self.tag.is_some()))
+    }
+}
+
 /// Declares an enum of content blocks told apart by their `type`, with a variant that keeps any
 /// block of a type this crate does not know, so that one new content type never fails a message.
 macro_rules! content_enum {
@@ -284,17 +414,47 @@ macro_rules! content_enum {
             }
         }
 
+        impl $name {
+            /// The block of type `tag` whose `type` was read first: the rest of `map` goes
+            /// straight into the type's struct, with the `type` yielded again.
+            fn read_rest<'de, M: MapAccess<'de>>(tag: String, map: M) -> Result<Self, M::Error> {
+                $( if tag == $tag {
+                    let block = MapAccessDeserializer::new(TagFirst::new($tag, map));
+                    return <$ty>::deserialize(block).map($name::$variant);
+                } )*
+                let block = MapAccessDeserializer::new(TagFirst::new(tag, map));
+                Value::deserialize(block).map($name::Unknown)
+            }
+
+            /// A block read whole, its `type` not first.
+            fn read_tree(object: serde_json::Map<String, Value>) -> Result<Self, serde_json::Error> {
+                let tag = match object.get("type") {
+                    Some(Value::String(s)) => s.as_str(),
+                    _ => return Err(serde_json::Error::custom(NO_TYPE)),
+                };
+                $( if tag == $tag {
+                    return <$ty>::deserialize(Value::Object(object)).map($name::$variant);
+                } )*
+                Ok($name::Unknown(Value::Object(object)))
+            }
+        }
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let value = Value::deserialize(d)?;
-                let kind = match value.get("type") {
-                    Some(Value::String(s)) => s.as_str(),
-                    _ => return Err(D::Error::custom("content block without a string `type`")),
-                };
-                match kind {
-                    $( $tag => <$ty>::deserialize(value).map($name::$variant).map_err(D::Error::custom), )*
-                    _ => Ok($name::Unknown(value)),
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a content block (an object with a string `type`)")
+                    }
+                    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<$name, M::Error> {
+                        match first_member(&mut map)? {
+                            First::Tag(tag) => $name::read_rest(tag, map),
+                            First::Whole(object) => $name::read_tree(object).map_err(M::Error::custom),
+                        }
+                    }
                 }
+                d.deserialize_map(V)
             }
         }
 
