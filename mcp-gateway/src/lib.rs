@@ -132,7 +132,7 @@ impl GatewayBuilder {
             .map_err(GatewayError::Reload)?;
         let policy = Arc::new(Policy {
             rules: RwLock::new(Arc::new(rules)),
-            items: RwLock::new(HashMap::new()),
+            items: RwLock::new(rules::ServedItems::default()),
         });
         let audit = match (audit, &g.audit) {
             (Some(a), _) => Some(a),
@@ -478,7 +478,7 @@ impl Syncer {
         let resources = host.resources();
         let templates = host.resource_templates();
         let prompts = host.prompts();
-        let mut items = HashMap::new();
+        let mut items = rules::ServedItems::default();
         for t in &tools {
             let read_only = t
                 .annotations
@@ -492,7 +492,8 @@ impl Syncer {
                     .unwrap_or(true);
             let environment = self.environment(HostKind::Tool, &t.name);
             items.insert(
-                (ItemKind::Tool, t.name.clone()),
+                ItemKind::Tool,
+                t.name.clone(),
                 Served {
                     environment,
                     read_only,
@@ -511,7 +512,8 @@ impl Syncer {
         {
             let environment = self.environment(HostKind::Resource, name);
             items.insert(
-                (kind, name.clone()),
+                kind,
+                name.clone(),
                 Served {
                     environment,
                     read_only: true,
@@ -522,7 +524,8 @@ impl Syncer {
         for p in &prompts {
             let environment = self.environment(HostKind::Prompt, &p.name);
             items.insert(
-                (ItemKind::Prompt, p.name.clone()),
+                ItemKind::Prompt,
+                p.name.clone(),
                 Served {
                     environment,
                     read_only: true,

@@ -417,10 +417,33 @@ pub(crate) struct Served {
     pub(crate) destructive: bool,
 }
 
+/// The served items by kind and name: looked up by a borrowed name on every decision (a
+/// `(kind, String)` key took a copy of the name per lookup).
+#[derive(Debug, Default)]
+pub(crate) struct ServedItems(HashMap<ItemKind, HashMap<String, Served>>);
+
+impl ServedItems {
+    pub(crate) fn insert(&mut self, kind: ItemKind, name: String, served: Served) {
+        self.0.entry(kind).or_default().insert(name, served);
+    }
+
+    pub(crate) fn get(&self, kind: ItemKind, name: &str) -> Option<&Served> {
+        self.0.get(&kind)?.get(name)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (ItemKind, &str, &Served)> {
+        self.0.iter().flat_map(|(kind, items)| {
+            items
+                .iter()
+                .map(move |(name, served)| (*kind, name.as_str(), served))
+        })
+    }
+}
+
 /// The rules and the served items, swapped as a whole on reload and on upstream changes.
 pub(crate) struct Policy {
     pub(crate) rules: RwLock<Arc<RuleSet>>,
-    pub(crate) items: RwLock<HashMap<(ItemKind, String), Served>>,
+    pub(crate) items: RwLock<ServedItems>,
 }
 
 impl Policy {
@@ -437,7 +460,7 @@ impl Policy {
         name: &str,
     ) -> Verdict {
         let items = self.items.read().expect("not poisoned");
-        let Some(served) = items.get(&(kind, name.to_owned())) else {
+        let Some(served) = items.get(kind, name) else {
             return Verdict::Deny {
                 reason: NO_RULE_ALLOWS,
                 rule: None,
@@ -493,7 +516,7 @@ impl AccessControl for RulesAccess {
             .items
             .read()
             .expect("not poisoned")
-            .get(&(ItemKind::Tool, item.name.to_owned()))
+            .get(ItemKind::Tool, item.name)
             .is_some_and(|s| s.destructive);
         let principal =
             identity.map_or_else(|| "[]".to_owned(), |i| i.principal().key().into_owned());

@@ -111,7 +111,7 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
                 .items
                 .read()
                 .expect("not poisoned")
-                .get(&(ItemKind::Tool, t.name.clone()))
+                .get(ItemKind::Tool, &t.name)
                 .and_then(|s| s.environment.clone())
                 .unwrap_or_else(|| "-".into());
             let verdict = policy.verdict(rules, identity.as_ref(), ItemKind::Tool, &t.name);
@@ -145,7 +145,7 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
         .read()
         .expect("not poisoned")
         .iter()
-        .map(|(k, v)| (k.clone(), v.environment.clone()))
+        .map(|(kind, name, v)| ((kind, name.to_owned()), v.environment.clone()))
         .collect();
     for (i, rule) in rules.rules().iter().enumerate() {
         if used[i] {
