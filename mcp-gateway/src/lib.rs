@@ -4,6 +4,7 @@ pub mod anomaly;
 pub mod config;
 mod filters;
 mod forward;
+pub mod health;
 pub mod import;
 mod instances;
 pub mod rules;
@@ -280,6 +281,7 @@ impl GatewayBuilder {
 /// sent) or is ready again: an audit record (the host logs failures itself).
 fn record_health(audit: Option<&Audit>, upstream: &str, health: &Health) {
     use mcp_server::audit::{AuditKind, AuditRecord, Outcome};
+    health::record_up(upstream, health);
     let record = match health {
         Health::Failed { reason, .. } => AuditRecord::new(AuditKind::Upstream, "upstream/failed")
             .with_item(upstream)
@@ -653,6 +655,12 @@ impl Gateway {
     /// Each upstream's state.
     pub fn health(&self) -> Vec<(String, Health)> {
         self.host.health()
+    }
+
+    /// `GET /healthz` and `GET /readyz` (see [`health`]), to serve beside the HTTP front's
+    /// endpoint: `McpService::new(server, http).with_routes(gateway.health_routes())`.
+    pub fn health_routes(&self) -> axum::Router {
+        health::routes(self.host.clone())
     }
 
     /// The rules in force.

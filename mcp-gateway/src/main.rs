@@ -1,9 +1,10 @@
 //! `mcp-gateway`: many MCP servers behind one endpoint, with per-caller rules, approval and audit.
 //!
 //! ```text
-//! mcp-gateway --config FILE [--port N | --stdio] [--store redis://HOST:PORT]
-//!                                                 serve (HTTP on 127.0.0.1:N/mcp, or stdio),
-//!                                                 sharing state with other replicas
+//! mcp-gateway --config FILE [--port N | --stdio] [--store redis://HOST:PORT] [--metrics ADDR]
+//!                                                 serve (HTTP on 127.0.0.1:N/mcp, probes at
+//!                                                 /healthz and /readyz, or stdio), sharing state
+//!                                                 with other replicas
 //! mcp-gateway check FILE                          validate and print the effective table
 //! ```
 //!
@@ -42,6 +43,10 @@ struct Cli {
     /// (`redis://HOST:PORT`): approvals, rate limits, tasks, legacy sessions, notifications.
     #[arg(long, value_name = "URL")]
     store: Option<String>,
+    /// Serve the metrics (Prometheus text: tool calls, denials, latency, anomaly flags,
+    /// `mcp_gateway_upstream_up`) on this address, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -134,6 +139,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     } else {
         "http"
     };
+    if let Some(addr) = cli.metrics {
+        mcp_server::metrics::install_prometheus(addr)
+            .map_err(|e| format!("cannot serve the metrics on {addr}: {e}"))?;
+        eprintln!("mcp-gateway: metrics on http://{addr}/metrics");
+    }
     let mut builder = Gateway::builder(config);
     if let Some(url) = &cli.store {
         let store = mcp_server::store::connect(url)
@@ -152,7 +162,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             let _ = tokio::signal::ctrl_c().await;
         };
         eprintln!("mcp-gateway: serving {scheme}://{addr}/mcp");
-        mcp_server::http::serve(server, http, addr, shutdown).await
+        // `/healthz` and `/readyz` beside `/mcp`.
+        mcp_server::http::McpService::new(server, http)
+            .with_routes(gateway.health_routes())
+            .serve(addr, shutdown)
+            .await
     };
     gateway.close().await;
     served.map_err(|e| e.to_string())

@@ -2271,3 +2271,126 @@ approval = "none"
     );
     g.close().await;
 }
+
+/// A port nothing listens on (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET url` until it answers: its status and body.
+async fn probe(url: &str) -> (u16, String) {
+    for _ in 0..200 {
+        if let Ok(r) = reqwest::get(url).await {
+            let status = r.status().as_u16();
+            return (status, r.text().await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing answers at {url}");
+}
+
+/// The binary serves `/healthz` and `/readyz` beside `/mcp`, and with `--metrics` each
+/// upstream's state as a gauge: one upstream that cannot start leaves the gateway ready while
+/// another serves, and unready when it is the only one; the probes never say why it failed.
+#[tokio::test]
+async fn the_binary_serves_probes_and_an_upstream_gauge() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = test_upstream();
+    let missing = dir.path().join("no-such-server");
+    let both = dir.path().join("both.toml");
+    std::fs::write(
+        &both,
+        format!(
+            "[upstreams.ok]\ncommand = {bin:?}\n\n[upstreams.broken]\ncommand = {missing:?}\n\n\
+             [[rules]]\ntools = [\"*\"]\n",
+            bin = bin.to_str().unwrap(),
+            missing = missing.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let alone = dir.path().join("alone.toml");
+    std::fs::write(
+        &alone,
+        format!(
+            "[upstreams.broken]\ncommand = {:?}\n\n[[rules]]\ntools = [\"*\"]\n",
+            missing.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+
+    let (port, metrics) = (free_port(), free_port());
+    let _gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["--config", both.to_str().unwrap()])
+        .args(["--port", &port.to_string()])
+        .args(["--metrics", &format!("127.0.0.1:{metrics}")])
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        probe(&format!("http://127.0.0.1:{port}/healthz")).await,
+        (200, "ok\n".into())
+    );
+    // Ready once neither upstream is starting any more.
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
+    let (status, body) = loop {
+        let (status, body) = probe(&readyz).await;
+        if !body.contains("starting") {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let json: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json["ready"], true, "{body}");
+    assert_eq!(json["upstreams"]["ok"], "ready", "{body}");
+    assert!(
+        matches!(
+            json["upstreams"]["broken"].as_str(),
+            Some("failed" | "restarting")
+        ),
+        "{body}"
+    );
+    assert!(!body.contains("no-such-server"), "{body}");
+    let scraped = probe(&format!("http://127.0.0.1:{metrics}/metrics"))
+        .await
+        .1;
+    assert!(
+        scraped.contains("mcp_gateway_upstream_up{upstream=\"ok\"} 1"),
+        "{scraped}"
+    );
+    assert!(
+        scraped.contains("mcp_gateway_upstream_up{upstream=\"broken\"} 0"),
+        "{scraped}"
+    );
+
+    let port = free_port();
+    let _alone = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["--config", alone.to_str().unwrap()])
+        .args(["--port", &port.to_string()])
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
+    let (status, body) = loop {
+        let (status, body) = probe(&readyz).await;
+        if !body.contains("starting") {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"ready\":false"), "{body}");
+    // The endpoint itself is where it was.
+    let mcp = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/mcp"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(mcp.status().as_u16(), 404);
+}

@@ -284,6 +284,8 @@ pub(super) struct Shared {
 #[derive(Clone)]
 pub struct McpService {
     pub(super) shared: Arc<Shared>,
+    /// Routes served beside the endpoint ([`McpService::with_routes`]).
+    routes: Option<Router>,
 }
 
 impl std::fmt::Debug for McpService {
@@ -309,6 +311,7 @@ impl McpService {
             })
         });
         McpService {
+            routes: None,
             shared: Arc::new(Shared {
                 backing,
                 server,
@@ -347,7 +350,7 @@ impl McpService {
             .with_state(self.shared.clone());
         let router = super::wrap_router(router, &self.shared.config);
         let audit = &self.shared.server.inner.audit;
-        if audit.is_enabled() {
+        let router = if audit.is_enabled() {
             let audit = audit.clone();
             router.layer(tower::layer::layer_fn(move |inner| AuditRefusals {
                 audit: audit.clone(),
@@ -355,7 +358,29 @@ impl McpService {
             }))
         } else {
             router
+        };
+        match &self.routes {
+            Some(routes) => router.merge(routes.clone()),
+            None => router,
         }
+    }
+
+    /// Serves `routes` beside the endpoint, by [`McpService::serve`] (with its connection
+    /// limits and TLS) and in [`McpService::router`]: a health check, say. They are outside
+    /// the endpoint's authentication, `Origin` and `Host` checks and refusal records; whatever
+    /// they need of those, they add themselves.
+    ///
+    /// # Panics
+    ///
+    /// [`McpService::router`] panics when a route overlaps the endpoint's path (or, with
+    /// authentication, its protected resource metadata), as axum's `Router::merge` does.
+    #[must_use]
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.routes = Some(match self.routes.take() {
+            Some(before) => before.merge(routes),
+            None => routes,
+        });
+        self
     }
 
     /// Serves on `listen` until `shutdown` completes, then shuts down gracefully: see
