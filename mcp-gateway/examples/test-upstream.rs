@@ -7,6 +7,7 @@
 //!   per line;
 //! - `remember` (`value`) and `recall`: one value kept in this process's memory, the state a
 //!   server written for one user keeps;
+//! - `wait` (`ms`): answers `waited` after that many milliseconds (a call in flight);
 //! - the resource `memo://today`: a text with an email address in it; and `pid://self`, the
 //!   process id again.
 //!
@@ -34,6 +35,7 @@ enum Kind {
     Env,
     Remember,
     Recall,
+    Wait,
 }
 
 struct Handler {
@@ -56,6 +58,14 @@ impl ToolHandler for Handler {
                 }),
             ),
             Kind::Recall => ("recall", json!({ "type": "object" })),
+            Kind::Wait => (
+                "wait",
+                json!({
+                    "type": "object",
+                    "properties": { "ms": { "type": "integer", "minimum": 0 } },
+                    "required": ["ms"]
+                }),
+            ),
         };
         let mut tool = Tool::new(name, schema(input));
         tool.annotations = Some(ToolAnnotations {
@@ -91,6 +101,11 @@ impl ToolHandler for Handler {
                     .ok_or_else(|| Error::public("`value` must be a string"))?;
                 *self.memory.lock().expect("not poisoned") = Some(value.to_owned());
                 "remembered".to_owned()
+            }
+            Kind::Wait => {
+                let ms = args.get("ms").and_then(Value::as_u64).unwrap_or(0);
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                "waited".to_owned()
             }
             Kind::Recall => self
                 .memory
@@ -146,6 +161,7 @@ async fn main() -> std::io::Result<()> {
         Kind::Env,
         Kind::Remember,
         Kind::Recall,
+        Kind::Wait,
     ] {
         server = server.tool(Handler {
             kind,

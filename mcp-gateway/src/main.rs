@@ -8,7 +8,8 @@
 //! mcp-gateway check FILE                          validate and print the effective table
 //! ```
 //!
-//! On Unix, SIGHUP reloads the configuration: it is checked first, and swapped in only when
+//! Ctrl-C or SIGTERM stops it gracefully (HTTP: the calls in flight finish; every audit record
+//! is written). On Unix, SIGHUP reloads the configuration: it is checked first, and swapped in only when
 //! valid (rules, anomaly flags and environment labels; the connections are kept). A change a
 //! swap cannot apply (an upstream's entry, naming, filters, the front, the name or the audit
 //! file) is refused with a message, and the old configuration stays.
@@ -154,13 +155,16 @@ async fn run(cli: Cli) -> Result<(), String> {
     let gateway = Arc::new(builder.start().await.map_err(|e| e.to_string())?);
     reload_on_hangup(gateway.clone(), file);
     let server = gateway.server().clone();
+    // Ctrl-C or SIGTERM (`docker stop`, Kubernetes): HTTP lets the calls in flight finish;
+    // both close the upstreams and write every audit record queued before the process ends.
+    let shutdown = mcp_server::http::shutdown_signal();
     let served = if cli.stdio {
-        server.serve_stdio().await
+        tokio::select! {
+            served = server.serve_stdio() => served,
+            () = shutdown => Ok(()),
+        }
     } else {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, cli.port.unwrap_or(8080)));
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
         eprintln!("mcp-gateway: serving {scheme}://{addr}/mcp");
         // `/healthz` and `/readyz` beside `/mcp`.
         mcp_server::http::McpService::new(server, http)

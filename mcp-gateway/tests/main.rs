@@ -2394,3 +2394,113 @@ async fn the_binary_serves_probes_and_an_upstream_gauge() {
         .unwrap();
     assert_ne!(mcp.status().as_u16(), 404);
 }
+
+/// SIGTERM (`docker stop`, Kubernetes) stops the binary as Ctrl-C does, not at once: over
+/// HTTP a call in flight gets its answer and its response record, and the process exits 0
+/// with every record written; on stdio it exits 0 with the records of what it answered.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_lets_calls_in_flight_finish_and_writes_every_audit_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\naudit = {audit:?}\n\n[upstreams.up]\ncommand = {bin:?}\n\n\
+             [[rules]]\ntools = [\"*\"]\napproval = \"none\"\n",
+            audit = audit.to_str().unwrap(),
+            bin = test_upstream().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let terminate = |pid: u32| {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let records = |kind: &str| {
+        std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("whole JSON lines"))
+            .filter(|r| r["method"] == "tools/call" && r["kind"] == kind)
+            .count()
+    };
+
+    let port = free_port();
+    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["--config", config.to_str().unwrap()])
+        .args(["--port", &port.to_string()])
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    probe(&format!("http://127.0.0.1:{port}/healthz")).await;
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let c = Client::builder()
+        .connect_http(mcp_client::HttpServer::new(url))
+        .await
+        .unwrap();
+    // The upstream's tools are listed once it is ready.
+    for _ in 0..100 {
+        if listed(&c).await.contains(&"wait".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let call = tokio::spawn({
+        let c = c.clone();
+        async move { text_of(&c, "wait", json!({ "ms": 800 })).await }
+    });
+    // The call is in flight (its request record written) when the signal comes.
+    for _ in 0..100 {
+        if records("request") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(records("request"), 1);
+    terminate(gateway.id().unwrap());
+    assert_eq!(
+        tokio::time::timeout(SAFETY, call).await.unwrap().unwrap(),
+        "waited"
+    );
+    let status = tokio::time::timeout(SAFETY, gateway.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(records("response"), 1);
+
+    std::fs::remove_file(&audit).unwrap();
+    let mut stdio = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["--stdio", "--config", config.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (stdin, stdout) = (stdio.stdin.take().unwrap(), stdio.stdout.take().unwrap());
+    let c = Client::builder()
+        .connect(Transport::from_io(stdout, stdin))
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if listed(&c).await.contains(&"wait".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(text_of(&c, "wait", json!({ "ms": 1 })).await, "waited");
+    terminate(stdio.id().unwrap());
+    let status = tokio::time::timeout(SAFETY, stdio.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!((records("request"), records("response")), (1, 1));
+}

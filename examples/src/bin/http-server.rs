@@ -153,14 +153,11 @@ async fn main() -> std::io::Result<()> {
         .tool(Add)
         .tool(CountDown)
         .tool(Greet);
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     http::serve(
         server,
         HttpConfig::new(),
         SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        shutdown,
+        http::shutdown_signal(),
     )
     .await
 }

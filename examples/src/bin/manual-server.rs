@@ -221,11 +221,7 @@ async fn main() -> std::io::Result<()> {
                 config = config.max_sessions_per_principal(n);
             }
             let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
-            let shutdown = async {
-                if tokio::signal::ctrl_c().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            };
+            let shutdown = mcp_server::http::shutdown_signal();
             mcp_server::http::serve(server(), config, addr, shutdown).await
         }
         None => server().serve_stdio().await,

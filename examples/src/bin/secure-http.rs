@@ -231,7 +231,7 @@ async fn main() -> std::io::Result<()> {
             .tool(Whoami)
             .tool(Add);
         eprintln!("secure-http (open, no security): {url}");
-        return http::serve(server, HttpConfig::new(), listener, ctrl_c()).await;
+        return http::serve(server, HttpConfig::new(), listener, http::shutdown_signal()).await;
     }
 
     // The local authorization server: holds a signing key, serves its JWKS on 127.0.0.1.
@@ -281,11 +281,7 @@ async fn main() -> std::io::Result<()> {
         std::fs::write(path, &printed)?;
     }
     let config = HttpConfig::new().auth(resource);
-    let served = http::serve(server, config, listener, ctrl_c()).await;
+    let served = http::serve(server, config, listener, http::shutdown_signal()).await;
     drop(authz);
     served
-}
-
-async fn ctrl_c() {
-    let _ = tokio::signal::ctrl_c().await;
 }

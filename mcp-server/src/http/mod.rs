@@ -186,9 +186,7 @@ impl Listen {
 ///
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 /// println!("http://{}/mcp", listener.local_addr()?);
-/// let shutdown = async {
-///     let _ = tokio::signal::ctrl_c().await;
-/// };
+/// let shutdown = http::shutdown_signal();
 /// http::serve(Server::new("kpi", "1.0.0"), HttpConfig::new(), listener, shutdown).await
 /// # }
 /// ```
@@ -203,21 +201,48 @@ pub async fn serve(
         .await
 }
 
-/// Serves `server` on `http://127.0.0.1:{port}/mcp` with the default settings, until Ctrl-C.
+/// Serves `server` on `http://127.0.0.1:{port}/mcp` with the default settings, until Ctrl-C or
+/// SIGTERM ([`shutdown_signal`]).
 pub async fn serve_local(server: Server, port: u16) -> io::Result<()> {
-    let shutdown = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // No signal handling here: serve until the process ends.
-            std::future::pending::<()>().await;
-        }
-    };
     serve(
         server,
         HttpConfig::new(),
         SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        shutdown,
+        shutdown_signal(),
     )
     .await
+}
+
+/// Completes when the process is asked to stop: Ctrl-C (SIGINT), or on Unix SIGTERM, which
+/// `docker stop`, Kubernetes and systemd send before they kill. Given to [`serve`] as its
+/// shutdown, it lets requests in flight finish and their audit records be written, where the
+/// default action of SIGTERM ends the process at once.
+///
+/// Listening replaces the default action of both signals for the whole process: a program
+/// that awaits this future should end when it completes. Where a signal cannot be listened
+/// for, that half never completes.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
 }
 
 /// The endpoint's router with what the settings add around it: authentication and the

@@ -275,7 +275,7 @@ pub(super) struct Shared {
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
 /// axum::serve(listener, app)
 ///     .with_graceful_shutdown(async move {
-///         let _ = tokio::signal::ctrl_c().await;
+///         mcp_server::http::shutdown_signal().await;
 ///         mcp.shutdown(); // ends the SSE streams, so that the shutdown can complete
 ///     })
 ///     .await
