@@ -1,7 +1,8 @@
 //! `mcp-gateway`: many MCP servers behind one endpoint, with per-caller rules, approval and audit.
 //!
 //! ```text
-//! mcp-gateway --config FILE [--port N | --stdio] [--store redis://HOST:PORT] [--metrics ADDR]
+//! mcp-gateway --config FILE [--port N | --listen ADDR | --stdio] [--store redis://HOST:PORT]
+//!             [--metrics ADDR]
 //!                                                 serve (HTTP on 127.0.0.1:N/mcp, probes at
 //!                                                 /healthz and /readyz, or stdio), sharing state
 //!                                                 with other replicas
@@ -37,6 +38,12 @@ struct Cli {
     /// Serve Streamable HTTP on 127.0.0.1 at this port, endpoint /mcp (default 8080).
     #[arg(long, conflicts_with = "stdio")]
     port: Option<u16>,
+    /// Serve Streamable HTTP on this address instead (e.g. 0.0.0.0:8080 in a container),
+    /// endpoint /mcp. Beyond loopback, give the front authentication (`[front.oauth]`, or
+    /// `[front.tls]` with `client_ca`): without it, anyone who reaches the port is an
+    /// anonymous caller.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["stdio", "port"])]
+    listen: Option<SocketAddr>,
     /// Serve one client on stdin/stdout.
     #[arg(long)]
     stdio: bool,
@@ -135,6 +142,12 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     let config = Config::load(&file).map_err(|e| e.to_string())?;
     let http = mcp_gateway::http_config(&config).map_err(|e| e.to_string())?;
+    let front_authenticates = config.front.oauth.is_some()
+        || config
+            .front
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca.is_some());
     let scheme = if config.front.tls.is_some() {
         "https"
     } else {
@@ -164,7 +177,16 @@ async fn run(cli: Cli) -> Result<(), String> {
             () = shutdown => Ok(()),
         }
     } else {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, cli.port.unwrap_or(8080)));
+        let addr = cli
+            .listen
+            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, cli.port.unwrap_or(8080))));
+        if !addr.ip().is_loopback() && !front_authenticates {
+            eprintln!(
+                "mcp-gateway: warning: {addr} is reachable beyond this machine and the front \
+                 authenticates no one ([front.oauth], or [front.tls] with client_ca): every \
+                 caller is anonymous, and gets what the rules give anonymous callers"
+            );
+        }
         eprintln!("mcp-gateway: serving {scheme}://{addr}/mcp");
         // `/healthz` and `/readyz` beside `/mcp`.
         mcp_server::http::McpService::new(server, http)

@@ -2368,14 +2368,30 @@ async fn the_binary_serves_probes_and_an_upstream_gauge() {
         "{scraped}"
     );
 
+    // This one listens on every address (as in a container), without authenticating
+    // anyone: it says so.
     let port = free_port();
-    let _alone = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+    let mut alone_gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
         .args(["--config", alone.to_str().unwrap()])
-        .args(["--port", &port.to_string()])
-        .stderr(std::process::Stdio::null())
+        .args(["--listen", &format!("0.0.0.0:{port}")])
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let mut stderr = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        alone_gateway.stderr.take().unwrap(),
+    ));
+    let warning = tokio::time::timeout(SAFETY, async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if line.contains("warning") {
+                return line;
+            }
+        }
+        panic!("no warning")
+    })
+    .await
+    .unwrap();
+    assert!(warning.contains("authenticates no one"), "{warning}");
     let readyz = format!("http://127.0.0.1:{port}/readyz");
     let (status, body) = loop {
         let (status, body) = probe(&readyz).await;
