@@ -9,7 +9,7 @@
 //! audit = "audit.jsonl"        # hash-chained JSON Lines, relative to this file
 //!
 //! [front]                      # who the callers are
-//! identity = { subject = "local", roles = ["admin"] }   # stdio, or HTTP without OAuth
+//! identity = { subject = "local", roles = ["admin"] }   # the caller on stdio (never on HTTP)
 //!
 //! [front.tls]                  # HTTPS; with `client_ca`, callers present certificates
 //! cert = "tls/gateway.pem"
@@ -232,7 +232,8 @@ pub enum NamingConfig {
 #[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Front {
-    /// The caller on stdio, and on HTTP when no OAuth is configured.
+    /// The caller on stdio. Never an HTTP caller's: on HTTP callers are who their bearer token
+    /// (`oauth`) or client certificate (`tls.client_ca`) says, or else anonymous.
     #[serde(default)]
     pub identity: Option<IdentityConfig>,
     /// OAuth 2.1 resource server on HTTP: callers present bearer tokens.
