@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! mcp-gateway --config FILE [--port N | --listen ADDR | --stdio] [--store redis://HOST:PORT]
-//!             [--metrics ADDR]
+//!             [--metrics ADDR] [--log-format text|json]
 //!                                                 serve (HTTP on 127.0.0.1:N/mcp, probes at
 //!                                                 /healthz and /readyz, or stdio), sharing state
 //!                                                 with other replicas
@@ -55,6 +55,34 @@ struct Cli {
     /// `mcp_gateway_upstream_up`) on this address, e.g. 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// How the log on stderr is written (its level: `RUST_LOG`, `warn` by default).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+}
+
+/// What the binary says to its operator (serving where, reloaded, refused, a warning):
+/// a plain line on stderr, or with `--log-format json` a log event like every other (target
+/// `mcp_gateway::notice`, shown whatever `RUST_LOG` says), so that the stream stays JSON.
+static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn notice(level: tracing::Level, message: &str) {
+    if !JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("mcp-gateway: {message}");
+    } else if level == tracing::Level::ERROR {
+        tracing::error!(target: "mcp_gateway::notice", "{message}");
+    } else if level == tracing::Level::WARN {
+        tracing::warn!(target: "mcp_gateway::notice", "{message}");
+    } else {
+        tracing::info!(target: "mcp_gateway::notice", "{message}");
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -103,18 +131,26 @@ fn main() -> ExitCode {
 }
 
 async fn serve() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.with_env_filter(filter).init(),
+        // One JSON object per line, for log collectors; the operator's notices among them.
+        LogFormat::Json => {
+            let notices = "mcp_gateway::notice=info".parse().expect("a directive");
+            JSON_LOGS.store(true, std::sync::atomic::Ordering::Relaxed);
+            logs.with_env_filter(filter.add_directive(notices))
+                .json()
+                .flatten_event(true)
+                .init();
+        }
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("mcp-gateway: {message}");
+            notice(tracing::Level::ERROR, &message);
             ExitCode::from(2)
         }
     }
@@ -156,7 +192,10 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Some(addr) = cli.metrics {
         mcp_server::metrics::install_prometheus(addr)
             .map_err(|e| format!("cannot serve the metrics on {addr}: {e}"))?;
-        eprintln!("mcp-gateway: metrics on http://{addr}/metrics");
+        notice(
+            tracing::Level::INFO,
+            &format!("metrics on http://{addr}/metrics"),
+        );
     }
     let mut builder = Gateway::builder(config);
     if let Some(url) = &cli.store {
@@ -181,13 +220,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             .listen
             .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, cli.port.unwrap_or(8080))));
         if !addr.ip().is_loopback() && !front_authenticates {
-            eprintln!(
-                "mcp-gateway: warning: {addr} is reachable beyond this machine and the front \
-                 authenticates no one ([front.oauth], or [front.tls] with client_ca): every \
-                 caller is anonymous, and gets what the rules give anonymous callers"
+            notice(
+                tracing::Level::WARN,
+                &format!(
+                    "warning: {addr} is reachable beyond this machine and the front \
+                     authenticates no one ([front.oauth], or [front.tls] with client_ca): every \
+                     caller is anonymous, and gets what the rules give anonymous callers"
+                ),
             );
         }
-        eprintln!("mcp-gateway: serving {scheme}://{addr}/mcp");
+        notice(
+            tracing::Level::INFO,
+            &format!("serving {scheme}://{addr}/mcp"),
+        );
         // `/healthz` and `/readyz` beside `/mcp`.
         mcp_server::http::McpService::new(server, http)
             .with_routes(gateway.health_routes())
@@ -212,10 +257,14 @@ fn reload_on_hangup(gateway: Arc<Gateway>, file: PathBuf) {
                 .map_err(|e| e.to_string())
                 .and_then(|c| gateway.reload(c).map_err(|e| e.to_string()))
             {
-                Ok(()) => eprintln!("mcp-gateway: reloaded {}", file.display()),
-                Err(e) => {
-                    eprintln!("mcp-gateway: reload refused, the old configuration stays: {e}")
-                }
+                Ok(()) => notice(
+                    tracing::Level::INFO,
+                    &format!("reloaded {}", file.display()),
+                ),
+                Err(e) => notice(
+                    tracing::Level::ERROR,
+                    &format!("reload refused, the old configuration stays: {e}"),
+                ),
             }
         }
     });

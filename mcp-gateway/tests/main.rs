@@ -2323,14 +2323,34 @@ async fn the_binary_serves_probes_and_an_upstream_gauge() {
     .unwrap();
 
     let (port, metrics) = (free_port(), free_port());
-    let _gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
         .args(["--config", both.to_str().unwrap()])
         .args(["--port", &port.to_string()])
         .args(["--metrics", &format!("127.0.0.1:{metrics}")])
-        .stderr(std::process::Stdio::null())
+        .args(["--log-format", "json"])
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    // With `--log-format json` every line on stderr is a JSON object, what the binary itself
+    // says included.
+    let mut log = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        gateway.stderr.take().unwrap(),
+    ));
+    tokio::time::timeout(SAFETY, async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            let event: Value = serde_json::from_str(&line).expect("a JSON log line");
+            if event["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("serving http://"))
+            {
+                return;
+            }
+        }
+        panic!("the gateway did not say where it serves")
+    })
+    .await
+    .unwrap();
     assert_eq!(
         probe(&format!("http://127.0.0.1:{port}/healthz")).await,
         (200, "ok\n".into())
