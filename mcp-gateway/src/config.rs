@@ -11,6 +11,9 @@
 //! [front]                      # who the callers are
 //! identity = { subject = "local", roles = ["admin"] }   # the caller on stdio (never on HTTP)
 //!
+//! allowed_origins = ["https://app.example.com"]   # HTTP: browser origins (default: loopback)
+//! allowed_hosts = ["gateway.example.com"]        # HTTP: Host names behind a local reverse proxy
+//!
 //! [front.tls]                  # HTTPS; with `client_ca`, callers present certificates
 //! cert = "tls/gateway.pem"
 //! key = "tls/gateway.key"
@@ -239,6 +242,17 @@ pub struct Front {
     /// OAuth 2.1 resource server on HTTP: callers present bearer tokens.
     #[serde(default)]
     pub oauth: Option<OAuthFront>,
+    /// HTTP: the `Origin` values accepted from browsers, as `https://app.example.com` (scheme,
+    /// host, port); `["*"]` accepts any. By default only loopback origins; a request without
+    /// `Origin` (not from a browser) is always accepted.
+    #[serde(default)]
+    pub allowed_origins: Option<Vec<String>>,
+    /// HTTP: the `Host` values accepted, as `name` or `name:port` (the defence against DNS
+    /// rebinding); `["*"]` accepts any. By default a request that arrives on a loopback address
+    /// must name `localhost`, `127.0.0.1` or `[::1]`: behind a reverse proxy on the same
+    /// machine, list the public names here (the loopback names stay accepted).
+    #[serde(default)]
+    pub allowed_hosts: Option<Vec<String>>,
     /// HTTPS, and with `client_ca` mutual TLS: callers present client certificates.
     #[serde(default)]
     pub tls: Option<TlsFront>,

@@ -792,6 +792,34 @@ fn tls_config(
 pub fn http_config(config: &Config) -> Result<mcp_server::http::HttpConfig, GatewayError> {
     use mcp_server::http::auth::{IntrospectionValidator, Jwks, JwtValidator, ResourceServer};
     let mut http = mcp_server::http::HttpConfig::new().path("/mcp");
+    let any = |list: &[String]| list.iter().any(|v| v == "*");
+    for o in config.front.allowed_origins.iter().flatten() {
+        let authority = o
+            .strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"));
+        if o != "*"
+            && authority.is_none_or(|a| a.is_empty() || a.trim_end_matches('/').contains('/'))
+        {
+            return Err(GatewayError::Config(config.error_at(
+                &[config::key("front"), config::key("allowed_origins")],
+                format!("`{o}` is not an origin: `https://host` or `http://host:port`, no path"),
+            )));
+        }
+    }
+    match &config.front.allowed_origins {
+        Some(o) if any(o) => http = http.allow_any_origin(),
+        Some(o) => http = http.allowed_origins(o.iter().cloned()),
+        None => {}
+    }
+    match &config.front.allowed_hosts {
+        Some(h) if any(h) => http = http.allow_any_host(),
+        // Besides the loopback names, which no DNS rebinding can use.
+        Some(h) => {
+            let loopback = ["localhost", "127.0.0.1", "[::1]"].map(String::from);
+            http = http.allowed_hosts(h.iter().cloned().chain(loopback));
+        }
+        None => {}
+    }
     if let Some(t) = &config.front.tls {
         http = http.tls(tls_config(config, t)?);
     }

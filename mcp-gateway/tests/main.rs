@@ -2540,3 +2540,79 @@ async fn sigterm_lets_calls_in_flight_finish_and_writes_every_audit_record() {
     assert!(status.success(), "{status:?}");
     assert_eq!((records("request"), records("response")), (1, 1));
 }
+
+/// `[front] allowed_origins` and `allowed_hosts`: a browser client of another origin, and a
+/// reverse proxy on the same machine that passes the public `Host`, are refused (403) by
+/// default and served once listed; an origin with a path is a configuration error.
+#[tokio::test]
+async fn the_front_accepts_the_origins_and_hosts_it_is_configured_with() {
+    let bin = test_upstream();
+    let text = |front: &str| {
+        format!(
+            "[front]\n{front}\n\n[upstreams.up]\ncommand = {:?}\n\n[[rules]]\ntools = [\"*\"]\n",
+            bin.to_str().unwrap()
+        )
+    };
+    // The status of an `initialize` POSTed with these headers to a front so configured.
+    async fn status(config: Config, headers: &[(&str, &str)]) -> u16 {
+        let http = mcp_gateway::http_config(&config).unwrap();
+        let g = Gateway::start(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+        let front = g.server().clone();
+        let served = tokio::spawn(async move {
+            mcp_server::http::serve(front, http, listener, std::future::pending()).await
+        });
+        let mut request = reqwest::Client::new()
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream")
+            .body(
+                json!({
+                    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                    "params": {
+                        "protocolVersion": "2025-06-18", "capabilities": {},
+                        "clientInfo": { "name": "t", "version": "1" }
+                    }
+                })
+                .to_string(),
+            );
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let status = request.send().await.unwrap().status().as_u16();
+        served.abort();
+        g.close().await;
+        status
+    }
+    let origin = [("Origin", "https://app.example.com")];
+    let host = [("Host", "gateway.example.com")];
+    assert_eq!(status(parse(&text("")), &origin).await, 403);
+    assert_eq!(status(parse(&text("")), &host).await, 403);
+    let listed = text(
+        "allowed_origins = [\"https://app.example.com\"]\nallowed_hosts = [\"gateway.example.com\"]",
+    );
+    assert_eq!(status(parse(&listed), &origin).await, 200);
+    assert_eq!(status(parse(&listed), &host).await, 200);
+    assert_eq!(
+        status(parse(&listed), &[("Origin", "https://evil.example.com")]).await,
+        403
+    );
+    assert_eq!(
+        status(parse(&listed), &[("Host", "evil.example.com")]).await,
+        403
+    );
+    let any = text("allowed_origins = [\"*\"]\nallowed_hosts = [\"*\"]");
+    assert_eq!(status(parse(&any), &origin).await, 200);
+    assert_eq!(status(parse(&any), &host).await, 200);
+
+    let e = mcp_gateway::http_config(&parse(&text(
+        "allowed_origins = [\"https://app.example.com/login\"]",
+    )))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("front.allowed_origins") && e.contains("no path"),
+        "{e}"
+    );
+}
