@@ -135,6 +135,8 @@ impl GatewayBuilder {
             rules: RwLock::new(Arc::new(rules)),
             items: RwLock::new(rules::ServedItems::default()),
         });
+        // The audit file's sink is kept too: SIGHUP reopens it (log rotation).
+        let mut audit_file = None;
         let audit = match (audit, &g.audit) {
             (Some(a), _) => Some(a),
             (None, Some(path)) => {
@@ -143,6 +145,8 @@ impl GatewayBuilder {
                     .chained()
                     .open()
                     .map_err(|error| GatewayError::Audit { path, error })?;
+                let sink = Arc::new(sink);
+                audit_file = Some(sink.clone());
                 Some(Audit::new().with_sink(sink))
             }
             (None, None) => None,
@@ -271,6 +275,7 @@ impl GatewayBuilder {
             host,
             sync,
             anomaly,
+            audit_file,
             config: RwLock::new(config),
             tasks: Mutex::new(vec![task, relay]),
         })
@@ -615,6 +620,8 @@ pub struct Gateway {
     host: Host,
     sync: Arc<Syncer>,
     anomaly: Arc<RwLock<Option<Arc<anomaly::Detector>>>>,
+    /// The sink of `[gateway] audit`, reopened by [`Gateway::reopen_audit`].
+    audit_file: Option<Arc<JsonlSink>>,
     config: RwLock<Config>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -661,6 +668,24 @@ impl Gateway {
     /// endpoint: `McpService::new(server, http).with_routes(gateway.health_routes())`.
     pub fn health_routes(&self) -> axum::Router {
         health::routes(self.host.clone())
+    }
+
+    /// Opens the audit file of `[gateway] audit` again, after it was rotated (renamed): the
+    /// records go on in a new file at the path, whose first record links its chain to the old
+    /// file's ([`JsonlSink::reopen`]). The binary does this on SIGHUP. Nothing to do without an
+    /// audit file (or with an [`Audit`] given to the builder: reopen its sinks yourself).
+    ///
+    /// # Errors
+    ///
+    /// When the path cannot be opened: the records go on to the file the sink had.
+    pub async fn reopen_audit(&self) -> std::io::Result<()> {
+        let Some(sink) = self.audit_file.clone() else {
+            return Ok(());
+        };
+        // The sink's writer thread writes what is queued first: wait for it off the runtime.
+        tokio::task::spawn_blocking(move || sink.reopen())
+            .await
+            .map_err(std::io::Error::other)?
     }
 
     /// The rules in force.

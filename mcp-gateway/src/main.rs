@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Ctrl-C or SIGTERM stops it gracefully (HTTP: the calls in flight finish; every audit record
-//! is written). On Unix, SIGHUP reloads the configuration: it is checked first, and swapped in only when
+//! is written). On Unix, SIGHUP reopens the audit file (after a rotation) and reloads the
+//! configuration: it is checked first, and swapped in only when
 //! valid (rules, anomaly flags and environment labels; the connections are kept). A change a
 //! swap cannot apply (an upstream's entry, naming, filters, the front, the name or the audit
 //! file) is refused with a message, and the old configuration stays.
@@ -253,6 +254,13 @@ fn reload_on_hangup(gateway: Arc<Gateway>, file: PathBuf) {
     };
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
+            // The audit file first: after `logrotate` renamed it (its `postrotate` sends SIGHUP).
+            if let Err(e) = gateway.reopen_audit().await {
+                notice(
+                    tracing::Level::ERROR,
+                    &format!("cannot reopen the audit file, the records go on to the old one: {e}"),
+                );
+            }
             match Config::load(&file)
                 .map_err(|e| e.to_string())
                 .and_then(|c| gateway.reload(c).map_err(|e| e.to_string()))

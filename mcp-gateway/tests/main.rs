@@ -2616,3 +2616,83 @@ async fn the_front_accepts_the_origins_and_hosts_it_is_configured_with() {
         "{e}"
     );
 }
+
+/// SIGHUP reopens the audit file: after `logrotate` renamed it, the records go on in a new
+/// file at the path, whose chain continues the old one's (each verifies; the new one says
+/// from which hash).
+#[cfg(unix)]
+#[tokio::test]
+async fn sighup_reopens_a_rotated_audit_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\naudit = {audit:?}\n\n[upstreams.up]\ncommand = {bin:?}\n\n\
+             [[rules]]\ntools = [\"*\"]\napproval = \"none\"\n",
+            audit = audit.to_str().unwrap(),
+            bin = test_upstream().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["--stdio", "--config", config.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (stdin, stdout) = (
+        gateway.stdin.take().unwrap(),
+        gateway.stdout.take().unwrap(),
+    );
+    let c = Client::builder()
+        .connect(Transport::from_io(stdout, stdin))
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if listed(&c).await.contains(&"wait".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(text_of(&c, "wait", json!({ "ms": 1 })).await, "waited");
+    // What the call wrote reaches the file (the writer batches every few milliseconds).
+    for _ in 0..100 {
+        if std::fs::read_to_string(&audit).is_ok_and(|t| t.contains("\"kind\":\"response\"")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rotated = dir.path().join("audit.jsonl.1");
+    std::fs::rename(&audit, &rotated).unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &gateway.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    // The new file appears with its first record.
+    for _ in 0..100 {
+        if audit.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(text_of(&c, "wait", json!({ "ms": 1 })).await, "waited");
+    c.close().await;
+    let status = tokio::time::timeout(SAFETY, gateway.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+
+    let before = mcp_server::audit::verify(&rotated).unwrap();
+    let after = mcp_server::audit::verify(&audit).unwrap();
+    assert!(before.records >= 2, "{before:?}");
+    assert_eq!(after.continues, before.last_hash);
+    let text = std::fs::read_to_string(&audit).unwrap();
+    assert!(text.contains("\"kind\":\"continued\""), "{text}");
+    assert!(text.contains("\"item\":\"wait\""), "{text}");
+}

@@ -101,6 +101,11 @@ pub enum AuditKind {
     /// result was released ([`Decision::Allow`]) or withheld ([`Decision::Deny`], with the
     /// reason: a blocking rule, a rule that failed, an invalid result, a refused approval).
     Filter,
+    /// The first record of a file that continues the chain of the file its path held before
+    /// (method `audit/continued`): [`JsonlSink::reopen`] after the log was rotated. Its `prev`
+    /// is the last hash of that file; [`verify`] accepts it as a first line and reports it
+    /// ([`VerifyReport::continues`]).
+    Continued,
     /// A server behind this one (a gateway's upstream, named in [`item`](AuditRecord::item))
     /// failed, or was cut off (method `upstream/failed`, with why in
     /// [`reason`](AuditRecord::reason)), or is ready again (`upstream/ready`).
@@ -927,6 +932,8 @@ struct Queued {
     ends: Vec<usize>,
     /// Callers of [`JsonlSink::flush`] waiting for the next flush.
     flushes: Vec<std::sync::mpsc::Sender<io::Result<()>>>,
+    /// Callers of [`JsonlSink::reopen`] waiting for the file to be opened again.
+    reopens: Vec<std::sync::mpsc::Sender<io::Result<()>>>,
     /// Records were dropped: the writer should come round to write their marker.
     wake: bool,
     /// The writer waits on [`Queue::work`] and must be notified.
@@ -970,8 +977,9 @@ impl Drop for Stopped<'_> {
     fn drop(&mut self) {
         let mut queued = self.0.lock();
         queued.stopped = true;
-        // Waiting flushes see the writer gone.
+        // Waiting flushes and reopens see the writer gone.
         queued.flushes.clear();
+        queued.reopens.clear();
         drop(queued);
         self.0.room.notify_all();
     }
@@ -1074,6 +1082,32 @@ impl JsonlSink {
         rx.recv()
             .map_err(|_| io::Error::other("the audit writer thread stopped"))?
     }
+
+    /// Writes what is queued, closes the file and opens its path again, for log rotation:
+    /// after `logrotate` (or any tool) renamed the file, records go to a new file at the path.
+    /// A chained sink goes on with its chain: a new file (or one that does not end with this
+    /// chain's last line) starts with a [`AuditKind::Continued`] record whose `prev` is the last
+    /// hash of the file before, so that each file verifies on its own and the files link up.
+    /// When the path still holds the same file, records go on being appended to it. Blocks, as
+    /// [`JsonlSink::flush`] does.
+    ///
+    /// # Errors
+    ///
+    /// When the path cannot be opened (the sink goes on writing to the file it had), or the
+    /// writer thread stopped.
+    pub fn reopen(&self) -> io::Result<()> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let mut queued = self.queue.lock();
+            if queued.stopped {
+                return Err(io::Error::other("the audit writer thread stopped"));
+            }
+            queued.reopens.push(tx);
+            self.queue.wake_writer(&mut queued);
+        }
+        rx.recv()
+            .map_err(|_| io::Error::other("the audit writer thread stopped"))?
+    }
 }
 
 impl fmt::Debug for JsonlSink {
@@ -1156,10 +1190,11 @@ impl Writer {
         let mut batch = Vec::new();
         let mut ends = Vec::new();
         loop {
-            let (flushes, closed) = {
+            let (flushes, reopens, closed) = {
                 let mut queued = queue.lock();
                 while queued.ends.is_empty()
                     && queued.flushes.is_empty()
+                    && queued.reopens.is_empty()
                     && !queued.wake
                     && !queued.closed
                 {
@@ -1173,7 +1208,11 @@ impl Writer {
                 if queued.blocked > 0 {
                     queue.room.notify_all();
                 }
-                (std::mem::take(&mut queued.flushes), queued.closed)
+                (
+                    std::mem::take(&mut queued.flushes),
+                    std::mem::take(&mut queued.reopens),
+                    queued.closed,
+                )
             };
             // Write everything queued, then flush once.
             let mut start = 0;
@@ -1207,6 +1246,18 @@ impl Writer {
                     None => Ok(()),
                 });
             }
+            if !reopens.is_empty() {
+                let reopened = self.reopen();
+                if let Err(e) = &reopened {
+                    tracing::error!(path = %self.path.display(), error = %e, "reopening the audit log failed");
+                }
+                for reply in reopens {
+                    let _ = reply.send(match &reopened {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+                    });
+                }
+            }
             if closed {
                 return;
             }
@@ -1216,6 +1267,38 @@ impl Writer {
             // without waiting. Records reach the file at most this much later.
             std::thread::sleep(BATCH_PAUSE);
         }
+    }
+
+    /// Opens the path again (everything before is written and flushed): see
+    /// [`JsonlSink::reopen`].
+    fn reopen(&mut self) -> io::Result<()> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.path)?;
+        let (last, torn) = if file.metadata()?.is_file() {
+            last_line(&mut file)?
+        } else {
+            (None, false)
+        };
+        if torn {
+            file.write_all(b"\n")?;
+        }
+        // Continued here unless the file ends with this chain's last line (the same file).
+        let continued = self.chain.as_ref().is_some_and(|chain| {
+            last.as_deref()
+                .and_then(chain_fields)
+                .is_none_or(|(hash, _)| hash.as_bytes() != chain.prev)
+        });
+        self.out = BufWriter::with_capacity(64 * 1024, file);
+        if continued {
+            let record = AuditRecord::new(AuditKind::Continued, "audit/continued")
+                .with_reason("continues the chain of the file this path held before");
+            self.write(record.to_canonical_json().as_bytes())?;
+            self.out.flush()?;
+        }
+        Ok(())
     }
 
     /// Writes the marker of the records dropped since the last one, if any.
@@ -1339,6 +1422,11 @@ pub struct VerifyReport {
     /// The last line's hash (`None` for an empty file). Keep it elsewhere to detect a later
     /// truncation of the file, which the chain alone cannot show.
     pub last_hash: Option<String>,
+    /// The hash this file's chain continues from, when its first line is a
+    /// [`AuditKind::Continued`] record (the log was rotated): the last hash of the file before
+    /// it, which that file's own [`VerifyReport::last_hash`] must equal. `None`: the chain
+    /// starts in this file.
+    pub continues: Option<String>,
 }
 
 /// Why a log did not verify.
@@ -1407,6 +1495,7 @@ pub fn verify_with_key(path: impl AsRef<Path>, key: &[u8]) -> Result<VerifyRepor
 fn verify_inner(path: &Path, key: Option<&[u8]>) -> Result<VerifyReport, VerifyError> {
     let mut reader = BufReader::new(File::open(path)?);
     let mut prev = GENESIS.to_owned();
+    let mut continues = None;
     let mut line = Vec::new();
     let mut n = 0;
     loop {
@@ -1439,9 +1528,9 @@ fn verify_inner(path: &Path, key: Option<&[u8]>) -> Result<VerifyReport, VerifyE
             return Err(altered("no `hash` and `prev` (not a hash-chained record)"));
         };
         let rest = Value::Object(object);
-        if serde_json::from_value::<AuditRecord>(rest.clone()).is_err() {
+        let Ok(record) = serde_json::from_value::<AuditRecord>(rest.clone()) else {
             return Err(altered("not an audit record"));
-        }
+        };
         let mut canonical = String::with_capacity(line.len());
         canonical_json(&rest, &mut canonical);
         if chain_hash(key, line_prev.as_bytes(), canonical.as_bytes()) != hash.as_bytes() {
@@ -1463,7 +1552,10 @@ fn verify_inner(path: &Path, key: Option<&[u8]>) -> Result<VerifyReport, VerifyE
                 "the line is not in the form the sink writes (reformatted, or keys duplicated)",
             ));
         }
-        if line_prev != prev {
+        if n == 1 && line_prev != prev && record.kind == AuditKind::Continued {
+            // A file that continues another (rotated): its chain starts where that one's ended.
+            continues = Some(line_prev.clone());
+        } else if line_prev != prev {
             return Err(altered(if n == 1 {
                 "the first line does not start the chain (lines were removed before it)"
             } else {
@@ -1475,6 +1567,7 @@ fn verify_inner(path: &Path, key: Option<&[u8]>) -> Result<VerifyReport, VerifyE
     Ok(VerifyReport {
         records: n,
         last_hash: (n > 0).then_some(prev),
+        continues,
     })
 }
 

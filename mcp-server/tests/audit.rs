@@ -135,6 +135,71 @@ fn the_chain_verifies_and_continues_across_restarts() {
     assert_eq!(verify(&empty).unwrap().records, 0);
 }
 
+/// Rotation: after the file is renamed, `reopen` writes to a new file at the path, which starts
+/// with a `continued` record linking it to the old one; each file verifies on its own and the
+/// new one says where it continues from. A reopen of the same file just goes on appending; a
+/// file that starts mid-chain without the `continued` record is still refused (its head was
+/// cut).
+#[test]
+fn a_rotated_log_continues_its_chain_in_a_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    let sink = JsonlSink::builder(&path).chained().open().unwrap();
+    sink.record(&record(0));
+    sink.record(&record(1));
+    sink.flush().unwrap();
+    // Reopened where nothing was rotated: the same file, the same chain, no extra record.
+    sink.reopen().unwrap();
+    sink.record(&record(2));
+    sink.flush().unwrap();
+    assert_eq!(lines(&path).len(), 3);
+    let old = verify(&path).unwrap();
+    assert_eq!((old.records, old.continues.as_deref()), (3, None));
+
+    let rotated = dir.path().join("audit.jsonl.1");
+    std::fs::rename(&path, &rotated).unwrap();
+    sink.record(&record(3));
+    // Queued before the reopen: written to the rotated file, which it ends.
+    sink.reopen().unwrap();
+    sink.record(&record(4));
+    drop(sink);
+
+    let before = verify(&rotated).unwrap();
+    assert_eq!(before.records, 4);
+    let after = verify(&path).unwrap();
+    assert_eq!(after.records, 2);
+    assert_eq!(after.continues, before.last_hash);
+    let first: Value = serde_json::from_str(&lines(&path)[0]).unwrap();
+    assert_eq!(first["kind"], "continued");
+    assert_eq!(first["method"], "audit/continued");
+    // A restart goes on in the new file.
+    write_log(&path, 1, true);
+    assert_eq!(verify(&path).unwrap().records, 3);
+
+    // The head of the new file cut off (the `continued` record and one more): refused.
+    let cut = dir.path().join("cut.jsonl");
+    rewrite(&cut, &lines(&path)[1..]);
+    let (line, reason) = altered_line(verify(&cut));
+    assert_eq!(line, 1);
+    assert!(reason.contains("does not start the chain"), "{reason}");
+
+    // The command line says where the chain continues from.
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-audit"))
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "continues from: {}",
+            before.last_hash.as_deref().unwrap()
+        )),
+        "{text}"
+    );
+}
+
 #[test]
 fn an_altered_line_is_named() {
     let dir = tempfile::tempdir().unwrap();

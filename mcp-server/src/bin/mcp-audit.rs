@@ -32,7 +32,9 @@ usage: mcp-audit verify [--key-file KEY] FILE
 
 Exit status:
   0  the chain holds: prints `ok: N records` and the last hash. Keep that hash elsewhere: lines
-     cut from the end of a log leave a valid chain.
+     cut from the end of a log leave a valid chain. A file that continues a rotated one starts
+     with a record of kind `continued`: `continues from: HASH` is printed, and HASH must be the
+     last hash of the file before it.
   1  a line does not verify: prints `altered at line K: reason` for the first one
   2  usage error, or the log or key cannot be read
 
@@ -90,6 +92,9 @@ fn run(args: &[OsString]) -> Result<ExitCode, String> {
     match result {
         Ok(report) => {
             println!("ok: {} records", report.records);
+            if let Some(hash) = report.continues {
+                println!("continues from: {hash} (the last hash of the file before, rotated)");
+            }
             if let Some(hash) = report.last_hash {
                 println!("last hash: {hash}");
             }
