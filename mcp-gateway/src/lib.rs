@@ -282,6 +282,23 @@ impl GatewayBuilder {
     }
 }
 
+/// Checks a configuration as far as it can be without starting anything: beyond what
+/// [`Config::load`] checks (the file, the rules, the anomaly flags and the result filters), the
+/// front (its TLS files read, its OAuth settings) and each upstream's entry (its variables set,
+/// its credentials). What needs the upstreams running (their items, and so which rules match
+/// nothing) is `check`'s table ([`Gateway::table`]).
+///
+/// # Errors
+///
+/// The first error, naming the file, line and key where it can.
+pub fn validate(config: &Config) -> Result<(), GatewayError> {
+    http_config(config)?;
+    for (name, u) in &config.upstreams {
+        upstream(config, name, u, None)?;
+    }
+    Ok(())
+}
+
 /// An upstream that failed (to start, or later: it crashed, hung, or was cut off for what it
 /// sent) or is ready again: an audit record (the host logs failures itself).
 fn record_health(audit: Option<&Audit>, upstream: &str, health: &Health) {

@@ -6,7 +6,8 @@
 //!                                                 serve (HTTP on 127.0.0.1:N/mcp, probes at
 //!                                                 /healthz and /readyz, or stdio), sharing state
 //!                                                 with other replicas
-//! mcp-gateway check FILE                          validate and print the effective table
+//! mcp-gateway check [--offline] FILE              validate (offline: without starting the
+//!                                                 upstreams) and print the effective table
 //! ```
 //!
 //! Ctrl-C or SIGTERM stops it gracefully (HTTP: the calls in flight finish; every audit record
@@ -93,6 +94,11 @@ enum Command {
     Check {
         /// The configuration file.
         file: PathBuf,
+        /// Only what can be checked without starting the upstreams (the file, the front, each
+        /// upstream's entry and variables, the rules, anomaly flags and filters): for CI, where
+        /// the upstreams' commands and credentials may be missing. Prints `valid` when it is.
+        #[arg(long)]
+        offline: bool,
     },
     /// Prints a configuration (TOML) whose upstreams are the MCP servers of a host's JSON
     /// configuration (`mcpServers` of Claude Desktop, Claude Code, Cursor; `servers` of VS
@@ -165,8 +171,18 @@ async fn run(cli: Cli) -> Result<(), String> {
         print!("{toml}");
         return Ok(());
     }
-    if let Some(Command::Check { file }) = cli.command {
+    if let Some(Command::Check { file, offline }) = cli.command {
         let config = Config::load(&file).map_err(|e| e.to_string())?;
+        if offline {
+            mcp_gateway::validate(&config).map_err(|e| e.to_string())?;
+            println!(
+                "valid: {} ({} upstreams, {} rules)",
+                file.display(),
+                config.upstreams.len(),
+                config.rules.len()
+            );
+            return Ok(());
+        }
         // The front's settings too: its certificate and key read, its validators built.
         mcp_gateway::http_config(&config).map_err(|e| e.to_string())?;
         let gateway = Gateway::start(config).await.map_err(|e| e.to_string())?;

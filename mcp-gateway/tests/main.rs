@@ -2696,3 +2696,60 @@ async fn sighup_reopens_a_rotated_audit_file() {
     assert!(text.contains("\"kind\":\"continued\""), "{text}");
     assert!(text.contains("\"item\":\"wait\""), "{text}");
 }
+
+/// `check --offline` validates what it can without starting any upstream (for CI, where the
+/// upstreams' commands may be missing): beyond the file, an upstream's unset variable and the
+/// front's missing certificate, each named by file, line and key; and it starts nothing.
+#[test]
+fn check_offline_validates_without_starting_the_upstreams() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("started");
+    // An upstream that leaves a mark when it starts.
+    let entry = format!(
+        "[upstreams.marks]\ncommand = \"sh\"\nargs = [\"-c\", \"touch {} && cat\"]\n\n",
+        marker.to_str().unwrap()
+    );
+    let rule = "[[rules]]\ntools = [\"*\"]\n";
+    let check = |name: &str, text: String| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+            .args(["check", "--offline"])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let ok = check(
+        "good.toml",
+        format!("{entry}[upstreams.gone]\ncommand = \"/no/such/server\"\n\n{rule}"),
+    );
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).starts_with("valid: "),
+        "{ok:?}"
+    );
+    let unset = check(
+        "unset.toml",
+        format!(
+            "{entry}[upstreams.api]\nurl = \"https://api.example.com/mcp\"\n\
+             headers = {{ Authorization = \"Bearer ${{MCP_GATEWAY_TEST_NEVER_SET}}\" }}\n\n{rule}"
+        ),
+    );
+    assert_eq!(unset.status.code(), Some(2), "{unset:?}");
+    let said = String::from_utf8_lossy(&unset.stderr);
+    assert!(
+        said.contains("unset.toml:") && said.contains("MCP_GATEWAY_TEST_NEVER_SET"),
+        "{said}"
+    );
+    let no_cert = check(
+        "tls.toml",
+        format!("[front.tls]\ncert = \"missing.pem\"\nkey = \"missing.key\"\n\n{entry}{rule}"),
+    );
+    assert_eq!(no_cert.status.code(), Some(2), "{no_cert:?}");
+    let said = String::from_utf8_lossy(&no_cert.stderr);
+    assert!(
+        said.contains("tls.toml:") && said.contains("front.tls"),
+        "{said}"
+    );
+    assert!(!marker.exists(), "check --offline started an upstream");
+}
