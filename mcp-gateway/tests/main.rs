@@ -2431,6 +2431,13 @@ async fn the_binary_serves_probes_and_an_upstream_gauge() {
     assert_ne!(mcp.status().as_u16(), 404);
 }
 
+/// Sends `signal` to the process `pid`.
+#[cfg(unix)]
+fn signal(pid: u32, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap()).unwrap();
+    rustix::process::kill_process(pid, signal).unwrap();
+}
+
 /// SIGTERM (`docker stop`, Kubernetes) stops the binary as Ctrl-C does, not at once: over
 /// HTTP a call in flight gets its answer and its response record, and the process exits 0
 /// with every record written; on stdio it exits 0 with the records of what it answered.
@@ -2450,13 +2457,7 @@ async fn sigterm_lets_calls_in_flight_finish_and_writes_every_audit_record() {
         ),
     )
     .unwrap();
-    let terminate = |pid: u32| {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
+    let terminate = |pid: u32| signal(pid, rustix::process::Signal::TERM);
     let records = |kind: &str| {
         std::fs::read_to_string(&audit)
             .unwrap_or_default()
@@ -2668,11 +2669,7 @@ async fn sighup_reopens_a_rotated_audit_file() {
     }
     let rotated = dir.path().join("audit.jsonl.1");
     std::fs::rename(&audit, &rotated).unwrap();
-    let hup = std::process::Command::new("kill")
-        .args(["-HUP", &gateway.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    signal(gateway.id().unwrap(), rustix::process::Signal::HUP);
     // The new file appears with its first record.
     for _ in 0..100 {
         if audit.exists() {
