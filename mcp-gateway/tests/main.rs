@@ -2431,6 +2431,57 @@ async fn the_binary_serves_probes_and_an_upstream_gauge() {
     assert_ne!(mcp.status().as_u16(), 404);
 }
 
+/// A configuration in `dir` serving `test-upstream` to everyone, with an audit file: its path
+/// and the audit file's.
+fn audited_config(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let audit = dir.join("audit.jsonl");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\naudit = {audit:?}\n\n[upstreams.up]\ncommand = {bin:?}\n\n\
+             [[rules]]\ntools = [\"*\"]\napproval = \"none\"\n",
+            audit = audit.to_str().unwrap(),
+            bin = test_upstream().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    (config, audit)
+}
+
+/// Waits until `c` lists `tool` (its upstream is ready).
+async fn until_listed(c: &Client, tool: &str) {
+    for _ in 0..100 {
+        if listed(c).await.iter().any(|t| t == tool) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("`{tool}` is never listed");
+}
+
+/// The binary serving `config` on stdio, and a client of it once `wait` is listed.
+async fn stdio_gateway(config: &std::path::Path) -> (tokio::process::Child, Client) {
+    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["--stdio", "--config", config.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (stdin, stdout) = (
+        gateway.stdin.take().unwrap(),
+        gateway.stdout.take().unwrap(),
+    );
+    let c = Client::builder()
+        .connect(Transport::from_io(stdout, stdin))
+        .await
+        .unwrap();
+    until_listed(&c, "wait").await;
+    (gateway, c)
+}
+
 /// Sends `signal` to the process `pid`.
 #[cfg(unix)]
 fn signal(pid: u32, signal: rustix::process::Signal) {
@@ -2445,18 +2496,7 @@ fn signal(pid: u32, signal: rustix::process::Signal) {
 #[tokio::test]
 async fn sigterm_lets_calls_in_flight_finish_and_writes_every_audit_record() {
     let dir = tempfile::tempdir().unwrap();
-    let audit = dir.path().join("audit.jsonl");
-    let config = dir.path().join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[gateway]\naudit = {audit:?}\n\n[upstreams.up]\ncommand = {bin:?}\n\n\
-             [[rules]]\ntools = [\"*\"]\napproval = \"none\"\n",
-            audit = audit.to_str().unwrap(),
-            bin = test_upstream().to_str().unwrap()
-        ),
-    )
-    .unwrap();
+    let (config, audit) = audited_config(dir.path());
     let terminate = |pid: u32| signal(pid, rustix::process::Signal::TERM);
     let records = |kind: &str| {
         std::fs::read_to_string(&audit)
@@ -2482,12 +2522,7 @@ async fn sigterm_lets_calls_in_flight_finish_and_writes_every_audit_record() {
         .await
         .unwrap();
     // The upstream's tools are listed once it is ready.
-    for _ in 0..100 {
-        if listed(&c).await.contains(&"wait".to_owned()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_listed(&c, "wait").await;
     let call = tokio::spawn({
         let c = c.clone();
         async move { text_of(&c, "wait", json!({ "ms": 800 })).await }
@@ -2513,25 +2548,7 @@ async fn sigterm_lets_calls_in_flight_finish_and_writes_every_audit_record() {
     assert_eq!(records("response"), 1);
 
     std::fs::remove_file(&audit).unwrap();
-    let mut stdio = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args(["--stdio", "--config", config.to_str().unwrap()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let (stdin, stdout) = (stdio.stdin.take().unwrap(), stdio.stdout.take().unwrap());
-    let c = Client::builder()
-        .connect(Transport::from_io(stdout, stdin))
-        .await
-        .unwrap();
-    for _ in 0..100 {
-        if listed(&c).await.contains(&"wait".to_owned()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut stdio, c) = stdio_gateway(&config).await;
     assert_eq!(text_of(&c, "wait", json!({ "ms": 1 })).await, "waited");
     terminate(stdio.id().unwrap());
     let status = tokio::time::timeout(SAFETY, stdio.wait())
@@ -2625,40 +2642,8 @@ async fn the_front_accepts_the_origins_and_hosts_it_is_configured_with() {
 #[tokio::test]
 async fn sighup_reopens_a_rotated_audit_file() {
     let dir = tempfile::tempdir().unwrap();
-    let audit = dir.path().join("audit.jsonl");
-    let config = dir.path().join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[gateway]\naudit = {audit:?}\n\n[upstreams.up]\ncommand = {bin:?}\n\n\
-             [[rules]]\ntools = [\"*\"]\napproval = \"none\"\n",
-            audit = audit.to_str().unwrap(),
-            bin = test_upstream().to_str().unwrap()
-        ),
-    )
-    .unwrap();
-    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args(["--stdio", "--config", config.to_str().unwrap()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let (stdin, stdout) = (
-        gateway.stdin.take().unwrap(),
-        gateway.stdout.take().unwrap(),
-    );
-    let c = Client::builder()
-        .connect(Transport::from_io(stdout, stdin))
-        .await
-        .unwrap();
-    for _ in 0..100 {
-        if listed(&c).await.contains(&"wait".to_owned()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (config, audit) = audited_config(dir.path());
+    let (mut gateway, c) = stdio_gateway(&config).await;
     assert_eq!(text_of(&c, "wait", json!({ "ms": 1 })).await, "waited");
     // What the call wrote reaches the file (the writer batches every few milliseconds).
     for _ in 0..100 {
