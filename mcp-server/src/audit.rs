@@ -1070,17 +1070,7 @@ impl JsonlSink {
     ///
     /// The last write error, if writing failed.
     pub fn flush(&self) -> io::Result<()> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        {
-            let mut queued = self.queue.lock();
-            if queued.stopped {
-                return Err(io::Error::other("the audit writer thread stopped"));
-            }
-            queued.flushes.push(tx);
-            self.queue.wake_writer(&mut queued);
-        }
-        rx.recv()
-            .map_err(|_| io::Error::other("the audit writer thread stopped"))?
+        self.ask_writer(|queued| &mut queued.flushes)
     }
 
     /// Writes what is queued, closes the file and opens its path again, for log rotation:
@@ -1096,13 +1086,22 @@ impl JsonlSink {
     /// When the path cannot be opened (the sink goes on writing to the file it had), or the
     /// writer thread stopped.
     pub fn reopen(&self) -> io::Result<()> {
+        self.ask_writer(|queued| &mut queued.reopens)
+    }
+
+    /// Queues a request for the writer (a flush, a reopen: `waiting` picks its list) and waits
+    /// for the writer's answer.
+    fn ask_writer(
+        &self,
+        waiting: impl FnOnce(&mut Queued) -> &mut Vec<std::sync::mpsc::Sender<io::Result<()>>>,
+    ) -> io::Result<()> {
         let (tx, rx) = std::sync::mpsc::channel();
         {
             let mut queued = self.queue.lock();
             if queued.stopped {
                 return Err(io::Error::other("the audit writer thread stopped"));
             }
-            queued.reopens.push(tx);
+            waiting(&mut queued).push(tx);
             self.queue.wake_writer(&mut queued);
         }
         rx.recv()
