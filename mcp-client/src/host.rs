@@ -1405,6 +1405,27 @@ impl Host {
             .map_err(|e| up.error(e))
     }
 
+    /// Whether the upstream serving the resource `uri` (namespaced) said it can be subscribed
+    /// to: `resources.subscribe` among the capabilities of a legacy session. `None` when that is
+    /// not known: the upstream is not connected, `uri` is unknown, or the session is modern
+    /// (whose `subscriptions/listen` has no such capability to declare).
+    pub fn can_subscribe(&self, uri: &str) -> Option<bool> {
+        let (up, _) = self.route_resource(uri).ok()?;
+        let client = up.client().ok()?;
+        let session = client.session();
+        if session.era() != Era::Legacy {
+            return None;
+        }
+        Some(
+            session
+                .capabilities
+                .resources
+                .as_ref()
+                .and_then(|r| r.subscribe)
+                .unwrap_or(false),
+        )
+    }
+
     /// Whether the upstream serving the tool `name` (namespaced) runs calls as tasks: it
     /// declared the tasks extension (`io.modelcontextprotocol/tasks`).
     pub fn runs_tasks(&self, name: &str) -> bool {

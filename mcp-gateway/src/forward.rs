@@ -594,6 +594,12 @@ impl ResourceHandler for UpstreamResource {
         self.definition.clone()
     }
 
+    /// As its upstream said, when it is connected; a subscription made while it is not is
+    /// kept and made when it is back (the front cannot know yet).
+    fn subscribable(&self, uri: &str) -> bool {
+        self.shared.host.can_subscribe(uri).unwrap_or(true)
+    }
+
     async fn read(
         &self,
         cx: Context,

@@ -2735,3 +2735,82 @@ fn check_offline_validates_without_starting_the_upstreams() {
     );
     assert!(!marker.exists(), "check --offline started an upstream");
 }
+
+/// `server` as an upstream that does not say it can be subscribed to (as the Python SDK's
+/// `MCPServer` says): its `initialize` result without `resources.subscribe`.
+fn without_subscribe(server: Server) -> impl Fn() -> mcp_client::Result<Transport> + Send + Sync {
+    move || {
+        let (to_server, incoming) = mpsc::channel(64);
+        let (outgoing, mut from_server) = mpsc::channel(64);
+        let (to_host, from_relay) = mpsc::channel(64);
+        tokio::spawn(server.clone().serve_channel(incoming, outgoing));
+        tokio::spawn(async move {
+            while let Some(mut m) = from_server.recv().await {
+                if let mcp_core::JsonRpcMessage::Response(r) = &mut m {
+                    let mut result: Value = serde_json::from_str(r.result.get()).unwrap();
+                    if let Some(resources) = result
+                        .pointer_mut("/capabilities/resources")
+                        .and_then(Value::as_object_mut)
+                    {
+                        resources.remove("subscribe");
+                        r.result = serde_json::value::to_raw_value(&result).unwrap();
+                    }
+                }
+                if to_host.send(m).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Transport::from_channels(to_server, from_relay, None))
+    }
+}
+
+/// A caller's subscription to a resource whose upstream cannot be subscribed to is refused
+/// (-32602) in both eras, where it was acknowledged for updates that never came; reading it
+/// still works, and only callers who may read it learn that much.
+#[tokio::test]
+async fn a_subscription_the_upstream_cannot_serve_is_refused() {
+    use mcp_client::Subscription;
+    let g = Gateway::builder(parse(
+        r#"
+[upstreams.py]
+url = "http://127.0.0.1:9/unused"
+era = "legacy"
+
+[[rules]]
+roles = ["reader"]
+resources = ["*"]
+"#,
+    ))
+    .transport(
+        "py",
+        without_subscribe(Server::new("py", "1.0.0").resource(Notes)),
+    )
+    .start()
+    .await
+    .unwrap();
+    let reader = Identity::configured("ann").with_roles(["reader"]);
+    for era in [EraChoice::Legacy, EraChoice::Modern] {
+        let c = client_with(&g, Some(reader.clone()), Recorder::new(), era).await;
+        let read = c.read_resource("notes://a").await.unwrap();
+        assert_eq!(read.len(), 1, "{era:?}");
+        let refused = match era {
+            EraChoice::Legacy => c.subscribe("notes://a").await.map(|_| ()),
+            _ => c
+                .listen(Subscription::new().resource("notes://a"))
+                .await
+                .map(|_| ()),
+        };
+        let e = refused.expect_err("refused").to_string();
+        assert!(e.contains("does not support subscriptions"), "{era:?}: {e}");
+        c.close().await;
+    }
+    // A caller who may not read it is refused as its read is: nothing more learned.
+    let c = client_with(&g, None, Recorder::new(), EraChoice::Legacy).await;
+    let e = c
+        .subscribe("notes://a")
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(!e.contains("subscriptions"), "{e}");
+}

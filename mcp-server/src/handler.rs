@@ -117,6 +117,15 @@ pub trait ResourceHandler: Send + Sync + 'static {
         let _ = (cx, variable, value, context);
         async { Ok(Completion::default()) }
     }
+
+    /// Whether a client may subscribe to the resource at `uri` (`resources/subscribe`, or a
+    /// `subscriptions/listen` naming it): yes by default. A resource relayed from a server that
+    /// cannot tell of its changes says no, and a subscription to it is refused (-32602) instead
+    /// of acknowledged for updates that never come. Asked after the caller's access is checked.
+    fn subscribable(&self, uri: &str) -> bool {
+        let _ = uri;
+        true
+    }
 }
 
 /// A prompt: a definition and how to render it.
@@ -167,6 +176,7 @@ impl<T: ToolHandler> DynTool for T {
 }
 
 pub(crate) trait DynResource: Send + Sync {
+    fn subscribable(&self, uri: &str) -> bool;
     fn read(
         &self,
         cx: Context,
@@ -183,6 +193,9 @@ pub(crate) trait DynResource: Send + Sync {
 }
 
 impl<T: ResourceHandler> DynResource for T {
+    fn subscribable(&self, uri: &str) -> bool {
+        ResourceHandler::subscribable(self, uri)
+    }
     fn read(
         &self,
         cx: Context,

@@ -751,23 +751,29 @@ impl Server {
         uri: &str,
         modern: bool,
     ) -> Result<(), ErrorObject> {
-        let policy = {
+        let found = {
             let reg = self.inner.registry.read().expect("not poisoned");
             match reg.resources.iter().find(|r| r.definition.uri == uri) {
-                Some(r) => Some(r.policy.clone()),
+                Some(r) => Some((r.policy.clone(), r.handler.clone())),
                 None => reg
                     .templates
                     .iter()
                     .find(|t| t.template.match_uri(uri).is_some())
-                    .map(|t| t.policy.clone()),
+                    .map(|t| (t.policy.clone(), t.handler.clone())),
             }
         };
-        let Some(policy) = policy else {
+        let Some((policy, handler)) = found else {
             return Err(Error::not_found(uri).to_error_object(modern));
         };
         policy
             .access(&self.inner.admission, identity)
-            .map_err(|d| d.to_error_object("resource", uri))
+            .map_err(|d| d.to_error_object("resource", uri))?;
+        if !handler.subscribable(uri) {
+            return Err(ErrorObject::invalid_params(format!(
+                "the resource `{uri}` does not support subscriptions"
+            )));
+        }
+        Ok(())
     }
 
     /// Tells clients that every list may have changed (`list_changed` for tools, resources and
