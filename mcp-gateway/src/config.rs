@@ -955,6 +955,21 @@ impl Config {
             crate::anomaly::Detector::new(a)
                 .map_err(|(path, message): (Vec<Seg>, String)| source.error(&path, message))?;
         }
+        for (i, o) in self.front.allowed_origins.iter().flatten().enumerate() {
+            let authority = o
+                .strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"));
+            if o != "*"
+                && authority.is_none_or(|a| a.is_empty() || a.trim_end_matches('/').contains('/'))
+            {
+                return Err(source.error(
+                    &[key("front"), key("allowed_origins"), Seg::Index(i)],
+                    format!(
+                        "`{o}` is not an origin: `https://host` or `http://host:port`, no path"
+                    ),
+                ));
+            }
+        }
         if let Some(t) = &self.front.tls
             && t.client_ca.is_none()
             && !t.client_roles.is_empty()

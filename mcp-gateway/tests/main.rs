@@ -2624,9 +2624,11 @@ async fn the_front_accepts_the_origins_and_hosts_it_is_configured_with() {
     assert_eq!(status(parse(&any), &origin).await, 200);
     assert_eq!(status(parse(&any), &host).await, 200);
 
-    let e = mcp_gateway::http_config(&parse(&text(
-        "allowed_origins = [\"https://app.example.com/login\"]",
-    )))
+    // Checked with the file, so that `check`, a start and a reload all refuse it.
+    let e = Config::parse(
+        "gw.toml",
+        &text("allowed_origins = [\"https://app.example.com/login\"]"),
+    )
     .unwrap_err()
     .to_string();
     assert!(
