@@ -2429,6 +2429,8 @@ async fn the_binary_serves_probes_and_an_upstream_gauge() {
         .await
         .unwrap();
     assert_ne!(mcp.status().as_u16(), 404);
+    // There, a GET without a session is not allowed (405), as on any front.
+    assert_eq!(mcp.status().as_u16(), 405);
 }
 
 /// A configuration in `dir` serving `test-upstream` to everyone, with an audit file: its path
@@ -2815,4 +2817,10 @@ resources = ["*"]
         .expect_err("refused")
         .to_string();
     assert!(!e.contains("subscriptions"), "{e}");
+    let read = c
+        .read_resource("notes://a")
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert_eq!(e, read);
 }
