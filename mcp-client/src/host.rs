@@ -1375,11 +1375,18 @@ impl Host {
     /// The upstream that serves a tool or prompt (by its namespaced name) or a resource (by its
     /// namespaced URI or URI template).
     pub fn owner(&self, kind: ItemKind, name: &str) -> Result<String, HostError> {
-        let (up, _) = match kind {
+        self.origin(kind, name).map(|(upstream, _)| upstream)
+    }
+
+    /// The upstream that serves an item (a tool or prompt by its namespaced name, a resource by
+    /// its namespaced URI or URI template) and the name the item has there: `("fs",
+    /// "read_file")` for `fs__read_file`, `("fs", "file:///a.txt")` for `fs+file:///a.txt`.
+    pub fn origin(&self, kind: ItemKind, name: &str) -> Result<(String, String), HostError> {
+        let (up, original) = match kind {
             ItemKind::Resource => self.route_resource(name)?,
             _ => self.route_name(kind, name)?,
         };
-        Ok(up.name().to_owned())
+        Ok((up.name().to_owned(), original))
     }
 
     /// Calls a tool on its upstream with the name it has there. What the upstream does during

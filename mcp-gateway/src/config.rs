@@ -45,6 +45,11 @@
 //! effect = "deny"
 //! tools = ["*delete*"]
 //! environments = ["prod"]
+//!
+//! [[rules]]                    # by the upstream's own names: the same under any separator
+//! upstreams = ["crm"]
+//! tools = ["get_*"]
+//! roles = ["analyst"]
 //! ```
 //!
 //! # Result filters
@@ -501,13 +506,19 @@ pub struct Rule {
     /// `allow` (default) or `deny`.
     #[serde(default)]
     pub effect: Effect,
-    /// Glob patterns over namespaced tool names.
+    /// Glob patterns over upstream names: when given, the rule applies only to their items,
+    /// and `tools`, `prompts` and `resources` match the names the items have there
+    /// (`read_file`, not `fs__read_file`), whatever the separator and the naming.
+    #[serde(default)]
+    pub upstreams: Vec<String>,
+    /// Glob patterns over namespaced tool names (or, with `upstreams`, the upstreams' own).
     #[serde(default)]
     pub tools: Vec<String>,
-    /// Glob patterns over namespaced prompt names.
+    /// Glob patterns over namespaced prompt names (or, with `upstreams`, the upstreams' own).
     #[serde(default)]
     pub prompts: Vec<String>,
-    /// Glob patterns over namespaced resource URIs and URI templates.
+    /// Glob patterns over namespaced resource URIs and URI templates (or, with `upstreams`,
+    /// the upstreams' own).
     #[serde(default)]
     pub resources: Vec<String>,
     /// The caller has one of these roles (any caller when empty).
@@ -941,13 +952,30 @@ impl Config {
             }
         }
         for (i, rule) in self.rules.iter().enumerate() {
-            crate::rules::CompiledRule::compile(rule).map_err(|(field, index, message)| {
-                let mut path = vec![key("rules"), Seg::Index(i), key(field)];
-                if let Some(j) = index {
-                    path.push(Seg::Index(j));
-                }
-                source.error(&path, message)
-            })?;
+            let compiled =
+                crate::rules::CompiledRule::compile(rule).map_err(|(field, index, message)| {
+                    let mut path = vec![key("rules"), Seg::Index(i), key(field)];
+                    if let Some(j) = index {
+                        path.push(Seg::Index(j));
+                    }
+                    source.error(&path, message)
+                })?;
+            // A pattern that names no upstream would make the rule match nothing, silently.
+            let names: Vec<&str> = self.upstreams.keys().map(String::as_str).collect();
+            if let Some(j) = compiled.upstream_matching_none(&names) {
+                return Err(source.error(
+                    &[key("rules"), Seg::Index(i), key("upstreams"), Seg::Index(j)],
+                    format!(
+                        "`{}` names no upstream (the upstreams: {})",
+                        rule.upstreams[j],
+                        if names.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                ));
+            }
         }
         crate::filters::compile(&self.filters)
             .map_err(|(path, message)| source.error(&path, message))?;

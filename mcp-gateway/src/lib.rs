@@ -476,14 +476,29 @@ fn reconcile<T: PartialEq + Clone>(
 }
 
 impl Syncer {
-    fn environment(&self, kind: HostKind, name: &str) -> Option<String> {
-        let owner = self.shared.host.owner(kind, name).ok()?;
-        self.environments
+    /// What the access control knows of a listed item: its upstream, its name there, the
+    /// upstream's environment label, and (from the caller) its annotations.
+    fn served(&self, kind: HostKind, name: &str, read_only: bool, destructive: bool) -> Served {
+        // A listed item has an upstream; were it gone meanwhile, no `upstreams` rule matches.
+        let (upstream, original) = self
+            .shared
+            .host
+            .origin(kind, name)
+            .unwrap_or_else(|_| (String::new(), name.to_owned()));
+        let environment = self
+            .environments
             .read()
             .expect("not poisoned")
-            .get(&owner)
+            .get(&upstream)
             .cloned()
-            .flatten()
+            .flatten();
+        Served {
+            upstream,
+            original,
+            environment,
+            read_only,
+            destructive,
+        }
     }
 
     fn run(&self) {
@@ -514,16 +529,8 @@ impl Syncer {
                     .as_ref()
                     .and_then(|a| a.destructive_hint)
                     .unwrap_or(true);
-            let environment = self.environment(HostKind::Tool, &t.name);
-            items.insert(
-                ItemKind::Tool,
-                t.name.clone(),
-                Served {
-                    environment,
-                    read_only,
-                    destructive,
-                },
-            );
+            let served = self.served(HostKind::Tool, &t.name, read_only, destructive);
+            items.insert(ItemKind::Tool, t.name.clone(), served);
         }
         for (kind, name) in resources
             .iter()
@@ -534,28 +541,12 @@ impl Syncer {
                     .map(|t| (ItemKind::ResourceTemplate, &t.uri_template)),
             )
         {
-            let environment = self.environment(HostKind::Resource, name);
-            items.insert(
-                kind,
-                name.clone(),
-                Served {
-                    environment,
-                    read_only: true,
-                    destructive: false,
-                },
-            );
+            let served = self.served(HostKind::Resource, name, true, false);
+            items.insert(kind, name.clone(), served);
         }
         for p in &prompts {
-            let environment = self.environment(HostKind::Prompt, &p.name);
-            items.insert(
-                ItemKind::Prompt,
-                p.name.clone(),
-                Served {
-                    environment,
-                    read_only: true,
-                    destructive: false,
-                },
-            );
+            let served = self.served(HostKind::Prompt, &p.name, true, false);
+            items.insert(ItemKind::Prompt, p.name.clone(), served);
         }
         *self.shared.policy.items.write().expect("not poisoned") = items;
 

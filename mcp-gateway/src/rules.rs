@@ -2,8 +2,9 @@
 //! and limits.
 //!
 //! For one caller and one item, the rules that *match* are those whose patterns for the item's
-//! kind match its namespaced name and whose conditions (roles, scopes, claims, environments)
-//! hold. Then:
+//! kind match its namespaced name (or, for a rule scoped to `upstreams`, whose upstream patterns
+//! match the item's upstream and whose item patterns match the name it has there) and whose
+//! conditions (roles, scopes, claims, environments) hold. Then:
 //!
 //! - a matching `deny` rule denies (deny wins over every allow);
 //! - without a matching `allow` rule the item is denied (fail closed);
@@ -38,6 +39,9 @@ pub const NO_RULE_ALLOWS: &str = "no_rule_allows";
 /// One rule, with its patterns compiled and the state of its limits.
 pub struct CompiledRule {
     rule: Rule,
+    /// The upstreams it is scoped to, if any: its item patterns then match the names items
+    /// have there.
+    upstreams: Option<GlobSet>,
     tools: GlobSet,
     prompts: GlobSet,
     resources: GlobSet,
@@ -114,6 +118,11 @@ impl CompiledRule {
             ));
         }
         Ok(CompiledRule {
+            upstreams: if rule.upstreams.is_empty() {
+                None
+            } else {
+                Some(globs(&rule.upstreams, "upstreams")?)
+            },
             tools: globs(&rule.tools, "tools")?,
             prompts: globs(&rule.prompts, "prompts")?,
             resources: globs(&rule.resources, "resources")?,
@@ -138,10 +147,26 @@ impl CompiledRule {
         }
     }
 
+    /// The index of the first of its `upstreams` patterns that matches none of these upstream
+    /// names, if one does not.
+    pub(crate) fn upstream_matching_none(&self, names: &[&str]) -> Option<usize> {
+        self.rule.upstreams.iter().position(|p| {
+            Glob::new(p).map_or(true, |glob| {
+                let glob = glob.compile_matcher();
+                !names.iter().any(|n| glob.is_match(n))
+            })
+        })
+    }
+
     /// Whether the rule matches this caller and item.
     pub fn matches(&self, identity: Option<&Identity>, item: &ItemInfo<'_>) -> bool {
         let r = &self.rule;
-        if !self.patterns(item.kind).is_match(item.name) {
+        let name = match &self.upstreams {
+            None => item.name,
+            Some(upstreams) if upstreams.is_match(item.upstream) => item.original,
+            Some(_) => return false,
+        };
+        if !self.patterns(item.kind).is_match(name) {
             return false;
         }
         if !r.roles.is_empty() && !identity.is_some_and(|id| r.roles.iter().any(|x| id.has_role(x)))
@@ -200,6 +225,10 @@ pub struct ItemInfo<'a> {
     pub kind: ItemKind,
     /// Its namespaced name (a URI or URI template for resources).
     pub name: &'a str,
+    /// The upstream that serves it.
+    pub upstream: &'a str,
+    /// Its name (URI, URI template) there, as the upstream lists it.
+    pub original: &'a str,
     /// The environment label of its upstream.
     pub environment: Option<&'a str>,
     /// Whether its annotations say it is read-only (tools).
@@ -411,6 +440,9 @@ pub(crate) struct Entered {
 /// What the access control knows of a served item.
 #[derive(Debug, Clone)]
 pub(crate) struct Served {
+    /// The upstream that serves it, and its name there.
+    pub(crate) upstream: String,
+    pub(crate) original: String,
     pub(crate) environment: Option<String>,
     pub(crate) read_only: bool,
     /// Whether its annotations say it may destroy (tools; for the anomaly flags).
@@ -472,6 +504,8 @@ impl Policy {
                 k => k,
             },
             name,
+            upstream: &served.upstream,
+            original: &served.original,
             environment: served.environment.as_deref(),
             read_only: served.read_only,
         };

@@ -140,25 +140,27 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
         }
     }
     // Rules that match no served item for any caller above.
-    let items: Vec<((ItemKind, String), Option<String>)> = policy
+    let items: Vec<((ItemKind, String), crate::rules::Served)> = policy
         .items
         .read()
         .expect("not poisoned")
         .iter()
-        .map(|(kind, name, v)| ((kind, name.to_owned()), v.environment.clone()))
+        .map(|(kind, name, v)| ((kind, name.to_owned()), v.clone()))
         .collect();
     for (i, rule) in rules.rules().iter().enumerate() {
         if used[i] {
             continue;
         }
-        let matches_something = items.iter().any(|((kind, name), env)| {
+        let matches_something = items.iter().any(|((kind, name), served)| {
             let info = crate::rules::ItemInfo {
                 kind: match kind {
                     ItemKind::ResourceTemplate => ItemKind::Resource,
                     k => *k,
                 },
                 name,
-                environment: env.as_deref(),
+                upstream: &served.upstream,
+                original: &served.original,
+                environment: served.environment.as_deref(),
                 read_only: true,
             };
             personas(config)
@@ -175,9 +177,9 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
     }
     // Filters that apply to no served item.
     for (i, f) in config.filters.iter().enumerate() {
-        let applies = items
-            .iter()
-            .any(|((kind, name), env)| crate::filters::covers(f, *kind, name, env.as_deref()));
+        let applies = items.iter().any(|((kind, name), served)| {
+            crate::filters::covers(f, *kind, name, served.environment.as_deref())
+        });
         if !applies {
             let _ = writeln!(
                 out,

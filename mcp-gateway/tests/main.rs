@@ -348,6 +348,77 @@ async fn rules_decide_lists_and_calls_alike() {
     g.close().await;
 }
 
+/// Rules that name the upstream apart from the item: the same rules under any separator.
+const UPSTREAM_RULES: &str = r#"
+[[rules]]                       # 0: analysts read files (by fs's own names) and use the web
+upstreams = ["fs"]
+tools = ["read_*"]
+roles = ["analyst"]
+approval = "none"
+
+[[rules]]
+upstreams = ["w*"]
+tools = ["*"]
+roles = ["analyst"]
+approval = "none"
+
+[[rules]]                       # 2: a pattern without `upstreams` still names namespaced items
+tools = ["read_*"]
+roles = ["reader"]
+approval = "none"
+
+[[rules]]                       # 3: admins use everything but fs's deletes
+tools = ["*"]
+roles = ["admin"]
+approval = "none"
+
+[[rules]]
+effect = "deny"
+upstreams = ["fs"]
+tools = ["delete_*"]
+"#;
+
+#[tokio::test]
+async fn rules_scoped_to_upstreams_match_the_names_items_have_there() {
+    for separator in ["__", "."] {
+        let at = |name: &str| name.replacen("__", separator, 1);
+        let s = gateway(&format!(
+            "[gateway]\nseparator = \"{separator}\"\n{UPSTREAM_RULES}"
+        ))
+        .await;
+        let g = &s.gateway;
+        let analyst = client(g, Some(Identity::configured("ann").with_roles(["analyst"]))).await;
+        assert_eq!(
+            listed(&analyst).await,
+            [at("fs__read_file"), at("web__fetch")],
+            "separator {separator}"
+        );
+        assert_eq!(
+            refusal(&analyst, &at("fs__write_file")).await.as_deref(),
+            Some("no_rule_allows")
+        );
+        assert_eq!(refusal(&analyst, &at("fs__read_file")).await, None);
+        // `read_*` without `upstreams` matches namespaced names: here, none.
+        let reader = client(g, Some(Identity::configured("rob").with_roles(["reader"]))).await;
+        assert!(listed(&reader).await.is_empty(), "separator {separator}");
+        assert_eq!(
+            refusal(&reader, &at("fs__read_file")).await.as_deref(),
+            Some("no_rule_allows")
+        );
+        // Deny wins, scoped to its upstream by name.
+        let admin = client(g, Some(Identity::configured("root").with_roles(["admin"]))).await;
+        assert_eq!(
+            listed(&admin).await,
+            [at("fs__read_file"), at("fs__write_file"), at("web__fetch")]
+        );
+        assert_eq!(
+            refusal(&admin, &at("fs__delete_file")).await.as_deref(),
+            Some("denied_by_rule")
+        );
+        g.close().await;
+    }
+}
+
 /// Filters of the check table's test: two apply to served items, two to none.
 const FILTERS: &str = r#"
 [[filters]]
@@ -665,6 +736,26 @@ fn config_errors_name_the_file_the_line_and_the_key() {
         "{e}"
     );
     assert!(e.message.starts_with("bad pattern `fs__[a`"), "{e}");
+
+    // An upstream pattern that names no upstream would make its rule match nothing.
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"x\"\n\n[[rules]]\nupstreams = [\"fs\", \"fss\"]\ntools = [\"*\"]\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (5, Some("rules[0].upstreams[1]")),
+        "{e}"
+    );
+    assert_eq!(e.message, "`fss` names no upstream (the upstreams: fs)");
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"x\"\n\n[[rules]]\nupstreams = [\"f[s\"]\ntools = [\"*\"]\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (5, Some("rules[0].upstreams[0]")),
+        "{e}"
+    );
+    assert!(e.message.starts_with("bad pattern `f[s`"), "{e}");
 
     let e = config_error(
         "[upstreams.fs]\ncommand = \"x\"\n\n[[rules]]\ntools = [\"*\"]\nrate_limit = \"5/fortnight\"\n",
