@@ -50,6 +50,7 @@
 //! one call at a time is in flight on that upstream; with several, a request may reach another
 //! call's bridge). Log messages with no call in flight become [`HostEvent::Log`]. A legacy
 //! request while no call is in flight is declined (elicitation) or refused (sampling, roots).
+//! An upstream given [`Upstream::roots`] is answered with those instead, in and outside calls.
 //! Cancelling a call is dropping its future: the upstream is told with `notifications/cancelled`.
 //!
 //! The capabilities the host declares to upstreams are [`HostBuilder::capabilities`].
@@ -131,6 +132,7 @@ pub struct Upstream {
     timeout: Duration,
     connect_timeout: Duration,
     max_messages_per_second: Option<u32>,
+    roots: Option<Vec<Root>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -158,6 +160,7 @@ impl Upstream {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(30),
             max_messages_per_second: Some(1000),
+            roots: None,
         }
     }
 
@@ -208,6 +211,20 @@ impl Upstream {
     #[must_use]
     pub fn max_messages_per_second(mut self, limit: Option<u32>) -> Self {
         self.max_messages_per_second = limit;
+        self
+    }
+
+    /// The roots the upstream is given: its `roots/list` requests, during a call or outside
+    /// one and in either era, are answered with these, and no call's bridge is asked (the roots
+    /// capability is declared to it whatever [`HostBuilder::capabilities`] says). Without them,
+    /// a call's bridge answers during the call, and a request outside any call is refused.
+    ///
+    /// What a server does with roots is its own: a filesystem server typically takes them as
+    /// the directories it may touch, replacing those it was started with. Configured roots keep
+    /// that decision with whoever configures the host, not with whichever caller is in flight.
+    #[must_use]
+    pub fn roots(mut self, roots: impl IntoIterator<Item = Root>) -> Self {
+        self.roots = Some(roots.into_iter().collect());
         self
     }
 
@@ -686,6 +703,18 @@ impl Up {
         }
     }
 
+    /// A call's bridge as the upstream's requests reach it: with configured roots, those
+    /// answer its roots requests ([`Upstream::roots`]).
+    fn bridge(&self, bridge: impl ClientHandler) -> Arc<dyn DynHandler> {
+        match &self.config.roots {
+            Some(roots) => Arc::new(FixedRoots {
+                inner: bridge,
+                roots: roots.clone(),
+            }),
+            None => Arc::new(bridge),
+        }
+    }
+
     /// The bridge of the oldest call in flight.
     fn oldest_bridge(&self) -> Option<Arc<dyn DynHandler>> {
         self.inflight
@@ -807,13 +836,71 @@ impl Drop for InFlight {
     }
 }
 
+/// A call's bridge with the upstream's configured roots ([`Upstream::roots`]) in place of the
+/// caller's.
+struct FixedRoots<H> {
+    inner: H,
+    roots: Vec<Root>,
+}
+
+impl<H: ClientHandler> ClientHandler for FixedRoots<H> {
+    fn capabilities(&self) -> HandlerCapabilities {
+        HandlerCapabilities {
+            roots: true,
+            ..self.inner.capabilities()
+        }
+    }
+
+    fn call_capabilities(&self) -> Option<HandlerCapabilities> {
+        self.inner
+            .call_capabilities()
+            .map(|c| HandlerCapabilities { roots: true, ..c })
+    }
+
+    fn elicit(
+        &self,
+        params: ElicitRequestParams,
+    ) -> impl Future<Output = Result<ElicitResult, ErrorObject>> + Send {
+        self.inner.elicit(params)
+    }
+
+    fn sample(
+        &self,
+        params: CreateMessageRequestParams,
+    ) -> impl Future<Output = Result<CreateMessageResult, ErrorObject>> + Send {
+        self.inner.sample(params)
+    }
+
+    async fn roots(&self) -> Result<Vec<Root>, ErrorObject> {
+        Ok(self.roots.clone())
+    }
+
+    fn on_progress(&self, params: &ProgressNotificationParams) {
+        self.inner.on_progress(params);
+    }
+
+    fn on_log(&self, params: &LoggingMessageNotificationParams) {
+        self.inner.on_log(params);
+    }
+
+    fn on_change(&self, change: Change) {
+        self.inner.on_change(change);
+    }
+}
+
 /// The connection-level handler of an upstream: routes what the upstream asks to the calls in
 /// flight, and its changes to the host.
 struct UpHandler(Weak<Up>);
 
 impl ClientHandler for UpHandler {
     fn capabilities(&self) -> HandlerCapabilities {
-        self.0.upgrade().map(|u| u.capabilities).unwrap_or_default()
+        self.0
+            .upgrade()
+            .map(|u| HandlerCapabilities {
+                roots: u.capabilities.roots || u.config.roots.is_some(),
+                ..u.capabilities
+            })
+            .unwrap_or_default()
     }
 
     async fn elicit(&self, params: ElicitRequestParams) -> Result<ElicitResult, ErrorObject> {
@@ -838,7 +925,13 @@ impl ClientHandler for UpHandler {
     }
 
     async fn roots(&self) -> Result<Vec<Root>, ErrorObject> {
-        match self.0.upgrade().and_then(|u| u.oldest_bridge()) {
+        let Some(up) = self.0.upgrade() else {
+            return Err(ErrorObject::method_not_found("roots/list"));
+        };
+        if let Some(roots) = &up.config.roots {
+            return Ok(roots.clone());
+        }
+        match up.oldest_bridge() {
             Some(b) => b.roots().await,
             None => Err(ErrorObject::method_not_found("roots/list")),
         }
@@ -1401,7 +1494,7 @@ impl Host {
     ) -> Result<CallToolResult, HostError> {
         let (up, original) = self.route_name(ItemKind::Tool, name)?;
         let client = up.client()?;
-        let bridge: Arc<dyn DynHandler> = Arc::new(bridge);
+        let bridge = up.bridge(bridge);
         let _inflight = up.enter(bridge.clone());
         let progress = bridge.clone();
         let call = client.call_tool_with_progress(&original, arguments, move |p| {
@@ -1457,7 +1550,7 @@ impl Host {
     ) -> Result<HostToolCall, HostError> {
         let (up, original) = self.route_name(ItemKind::Tool, name)?;
         let client = up.client()?;
-        let bridge: Arc<dyn DynHandler> = Arc::new(bridge);
+        let bridge = up.bridge(bridge);
         let _inflight = up.enter(bridge.clone());
         let progress = bridge.clone();
         let call = client.call_tool_or_task_with_progress(&original, arguments, move |p| {
@@ -1519,7 +1612,7 @@ impl Host {
     ) -> Result<Vec<ResourceContents>, HostError> {
         let (up, original) = self.route_resource(uri)?;
         let client = up.client()?;
-        let bridge: Arc<dyn DynHandler> = Arc::new(bridge);
+        let bridge = up.bridge(bridge);
         let _inflight = up.enter(bridge.clone());
         let mut contents = Client::with_handler(bridge, client.read_resource(&original))
             .await
@@ -1542,7 +1635,7 @@ impl Host {
     ) -> Result<GetPromptResult, HostError> {
         let (up, original) = self.route_name(ItemKind::Prompt, name)?;
         let client = up.client()?;
-        let bridge: Arc<dyn DynHandler> = Arc::new(bridge);
+        let bridge = up.bridge(bridge);
         let _inflight = up.enter(bridge.clone());
         Client::with_handler(bridge, client.get_prompt(&original, arguments))
             .await

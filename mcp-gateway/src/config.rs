@@ -27,6 +27,7 @@
 //! inherit_env = ["AWS_*"]      # and these (`"*"`: the whole environment)
 //! cwd = "/srv"
 //! environment = "prod"
+//! roots = ["file:///srv"]     # what it is told its roots are (no caller is asked)
 //!
 //! [upstreams.search]           # a Streamable HTTP endpoint
 //! url = "https://search.example/mcp"
@@ -367,6 +368,12 @@ pub struct UpstreamConfig {
     /// The environment label rules scope by (`prod`, `staging`).
     #[serde(default)]
     pub environment: Option<String>,
+    /// The roots the upstream is told it has (`file://` URIs), in and outside calls: a
+    /// filesystem server takes them as the directories it may touch. No caller is asked for its
+    /// own. Without them, a caller's roots answer the upstream during that caller's call, and a
+    /// request outside any call is refused.
+    #[serde(default)]
+    pub roots: Option<Vec<String>>,
     /// How long a request may wait for its answer, in seconds (60).
     #[serde(default)]
     pub timeout_secs: Option<u64>,
@@ -820,6 +827,19 @@ impl Config {
                     &[key("upstreams"), key(name)],
                     format!("the upstream name contains the separator `{}`", g.separator),
                 ));
+            }
+            for (i, root) in u.roots.iter().flatten().enumerate() {
+                if !root.starts_with("file://") {
+                    let hint = if root.starts_with('/') {
+                        format!(": write `file://{root}`")
+                    } else {
+                        String::new()
+                    };
+                    return Err(source.error(
+                        &[key("upstreams"), key(name), key("roots"), Seg::Index(i)],
+                        format!("`{root}` is not a `file://` URI{hint}"),
+                    ));
+                }
             }
             match (&u.command, &u.url) {
                 (Some(_), Some(_)) => {

@@ -18,7 +18,7 @@ use mcp_client::auth::OAuthConfig;
 use mcp_client::host::{Health, Host, HostEvent, ItemKind as HostKind, Naming, Upstream};
 use mcp_client::{Change, EraChoice, HttpServer, StdioServer, Transport};
 use mcp_core::types::{
-    Implementation, Prompt, Resource, ResourceTemplate, TaskSupport, Tool, ToolExecution,
+    Implementation, Prompt, Resource, ResourceTemplate, Root, TaskSupport, Tool, ToolExecution,
 };
 use mcp_server::access::ItemKind;
 use mcp_server::audit::{Audit, JsonlSink};
@@ -427,6 +427,13 @@ fn upstream(
     }
     if let Some(limit) = u.max_messages_per_second {
         up = up.max_messages_per_second((limit > 0).then_some(limit));
+    }
+    if let Some(roots) = &u.roots {
+        up = up.roots(roots.iter().map(|uri| Root {
+            uri: uri.clone(),
+            name: None,
+            meta: None,
+        }));
     }
     Ok(up)
 }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mcp_client::testing::{InProcess, Recorder};
+use mcp_client::testing::{InProcess, Recorder, Seen};
 use mcp_client::types::*;
 use mcp_client::{Client, EraChoice, Transport};
 use mcp_core::ErrorCode;
@@ -736,6 +736,19 @@ fn config_errors_name_the_file_the_line_and_the_key() {
         "{e}"
     );
     assert!(e.message.starts_with("bad pattern `fs__[a`"), "{e}");
+
+    // Roots are `file://` URIs; a path gets the URI to write.
+    let e =
+        config_error("[upstreams.fs]\ncommand = \"x\"\nroots = [\"file:///srv\", \"/srv/data\"]\n");
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (3, Some("upstreams.fs.roots[1]")),
+        "{e}"
+    );
+    assert_eq!(
+        e.message,
+        "`/srv/data` is not a `file://` URI: write `file:///srv/data`"
+    );
 
     // An upstream pattern that names no upstream would make its rule match nothing.
     let e = config_error(
@@ -2914,4 +2927,157 @@ resources = ["*"]
         .expect_err("refused")
         .to_string();
     assert_eq!(e, read);
+}
+
+/// A tool answering the roots its server is given (during the call), one URI per line.
+struct RootsTool;
+
+impl ToolHandler for RootsTool {
+    fn definition(&self) -> Tool {
+        let mut t = Tool::new("roots", schema());
+        t.annotations = Some(ToolAnnotations {
+            read_only_hint: Some(true),
+            ..Default::default()
+        });
+        t
+    }
+    async fn call(&self, cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        let roots = cx.roots().await?;
+        let uris: Vec<String> = roots.into_iter().map(|r| r.uri).collect();
+        Ok(CallToolResult::success(vec![ContentBlock::text(
+            uris.join("\n"),
+        )]))
+    }
+}
+
+/// A legacy upstream written by hand: it initializes, then asks for the roots outside any
+/// request (as a filesystem server does once initialized) and reports the answer.
+fn asks_roots_when_initialized(
+    answer: mpsc::UnboundedSender<Value>,
+) -> impl Fn() -> mcp_client::Result<Transport> + Send + Sync + 'static {
+    move || {
+        let (to_server, mut incoming) = mpsc::channel::<mcp_core::jsonrpc::JsonRpcMessage>(64);
+        let (outgoing, from_server) = mpsc::channel(64);
+        let answer = answer.clone();
+        tokio::spawn(async move {
+            let send = |v: Value| {
+                let outgoing = outgoing.clone();
+                async move {
+                    let m = mcp_core::jsonrpc::JsonRpcMessage::from_slice(v.to_string().as_bytes())
+                        .expect("a message");
+                    let _ = outgoing.send(m).await;
+                }
+            };
+            while let Some(m) = incoming.recv().await {
+                let m = serde_json::to_value(&m).expect("serializes");
+                match (m["method"].as_str(), &m["id"]) {
+                    (Some("initialize"), id) => {
+                        send(json!({"jsonrpc": "2.0", "id": id, "result": {
+                            "protocolVersion": "2025-06-18",
+                            "capabilities": {"tools": {}},
+                            "serverInfo": {"name": "fs", "version": "1.0.0"},
+                        }}))
+                        .await;
+                    }
+                    (Some("notifications/initialized"), _) => {
+                        send(json!({"jsonrpc": "2.0", "id": "r1", "method": "roots/list"})).await;
+                    }
+                    (Some("tools/list"), id) => {
+                        send(json!({"jsonrpc": "2.0", "id": id, "result": {"tools": []}})).await;
+                    }
+                    (Some(_), id) if !id.is_null() => {
+                        send(json!({"jsonrpc": "2.0", "id": id, "result": {}})).await;
+                    }
+                    (None, id) if id == "r1" => {
+                        let _ = answer.send(m);
+                    }
+                    _ => {}
+                }
+            }
+        });
+        Ok(Transport::from_channels(to_server, from_server, None))
+    }
+}
+
+#[tokio::test]
+async fn configured_roots_answer_the_upstream_and_no_caller_is_asked() {
+    let config = parse(
+        r#"
+[upstreams.fixed]
+url = "http://127.0.0.1:9/unused"
+era = "legacy"
+roots = ["file:///srv/data", "file:///srv/shared"]
+
+[upstreams.fixedm]
+url = "http://127.0.0.1:9/unused"
+era = "modern"
+roots = ["file:///srv/data", "file:///srv/shared"]
+
+[upstreams.open]
+url = "http://127.0.0.1:9/unused"
+
+[upstreams.early]
+url = "http://127.0.0.1:9/unused"
+roots = []
+
+[upstreams.late]
+url = "http://127.0.0.1:9/unused"
+
+[[rules]]
+tools = ["*"]
+"#,
+    );
+    let server = || Server::new("upstream", "1.0.0").tool(RootsTool);
+    let (early_tx, mut early) = mpsc::unbounded_channel();
+    let (late_tx, mut late) = mpsc::unbounded_channel();
+    let g = Gateway::builder(config)
+        .transport("fixed", channel(server(), alive()))
+        .transport("fixedm", channel(server(), alive()))
+        .transport("open", channel(server(), alive()))
+        .transport("early", asks_roots_when_initialized(early_tx))
+        .transport("late", asks_roots_when_initialized(late_tx))
+        .start()
+        .await
+        .expect("the gateway starts");
+
+    // Outside any call: the configured roots (here none), else refused as before.
+    let answer = tokio::time::timeout(SAFETY, early.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer["result"], json!({"roots": []}), "{answer}");
+    let answer = tokio::time::timeout(SAFETY, late.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer["error"]["code"], -32601, "{answer}");
+
+    // During a call, in either era of the upstream: the configured roots, and the caller is
+    // never asked; without them, the caller's.
+    for era in [EraChoice::Legacy, EraChoice::Modern] {
+        let caller = Recorder::new().roots(vec![Root {
+            uri: "file:///home/caller".into(),
+            name: None,
+            meta: None,
+        }]);
+        let c = client_with(&g, None, caller.clone(), era).await;
+        for tool in ["fixed__roots", "fixedm__roots"] {
+            assert_eq!(
+                text_of(&c, tool, json!({})).await,
+                "file:///srv/data\nfile:///srv/shared",
+                "{tool}, caller {era:?}"
+            );
+        }
+        assert!(
+            !caller.seen().iter().any(|s| matches!(s, Seen::Roots)),
+            "caller {era:?}: {:?}",
+            caller.seen()
+        );
+        assert_eq!(
+            text_of(&c, "open__roots", json!({})).await,
+            "file:///home/caller"
+        );
+        assert!(caller.seen().iter().any(|s| matches!(s, Seen::Roots)));
+    }
+    g.close().await;
 }
