@@ -971,6 +971,7 @@ impl Config {
                 }
             }
         }
+        let upstream_names: Vec<&str> = self.upstreams.keys().map(String::as_str).collect();
         for (i, rule) in self.rules.iter().enumerate() {
             let compiled =
                 crate::rules::CompiledRule::compile(rule).map_err(|(field, index, message)| {
@@ -981,17 +982,16 @@ impl Config {
                     source.error(&path, message)
                 })?;
             // A pattern that names no upstream would make the rule match nothing, silently.
-            let names: Vec<&str> = self.upstreams.keys().map(String::as_str).collect();
-            if let Some(j) = compiled.upstream_matching_none(&names) {
+            if let Some(j) = compiled.upstream_matching_none(&upstream_names) {
                 return Err(source.error(
                     &[key("rules"), Seg::Index(i), key("upstreams"), Seg::Index(j)],
                     format!(
                         "`{}` names no upstream (the upstreams: {})",
                         rule.upstreams[j],
-                        if names.is_empty() {
+                        if upstream_names.is_empty() {
                             "none".to_owned()
                         } else {
-                            names.join(", ")
+                            upstream_names.join(", ")
                         }
                     ),
                 ));
