@@ -563,7 +563,7 @@ async fn tokens_never_reach_the_log_or_the_errors() {
         .with_writer(logs.clone())
         .finish();
     // The test runtime is single-threaded: every task logs to this subscriber.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = crate::capture_logs(subscriber);
     let f = start(Knobs {
         call_scope: Some("tools:write"),
         withhold: Some("tools:write"),

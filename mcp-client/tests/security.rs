@@ -625,7 +625,7 @@ async fn captured_stderr_lines_of_a_child_are_length_limited() {
         .with_target(false)
         .with_level(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = crate::capture_logs(subscriber);
     // One line of a million bytes, then a short one.
     let script = "head -c 1000000 /dev/zero | tr '\\0' x >&2; echo >&2; echo done >&2";
     let transport = mcp_client::StdioServer::new("sh")

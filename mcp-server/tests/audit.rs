@@ -464,10 +464,11 @@ fn the_tracing_sink_emits_one_event_without_secrets() {
         .with_ansi(false)
         .finish();
     let audit = Audit::new().with_sink(mcp_server::audit::TracingSink);
-    tracing::subscriber::with_default(subscriber, || {
+    {
+        let _guard = crate::support::capture_logs(subscriber);
         let r = record(7).with_decision(Decision::Deny, Some("Bearer eyJabc.eyJdef.sig expired"));
         audit.record(&r);
-    });
+    }
     let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.contains("WARN mcp::audit"), "{out}");
@@ -649,11 +650,12 @@ fn the_request_span_carries_the_callers_trace() {
         .with_ansi(false)
         .finish();
     let cx = TraceContext::parse(TP).unwrap();
-    tracing::subscriber::with_default(subscriber, || {
+    {
+        let _guard = crate::support::capture_logs(subscriber);
         let span = TraceContext::request_span("tools/call", Some(&cx));
         let _enter = span.enter();
         tracing::info!("inside");
-    });
+    }
     let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
         out.contains("trace_id=4bf92f3577b34da6a3ce929d0e0e4736"),

@@ -1097,7 +1097,7 @@ impl Captured {
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
-        tracing::subscriber::set_default(subscriber)
+        crate::support::capture_logs(subscriber)
     }
 }
 

@@ -35,7 +35,7 @@ impl Captured {
             .with_max_level(level)
             .with_ansi(false)
             .finish();
-        (captured, tracing::subscriber::set_default(subscriber))
+        (captured, crate::support::capture_logs(subscriber))
     }
 
     fn text(&self) -> String {
