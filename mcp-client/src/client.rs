@@ -741,28 +741,33 @@ impl Client {
         // written as it is.
         let object = params.as_object();
         let own = object.and_then(|o| o.get("_meta"));
-        let raw_params =
-            if (progress.is_some() || modern.is_some()) && own.is_none_or(Value::is_object) {
-                let meta = MetaOut {
-                    own: own.and_then(Value::as_object),
-                    modern: modern.unwrap_or_default(),
-                    progress: progress.is_some().then_some(&id),
-                };
-                Some(
-                    to_raw(&WithMeta {
-                        params: object,
-                        meta: &meta,
-                    })
-                    .map_err(|e| Error::Protocol(e.to_string()))?,
-                )
-            } else {
-                // A `_meta` that is not an object is sent as it is, with nothing added (as
-                // `with_meta` leaves it).
-                match params {
-                    Value::Null => None,
-                    p => Some(to_raw(p).map_err(|e| Error::Protocol(e.to_string()))?),
-                }
+        let added = CALL_HANDLER
+            .try_with(|h| h.request_meta())
+            .unwrap_or_else(|_| self.inner.handler.request_meta());
+        let raw_params = if (progress.is_some() || modern.is_some() || added.is_some())
+            && own.is_none_or(Value::is_object)
+        {
+            let meta = MetaOut {
+                own: own.and_then(Value::as_object),
+                added: added.as_ref(),
+                modern: modern.unwrap_or_default(),
+                progress: progress.is_some().then_some(&id),
             };
+            Some(
+                to_raw(&WithMeta {
+                    params: object,
+                    meta: &meta,
+                })
+                .map_err(|e| Error::Protocol(e.to_string()))?,
+            )
+        } else {
+            // A `_meta` that is not an object is sent as it is, with nothing added (as
+            // `with_meta` leaves it).
+            match params {
+                Value::Null => None,
+                p => Some(to_raw(p).map_err(|e| Error::Protocol(e.to_string()))?),
+            }
+        };
         let (tx, rx) = oneshot::channel();
         // `subscriptions/listen` lasts until it is cancelled.
         let deadline = if method == messages::SubscriptionsListen::METHOD {
@@ -1304,10 +1309,12 @@ impl<M: Serialize + ?Sized> Serialize for WithMeta<'_, M> {
 }
 
 /// The `_meta` a request is written with: the params' own members (but a progress token
-/// when the request has one of its own), the modern members the params do not set, and the
-/// request's progress token: what [`Client::with_meta`] would make of them, without copying.
+/// when the request has one of its own), the handler's ([`ClientHandler::request_meta`]) and
+/// the modern members the params do not set, and the request's progress token: what
+/// [`Client::with_meta`] would make of them, without copying.
 struct MetaOut<'a> {
     own: Option<&'a Map<String, Value>>,
+    added: Option<&'a Map<String, Value>>,
     modern: &'a Members,
     progress: Option<&'a RequestId>,
 }
@@ -1326,8 +1333,16 @@ impl Serialize for MetaOut<'_> {
             }
             map.serialize_entry(key, value)?;
         }
+        let set = |key: &str| self.own.is_some_and(|own| own.contains_key(key));
+        for (key, value) in self.added.into_iter().flatten() {
+            // The progress token and the protocol's members are the client's own.
+            if set(key) || key == PROGRESS || reserved(key) {
+                continue;
+            }
+            map.serialize_entry(key, value)?;
+        }
         for (key, value) in self.modern {
-            if self.own.is_some_and(|own| own.contains_key(key)) {
+            if set(key) {
                 continue;
             }
             map.serialize_entry(key, value)?;
@@ -1337,6 +1352,16 @@ impl Serialize for MetaOut<'_> {
         }
         map.end()
     }
+}
+
+/// Whether a `_meta` key is the protocol's: its prefix has a label `modelcontextprotocol` or
+/// `mcp` (`io.modelcontextprotocol/protocolVersion`), which the specification reserves.
+fn reserved(key: &str) -> bool {
+    key.rsplit_once('/').is_some_and(|(prefix, _)| {
+        prefix
+            .split('.')
+            .any(|label| label == "modelcontextprotocol" || label == "mcp")
+    })
 }
 
 /// The params naming a task.
@@ -1650,6 +1675,7 @@ mod tests {
                     params: params.as_object(),
                     meta: &MetaOut {
                         own: params.get("_meta").and_then(Value::as_object),
+                        added: None,
                         modern: &modern,
                         progress,
                     },

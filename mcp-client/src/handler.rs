@@ -28,6 +28,15 @@ pub trait ClientHandler: Send + Sync + 'static {
         None
     }
 
+    /// Members added to the `_meta` of the requests made with this handler: a client that
+    /// traces its calls sends its trace context (`traceparent`), a gateway passes on its
+    /// caller's. A member the request sets itself wins; the progress token and the protocol's
+    /// own members (prefixes with a `modelcontextprotocol` or `mcp` label) are never taken from
+    /// here. The handler of a call's scope is asked, else the client's; `None` by default.
+    fn request_meta(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        None
+    }
+
     /// Answers an elicitation (form or URL). Declines by default.
     fn elicit(
         &self,
@@ -116,6 +125,9 @@ impl<H: ClientHandler> ClientHandler for std::sync::Arc<H> {
     fn call_capabilities(&self) -> Option<HandlerCapabilities> {
         (**self).call_capabilities()
     }
+    fn request_meta(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        (**self).request_meta()
+    }
     fn elicit(
         &self,
         params: ElicitRequestParams,
@@ -166,6 +178,7 @@ pub enum Change {
 pub(crate) trait DynHandler: Send + Sync {
     fn capabilities(&self) -> HandlerCapabilities;
     fn call_capabilities(&self) -> Option<HandlerCapabilities>;
+    fn request_meta(&self) -> Option<serde_json::Map<String, serde_json::Value>>;
     fn elicit(
         &self,
         params: ElicitRequestParams,
@@ -186,6 +199,9 @@ impl<H: ClientHandler> DynHandler for H {
     }
     fn call_capabilities(&self) -> Option<HandlerCapabilities> {
         ClientHandler::call_capabilities(self)
+    }
+    fn request_meta(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        ClientHandler::request_meta(self)
     }
     fn elicit(
         &self,

@@ -857,6 +857,10 @@ impl<H: ClientHandler> ClientHandler for FixedRoots<H> {
             .map(|c| HandlerCapabilities { roots: true, ..c })
     }
 
+    fn request_meta(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.inner.request_meta()
+    }
+
     fn elicit(
         &self,
         params: ElicitRequestParams,

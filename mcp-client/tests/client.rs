@@ -727,3 +727,64 @@ async fn an_http_error_without_an_id_answers_the_request() {
         .unwrap_err();
     assert_eq!(err.server_error().map(|e| e.code.0), Some(-32000), "{err}");
 }
+
+/// Answers the `_meta` its request carried, as structured content.
+struct EchoMeta;
+impl ToolHandler for EchoMeta {
+    fn definition(&self) -> Tool {
+        Tool::new("echo_meta", schema(json!({"type": "object"})))
+    }
+    async fn call(&self, cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        Ok(CallToolResult::structured(Value::Object(
+            cx.meta().0.clone(),
+        )))
+    }
+}
+
+/// A handler that adds trace context to every request, and tries to override what is the
+/// client's own.
+struct Traced;
+impl ClientHandler for Traced {
+    fn request_meta(&self) -> Option<serde_json::Map<String, Value>> {
+        json!({
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "progressToken": "not-the-clients",
+            "io.modelcontextprotocol/protocolVersion": "1999-01-01",
+        })
+        .as_object()
+        .cloned()
+    }
+}
+
+#[tokio::test]
+async fn the_handlers_request_meta_goes_with_every_request_but_the_clients_own_members() {
+    for era in [EraChoice::Legacy, EraChoice::Modern] {
+        let server = Server::new("srv", "1.0.0").tool(EchoMeta);
+        let client = Client::builder()
+            .era(era)
+            .handler(Traced)
+            .connect(in_process(server))
+            .await
+            .unwrap();
+        let seen = |r: CallToolResult| r.structured_content.expect("structured");
+        let meta = seen(client.call_tool("echo_meta", json!({})).await.unwrap());
+        assert_eq!(
+            meta["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "{era:?}: {meta}"
+        );
+        assert!(meta.get("progressToken").is_none(), "{era:?}: {meta}");
+        let meta = seen(
+            client
+                .call_tool_with_progress("echo_meta", json!({}), |_| {})
+                .await
+                .unwrap(),
+        );
+        assert_ne!(meta["progressToken"], "not-the-clients", "{era:?}: {meta}");
+        assert!(meta["progressToken"].is_number(), "{era:?}: {meta}");
+        let version = &meta["io.modelcontextprotocol/protocolVersion"];
+        match era {
+            EraChoice::Modern => assert_eq!(version, "2026-07-28", "{meta}"),
+            _ => assert!(version.is_null(), "{meta}"),
+        }
+    }
+}

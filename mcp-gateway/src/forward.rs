@@ -250,6 +250,25 @@ impl ClientHandler for Bridge {
         })
     }
 
+    /// The caller's trace context, passed on unchanged (the gateway records no span of its
+    /// own): `traceparent` when it is valid, and `tracestate` with it.
+    fn request_meta(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use mcp_server::trace::{TRACEPARENT, TraceContext};
+        const TRACESTATE: &str = "tracestate";
+        let meta = &self.cx.meta().0;
+        let trace = TraceContext::from_map(meta)?.ok()?;
+        let mut out = serde_json::Map::new();
+        out.insert(TRACEPARENT.into(), trace.to_string().into());
+        // As W3C Trace Context bounds it: at most 512 characters, printable ASCII.
+        if let Some(state) = meta.get(TRACESTATE).and_then(serde_json::Value::as_str)
+            && state.len() <= 512
+            && state.bytes().all(|b| (0x20..0x7f).contains(&b))
+        {
+            out.insert(TRACESTATE.into(), state.into());
+        }
+        Some(out)
+    }
+
     async fn elicit(
         &self,
         params: ElicitRequestParams,

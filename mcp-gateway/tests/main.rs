@@ -3081,3 +3081,119 @@ tools = ["*"]
     }
     g.close().await;
 }
+
+/// A tool answering the trace context its request carried: `traceparent tracestate`, `-` for
+/// a member that is absent.
+struct TraceTool;
+
+impl ToolHandler for TraceTool {
+    fn definition(&self) -> Tool {
+        let mut t = Tool::new("trace", schema());
+        t.annotations = Some(ToolAnnotations {
+            read_only_hint: Some(true),
+            ..Default::default()
+        });
+        t
+    }
+    async fn call(&self, cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        let member = |k: &str| {
+            cx.meta()
+                .0
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+                .to_owned()
+        };
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "{} {}",
+            member("traceparent"),
+            member("tracestate")
+        ))]))
+    }
+}
+
+/// Calls `tool` with these `_meta` members; the text it answers.
+async fn traced_call(c: &Client, tool: &str, meta: Value) -> String {
+    let params = CallToolRequestParams {
+        name: tool.into(),
+        arguments: None,
+        task: None,
+        input_responses: None,
+        request_state: None,
+        meta: Some(serde_json::from_value(meta).unwrap()),
+    };
+    match c
+        .request::<mcp_core::messages::CallTool>(params)
+        .await
+        .unwrap()
+    {
+        Outcome::Complete(r) => first_text(&r),
+        other => panic!("{tool}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_callers_trace_context_reaches_the_upstream_unchanged() {
+    let config = parse(
+        r#"
+[upstreams.legacy]
+url = "http://127.0.0.1:9/unused"
+era = "legacy"
+
+[upstreams.modern]
+url = "http://127.0.0.1:9/unused"
+era = "modern"
+
+[[rules]]
+tools = ["*"]
+"#,
+    );
+    let server = || Server::new("upstream", "1.0.0").tool(TraceTool);
+    let g = Gateway::builder(config)
+        .transport("legacy", channel(server(), alive()))
+        .transport("modern", channel(server(), alive()))
+        .start()
+        .await
+        .expect("the gateway starts");
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    for era in [EraChoice::Legacy, EraChoice::Modern] {
+        let c = client_with(&g, None, Recorder::new(), era).await;
+        for tool in ["legacy__trace", "modern__trace"] {
+            let at = format!("{tool}, caller {era:?}");
+            assert_eq!(
+                traced_call(
+                    &c,
+                    tool,
+                    json!({"traceparent": PARENT, "tracestate": "acme=7"})
+                )
+                .await,
+                format!("{PARENT} acme=7"),
+                "{at}"
+            );
+            assert_eq!(
+                traced_call(&c, tool, json!({"traceparent": PARENT})).await,
+                format!("{PARENT} -"),
+                "{at}"
+            );
+            // An invalid trace parent is not passed on, nor is its state; nor is anything
+            // without one.
+            let invalid = "00-00000000000000000000000000000000-00f067aa0ba902b7-01";
+            assert_eq!(
+                traced_call(
+                    &c,
+                    tool,
+                    json!({"traceparent": invalid, "tracestate": "acme=7"})
+                )
+                .await,
+                "- -",
+                "{at}"
+            );
+            assert_eq!(
+                traced_call(&c, tool, json!({"tracestate": "acme=7"})).await,
+                "- -"
+            );
+            assert_eq!(text_of(&c, tool, json!({})).await, "- -", "{at}");
+        }
+    }
+    g.close().await;
+}
