@@ -993,53 +993,108 @@ struct AuditSubject {
 
 /// What identifies a multi-round-trip request, and the answers it carries.
 pub(crate) struct RoundInput {
-    pub(crate) binding: String,
+    pub(crate) binding: Binding,
     pub(crate) responses: InputResponses,
     /// The approval grant sealed into the state by an earlier round of this call.
     pub(crate) approval: Option<String>,
 }
 
+/// What a modern round's `requestState` is bound to: the request as its client sends it again
+/// on the next round (method, name or URI, arguments) and the caller. A state handle is bound
+/// to the caller too: another principal cannot use it.
+fn binding_of(request: &ClientRequest, principal: Option<&str>) -> Option<String> {
+    let bound = |method: &str, mut subject: serde_json::Value| {
+        subject["principal"] = serde_json::json!(principal);
+        crate::state_token::binding(method, &subject)
+    };
+    Some(match request {
+        // Hashed as it is written, the arguments not copied.
+        ClientRequest::CallTool(p) => {
+            crate::state_token::tool_call_binding(&p.name, p.arguments.as_ref(), principal)
+        }
+        ClientRequest::GetPrompt(p) => bound(
+            "prompts/get",
+            serde_json::json!({ "name": p.name, "arguments": p.arguments }),
+        ),
+        ClientRequest::ReadResource(p) => {
+            bound("resources/read", serde_json::json!({ "uri": p.uri }))
+        }
+        _ => return None,
+    })
+}
+
+/// The binding of a round ([`binding_of`]): known at once when the round carries a state to
+/// open, else hashed only when the round asks for input, from a copy of its params as they
+/// came (nearly every round asks for none: hashing the arguments of every call cost a modern
+/// `tools/call` about a sixth of its instructions).
+pub(crate) enum Binding {
+    /// Computed.
+    Known(String),
+    /// To compute from the request's params, read again.
+    Later {
+        version: ProtocolVersion,
+        method: &'static str,
+        params: Option<Box<RawValue>>,
+        principal: Option<String>,
+    },
+}
+
+impl Binding {
+    /// The binding's value. The params were read once already: a second reading gives the same
+    /// request (were it to fail, the empty binding matches no later round's, which is refused).
+    pub(crate) fn value(&self) -> String {
+        match self {
+            Binding::Known(b) => b.clone(),
+            Binding::Later {
+                version,
+                method,
+                params,
+                principal,
+            } => ClientRequest::parse_for(*version, method, params.as_deref())
+                .ok()
+                .and_then(|r| binding_of(&r, principal.as_deref()))
+                .unwrap_or_default(),
+        }
+    }
+}
+
 impl Server {
     /// The binding and the answers of a request that may ask for input (modern era): earlier
-    /// rounds from the sealed `requestState`, this round from `inputResponses`.
+    /// rounds from the sealed `requestState`, this round from `inputResponses`. `params` are
+    /// the request's as they came, kept for a binding computed later.
     pub(crate) fn round_input(
         &self,
         request: &ClientRequest,
+        version: ProtocolVersion,
+        params: Option<&RawValue>,
         principal: Option<&str>,
     ) -> Result<Option<RoundInput>, ErrorObject> {
-        // A state handle is bound to the caller too: another principal cannot use it.
-        let bound = |method: &str, mut subject: serde_json::Value| {
-            subject["principal"] = serde_json::json!(principal);
-            crate::state_token::binding(method, &subject)
-        };
-        let (binding, state, responses) = match request {
-            // The hot path: hashed as it is written, the arguments not copied.
-            ClientRequest::CallTool(p) => (
-                crate::state_token::tool_call_binding(&p.name, p.arguments.as_ref(), principal),
-                p.request_state.as_deref(),
-                p.input_responses.as_ref(),
-            ),
-            ClientRequest::GetPrompt(p) => (
-                bound(
-                    "prompts/get",
-                    serde_json::json!({ "name": p.name, "arguments": p.arguments }),
-                ),
-                p.request_state.as_deref(),
-                p.input_responses.as_ref(),
-            ),
-            ClientRequest::ReadResource(p) => (
-                bound("resources/read", serde_json::json!({ "uri": p.uri })),
-                p.request_state.as_deref(),
-                p.input_responses.as_ref(),
-            ),
+        let (state, responses) = match request {
+            ClientRequest::CallTool(p) => (p.request_state.as_deref(), p.input_responses.as_ref()),
+            ClientRequest::GetPrompt(p) => (p.request_state.as_deref(), p.input_responses.as_ref()),
+            ClientRequest::ReadResource(p) => {
+                (p.request_state.as_deref(), p.input_responses.as_ref())
+            }
             _ => return Ok(None),
         };
-        let (mut all, approval) = match state {
-            Some(token) => crate::state_token::open_round(&self.inner.state_key, &binding, token)
-                .map_err(|e| {
-                ErrorObject::invalid_params(format!("invalid requestState ({e:?})"))
-            })?,
-            None => (InputResponses::new(), None),
+        let (binding, (mut all, approval)) = match state {
+            Some(token) => {
+                let binding = binding_of(request, principal).unwrap_or_default();
+                let opened = crate::state_token::open_round(&self.inner.state_key, &binding, token)
+                    .map_err(|e| {
+                        ErrorObject::invalid_params(format!("invalid requestState ({e:?})"))
+                    })?;
+                (Binding::Known(binding), opened)
+            }
+            None => (
+                Binding::Later {
+                    version,
+                    method: request.method(),
+                    params: params.map(ToOwned::to_owned),
+                    principal: principal.map(ToOwned::to_owned),
+                },
+                (InputResponses::new(), None),
+            ),
         };
         if let Some(r) = responses {
             all.extend(r.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -1055,7 +1110,7 @@ impl Server {
     pub(crate) fn input_required(
         &self,
         cx: &Context,
-        binding: &str,
+        binding: Option<&Binding>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let crate::context::InputMode::Modern(mrtr) = &cx.inner.input else {
             return Err(ErrorObject::internal_error(
@@ -1070,9 +1125,10 @@ impl Server {
             .expect("not poisoned")
             .take()
             .map(|a| a.grant());
+        let binding = binding.map(Binding::value).unwrap_or_default();
         let token = crate::state_token::seal_round(
             &self.inner.state_key,
-            binding,
+            &binding,
             &mrtr.responses,
             approval.as_deref(),
         );
@@ -1095,7 +1151,7 @@ impl Server {
         &self,
         cx: Context,
         request: Box<ClientRequest>,
-        binding: Option<&str>,
+        binding: Option<&Binding>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let started = std::time::Instant::now();
         let method = request.method();
@@ -1213,7 +1269,7 @@ impl Server {
         &self,
         cx: Context,
         request: Box<ClientRequest>,
-        binding: Option<&str>,
+        binding: Option<&Binding>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let v = cx.protocol_version();
         let modern = cx.era() == mcp_core::Era::Modern;
@@ -1598,10 +1654,10 @@ impl Server {
         &self,
         cx: &Context,
         e: Error,
-        binding: Option<&str>,
+        binding: Option<&Binding>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         if e.is_input_required() {
-            return self.input_required(cx, binding.unwrap_or_default());
+            return self.input_required(cx, binding);
         }
         Err(e.to_error_object(cx.era() == mcp_core::Era::Modern))
     }

@@ -760,6 +760,8 @@ impl Connection {
             .server
             .round_input(
                 &request,
+                version,
+                params,
                 identity.as_ref().map(|i| i.principal_key()).as_deref(),
             )
             .map_err(refused(
@@ -785,7 +787,7 @@ impl Connection {
             identity,
         );
         self.server
-            .answer(cx, Box::new(request), binding.as_deref())
+            .answer(cx, Box::new(request), binding.as_ref())
             .await
     }
 

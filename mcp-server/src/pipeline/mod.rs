@@ -220,7 +220,7 @@ impl Server {
         &self,
         cx: Context,
         params: CallToolRequestParams,
-        binding: Option<&str>,
+        binding: Option<&crate::server::Binding>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let Some(callee) = self.callee(&params.name) else {
             return Err(ErrorObject::invalid_params(format!(
@@ -247,14 +247,14 @@ impl Server {
         &self,
         cx: &Context,
         stop: Stop,
-        binding: Option<&str>,
+        binding: Option<&crate::server::Binding>,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let e = match stop {
             Stop::Error(e) => return Err(e),
             Stop::Failed(e) => e,
         };
         if e.is_input_required() {
-            return self.input_required(cx, binding.unwrap_or_default());
+            return self.input_required(cx, binding);
         }
         match e.tool_message() {
             Some(message) => {
