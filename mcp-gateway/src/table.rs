@@ -90,9 +90,14 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
             ),
             _ => String::new(),
         };
+        let roots = match config.upstreams.get(&name).and_then(|u| u.roots.as_ref()) {
+            Some(roots) if roots.is_empty() => ", told it has no roots".to_owned(),
+            Some(roots) => format!(", roots {}", roots.join(" ")),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "upstream {name} (environment {env}{instances}): {health:?}"
+            "upstream {name} (environment {env}{instances}{roots}): {health:?}"
         );
     }
     let mut tools = host.tools();

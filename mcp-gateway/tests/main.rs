@@ -3040,6 +3040,20 @@ tools = ["*"]
         .await
         .expect("the gateway starts");
 
+    // `check` shows what each upstream is told.
+    let table = g.table();
+    assert!(
+        table.contains(
+            "upstream fixed (environment -, roots file:///srv/data file:///srv/shared): "
+        ),
+        "{table}"
+    );
+    assert!(
+        table.contains("upstream early (environment -, told it has no roots): "),
+        "{table}"
+    );
+    assert!(table.contains("upstream late (environment -): "), "{table}");
+
     // Outside any call: the configured roots (here none), else refused as before.
     let answer = tokio::time::timeout(SAFETY, early.recv())
         .await
