@@ -1024,9 +1024,9 @@ fn binding_of(request: &ClientRequest, principal: Option<&str>) -> Option<String
 }
 
 /// The binding of a round ([`binding_of`]): known at once when the round carries a state to
-/// open, else hashed only when the round asks for input, from a copy of its params as they
-/// came (nearly every round asks for none: hashing the arguments of every call cost a modern
-/// `tools/call` about a sixth of its instructions).
+/// open (or params too big to keep a copy of), else hashed only when the round asks for input,
+/// from a copy of its params as they came (nearly every round asks for none: hashing the
+/// arguments of every call cost a modern `tools/call` about a sixth of its instructions).
 pub(crate) enum Binding {
     /// Computed.
     Known(String),
@@ -1077,7 +1077,20 @@ impl Server {
             }
             _ => return Ok(None),
         };
+        // Params kept for later are a copy held while the request runs: bigger ones are hashed
+        // at once, as the rare round with a state to open is.
+        const KEPT_PARAMS: usize = 16 * 1024;
+        let later = state.is_none() && params.is_none_or(|p| p.get().len() <= KEPT_PARAMS);
         let (binding, (mut all, approval)) = match state {
+            _ if later => (
+                Binding::Later {
+                    version,
+                    method: request.method(),
+                    params: params.map(ToOwned::to_owned),
+                    principal: principal.map(ToOwned::to_owned),
+                },
+                (InputResponses::new(), None),
+            ),
             Some(token) => {
                 let binding = binding_of(request, principal).unwrap_or_default();
                 let opened = crate::state_token::open_round(&self.inner.state_key, &binding, token)
@@ -1087,12 +1100,7 @@ impl Server {
                 (Binding::Known(binding), opened)
             }
             None => (
-                Binding::Later {
-                    version,
-                    method: request.method(),
-                    params: params.map(ToOwned::to_owned),
-                    principal: principal.map(ToOwned::to_owned),
-                },
+                Binding::Known(binding_of(request, principal).unwrap_or_default()),
                 (InputResponses::new(), None),
             ),
         };

@@ -1326,6 +1326,34 @@ mod server {
         assert_eq!(ran("api"), 1);
     }
 
+    /// Arguments too big for the server to keep a copy of until a round asks for input are
+    /// bound at once: the rounds complete, and the state holds for these arguments only.
+    #[tokio::test]
+    async fn rounds_of_a_call_with_big_arguments_complete_and_stay_bound() {
+        let mut c = Client::start(server());
+        let big = "b".repeat(20_000);
+        let p = params("ship", &big);
+        let (_, state) = approved(&mut c, 1, &p).await;
+        let other = params("ship", &format!("{big}!"));
+        let r = c
+            .call(
+                3,
+                "tools/call",
+                retry(&other, &state, json!({"region": region("eu")})),
+            )
+            .await;
+        assert_eq!(r["error"]["message"], "invalid requestState (WrongRequest)");
+        let r = c
+            .call(
+                4,
+                "tools/call",
+                retry(&p, &state, json!({"region": region("eu")})),
+            )
+            .await;
+        assert_eq!(text(&r), format!("shipped {big} to eu"));
+        assert_eq!(ran(&big), 1);
+    }
+
     #[tokio::test]
     async fn approval_state_of_one_call_not_valid_for_another() {
         let mut c = Client::start(server());
