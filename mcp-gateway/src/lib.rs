@@ -484,7 +484,8 @@ fn reconcile<T: PartialEq + Clone>(
 
 impl Syncer {
     /// What the access control knows of a listed item: its upstream, its name there, the
-    /// upstream's environment label, and (from the caller) its annotations.
+    /// upstream's environment label, and what its annotations say (`read_only`,
+    /// `destructive`, as read by the caller of this function).
     fn served(&self, kind: HostKind, name: &str, read_only: bool, destructive: bool) -> Served {
         // A listed item has an upstream; were it gone meanwhile, no `upstreams` rule matches.
         let (upstream, original) = self
