@@ -844,7 +844,7 @@ pub fn http_config(config: &Config) -> Result<mcp_server::http::HttpConfig, Gate
         Some(h) if any(h) => http = http.allow_any_host(),
         // Besides the loopback names, which no DNS rebinding can use.
         Some(h) => {
-            let loopback = ["localhost", "127.0.0.1", "[::1]"].map(String::from);
+            let loopback = mcp_server::http::LOOPBACK_HOSTS.map(String::from);
             http = http.allowed_hosts(h.iter().cloned().chain(loopback));
         }
         None => {}

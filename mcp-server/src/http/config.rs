@@ -19,6 +19,11 @@ pub enum ResponseMode {
     Json,
 }
 
+/// The loopback host names, accepted in `Host` and `Origin` by default (with any port): a list
+/// given to [`HttpConfig::allowed_hosts`] replaces them, so a front that keeps them lists them
+/// too.
+pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
 /// Which values of a header are accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Allow {

@@ -136,7 +136,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-pub use config::{HttpConfig, ResponseMode};
+pub use config::{HttpConfig, LOOPBACK_HOSTS, ResponseMode};
 pub use service::McpService;
 
 use crate::context::Context;
