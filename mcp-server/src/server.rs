@@ -1080,17 +1080,7 @@ impl Server {
         // Params kept for later are a copy held while the request runs: bigger ones are hashed
         // at once, as the rare round with a state to open is.
         const KEPT_PARAMS: usize = 16 * 1024;
-        let later = state.is_none() && params.is_none_or(|p| p.get().len() <= KEPT_PARAMS);
         let (binding, (mut all, approval)) = match state {
-            _ if later => (
-                Binding::Later {
-                    version,
-                    method: request.method(),
-                    params: params.map(ToOwned::to_owned),
-                    principal: principal.map(ToOwned::to_owned),
-                },
-                (InputResponses::new(), None),
-            ),
             Some(token) => {
                 let binding = binding_of(request, principal).unwrap_or_default();
                 let opened = crate::state_token::open_round(&self.inner.state_key, &binding, token)
@@ -1099,6 +1089,15 @@ impl Server {
                     })?;
                 (Binding::Known(binding), opened)
             }
+            None if params.is_none_or(|p| p.get().len() <= KEPT_PARAMS) => (
+                Binding::Later {
+                    version,
+                    method: request.method(),
+                    params: params.map(ToOwned::to_owned),
+                    principal: principal.map(ToOwned::to_owned),
+                },
+                (InputResponses::new(), None),
+            ),
             None => (
                 Binding::Known(binding_of(request, principal).unwrap_or_default()),
                 (InputResponses::new(), None),
