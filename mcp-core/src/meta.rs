@@ -35,6 +35,21 @@ pub mod keys {
     pub const TRACESTATE: &str = "tracestate";
     /// W3C baggage.
     pub const BAGGAGE: &str = "baggage";
+
+    /// The reserved keys that describe one exchange between two peers: who the client and the
+    /// server are, the version and capabilities they speak, the log level asked, a subscription
+    /// or a task of that server. A proxy relaying a message sets its own (or none) instead of
+    /// passing the other side's on ([`Meta::remove_per_hop`](super::Meta::remove_per_hop)).
+    /// Trace context is not among them: it follows a request end to end.
+    pub const PER_HOP: [&str; 7] = [
+        PROTOCOL_VERSION,
+        CLIENT_CAPABILITIES,
+        CLIENT_INFO,
+        SERVER_INFO,
+        LOG_LEVEL,
+        SUBSCRIPTION_ID,
+        RELATED_TASK,
+    ];
 }
 
 /// A borrowed look at the `_meta` members a transport routes on, read from the request's text
@@ -148,6 +163,23 @@ impl Meta {
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         self.0.remove(key)
+    }
+
+    /// Removes the keys that describe the exchange this `_meta` came in ([`keys::PER_HOP`]),
+    /// keeping every other key: what a proxy does before relaying a message it received.
+    ///
+    /// ```
+    /// use mcp_core::meta::{Meta, keys};
+    ///
+    /// let mut meta = Meta::new().with(keys::SERVER_INFO, &serde_json::json!({"name": "up"}));
+    /// meta.insert("com.example/cost", &3);
+    /// meta.remove_per_hop();
+    /// assert_eq!(meta, Meta::new().with("com.example/cost", &3));
+    /// ```
+    pub fn remove_per_hop(&mut self) {
+        for key in keys::PER_HOP {
+            self.0.remove(key);
+        }
     }
 
     fn str_at(&self, key: &str) -> Option<&str> {

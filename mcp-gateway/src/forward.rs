@@ -154,6 +154,19 @@ async fn bridged<T>(
     }
 }
 
+/// Removes from an upstream result's `_meta` what described the exchange with the upstream (its
+/// `serverInfo`, a task of its own, ...): the front answers as itself, and a caller of the
+/// legacy era, whose results the front stamps with nothing, would otherwise see the upstream's.
+/// What the upstream's tool itself put there is kept.
+fn relayed(meta: &mut Option<mcp_core::meta::Meta>) {
+    if let Some(m) = meta {
+        m.remove_per_hop();
+        if m.is_empty() {
+            *meta = None;
+        }
+    }
+}
+
 /// Checks a result against the rules' size limit.
 fn fits<T: serde::Serialize>(value: T, entered: &Entered, kind: &str, name: &str) -> Result<T> {
     if let Some(limit) = entered.max_result_bytes {
@@ -371,12 +384,16 @@ impl ToolHandler for UpstreamTool {
         let arguments = serde_json::Value::Object(arguments);
         if !cx.can_continue_as_task() {
             let call = Box::pin(host.call_tool(name, arguments, bridge.clone()));
-            let result = bridged(&bridge, &entered, "tool", name, call).await?;
+            let mut result = bridged(&bridge, &entered, "tool", name, call).await?;
+            relayed(&mut result.meta);
             return fits(result, &entered, "tool", name);
         }
         let call = Box::pin(host.call_tool_or_task(name, arguments, bridge.clone()));
         match bridged(&bridge, &entered, "tool", name, call).await? {
-            HostToolCall::Complete(result) => fits(result, &entered, "tool", name),
+            HostToolCall::Complete(mut result) => {
+                relayed(&mut result.meta);
+                fits(result, &entered, "tool", name)
+            }
             HostToolCall::Task(task) => {
                 // The caller's own instance (if any) stays leased while its task runs.
                 let following = Following::new(host.clone(), task, entered, name, _lease);
@@ -445,12 +462,14 @@ impl Following {
                 TaskStatus::Completed => {
                     self.ended = true;
                     let result = serde_json::Value::Object(task.result.unwrap_or_default());
-                    let result: CallToolResult = serde_json::from_value(result).map_err(|e| {
-                        Error::protocol(ErrorObject::internal_error(format!(
-                            "the upstream's result of tool `{}` is malformed: {e}",
-                            self.tool
-                        )))
-                    })?;
+                    let mut result: CallToolResult =
+                        serde_json::from_value(result).map_err(|e| {
+                            Error::protocol(ErrorObject::internal_error(format!(
+                                "the upstream's result of tool `{}` is malformed: {e}",
+                                self.tool
+                            )))
+                        })?;
+                    relayed(&mut result.meta);
                     return fits(result, &self.entered, "tool", &self.tool);
                 }
                 TaskStatus::Failed => {
@@ -692,7 +711,8 @@ impl PromptHandler for UpstreamPrompt {
         let bridge = Bridge::new(&cx);
         let args = arguments.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let get = Box::pin(host.get_prompt(name, args, bridge.clone()));
-        let result = bridged(&bridge, &entered, "prompt", name, get).await?;
+        let mut result = bridged(&bridge, &entered, "prompt", name, get).await?;
+        relayed(&mut result.meta);
         fits(result, &entered, "prompt", name)
     }
 

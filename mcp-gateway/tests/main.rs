@@ -3211,3 +3211,74 @@ tools = ["*"]
     }
     g.close().await;
 }
+
+/// A tool whose result carries `_meta` of its own, and a key of the upstream's exchange.
+struct MetaTool;
+
+impl ToolHandler for MetaTool {
+    fn definition(&self) -> Tool {
+        let mut t = Tool::new("priced", schema());
+        t.annotations = Some(ToolAnnotations {
+            read_only_hint: Some(true),
+            ..Default::default()
+        });
+        t
+    }
+    async fn call(&self, _cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
+        let mut r = CallToolResult::success(vec![ContentBlock::text("ok")]);
+        r.meta = Some(
+            mcp_core::meta::Meta::new()
+                .with("com.example/cost", &3)
+                .with(
+                    mcp_core::meta::keys::RELATED_TASK,
+                    &json!({"taskId": "up-1"}),
+                ),
+        );
+        Ok(r)
+    }
+}
+
+#[tokio::test]
+async fn a_result_keeps_the_upstream_tools_meta_and_not_the_upstreams_exchange() {
+    let config = parse(
+        r#"
+[upstreams.legacy]
+url = "http://127.0.0.1:9/unused"
+era = "legacy"
+
+[upstreams.modern]
+url = "http://127.0.0.1:9/unused"
+era = "modern"
+
+[[rules]]
+tools = ["*"]
+"#,
+    );
+    let server = || Server::new("upstream", "1.0.0").tool(MetaTool);
+    let g = Gateway::builder(config)
+        .transport("legacy", channel(server(), alive()))
+        .transport("modern", channel(server(), alive()))
+        .start()
+        .await
+        .expect("the gateway starts");
+    for era in [EraChoice::Legacy, EraChoice::Modern] {
+        let c = client_with(&g, None, Recorder::new(), era).await;
+        for tool in ["legacy__priced", "modern__priced"] {
+            let at = format!("{tool}, caller {era:?}");
+            let result = c.call_tool(tool, json!({})).await.unwrap();
+            let meta = result.meta.expect("the tool's own `_meta`").0;
+            assert_eq!(meta.get("com.example/cost"), Some(&json!(3)), "{at}");
+            assert!(
+                !meta.contains_key(mcp_core::meta::keys::RELATED_TASK),
+                "{at}: {meta:?}"
+            );
+            // The front's own server info, in the modern era only; never the upstream's.
+            let info = meta.get(mcp_core::meta::keys::SERVER_INFO);
+            match era {
+                EraChoice::Modern => assert_eq!(info.unwrap()["name"], "mcp-gateway", "{at}"),
+                _ => assert_eq!(info, None, "{at}"),
+            }
+        }
+    }
+    g.close().await;
+}
