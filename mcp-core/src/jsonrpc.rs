@@ -250,6 +250,36 @@ pub fn to_raw<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, serde_j
     serde_json::value::to_raw_value(value)
 }
 
+/// Runs `f` with this thread's empty scratch buffer (a fresh one when it is already in use, as
+/// by a `Serialize` that serializes a message itself). A message is serialized there and copied
+/// out once, at its length: serializing into a new `String` grew it two or three times for a
+/// typical answer. (Not for a `Box<RawValue>`: making one from text parses the text again,
+/// which costs more than the allocations saved.)
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    /// A buffer that grew past this (a large result) is not kept.
+    const KEEP: usize = 64 * 1024;
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let out = f(&mut buf);
+            if buf.capacity() > KEEP {
+                *buf = Vec::new();
+            }
+            out
+        }
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
+/// The scratch buffer's text as a `String` of exactly its length.
+fn exact_string(buf: &[u8]) -> String {
+    // serde_json writes UTF-8 only.
+    String::from(std::str::from_utf8(buf).expect("serde_json writes UTF-8"))
+}
+
 fn empty_object() -> Box<RawValue> {
     RawValue::from_string("{}".to_owned()).expect("`{}` is valid JSON")
 }
@@ -779,7 +809,10 @@ impl JsonRpcMessage {
     /// Serializes to compact JSON text. Raw params or results kept from pretty-printed input keep
     /// their own whitespace; [`crate::codec::encode`] always writes exactly one line.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a JSON-RPC message always serializes")
+        with_scratch(|buf| {
+            serde_json::to_writer(&mut *buf, self).expect("a JSON-RPC message always serializes");
+            exact_string(buf)
+        })
     }
 
     /// The method of a request or notification.
