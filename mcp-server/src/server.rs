@@ -36,7 +36,9 @@ pub struct ServerOptions {
     pub page_size: usize,
     /// Requests handled at once per connection; more wait (default 64).
     pub max_in_flight: usize,
-    /// `ttlMs` of list results in the modern era (default 0: do not cache).
+    /// `ttlMs` of list results in the modern era (default 0: do not cache). Their `cacheScope`
+    /// is `private` when the request carries an identity (a list shows what its caller may see),
+    /// `public` otherwise; the same for `resources/read`.
     pub list_ttl_ms: u64,
     /// `ttlMs` of `server/discover` (default one hour).
     pub discover_ttl_ms: u64,
@@ -971,6 +973,18 @@ pub(crate) fn result_type(cx: &Context) -> Option<ResultType> {
     (cx.era() == mcp_core::Era::Modern).then_some(ResultType::Complete)
 }
 
+/// The cache scope of an answer that may depend on who asks (a list filtered by what the caller
+/// may see, a resource whose handler reads the caller): `private` when the request carries an
+/// identity, so that no cache shared across callers (a gateway, a proxy) serves one caller's
+/// answer to another; `public` when it carries none, as every such caller gets the same.
+fn caller_scope(cx: &Context) -> CacheScope {
+    if cx.identity().is_some() {
+        CacheScope::Private
+    } else {
+        CacheScope::Public
+    }
+}
+
 fn cache(cx: &Context, ttl: u64, scope: CacheScope) -> (Option<u64>, Option<CacheScope>) {
     if cx.era() == mcp_core::Era::Modern {
         (Some(ttl), Some(scope))
@@ -1375,7 +1389,7 @@ impl Server {
                             return self.handler_error(&cx, e, binding);
                         }
                         let (ttl_ms, cache_scope) =
-                            cache(&cx, self.inner.options.read_ttl_ms, CacheScope::Public);
+                            cache(&cx, self.inner.options.read_ttl_ms, caller_scope(&cx));
                         let mut result = ReadResourceResult {
                             contents,
                             ttl_ms,

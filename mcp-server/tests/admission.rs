@@ -301,7 +301,7 @@ async fn timeouts_and_concurrency() {
 
 #[tokio::test]
 async fn modern_requests_are_checked_the_same_way() {
-    let reader = Identity::configured("alice").with_scopes(["kpi:read"]);
+    let reader = Identity::configured("alice").with_scopes(["kpi:read", "notes:read"]);
     let mut c = Client::start(server().identity(reader));
     let r = c
         .call(
@@ -315,6 +315,16 @@ async fn modern_requests_are_checked_the_same_way() {
         .call(2, "tools/list", json!({"_meta": modern_meta(json!({}))}))
         .await;
     assert!(!names(&r, "tools", "name").contains(&"drop_metric".to_owned()));
+    // The list depends on who asks: no cache shared across callers may keep it.
+    assert_eq!(r["result"]["cacheScope"], "private", "{r}");
+    let r = c
+        .call(
+            3,
+            "resources/read",
+            json!({"uri": "notes://secret", "_meta": modern_meta(json!({}))}),
+        )
+        .await;
+    assert_eq!(r["result"]["cacheScope"], "private", "{r}");
 }
 
 #[tokio::test]

@@ -456,6 +456,8 @@ async fn modern_requests_are_stateless() {
         .await;
     assert_eq!(list["result"]["resultType"], "complete");
     assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 2);
+    // No identity: every caller gets the same list.
+    assert_eq!(list["result"]["cacheScope"], "public");
     let call = c
         .call(
             3,

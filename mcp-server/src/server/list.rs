@@ -9,7 +9,10 @@ use mcp_core::{ErrorObject, Meta};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::{PromptEntry, ResourceEntry, Server, ToolEntry, cache, modern_meta, raw, result_type};
+use super::{
+    PromptEntry, ResourceEntry, Server, ToolEntry, cache, caller_scope, modern_meta, raw,
+    result_type,
+};
 use crate::admission::ItemPolicy;
 use crate::context::Context;
 use crate::handler::TemplateEntry;
@@ -138,7 +141,7 @@ impl Server {
                 item
             })
             .collect();
-        let (ttl_ms, cache_scope) = cache(cx, self.inner.options.list_ttl_ms, CacheScope::Public);
+        let (ttl_ms, cache_scope) = cache(cx, self.inner.options.list_ttl_ms, caller_scope(cx));
         raw(&R::from_page(Page {
             items,
             next_cursor,
