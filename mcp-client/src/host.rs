@@ -1240,6 +1240,20 @@ impl Host {
         self.inner.kept
     }
 
+    /// The instructions each connected upstream gave (how to use it, for the model), in
+    /// configuration order: `(upstream, instructions)`. An upstream that gave none, or is not
+    /// connected, is left out.
+    pub fn instructions(&self) -> Vec<(String, String)> {
+        self.inner
+            .ups
+            .iter()
+            .filter_map(|u| {
+                let text = u.client().ok()?.session().instructions?;
+                (!text.trim().is_empty()).then(|| (u.name().to_owned(), text))
+            })
+            .collect()
+    }
+
     fn up(&self, name: &str) -> Option<&Arc<Up>> {
         self.inner.ups.iter().find(|u| u.name() == name)
     }

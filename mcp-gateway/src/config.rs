@@ -7,6 +7,8 @@
 //! naming = "auto"              # auto | prefixed | kept
 //! approval_unless_read_only = true  # upstream tools not annotated read-only need approval
 //! audit = "audit.jsonl"        # hash-chained JSON Lines, relative to this file
+//! instructions = "Tools of Acme's file server and CRM."  # for the model, before the upstreams'
+//! upstream_instructions = true # each upstream's own instructions follow, under its name
 //!
 //! [front]                      # who the callers are
 //! identity = { subject = "local", roles = ["admin"] }   # the caller on stdio (never on HTTP)
@@ -198,6 +200,14 @@ pub struct GatewaySection {
     /// The audit trail: a hash-chained JSON Lines file (relative to the configuration file).
     #[serde(default)]
     pub audit: Option<PathBuf>,
+    /// How to use the gateway, for the model: the `instructions` callers get, before the
+    /// upstreams' own (see `upstream_instructions`).
+    #[serde(default)]
+    pub instructions: Option<String>,
+    /// Whether the upstreams' instructions follow, each under its upstream's name (default
+    /// `true`): those of the upstreams connected when the gateway starts.
+    #[serde(default = "yes")]
+    pub upstream_instructions: bool,
 }
 
 impl Default for GatewaySection {
@@ -208,6 +218,8 @@ impl Default for GatewaySection {
             naming: NamingConfig::default(),
             approval_unless_read_only: true,
             audit: None,
+            instructions: None,
+            upstream_instructions: true,
         }
     }
 }

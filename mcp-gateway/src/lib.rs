@@ -184,6 +184,9 @@ impl GatewayBuilder {
             anomaly: anomaly.clone(),
             audit: audit.clone(),
         });
+        if let Some(text) = instructions(g, &host) {
+            server = server.instructions(text);
+        }
         if let Some(store) = &store {
             let key = mcp_server::store::agree_key(store.as_ref()).await?;
             server = server.request_state_key(key).store(store.clone());
@@ -330,6 +333,37 @@ fn detector(config: &Config) -> Result<Option<Arc<anomaly::Detector>>, GatewayEr
         .map_err(|(path, message)| {
             GatewayError::Reload(format!("{}: {message}", config::key_path(&path)))
         })
+}
+
+/// The instructions callers get: the configured text, then (unless `upstream_instructions` is
+/// off) each connected upstream's own under a heading that names it and how its tools and
+/// prompts are named here. With names kept, nothing configured and one upstream giving
+/// instructions, that upstream's text as it gave it.
+fn instructions(g: &config::GatewaySection, host: &Host) -> Option<String> {
+    let own = g.instructions.as_deref().filter(|t| !t.trim().is_empty());
+    let theirs = if g.upstream_instructions {
+        host.instructions()
+    } else {
+        Vec::new()
+    };
+    if let (None, [(_, text)]) = (own, theirs.as_slice())
+        && host.keeps_names()
+    {
+        return Some(text.clone());
+    }
+    let mut parts: Vec<String> = own.map(str::to_owned).into_iter().collect();
+    for (upstream, text) in theirs {
+        let heading = if host.keeps_names() {
+            format!("## Upstream `{upstream}`")
+        } else {
+            format!(
+                "## Upstream `{upstream}` (its tools and prompts are named `{upstream}{}<name>` here)",
+                g.separator
+            )
+        };
+        parts.push(format!("{heading}\n\n{}", text.trim_end()));
+    }
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
 fn environments(config: &Config) -> BTreeMap<String, Option<String>> {

@@ -3282,3 +3282,74 @@ tools = ["*"]
     }
     g.close().await;
 }
+
+/// The instructions a caller of `config`'s gateway gets, its upstreams giving these.
+async fn instructions_of(config: &str, fs: Option<&str>, web: Option<&str>) -> Option<String> {
+    let with = |text: Option<&str>| {
+        let s = Server::new("upstream", "1.0.0");
+        match text {
+            Some(t) => s.instructions(t),
+            None => s,
+        }
+    };
+    let mut builder = Gateway::builder(parse(config)).transport("fs", channel(with(fs), alive()));
+    if config.contains("[upstreams.web]") {
+        builder = builder.transport("web", channel(with(web), alive()));
+    }
+    let g = builder.start().await.expect("the gateway starts");
+    let mut seen = Vec::new();
+    for era in [EraChoice::Legacy, EraChoice::Modern] {
+        let c = client_with(&g, None, Recorder::new(), era).await;
+        seen.push(c.session().instructions);
+    }
+    g.close().await;
+    assert_eq!(seen[0], seen[1], "both eras get the same instructions");
+    seen.pop().flatten()
+}
+
+#[tokio::test]
+async fn callers_get_the_gateways_instructions_and_each_upstreams() {
+    let rules = "[[rules]]\ntools = [\"*\"]\n";
+    let both = format!("[gateway]\ninstructions = \"Acme's tools.\"\n{UPSTREAMS}{rules}");
+    assert_eq!(
+        instructions_of(&both, Some("Paths are absolute."), Some("Search first.\n"))
+            .await
+            .as_deref(),
+        Some(
+            "Acme's tools.\n\n\
+             ## Upstream `fs` (its tools and prompts are named `fs__<name>` here)\n\n\
+             Paths are absolute.\n\n\
+             ## Upstream `web` (its tools and prompts are named `web__<name>` here)\n\n\
+             Search first."
+        )
+    );
+    // An upstream without instructions adds nothing; nothing at all, no instructions.
+    let plain = format!("{UPSTREAMS}{rules}");
+    assert_eq!(
+        instructions_of(&plain, None, Some("Search first."))
+            .await
+            .as_deref(),
+        Some(
+            "## Upstream `web` (its tools and prompts are named `web__<name>` here)\n\nSearch first."
+        )
+    );
+    assert_eq!(instructions_of(&plain, None, None).await, None);
+    // Turned off: the gateway's own only.
+    let own_only = format!(
+        "[gateway]\ninstructions = \"Acme's tools.\"\nupstream_instructions = false\n{UPSTREAMS}{rules}"
+    );
+    assert_eq!(
+        instructions_of(&own_only, Some("Paths are absolute."), None)
+            .await
+            .as_deref(),
+        Some("Acme's tools.")
+    );
+    // One upstream, names kept, nothing configured: its instructions as they are.
+    let alone = format!("[upstreams.fs]\nurl = \"http://127.0.0.1:9/unused\"\n{rules}");
+    assert_eq!(
+        instructions_of(&alone, Some("Paths are absolute."), None)
+            .await
+            .as_deref(),
+        Some("Paths are absolute.")
+    );
+}
