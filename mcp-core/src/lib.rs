@@ -5,6 +5,7 @@ pub mod contract;
 pub mod jsonrpc;
 pub mod messages;
 pub mod meta;
+mod meta_apart;
 pub mod schema;
 pub mod sse;
 pub mod types;

@@ -418,6 +418,29 @@ macro_rules! dispatch_enum {
                 Self::parse(method, params)
             }
 
+            /// Like [`Self::parse_for`], with the params' `_meta` set aside, raw (borrowed from
+            /// `params`), instead of read into the params (whose own `_meta` is then `None`):
+            /// for a server that reads a few reserved members of each request's `_meta` and
+            /// the rest only if asked. A `null` `_meta` is none; of two, the last is kept.
+            #[inline]
+            pub fn parse_for_meta_apart<'p>(
+                version: ProtocolVersion,
+                method: &str,
+                params: Option<&'p RawValue>,
+            ) -> Result<(Self, Option<&'p RawValue>), ErrorObject> {
+                $(
+                    if method == <$marker as $trait>::METHOD {
+                        if !<$marker as $trait>::available_in(version) {
+                            return Err(ErrorObject::method_not_found(method));
+                        }
+                        return crate::meta_apart::from_params(params)
+                            .map(|(p, meta)| ($name::$variant(p), meta))
+                            .map_err(|e| ErrorObject::invalid_params(format!("invalid params for `{method}`: {e}")));
+                    }
+                )*
+                Err(ErrorObject::method_not_found(method))
+            }
+
             /// Whether a peer speaking `version` knows this method.
             pub fn available_in(&self, version: ProtocolVersion) -> bool {
                 match self {

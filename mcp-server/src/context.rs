@@ -93,7 +93,7 @@ impl Mrtr {
 pub(crate) struct ContextInner {
     pub(crate) request_id: RequestId,
     pub(crate) version: ProtocolVersion,
-    pub(crate) meta: Meta,
+    pub(crate) meta: crate::request_meta::RequestMeta,
     pub(crate) client_capabilities: ClientCapabilities,
     pub(crate) client_info: Option<Implementation>,
     pub(crate) log_level: Box<dyn Fn() -> Option<LoggingLevel> + Send + Sync>,
@@ -137,7 +137,7 @@ impl Context {
 
     /// The request's `_meta`.
     pub fn meta(&self) -> &Meta {
-        &self.inner.meta
+        self.inner.meta.get()
     }
 
     /// Who is calling: the authenticated principal (HTTP with authorization, mTLS) or the
@@ -635,7 +635,7 @@ impl FromContext for Context {
 
 impl FromContext for Meta {
     fn from_context(cx: &Context) -> Result<Self> {
-        Ok(cx.inner.meta.clone())
+        Ok(cx.inner.meta.get().clone())
     }
 }
 

@@ -30,6 +30,7 @@ pub mod metrics;
 mod peer;
 mod pipeline;
 pub mod policy;
+mod request_meta;
 pub mod result;
 pub mod schema;
 mod server;

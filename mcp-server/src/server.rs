@@ -1176,7 +1176,7 @@ impl Server {
     ) -> Result<Box<RawValue>, ErrorObject> {
         let started = std::time::Instant::now();
         let method = request.method();
-        let trace = crate::trace::TraceContext::from_meta(cx.meta()).and_then(Result::ok);
+        let trace = cx.inner.meta.trace.clone().and_then(Result::ok);
         let audit = &self.inner.audit;
         // Metrics are labelled with registered tool names only.
         let tool = match &*request {

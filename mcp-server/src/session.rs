@@ -29,6 +29,7 @@ use crate::audit::{AuditKind, AuditRecord, Outcome};
 use crate::context::{Context, ContextInner, InputMode, Mrtr};
 use crate::identity::Identity;
 use crate::peer::{Peer, Sink};
+use crate::request_meta::{ClientMembers, RequestMeta};
 use crate::server::{Event, Server};
 use crate::shape::Shape;
 
@@ -731,23 +732,21 @@ impl Connection {
         };
         let (rid, who) = (&id, identity.as_ref());
         let refused = |reason: &'static str| move |e| self.refused(rid, method, who, reason, e);
-        let mut request =
-            ClientRequest::parse_for(version, method, params).map_err(refused(UNPARSEABLE))?;
-        let meta = request.take_meta().unwrap_or_default();
-        let client_capabilities = meta
-            .client_capabilities()
-            .map_err(|e| ErrorObject::invalid_params(format!("invalid client capabilities: {e}")))
-            .and_then(|caps| {
-                caps.ok_or_else(|| {
-                    ErrorObject::invalid_params(format!(
-                        "`_meta` lacks `{}`, which every 2026-07-28 request carries",
-                        mcp_core::meta::keys::CLIENT_CAPABILITIES
-                    ))
-                })
-            })
-            .map_err(refused("missing or invalid client capabilities"))?;
-        let client_info = meta.client_info().ok().flatten();
-        let log_level = meta.log_level().ok().flatten();
+        let (request, meta) = ClientRequest::parse_for_meta_apart(version, method, params)
+            .map_err(refused(UNPARSEABLE))?;
+        let (meta, client) = request_meta(method, meta).map_err(refused(UNPARSEABLE))?;
+        let client_capabilities = match client.capabilities {
+            Some(Ok(caps)) => Ok(caps),
+            Some(Err(e)) => Err(ErrorObject::invalid_params(format!(
+                "invalid client capabilities: {e}"
+            ))),
+            None => Err(ErrorObject::invalid_params(format!(
+                "`_meta` lacks `{}`, which every 2026-07-28 request carries",
+                mcp_core::meta::keys::CLIENT_CAPABILITIES
+            ))),
+        }
+        .map_err(refused("missing or invalid client capabilities"))?;
+        let (client_info, log_level) = (client.info, client.log_level);
         if let ClientRequest::SubscriptionsListen(p) = request {
             // Only to what the caller may read: one resource it may not read refuses the whole
             // request, as its read would be refused.
@@ -823,9 +822,9 @@ impl Connection {
             let reason = "no session";
             return Err(self.refused(&id, method, identity.as_ref(), reason, error));
         };
-        let mut request = ClientRequest::parse_for(version, method, params)
+        let (request, meta) = ClientRequest::parse_for_meta_apart(version, method, params)
+            .and_then(|(request, meta)| Ok((request, request_meta(method, meta)?.0)))
             .map_err(|e| self.refused(&id, method, identity.as_ref(), UNPARSEABLE, e))?;
-        let meta = request.take_meta().unwrap_or_default();
         match &request {
             ClientRequest::SetLevel(p) => {
                 *level.lock().expect("not poisoned") = Some(p.level);
@@ -931,7 +930,7 @@ impl Connection {
         &self,
         request_id: RequestId,
         version: ProtocolVersion,
-        meta: Meta,
+        meta: RequestMeta,
         client_capabilities: ClientCapabilities,
         client_info: Option<Implementation>,
         log_level: Box<dyn Fn() -> Option<LoggingLevel> + Send + Sync>,
@@ -940,7 +939,7 @@ impl Connection {
         input: InputMode,
         identity: Option<Identity>,
     ) -> Context {
-        let progress_token = meta.progress_token().ok().flatten();
+        let progress_token = meta.progress_token.clone();
         Context {
             inner: Arc::new(ContextInner {
                 request_id,
@@ -1134,4 +1133,15 @@ impl Peer for Connection {
             }
         })
     }
+}
+
+/// A request's `_meta` set apart by its parse ([`ClientRequest::parse_for_meta_apart`]), read:
+/// one that is not an object makes the request's params invalid, as it would have read into
+/// the params.
+fn request_meta(
+    method: &str,
+    raw: Option<&RawValue>,
+) -> Result<(RequestMeta, ClientMembers), ErrorObject> {
+    RequestMeta::read(raw)
+        .map_err(|e| ErrorObject::invalid_params(format!("invalid params for `{method}`: {e}")))
 }

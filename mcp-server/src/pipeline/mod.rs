@@ -364,7 +364,7 @@ pub(crate) mod testing {
     use std::sync::Arc;
 
     use mcp_core::types::CallToolRequestParams;
-    use mcp_core::{Meta, ProtocolVersion, RequestId};
+    use mcp_core::{ProtocolVersion, RequestId};
     use tokio::sync::mpsc;
     use tokio_util::sync::CancellationToken;
 
@@ -425,7 +425,7 @@ pub(crate) mod testing {
             inner: Arc::new(ContextInner {
                 request_id: RequestId::from(1_i64),
                 version,
-                meta: Meta::new(),
+                meta: crate::request_meta::RequestMeta::empty(),
                 client_capabilities,
                 client_info: None,
                 log_level: Box::new(|| None),

@@ -1,0 +1,208 @@
+//! A request's `_meta`, as [`Context::meta`](crate::Context::meta) gives it: kept raw as it
+//! came and read into a [`Meta`] (a map of JSON values) only when something asks for it. The
+//! members the server reads of every request (the modern era's client capabilities, client info
+//! and log level; the progress token; the trace parent) are read from the raw text at once,
+//! without that map: building it and dropping it cost a modern `tools/call` more than a tenth of
+//! its instructions.
+
+use std::sync::OnceLock;
+
+use mcp_core::Meta;
+use mcp_core::types::{ClientCapabilities, Implementation, LoggingLevel, ProgressToken};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::trace::{TraceContext, TraceParentError};
+
+/// A request's `_meta`, raw, with what the server reads of every request.
+pub(crate) struct RequestMeta {
+    raw: Option<Box<RawValue>>,
+    map: OnceLock<Meta>,
+    /// `progressToken`, when it is one.
+    pub(crate) progress_token: Option<ProgressToken>,
+    /// `traceparent`: the caller's trace, or why it is ignored.
+    pub(crate) trace: Option<Result<TraceContext, TraceParentError>>,
+}
+
+/// The members of `_meta` a modern request carries about its client.
+#[derive(Default)]
+pub(crate) struct ClientMembers {
+    /// `io.modelcontextprotocol/clientCapabilities`, read (or why not).
+    pub(crate) capabilities: Option<Result<ClientCapabilities, serde_json::Error>>,
+    /// `io.modelcontextprotocol/clientInfo`, when it is one.
+    pub(crate) info: Option<Implementation>,
+    /// `io.modelcontextprotocol/logLevel`, when it is one.
+    pub(crate) log_level: Option<LoggingLevel>,
+}
+
+/// The members read of every request, each raw.
+#[derive(Default, Deserialize)]
+struct Reserved<'a> {
+    #[serde(rename = "io.modelcontextprotocol/clientCapabilities", borrow, default)]
+    client_capabilities: Option<&'a RawValue>,
+    #[serde(rename = "io.modelcontextprotocol/clientInfo", borrow, default)]
+    client_info: Option<&'a RawValue>,
+    #[serde(rename = "io.modelcontextprotocol/logLevel", borrow, default)]
+    log_level: Option<&'a RawValue>,
+    #[serde(rename = "progressToken", borrow, default)]
+    progress_token: Option<&'a RawValue>,
+    #[serde(rename = "traceparent", borrow, default)]
+    traceparent: Option<&'a RawValue>,
+}
+
+/// `raw` read as a `T`.
+fn read<T: DeserializeOwned>(raw: &RawValue) -> Result<T, serde_json::Error> {
+    serde_json::from_str(raw.get())
+}
+
+impl RequestMeta {
+    /// No `_meta`.
+    pub(crate) fn empty() -> Self {
+        RequestMeta {
+            raw: None,
+            map: OnceLock::from(Meta::new()),
+            progress_token: None,
+            trace: None,
+        }
+    }
+
+    /// A request's raw `_meta` (`None`: it has none), and the members a modern request carries
+    /// about its client; an error when it is not an object. Members of the wrong type count as
+    /// absent, as [`Meta`]'s accessors read them, except the client capabilities, whose error
+    /// is kept for the modern era to refuse the request with.
+    pub(crate) fn read(raw: Option<&RawValue>) -> Result<(Self, ClientMembers), serde_json::Error> {
+        let Some(raw) = raw else {
+            return Ok((RequestMeta::empty(), ClientMembers::default()));
+        };
+        // (A struct reads from an array too: only an object is peeked at.)
+        let peeked = if raw.get().starts_with('{') {
+            serde_json::from_str::<Reserved<'_>>(raw.get()).ok()
+        } else {
+            None
+        };
+        let (map, members) = match peeked {
+            Some(reserved) => (OnceLock::new(), members(&reserved)),
+            // A member given twice (a map keeps the last) or a `_meta` that is no object: the
+            // map says which; its text, with each member once, gives the members.
+            None => {
+                let meta: Meta = read(raw)?;
+                let text = serde_json::to_string(&meta)?;
+                let reserved = serde_json::from_str::<Reserved<'_>>(&text)?;
+                (OnceLock::from(meta), members(&reserved))
+            }
+        };
+        let (progress_token, trace, client) = members;
+        let meta = RequestMeta {
+            raw: Some(raw.to_owned()),
+            map,
+            progress_token,
+            trace,
+        };
+        Ok((meta, client))
+    }
+
+    /// The `_meta`, read into a map the first time.
+    pub(crate) fn get(&self) -> &Meta {
+        self.map.get_or_init(|| {
+            self.raw
+                .as_deref()
+                .and_then(|raw| read(raw).ok())
+                .unwrap_or_default()
+        })
+    }
+}
+
+type Members = (
+    Option<ProgressToken>,
+    Option<Result<TraceContext, TraceParentError>>,
+    ClientMembers,
+);
+
+fn members(r: &Reserved<'_>) -> Members {
+    let progress_token = r.progress_token.and_then(|raw| read(raw).ok());
+    let trace = r.traceparent.map(|raw| match read::<String>(raw) {
+        Ok(s) => TraceContext::parse(&s),
+        Err(_) => Err(TraceParentError::NotAString),
+    });
+    let client = ClientMembers {
+        capabilities: r.client_capabilities.map(read),
+        info: r.client_info.and_then(|raw| read(raw).ok()),
+        log_level: r.log_level.and_then(|raw| read(raw).ok()),
+    };
+    (progress_token, trace, client)
+}
+
+impl Clone for RequestMeta {
+    fn clone(&self) -> Self {
+        RequestMeta {
+            raw: self.raw.clone(),
+            map: self.map.clone(),
+            progress_token: self.progress_token.clone(),
+            trace: self.trace.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use serde_json::value::RawValue;
+
+    use super::RequestMeta;
+    use crate::trace::TraceParentError;
+
+    fn raw(v: serde_json::Value) -> Box<RawValue> {
+        serde_json::value::to_raw_value(&v).unwrap()
+    }
+
+    #[test]
+    fn reads_what_the_accessors_of_a_map_read() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let text = raw(json!({
+            "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
+            "io.modelcontextprotocol/clientInfo": {"name": "c", "version": "1"},
+            "io.modelcontextprotocol/logLevel": "info",
+            "progressToken": 7,
+            "traceparent": tp,
+            "mine": [1],
+        }));
+        let (meta, client) = RequestMeta::read(Some(&text)).unwrap();
+        let map = meta.get().clone();
+        assert_eq!(meta.progress_token, map.progress_token().unwrap());
+        assert_eq!(meta.trace, crate::trace::TraceContext::from_meta(&map));
+        assert_eq!(
+            client.capabilities.unwrap().unwrap(),
+            map.client_capabilities().unwrap().unwrap()
+        );
+        assert_eq!(client.info, map.client_info().unwrap());
+        assert_eq!(client.log_level, map.log_level().unwrap());
+        assert_eq!(map.get_raw("mine"), Some(&json!([1])));
+    }
+
+    #[test]
+    fn members_of_the_wrong_type_are_absent_and_a_non_object_is_an_error() {
+        let text = raw(json!({
+            "io.modelcontextprotocol/clientCapabilities": 3,
+            "io.modelcontextprotocol/logLevel": "loud",
+            "progressToken": {},
+            "traceparent": 5,
+        }));
+        let (meta, client) = RequestMeta::read(Some(&text)).unwrap();
+        assert!(client.capabilities.unwrap().is_err());
+        assert!(client.log_level.is_none());
+        assert!(meta.progress_token.is_none());
+        assert_eq!(meta.trace, Some(Err(TraceParentError::NotAString)));
+        assert!(RequestMeta::read(Some(&raw(json!(5)))).is_err());
+        assert!(RequestMeta::read(Some(&raw(json!([])))).is_err());
+    }
+
+    #[test]
+    fn of_a_member_given_twice_the_last_counts() {
+        let text =
+            RawValue::from_string(r#"{"progressToken":1,"progressToken":"t"}"#.to_owned()).unwrap();
+        let (meta, _) = RequestMeta::read(Some(&text)).unwrap();
+        assert_eq!(meta.progress_token, Some("t".into()));
+        assert_eq!(meta.get().get_raw("progressToken"), Some(&json!("t")));
+    }
+}
