@@ -189,7 +189,12 @@ impl GatewayBuilder {
         }
         if let Some(store) = &store {
             let key = mcp_server::store::agree_key(store.as_ref()).await?;
-            server = server.request_state_key(key).store(store.clone());
+            // Each replica follows the upstreams itself (lists, subscriptions): what it hears
+            // is its own callers' to hear, not the other replicas'.
+            server = server
+                .request_state_key(key)
+                .store(store.clone())
+                .share_events(false);
         }
         if let Some(id) = &config.front.identity {
             server = server.identity(

@@ -3353,3 +3353,69 @@ async fn callers_get_the_gateways_instructions_and_each_upstreams() {
         Some("Paths are absolute.")
     );
 }
+
+/// How many changes `l` hears until none comes for `quiet`.
+async fn updates_within(l: &mut mcp_client::Listener, quiet: Duration) -> usize {
+    let mut n = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(quiet, l.next()).await {
+        n += 1;
+    }
+    n
+}
+
+#[tokio::test]
+async fn replicas_tell_each_subscriber_of_an_upstream_update_once() {
+    use mcp_client::Subscription;
+    // One upstream behind two replicas sharing a store (as an HTTP upstream is), a subscriber
+    // on each: each replica holds its own subscription upstream and hears the update itself.
+    let store = Arc::new(mcp_server::store::MemoryStore::new());
+    let upstream = Server::new("notes", "1.0.0").resource(Notes);
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let g = Gateway::builder(parse(
+            "[upstreams.notes]\nurl = \"http://127.0.0.1:9/unused\"\n[[rules]]\nresources = [\"*\"]\n",
+        ))
+        .transport("notes", channel(upstream.clone(), alive()))
+        .store(store.clone())
+        .start()
+        .await
+        .expect("the gateway starts");
+        replicas.push(g);
+    }
+    let mut listeners = Vec::new();
+    for g in &replicas {
+        let c = client_with(g, None, Recorder::new(), EraChoice::Modern).await;
+        let l = c
+            .listen(Subscription::new().resource("notes://a"))
+            .await
+            .unwrap();
+        listeners.push((c, l));
+    }
+    // Until both replicas are subscribed upstream, the upstream tells only some of them.
+    tokio::time::timeout(SAFETY, async {
+        let mut heard = [false, false];
+        while heard != [true, true] {
+            upstream.notify_resource_updated("notes://a");
+            for (i, (_, l)) in listeners.iter_mut().enumerate() {
+                if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(50), l.next()).await
+                {
+                    heard[i] = true;
+                }
+            }
+        }
+    })
+    .await
+    .expect("both replicas hear the upstream");
+    // Quiet, then one update: once to each.
+    for (_, l) in &mut listeners {
+        updates_within(l, Duration::from_millis(300)).await;
+    }
+    upstream.notify_resource_updated("notes://a");
+    for (i, (_, l)) in listeners.iter_mut().enumerate() {
+        let heard = updates_within(l, Duration::from_millis(300)).await;
+        assert_eq!(heard, 1, "the subscriber of replica {i}");
+    }
+    for g in replicas {
+        g.close().await;
+    }
+}

@@ -232,6 +232,8 @@ pub(crate) struct Inner {
     /// Started at the first session when a store is attached: the task that passes events
     /// published by other replicas on to this one's sessions.
     remote_events: std::sync::OnceLock<()>,
+    /// Whether this replica's events are published to the others ([`Server::share_events`]).
+    share_events: bool,
     /// How many subscriptions each resource has, over every connection.
     pub(crate) subscribers: crate::subscriptions::Subscribers,
 }
@@ -300,6 +302,7 @@ impl Server {
                 replica: crate::trace::hex(&random_key()[..8]),
                 key_chosen: false,
                 remote_events: std::sync::OnceLock::new(),
+                share_events: true,
                 subscribers: Default::default(),
             }),
         }
@@ -360,6 +363,17 @@ impl Server {
         let inner = self.inner_mut();
         inner.admission.store = Some(store.clone());
         inner.store = Some(store);
+        self
+    }
+
+    /// Whether list changes and resource updates announced on this replica are passed to the
+    /// other replicas through the [`store`](Self::store) (default `true`). Turn it off for a
+    /// server whose replicas each learn of them by themselves, as a gateway's replicas each
+    /// follow the upstreams and hold their own subscriptions there: passed on, each client
+    /// would hear of each change once per replica.
+    #[must_use]
+    pub fn share_events(mut self, share: bool) -> Self {
+        self.inner_mut().share_events = share;
         self
     }
 
@@ -792,15 +806,18 @@ impl Server {
     }
 
     /// Tells subscribed clients that the resource at `uri` changed: this replica's, and with a
-    /// [`store`](Self::store), every other replica's.
+    /// [`store`](Self::store), every other replica's (unless
+    /// [`share_events`](Self::share_events) is off).
     pub fn notify_resource_updated(&self, uri: impl Into<String>) {
         self.emit(Event::ResourceUpdated(uri.into()));
     }
 
-    /// Sends an event to this replica's sessions and, with a store, publishes it for the others.
+    /// Sends an event to this replica's sessions and, with a store (unless
+    /// [`share_events`](Self::share_events) is off), publishes it for the others.
     pub(crate) fn emit(&self, event: Event) {
         // Only once serving (a replica still being built has nothing to announce).
         if let Some(store) = &self.inner.store
+            && self.inner.share_events
             && self.inner.remote_events.get().is_some()
             && tokio::runtime::Handle::try_current().is_ok()
         {
