@@ -72,6 +72,7 @@
 //! | `max_bytes` | a size cap per text item (with `action = "truncate"` or `"block"`) |
 //! | `action` | `redact` (the match becomes `[redacted:<name>]`), `drop` (the block, member or message that holds it), `block` (the whole result is withheld), `approve` (released once a human approves), `truncate` (size caps) |
 //! | `tools`, `resources`, `prompts` | glob patterns over namespaced names and URIs (`fs__*`, `fs+file:///*`); with none given, every item |
+//! | `upstreams` | only for items of these upstreams (globs over their names); `tools`, `resources` and `prompts` then match the names items have there (`read_file`), under any separator or naming |
 //! | `roles`, `except_roles` | only for callers with one of these roles; never for callers with one of those |
 //! | `environments` | only for items of upstreams with one of these `environment` labels (an upstream without a label gets the rule: fails closed) |
 //!
@@ -474,13 +475,17 @@ pub struct FilterRule {
     pub max_bytes: Option<usize>,
     /// What it does with what it finds.
     pub action: mcp_server::filter::Action,
-    /// Glob patterns over namespaced tool names.
+    /// Glob patterns over upstream names: when given, the rule applies only to their items,
+    /// and `tools`, `resources` and `prompts` match the names the items have there.
+    #[serde(default)]
+    pub upstreams: Vec<String>,
+    /// Glob patterns over namespaced tool names (or, with `upstreams`, the upstreams' own).
     #[serde(default)]
     pub tools: Option<Vec<String>>,
-    /// Glob patterns over namespaced resource URIs.
+    /// Glob patterns over namespaced resource URIs (or, with `upstreams`, the upstreams' own).
     #[serde(default)]
     pub resources: Option<Vec<String>>,
-    /// Glob patterns over namespaced prompt names.
+    /// Glob patterns over namespaced prompt names (or, with `upstreams`, the upstreams' own).
     #[serde(default)]
     pub prompts: Option<Vec<String>>,
     /// Only for callers with one of these roles.
@@ -1011,6 +1016,25 @@ impl Config {
         }
         crate::filters::compile(&self.filters)
             .map_err(|(path, message)| source.error(&path, message))?;
+        for (i, f) in self.filters.iter().enumerate() {
+            // As for rules: a pattern that names no upstream would make the filter apply to
+            // nothing, silently.
+            if let Some(j) = crate::filters::upstream_matching_none(f, &upstream_names) {
+                return Err(source.error(
+                    &[
+                        key("filters"),
+                        Seg::Index(i),
+                        key("upstreams"),
+                        Seg::Index(j),
+                    ],
+                    format!(
+                        "`{}` names no upstream (the upstreams: {})",
+                        f.upstreams[j],
+                        upstream_names.join(", ")
+                    ),
+                ));
+            }
+        }
         if let Some(a) = &self.anomaly {
             crate::anomaly::Detector::new(a)
                 .map_err(|(path, message): (Vec<Seg>, String)| source.error(&path, message))?;

@@ -14,6 +14,7 @@ use mcp_server::access::ItemKind;
 use mcp_server::filter::{Action, Detector, Filters, Rule};
 
 use crate::config::{FilterRule, Seg, key};
+use crate::rules::Served;
 
 /// An error at a key path, for [`Source::error`](crate::config::Source::error).
 pub(crate) type KeyError = (Vec<Seg>, String);
@@ -121,6 +122,7 @@ pub(crate) fn rules(filters: &[FilterRule]) -> Result<Vec<Rule>, KeyError> {
             }
         }
         for (k, globs) in [
+            ("upstreams", &Some(f.upstreams.clone())),
             ("tools", &f.tools),
             ("resources", &f.resources),
             ("prompts", &f.prompts),
@@ -146,6 +148,7 @@ pub(crate) fn rules(filters: &[FilterRule]) -> Result<Vec<Rule>, KeyError> {
             r.scope.roles.clone_from(&f.roles);
             r.scope.except_roles.clone_from(&f.except_roles);
             r.scope.environments.clone_from(&f.environments);
+            r.scope.upstreams.clone_from(&f.upstreams);
         }
         out.extend(expanded);
     }
@@ -163,15 +166,39 @@ pub(crate) fn compile(filters: &[FilterRule]) -> Result<Option<Filters>, KeyErro
         .map_err(|e| (vec![key("filters")], e.to_string()))
 }
 
-/// Whether the rule `f` of `[[filters]]` applies to an item (kind, namespaced name or URI, its
-/// upstream's environment) for some caller: what `mcp-gateway check` warns about when no
+/// The index of the first of `f`'s `upstreams` patterns that matches none of `upstreams` (the
+/// configured names), if any: the patterns compiled already.
+pub(crate) fn upstream_matching_none(f: &FilterRule, upstreams: &[&str]) -> Option<usize> {
+    f.upstreams.iter().position(|g| {
+        GlobBuilder::new(g)
+            .literal_separator(false)
+            .build()
+            .is_ok_and(|g| {
+                let m = g.compile_matcher();
+                !upstreams.iter().any(|u| m.is_match(u))
+            })
+    })
+}
+
+/// Whether the rule `f` of `[[filters]]` applies to an item (kind, namespaced name or URI, how
+/// its upstream serves it) for some caller: what `mcp-gateway check` warns about when no
 /// served item is.
-pub(crate) fn covers(
-    f: &FilterRule,
-    kind: ItemKind,
-    name: &str,
-    environment: Option<&str>,
-) -> bool {
+pub(crate) fn covers(f: &FilterRule, kind: ItemKind, name: &str, served: &Served) -> bool {
+    let matches = |g: &String, s: &str| {
+        GlobBuilder::new(g)
+            .literal_separator(false)
+            .build()
+            .is_ok_and(|g| g.compile_matcher().is_match(s))
+    };
+    // With `upstreams`, by the item's upstream and its name there.
+    let name = if f.upstreams.is_empty() {
+        name
+    } else if f.upstreams.iter().any(|g| matches(g, &served.upstream)) {
+        served.original.as_str()
+    } else {
+        return false;
+    };
+    let environment = served.environment.as_deref();
     let named = if f.tools.is_none() && f.resources.is_none() && f.prompts.is_none() {
         true
     } else {
@@ -180,12 +207,7 @@ pub(crate) fn covers(
             ItemKind::Prompt => &f.prompts,
             _ => &f.resources,
         };
-        globs.iter().flatten().any(|g| {
-            GlobBuilder::new(g)
-                .literal_separator(false)
-                .build()
-                .is_ok_and(|g| g.compile_matcher().is_match(name))
-        })
+        globs.iter().flatten().any(|g| matches(g, name))
     };
     // An item without a label gets every rule (fails closed).
     named

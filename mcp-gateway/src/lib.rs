@@ -209,23 +209,27 @@ impl GatewayBuilder {
             server = server.audit(a);
         }
         if let Some(f) = filters {
-            // A rule scoped by environment applies by the label of the item's upstream.
-            let host = host.clone();
+            let host_kind = |kind| match kind {
+                ItemKind::Tool => HostKind::Tool,
+                ItemKind::Prompt => HostKind::Prompt,
+                _ => HostKind::Resource,
+            };
+            // A rule scoped by environment applies by the label of the item's upstream; one
+            // scoped by upstream, by the item's upstream and its name there.
+            let (labelled, origins) = (host.clone(), host.clone());
             let labels = environments.clone();
-            server = server.filters(f.environment_of(move |kind, name| {
-                let kind = match kind {
-                    ItemKind::Tool => HostKind::Tool,
-                    ItemKind::Prompt => HostKind::Prompt,
-                    _ => HostKind::Resource,
-                };
-                let owner = host.owner(kind, name).ok()?;
-                labels
-                    .read()
-                    .expect("not poisoned")
-                    .get(&owner)
-                    .cloned()
-                    .flatten()
-            }));
+            let f = f
+                .environment_of(move |kind, name| {
+                    let owner = labelled.owner(host_kind(kind), name).ok()?;
+                    labels
+                        .read()
+                        .expect("not poisoned")
+                        .get(&owner)
+                        .cloned()
+                        .flatten()
+                })
+                .origin_of(move |kind, name| origins.origin(host_kind(kind), name).ok());
+            server = server.filters(f);
         }
         let shared = Arc::new(Shared {
             host: host.clone(),

@@ -182,9 +182,9 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
     }
     // Filters that apply to no served item.
     for (i, f) in config.filters.iter().enumerate() {
-        let applies = items.iter().any(|((kind, name), served)| {
-            crate::filters::covers(f, *kind, name, served.environment.as_deref())
-        });
+        let applies = items
+            .iter()
+            .any(|((kind, name), served)| crate::filters::covers(f, *kind, name, served));
         if !applies {
             let _ = writeln!(
                 out,

@@ -1300,7 +1300,7 @@ environments = ["prod"]
 #[test]
 fn filter_rules_that_do_not_compile_name_the_file_the_line_and_the_key() {
     let base = "[upstreams.fs]\ncommand = \"x\"\n\n[[rules]]\ntools = [\"*\"]\n\n";
-    let cases: [(&str, usize, &str, &str); 9] = [
+    let cases: [(&str, usize, &str, &str); 10] = [
         (
             "[[filters]]\nname = \"a\"\nregex = \"(unclosed\"\naction = \"redact\"\n",
             9,
@@ -1354,6 +1354,12 @@ fn filter_rules_that_do_not_compile_name_the_file_the_line_and_the_key() {
             11,
             "filters[0].tool",
             "unknown field `tool`",
+        ),
+        (
+            "[[filters]]\nname = \"a\"\ndetector = \"email\"\naction = \"redact\"\nupstreams = [\"f*\", \"web\"]\n",
+            11,
+            "filters[0].upstreams[1]",
+            "`web` names no upstream (the upstreams: fs)",
         ),
     ];
     for (filters, line, key, message) in cases {
@@ -3416,6 +3422,55 @@ async fn replicas_tell_each_subscriber_of_an_upstream_update_once() {
         assert_eq!(heard, 1, "the subscriber of replica {i}");
     }
     for g in replicas {
+        g.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_filter_scoped_to_an_upstream_matches_the_names_items_have_there() {
+    // The same rule under both namings: by the upstream's own tool name.
+    for naming in ["prefixed", "kept"] {
+        let config = parse(&format!(
+            "[gateway]\nnaming = \"{naming}\"\n{UPSTREAMS}\n[[rules]]\ntools = [\"*\"]\napproval = \"none\"\n\n\
+             [[filters]]\nname = \"arg\"\nregex = \"secret\"\naction = \"redact\"\nupstreams = [\"fs\"]\ntools = [\"read_*\"]\n\n\
+             [[filters]]\nname = \"none\"\nregex = \"x\"\naction = \"redact\"\nupstreams = [\"web\"]\ntools = [\"read_file\"]\n"
+        ));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let g = Gateway::builder(config)
+            .transport(
+                "fs",
+                channel(upstream(&[("read_file", true)], &calls), alive()),
+            )
+            .transport(
+                "web",
+                channel(upstream(&[("read_page", true)], &calls), alive()),
+            )
+            .start()
+            .await
+            .expect("the gateway starts");
+        let c = client(&g, None).await;
+        let (fs, web) = match naming {
+            "kept" => ("read_file", "read_page"),
+            _ => ("fs__read_file", "web__read_page"),
+        };
+        assert_eq!(
+            text_of(&c, fs, json!({"a": "secret"})).await,
+            "read_file {\"a\":\"[redacted:arg]\"}",
+            "{naming}"
+        );
+        // Another upstream's tool of a matching name is not the rule's.
+        assert_eq!(
+            text_of(&c, web, json!({"a": "secret"})).await,
+            "read_page {\"a\":\"secret\"}",
+            "{naming}"
+        );
+        // `check` sees that it applies, and that the second applies to nothing.
+        let table = g.table();
+        assert!(!table.contains("filters[0]"), "{naming}: {table}");
+        assert!(
+            table.contains("warning: filters[1] (none) applies to no served item"),
+            "{naming}: {table}"
+        );
         g.close().await;
     }
 }

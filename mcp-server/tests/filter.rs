@@ -548,6 +548,34 @@ async fn rules_are_scoped_by_tool_role_and_environment() {
         r["result"]["content"][0]["text"],
         "[redacted:email] [redacted:salary] BLUEBIRD [redacted:debug]"
     );
+
+    // By upstream (a gateway's): the rule names the upstream, and the tool by its name there.
+    let by_upstream = || {
+        Filters::new([Rule::regex("codename", "BLUEBIRD", Action::Redact)
+            .upstreams(["h*"])
+            .tools(["lookup"])])
+        .expect("compiles")
+        .origin_of(|_, name| {
+            name.split_once('_')
+                .map(|(up, there)| (up.to_owned(), there.to_owned()))
+        })
+    };
+    let mut c = Client::start(server(by_upstream()));
+    let r = call(&mut c, 1, "hr_lookup", json!({ "text": "BLUEBIRD" })).await;
+    assert_eq!(r["result"]["content"][0]["text"], "[redacted:codename]");
+    // Another upstream's tool, and an item without an upstream, do not get it.
+    assert_eq!(echoed(&mut c, 2, "BLUEBIRD").await, "BLUEBIRD");
+    let other = Filters::new([Rule::regex("codename", "BLUEBIRD", Action::Redact)
+        .upstreams(["fs"])
+        .tools(["lookup"])])
+    .expect("compiles")
+    .origin_of(|_, name| {
+        name.split_once('_')
+            .map(|(up, there)| (up.to_owned(), there.to_owned()))
+    });
+    let mut c = Client::start(server(other));
+    let r = call(&mut c, 1, "hr_lookup", json!({ "text": "BLUEBIRD" })).await;
+    assert_eq!(r["result"]["content"][0]["text"], "BLUEBIRD");
 }
 
 #[tokio::test]

@@ -19,7 +19,8 @@
 //!   (with a `[truncated:<rule>: N bytes]` marker);
 //! - a **scope** ([`Scope`]): which tools, resources and prompts (globs), for which roles of the
 //!   caller, in which environments (the label given with [`Filters::environment`], or each
-//!   item's own with [`Filters::environment_of`], as a gateway whose upstreams carry labels).
+//!   item's own with [`Filters::environment_of`], as a gateway whose upstreams carry labels),
+//!   for items of which upstreams (a gateway's: [`Filters::origin_of`]).
 //!
 //! Rules apply in their order to every text of the result: text content, embedded text
 //! resources, every string in structured content (and, for a member's name such as `password`
@@ -215,6 +216,11 @@ pub struct Scope {
     /// server's, [`Filters::environment`]); an item without an environment label gets it
     /// everywhere (fails closed).
     pub environments: Vec<String>,
+    /// Applies only to items served from these upstreams (globs over their names, as
+    /// [`Filters::origin_of`] tells an item's); `tools`, `resources` and `prompts` then match
+    /// the names the items have there (`read_file`, not a gateway's `fs__read_file`). An item
+    /// without an upstream (a server's own) does not get such a rule.
+    pub upstreams: Vec<String>,
 }
 
 /// Filter rules as a configuration file declares them.
@@ -312,6 +318,14 @@ impl Rule {
         self
     }
 
+    /// Only for items of these upstreams (globs), by the names they have there
+    /// ([`Scope::upstreams`]).
+    #[must_use]
+    pub fn upstreams<S: Into<String>>(mut self, globs: impl IntoIterator<Item = S>) -> Self {
+        self.scope.upstreams = globs.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// With this action instead.
     #[must_use]
     pub fn action(mut self, action: Action) -> Self {
@@ -379,6 +393,7 @@ struct CompiledScope {
     roles: Vec<String>,
     except_roles: Vec<String>,
     environments: Vec<String>,
+    upstreams: Option<GlobSet>,
 }
 
 pub(crate) struct CompiledRule {
@@ -391,10 +406,14 @@ pub(crate) struct CompiledRule {
 /// The environment label of an item, by kind and name (a resource by its URI).
 type EnvironmentOf = Arc<dyn Fn(AccessKind, &str) -> Option<String> + Send + Sync>;
 
+/// The upstream of an item and its name there, by kind and name.
+type OriginOf = Arc<dyn Fn(AccessKind, &str) -> Option<(String, String)> + Send + Sync>;
+
 /// Compiled filter rules, and the server's environment label.
 pub struct Filters {
     environment: Option<String>,
     environment_of: Option<EnvironmentOf>,
+    origin_of: Option<OriginOf>,
     pub(crate) rules: Vec<CompiledRule>,
     /// Every text pattern at once: which rules may match a text, in one pass.
     pub(crate) set: RegexSet,
@@ -405,6 +424,7 @@ impl fmt::Debug for Filters {
         f.debug_struct("Filters")
             .field("environment", &self.environment)
             .field("environment_of", &self.environment_of.is_some())
+            .field("origin_of", &self.origin_of.is_some())
             .field(
                 "rules",
                 &self.rules.iter().map(|r| &r.name).collect::<Vec<_>>(),
@@ -518,6 +538,11 @@ impl Filters {
                 roles: rule.scope.roles.clone(),
                 except_roles: rule.scope.except_roles.clone(),
                 environments: rule.scope.environments.clone(),
+                upstreams: if rule.scope.upstreams.is_empty() {
+                    None
+                } else {
+                    globs(&rule.name, &Some(rule.scope.upstreams.clone()))?
+                },
             };
             compiled.push(CompiledRule {
                 name: rule.name,
@@ -536,6 +561,7 @@ impl Filters {
         Ok(Filters {
             environment: None,
             environment_of: None,
+            origin_of: None,
             rules: compiled,
             set,
         })
@@ -569,6 +595,19 @@ impl Filters {
         self
     }
 
+    /// Each item's upstream and its name there, for rules scoped by [`Scope::upstreams`]:
+    /// `origin` is given the kind of item and its name (a resource's URI) and answers
+    /// `(upstream, name there)`, or `None` for an item of the server's own. A gateway answers
+    /// for the upstream that serves the item.
+    #[must_use]
+    pub fn origin_of(
+        mut self,
+        origin: impl Fn(AccessKind, &str) -> Option<(String, String)> + Send + Sync + 'static,
+    ) -> Self {
+        self.origin_of = Some(Arc::new(origin));
+        self
+    }
+
     /// The rules' names, in order.
     pub fn rule_names(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.name.as_str())
@@ -583,30 +622,45 @@ impl Filters {
     ) -> Vec<usize> {
         let empty = BTreeSet::new();
         let roles: &BTreeSet<String> = identity.map_or(&empty, |i| i.roles());
-        // The item's label is asked for once, and only when a rule is scoped by environment.
+        let access = match kind {
+            ItemKind::Tool => AccessKind::Tool,
+            ItemKind::Resource => AccessKind::Resource,
+            ItemKind::Prompt => AccessKind::Prompt,
+        };
+        // The item's label and origin are asked for once each, and only when a rule is scoped
+        // by them.
         let mut item_environment: Option<Option<String>> = None;
         let mut environment = || -> Option<String> {
             item_environment
                 .get_or_insert_with(|| {
                     self.environment_of
                         .as_ref()
-                        .and_then(|f| {
-                            let kind = match kind {
-                                ItemKind::Tool => AccessKind::Tool,
-                                ItemKind::Resource => AccessKind::Resource,
-                                ItemKind::Prompt => AccessKind::Prompt,
-                            };
-                            f(kind, name)
-                        })
+                        .and_then(|f| f(access, name))
                         .or_else(|| self.environment.clone())
                 })
                 .clone()
         };
+        let mut item_origin: Option<Option<(String, String)>> = None;
         self.rules
             .iter()
             .enumerate()
             .filter(|(_, r)| {
                 let s = &r.scope;
+                // With `upstreams`, the item's upstream must match, and the names its name there.
+                let name = match &s.upstreams {
+                    None => name,
+                    Some(upstreams) => {
+                        let origin = item_origin.get_or_insert_with(|| {
+                            self.origin_of.as_ref().and_then(|f| f(access, name))
+                        });
+                        match origin {
+                            Some((upstream, original)) if upstreams.is_match(upstream.as_str()) => {
+                                original.as_str()
+                            }
+                            _ => return false,
+                        }
+                    }
+                };
                 let named = if s.tools.is_none() && s.resources.is_none() && s.prompts.is_none() {
                     true
                 } else {
