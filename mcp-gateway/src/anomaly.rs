@@ -18,7 +18,7 @@ use std::time::Duration;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use tokio::time::Instant;
 
-use crate::config::{AnomalyConfig, FlagAction, Seg, key};
+use crate::config::{AnomalyConfig, FlagAction, Seg, TagConfig, key};
 
 /// Principals beyond which the least recently seen are forgotten.
 const MAX_PRINCIPALS: usize = 10_000;
@@ -57,7 +57,7 @@ struct Seen {
 /// The flags' configuration and each principal's history.
 pub struct Detector {
     config: AnomalyConfig,
-    tags: Vec<(String, GlobSet)>,
+    tags: Vec<(String, TagMatcher)>,
     principals: Mutex<HashMap<String, Seen>>,
 }
 
@@ -80,21 +80,32 @@ impl Detector {
             return Err((at("rate_baseline_mins"), "must be at least 2".into()));
         }
         let mut tags = Vec::new();
-        for (tag, patterns) in &config.tags {
-            let mut b = GlobSetBuilder::new();
-            for (i, p) in patterns.iter().enumerate() {
-                let glob = Glob::new(p).map_err(|e| {
-                    (
-                        vec![key("anomaly"), key("tags"), key(tag), Seg::Index(i)],
-                        format!("bad pattern `{p}`: {}", e.kind()),
-                    )
-                })?;
-                b.add(glob);
-            }
-            let set = b
-                .build()
-                .map_err(|e| (vec![key("anomaly"), key("tags"), key(tag)], e.to_string()))?;
-            tags.push((tag.clone(), set));
+        for (tag, spec) in &config.tags {
+            let set = |field: Option<&str>, patterns: &[String]| {
+                let at = |i: Option<usize>| {
+                    let mut path = vec![key("anomaly"), key("tags"), key(tag)];
+                    path.extend(field.map(key));
+                    path.extend(i.map(Seg::Index));
+                    path
+                };
+                let mut b = GlobSetBuilder::new();
+                for (i, p) in patterns.iter().enumerate() {
+                    let glob = Glob::new(p)
+                        .map_err(|e| (at(Some(i)), format!("bad pattern `{p}`: {}", e.kind())))?;
+                    b.add(glob);
+                }
+                b.build().map_err(|e| (at(None), e.to_string()))
+            };
+            let matcher = match spec {
+                TagConfig::Tools(patterns) => TagMatcher::Names(set(None, patterns)?),
+                TagConfig::Upstreams { upstreams, tools } => TagMatcher::Upstreams {
+                    upstreams: set(Some("upstreams"), upstreams)?,
+                    tools: (!tools.is_empty())
+                        .then(|| set(Some("tools"), tools))
+                        .transpose()?,
+                },
+            };
+            tags.push((tag.clone(), matcher));
         }
         for (i, s) in config.sequences.iter().enumerate() {
             for (field, tag) in [("first", &s.first), ("then", &s.then)] {
@@ -113,17 +124,25 @@ impl Detector {
         })
     }
 
-    /// The tags of a tool.
-    fn tags_of(&self, tool: &str) -> Vec<&str> {
+    /// The tags of a tool (its namespaced name, and its upstream and name there when known).
+    fn tags_of(&self, tool: &Tool<'_>) -> Vec<&str> {
         self.tags
             .iter()
-            .filter(|(_, set)| set.is_match(tool))
+            .filter(|(_, m)| match m {
+                TagMatcher::Names(set) => set.is_match(tool.name),
+                TagMatcher::Upstreams { upstreams, tools } => {
+                    tool.origin.is_some_and(|(upstream, original)| {
+                        upstreams.is_match(upstream)
+                            && tools.as_ref().is_none_or(|t| t.is_match(original))
+                    })
+                }
+            })
             .map(|(t, _)| t.as_str())
             .collect()
     }
 
     /// Records a call of `tool` by `principal` at `now` and returns the flags it raises.
-    pub fn check(&self, principal: &str, tool: &str, destructive: bool, now: Instant) -> Vec<Flag> {
+    pub fn check(&self, principal: &str, tool: &Tool<'_>, now: Instant) -> Vec<Flag> {
         let c = &self.config;
         let mut principals = self.principals.lock().expect("not poisoned");
         if principals.len() >= MAX_PRINCIPALS && !principals.contains_key(principal) {
@@ -173,7 +192,7 @@ impl Detector {
         }
 
         // The first call of a destructive tool.
-        if destructive && seen.destructive_used.insert(tool.to_owned()) {
+        if tool.destructive && seen.destructive_used.insert(tool.name.to_owned()) {
             flags.push(Flag {
                 name: "first_destructive",
                 action: c.first_destructive_action,
@@ -203,6 +222,26 @@ impl Detector {
     }
 }
 
+/// A tool being called, as the flags see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool<'a> {
+    /// Its namespaced name.
+    pub name: &'a str,
+    /// Its upstream and its name there, when known.
+    pub origin: Option<(&'a str, &'a str)>,
+    /// Whether its annotations say it may destroy.
+    pub destructive: bool,
+}
+
+/// What a tag covers, compiled.
+enum TagMatcher {
+    Names(GlobSet),
+    Upstreams {
+        upstreams: GlobSet,
+        tools: Option<GlobSet>,
+    },
+}
+
 /// The strongest action of raised flags.
 pub(crate) fn strongest(flags: &[Flag]) -> FlagAction {
     let rank = |a: FlagAction| match a {
@@ -230,8 +269,17 @@ mod tests {
             rate_action: FlagAction::Deny,
             first_destructive_action: FlagAction::Approval,
             tags: [
-                ("secret".to_owned(), vec!["vault__*".to_owned()]),
-                ("egress".to_owned(), vec!["web__post".to_owned()]),
+                (
+                    "secret".to_owned(),
+                    TagConfig::Tools(vec!["vault__*".to_owned()]),
+                ),
+                (
+                    "egress".to_owned(),
+                    TagConfig::Upstreams {
+                        upstreams: vec!["web".to_owned()],
+                        tools: vec!["post".to_owned()],
+                    },
+                ),
             ]
             .into(),
             sequences: vec![SequenceConfig {
@@ -240,6 +288,15 @@ mod tests {
                 within_secs: 600,
                 action: FlagAction::Deny,
             }],
+        }
+    }
+
+    /// A tool by its namespaced name (`up__name`: its upstream and its name there).
+    fn tool(name: &str, destructive: bool) -> Tool<'_> {
+        Tool {
+            name,
+            origin: name.split_once("__"),
+            destructive,
         }
     }
 
@@ -254,17 +311,17 @@ mod tests {
         let at = |s: u64| t0 + Duration::from_secs(s);
         // One call a minute for five minutes: the baseline.
         for m in 0..5 {
-            assert!(d.check("alice", "t", false, at(m * 60)).is_empty());
+            assert!(d.check("alice", &tool("t", false), at(m * 60)).is_empty());
         }
         // Then a burst: the fifth call within a minute (5 > 3 x 1) raises the flag.
         let burst: Vec<Vec<&str>> = (0..5)
-            .map(|i| names(&d.check("alice", "t", false, at(300 + 1 + i))))
+            .map(|i| names(&d.check("alice", &tool("t", false), at(300 + 1 + i))))
             .collect();
         assert_eq!(burst[..3], [Vec::<&str>::new(), vec![], vec![]]);
         assert_eq!(burst[4], ["rate"]);
         // Another principal has its own baseline: a newcomer is never flagged for rate.
         for i in 0..10 {
-            assert!(d.check("bob", "t", false, at(300 + i)).is_empty());
+            assert!(d.check("bob", &tool("t", false), at(300 + i)).is_empty());
         }
     }
 
@@ -274,22 +331,51 @@ mod tests {
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
         assert_eq!(
-            names(&d.check("alice", "fs__rm", true, at(0))),
+            names(&d.check("alice", &tool("fs__rm", true), at(0))),
             ["first_destructive"]
         );
-        assert!(d.check("alice", "fs__rm", true, at(1)).is_empty());
+        assert!(d.check("alice", &tool("fs__rm", true), at(1)).is_empty());
         assert_eq!(
-            names(&d.check("bob", "fs__rm", true, at(2))),
+            names(&d.check("bob", &tool("fs__rm", true), at(2))),
             ["first_destructive"]
         );
         // egress alone is fine; after a secret, within 10 minutes, it is flagged; later not.
-        assert!(d.check("alice", "web__post", false, at(3)).is_empty());
-        assert!(d.check("alice", "vault__read", false, at(4)).is_empty());
-        let flags = d.check("alice", "web__post", false, at(5));
+        assert!(
+            d.check("alice", &tool("web__post", false), at(3))
+                .is_empty()
+        );
+        assert!(
+            d.check("alice", &tool("vault__read", false), at(4))
+                .is_empty()
+        );
+        let flags = d.check("alice", &tool("web__post", false), at(5));
         assert_eq!(names(&flags), ["sequence"]);
         assert_eq!(strongest(&flags), FlagAction::Deny);
-        assert!(d.check("bob", "web__post", false, at(6)).is_empty());
-        assert!(d.check("alice", "web__post", false, at(4 + 601)).is_empty());
+        assert!(d.check("bob", &tool("web__post", false), at(6)).is_empty());
+        assert!(
+            d.check("alice", &tool("web__post", false), at(4 + 601))
+                .is_empty()
+        );
+        // The egress tag covers the upstream `web`'s `post` by its name there: a tool of that
+        // name elsewhere, or one whose upstream is unknown, is not tagged.
+        assert!(
+            d.check("carol", &tool("vault__read", false), at(10))
+                .is_empty()
+        );
+        assert!(
+            d.check("carol", &tool("mail__post", false), at(11))
+                .is_empty()
+        );
+        let unknown = Tool {
+            name: "web__post",
+            origin: None,
+            destructive: false,
+        };
+        assert!(d.check("carol", &unknown, at(12)).is_empty());
+        assert_eq!(
+            names(&d.check("carol", &tool("web__post", false), at(13))),
+            ["sequence"]
+        );
     }
 
     #[test]

@@ -623,9 +623,10 @@ pub struct AnomalyConfig {
     /// What the first call of a destructive tool (by its annotations) by a principal does.
     #[serde(default)]
     pub first_destructive_action: FlagAction,
-    /// Tags of tools, by glob patterns over namespaced names (`secret = ["vault__*"]`).
+    /// Tags of tools: by glob patterns over namespaced names (`secret = ["vault__*"]`), or by
+    /// upstream (`egress = { upstreams = ["web"] }`).
     #[serde(default)]
-    pub tags: BTreeMap<String, Vec<String>>,
+    pub tags: BTreeMap<String, TagConfig>,
     /// Sequences: a call of a tool tagged `then` within `within_secs` of a call of a tool
     /// tagged `first`, by the same principal.
     #[serde(default)]
@@ -642,6 +643,61 @@ fn default_rate_min_calls() -> usize {
 
 fn default_rate_baseline_mins() -> u64 {
     60
+}
+
+/// The tools a tag of `[anomaly.tags]` covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagConfig {
+    /// Glob patterns over namespaced tool names: `["vault__*", "kms__decrypt"]`.
+    Tools(Vec<String>),
+    /// `{ upstreams = ["vault"], tools = ["read_*"] }`: tools of the upstreams the first
+    /// patterns name (every one of them without `tools`), by the names they have there, as a
+    /// rule with `upstreams` matches them.
+    Upstreams {
+        /// Glob patterns over upstream names.
+        upstreams: Vec<String>,
+        /// Glob patterns over the upstreams' own tool names.
+        tools: Vec<String>,
+    },
+}
+
+impl<'de> Deserialize<'de> for TagConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = TagConfig;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a list of tool name patterns, or a table with `upstreams` (and `tools`)",
+                )
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<TagConfig, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(TagConfig::Tools)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<TagConfig, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Scoped {
+                    upstreams: Vec<String>,
+                    #[serde(default)]
+                    tools: Vec<String>,
+                }
+                let s = Scoped::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(TagConfig::Upstreams {
+                    upstreams: s.upstreams,
+                    tools: s.tools,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `[[anomaly.sequences]]`.
@@ -1038,6 +1094,33 @@ impl Config {
         if let Some(a) = &self.anomaly {
             crate::anomaly::Detector::new(a)
                 .map_err(|(path, message): (Vec<Seg>, String)| source.error(&path, message))?;
+            for (tag, spec) in &a.tags {
+                let TagConfig::Upstreams { upstreams, .. } = spec else {
+                    continue;
+                };
+                let none = upstreams.iter().position(|g| {
+                    globset::Glob::new(g).is_ok_and(|g| {
+                        let m = g.compile_matcher();
+                        !upstream_names.iter().any(|u| m.is_match(u))
+                    })
+                });
+                if let Some(j) = none {
+                    return Err(source.error(
+                        &[
+                            key("anomaly"),
+                            key("tags"),
+                            key(tag),
+                            key("upstreams"),
+                            Seg::Index(j),
+                        ],
+                        format!(
+                            "`{}` names no upstream (the upstreams: {})",
+                            upstreams[j],
+                            upstream_names.join(", ")
+                        ),
+                    ));
+                }
+            }
         }
         for (i, o) in self.front.allowed_origins.iter().flatten().enumerate() {
             let authority = o

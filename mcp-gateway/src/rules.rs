@@ -545,21 +545,18 @@ impl AccessControl for RulesAccess {
         let Some(detector) = self.anomaly.read().expect("not poisoned").clone() else {
             return access;
         };
-        let destructive = self
-            .policy
-            .items
-            .read()
-            .expect("not poisoned")
-            .get(ItemKind::Tool, item.name)
-            .is_some_and(|s| s.destructive);
         let principal =
             identity.map_or_else(|| "[]".to_owned(), |i| i.principal().key().into_owned());
-        let flags = detector.check(
-            &principal,
-            item.name,
-            destructive,
-            tokio::time::Instant::now(),
-        );
+        let flags = {
+            let items = self.policy.items.read().expect("not poisoned");
+            let served = items.get(ItemKind::Tool, item.name);
+            let tool = crate::anomaly::Tool {
+                name: item.name,
+                origin: served.map(|s| (s.upstream.as_str(), s.original.as_str())),
+                destructive: served.is_some_and(|s| s.destructive),
+            };
+            detector.check(&principal, &tool, tokio::time::Instant::now())
+        };
         for f in &flags {
             tracing::warn!(principal = %principal, tool = item.name, flag = f.name, "anomaly flag");
             metrics::counter!("mcp_gateway_anomalies_total", "flag" => f.name).increment(1);

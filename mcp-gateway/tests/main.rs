@@ -711,6 +711,39 @@ fn config_error(text: &str) -> ConfigError {
 }
 
 #[test]
+fn anomaly_tags_by_upstream_name_one_that_is_configured() {
+    let base = "[upstreams.fs]\ncommand = \"x\"\n\n[anomaly.tags]\n";
+    let e = config_error(&format!(
+        "{base}egress = {{ upstreams = [\"f*\", \"web\"] }}\n"
+    ));
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (5, Some("anomaly.tags.egress.upstreams[1]")),
+        "{e}"
+    );
+    assert!(
+        e.message
+            .contains("`web` names no upstream (the upstreams: fs)"),
+        "{e}"
+    );
+    let e = config_error(&format!("{base}egress = {{ upstream = [\"fs\"] }}\n"));
+    assert_eq!(e.line, 5, "{e}");
+    assert!(e.message.contains("unknown field `upstream`"), "{e}");
+    let e = config_error(&format!("{base}egress = \"fs__*\"\n"));
+    assert_eq!(e.line, 5, "{e}");
+    assert!(
+        e.message
+            .contains("a list of tool name patterns, or a table with `upstreams`"),
+        "{e}"
+    );
+    Config::parse(
+        "gw.toml",
+        &format!("{base}egress = {{ upstreams = [\"fs\"], tools = [\"send_*\"] }}\nsecret = [\"fs__read\"]\n"),
+    )
+    .expect("both forms are accepted");
+}
+
+#[test]
 fn config_errors_name_the_file_the_line_and_the_key() {
     let e = config_error(
         "[upstreams.fs]\ncommand = \"mcp-fs\"\nargz = [\"-v\"]\n\n[[rules]]\ntools = [\"*\"]\n",
@@ -1032,7 +1065,7 @@ first_destructive_action = "approval"
 
 [anomaly.tags]
 secret = ["fs__read_*"]
-egress = ["web__*"]
+egress = {{ upstreams = ["web"] }}   # every tool of `web`, by upstream
 
 [[anomaly.sequences]]
 first = "secret"
