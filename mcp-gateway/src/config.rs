@@ -225,6 +225,17 @@ impl Default for GatewaySection {
     }
 }
 
+/// The index of the first of `patterns` (globs) that matches none of `names`, if any; a pattern
+/// that does not compile is another error's.
+fn matching_none(patterns: &[String], names: &[&str]) -> Option<usize> {
+    patterns.iter().position(|g| {
+        globset::Glob::new(g).is_ok_and(|g| {
+            let m = g.compile_matcher();
+            !names.iter().any(|n| m.is_match(n))
+        })
+    })
+}
+
 fn default_name() -> String {
     "mcp-gateway".to_owned()
 }
@@ -1045,6 +1056,25 @@ impl Config {
             }
         }
         let upstream_names: Vec<&str> = self.upstreams.keys().map(String::as_str).collect();
+        // The error of a pattern among `patterns` (the `upstreams` of the entry at `at`) that
+        // names no configured upstream: the entry would apply to nothing, silently.
+        let unknown_upstream = |at: &[Seg], patterns: &[String], none: Option<usize>| {
+            let Some(j) = none else { return Ok(()) };
+            let mut path = at.to_vec();
+            path.extend([key("upstreams"), Seg::Index(j)]);
+            Err(source.error(
+                &path,
+                format!(
+                    "`{}` names no upstream (the upstreams: {})",
+                    patterns[j],
+                    if upstream_names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        upstream_names.join(", ")
+                    }
+                ),
+            ))
+        };
         for (i, rule) in self.rules.iter().enumerate() {
             let compiled =
                 crate::rules::CompiledRule::compile(rule).map_err(|(field, index, message)| {
@@ -1055,70 +1085,22 @@ impl Config {
                     source.error(&path, message)
                 })?;
             // A pattern that names no upstream would make the rule match nothing, silently.
-            if let Some(j) = compiled.upstream_matching_none(&upstream_names) {
-                return Err(source.error(
-                    &[key("rules"), Seg::Index(i), key("upstreams"), Seg::Index(j)],
-                    format!(
-                        "`{}` names no upstream (the upstreams: {})",
-                        rule.upstreams[j],
-                        if upstream_names.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            upstream_names.join(", ")
-                        }
-                    ),
-                ));
-            }
+            let none = compiled.upstream_matching_none(&upstream_names);
+            unknown_upstream(&[key("rules"), Seg::Index(i)], &rule.upstreams, none)?;
         }
         crate::filters::compile(&self.filters)
             .map_err(|(path, message)| source.error(&path, message))?;
         for (i, f) in self.filters.iter().enumerate() {
-            // As for rules: a pattern that names no upstream would make the filter apply to
-            // nothing, silently.
-            if let Some(j) = crate::filters::upstream_matching_none(f, &upstream_names) {
-                return Err(source.error(
-                    &[
-                        key("filters"),
-                        Seg::Index(i),
-                        key("upstreams"),
-                        Seg::Index(j),
-                    ],
-                    format!(
-                        "`{}` names no upstream (the upstreams: {})",
-                        f.upstreams[j],
-                        upstream_names.join(", ")
-                    ),
-                ));
-            }
+            let none = matching_none(&f.upstreams, &upstream_names);
+            unknown_upstream(&[key("filters"), Seg::Index(i)], &f.upstreams, none)?;
         }
         if let Some(a) = &self.anomaly {
             crate::anomaly::Detector::new(a)
                 .map_err(|(path, message): (Vec<Seg>, String)| source.error(&path, message))?;
             for (tag, spec) in &a.tags {
-                let TagConfig::Upstreams { upstreams, .. } = spec else {
-                    continue;
-                };
-                let none = upstreams.iter().position(|g| {
-                    globset::Glob::new(g).is_ok_and(|g| {
-                        let m = g.compile_matcher();
-                        !upstream_names.iter().any(|u| m.is_match(u))
-                    })
-                });
-                if let Some(j) = none {
-                    return Err(source.error(
-                        &[
-                            key("anomaly"),
-                            key("tags"),
-                            key(tag),
-                            key("upstreams"),
-                            Seg::Index(j),
-                        ],
-                        format!(
-                            "`{}` names no upstream (the upstreams: {})",
-                            upstreams[j],
-                            upstream_names.join(", ")
-                        ),
-                    ));
+                if let TagConfig::Upstreams { upstreams, .. } = spec {
+                    let none = matching_none(upstreams, &upstream_names);
+                    unknown_upstream(&[key("anomaly"), key("tags"), key(tag)], upstreams, none)?;
                 }
             }
         }

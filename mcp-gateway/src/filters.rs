@@ -166,20 +166,6 @@ pub(crate) fn compile(filters: &[FilterRule]) -> Result<Option<Filters>, KeyErro
         .map_err(|e| (vec![key("filters")], e.to_string()))
 }
 
-/// The index of the first of `f`'s `upstreams` patterns that matches none of `upstreams` (the
-/// configured names), if any: the patterns compiled already.
-pub(crate) fn upstream_matching_none(f: &FilterRule, upstreams: &[&str]) -> Option<usize> {
-    f.upstreams.iter().position(|g| {
-        GlobBuilder::new(g)
-            .literal_separator(false)
-            .build()
-            .is_ok_and(|g| {
-                let m = g.compile_matcher();
-                !upstreams.iter().any(|u| m.is_match(u))
-            })
-    })
-}
-
 /// Whether the rule `f` of `[[filters]]` applies to an item (kind, namespaced name or URI, how
 /// its upstream serves it) for some caller: what `mcp-gateway check` warns about when no
 /// served item is.
