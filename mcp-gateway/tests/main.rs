@@ -3185,8 +3185,9 @@ async fn traced_call(c: &Client, tool: &str, meta: Value) -> String {
     }
 }
 
-#[tokio::test]
-async fn the_callers_trace_context_reaches_the_upstream_unchanged() {
+/// A gateway fronting two upstreams made by `server`, `legacy` and `modern`, each reached in
+/// that era, every tool allowed.
+async fn eras_gateway(server: impl Fn() -> Server) -> Gateway {
     let config = parse(
         r#"
 [upstreams.legacy]
@@ -3201,13 +3202,17 @@ era = "modern"
 tools = ["*"]
 "#,
     );
-    let server = || Server::new("upstream", "1.0.0").tool(TraceTool);
-    let g = Gateway::builder(config)
+    Gateway::builder(config)
         .transport("legacy", channel(server(), alive()))
         .transport("modern", channel(server(), alive()))
         .start()
         .await
-        .expect("the gateway starts");
+        .expect("the gateway starts")
+}
+
+#[tokio::test]
+async fn the_callers_trace_context_reaches_the_upstream_unchanged() {
+    let g = eras_gateway(|| Server::new("upstream", "1.0.0").tool(TraceTool)).await;
     const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     for era in [EraChoice::Legacy, EraChoice::Modern] {
         let c = client_with(&g, None, Recorder::new(), era).await;
@@ -3279,27 +3284,7 @@ impl ToolHandler for MetaTool {
 
 #[tokio::test]
 async fn a_result_keeps_the_upstream_tools_meta_and_not_the_upstreams_exchange() {
-    let config = parse(
-        r#"
-[upstreams.legacy]
-url = "http://127.0.0.1:9/unused"
-era = "legacy"
-
-[upstreams.modern]
-url = "http://127.0.0.1:9/unused"
-era = "modern"
-
-[[rules]]
-tools = ["*"]
-"#,
-    );
-    let server = || Server::new("upstream", "1.0.0").tool(MetaTool);
-    let g = Gateway::builder(config)
-        .transport("legacy", channel(server(), alive()))
-        .transport("modern", channel(server(), alive()))
-        .start()
-        .await
-        .expect("the gateway starts");
+    let g = eras_gateway(|| Server::new("upstream", "1.0.0").tool(MetaTool)).await;
     for era in [EraChoice::Legacy, EraChoice::Modern] {
         let c = client_with(&g, None, Recorder::new(), era).await;
         for tool in ["legacy__priced", "modern__priced"] {
