@@ -1,8 +1,8 @@
 //! Reading a params object while setting its `_meta` member aside, raw: what
 //! [`ClientRequest::parse_for_meta_apart`](crate::messages::ClientRequest::parse_for_meta_apart)
 //! does, for a server that reads a few reserved members of each request's `_meta` and the rest
-//! only when a handler asks (building a [`Meta`](crate::Meta), a map of JSON values, cost a
-//! modern request a tenth of its parsing).
+//! only when a handler asks (building a [`Meta`](crate::Meta), a map of JSON values, for every
+//! request cost a modern `tools/call` about a tenth of its instructions).
 //!
 //! [`Apart`] wraps the params' deserializer: the top-level object's members go to the params type
 //! as they would, except `_meta`, whose raw text (borrowed from the input) is kept instead. Every
