@@ -266,13 +266,14 @@ impl ClientHandler for Bridge {
     /// The caller's trace context, passed on unchanged (the gateway records no span of its
     /// own): `traceparent` when it is valid, and `tracestate` with it.
     fn request_meta(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
-        use mcp_server::trace::{TRACEPARENT, TraceContext};
+        use mcp_server::trace::TRACEPARENT;
         const TRACESTATE: &str = "tracestate";
-        let meta = &self.cx.meta().0;
-        let trace = TraceContext::from_map(meta)?.ok()?;
+        // Without a valid parent, nothing (and the caller's `_meta` is not read any further).
+        let trace = self.cx.trace_parent()?;
         let mut out = serde_json::Map::new();
         out.insert(TRACEPARENT.into(), trace.to_string().into());
         // As W3C Trace Context bounds it: at most 512 characters, printable ASCII.
+        let meta = &self.cx.meta().0;
         if let Some(state) = meta.get(TRACESTATE).and_then(serde_json::Value::as_str)
             && state.len() <= 512
             && state.bytes().all(|b| (0x20..0x7f).contains(&b))

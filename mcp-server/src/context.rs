@@ -140,6 +140,12 @@ impl Context {
         self.inner.meta.get()
     }
 
+    /// The caller's W3C trace parent (`traceparent` in the request's `_meta`), when it is
+    /// valid ([`crate::trace`]): read with the request, without reading the rest of `_meta`.
+    pub fn trace_parent(&self) -> Option<crate::trace::TraceContext> {
+        self.inner.meta.trace.clone().and_then(Result::ok)
+    }
+
     /// Who is calling: the authenticated principal (HTTP with authorization, mTLS) or the
     /// identity configured for the process (stdio); `None` when the server authenticates no one.
     pub fn identity(&self) -> Option<&Identity> {

@@ -1193,7 +1193,7 @@ impl Server {
     ) -> Result<Box<RawValue>, ErrorObject> {
         let started = std::time::Instant::now();
         let method = request.method();
-        let trace = cx.inner.meta.trace.clone().and_then(Result::ok);
+        let trace = cx.trace_parent();
         let audit = &self.inner.audit;
         // Metrics are labelled with registered tool names only.
         let tool = match &*request {

@@ -1075,3 +1075,55 @@ async fn requests_refused_before_dispatch_are_audited_once() {
     assert_eq!(kinds, pair, "{records:?}");
     assert_eq!(records[2].outcome, Some(Outcome::Ok));
 }
+
+/// Answers the trace parent its context holds.
+#[mcp_server::tool]
+fn traced(cx: mcp_server::Context) -> String {
+    cx.trace_parent()
+        .map_or_else(|| "none".to_owned(), |t| t.to_string())
+}
+
+#[tokio::test]
+async fn a_requests_trace_parent_reaches_its_handler_and_its_audit_records() {
+    use crate::support::{Client, modern_meta};
+    let memory = Arc::new(MemorySink::default());
+    let server = mcp_server::Server::new("traced", "1")
+        .tool(Traced)
+        .audit(Audit::new().with_sink(memory.clone()));
+    let mut c = Client::start(server);
+    let text = |r: &Value| {
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    let call = |meta: Value| json!({"name": "traced", "arguments": {}, "_meta": meta});
+    let r = c
+        .call(
+            1,
+            "tools/call",
+            call(modern_meta(json!({"traceparent": TP}))),
+        )
+        .await;
+    assert_eq!(text(&r), TP, "{r}");
+    // An invalid one is ignored, never half-used.
+    let bad = "00-00000000000000000000000000000000-00f067aa0ba902b7-01";
+    let r = c
+        .call(
+            2,
+            "tools/call",
+            call(modern_meta(json!({"traceparent": bad}))),
+        )
+        .await;
+    assert_eq!(text(&r), "none", "{r}");
+    let traced: Vec<_> = memory
+        .records()
+        .into_iter()
+        .filter(|r| r.kind == AuditKind::Response)
+        .map(|r| r.trace_id)
+        .collect();
+    assert_eq!(
+        traced,
+        [Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned()), None]
+    );
+}
