@@ -101,7 +101,10 @@ impl TraceContext {
     }
 
     /// The trace context of a request's `_meta`: `None` when there is no `traceparent`, an error
-    /// when there is one that is invalid.
+    /// when there is one that is invalid. In a handler, [`Context::trace_parent`] gives the
+    /// valid one, read with the request.
+    ///
+    /// [`Context::trace_parent`]: crate::Context::trace_parent
     pub fn from_meta(meta: &Meta) -> Option<Result<TraceContext, TraceParentError>> {
         Self::from_map(&meta.0)
     }
