@@ -104,8 +104,9 @@ use crate::http::HttpServer;
 use crate::listen::{Listener, Subscription};
 use crate::transport::{StdioServer, Transport};
 
-/// The longest tool name most model providers accept.
-const TOOL_NAME_WARN_LENGTH: usize = 64;
+/// The longest tool name most model providers accept: a namespaced name over it is logged
+/// (some clients drop such tools).
+pub const TOOL_NAME_WARN_LENGTH: usize = 64;
 
 /// How many events wait for a slow [`HostEvents`] reader before the oldest are dropped.
 const EVENT_CAPACITY: usize = 1024;

@@ -180,6 +180,30 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
             );
         }
     }
+    // Tool names some clients drop or refuse: the limit most model providers set, and the
+    // characters Claude's check allows (`^[a-zA-Z0-9_-]{1,64}$`).
+    for t in &tools {
+        let len = t.name.chars().count();
+        if len > mcp_client::host::TOOL_NAME_WARN_LENGTH {
+            let _ = writeln!(
+                out,
+                "\nwarning: tool `{}` is {len} characters long: some clients drop names over {} (a shorter separator or upstream name shortens it)",
+                t.name,
+                mcp_client::host::TOOL_NAME_WARN_LENGTH
+            );
+        }
+        if !t
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            let _ = writeln!(
+                out,
+                "\nwarning: tool `{}` has characters other than letters, digits, `_` and `-`: some clients refuse it",
+                t.name
+            );
+        }
+    }
     // Filters that apply to no served item.
     for (i, f) in config.filters.iter().enumerate() {
         let applies = items

@@ -3492,3 +3492,37 @@ async fn a_filter_scoped_to_an_upstream_matches_the_names_items_have_there() {
         g.close().await;
     }
 }
+
+#[tokio::test]
+async fn the_check_table_warns_of_tool_names_clients_drop_or_refuse() {
+    const LONG: &str = "summarize_every_open_ticket_of_the_quarter_by_customer_tiers";
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let g = Gateway::builder(parse(&format!("{UPSTREAMS}\n[[rules]]\ntools = [\"*\"]\n")))
+        .transport(
+            "fs",
+            channel(
+                upstream(&[("read.file", true), ("ok", true)], &calls),
+                alive(),
+            ),
+        )
+        .transport("web", channel(upstream(&[(LONG, true)], &calls), alive()))
+        .start()
+        .await
+        .expect("the gateway starts");
+    let table = g.table();
+    let warned: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("warning: tool"))
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            "warning: tool `fs__read.file` has characters other than letters, digits, `_` and `-`: some clients refuse it",
+            &format!(
+                "warning: tool `web__{LONG}` is 65 characters long: some clients drop names over 64 (a shorter separator or upstream name shortens it)"
+            ),
+        ],
+        "{table}"
+    );
+    g.close().await;
+}
