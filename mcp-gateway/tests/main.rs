@@ -20,6 +20,16 @@ fn schema() -> JsonObject {
     serde_json::from_value(json!({"type": "object"})).unwrap()
 }
 
+/// A tool definition annotated read-only (no approval needed by default).
+fn read_only(name: &str) -> Tool {
+    let mut t = Tool::new(name, schema());
+    t.annotations = Some(ToolAnnotations {
+        read_only_hint: Some(true),
+        ..Default::default()
+    });
+    t
+}
+
 /// A tool answering its own name and arguments; read-only when annotated so.
 struct Named {
     name: &'static str,
@@ -2163,12 +2173,7 @@ struct Caller;
 
 impl ToolHandler for Caller {
     fn definition(&self) -> Tool {
-        let mut t = Tool::new("whoami", schema());
-        t.annotations = Some(ToolAnnotations {
-            read_only_hint: Some(true),
-            ..Default::default()
-        });
-        t
+        read_only("whoami")
     }
     fn policy(&self) -> mcp_server::Policy {
         mcp_server::Policy {
@@ -2973,12 +2978,7 @@ struct RootsTool;
 
 impl ToolHandler for RootsTool {
     fn definition(&self) -> Tool {
-        let mut t = Tool::new("roots", schema());
-        t.annotations = Some(ToolAnnotations {
-            read_only_hint: Some(true),
-            ..Default::default()
-        });
-        t
+        read_only("roots")
     }
     async fn call(&self, cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
         let roots = cx.roots().await?;
@@ -3141,12 +3141,7 @@ struct TraceTool;
 
 impl ToolHandler for TraceTool {
     fn definition(&self) -> Tool {
-        let mut t = Tool::new("trace", schema());
-        t.annotations = Some(ToolAnnotations {
-            read_only_hint: Some(true),
-            ..Default::default()
-        });
-        t
+        read_only("trace")
     }
     async fn call(&self, cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
         let member = |k: &str| {
@@ -3261,12 +3256,7 @@ struct MetaTool;
 
 impl ToolHandler for MetaTool {
     fn definition(&self) -> Tool {
-        let mut t = Tool::new("priced", schema());
-        t.annotations = Some(ToolAnnotations {
-            read_only_hint: Some(true),
-            ..Default::default()
-        });
-        t
+        read_only("priced")
     }
     async fn call(&self, _cx: Context, _args: JsonObject) -> mcp_server::Result<CallToolResult> {
         let mut r = CallToolResult::success(vec![ContentBlock::text("ok")]);
