@@ -1076,16 +1076,14 @@ impl Config {
             ))
         };
         for (i, rule) in self.rules.iter().enumerate() {
-            let compiled =
-                crate::rules::CompiledRule::compile(rule).map_err(|(field, index, message)| {
-                    let mut path = vec![key("rules"), Seg::Index(i), key(field)];
-                    if let Some(j) = index {
-                        path.push(Seg::Index(j));
-                    }
-                    source.error(&path, message)
-                })?;
-            // A pattern that names no upstream would make the rule match nothing, silently.
-            let none = compiled.upstream_matching_none(&upstream_names);
+            crate::rules::CompiledRule::compile(rule).map_err(|(field, index, message)| {
+                let mut path = vec![key("rules"), Seg::Index(i), key(field)];
+                if let Some(j) = index {
+                    path.push(Seg::Index(j));
+                }
+                source.error(&path, message)
+            })?;
+            let none = matching_none(&rule.upstreams, &upstream_names);
             unknown_upstream(&[key("rules"), Seg::Index(i)], &rule.upstreams, none)?;
         }
         crate::filters::compile(&self.filters)

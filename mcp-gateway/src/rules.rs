@@ -147,17 +147,6 @@ impl CompiledRule {
         }
     }
 
-    /// The index of the first of its `upstreams` patterns that matches none of these upstream
-    /// names, if one does not.
-    pub(crate) fn upstream_matching_none(&self, names: &[&str]) -> Option<usize> {
-        let set = self.upstreams.as_ref()?;
-        let mut matched = vec![false; set.len()];
-        for i in names.iter().flat_map(|n| set.matches(n)) {
-            matched[i] = true;
-        }
-        matched.iter().position(|m| !m)
-    }
-
     /// Whether the rule matches this caller and item.
     pub fn matches(&self, identity: Option<&Identity>, item: &ItemInfo<'_>) -> bool {
         let r = &self.rule;
