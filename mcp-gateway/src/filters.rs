@@ -122,12 +122,12 @@ pub(crate) fn rules(filters: &[FilterRule]) -> Result<Vec<Rule>, KeyError> {
             }
         }
         for (k, globs) in [
-            ("upstreams", &Some(f.upstreams.clone())),
-            ("tools", &f.tools),
-            ("resources", &f.resources),
-            ("prompts", &f.prompts),
+            ("upstreams", Some(f.upstreams.as_slice())),
+            ("tools", f.tools.as_deref()),
+            ("resources", f.resources.as_deref()),
+            ("prompts", f.prompts.as_deref()),
         ] {
-            for (j, g) in globs.iter().flatten().enumerate() {
+            for (j, g) in globs.into_iter().flatten().enumerate() {
                 if let Err(e) = GlobBuilder::new(g).literal_separator(false).build() {
                     let mut path = at(k);
                     path.push(Seg::Index(j));

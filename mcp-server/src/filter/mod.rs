@@ -433,7 +433,7 @@ impl fmt::Debug for Filters {
     }
 }
 
-fn globs(rule: &str, globs: &Option<Vec<String>>) -> Result<Option<GlobSet>, FilterError> {
+fn globs(rule: &str, globs: Option<&[String]>) -> Result<Option<GlobSet>, FilterError> {
     let Some(globs) = globs else {
         return Ok(None);
     };
@@ -532,17 +532,16 @@ impl Filters {
                 Matcher::Custom(c) => Find::Custom(c.0.clone()),
             };
             let scope = CompiledScope {
-                tools: globs(&rule.name, &rule.scope.tools)?,
-                resources: globs(&rule.name, &rule.scope.resources)?,
-                prompts: globs(&rule.name, &rule.scope.prompts)?,
+                tools: globs(&rule.name, rule.scope.tools.as_deref())?,
+                resources: globs(&rule.name, rule.scope.resources.as_deref())?,
+                prompts: globs(&rule.name, rule.scope.prompts.as_deref())?,
                 roles: rule.scope.roles.clone(),
                 except_roles: rule.scope.except_roles.clone(),
                 environments: rule.scope.environments.clone(),
-                upstreams: if rule.scope.upstreams.is_empty() {
-                    None
-                } else {
-                    globs(&rule.name, &Some(rule.scope.upstreams.clone()))?
-                },
+                upstreams: globs(
+                    &rule.name,
+                    Some(rule.scope.upstreams.as_slice()).filter(|u| !u.is_empty()),
+                )?,
             };
             compiled.push(CompiledRule {
                 name: rule.name,
