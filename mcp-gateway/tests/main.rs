@@ -153,6 +153,22 @@ struct Setup {
     fs_calls: Arc<Mutex<Vec<Value>>>,
 }
 
+/// The gateway of `config` over in-process upstreams `fs` and `web` with these tools (name,
+/// read-only).
+async fn fs_and_web(
+    config: Config,
+    fs: &[(&'static str, bool)],
+    web: &[(&'static str, bool)],
+) -> Gateway {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    Gateway::builder(config)
+        .transport("fs", channel(upstream(fs, &calls), alive()))
+        .transport("web", channel(upstream(web, &calls), alive()))
+        .start()
+        .await
+        .expect("the gateway starts")
+}
+
 async fn gateway(rules: &str) -> Setup {
     let fs_calls = Arc::new(Mutex::new(Vec::new()));
     let web_calls = Arc::new(Mutex::new(Vec::new()));
@@ -2299,19 +2315,7 @@ approval = "none"
     .unwrap();
     let config = Config::load(&file).unwrap();
     let http = mcp_gateway::http_config(&config).unwrap();
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    let g = Gateway::builder(config)
-        .transport(
-            "fs",
-            channel(upstream(&[("read_file", true)], &calls), alive()),
-        )
-        .transport(
-            "web",
-            channel(upstream(&[("fetch", true)], &calls), alive()),
-        )
-        .start()
-        .await
-        .unwrap();
+    let g = fs_and_web(config, &[("read_file", true)], &[("fetch", true)]).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://{}/mcp", listener.local_addr().unwrap());
     let front = g.server().clone();
@@ -3443,19 +3447,7 @@ async fn a_filter_scoped_to_an_upstream_matches_the_names_items_have_there() {
              [[filters]]\nname = \"arg\"\nregex = \"secret\"\naction = \"redact\"\nupstreams = [\"fs\"]\ntools = [\"read_*\"]\n\n\
              [[filters]]\nname = \"none\"\nregex = \"x\"\naction = \"redact\"\nupstreams = [\"web\"]\ntools = [\"read_file\"]\n"
         ));
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let g = Gateway::builder(config)
-            .transport(
-                "fs",
-                channel(upstream(&[("read_file", true)], &calls), alive()),
-            )
-            .transport(
-                "web",
-                channel(upstream(&[("read_page", true)], &calls), alive()),
-            )
-            .start()
-            .await
-            .expect("the gateway starts");
+        let g = fs_and_web(config, &[("read_file", true)], &[("read_page", true)]).await;
         let c = client(&g, None).await;
         let (fs, web) = match naming {
             "kept" => ("read_file", "read_page"),
@@ -3486,19 +3478,13 @@ async fn a_filter_scoped_to_an_upstream_matches_the_names_items_have_there() {
 #[tokio::test]
 async fn the_check_table_warns_of_tool_names_clients_drop_or_refuse() {
     const LONG: &str = "summarize_every_open_ticket_of_the_quarter_by_customer_tiers";
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    let g = Gateway::builder(parse(&format!("{UPSTREAMS}\n[[rules]]\ntools = [\"*\"]\n")))
-        .transport(
-            "fs",
-            channel(
-                upstream(&[("read.file", true), ("ok", true)], &calls),
-                alive(),
-            ),
-        )
-        .transport("web", channel(upstream(&[(LONG, true)], &calls), alive()))
-        .start()
-        .await
-        .expect("the gateway starts");
+    let config = parse(&format!("{UPSTREAMS}\n[[rules]]\ntools = [\"*\"]\n"));
+    let g = fs_and_web(
+        config,
+        &[("read.file", true), ("ok", true)],
+        &[(LONG, true)],
+    )
+    .await;
     let table = g.table();
     let warned: Vec<&str> = table
         .lines()
