@@ -816,7 +816,7 @@ impl Up {
 
 fn warn_long_names(upstream: &str, tools: &[Tool]) {
     for t in tools {
-        if t.name.len() > TOOL_NAME_WARN_LENGTH {
+        if t.name.chars().count() > TOOL_NAME_WARN_LENGTH {
             tracing::warn!(%upstream, tool = %t.name, "tool name over {TOOL_NAME_WARN_LENGTH} characters; some clients drop it");
         }
     }
