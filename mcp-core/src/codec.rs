@@ -530,7 +530,7 @@ fn decode_line(line: &[u8], config: &CodecConfig) -> Option<Result<JsonRpcMessag
 fn nests_deeper_than(bytes: &[u8], max: usize) -> bool {
     // Nothing can nest deeper than there are openers, in strings or not: counting them is a
     // quick pass the compiler vectorizes, and it settles the common message, a few levels deep.
-    if bytes.iter().filter(|&&b| b == b'[' || b == b'{').count() <= max {
+    if openers(bytes) <= max {
         return false;
     }
     let mut depth = 0usize;
@@ -553,6 +553,22 @@ fn nests_deeper_than(bytes: &[u8], max: usize) -> bool {
         i += 1;
     }
     false
+}
+
+/// How many `[` and `{` there are in `bytes`, strings included. Counted 64 bytes at a time in
+/// bytes (a chunk has at most 64): summed as `usize`, each match was widened to eight bytes, and
+/// the count cost four instructions a byte where this costs under one.
+fn openers(bytes: &[u8]) -> usize {
+    bytes
+        .chunks(64)
+        .map(|chunk| {
+            let n: u8 = chunk
+                .iter()
+                .map(|&b| u8::from(b == b'[') | u8::from(b == b'{'))
+                .sum();
+            usize::from(n)
+        })
+        .sum()
 }
 
 /// The index of the first `"` or `\\`. It tests 8 bytes at a time, in a `u64`: a string's
