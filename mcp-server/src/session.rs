@@ -15,7 +15,6 @@ use mcp_core::jsonrpc::{JsonRpcNotification, JsonRpcRequest, JsonRpcResponse, fr
 use mcp_core::messages::{
     self, ClientNotification, ClientRequest, NotificationMethod, RequestMethod,
 };
-use mcp_core::meta::MetaPeek;
 use mcp_core::types::*;
 use mcp_core::{
     Era, ErrorCode, ErrorObject, JsonRpcError, JsonRpcMessage, Meta, ProtocolVersion, RequestId,
@@ -29,7 +28,7 @@ use crate::audit::{AuditKind, AuditRecord, Outcome};
 use crate::context::{Context, ContextInner, InputMode, Mrtr};
 use crate::identity::Identity;
 use crate::peer::{Peer, Sink};
-use crate::request_meta::{ClientMembers, RequestMeta};
+use crate::request_meta::{ClientMembers, Members, ParamsMeta, RequestMeta};
 use crate::server::{Event, Server};
 use crate::shape::Shape;
 
@@ -89,6 +88,10 @@ pub(crate) struct Connection {
     /// `_meta` (which it reads as the engine does): the era is not peeked at again.
     #[cfg(feature = "http")]
     modern: Option<ProtocolVersion>,
+    /// The members of the request's `_meta` the HTTP layer read with that version, for the
+    /// engine to take instead of scanning `_meta` again.
+    #[cfg(feature = "http")]
+    members: Mutex<Option<Members>>,
 }
 
 impl Drop for Connection {
@@ -106,7 +109,7 @@ impl Drop for Connection {
     }
 }
 
-/// `params._meta` as a whole, for the rare request [`MetaPeek`] cannot read (a key given twice,
+/// `params._meta` as a whole, for the rare request [`ParamsMeta`] cannot read (a key given twice,
 /// or a `_meta` that is not an object: then the error the engine answers).
 #[derive(Deserialize)]
 struct PeekMeta {
@@ -164,12 +167,18 @@ impl Connection {
     /// A connection for one stateless (modern) request: no session state, and no messages
     /// besides those of its requests, so no change notifications are forwarded. `version` is
     /// the supported modern version the request's `_meta` names, when the caller has read it
-    /// (`None`: the connection reads it, and answers an unsupported one).
+    /// (`None`: the connection reads it, and answers an unsupported one), and `members` what
+    /// the caller read of that `_meta` (`None`: the connection reads them).
     #[cfg(feature = "http")]
-    pub(crate) fn stateless(server: Server, version: Option<ProtocolVersion>) -> Arc<Self> {
+    pub(crate) fn stateless(
+        server: Server,
+        version: Option<ProtocolVersion>,
+        members: Option<Members>,
+    ) -> Arc<Self> {
         let mut conn = Self::build(server, None, 1, None);
-        Arc::get_mut(&mut conn).expect("not shared yet").modern =
-            version.filter(|v| v.era() == Era::Modern);
+        let built = Arc::get_mut(&mut conn).expect("not shared yet");
+        built.modern = version.filter(|v| v.era() == Era::Modern);
+        built.members = Mutex::new(members);
         conn
     }
 
@@ -199,6 +208,8 @@ impl Connection {
             on_change: std::sync::OnceLock::new(),
             #[cfg(feature = "http")]
             modern: None,
+            #[cfg(feature = "http")]
+            members: Mutex::new(None),
         })
     }
 
@@ -621,23 +632,31 @@ impl Connection {
         let params = req.params.as_deref();
         #[cfg(feature = "http")]
         if let Some(version) = self.modern {
+            let members = self.members.lock().expect("not poisoned").take();
             return self
                 .serve_modern(
                     req.id,
                     &req.method,
                     params,
                     version.as_str(),
+                    members,
                     sink,
                     cancel,
                     identity,
                 )
                 .await;
         }
-        // The era from a borrowed peek at `_meta`; the `_meta` itself comes with the typed params.
+        // The era from a borrowed peek at `_meta`, which reads the members the server reads of
+        // every modern request too; the `_meta` itself comes with the typed params.
+        let mut members = None;
         let requested = match params {
             None => None,
-            Some(p) => match MetaPeek::of_params(p.get()) {
-                Ok(peek) => peek.protocol_version(),
+            Some(p) => match serde_json::from_str::<ParamsMeta<'_>>(p.get()) {
+                Ok(peek) => peek.meta.and_then(|meta| {
+                    let version = meta.protocol_version()?;
+                    members = Some(meta.members());
+                    Some(version)
+                }),
                 Err(_) => serde_json::from_str::<PeekMeta>(p.get())
                     .map_err(|e| {
                         let error = ErrorObject::invalid_params(format!("invalid params: {e}"));
@@ -656,6 +675,7 @@ impl Connection {
                     &req.method,
                     params,
                     &requested,
+                    members,
                     sink,
                     cancel,
                     identity,
@@ -717,6 +737,7 @@ impl Connection {
         method: &str,
         params: Option<&RawValue>,
         requested: &str,
+        members: Option<Members>,
         sink: Sink,
         cancel: CancellationToken,
         identity: Option<Identity>,
@@ -734,7 +755,7 @@ impl Connection {
         let refused = |reason: &'static str| move |e| self.refused(rid, method, who, reason, e);
         let (request, meta) = ClientRequest::parse_for_meta_apart(version, method, params)
             .map_err(refused(UNPARSEABLE))?;
-        let (meta, client) = request_meta(method, meta).map_err(refused(UNPARSEABLE))?;
+        let (meta, client) = request_meta(method, meta, members).map_err(refused(UNPARSEABLE))?;
         let client_capabilities = match client.capabilities {
             Some(Ok(caps)) => Ok(caps),
             Some(Err(e)) => Err(ErrorObject::invalid_params(format!(
@@ -823,7 +844,7 @@ impl Connection {
             return Err(self.refused(&id, method, identity.as_ref(), reason, error));
         };
         let (request, meta) = ClientRequest::parse_for_meta_apart(version, method, params)
-            .and_then(|(request, meta)| Ok((request, request_meta(method, meta)?.0)))
+            .and_then(|(request, meta)| Ok((request, request_meta(method, meta, None)?.0)))
             .map_err(|e| self.refused(&id, method, identity.as_ref(), UNPARSEABLE, e))?;
         match &request {
             ClientRequest::SetLevel(p) => {
@@ -1137,11 +1158,12 @@ impl Peer for Connection {
 
 /// A request's `_meta` set apart by its parse ([`ClientRequest::parse_for_meta_apart`]), read:
 /// one that is not an object makes the request's params invalid, as it would have read into
-/// the params.
+/// the params. `members`: those of the same `_meta`, read when it was peeked at.
 fn request_meta(
     method: &str,
     raw: Option<&RawValue>,
+    members: Option<Members>,
 ) -> Result<(RequestMeta, ClientMembers), ErrorObject> {
-    RequestMeta::read(raw)
+    RequestMeta::read(raw, members)
         .map_err(|e| ErrorObject::invalid_params(format!("invalid params for `{method}`: {e}")))
 }

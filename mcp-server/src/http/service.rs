@@ -19,7 +19,6 @@ use futures::{FutureExt as _, StreamExt as _};
 use mcp_core::codec::{self, CodecConfig};
 use mcp_core::jsonrpc::{ParamsPeek, raw_str};
 use mcp_core::messages::{Initialize, RequestMethod as _, SubscriptionsListen};
-use mcp_core::meta::MetaPeek;
 use mcp_core::{
     Era, ErrorCode, ErrorObject, JsonRpcError, JsonRpcMessage, JsonRpcRequest, Meta,
     ProtocolVersion, RequestId,
@@ -39,6 +38,7 @@ use super::sse::{self, EarlyClose, EventLog, is_final};
 use crate::audit::{Audit, AuditKind, AuditRecord, Outcome};
 use crate::identity::{Identity, Principal};
 use crate::peer::Sink;
+use crate::request_meta::{Members, Reserved};
 use crate::server::Server;
 use crate::session::Connection;
 use crate::store::StoreError;
@@ -496,7 +496,7 @@ async fn answer_later(
 /// request's text.
 ///
 /// `_meta` is read exactly as the engine reads it (of duplicated keys the last wins: a request
-/// [`MetaPeek`] cannot read is read as a [`Meta`]), so that the era this layer checks headers for
+/// [`Reserved`] cannot read is read as a [`Meta`]), so that the era this layer checks headers for
 /// is the era the request is served in.
 #[derive(Default)]
 struct Peek<'a> {
@@ -504,17 +504,20 @@ struct Peek<'a> {
     version: Option<Cow<'a, str>>,
     /// Whether `_meta` holds the client's capabilities, as an object.
     capabilities: bool,
+    /// The members of `_meta` the engine reads of every request, raw, read with the params
+    /// (`None`: read on their own, the engine reads them again).
+    reserved: Option<Reserved<'a>>,
     /// `name`, `uri`, `taskId` and `arguments`; a duplicated key leaves them all unread, and the
     /// request then fails both the `Mcp-Name` check and the engine's own parsing.
     names: ParamsPeek<'a>,
 }
 
-/// The params in one pass: `_meta` read as [`MetaPeek`] reads it, and the members of
-/// [`ParamsPeek`] (which reads `_meta` raw, to be read again).
+/// The params in one pass: `_meta` read as the engine reads it ([`Reserved`]), and the members
+/// of [`ParamsPeek`] (which reads `_meta` raw, to be read again).
 #[derive(Deserialize)]
 struct Fields<'a> {
     #[serde(rename = "_meta", borrow, default)]
-    meta: Option<MetaPeek<'a>>,
+    meta: Option<Reserved<'a>>,
     #[serde(borrow, default)]
     name: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -547,6 +550,7 @@ impl<'a> Peek<'a> {
             return Ok(Peek {
                 version: meta.protocol_version(),
                 capabilities: meta.has_client_capabilities(),
+                reserved: Some(meta),
                 names,
             });
         }
@@ -560,6 +564,7 @@ impl<'a> Peek<'a> {
             capabilities: meta
                 .get_raw(mcp_core::meta::keys::CLIENT_CAPABILITIES)
                 .is_some_and(Value::is_object),
+            reserved: None,
             names: serde_json::from_str(params.get()).unwrap_or_default(),
         })
     }
@@ -1114,7 +1119,9 @@ impl Shared {
                     )),
                 );
             }
-            return self.modern(req, supported, identity).await;
+            // What the engine reads of every modern request, read here from this pass.
+            let members = supported.and(peek.reserved.as_ref()).map(Reserved::members);
+            return self.modern(req, supported, members, identity).await;
         }
         if modern_header(headers) {
             return rpc_error(
@@ -1177,16 +1184,18 @@ impl Shared {
     }
 
     /// A modern request: no session; the response stream is the request's lifetime.
-    /// `version`: the supported version `_meta` names (`None`: one the engine refuses).
+    /// `version`: the supported version `_meta` names (`None`: one the engine refuses);
+    /// `members`: what the engine reads of that `_meta`, read with the params.
     async fn modern(
         self: &Arc<Self>,
         req: JsonRpcRequest,
         version: Option<ProtocolVersion>,
+        members: Option<Members>,
         identity: Option<Identity>,
     ) -> Response<Body> {
         let id = req.id.clone();
         let long_lived = req.method == SubscriptionsListen::METHOD;
-        let conn = Connection::stateless(self.server.clone(), version);
+        let conn = Connection::stateless(self.server.clone(), version, members);
         let cancel = CancelOnDrop(conn.clone());
         let (tx, mut rx) = mpsc::channel(self.config.event_buffer);
         let sink = Sink::new(tx);
