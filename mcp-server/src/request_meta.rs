@@ -71,6 +71,7 @@ impl<'a> Reserved<'a> {
     }
 
     /// Whether the client's capabilities are there, as an object.
+    #[cfg(feature = "http")]
     pub(crate) fn has_client_capabilities(&self) -> bool {
         self.client_capabilities
             .is_some_and(|raw| raw.get().starts_with('{'))
@@ -261,6 +262,7 @@ mod tests {
         let peek: ParamsMeta<'_> = serde_json::from_str(&params).unwrap();
         let reserved = peek.meta.unwrap();
         assert_eq!(reserved.protocol_version().as_deref(), Some("2026-07-28"));
+        #[cfg(feature = "http")]
         assert!(reserved.has_client_capabilities());
         let meta =
             raw(serde_json::from_str::<serde_json::Value>(&params).unwrap()["_meta"].clone());
