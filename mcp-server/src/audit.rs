@@ -70,7 +70,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::identity::Identity;
-use crate::trace::{TraceContext, hex};
+use crate::trace::{TraceContext, hex, hex_into};
 
 /// What a record is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -1378,12 +1378,8 @@ fn chain_hash(key: Option<&[u8]>, prev: &[u8], canonical: &[u8]) -> [u8; 64] {
             m.finalize().into_bytes().into()
         }
     };
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 64];
-    for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 15)];
-    }
+    hex_into(&mut out, &digest);
     out
 }
 
