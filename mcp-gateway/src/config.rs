@@ -1058,8 +1058,10 @@ impl Config {
         let upstream_names: Vec<&str> = self.upstreams.keys().map(String::as_str).collect();
         // The error of a pattern among `patterns` (the `upstreams` of the entry at `at`) that
         // names no configured upstream: the entry would apply to nothing, silently.
-        let unknown_upstream = |at: &[Seg], patterns: &[String], none: Option<usize>| {
-            let Some(j) = none else { return Ok(()) };
+        let unknown_upstream = |at: &[Seg], patterns: &[String]| {
+            let Some(j) = matching_none(patterns, &upstream_names) else {
+                return Ok(());
+            };
             let mut path = at.to_vec();
             path.extend([key("upstreams"), Seg::Index(j)]);
             Err(source.error(
@@ -1083,22 +1085,19 @@ impl Config {
                 }
                 source.error(&path, message)
             })?;
-            let none = matching_none(&rule.upstreams, &upstream_names);
-            unknown_upstream(&[key("rules"), Seg::Index(i)], &rule.upstreams, none)?;
+            unknown_upstream(&[key("rules"), Seg::Index(i)], &rule.upstreams)?;
         }
         crate::filters::compile(&self.filters)
             .map_err(|(path, message)| source.error(&path, message))?;
         for (i, f) in self.filters.iter().enumerate() {
-            let none = matching_none(&f.upstreams, &upstream_names);
-            unknown_upstream(&[key("filters"), Seg::Index(i)], &f.upstreams, none)?;
+            unknown_upstream(&[key("filters"), Seg::Index(i)], &f.upstreams)?;
         }
         if let Some(a) = &self.anomaly {
             crate::anomaly::Detector::new(a)
                 .map_err(|(path, message): (Vec<Seg>, String)| source.error(&path, message))?;
             for (tag, spec) in &a.tags {
                 if let TagConfig::Upstreams { upstreams, .. } = spec {
-                    let none = matching_none(upstreams, &upstream_names);
-                    unknown_upstream(&[key("anomaly"), key("tags"), key(tag)], upstreams, none)?;
+                    unknown_upstream(&[key("anomaly"), key("tags"), key(tag)], upstreams)?;
                 }
             }
         }
