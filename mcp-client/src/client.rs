@@ -1156,7 +1156,8 @@ impl Client {
     ) -> Result<ToolCall> {
         let arguments =
             serde_json::to_value(arguments).map_err(|e| Error::Protocol(e.to_string()))?;
-        let params = serde_json::json!({ "name": name, "arguments": arguments });
+        // Moved into the params: `json!` would copy the arguments' tree once more.
+        let params = name_and_arguments(name, arguments);
         let result: CallToolResult = match self
             .request_rounds(messages::CallTool::METHOD, params, progress, tasks)
             .await?
@@ -1214,7 +1215,7 @@ impl Client {
             .collect();
         self.request_with_input(
             messages::GetPrompt::METHOD,
-            serde_json::json!({ "name": name, "arguments": args }),
+            name_and_arguments(name, Value::Object(args)),
             None,
         )
         .await
@@ -1365,6 +1366,14 @@ fn reserved(key: &str) -> bool {
 }
 
 /// The params naming a task.
+/// The params `{"name": name, "arguments": arguments}`, the arguments moved in.
+fn name_and_arguments(name: &str, arguments: Value) -> Value {
+    let mut params = Map::new();
+    params.insert("name".to_owned(), Value::String(name.to_owned()));
+    params.insert("arguments".to_owned(), arguments);
+    Value::Object(params)
+}
+
 fn task_id(id: &str) -> TaskIdParams {
     TaskIdParams {
         task_id: id.to_owned(),
