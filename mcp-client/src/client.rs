@@ -1365,7 +1365,6 @@ fn reserved(key: &str) -> bool {
     })
 }
 
-/// The params naming a task.
 /// The params `{"name": name, "arguments": arguments}`, the arguments moved in.
 fn name_and_arguments(name: &str, arguments: Value) -> Value {
     let mut params = Map::new();
@@ -1374,6 +1373,7 @@ fn name_and_arguments(name: &str, arguments: Value) -> Value {
     Value::Object(params)
 }
 
+/// The params naming a task.
 fn task_id(id: &str) -> TaskIdParams {
     TaskIdParams {
         task_id: id.to_owned(),
