@@ -2,7 +2,6 @@
 //! streams of its requests, closed on DELETE, when idle too long, or at shutdown.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,11 +27,7 @@ const RETAINED_STREAMS: usize = 32;
 fn new_session_id() -> Arc<str> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the OS random source works");
-    let mut id = String::with_capacity(32);
-    for b in bytes {
-        let _ = write!(id, "{b:02x}");
-    }
-    id.into()
+    crate::trace::hex(&bytes).into()
 }
 
 /// How often, at most, a shared session's record is written again only to push its expiry back.
@@ -823,6 +818,8 @@ mod tests {
                 id.bytes()
                     .all(|b| b.is_ascii_hexdigit() && (0x21..=0x7e).contains(&b))
             );
+            // Lowercase, as the server reads the ids it is sent back.
+            assert!(plausible_id(id), "{id}");
         }
     }
 }

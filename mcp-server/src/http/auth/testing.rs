@@ -97,7 +97,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).expect("the system's random numbers");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    crate::trace::hex(&buf)
 }
 
 fn now() -> u64 {
