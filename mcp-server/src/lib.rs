@@ -26,6 +26,7 @@ pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod identity;
+mod lines;
 pub mod metrics;
 mod peer;
 mod pipeline;

@@ -10,14 +10,24 @@ use mcp_core::{ErrorObject, JsonRpcMessage};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
+use crate::lines::LinesSender;
+
 /// The outgoing messages of one request (or of a whole connection): on stdio the connection's
 /// writer, on HTTP the request's SSE stream.
 #[derive(Clone)]
 pub(crate) struct Sink {
-    tx: mpsc::Sender<JsonRpcMessage>,
+    to: To,
     /// The transport's handle on the stream that carries these messages, where it has one.
     #[cfg(feature = "http")]
     stream: Option<Arc<dyn StreamControl>>,
+}
+
+#[derive(Clone)]
+enum To {
+    /// A queue some task reads (an HTTP request's stream, a channel).
+    Queue(mpsc::Sender<JsonRpcMessage>),
+    /// A line-delimited stream, written by the sender itself when idle.
+    Lines(LinesSender),
 }
 
 impl std::fmt::Debug for Sink {
@@ -39,7 +49,16 @@ pub(crate) trait StreamControl: Send + Sync {
 impl Sink {
     pub(crate) fn new(tx: mpsc::Sender<JsonRpcMessage>) -> Self {
         Sink {
-            tx,
+            to: To::Queue(tx),
+            #[cfg(feature = "http")]
+            stream: None,
+        }
+    }
+
+    /// A sink that writes to a line-delimited stream (see [`crate::lines`]).
+    pub(crate) fn lines(lines: LinesSender) -> Self {
+        Sink {
+            to: To::Lines(lines),
             #[cfg(feature = "http")]
             stream: None,
         }
@@ -52,7 +71,7 @@ impl Sink {
         stream: Arc<dyn StreamControl>,
     ) -> Self {
         Sink {
-            tx,
+            to: To::Queue(tx),
             stream: Some(stream),
         }
     }
@@ -68,14 +87,26 @@ impl Sink {
     /// Sends a notification without waiting. When the reader is too slow and the queue is full,
     /// the notification is dropped rather than queued without bound.
     pub(crate) fn send(&self, message: JsonRpcMessage) {
-        if let Err(mpsc::error::TrySendError::Full(m)) = self.tx.try_send(message) {
-            tracing::warn!(method = ?m.method(), "outgoing queue full: notification dropped");
+        match &self.to {
+            To::Queue(tx) => {
+                if let Err(mpsc::error::TrySendError::Full(m)) = tx.try_send(message) {
+                    tracing::warn!(method = ?m.method(), "outgoing queue full: notification dropped");
+                }
+            }
+            To::Lines(lines) => {
+                if !lines.send(&message) && !lines.is_broken() {
+                    tracing::warn!(method = ?message.method(), "outgoing queue full: notification dropped");
+                }
+            }
         }
     }
 
     /// Sends a message that must arrive (a response or a request), waiting for room.
     pub(crate) async fn send_reliable(&self, message: JsonRpcMessage) -> bool {
-        self.tx.send(message).await.is_ok()
+        match &self.to {
+            To::Queue(tx) => tx.send(message).await.is_ok(),
+            To::Lines(lines) => lines.send_reliable(&message).await,
+        }
     }
 }
 

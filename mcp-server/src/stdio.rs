@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use mcp_core::JsonRpcMessage;
-use mcp_core::codec::{CodecConfig, LineDecoder, encode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use mcp_core::codec::{CodecConfig, LineDecoder};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
+use crate::lines::Lines;
 use crate::peer::Sink;
 use crate::server::Server;
 use crate::session::Connection;
@@ -114,9 +114,9 @@ impl Server {
         writer: Box<dyn AsyncWrite + Unpin + Send>,
         codec: CodecConfig,
     ) -> std::io::Result<()> {
-        let (tx, rx) = mpsc::channel::<JsonRpcMessage>(1024);
-        let writer_task = tokio::spawn(write_loop(writer, rx));
-        let sink = Sink::new(tx);
+        let (lines, writer_task) = Lines::new(writer);
+        let writer_task = tokio::spawn(writer_task);
+        let sink = Sink::lines(lines);
         let conn = Connection::new(self, sink.clone());
         let mut decoder = LineDecoder::new(codec);
         let mut buf = vec![0u8; 64 * 1024];
@@ -151,27 +151,6 @@ impl Server {
         drop(sink);
         writer_task.await.map_err(std::io::Error::other)?
     }
-}
-
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut writer: W,
-    mut rx: mpsc::Receiver<JsonRpcMessage>,
-) -> std::io::Result<()> {
-    let mut out = Vec::with_capacity(4096);
-    while let Some(message) = rx.recv().await {
-        out.clear();
-        encode(&message, &mut out);
-        // Write whatever else is queued in the same syscall.
-        while out.len() < 64 * 1024 {
-            match rx.try_recv() {
-                Ok(m) => encode(&m, &mut out),
-                Err(_) => break,
-            }
-        }
-        writer.write_all(&out).await?;
-        writer.flush().await?;
-    }
-    writer.flush().await
 }
 
 /// Standard input and output as non-blocking pipes on the runtime's reactor: a read or a write
