@@ -97,7 +97,7 @@ impl State {
 impl Lines {
     /// The output over `writer`, and the task that writes what senders could not (run it; it ends
     /// once the last [`LinesSender`] is dropped and everything sent was written).
-    pub(crate) fn new(
+    pub(crate) fn open(
         writer: Box<dyn AsyncWrite + Unpin + Send>,
     ) -> (
         LinesSender,
@@ -257,7 +257,7 @@ mod tests {
     async fn messages_arrive_whole_and_in_order_when_the_reader_is_slow() {
         // A pipe that holds 4 KiB: most messages wait for the task.
         let (mut reader, writer) = tokio::io::duplex(4096);
-        let (sender, task) = Lines::new(Box::new(writer));
+        let (sender, task) = Lines::open(Box::new(writer));
         let task = tokio::spawn(task);
         let senders = tokio::spawn(async move {
             for i in 0..2000 {
@@ -282,7 +282,7 @@ mod tests {
     #[tokio::test]
     async fn an_idle_stream_is_written_by_the_sender_itself() {
         let (mut reader, writer) = tokio::io::duplex(1 << 16);
-        let (sender, task) = Lines::new(Box::new(writer));
+        let (sender, task) = Lines::open(Box::new(writer));
         // The task is not running: the line can only have been written by `send_reliable`.
         assert!(sender.send_reliable(&message(7)).await);
         let mut buf = vec![0; 1024];
@@ -301,7 +301,7 @@ mod tests {
     #[tokio::test]
     async fn notifications_are_dropped_and_requests_wait_when_the_reader_stops() {
         let (mut reader, writer) = tokio::io::duplex(1024);
-        let (sender, task) = Lines::new(Box::new(writer));
+        let (sender, task) = Lines::open(Box::new(writer));
         let task = tokio::spawn(task);
         let big = log("x".repeat(64 * 1024).into());
         let mut sent = 0;
@@ -330,7 +330,7 @@ mod tests {
     async fn a_failed_stream_is_reported_to_senders_and_by_the_task() {
         let (reader, writer) = tokio::io::duplex(64);
         drop(reader);
-        let (sender, task) = Lines::new(Box::new(writer));
+        let (sender, task) = Lines::open(Box::new(writer));
         let task = tokio::spawn(task);
         assert!(!sender.send_reliable(&message(1)).await);
         assert!(!sender.send(&message(2)));

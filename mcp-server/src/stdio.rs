@@ -114,7 +114,7 @@ impl Server {
         writer: Box<dyn AsyncWrite + Unpin + Send>,
         codec: CodecConfig,
     ) -> std::io::Result<()> {
-        let (lines, writer_task) = Lines::new(writer);
+        let (lines, writer_task) = Lines::open(writer);
         let writer_task = tokio::spawn(writer_task);
         let sink = Sink::lines(lines);
         let conn = Connection::new(self, sink.clone());
