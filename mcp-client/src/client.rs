@@ -1505,8 +1505,9 @@ async fn sweep(inner: std::sync::Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
     }
 }
 
-async fn read_loop(inner: std::sync::Weak<Inner>, mut incoming: mpsc::Receiver<JsonRpcMessage>) {
-    while let Some(message) = incoming.recv().await {
+async fn read_loop(inner: std::sync::Weak<Inner>, mut incoming: crate::transport::Incoming) {
+    use futures::StreamExt as _;
+    while let Some(message) = incoming.next().await {
         let Some(inner) = inner.upgrade() else { return };
         match message {
             JsonRpcMessage::Response(r) => {

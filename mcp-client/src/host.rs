@@ -89,6 +89,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use mcp_core::messages::{self};
@@ -966,50 +967,49 @@ impl ClientHandler for UpHandler {
     }
 }
 
-/// A transport whose end (or flood) is reported.
+/// A transport whose end (or flood) is reported: counted as the client reads it, without a
+/// task in between.
 fn watch_transport(transport: Transport, max_per_second: Option<u32>) -> (Transport, Ended) {
+    use futures::StreamExt as _;
     let Transport {
         out,
         mut incoming,
         close,
     } = transport;
-    let (tx, rx) = mpsc::channel(256);
     let (done_tx, done_rx) = watch::channel(None::<String>);
-    tokio::spawn(async move {
-        let mut window = Instant::now();
-        let mut count = 0u32;
-        let reason = loop {
-            let message = tokio::select! {
-                m = incoming.recv() => m,
-                _ = tx.closed() => break None,
-            };
-            let Some(message) = message else {
-                break Some("the connection closed".to_owned());
-            };
-            if let Some(limit) = max_per_second {
+    let mut done = Some(done_tx);
+    let mut window = Instant::now();
+    let mut count = 0u32;
+    let watched = futures::stream::poll_fn(move |cx| {
+        if done.is_none() {
+            return Poll::Ready(None);
+        }
+        let reason = match std::task::ready!(incoming.poll_next_unpin(cx)) {
+            None => "the connection closed".to_owned(),
+            Some(message) => {
+                let Some(limit) = max_per_second else {
+                    return Poll::Ready(Some(message));
+                };
                 if window.elapsed() >= Duration::from_secs(1) {
                     window = Instant::now();
                     count = 0;
                 }
                 count += 1;
-                if count > limit {
-                    break Some(format!(
-                        "flooded: more than {limit} messages in a second; cut off"
-                    ));
+                if count <= limit {
+                    return Poll::Ready(Some(message));
                 }
-            }
-            if tx.send(message).await.is_err() {
-                break None;
+                format!("flooded: more than {limit} messages in a second; cut off")
             }
         };
-        if let Some(reason) = reason {
-            done_tx.send_replace(Some(reason));
+        if let Some(done) = done.take() {
+            done.send_replace(Some(reason));
         }
+        Poll::Ready(None)
     });
     (
         Transport {
             out,
-            incoming: rx,
+            incoming: Box::pin(watched),
             close,
         },
         Some(done_rx),

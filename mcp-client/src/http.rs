@@ -177,7 +177,7 @@ impl HttpServer {
         };
         Ok(Transport {
             out: out_tx,
-            incoming: in_rx,
+            incoming: crate::transport::incoming(in_rx),
             close: Some(Box::pin(async move {
                 stop.cancel();
                 driver.abort();

@@ -2,9 +2,11 @@
 //!
 //! A transport is a pair of message channels; the client does not care what carries them.
 
+use std::pin::Pin;
 use std::process::Stdio;
 use std::time::Duration;
 
+use futures::Stream;
 use futures::future::BoxFuture;
 use mcp_core::JsonRpcMessage;
 use mcp_core::codec::{CodecConfig, LineDecoder, encode};
@@ -20,8 +22,17 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// A connection to a server as two message channels, and how to close it.
 pub struct Transport {
     pub(crate) out: mpsc::Sender<JsonRpcMessage>,
-    pub(crate) incoming: mpsc::Receiver<JsonRpcMessage>,
+    pub(crate) incoming: Incoming,
     pub(crate) close: Option<BoxFuture<'static, ()>>,
+}
+
+/// What a transport receives, until the connection ends: polled by the client's own reading
+/// task (a byte stream is read and decoded there, without a task of its own in between).
+pub(crate) type Incoming = Pin<Box<dyn Stream<Item = JsonRpcMessage> + Send>>;
+
+/// The messages of a channel, as [`Incoming`].
+pub(crate) fn incoming(mut rx: mpsc::Receiver<JsonRpcMessage>) -> Incoming {
+    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
 
 impl std::fmt::Debug for Transport {
@@ -39,13 +50,11 @@ impl Transport {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let (out_tx, out_rx) = mpsc::channel(256);
-        let (in_tx, in_rx) = mpsc::channel(256);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(read_loop(reader, in_tx));
         let writer = tokio::spawn(write_loop(writer, out_rx, stop_rx));
         Transport {
             out: out_tx,
-            incoming: in_rx,
+            incoming: read_lines(reader),
             close: Some(Box::pin(async move {
                 let _ = stop_tx.send(());
                 let _ = writer.await;
@@ -60,44 +69,54 @@ impl Transport {
     /// see `Server::serve_channel` in `mcp-server`). `close` runs when the client closes.
     pub fn from_channels(
         out: mpsc::Sender<JsonRpcMessage>,
-        incoming: mpsc::Receiver<JsonRpcMessage>,
+        incoming_rx: mpsc::Receiver<JsonRpcMessage>,
         close: Option<BoxFuture<'static, ()>>,
     ) -> Transport {
         Transport {
             out,
-            incoming,
+            incoming: incoming(incoming_rx),
             close,
         }
     }
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(mut reader: R, tx: mpsc::Sender<JsonRpcMessage>) {
-    let mut decoder = LineDecoder::new(CodecConfig::default());
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match reader.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        decoder.push(&buf[..n]);
-        while let Some(item) = decoder.decode_next() {
-            match item {
-                Ok(message) => {
-                    if tx.send(message).await.is_err() {
-                        return;
-                    }
+/// The messages of a byte stream of newline-delimited JSON-RPC, read and decoded as they are
+/// polled. A line that is not a message is logged and skipped.
+fn read_lines<R: AsyncRead + Unpin + Send + 'static>(reader: R) -> Incoming {
+    struct Lines<R> {
+        reader: R,
+        decoder: LineDecoder,
+        buf: Vec<u8>,
+        ended: bool,
+    }
+    let lines = Lines {
+        reader,
+        decoder: LineDecoder::new(CodecConfig::default()),
+        buf: vec![0u8; 64 * 1024],
+        ended: false,
+    };
+    Box::pin(futures::stream::unfold(lines, |mut lines| async move {
+        loop {
+            let item = if lines.ended {
+                lines.decoder.finish()?
+            } else if let Some(item) = lines.decoder.decode_next() {
+                item
+            } else {
+                match lines.reader.read(&mut lines.buf).await {
+                    Ok(0) | Err(_) => lines.ended = true,
+                    Ok(n) => lines.decoder.push(&lines.buf[..n]),
                 }
-                Err(e) => {
+                continue;
+            };
+            match item {
+                Ok(message) => return Some((message, lines)),
+                Err(e) if !lines.ended => {
                     tracing::warn!(error = %e.error, "the server sent a line that is not a message")
                 }
+                Err(_) => {}
             }
         }
-    }
-    while let Some(item) = decoder.finish() {
-        if let Ok(message) = item {
-            let _ = tx.send(message).await;
-        }
-    }
+    }))
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(
@@ -470,7 +489,10 @@ mod tests {
             .stderr(StderrMode::Discard);
         let mut transport = server.spawn().unwrap();
         // The child exits at once: its output ends.
-        while transport.incoming.recv().await.is_some() {}
+        while futures::StreamExt::next(&mut transport.incoming)
+            .await
+            .is_some()
+        {}
         let seen = std::fs::read_to_string(&out).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         let names: Vec<&str> = seen
