@@ -121,7 +121,6 @@ impl HttpServer {
     pub fn transport(self) -> crate::Result<Transport> {
         let http = self.client()?;
         let (out_tx, mut out_rx) = mpsc::channel::<JsonRpcMessage>(256);
-        let (in_tx, in_rx) = mpsc::channel::<JsonRpcMessage>(256);
         let stop = CancelFlag::default();
         let auth = match self.oauth {
             Some(config) => Some(Arc::new(
@@ -131,20 +130,20 @@ impl HttpServer {
             None => None,
         };
         // What comes in passes by the `x-mcp-header` registry, which reads `tools/list` answers
-        // before the client sees them (so a call right after a listing has its headers).
+        // before the client sees them (so a call right after a listing has its headers): as the
+        // client reads them, without a task in between.
         let tool_headers = Arc::new(ToolHeaders::default());
         let (raw_tx, mut raw_rx) = mpsc::channel::<JsonRpcMessage>(256);
-        {
+        let incoming = {
             let tool_headers = tool_headers.clone();
-            tokio::spawn(async move {
-                while let Some(message) = raw_rx.recv().await {
-                    tool_headers.note_incoming(&message);
-                    if in_tx.send(message).await.is_err() {
-                        return;
-                    }
+            futures::stream::poll_fn(move |cx| {
+                let message = std::task::ready!(raw_rx.poll_recv(cx));
+                if let Some(message) = &message {
+                    tool_headers.note_incoming(message);
                 }
-            });
-        }
+                std::task::Poll::Ready(message)
+            })
+        };
         let shared = Arc::new(Shared {
             http,
             auth,
@@ -177,7 +176,7 @@ impl HttpServer {
         };
         Ok(Transport {
             out: out_tx,
-            incoming: crate::transport::incoming(in_rx),
+            incoming: Box::pin(incoming),
             close: Some(Box::pin(async move {
                 stop.cancel();
                 driver.abort();
