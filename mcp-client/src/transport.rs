@@ -95,7 +95,8 @@ fn read_lines<R: AsyncRead + Unpin + Send + 'static>(reader: R) -> Incoming {
         buf: vec![0u8; 64 * 1024],
         ended: false,
     };
-    Box::pin(futures::stream::unfold(lines, |mut lines| async move {
+    // Fused: an `unfold` must not be polled again once it ended.
+    let stream = futures::stream::unfold(lines, |mut lines| async move {
         loop {
             let item = if lines.ended {
                 lines.decoder.finish()?
@@ -116,7 +117,8 @@ fn read_lines<R: AsyncRead + Unpin + Send + 'static>(reader: R) -> Incoming {
                 Err(_) => {}
             }
         }
-    }))
+    });
+    Box::pin(futures::StreamExt::fuse(stream))
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(
