@@ -45,6 +45,9 @@ struct State {
     stalled: bool,
     /// A write or flush is owed since the last complete flush.
     unflushed: bool,
+    /// Corks held: messages are left to the task, or to the last cork's release, so that the
+    /// answers to a batch of requests leave in one write.
+    corks: usize,
     /// No more messages will be sent (the last sender is gone).
     closed: bool,
     /// The stream failed: the first error, which the task returns.
@@ -110,6 +113,7 @@ impl Lines {
                 written: 0,
                 stalled: false,
                 unflushed: false,
+                corks: 0,
                 closed: false,
                 failed: None,
                 broken: false,
@@ -126,13 +130,24 @@ impl Lines {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Encodes `message` into the pending bytes and, if nothing else was pending, writes it now.
+    /// Encodes `message` into the pending bytes and, if nothing else was pending, writes it now
+    /// (corked: wakes the task, which writes it if the cork is not released first).
     fn push(&self, state: &mut State, message: &JsonRpcMessage) {
         let idle = state.backlog() == 0 && !state.stalled;
         encode(message, &mut state.pending);
         if !idle {
             return;
         }
+        if state.corks > 0 {
+            self.work.notify_one();
+            return;
+        }
+        self.write_now(state);
+    }
+
+    /// Writes what is pending from the sender's side; what the stream does not take is left to
+    /// the task.
+    fn write_now(&self, state: &mut State) {
         // A waker that does nothing: if the stream cannot take it all, the task polls again with
         // its own.
         let mut cx = Context::from_waker(Waker::noop());
@@ -210,6 +225,15 @@ impl LinesSender {
         true
     }
 
+    /// Holds the messages sent until the returned cork is dropped, then writes them together
+    /// (the answers to the requests of one read). A message is never held for long: the
+    /// writer's task writes it when it runs, cork or not, so that a sender that waits (for room,
+    /// or for an answer to what it sent) while a cork is held does not wait forever.
+    pub(crate) fn cork(&self) -> Cork<'_> {
+        self.0.0.lock().corks += 1;
+        Cork(&self.0.0)
+    }
+
     /// Whether the stream failed (nothing sent arrives any more).
     pub(crate) fn is_broken(&self) -> bool {
         self.0.0.lock().broken
@@ -233,6 +257,19 @@ impl LinesSender {
                 }
             }
             room.await;
+        }
+    }
+}
+
+/// See [`LinesSender::cork`].
+pub(crate) struct Cork<'a>(&'a Lines);
+
+impl Drop for Cork<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.corks -= 1;
+        if state.corks == 0 && state.backlog() > 0 && !state.stalled && !state.broken {
+            self.0.write_now(&mut state);
         }
     }
 }
@@ -296,6 +333,42 @@ mod tests {
         );
         drop(sender);
         task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_cork_holds_answers_for_one_write_and_never_for_good() {
+        let (mut reader, writer) = tokio::io::duplex(1 << 16);
+        let (sender, task) = Lines::open(Box::new(writer));
+        let mut buf = vec![0; 4096];
+        let cork = sender.cork();
+        for i in 0..3 {
+            assert!(sender.send_reliable(&message(i)).await);
+        }
+        // Held: the task does not run, and the cork is not released.
+        let read =
+            tokio::time::timeout(std::time::Duration::from_millis(50), reader.read(&mut buf));
+        assert!(read.await.is_err(), "written under a cork");
+        drop(cork);
+        let n = reader.read(&mut buf).await.unwrap();
+        assert_eq!(
+            buf[..n].iter().filter(|&&b| b == b'\n').count(),
+            3,
+            "one write"
+        );
+        // Under a cork that is not released, the task writes what waits.
+        let task = tokio::spawn(task);
+        let held = sender.cork();
+        assert!(sender.send_reliable(&message(3)).await);
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), reader.read(&mut buf));
+        let n = read.await.expect("the task wrote it").unwrap();
+        assert!(
+            std::str::from_utf8(&buf[..n])
+                .unwrap()
+                .contains("\"data\":3")
+        );
+        drop(held);
+        drop(sender);
+        task.await.unwrap().unwrap();
     }
 
     #[tokio::test]

@@ -116,7 +116,7 @@ impl Server {
     ) -> std::io::Result<()> {
         let (lines, writer_task) = Lines::open(writer);
         let writer_task = tokio::spawn(writer_task);
-        let sink = Sink::lines(lines);
+        let sink = Sink::lines(lines.clone());
         let conn = Connection::new(self, sink.clone());
         let mut decoder = LineDecoder::new(codec);
         let mut buf = vec![0u8; 64 * 1024];
@@ -126,6 +126,11 @@ impl Server {
                 break;
             }
             decoder.push(&buf[..n]);
+            // Several messages in one read (a client that does not wait for each answer): the
+            // answers of those that answer at once leave together, in one write.
+            let _cork = memchr::memchr_iter(b'\n', &buf[..n])
+                .nth(1)
+                .map(|_| lines.cork());
             while let Some(item) = decoder.decode_next() {
                 match item {
                     Ok(message) => conn.handle(message, sink.clone()).await,
@@ -149,6 +154,7 @@ impl Server {
         conn.close();
         drop(conn);
         drop(sink);
+        drop(lines);
         writer_task.await.map_err(std::io::Error::other)?
     }
 }
