@@ -31,7 +31,7 @@ pub struct Transport {
 pub(crate) type Incoming = Pin<Box<dyn Stream<Item = JsonRpcMessage> + Send>>;
 
 /// The messages of a channel, as [`Incoming`].
-pub(crate) fn incoming(mut rx: mpsc::Receiver<JsonRpcMessage>) -> Incoming {
+pub(crate) fn from_receiver(mut rx: mpsc::Receiver<JsonRpcMessage>) -> Incoming {
     Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
 
@@ -69,12 +69,12 @@ impl Transport {
     /// see `Server::serve_channel` in `mcp-server`). `close` runs when the client closes.
     pub fn from_channels(
         out: mpsc::Sender<JsonRpcMessage>,
-        incoming_rx: mpsc::Receiver<JsonRpcMessage>,
+        incoming: mpsc::Receiver<JsonRpcMessage>,
         close: Option<BoxFuture<'static, ()>>,
     ) -> Transport {
         Transport {
             out,
-            incoming: incoming(incoming_rx),
+            incoming: from_receiver(incoming),
             close,
         }
     }
