@@ -408,6 +408,7 @@ mod tests {
         assert!(!sender.send_reliable(&message(1)).await);
         assert!(!sender.send(&message(2)));
         drop(sender);
-        assert!(task.await.unwrap().is_err());
+        let error = task.await.unwrap().expect_err("the write failed");
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe, "{error}");
     }
 }
