@@ -15,13 +15,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 use crate::handler::{
     Change, ClientHandler, DynHandler, HandlerCapabilities, NoHandler, apply_elicitation_defaults,
 };
-use crate::transport::{StdioServer, Transport};
+use crate::transport::{Outbound, StdioServer, Transport};
 
 /// Which era to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -115,7 +115,7 @@ struct ModernMembers {
 }
 
 struct Inner {
-    out: mpsc::Sender<JsonRpcMessage>,
+    out: Outbound,
     pending: Mutex<Pending>,
     progress: Mutex<HashMap<RequestId, ProgressFn>>,
     next_id: AtomicI64,
@@ -388,6 +388,18 @@ impl ClientBuilder {
             sweeper: Arc::new(tokio::sync::Notify::new()),
             sweeper_parked: std::sync::atomic::AtomicBool::new(true),
         });
+        if let Outbound::Http(http) = &inner.out {
+            // What an HTTP connection reads is handed over by the task that read it (the
+            // caller's own, for the answer to its request), not through a task of this client.
+            let weak = Arc::downgrade(&inner);
+            http.deliver_to(Box::new(move |message| {
+                if let Some(inner) = weak.upgrade()
+                    && let Some(refusal) = dispatch(&inner, message)
+                {
+                    let _ = inner.out.try_send(refusal);
+                }
+            }));
+        }
         tokio::spawn(read_loop(Arc::downgrade(&inner), incoming));
         tokio::spawn(sweep(Arc::downgrade(&inner), inner.sweeper.clone()));
         let client = Client { inner };
@@ -768,7 +780,7 @@ impl Client {
                 p => Some(to_raw(p).map_err(|e| Error::Protocol(e.to_string()))?),
             }
         };
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         // `subscriptions/listen` lasts until it is cancelled.
         let deadline = if method == messages::SubscriptionsListen::METHOD {
             None
@@ -794,17 +806,34 @@ impl Client {
             id: id.clone(),
             armed: true,
         };
-        let request = JsonRpcRequest {
+        let request = JsonRpcMessage::Request(JsonRpcRequest {
             id: id.clone(),
             method: method.to_owned(),
             params: raw_params,
+        });
+        let closed = |_| Error::Connection("the connection is closed".into());
+        let reply = match &self.inner.out {
+            Outbound::Queue(queue) => {
+                queue.send(request).await.map_err(closed)?;
+                rx.await
+            }
+            Outbound::Http(http) => {
+                // This task posts the request and reads what comes back, delivering it as it
+                // goes: the answer is in `rx` when the exchange ends. A timeout (or an answer
+                // that came another way) ends the wait first, abandoning the POST.
+                let exchange = http.exchange(request);
+                tokio::pin!(exchange);
+                tokio::select! {
+                    biased;
+                    reply = &mut rx => reply,
+                    sent = &mut exchange => {
+                        sent.map_err(|_| Error::Connection("the connection is closed".into()))?;
+                        rx.await
+                    }
+                }
+            }
         };
-        self.inner
-            .out
-            .send(JsonRpcMessage::Request(request))
-            .await
-            .map_err(|_| Error::Connection("the connection is closed".into()))?;
-        match rx.await {
+        match reply {
             Ok(Reply::Answer(result)) => {
                 guard.armed = false;
                 self.forget(&id);
@@ -1509,52 +1538,59 @@ async fn read_loop(inner: std::sync::Weak<Inner>, mut incoming: crate::transport
     use futures::StreamExt as _;
     while let Some(message) = incoming.next().await {
         let Some(inner) = inner.upgrade() else { return };
-        match message {
-            JsonRpcMessage::Response(r) => {
-                if let Some(w) = inner.pending.lock().expect("not poisoned").remove(&r.id) {
-                    let _ = w.tx.send(Reply::Answer(Ok(r.result)));
-                }
-            }
-            JsonRpcMessage::Error(e) => match e.id {
-                Some(id) => {
-                    if let Some(w) = inner.pending.lock().expect("not poisoned").remove(&id) {
-                        let _ = w.tx.send(Reply::Answer(Err(e.error)));
-                    }
-                }
-                None => {
-                    tracing::warn!(error = %e.error, "the server reported an error without an id")
-                }
-            },
-            JsonRpcMessage::Notification(n) => on_notification(&inner, n),
-            JsonRpcMessage::Request(r) => match inner.server_requests.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    let inner = inner.clone();
-                    tokio::spawn(async move {
-                        answer_server_request(inner, r).await;
-                        drop(permit);
-                    });
-                }
-                Err(_) => {
-                    tracing::warn!(method = %r.method, "a server request was refused: too many at once");
-                    let busy = ErrorObject::new(
-                        mcp_core::ErrorCode(-32000),
-                        format!(
-                            "the client is busy: more than {} server requests at once",
-                            inner.max_server_requests
-                        ),
-                    );
-                    let _ = inner
-                        .out
-                        .send(JsonRpcMessage::Error(JsonRpcError::new(Some(r.id), busy)))
-                        .await;
-                }
-            },
+        if let Some(refusal) = dispatch(&inner, message) {
+            let _ = inner.out.send(refusal).await;
         }
     }
     // The connection ended: every waiter learns it.
     if let Some(inner) = inner.upgrade() {
         inner.pending.lock().expect("not poisoned").clear();
     }
+}
+
+/// Takes a message the server sent: an answer to its waiter, a notification to the handler, a
+/// request to a task that answers it; or returns the refusal to send when too many of the
+/// server's requests are being answered already.
+fn dispatch(inner: &Arc<Inner>, message: JsonRpcMessage) -> Option<JsonRpcMessage> {
+    match message {
+        JsonRpcMessage::Response(r) => {
+            if let Some(w) = inner.pending.lock().expect("not poisoned").remove(&r.id) {
+                let _ = w.tx.send(Reply::Answer(Ok(r.result)));
+            }
+        }
+        JsonRpcMessage::Error(e) => match e.id {
+            Some(id) => {
+                if let Some(w) = inner.pending.lock().expect("not poisoned").remove(&id) {
+                    let _ = w.tx.send(Reply::Answer(Err(e.error)));
+                }
+            }
+            None => {
+                tracing::warn!(error = %e.error, "the server reported an error without an id")
+            }
+        },
+        JsonRpcMessage::Notification(n) => on_notification(inner, n),
+        JsonRpcMessage::Request(r) => match inner.server_requests.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let inner = inner.clone();
+                tokio::spawn(async move {
+                    answer_server_request(inner, r).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                tracing::warn!(method = %r.method, "a server request was refused: too many at once");
+                let busy = ErrorObject::new(
+                    mcp_core::ErrorCode(-32000),
+                    format!(
+                        "the client is busy: more than {} server requests at once",
+                        inner.max_server_requests
+                    ),
+                );
+                return Some(JsonRpcMessage::Error(JsonRpcError::new(Some(r.id), busy)));
+            }
+        },
+    }
+    None
 }
 
 fn on_notification(inner: &Inner, n: JsonRpcNotification) {

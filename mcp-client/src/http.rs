@@ -8,10 +8,11 @@
 //! `Mcp-Param-{Name}` header for each argument the tool's listed `inputSchema` marks with
 //! `x-mcp-header` (values that are not plain visible ASCII go as `=?base64?...?=`).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::{FutureExt, Shared};
 use mcp_core::jsonrpc::{JsonRpcNotification, JsonRpcRequest, ParamsPeek, raw_str};
 use mcp_core::meta::MetaPeek;
 use mcp_core::sse::{SseLimits, SseParser};
@@ -21,12 +22,12 @@ use reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE,
 };
 use serde_json::Value;
-use tokio::sync::{Mutex as AsyncMutex, mpsc};
+use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 use tokio_util_lite::CancelFlag;
 
 use crate::auth::{Attempts, Authorizer, OAuthConfig, Presented};
 use crate::param_headers::{ToolHeaders, encode_header_value};
-use crate::transport::Transport;
+use crate::transport::{Closed, Outbound, Transport};
 
 /// The `data` key that marks an error made up by the transport, not sent by the server.
 pub(crate) const TRANSPORT_ERROR: &str = "mcp-client/transport";
@@ -120,7 +121,6 @@ impl HttpServer {
     /// A transport to the server. Nothing is sent until the client sends its first message.
     pub fn transport(self) -> crate::Result<Transport> {
         let http = self.client()?;
-        let (out_tx, mut out_rx) = mpsc::channel::<JsonRpcMessage>(256);
         let stop = CancelFlag::default();
         let auth = match self.oauth {
             Some(config) => Some(Arc::new(
@@ -129,58 +129,29 @@ impl HttpServer {
             )),
             None => None,
         };
-        // What comes in passes by the `x-mcp-header` registry, which reads `tools/list` answers
-        // before the client sees them (so a call right after a listing has its headers): as the
-        // client reads them, without a task in between.
-        let tool_headers = Arc::new(ToolHeaders::default());
-        let (raw_tx, mut raw_rx) = mpsc::channel::<JsonRpcMessage>(256);
-        let incoming = {
-            let tool_headers = tool_headers.clone();
-            futures::stream::poll_fn(move |cx| {
-                let message = std::task::ready!(raw_rx.poll_recv(cx));
-                if let Some(message) = &message {
-                    tool_headers.note_incoming(message);
-                }
-                std::task::Poll::Ready(message)
-            })
-        };
-        let shared = Arc::new(Shared {
+        let (incoming_tx, incoming_rx) = mpsc::channel::<JsonRpcMessage>(256);
+        let connection = Arc::new(Connection {
             http,
             auth,
             endpoint: reqwest::Url::parse(&self.url).ok(),
             url: self.url,
             sse: self.sse,
-            incoming: raw_tx,
-            tool_headers,
+            incoming: incoming_tx,
+            deliver: OnceLock::new(),
+            tool_headers: Arc::new(ToolHeaders::default()),
             session: Mutex::new(None),
             version: Mutex::new(None),
             initialize: Mutex::new(None),
+            notified: Mutex::new(None),
             reinit: AsyncMutex::new(()),
             stop: stop.clone(),
         });
-        let driver = {
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                while let Some(message) = out_rx.recv().await {
-                    shared.tool_headers.note_outgoing(&message);
-                    let shared = shared.clone();
-                    if let JsonRpcMessage::Notification(_) = message {
-                        // A notification is posted before what follows it (`initialized` must
-                        // reach the server before the first request of the session).
-                        shared.post(message, true).await;
-                    } else {
-                        tokio::spawn(async move { shared.post(message, true).await });
-                    }
-                }
-            })
-        };
         Ok(Transport {
-            out: out_tx,
-            incoming: Box::pin(incoming),
+            out: Outbound::Http(connection.clone()),
+            incoming: crate::transport::from_receiver(incoming_rx),
             close: Some(Box::pin(async move {
                 stop.cancel();
-                driver.abort();
-                shared.end_session().await;
+                connection.end_session().await;
             })),
         })
     }
@@ -213,7 +184,13 @@ mod tokio_util_lite {
     }
 }
 
-struct Shared {
+/// A Streamable HTTP connection: its session, and what each POST needs.
+///
+/// No task of its own sits between the client and the server: a request is posted by the task
+/// that waits for its answer ([`Connection::exchange`]), anything else by a task started for it
+/// ([`Connection::start`]), and what comes back is handed to the client by the task that reads
+/// it ([`Connection::deliver`]).
+pub(crate) struct Connection {
     http: reqwest::Client,
     auth: Option<Arc<Authorizer>>,
     url: String,
@@ -221,7 +198,11 @@ struct Shared {
     /// `None` when it does not parse, and the POST reports the error as before.
     endpoint: Option<reqwest::Url>,
     sse: SseLimits,
+    /// What comes back, for the client's reading task, until the client takes it directly
+    /// ([`Connection::deliver_to`]).
     incoming: mpsc::Sender<JsonRpcMessage>,
+    /// How the client takes what comes back, once it said so.
+    deliver: OnceLock<Deliver>,
     /// The `Mcp-Param-*` headers of each listed tool.
     tool_headers: Arc<ToolHeaders>,
     /// The legacy session id, once `initialize` was answered with one.
@@ -230,9 +211,19 @@ struct Shared {
     version: Mutex<Option<String>>,
     /// The `initialize` request, kept to start a new session after a 404.
     initialize: Mutex<Option<JsonRpcRequest>>,
+    /// Done when the POST of the last notification sent has been answered: a notification is
+    /// posted before anything sent after it (`initialized` must reach the server before the
+    /// first request of the session). `None` when there is nothing to wait for.
+    notified: Mutex<Option<Posted>>,
     reinit: AsyncMutex<()>,
     stop: CancelFlag,
 }
+
+/// How the client takes a message the server sent: called by the task that read it.
+pub(crate) type Deliver = Box<dyn Fn(JsonRpcMessage) + Send + Sync>;
+
+/// The end of a notification's POST (its sender dropped when it is done).
+type Posted = Shared<oneshot::Receiver<()>>;
 
 /// The protocol version a modern request's `_meta` names.
 fn modern_version(peek: &ParamsPeek<'_>) -> Option<String> {
@@ -265,7 +256,81 @@ fn failure(id: Option<&RequestId>, status: StatusCode, body: &str) -> Option<Jso
     )))
 }
 
-impl Shared {
+impl Connection {
+    /// From now on, what comes back goes to `deliver`, called by the task that read it, instead
+    /// of through the transport's `incoming` channel (set once, before anything is sent).
+    pub(crate) fn deliver_to(&self, deliver: Deliver) {
+        if self.deliver.set(deliver).is_err() {
+            tracing::debug!("the transport already delivers to a client");
+        }
+    }
+
+    /// Hands a message the server sent to the client.
+    async fn deliver(&self, message: JsonRpcMessage) {
+        // The `x-mcp-header` registry reads `tools/list` answers before the client sees them,
+        // so that a call right after a listing has its headers.
+        self.tool_headers.note_incoming(&message);
+        match self.deliver.get() {
+            Some(deliver) => deliver(message),
+            None => {
+                let _ = self.incoming.send(message).await;
+            }
+        }
+    }
+
+    /// What a message sent now waits for before its POST: the last notification's. A
+    /// notification sent now becomes what later messages wait for: its POST's end is
+    /// signalled by dropping the sender returned.
+    fn order(&self, message: &JsonRpcMessage) -> (Option<Posted>, Option<oneshot::Sender<()>>) {
+        let mut notified = self.notified.lock().expect("not poisoned");
+        if notified.as_ref().is_some_and(|n| n.peek().is_some()) {
+            *notified = None;
+        }
+        let after = notified.clone();
+        let done = matches!(message, JsonRpcMessage::Notification(_)).then(|| {
+            let (done, posted) = oneshot::channel();
+            *notified = Some(posted.shared());
+            done
+        });
+        (after, done)
+    }
+
+    /// Starts the POST of a message on a task of its own (after the notifications sent before
+    /// it); what comes back is delivered.
+    pub(crate) fn start(self: &Arc<Self>, message: JsonRpcMessage) -> Result<(), Closed> {
+        if self.stop.is_cancelled() {
+            return Err(Closed);
+        }
+        self.tool_headers.note_outgoing(&message);
+        let (after, done) = self.order(&message);
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Some(after) = after {
+                let _ = after.await;
+            }
+            this.post(message, true).await;
+            drop(done);
+        });
+        Ok(())
+    }
+
+    /// Posts a request from the calling task (after the notifications sent before it), and
+    /// delivers what comes back as it is read, the answer last. The caller awaits the answer
+    /// and this together: the answer arrives without a hand-off between tasks. Dropped, the
+    /// POST is abandoned (its connection closed).
+    pub(crate) async fn exchange(self: &Arc<Self>, request: JsonRpcMessage) -> Result<(), Closed> {
+        if self.stop.is_cancelled() {
+            return Err(Closed);
+        }
+        self.tool_headers.note_outgoing(&request);
+        let (after, _) = self.order(&request);
+        if let Some(after) = after {
+            let _ = after.await;
+        }
+        self.clone().post(request, true).await;
+        Ok(())
+    }
+
     fn headers_for(&self, message: &JsonRpcMessage) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -326,7 +391,7 @@ impl Shared {
         h
     }
 
-    /// Sends one message; what comes back goes to `incoming`.
+    /// Sends one message; what comes back is delivered.
     async fn post(self: Arc<Self>, message: JsonRpcMessage, may_reinit: bool) {
         let id = match &message {
             JsonRpcMessage::Request(r) => Some(r.id.clone()),
@@ -370,7 +435,7 @@ impl Shared {
             Ok(body) => body,
             Err(reason) => {
                 if let Some(m) = failure(id.as_ref(), StatusCode::BAD_GATEWAY, &reason) {
-                    let _ = self.incoming.send(m).await;
+                    self.deliver(m).await;
                 }
                 return;
             }
@@ -391,12 +456,12 @@ impl Shared {
                 if is_initialize {
                     self.adopt_initialize(m).await;
                 } else {
-                    let _ = self.incoming.send(m).await;
+                    self.deliver(m).await;
                 }
             }
             Err(_) => {
                 if let Some(m) = failure(id.as_ref(), status, &body) {
-                    let _ = self.incoming.send(m).await;
+                    self.deliver(m).await;
                 }
             }
         }
@@ -508,13 +573,11 @@ impl Shared {
     /// Answers the waiter of `id` with an error the transport made up.
     async fn fail(&self, id: Option<&RequestId>, message: String, data: Value) {
         if let Some(id) = id {
-            let _ = self
-                .incoming
-                .send(JsonRpcMessage::Error(JsonRpcError::new(
-                    Some(id.clone()),
-                    ErrorObject::new(ErrorCode(-32000), message).with_data(data),
-                )))
-                .await;
+            self.deliver(JsonRpcMessage::Error(JsonRpcError::new(
+                Some(id.clone()),
+                ErrorObject::new(ErrorCode(-32000), message).with_data(data),
+            )))
+            .await;
         }
     }
 
@@ -536,7 +599,7 @@ impl Shared {
         if self.note_initialize(&m) {
             self.open_get_stream().await;
         }
-        let _ = self.incoming.send(m).await;
+        self.deliver(m).await;
     }
 
     /// Opens the session's GET stream before the client hears the `initialize` answer: a
@@ -608,7 +671,7 @@ impl Shared {
             StatusCode::BAD_GATEWAY,
             "the event stream ended before the answer",
         ) {
-            let _ = self.incoming.send(m).await;
+            self.deliver(m).await;
         }
     }
 
@@ -634,7 +697,7 @@ impl Shared {
                 Ok(e) => e,
                 Err(e) => {
                     if let Some(m) = failure(id, StatusCode::BAD_GATEWAY, &e.to_string()) {
-                        let _ = self.incoming.send(m).await;
+                        self.deliver(m).await;
                     }
                     return Consumed::Failed;
                 }
@@ -658,7 +721,7 @@ impl Shared {
                 if answers && is_initialize && self.note_initialize(&message) {
                     self.open_get_stream().await;
                 }
-                let _ = self.incoming.send(message).await;
+                self.deliver(message).await;
                 if answers {
                     return Consumed::Answered;
                 }

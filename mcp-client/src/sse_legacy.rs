@@ -140,7 +140,7 @@ pub(crate) async fn connect(
         }
     });
     Ok(Transport {
-        out: out_tx,
+        out: crate::transport::Outbound::Queue(out_tx),
         incoming: crate::transport::from_receiver(in_rx),
         close: Some(Box::pin(async move {
             writer.abort();

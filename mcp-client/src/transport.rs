@@ -21,9 +21,40 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// A connection to a server as two message channels, and how to close it.
 pub struct Transport {
-    pub(crate) out: mpsc::Sender<JsonRpcMessage>,
+    pub(crate) out: Outbound,
     pub(crate) incoming: Incoming,
     pub(crate) close: Option<BoxFuture<'static, ()>>,
+}
+
+/// Where the client's messages go.
+pub(crate) enum Outbound {
+    /// A queue that a task of the transport sends from (a byte stream, a pair of channels).
+    Queue(mpsc::Sender<JsonRpcMessage>),
+    /// Streamable HTTP: each message is a POST of its own, started by its sender (a request's
+    /// by the task that waits for its answer, [`crate::http::Connection::exchange`]).
+    Http(std::sync::Arc<crate::http::Connection>),
+}
+
+/// The connection is closed: a message could not be sent.
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+impl Outbound {
+    /// Sends a message (over HTTP, starts its POST); waits for room in a queue.
+    pub(crate) async fn send(&self, message: JsonRpcMessage) -> std::result::Result<(), Closed> {
+        match self {
+            Outbound::Queue(q) => q.send(message).await.map_err(|_| Closed),
+            Outbound::Http(posts) => posts.start(message),
+        }
+    }
+
+    /// Sends a message if a queue has room now (over HTTP, starts its POST).
+    pub(crate) fn try_send(&self, message: JsonRpcMessage) -> std::result::Result<(), Closed> {
+        match self {
+            Outbound::Queue(q) => q.try_send(message).map_err(|_| Closed),
+            Outbound::Http(posts) => posts.start(message),
+        }
+    }
 }
 
 /// What a transport receives, until the connection ends: polled by the client's own reading
@@ -53,7 +84,7 @@ impl Transport {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let writer = tokio::spawn(write_loop(writer, out_rx, stop_rx));
         Transport {
-            out: out_tx,
+            out: Outbound::Queue(out_tx),
             incoming: read_lines(reader),
             close: Some(Box::pin(async move {
                 let _ = stop_tx.send(());
@@ -73,7 +104,7 @@ impl Transport {
         close: Option<BoxFuture<'static, ()>>,
     ) -> Transport {
         Transport {
-            out,
+            out: Outbound::Queue(out),
             incoming: from_receiver(incoming),
             close,
         }

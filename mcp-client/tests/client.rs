@@ -728,6 +728,101 @@ async fn an_http_error_without_an_id_answers_the_request() {
     assert_eq!(err.server_error().map(|e| e.code.0), Some(-32000), "{err}");
 }
 
+/// A legacy server over HTTP, written by hand, that takes a while to accept the `initialized`
+/// notification and records the order in which the requests and notifications arrived.
+async fn slow_to_accept_initialized(arrived: Arc<Mutex<Vec<String>>>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let arrived = arrived.clone();
+            tokio::spawn(async move {
+                loop {
+                    // One request: its head, then its body.
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    let body = loop {
+                        let Ok(n) = socket.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        request.extend_from_slice(&buf[..n]);
+                        let text = String::from_utf8_lossy(&request).into_owned();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let length = text
+                                .to_ascii_lowercase()
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:").map(str::to_owned))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            if request.len() >= end + 4 + length {
+                                break text[end + 4..end + 4 + length].to_owned();
+                            }
+                        }
+                    };
+                    let message: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    let method = message["method"].as_str().unwrap_or("").to_owned();
+                    let answer = match method.as_str() {
+                        "notifications/initialized" => {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            None
+                        }
+                        "initialize" => Some(json!({
+                            "protocolVersion": "2025-06-18",
+                            "capabilities": {},
+                            "serverInfo": { "name": "slow", "version": "1" },
+                        })),
+                        _ => Some(json!({})),
+                    };
+                    arrived.lock().unwrap().push(method);
+                    let head = match answer {
+                        None => "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n".to_owned(),
+                        Some(result) => {
+                            let body =
+                                json!({"jsonrpc": "2.0", "id": message["id"], "result": result})
+                                    .to_string();
+                            format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            )
+                        }
+                    };
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn over_http_a_notification_is_posted_before_what_is_sent_after_it() {
+    // `initialized` must reach the server before the first request of the session, even when
+    // the server is slow to accept it and the request is posted by another task.
+    let arrived = Arc::new(Mutex::new(Vec::new()));
+    let url = slow_to_accept_initialized(arrived.clone()).await;
+    let client = Client::builder()
+        .era(EraChoice::Legacy)
+        .connect_http(mcp_client::HttpServer::new(url))
+        .await
+        .unwrap();
+    let other = client.clone();
+    tokio::spawn(async move { other.ping().await })
+        .await
+        .unwrap()
+        .unwrap();
+    client.ping().await.unwrap();
+    assert_eq!(
+        *arrived.lock().unwrap(),
+        ["initialize", "notifications/initialized", "ping", "ping"]
+    );
+}
+
 /// Answers the `_meta` its request carried, as structured content.
 struct EchoMeta;
 impl ToolHandler for EchoMeta {
