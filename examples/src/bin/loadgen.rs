@@ -4,8 +4,13 @@
 //! ```text
 //! loadgen stdio [--requests N] [--concurrency C] [--era legacy|modern] -- <server command...>
 //! loadgen http  [--requests N] [--concurrency C] [--era legacy|modern] [--token T] <url>
+//! loadgen client [--requests N] [--concurrency C] [--era legacy|modern] <url> | -- <server command...>
 //! loadgen sessions [--sessions N] --pid <server pid> <url>
 //! ```
+//!
+//! `client` makes the same calls through this SDK's client (`mcp_client::Client::call_tool`,
+//! over Streamable HTTP to a URL or over stdio to a command): beside `http` or `stdio` on the
+//! same server, what the client adds to a call.
 //!
 //! The server must have a tool `add` taking numbers `a` and `b` (the example servers do).
 //! Every run is bounded by its request count; nothing here retries forever.
@@ -33,6 +38,7 @@ struct Options {
 const USAGE: &str = "usage:
   loadgen stdio [--requests N] [--concurrency C] [--era legacy|modern] -- <server command...>
   loadgen http  [--requests N] [--concurrency C] [--era legacy|modern] [--token T] <url>
+  loadgen client [--requests N] [--concurrency C] [--era legacy|modern] <url> | -- <server command...>
   loadgen sessions [--sessions N] --pid <server pid> <url>";
 
 /// Ends the process with `problem` and the usage.
@@ -310,6 +316,55 @@ async fn http(o: Options) {
     }
 }
 
+/// The calls of `http` or `stdio` made through this SDK's client.
+async fn client(o: Options) {
+    let era = if o.modern {
+        mcp_client::EraChoice::Modern
+    } else {
+        mcp_client::EraChoice::Legacy
+    };
+    let builder = mcp_client::Client::builder().era(era);
+    let (client, over) = if o.rest[0].starts_with("http://") || o.rest[0].starts_with("https://") {
+        let server = mcp_client::HttpServer::new(o.rest[0].clone());
+        (builder.connect_http(server).await, "http")
+    } else {
+        let server = mcp_client::StdioServer::new(o.rest[0].clone()).args(o.rest[1..].iter());
+        (builder.connect_stdio(server).await, "stdio")
+    };
+    let client = client.expect("connected");
+    let slots = Arc::new(Semaphore::new(o.concurrency));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(o.requests);
+    for id in 1..=o.requests as u64 {
+        let permit = slots.clone().acquire_owned().await.expect("open");
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let result = client
+                .call_tool("add", json!({"a": id, "b": 1}))
+                .await
+                .expect("answered");
+            assert!(!result.is_error.unwrap_or(false), "{result:?}");
+            drop(permit);
+            sent.elapsed()
+        }));
+    }
+    let mut latencies = Vec::with_capacity(o.requests);
+    for t in tasks {
+        latencies.push(t.await.expect("joins"));
+    }
+    report(
+        &format!(
+            "client {over} {} c={}",
+            if o.modern { "modern" } else { "legacy" },
+            o.concurrency
+        ),
+        latencies,
+        start.elapsed(),
+    );
+    client.close().await;
+}
+
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("a Linux process");
     status
@@ -352,6 +407,7 @@ async fn main() {
     match mode.as_str() {
         "stdio" => stdio(o).await,
         "http" => http(o).await,
+        "client" => client(o).await,
         "sessions" => sessions(o).await,
         other => usage(&format!("unknown mode `{other}`")),
     }
