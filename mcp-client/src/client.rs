@@ -811,25 +811,22 @@ impl Client {
             method: method.to_owned(),
             params: raw_params,
         });
-        let closed = |_| Error::Connection("the connection is closed".into());
+        let closed = || Error::Connection("the connection is closed".into());
         let reply = match &self.inner.out {
             Outbound::Queue(queue) => {
-                queue.send(request).await.map_err(closed)?;
+                queue.send(request).await.map_err(|_| closed())?;
                 rx.await
             }
             Outbound::Http(http) => {
                 // This task posts the request and reads what comes back, delivering it as it
                 // goes: the answer is in `rx` when the exchange ends. A timeout (or an answer
-                // that came another way) ends the wait first, abandoning the POST.
-                let exchange = http.exchange(request);
-                tokio::pin!(exchange);
+                // that came another way) ends the wait first; the exchange then goes on in a
+                // task of its own.
+                let mut exchange = http.exchange(request).map_err(|_| closed())?;
                 tokio::select! {
                     biased;
                     reply = &mut rx => reply,
-                    sent = &mut exchange => {
-                        sent.map_err(|_| Error::Connection("the connection is closed".into()))?;
-                        rx.await
-                    }
+                    () = &mut exchange => rx.await,
                 }
             }
         };

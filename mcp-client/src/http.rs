@@ -225,6 +225,36 @@ pub(crate) type Deliver = Box<dyn Fn(JsonRpcMessage) + Send + Sync>;
 /// The end of a notification's POST (its sender dropped when it is done).
 type Posted = Shared<oneshot::Receiver<()>>;
 
+/// A request's POST, made by the task that waits for its answer ([`Connection::exchange`]);
+/// dropped before it ends, it goes on in a task of its own.
+pub(crate) struct Exchange(Option<futures::future::BoxFuture<'static, ()>>);
+
+impl std::future::Future for Exchange {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let Some(post) = self.0.as_mut() else {
+            return std::task::Poll::Ready(());
+        };
+        std::task::ready!(post.as_mut().poll(cx));
+        self.0 = None;
+        std::task::Poll::Ready(())
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if let Some(rest) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(rest);
+        }
+    }
+}
+
 /// The protocol version a modern request's `_meta` names.
 fn modern_version(peek: &ParamsPeek<'_>) -> Option<String> {
     let meta = MetaPeek::of_meta(peek.meta).ok()?;
@@ -316,19 +346,23 @@ impl Connection {
 
     /// Posts a request from the calling task (after the notifications sent before it), and
     /// delivers what comes back as it is read, the answer last. The caller awaits the answer
-    /// and this together: the answer arrives without a hand-off between tasks. Dropped, the
-    /// POST is abandoned (its connection closed).
-    pub(crate) async fn exchange(self: &Arc<Self>, request: JsonRpcMessage) -> Result<(), Closed> {
+    /// and this together: the answer arrives without a hand-off between tasks. Dropped before
+    /// it ends (the caller stopped waiting: a timeout, a cancelled call), the rest of the
+    /// exchange goes on in a task of its own, as a POST started with [`Connection::start`]
+    /// would: an authorization under way is finished and the connection is kept.
+    pub(crate) fn exchange(self: &Arc<Self>, request: JsonRpcMessage) -> Result<Exchange, Closed> {
         if self.stop.is_cancelled() {
             return Err(Closed);
         }
         self.tool_headers.note_outgoing(&request);
         let (after, _) = self.order(&request);
-        if let Some(after) = after {
-            let _ = after.await;
-        }
-        self.clone().post(request, true).await;
-        Ok(())
+        let this = self.clone();
+        Ok(Exchange(Some(Box::pin(async move {
+            if let Some(after) = after {
+                let _ = after.await;
+            }
+            this.post(request, true).await;
+        }))))
     }
 
     fn headers_for(&self, message: &JsonRpcMessage) -> HeaderMap {

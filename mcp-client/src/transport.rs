@@ -1,6 +1,7 @@
 //! How the client reaches a server: a child process over stdio, or any byte stream.
 //!
-//! A transport is a pair of message channels; the client does not care what carries them.
+//! A transport is where the client's messages go (a queue a task writes from, or, over HTTP, a
+//! POST each) and a stream of what the server sends; the client does not care what carries them.
 
 use std::pin::Pin;
 use std::process::Stdio;

@@ -728,9 +728,10 @@ async fn an_http_error_without_an_id_answers_the_request() {
     assert_eq!(err.server_error().map(|e| e.code.0), Some(-32000), "{err}");
 }
 
-/// A legacy server over HTTP, written by hand, that takes a while to accept the `initialized`
-/// notification and records the order in which the requests and notifications arrived.
-async fn slow_to_accept_initialized(arrived: Arc<Mutex<Vec<String>>>) -> String {
+/// A legacy server over HTTP, written by hand, that records what arrived in order: it takes a
+/// while to accept the `initialized` notification, and answers a `tools/call` after 500 ms
+/// unless the client closed the connection first (recorded as `abandoned`).
+async fn slow_legacy_http(arrived: Arc<Mutex<Vec<String>>>) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
@@ -775,6 +776,18 @@ async fn slow_to_accept_initialized(arrived: Arc<Mutex<Vec<String>>>) -> String 
                             "capabilities": {},
                             "serverInfo": { "name": "slow", "version": "1" },
                         })),
+                        "tools/call" => {
+                            let closed = tokio::time::timeout(
+                                Duration::from_millis(500),
+                                socket.read(&mut buf),
+                            )
+                            .await;
+                            if let Ok(Ok(0) | Err(_)) = closed {
+                                arrived.lock().unwrap().push("abandoned".into());
+                                return;
+                            }
+                            Some(json!({ "content": [] }))
+                        }
                         _ => Some(json!({})),
                     };
                     arrived.lock().unwrap().push(method);
@@ -805,7 +818,7 @@ async fn over_http_a_notification_is_posted_before_what_is_sent_after_it() {
     // `initialized` must reach the server before the first request of the session, even when
     // the server is slow to accept it and the request is posted by another task.
     let arrived = Arc::new(Mutex::new(Vec::new()));
-    let url = slow_to_accept_initialized(arrived.clone()).await;
+    let url = slow_legacy_http(arrived.clone()).await;
     let client = Client::builder()
         .era(EraChoice::Legacy)
         .connect_http(mcp_client::HttpServer::new(url))
@@ -820,6 +833,37 @@ async fn over_http_a_notification_is_posted_before_what_is_sent_after_it() {
     assert_eq!(
         *arrived.lock().unwrap(),
         ["initialize", "notifications/initialized", "ping", "ping"]
+    );
+}
+
+#[tokio::test]
+async fn over_http_a_request_timed_out_is_still_read_to_its_end() {
+    // The caller stops waiting; the POST goes on in a task of its own (an authorization under
+    // way would be finished, the connection kept), and its late answer is dropped.
+    let arrived = Arc::new(Mutex::new(Vec::new()));
+    let url = slow_legacy_http(arrived.clone()).await;
+    let client = Client::builder()
+        .era(EraChoice::Legacy)
+        .timeout(Duration::from_millis(400))
+        .connect_http(mcp_client::HttpServer::new(url))
+        .await
+        .unwrap();
+    // Once `initialized` is through, the call is posted at once.
+    client.ping().await.unwrap();
+    let err = client.call_tool("slow", json!({})).await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let arrived = arrived.lock().unwrap().clone();
+    // The server is told the request is cancelled, and still reads its POST to the end.
+    assert_eq!(
+        arrived,
+        [
+            "initialize",
+            "notifications/initialized",
+            "ping",
+            "notifications/cancelled",
+            "tools/call"
+        ]
     );
 }
 
