@@ -667,37 +667,42 @@ async fn discover_is_retried_at_a_version_the_server_lists() {
     }
 }
 
+/// Reads one HTTP/1.1 request (its head, then as much body as `Content-Length` says) from a
+/// connection; its body, or `None` when the connection ended first.
+async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = socket.read(&mut buf).await.ok().filter(|n| *n > 0)?;
+        request.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&request).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .to_ascii_lowercase()
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:").map(str::to_owned))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if request.len() >= end + 4 + length {
+                return Some(text[end + 4..end + 4 + length].to_owned());
+            }
+        }
+    }
+}
+
 /// An HTTP server that answers every request with `status` and `body` (JSON), on a free
 /// loopback port; the URL of its endpoint.
 async fn fixed_http(status: &'static str, body: &'static str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             tokio::spawn(async move {
                 // Read the head and the body the client sends, then answer and close.
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                loop {
-                    let Ok(n) = socket.read(&mut buf).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let length = text
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if request.len() >= end + 4 + length {
-                            break;
-                        }
-                    }
+                if read_request(&mut socket).await.is_none() {
+                    return;
                 }
                 let answer = format!(
                     "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -739,30 +744,10 @@ async fn slow_legacy_http(arrived: Arc<Mutex<Vec<String>>>) -> String {
         while let Ok((mut socket, _)) = listener.accept().await {
             let arrived = arrived.clone();
             tokio::spawn(async move {
+                let mut buf = [0u8; 16];
                 loop {
-                    // One request: its head, then its body.
-                    let mut request = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    let body = loop {
-                        let Ok(n) = socket.read(&mut buf).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        request.extend_from_slice(&buf[..n]);
-                        let text = String::from_utf8_lossy(&request).into_owned();
-                        if let Some(end) = text.find("\r\n\r\n") {
-                            let length = text
-                                .to_ascii_lowercase()
-                                .lines()
-                                .find_map(|l| l.strip_prefix("content-length:").map(str::to_owned))
-                                .and_then(|v| v.trim().parse::<usize>().ok())
-                                .unwrap_or(0);
-                            if request.len() >= end + 4 + length {
-                                break text[end + 4..end + 4 + length].to_owned();
-                            }
-                        }
+                    let Some(body) = read_request(&mut socket).await else {
+                        return;
                     };
                     let message: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
                     let method = message["method"].as_str().unwrap_or("").to_owned();

@@ -116,6 +116,38 @@ fn initialize() -> Value {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "loadgen", "version": "1"}}})
 }
 
+/// Makes `o.requests` calls, `o.concurrency` at a time, each the future `call` makes for its
+/// id, and reports their latencies as `mode`'s run.
+async fn run<F, Fut>(mode: &str, o: &Options, mut call: F)
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(o.concurrency));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(o.requests);
+    for id in 1..=o.requests as u64 {
+        let permit = slots.clone().acquire_owned().await.expect("open");
+        let call = call(id);
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            call.await;
+            drop(permit);
+            sent.elapsed()
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        latencies.push(t.await.expect("joins"));
+    }
+    let era = if o.modern { "modern" } else { "legacy" };
+    report(
+        &format!("{mode} {era} c={}", o.concurrency),
+        latencies,
+        start.elapsed(),
+    );
+}
+
 fn report(label: &str, mut latencies: Vec<Duration>, elapsed: Duration) {
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
@@ -142,7 +174,7 @@ async fn stdio(o: Options) {
         .expect("the server starts");
     let mut stdin = child.stdin.take().expect("piped");
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>> = Arc::default();
+    let pending: Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<()>>>> = Arc::default();
     if !o.modern {
         stdin
             .write_all(format!("{}\n", initialize()).as_bytes())
@@ -161,7 +193,8 @@ async fn stdio(o: Options) {
                 let v: Value = serde_json::from_str(&line).expect("JSON");
                 if let Some(id) = v["id"].as_u64() {
                     assert!(v.get("result").is_some(), "{v}");
-                    if let Some(tx) = pending.lock().await.remove(&id) {
+                    let waiter = pending.lock().expect("not poisoned").remove(&id);
+                    if let Some(tx) = waiter {
                         let _ = tx.send(());
                     }
                 }
@@ -169,17 +202,12 @@ async fn stdio(o: Options) {
         })
     };
     let stdin = Arc::new(Mutex::new(stdin));
-    let slots = Arc::new(Semaphore::new(o.concurrency));
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(o.requests);
-    for id in 1..=o.requests as u64 {
-        let permit = slots.clone().acquire_owned().await.expect("open");
+    run("stdio", &o, |id| {
         let (tx, rx) = oneshot::channel();
-        pending.lock().await.insert(id, tx);
+        pending.lock().expect("not poisoned").insert(id, tx);
         let line = format!("{}\n", call(id, o.modern));
         let stdin = stdin.clone();
-        tasks.push(tokio::spawn(async move {
-            let sent = Instant::now();
+        async move {
             stdin
                 .lock()
                 .await
@@ -190,23 +218,9 @@ async fn stdio(o: Options) {
                 .await
                 .expect("answered in 30 s")
                 .expect("answered");
-            drop(permit);
-            sent.elapsed()
-        }));
-    }
-    let mut latencies = Vec::with_capacity(o.requests);
-    for t in tasks {
-        latencies.push(t.await.expect("joins"));
-    }
-    report(
-        &format!(
-            "stdio {} c={}",
-            if o.modern { "modern" } else { "legacy" },
-            o.concurrency
-        ),
-        latencies,
-        start.elapsed(),
-    );
+        }
+    })
+    .await;
     drop(stdin);
     reader.abort();
 }
@@ -257,17 +271,12 @@ async fn http(o: Options) {
     } else {
         Some(http_session(&client, &url).await)
     };
-    let slots = Arc::new(Semaphore::new(o.concurrency));
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(o.requests);
-    for id in 1..=o.requests as u64 {
-        let permit = slots.clone().acquire_owned().await.expect("open");
+    run("http", &o, |id| {
         let client = client.clone();
         let url = url.clone();
         let session = session.clone();
         let modern = o.modern;
-        tasks.push(tokio::spawn(async move {
-            let sent = Instant::now();
+        async move {
             let mut req = client
                 .post(&url)
                 .header("content-type", "application/json")
@@ -290,23 +299,9 @@ async fn http(o: Options) {
                 .await
                 .expect("a body");
             assert!(body.contains("\"result\""), "{body}");
-            drop(permit);
-            sent.elapsed()
-        }));
-    }
-    let mut latencies = Vec::with_capacity(o.requests);
-    for t in tasks {
-        latencies.push(t.await.expect("joins"));
-    }
-    report(
-        &format!(
-            "http {} c={}",
-            if o.modern { "modern" } else { "legacy" },
-            o.concurrency
-        ),
-        latencies,
-        start.elapsed(),
-    );
+        }
+    })
+    .await;
     if let Some((id, _)) = session {
         let _ = client
             .delete(&url)
@@ -332,36 +327,17 @@ async fn client(o: Options) {
         (builder.connect_stdio(server).await, "stdio")
     };
     let client = client.expect("connected");
-    let slots = Arc::new(Semaphore::new(o.concurrency));
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(o.requests);
-    for id in 1..=o.requests as u64 {
-        let permit = slots.clone().acquire_owned().await.expect("open");
+    run(&format!("client {over}"), &o, |id| {
         let client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            let sent = Instant::now();
+        async move {
             let result = client
                 .call_tool("add", json!({"a": id, "b": 1}))
                 .await
                 .expect("answered");
             assert!(!result.is_error.unwrap_or(false), "{result:?}");
-            drop(permit);
-            sent.elapsed()
-        }));
-    }
-    let mut latencies = Vec::with_capacity(o.requests);
-    for t in tasks {
-        latencies.push(t.await.expect("joins"));
-    }
-    report(
-        &format!(
-            "client {over} {} c={}",
-            if o.modern { "modern" } else { "legacy" },
-            o.concurrency
-        ),
-        latencies,
-        start.elapsed(),
-    );
+        }
+    })
+    .await;
     client.close().await;
 }
 
