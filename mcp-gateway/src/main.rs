@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! mcp-gateway --config FILE [--port N | --listen ADDR | --stdio] [--store redis://HOST:PORT]
-//!             [--metrics ADDR] [--log-format text|json]
+//!             [--metrics ADDR] [--log-format text|json] [--threads N]
 //!                                                 serve (HTTP on 127.0.0.1:N/mcp, probes at
 //!                                                 /healthz and /readyz, or stdio), sharing state
 //!                                                 with other replicas
@@ -49,6 +49,11 @@ struct Cli {
     /// Serve one client on stdin/stdout.
     #[arg(long)]
     stdio: bool,
+    /// Serve HTTP on this many threads (default: one per core). With 1, one thread runs
+    /// everything, so that no message waits for another thread to wake: on a small machine
+    /// shared with the upstreams, faster (README, benchmarks). stdio always runs on one.
+    #[arg(long, value_name = "N", conflicts_with = "stdio", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     /// Share state with the other replicas of this gateway through this store
     /// (`redis://HOST:PORT`): approvals, rate limits, tasks, legacy sessions, notifications.
     #[arg(long, value_name = "URL")]
@@ -118,18 +123,24 @@ enum Command {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
     // One client on stdio: one thread runs everything (the upstreams are other processes, on
-    // the other cores), so that no message waits for a thread to wake. HTTP: every core.
-    let stdio = std::env::args().any(|a| a == "--stdio");
-    let runtime = if stdio {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
+    // the other cores), so that no message waits for a thread to wake. HTTP: every core, or as
+    // many threads as `--threads` says (1: the same as stdio).
+    let runtime = match cli.threads {
+        _ if cli.stdio => tokio::runtime::Builder::new_current_thread(),
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n.into());
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
     }
     .enable_all()
     .build();
     match runtime {
-        Ok(runtime) => runtime.block_on(serve()),
+        Ok(runtime) => runtime.block_on(serve(cli)),
         Err(e) => {
             eprintln!("mcp-gateway: cannot start the runtime: {e}");
             ExitCode::from(2)
@@ -137,8 +148,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve() -> ExitCode {
-    let cli = Cli::parse();
+async fn serve(cli: Cli) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let logs = tracing_subscriber::fmt().with_writer(std::io::stderr);

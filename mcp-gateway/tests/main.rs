@@ -2644,8 +2644,9 @@ fn signal(pid: u32, signal: rustix::process::Signal) {
 }
 
 /// SIGTERM (`docker stop`, Kubernetes) stops the binary as Ctrl-C does, not at once: over
-/// HTTP a call in flight gets its answer and its response record, and the process exits 0
-/// with every record written; on stdio it exits 0 with the records of what it answered.
+/// HTTP (on every core, and on one thread) a call in flight gets its answer and its response
+/// record, and the process exits 0 with every record written; on stdio it exits 0 with the
+/// records of what it answered.
 #[cfg(unix)]
 #[tokio::test]
 async fn sigterm_lets_calls_in_flight_finish_and_writes_every_audit_record() {
@@ -2661,45 +2662,52 @@ async fn sigterm_lets_calls_in_flight_finish_and_writes_every_audit_record() {
             .count()
     };
 
-    let port = free_port();
-    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args(["--config", config.to_str().unwrap()])
-        .args(["--port", &port.to_string()])
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    probe(&format!("http://127.0.0.1:{port}/healthz")).await;
-    let url = format!("http://127.0.0.1:{port}/mcp");
-    let c = Client::builder()
-        .connect_http(mcp_client::HttpServer::new(url))
-        .await
-        .unwrap();
-    // The upstream's tools are listed once it is ready.
-    until_listed(&c, "wait").await;
-    let call = tokio::spawn({
-        let c = c.clone();
-        async move { text_of(&c, "wait", json!({ "ms": 800 })).await }
-    });
-    // The call is in flight (its request record written) when the signal comes.
-    for _ in 0..100 {
-        if records("request") == 1 {
-            break;
+    // On the runtime of every core (the default), and on one thread (`--threads 1`).
+    for threads in [&[][..], &["--threads", "1"][..]] {
+        if audit.exists() {
+            std::fs::remove_file(&audit).unwrap();
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let port = free_port();
+        let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+            .args(["--config", config.to_str().unwrap()])
+            .args(["--port", &port.to_string()])
+            .args(threads)
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        probe(&format!("http://127.0.0.1:{port}/healthz")).await;
+        let url = format!("http://127.0.0.1:{port}/mcp");
+        let c = Client::builder()
+            .connect_http(mcp_client::HttpServer::new(url))
+            .await
+            .unwrap();
+        // The upstream's tools are listed once it is ready.
+        until_listed(&c, "wait").await;
+        let call = tokio::spawn({
+            let c = c.clone();
+            async move { text_of(&c, "wait", json!({ "ms": 800 })).await }
+        });
+        // The call is in flight (its request record written) when the signal comes.
+        for _ in 0..100 {
+            if records("request") == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(records("request"), 1);
+        terminate(gateway.id().unwrap());
+        assert_eq!(
+            tokio::time::timeout(SAFETY, call).await.unwrap().unwrap(),
+            "waited"
+        );
+        let status = tokio::time::timeout(SAFETY, gateway.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "{status:?}");
+        assert_eq!(records("response"), 1);
     }
-    assert_eq!(records("request"), 1);
-    terminate(gateway.id().unwrap());
-    assert_eq!(
-        tokio::time::timeout(SAFETY, call).await.unwrap().unwrap(),
-        "waited"
-    );
-    let status = tokio::time::timeout(SAFETY, gateway.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "{status:?}");
-    assert_eq!(records("response"), 1);
 
     std::fs::remove_file(&audit).unwrap();
     let (mut stdio, c) = stdio_gateway(&config).await;
