@@ -20,7 +20,8 @@ use crate::error::{Error, Result};
 /// How long a child process gets to exit after its input closes, and again after SIGTERM.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 
-/// A connection to a server as two message channels, and how to close it.
+/// A connection to a server: where the client's messages go, what the server sends, and how to
+/// close it.
 pub struct Transport {
     pub(crate) out: Outbound,
     pub(crate) incoming: Incoming,
@@ -45,7 +46,7 @@ impl Outbound {
     pub(crate) async fn send(&self, message: JsonRpcMessage) -> std::result::Result<(), Closed> {
         match self {
             Outbound::Queue(q) => q.send(message).await.map_err(|_| Closed),
-            Outbound::Http(posts) => posts.start(message),
+            Outbound::Http(connection) => connection.start(message),
         }
     }
 
@@ -53,13 +54,14 @@ impl Outbound {
     pub(crate) fn try_send(&self, message: JsonRpcMessage) -> std::result::Result<(), Closed> {
         match self {
             Outbound::Queue(q) => q.try_send(message).map_err(|_| Closed),
-            Outbound::Http(posts) => posts.start(message),
+            Outbound::Http(connection) => connection.start(message),
         }
     }
 }
 
 /// What a transport receives, until the connection ends: polled by the client's own reading
-/// task (a byte stream is read and decoded there, without a task of its own in between).
+/// task (a byte stream is read and decoded there, without a task of its own in between). Over
+/// HTTP the client takes what comes back directly instead, once it is connected.
 pub(crate) type Incoming = Pin<Box<dyn Stream<Item = JsonRpcMessage> + Send>>;
 
 /// The messages of a channel, as [`Incoming`].
