@@ -308,39 +308,44 @@ impl Connection {
         }
     }
 
-    /// What a message sent now waits for before its POST: the last notification's. A
-    /// notification sent now becomes what later messages wait for: its POST's end is
-    /// signalled by dropping the sender returned.
-    fn order(&self, message: &JsonRpcMessage) -> (Option<Posted>, Option<oneshot::Sender<()>>) {
-        let mut notified = self.notified.lock().expect("not poisoned");
-        if notified.as_ref().is_some_and(|n| n.peek().is_some()) {
-            *notified = None;
-        }
-        let after = notified.clone();
-        let done = matches!(message, JsonRpcMessage::Notification(_)).then(|| {
-            let (done, posted) = oneshot::channel();
-            *notified = Some(posted.shared());
-            done
-        });
-        (after, done)
-    }
-
-    /// Starts the POST of a message on a task of its own (after the notifications sent before
-    /// it); what comes back is delivered.
-    pub(crate) fn start(self: &Arc<Self>, message: JsonRpcMessage) -> Result<(), Closed> {
+    /// The POST of a message, in its place: it waits for the notifications sent before it, and
+    /// a notification sent now becomes what later messages wait for (its sender dropped when
+    /// its POST is done). What comes back is delivered.
+    fn posting(
+        self: &Arc<Self>,
+        message: JsonRpcMessage,
+    ) -> Result<impl Future<Output = ()> + Send + 'static, Closed> {
         if self.stop.is_cancelled() {
             return Err(Closed);
         }
         self.tool_headers.note_outgoing(&message);
-        let (after, done) = self.order(&message);
+        let (after, done) = {
+            let mut notified = self.notified.lock().expect("not poisoned");
+            if notified.as_ref().is_some_and(|n| n.peek().is_some()) {
+                *notified = None;
+            }
+            let after = notified.clone();
+            let done = matches!(message, JsonRpcMessage::Notification(_)).then(|| {
+                let (done, posted) = oneshot::channel::<()>();
+                *notified = Some(posted.shared());
+                done
+            });
+            (after, done)
+        };
         let this = self.clone();
-        tokio::spawn(async move {
+        Ok(async move {
             if let Some(after) = after {
                 let _ = after.await;
             }
             this.post(message, true).await;
             drop(done);
-        });
+        })
+    }
+
+    /// Starts the POST of a message on a task of its own (after the notifications sent before
+    /// it); what comes back is delivered.
+    pub(crate) fn start(self: &Arc<Self>, message: JsonRpcMessage) -> Result<(), Closed> {
+        tokio::spawn(self.posting(message)?);
         Ok(())
     }
 
@@ -351,18 +356,7 @@ impl Connection {
     /// exchange goes on in a task of its own, as a POST started with [`Connection::start`]
     /// would: an authorization under way is finished and the connection is kept.
     pub(crate) fn exchange(self: &Arc<Self>, request: JsonRpcMessage) -> Result<Exchange, Closed> {
-        if self.stop.is_cancelled() {
-            return Err(Closed);
-        }
-        self.tool_headers.note_outgoing(&request);
-        let (after, _) = self.order(&request);
-        let this = self.clone();
-        Ok(Exchange(Some(Box::pin(async move {
-            if let Some(after) = after {
-                let _ = after.await;
-            }
-            this.post(request, true).await;
-        }))))
+        Ok(Exchange(Some(Box::pin(self.posting(request)?))))
     }
 
     fn headers_for(&self, message: &JsonRpcMessage) -> HeaderMap {
