@@ -400,7 +400,9 @@ impl ClientBuilder {
                 }
             }));
         }
-        tokio::spawn(read_loop(Arc::downgrade(&inner), incoming));
+        if let Some(incoming) = incoming {
+            tokio::spawn(read_loop(Arc::downgrade(&inner), incoming));
+        }
         tokio::spawn(sweep(Arc::downgrade(&inner), inner.sweeper.clone()));
         let client = Client { inner };
         let session = match self.era {

@@ -973,9 +973,20 @@ fn watch_transport(transport: Transport, max_per_second: Option<u32>) -> (Transp
     use futures::StreamExt as _;
     let Transport {
         out,
-        mut incoming,
+        incoming,
         close,
     } = transport;
+    // A transport that hands what it reads to the client itself (HTTP) is not watched.
+    let Some(mut incoming) = incoming else {
+        return (
+            Transport {
+                out,
+                incoming: None,
+                close,
+            },
+            None,
+        );
+    };
     let (done_tx, done_rx) = watch::channel(None::<String>);
     let mut done = Some(done_tx);
     let mut window = Instant::now();
@@ -1009,7 +1020,7 @@ fn watch_transport(transport: Transport, max_per_second: Option<u32>) -> (Transp
     (
         Transport {
             out,
-            incoming: Box::pin(watched),
+            incoming: Some(Box::pin(watched)),
             close,
         },
         Some(done_rx),

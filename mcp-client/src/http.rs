@@ -22,7 +22,7 @@ use reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE,
 };
 use serde_json::Value;
-use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
+use tokio::sync::{Mutex as AsyncMutex, oneshot};
 use tokio_util_lite::CancelFlag;
 
 use crate::auth::{Attempts, Authorizer, OAuthConfig, Presented};
@@ -129,14 +129,12 @@ impl HttpServer {
             )),
             None => None,
         };
-        let (incoming_tx, incoming_rx) = mpsc::channel::<JsonRpcMessage>(256);
         let connection = Arc::new(Connection {
             http,
             auth,
             endpoint: reqwest::Url::parse(&self.url).ok(),
             url: self.url,
             sse: self.sse,
-            incoming: incoming_tx,
             deliver: OnceLock::new(),
             tool_headers: Arc::new(ToolHeaders::default()),
             session: Mutex::new(None),
@@ -148,7 +146,7 @@ impl HttpServer {
         });
         Ok(Transport {
             out: Outbound::Http(connection.clone()),
-            incoming: crate::transport::from_receiver(incoming_rx),
+            incoming: None,
             close: Some(Box::pin(async move {
                 stop.cancel();
                 connection.end_session().await;
@@ -198,10 +196,7 @@ pub(crate) struct Connection {
     /// `None` when it does not parse, and the POST reports the error as before.
     endpoint: Option<reqwest::Url>,
     sse: SseLimits,
-    /// What comes back, for the client's reading task, until the client takes it directly
-    /// ([`Connection::deliver_to`]).
-    incoming: mpsc::Sender<JsonRpcMessage>,
-    /// How the client takes what comes back, once it said so.
+    /// How the client takes what comes back (set when it connects, before it sends anything).
     deliver: OnceLock<Deliver>,
     /// The `Mcp-Param-*` headers of each listed tool.
     tool_headers: Arc<ToolHeaders>,
@@ -287,8 +282,8 @@ fn failure(id: Option<&RequestId>, status: StatusCode, body: &str) -> Option<Jso
 }
 
 impl Connection {
-    /// From now on, what comes back goes to `deliver`, called by the task that read it, instead
-    /// of through the transport's `incoming` channel (set once, before anything is sent).
+    /// What comes back goes to `deliver`, called by the task that read it (set once, by the
+    /// client that connects, before anything is sent).
     pub(crate) fn deliver_to(&self, deliver: Deliver) {
         if self.deliver.set(deliver).is_err() {
             tracing::debug!("the transport already delivers to a client");
@@ -296,15 +291,14 @@ impl Connection {
     }
 
     /// Hands a message the server sent to the client.
-    async fn deliver(&self, message: JsonRpcMessage) {
+    fn deliver(&self, message: JsonRpcMessage) {
         // The `x-mcp-header` registry reads `tools/list` answers before the client sees them,
         // so that a call right after a listing has its headers.
         self.tool_headers.note_incoming(&message);
         match self.deliver.get() {
             Some(deliver) => deliver(message),
-            None => {
-                let _ = self.incoming.send(message).await;
-            }
+            // Nothing is sent before a client connects, so nothing comes back before it either.
+            None => tracing::debug!("a message arrived before a client connected; dropped"),
         }
     }
 
@@ -463,7 +457,7 @@ impl Connection {
             Ok(body) => body,
             Err(reason) => {
                 if let Some(m) = failure(id.as_ref(), StatusCode::BAD_GATEWAY, &reason) {
-                    self.deliver(m).await;
+                    self.deliver(m);
                 }
                 return;
             }
@@ -484,12 +478,12 @@ impl Connection {
                 if is_initialize {
                     self.adopt_initialize(m).await;
                 } else {
-                    self.deliver(m).await;
+                    self.deliver(m);
                 }
             }
             Err(_) => {
                 if let Some(m) = failure(id.as_ref(), status, &body) {
-                    self.deliver(m).await;
+                    self.deliver(m);
                 }
             }
         }
@@ -545,8 +539,7 @@ impl Connection {
                         id,
                         format!("cannot reach the server: {}", e.without_url()),
                         serde_json::json!({ TRANSPORT_ERROR: true }),
-                    )
-                    .await;
+                    );
                     return None;
                 }
             };
@@ -590,8 +583,7 @@ impl Connection {
                         id,
                         format!("HTTP {}: authorization failed: {e}", status.as_u16()),
                         serde_json::json!({ HTTP_STATUS: status.as_u16() }),
-                    )
-                    .await;
+                    );
                     return None;
                 }
             }
@@ -599,13 +591,12 @@ impl Connection {
     }
 
     /// Answers the waiter of `id` with an error the transport made up.
-    async fn fail(&self, id: Option<&RequestId>, message: String, data: Value) {
+    fn fail(&self, id: Option<&RequestId>, message: String, data: Value) {
         if let Some(id) = id {
             self.deliver(JsonRpcMessage::Error(JsonRpcError::new(
                 Some(id.clone()),
                 ErrorObject::new(ErrorCode(-32000), message).with_data(data),
-            )))
-            .await;
+            )));
         }
     }
 
@@ -627,7 +618,7 @@ impl Connection {
         if self.note_initialize(&m) {
             self.open_get_stream().await;
         }
-        self.deliver(m).await;
+        self.deliver(m);
     }
 
     /// Opens the session's GET stream before the client hears the `initialize` answer: a
@@ -699,7 +690,7 @@ impl Connection {
             StatusCode::BAD_GATEWAY,
             "the event stream ended before the answer",
         ) {
-            self.deliver(m).await;
+            self.deliver(m);
         }
     }
 
@@ -725,7 +716,7 @@ impl Connection {
                 Ok(e) => e,
                 Err(e) => {
                     if let Some(m) = failure(id, StatusCode::BAD_GATEWAY, &e.to_string()) {
-                        self.deliver(m).await;
+                        self.deliver(m);
                     }
                     return Consumed::Failed;
                 }
@@ -749,7 +740,7 @@ impl Connection {
                 if answers && is_initialize && self.note_initialize(&message) {
                     self.open_get_stream().await;
                 }
-                self.deliver(message).await;
+                self.deliver(message);
                 if answers {
                     return Consumed::Answered;
                 }

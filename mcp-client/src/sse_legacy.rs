@@ -141,7 +141,7 @@ pub(crate) async fn connect(
     });
     Ok(Transport {
         out: crate::transport::Outbound::Queue(out_tx),
-        incoming: crate::transport::from_receiver(in_rx),
+        incoming: Some(crate::transport::from_receiver(in_rx)),
         close: Some(Box::pin(async move {
             writer.abort();
             reader.abort();

@@ -24,7 +24,9 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// close it.
 pub struct Transport {
     pub(crate) out: Outbound,
-    pub(crate) incoming: Incoming,
+    /// What the server sends, for the client's reading task; `None` when the transport hands
+    /// it to the client itself (HTTP: [`crate::http::Connection::deliver_to`]).
+    pub(crate) incoming: Option<Incoming>,
     pub(crate) close: Option<BoxFuture<'static, ()>>,
 }
 
@@ -60,8 +62,7 @@ impl Outbound {
 }
 
 /// What a transport receives, until the connection ends: polled by the client's own reading
-/// task (a byte stream is read and decoded there, without a task of its own in between). Over
-/// HTTP the client takes what comes back directly instead, once it is connected.
+/// task (a byte stream is read and decoded there, without a task of its own in between).
 pub(crate) type Incoming = Pin<Box<dyn Stream<Item = JsonRpcMessage> + Send>>;
 
 /// The messages of a channel, as [`Incoming`].
@@ -88,7 +89,7 @@ impl Transport {
         let writer = tokio::spawn(write_loop(writer, out_rx, stop_rx));
         Transport {
             out: Outbound::Queue(out_tx),
-            incoming: read_lines(reader),
+            incoming: Some(read_lines(reader)),
             close: Some(Box::pin(async move {
                 let _ = stop_tx.send(());
                 let _ = writer.await;
@@ -108,7 +109,7 @@ impl Transport {
     ) -> Transport {
         Transport {
             out: Outbound::Queue(out),
-            incoming: from_receiver(incoming),
+            incoming: Some(from_receiver(incoming)),
             close,
         }
     }
@@ -525,10 +526,8 @@ mod tests {
             .stderr(StderrMode::Discard);
         let mut transport = server.spawn().unwrap();
         // The child exits at once: its output ends.
-        while futures::StreamExt::next(&mut transport.incoming)
-            .await
-            .is_some()
-        {}
+        let incoming = transport.incoming.as_mut().expect("a byte stream");
+        while futures::StreamExt::next(incoming).await.is_some() {}
         let seen = std::fs::read_to_string(&out).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         let names: Vec<&str> = seen
