@@ -25,6 +25,14 @@ use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::peer::{Peer, Sink};
 
+/// What a client declared of itself: its capabilities and who it is (`initialize` in the legacy
+/// era, each request's `_meta` in the modern one).
+#[derive(Debug, Default)]
+pub(crate) struct ClientSide {
+    pub(crate) capabilities: ClientCapabilities,
+    pub(crate) info: Option<Implementation>,
+}
+
 /// Values shared by every handler, by type (see [`crate::Server::state`] and [`State`]).
 #[derive(Clone, Default)]
 pub(crate) struct StateMap(Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
@@ -94,8 +102,9 @@ pub(crate) struct ContextInner {
     pub(crate) request_id: RequestId,
     pub(crate) version: ProtocolVersion,
     pub(crate) meta: crate::request_meta::RequestMeta,
-    pub(crate) client_capabilities: ClientCapabilities,
-    pub(crate) client_info: Option<Implementation>,
+    /// What the client declared of itself, shared with its session (legacy) or read once with
+    /// the request (modern): the context stays small, and is built without copying it.
+    pub(crate) client: Arc<ClientSide>,
     pub(crate) log_level: Box<dyn Fn() -> Option<LoggingLevel> + Send + Sync>,
     pub(crate) progress_token: Option<ProgressToken>,
     pub(crate) last_progress: Mutex<Option<f64>>,
@@ -154,12 +163,12 @@ impl Context {
 
     /// What the client can do: from the request (modern) or from `initialize` (legacy).
     pub fn client_capabilities(&self) -> &ClientCapabilities {
-        &self.inner.client_capabilities
+        &self.inner.client.capabilities
     }
 
     /// Who the client says it is.
     pub fn client_info(&self) -> Option<&Implementation> {
-        self.inner.client_info.as_ref()
+        self.inner.client.info.as_ref()
     }
 
     /// Shared state registered with [`crate::Server::state`].
@@ -365,7 +374,7 @@ impl Context {
         message: String,
         requested_schema: ElicitationSchema,
     ) -> Result<ElicitResult> {
-        if self.inner.client_capabilities.elicitation.is_none() {
+        if self.inner.client.capabilities.elicitation.is_none() {
             return Err(missing_capability("elicitation"));
         }
         let params = ElicitRequestParams::Form(ElicitRequestFormParams {
@@ -391,7 +400,7 @@ impl Context {
         url: impl Into<String>,
         elicitation_id: impl Into<String>,
     ) -> Result<ElicitResult> {
-        if !self.inner.client_capabilities.supports_url_elicitation() {
+        if !self.inner.client.capabilities.supports_url_elicitation() {
             return Err(missing_capability("elicitation.url"));
         }
         let params = ElicitRequestParams::Url(ElicitRequestUrlParams {
@@ -439,7 +448,7 @@ impl Context {
         key: Option<String>,
         params: CreateMessageRequestParams,
     ) -> Result<CreateMessageResult> {
-        if self.inner.client_capabilities.sampling.is_none() {
+        if self.inner.client.capabilities.sampling.is_none() {
             return Err(missing_capability("sampling"));
         }
         self.ask::<messages::CreateMessage>(key, InputRequest::CreateMessage(params))
@@ -452,7 +461,7 @@ impl Context {
     }
 
     async fn roots_keyed(&self, key: Option<String>) -> Result<Vec<Root>> {
-        if self.inner.client_capabilities.roots.is_none() {
+        if self.inner.client.capabilities.roots.is_none() {
             return Err(missing_capability("roots"));
         }
         let r: ListRootsResult = self

@@ -5,7 +5,7 @@
 //! without that map: building it, reading those members from it and dropping it cost a modern
 //! `tools/call` about a tenth of its instructions.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use mcp_core::Meta;
 use mcp_core::types::{ClientCapabilities, Implementation, LoggingLevel, ProgressToken};
@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
+use crate::context::ClientSide;
 use crate::trace::{TraceContext, TraceParentError};
 
 /// A request's `_meta`, raw, with what the server reads of every request.
@@ -29,10 +30,13 @@ pub(crate) struct RequestMeta {
 /// The members of `_meta` a modern request carries about its client.
 #[derive(Default)]
 pub(crate) struct ClientMembers {
-    /// `io.modelcontextprotocol/clientCapabilities`, read (or why not).
-    pub(crate) capabilities: Option<Result<ClientCapabilities, serde_json::Error>>,
-    /// `io.modelcontextprotocol/clientInfo`, when it is one.
-    pub(crate) info: Option<Implementation>,
+    /// Whether `io.modelcontextprotocol/clientCapabilities` is there (`Ok`: read into `side`;
+    /// `Err`: why it could not be read).
+    pub(crate) capabilities: Option<Result<(), serde_json::Error>>,
+    /// The capabilities, when read (the default otherwise), and
+    /// `io.modelcontextprotocol/clientInfo`, when it is one; `None` when neither is there. In
+    /// the form the request's context keeps them, so that they are not copied again on the way.
+    pub(crate) side: Option<Arc<ClientSide>>,
     /// `io.modelcontextprotocol/logLevel`, when it is one.
     pub(crate) log_level: Option<LoggingLevel>,
 }
@@ -86,9 +90,28 @@ impl<'a> Reserved<'a> {
             Ok(s) => TraceContext::parse(&s),
             Err(_) => Err(TraceParentError::NotAString),
         });
+        let capabilities = self.client_capabilities.map(read::<ClientCapabilities>);
+        let info = self
+            .client_info
+            .and_then(|raw| read::<Implementation>(raw).ok());
+        let (capabilities, side) = match capabilities {
+            Some(Ok(capabilities)) => (
+                Some(Ok(())),
+                Some(Arc::new(ClientSide { capabilities, info })),
+            ),
+            read => (
+                read.map(|r| r.map(drop)),
+                info.map(|info| {
+                    Arc::new(ClientSide {
+                        capabilities: ClientCapabilities::default(),
+                        info: Some(info),
+                    })
+                }),
+            ),
+        };
         let client = ClientMembers {
-            capabilities: self.client_capabilities.map(read),
-            info: self.client_info.and_then(|raw| read(raw).ok()),
+            capabilities,
+            side,
             log_level: self.log_level.and_then(|raw| read(raw).ok()),
         };
         Members {
@@ -218,11 +241,13 @@ mod tests {
         let map = meta.get().clone();
         assert_eq!(meta.progress_token, map.progress_token().unwrap());
         assert_eq!(meta.trace, crate::trace::TraceContext::from_meta(&map));
+        assert!(client.capabilities.unwrap().is_ok());
+        let side = client.side.unwrap();
         assert_eq!(
-            client.capabilities.unwrap().unwrap(),
+            side.capabilities,
             map.client_capabilities().unwrap().unwrap()
         );
-        assert_eq!(client.info, map.client_info().unwrap());
+        assert_eq!(side.info, map.client_info().unwrap());
         assert_eq!(client.log_level, map.log_level().unwrap());
         assert_eq!(map.get_raw("mine"), Some(&json!([1])));
     }
@@ -274,12 +299,13 @@ mod tests {
         assert_eq!(given.trace, read.trace);
         assert!(given.trace.as_ref().is_some_and(Result::is_ok));
         assert_eq!(given.get(), read.get());
-        assert_eq!(given_client.info, read_client.info);
         assert_eq!(given_client.log_level, read_client.log_level);
-        assert_eq!(
-            given_client.capabilities.unwrap().unwrap(),
-            read_client.capabilities.unwrap().unwrap()
-        );
+        assert!(given_client.capabilities.unwrap().is_ok());
+        assert!(read_client.capabilities.unwrap().is_ok());
+        let (given_side, read_side) = (given_client.side.unwrap(), read_client.side.unwrap());
+        assert_eq!(given_side.info, read_side.info);
+        assert_eq!(given_side.capabilities, read_side.capabilities);
+        assert!(given_side.capabilities.sampling.is_some());
         // A `_meta` that is no object is refused, whatever was read of it.
         let array: ParamsMeta<'_> = serde_json::from_str(r#"{"_meta":["2026-07-28",{}]}"#).unwrap();
         let members = array.meta.unwrap().members();

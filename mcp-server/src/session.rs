@@ -25,7 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{AuditKind, AuditRecord, Outcome};
-use crate::context::{Context, ContextInner, InputMode, Mrtr};
+use crate::context::{ClientSide, Context, ContextInner, InputMode, Mrtr};
 use crate::identity::Identity;
 use crate::peer::{Peer, Sink};
 use crate::request_meta::{ClientMembers, Members, ParamsMeta, RequestMeta};
@@ -35,8 +35,8 @@ use crate::shape::Shape;
 /// The state of a legacy session, from `initialize` on.
 struct Legacy {
     version: ProtocolVersion,
-    client_capabilities: ClientCapabilities,
-    client_info: Implementation,
+    /// Its capabilities and info, as `initialize` gave them (`info` always set).
+    client: Arc<ClientSide>,
     log_level: Arc<Mutex<Option<LoggingLevel>>>,
     initialized: bool,
 }
@@ -244,8 +244,8 @@ impl Connection {
         let l = legacy.as_ref()?;
         Some(LegacyState {
             version: l.version,
-            client_capabilities: l.client_capabilities.clone(),
-            client_info: l.client_info.clone(),
+            client_capabilities: l.client.capabilities.clone(),
+            client_info: l.client.info.clone().unwrap_or_default(),
             log_level: *l.log_level.lock().expect("not poisoned"),
             initialized: l.initialized,
             subscriptions: self.subscriptions.lock().expect("not poisoned").clone(),
@@ -282,8 +282,10 @@ impl Connection {
         }
         *self.legacy.lock().expect("not poisoned") = Some(Legacy {
             version: state.version,
-            client_capabilities: state.client_capabilities,
-            client_info: state.client_info,
+            client: Arc::new(ClientSide {
+                capabilities: state.client_capabilities,
+                info: Some(state.client_info),
+            }),
             log_level: Arc::new(Mutex::new(state.log_level)),
             initialized: state.initialized,
         });
@@ -709,8 +711,10 @@ impl Connection {
             }
             *legacy = Some(Legacy {
                 version,
-                client_capabilities: p.capabilities,
-                client_info: p.client_info,
+                client: Arc::new(ClientSide {
+                    capabilities: p.capabilities,
+                    info: Some(p.client_info),
+                }),
                 log_level: Arc::new(Mutex::new(None)),
                 initialized: false,
             });
@@ -756,18 +760,18 @@ impl Connection {
         let (request, meta) = ClientRequest::parse_for_meta_apart(version, method, params)
             .map_err(refused(UNPARSEABLE))?;
         let (meta, client) = request_meta(method, meta, members).map_err(refused(UNPARSEABLE))?;
-        let client_capabilities = match client.capabilities {
-            Some(Ok(caps)) => Ok(caps),
-            Some(Err(e)) => Err(ErrorObject::invalid_params(format!(
+        let side = match (client.capabilities, client.side) {
+            (Some(Ok(())), Some(side)) => Ok(side),
+            (Some(Err(e)), _) => Err(ErrorObject::invalid_params(format!(
                 "invalid client capabilities: {e}"
             ))),
-            None => Err(ErrorObject::invalid_params(format!(
+            _ => Err(ErrorObject::invalid_params(format!(
                 "`_meta` lacks `{}`, which every 2026-07-28 request carries",
                 mcp_core::meta::keys::CLIENT_CAPABILITIES
             ))),
         }
         .map_err(refused("missing or invalid client capabilities"))?;
-        let (client_info, log_level) = (client.info, client.log_level);
+        let log_level = client.log_level;
         if let ClientRequest::SubscriptionsListen(p) = request {
             // Only to what the caller may read: one resource it may not read refuses the whole
             // request, as its read would be refused.
@@ -798,8 +802,7 @@ impl Connection {
             id,
             version,
             meta,
-            client_capabilities,
-            client_info,
+            side,
             Box::new(move || log_level),
             sink,
             cancel,
@@ -823,16 +826,11 @@ impl Connection {
     ) -> Result<Box<RawValue>, ErrorObject> {
         let session = {
             let legacy = self.legacy.lock().expect("not poisoned");
-            legacy.as_ref().map(|l| {
-                (
-                    l.version,
-                    l.client_capabilities.clone(),
-                    l.client_info.clone(),
-                    l.log_level.clone(),
-                )
-            })
+            legacy
+                .as_ref()
+                .map(|l| (l.version, l.client.clone(), l.log_level.clone()))
         };
-        let Some((version, caps, info, level)) = session else {
+        let Some((version, client, level)) = session else {
             if method == messages::Ping::METHOD {
                 return mcp_core::jsonrpc::to_raw(&EmptyResult::default())
                     .map_err(|e| ErrorObject::internal_error(e.to_string()));
@@ -886,8 +884,7 @@ impl Connection {
             id,
             version,
             meta,
-            caps,
-            Some(info),
+            client,
             Box::new(move || *level.lock().expect("not poisoned")),
             sink,
             cancel,
@@ -952,8 +949,7 @@ impl Connection {
         request_id: RequestId,
         version: ProtocolVersion,
         meta: RequestMeta,
-        client_capabilities: ClientCapabilities,
-        client_info: Option<Implementation>,
+        client: Arc<ClientSide>,
         log_level: Box<dyn Fn() -> Option<LoggingLevel> + Send + Sync>,
         sink: Sink,
         cancel: CancellationToken,
@@ -966,8 +962,7 @@ impl Connection {
                 request_id,
                 version,
                 meta,
-                client_capabilities,
-                client_info,
+                client,
                 log_level,
                 progress_token,
                 last_progress: Mutex::new(None),

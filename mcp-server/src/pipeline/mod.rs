@@ -426,8 +426,10 @@ pub(crate) mod testing {
                 request_id: RequestId::from(1_i64),
                 version,
                 meta: crate::request_meta::RequestMeta::empty(),
-                client_capabilities,
-                client_info: None,
+                client: Arc::new(crate::context::ClientSide {
+                    capabilities: client_capabilities,
+                    info: None,
+                }),
                 log_level: Box::new(|| None),
                 progress_token: None,
                 last_progress: std::sync::Mutex::new(None),
