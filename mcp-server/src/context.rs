@@ -33,6 +33,16 @@ pub(crate) struct ClientSide {
     pub(crate) info: Option<Implementation>,
 }
 
+/// The lowest level of log messages the client asked for, where a request reads it.
+pub(crate) enum LogLevelSource {
+    /// The request's own (modern: `io.modelcontextprotocol/logLevel` in its `_meta`).
+    Fixed(Option<LoggingLevel>),
+    /// The session's, as `logging/setLevel` last set it (legacy).
+    Session(Arc<Mutex<Option<LoggingLevel>>>),
+    /// The request's a task runs for.
+    Of(Context),
+}
+
 /// Values shared by every handler, by type (see [`crate::Server::state`] and [`State`]).
 #[derive(Clone, Default)]
 pub(crate) struct StateMap(Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
@@ -105,7 +115,7 @@ pub(crate) struct ContextInner {
     /// What the client declared of itself, shared with its session (legacy) or read once with
     /// the request (modern): the context stays small, and is built without copying it.
     pub(crate) client: Arc<ClientSide>,
-    pub(crate) log_level: Box<dyn Fn() -> Option<LoggingLevel> + Send + Sync>,
+    pub(crate) log_level: LogLevelSource,
     pub(crate) progress_token: Option<ProgressToken>,
     pub(crate) last_progress: Mutex<Option<f64>>,
     pub(crate) sink: Sink,
@@ -223,7 +233,11 @@ impl Context {
 
     /// The least severe level the client wants, if it asked for log messages at all.
     pub fn log_level(&self) -> Option<LoggingLevel> {
-        (self.inner.log_level)()
+        match &self.inner.log_level {
+            LogLevelSource::Fixed(level) => *level,
+            LogLevelSource::Session(level) => *level.lock().expect("not poisoned"),
+            LogLevelSource::Of(parent) => parent.log_level(),
+        }
     }
 
     /// Sends a log message, if the client asked for this level (per request in the modern era,

@@ -25,7 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{AuditKind, AuditRecord, Outcome};
-use crate::context::{ClientSide, Context, ContextInner, InputMode, Mrtr};
+use crate::context::{ClientSide, Context, ContextInner, InputMode, LogLevelSource, Mrtr};
 use crate::identity::Identity;
 use crate::peer::{Peer, Sink};
 use crate::request_meta::{ClientMembers, Members, ParamsMeta, RequestMeta};
@@ -803,7 +803,7 @@ impl Connection {
             version,
             meta,
             side,
-            Box::new(move || log_level),
+            LogLevelSource::Fixed(log_level),
             sink,
             cancel,
             InputMode::Modern(input),
@@ -885,7 +885,7 @@ impl Connection {
             version,
             meta,
             client,
-            Box::new(move || *level.lock().expect("not poisoned")),
+            LogLevelSource::Session(level),
             sink,
             cancel,
             InputMode::Legacy(peer),
@@ -950,7 +950,7 @@ impl Connection {
         version: ProtocolVersion,
         meta: RequestMeta,
         client: Arc<ClientSide>,
-        log_level: Box<dyn Fn() -> Option<LoggingLevel> + Send + Sync>,
+        log_level: LogLevelSource,
         sink: Sink,
         cancel: CancellationToken,
         input: InputMode,

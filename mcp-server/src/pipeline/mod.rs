@@ -430,7 +430,7 @@ pub(crate) mod testing {
                     capabilities: client_capabilities,
                     info: None,
                 }),
-                log_level: Box::new(|| None),
+                log_level: crate::context::LogLevelSource::Fixed(None),
                 progress_token: None,
                 last_progress: std::sync::Mutex::new(None),
                 sink: crate::peer::Sink::new(tx),

@@ -152,7 +152,7 @@ pub(crate) fn task_context(cx: &Context, slot: &Arc<TaskSlot>) -> Context {
             version: cx.inner.version,
             meta: cx.inner.meta.clone(),
             client: cx.inner.client.clone(),
-            log_level: Box::new(move || parent.log_level()),
+            log_level: crate::context::LogLevelSource::Of(parent),
             progress_token: cx.inner.progress_token.clone(),
             last_progress: std::sync::Mutex::new(None),
             sink: cx.inner.sink.clone(),
