@@ -40,6 +40,10 @@ const MAX_RESUMES: u32 = 5;
 const GET_OPEN_WAIT: Duration = Duration::from_secs(3);
 /// The wait before resuming when the server gave no `retry`.
 const DEFAULT_RETRY: Duration = Duration::from_millis(1000);
+/// How long a kept-alive connection may stay idle and still be reused: below the idle timeouts
+/// of common servers (5 seconds for Node's HTTP server and uvicorn, 10 for this SDK's), as
+/// Node's own client (undici) keeps it.
+const DEFAULT_POOL_IDLE: Duration = Duration::from_secs(4);
 
 /// A server reached over Streamable HTTP.
 #[derive(Debug, Clone)]
@@ -48,6 +52,7 @@ pub struct HttpServer {
     headers: Vec<(String, String)>,
     sse: SseLimits,
     timeout: Option<Duration>,
+    pool_idle: Duration,
     oauth: Option<OAuthConfig>,
 }
 
@@ -59,8 +64,21 @@ impl HttpServer {
             headers: Vec::new(),
             sse: SseLimits::default(),
             timeout: None,
+            pool_idle: DEFAULT_POOL_IDLE,
             oauth: None,
         }
+    }
+
+    /// How long a kept-alive connection to the server may stay idle and still carry the next
+    /// request (default 4 seconds); after that the client opens a new one. Keep it below the
+    /// server's own idle timeout (5 seconds for Node's HTTP server and uvicorn, 10 for this
+    /// SDK's server, `mcp_server::http::HttpConfig::header_read_timeout`): a request sent on a
+    /// connection the server is closing at that moment fails with
+    /// [`crate::Error::Connection`].
+    #[must_use]
+    pub fn pool_idle_timeout(mut self, idle: Duration) -> Self {
+        self.pool_idle = idle;
+        self
     }
 
     /// Authorizes with OAuth 2.1: sends `Authorization: Bearer` on every request and, on
@@ -109,7 +127,9 @@ impl HttpServer {
                 .map_err(|e| crate::Error::Connection(format!("header `{k}`: {e}")))?;
             headers.insert(name, value);
         }
-        let mut builder = reqwest::Client::builder().default_headers(headers);
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .pool_idle_timeout(self.pool_idle);
         if let Some(t) = self.timeout {
             builder = builder.timeout(t);
         }
@@ -537,7 +557,7 @@ impl Connection {
                 Err(e) => {
                     self.fail(
                         id,
-                        format!("cannot reach the server: {}", e.without_url()),
+                        format!("cannot reach the server: {}", causes(&e.without_url())),
                         serde_json::json!({ TRANSPORT_ERROR: true }),
                     );
                     return None;
@@ -881,6 +901,38 @@ fn rand_suffix() -> u64 {
 }
 
 #[cfg(test)]
+mod error_tests {
+    use super::causes;
+
+    #[test]
+    fn a_transport_error_says_why_not_only_which_step_failed() {
+        #[derive(Debug)]
+        struct Step(&'static str, Option<Box<Step>>);
+        impl std::fmt::Display for Step {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Step {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|s| s as _)
+            }
+        }
+        let reset = Step("connection reset by peer", None);
+        let closed = Step(
+            "connection closed: connection reset by peer",
+            Some(Box::new(reset)),
+        );
+        let sending = Step("error sending request", Some(Box::new(closed)));
+        // A cause its parent's message already ends with is not repeated.
+        assert_eq!(
+            causes(&sending),
+            "error sending request: connection closed: connection reset by peer"
+        );
+    }
+}
+
+#[cfg(test)]
 mod peek_tests {
     use super::*;
 
@@ -904,4 +956,20 @@ mod peek_tests {
         assert_eq!(modern_version(&legacy), None);
         assert_eq!(legacy.name.and_then(raw_str).as_deref(), Some("x"));
     }
+}
+
+/// An error with its causes, `: ` between them (reqwest's own message says only which step
+/// failed, e.g. "error sending request", and keeps why in its sources).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -736,12 +736,16 @@ async fn an_http_error_without_an_id_answers_the_request() {
 /// A legacy server over HTTP, written by hand, that records what arrived in order: it takes a
 /// while to accept the `initialized` notification, and answers a `tools/call` after 500 ms
 /// unless the client closed the connection first (recorded as `abandoned`).
-async fn slow_legacy_http(arrived: Arc<Mutex<Vec<String>>>) -> String {
+async fn slow_legacy_http(
+    arrived: Arc<Mutex<Vec<String>>>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
+            accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let arrived = arrived.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 16];
@@ -803,7 +807,7 @@ async fn over_http_a_notification_is_posted_before_what_is_sent_after_it() {
     // `initialized` must reach the server before the first request of the session, even when
     // the server is slow to accept it and the request is posted by another task.
     let arrived = Arc::new(Mutex::new(Vec::new()));
-    let url = slow_legacy_http(arrived.clone()).await;
+    let url = slow_legacy_http(arrived.clone(), Default::default()).await;
     let client = Client::builder()
         .era(EraChoice::Legacy)
         .connect_http(mcp_client::HttpServer::new(url))
@@ -826,7 +830,7 @@ async fn over_http_a_request_timed_out_is_still_read_to_its_end() {
     // The caller stops waiting; the POST goes on in a task of its own (an authorization under
     // way would be finished, the connection kept), and its late answer is dropped.
     let arrived = Arc::new(Mutex::new(Vec::new()));
-    let url = slow_legacy_http(arrived.clone()).await;
+    let url = slow_legacy_http(arrived.clone(), Default::default()).await;
     let client = Client::builder()
         .era(EraChoice::Legacy)
         .timeout(Duration::from_millis(400))
@@ -845,6 +849,38 @@ async fn over_http_a_request_timed_out_is_still_read_to_its_end() {
     after.sort();
     assert_eq!(before, ["initialize", "notifications/initialized", "ping"]);
     assert_eq!(after, ["notifications/cancelled", "tools/call"]);
+}
+
+#[tokio::test]
+async fn over_http_a_connection_idle_past_the_pool_idle_timeout_is_not_reused() {
+    // A server closes a kept-alive connection after its own idle timeout, and a request sent on
+    // it at that moment fails: the client stops reusing a connection before that (its timeout
+    // is 4 seconds by default, below the 5 of Node's server and uvicorn; 200 ms here).
+    use std::sync::atomic::Ordering::SeqCst;
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let url = slow_legacy_http(Default::default(), accepted.clone()).await;
+    let server = mcp_client::HttpServer::new(url).pool_idle_timeout(Duration::from_millis(200));
+    let client = Client::builder()
+        .era(EraChoice::Legacy)
+        .connect_http(server)
+        .await
+        .unwrap();
+    client.ping().await.unwrap();
+    client.ping().await.unwrap();
+    let settled = accepted.load(SeqCst);
+    client.ping().await.unwrap();
+    assert_eq!(
+        accepted.load(SeqCst),
+        settled,
+        "a connection just used is used again"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    client.ping().await.unwrap();
+    assert_eq!(
+        accepted.load(SeqCst),
+        settled + 1,
+        "a connection idle past the timeout is not"
+    );
 }
 
 /// Answers the `_meta` its request carried, as structured content.
