@@ -751,7 +751,29 @@ impl Up {
                 seconds: self.config.timeout.as_secs(),
             },
             Error::Connection(reason) => {
-                let _ = self.fail.send(format!("connection failed: {reason}"));
+                let failed = format!("connection failed: {reason}");
+                if matches!(self.config.target, Target::Http(_)) {
+                    // Over HTTP a request travels on a connection of its own, which may fail
+                    // while the server is fine (the server closed a kept-alive connection as
+                    // the request went out, a proxy reset it): the server is asked (`ping`)
+                    // before it is taken for gone, with its items.
+                    let client = self.client.lock().expect("not poisoned").clone();
+                    let fail = self.fail.clone();
+                    let wait = self.config.connect_timeout.min(Duration::from_secs(5));
+                    tokio::spawn(async move {
+                        let alive = match client {
+                            Some(client) => tokio::time::timeout(wait, client.ping())
+                                .await
+                                .is_ok_and(|r| r.is_ok()),
+                            None => false,
+                        };
+                        if !alive {
+                            let _ = fail.send(failed);
+                        }
+                    });
+                } else {
+                    let _ = self.fail.send(failed);
+                }
                 self.unavailable()
             }
             other => {

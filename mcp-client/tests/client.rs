@@ -669,7 +669,7 @@ async fn discover_is_retried_at_a_version_the_server_lists() {
 
 /// Reads one HTTP/1.1 request (its head, then as much body as `Content-Length` says) from a
 /// connection; its body, or `None` when the connection ended first.
-async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<String> {
+pub(crate) async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<String> {
     use tokio::io::AsyncReadExt;
     let mut request = Vec::new();
     let mut buf = [0u8; 4096];

@@ -1022,6 +1022,118 @@ async fn http_upstreams_are_served_and_an_unreachable_one_fails_alone() {
     );
 }
 
+/// A legacy Streamable HTTP server with the tools `ok` and `drop`: a call of `drop` closes its
+/// connection unanswered; everything else is answered on a kept-alive connection. Counts the
+/// pings it answers in `pings`.
+async fn dropping_http(pings: Arc<AtomicUsize>) -> String {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let pings = pings.clone();
+            tokio::spawn(async move {
+                while let Some(body) = crate::client::read_request(&mut socket).await {
+                    let message: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    let answer = match message["method"].as_str().unwrap_or("") {
+                        // A GET (no body), and notifications.
+                        "" => Some((405, Value::Null)),
+                        m if m.starts_with("notifications/") => None,
+                        "initialize" => Some((
+                            200,
+                            json!({"result": {
+                                "protocolVersion": "2025-06-18",
+                                "capabilities": {"tools": {}},
+                                "serverInfo": {"name": "dropping", "version": "1"},
+                            }}),
+                        )),
+                        "tools/list" => Some((
+                            200,
+                            json!({"result": {"tools": [
+                                {"name": "ok", "inputSchema": {"type": "object"}},
+                                {"name": "drop", "inputSchema": {"type": "object"}},
+                            ]}}),
+                        )),
+                        "tools/call" if message["params"]["name"] == "drop" => return,
+                        "tools/call" => Some((
+                            200,
+                            json!({"result": {
+                                "content": [{"type": "text", "text": "ok"}],
+                            }}),
+                        )),
+                        "ping" => {
+                            pings.fetch_add(1, Ordering::SeqCst);
+                            Some((200, json!({"result": {}})))
+                        }
+                        _ => Some((200, json!({"error": {"code": -32601, "message": "no"}}))),
+                    };
+                    let head = match answer {
+                        None => "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n".to_owned(),
+                        Some((405, _)) => {
+                            "HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n"
+                                .to_owned()
+                        }
+                        Some((_, mut reply)) => {
+                            reply["jsonrpc"] = json!("2.0");
+                            reply["id"] = message["id"].clone();
+                            let body = reply.to_string();
+                            format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            )
+                        }
+                    };
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn an_http_upstream_whose_request_fails_in_transit_is_asked_before_it_is_taken_down() {
+    // One POST failing at the transport (its connection closed unanswered) fails that call; the
+    // server still answers a ping, so the upstream and its items stay.
+    let pings = Arc::new(AtomicUsize::new(0));
+    let url = dropping_http(pings.clone()).await;
+    let host = Host::builder()
+        .backoff(Duration::from_secs(60), Duration::from_secs(60))
+        .upstream(Upstream::http("web", mcp_client::HttpServer::new(url)).era(EraChoice::Legacy))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(host.health()[0].1, Health::Ready);
+    let names: Vec<String> = host.tools().into_iter().map(|t| t.name).collect();
+    let (ok, drop) = (names[0].clone(), names[1].clone());
+    assert!(ok.ends_with("ok") && drop.ends_with("drop"), "{names:?}");
+    let err = host
+        .call_tool(&drop, json!({}), NoHandler)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        HostError::Unavailable {
+            upstream: "web".into()
+        }
+    );
+    // The ping that asks the server.
+    for _ in 0..100 {
+        if pings.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(pings.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(host.health()[0].1, Health::Ready);
+    assert_eq!(host.tools().len(), 2);
+    let r = host.call_tool(&ok, json!({}), NoHandler).await.unwrap();
+    assert_eq!(text(&r), "ok");
+}
+
 #[tokio::test]
 async fn a_stdio_upstream_runs_in_its_working_directory() {
     let bin = crate::client::manual_server();
