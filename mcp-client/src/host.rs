@@ -30,8 +30,11 @@
 //! never delays calls to the others. An upstream whose connection ends (a child process that
 //! exits, a transport that fails) or that floods is marked [`Health::Failed`], its items leave the
 //! lists, and it is reconnected (a child process is started again) after an exponential backoff
-//! ([`HostBuilder::backoff`]). Messages larger than the transport's limit (4 MiB by default) and
-//! lines that are not JSON-RPC are dropped by the transport.
+//! ([`HostBuilder::backoff`]). Over HTTP each request has a connection of its own: one that
+//! fails at the transport fails that call, and the server is asked (a `ping`, within its
+//! connect timeout and at most 5 seconds) before it is taken for gone. Messages larger than the
+//! transport's limit (4 MiB by default) and lines that are not JSON-RPC are dropped by the
+//! transport.
 //!
 //! Errors reach the caller only as what the upstream made public: a JSON-RPC error's code and
 //! message ([`HostError::Upstream`], without its `data` but for the `requiredCapabilities` of a
