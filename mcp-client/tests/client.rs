@@ -691,6 +691,21 @@ pub(crate) async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<S
     }
 }
 
+/// An HTTP/1.1 response carrying a JSON-RPC answer to `id`: `outcome` is `("result", value)`
+/// or `("error", value)`.
+pub(crate) fn json_rpc_answer(id: &Value, outcome: (&str, Value)) -> String {
+    let mut reply = json!({"jsonrpc": "2.0", "id": id});
+    reply[outcome.0] = outcome.1;
+    let body = reply.to_string();
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// An HTTP/1.1 `202 Accepted` without a body: the answer to a notification.
+pub(crate) const ACCEPTED: &str = "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n";
+
 /// An HTTP server that answers every request with `status` and `body` (JSON), on a free
 /// loopback port; the URL of its endpoint.
 async fn fixed_http(status: &'static str, body: &'static str) -> String {
@@ -781,16 +796,8 @@ async fn slow_legacy_http(
                     };
                     arrived.lock().unwrap().push(method);
                     let head = match answer {
-                        None => "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n".to_owned(),
-                        Some(result) => {
-                            let body =
-                                json!({"jsonrpc": "2.0", "id": message["id"], "result": result})
-                                    .to_string();
-                            format!(
-                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                                body.len()
-                            )
-                        }
+                        None => ACCEPTED.to_owned(),
+                        Some(result) => json_rpc_answer(&message["id"], ("result", result)),
                     };
                     if socket.write_all(head.as_bytes()).await.is_err() {
                         return;

@@ -1035,53 +1035,37 @@ async fn dropping_http(pings: Arc<AtomicUsize>) -> String {
             tokio::spawn(async move {
                 while let Some(body) = crate::client::read_request(&mut socket).await {
                     let message: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                    let answer = match message["method"].as_str().unwrap_or("") {
-                        // A GET (no body), and notifications.
-                        "" => Some((405, Value::Null)),
-                        m if m.starts_with("notifications/") => None,
-                        "initialize" => Some((
-                            200,
-                            json!({"result": {
+                    let answer = |outcome| crate::client::json_rpc_answer(&message["id"], outcome);
+                    let head = match message["method"].as_str().unwrap_or("") {
+                        // A GET (no body).
+                        "" => "HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n"
+                            .to_owned(),
+                        m if m.starts_with("notifications/") => crate::client::ACCEPTED.to_owned(),
+                        "initialize" => answer((
+                            "result",
+                            json!({
                                 "protocolVersion": "2025-06-18",
                                 "capabilities": {"tools": {}},
                                 "serverInfo": {"name": "dropping", "version": "1"},
-                            }}),
+                            }),
                         )),
-                        "tools/list" => Some((
-                            200,
-                            json!({"result": {"tools": [
+                        "tools/list" => answer((
+                            "result",
+                            json!({"tools": [
                                 {"name": "ok", "inputSchema": {"type": "object"}},
                                 {"name": "drop", "inputSchema": {"type": "object"}},
-                            ]}}),
+                            ]}),
                         )),
                         "tools/call" if message["params"]["name"] == "drop" => return,
-                        "tools/call" => Some((
-                            200,
-                            json!({"result": {
-                                "content": [{"type": "text", "text": "ok"}],
-                            }}),
+                        "tools/call" => answer((
+                            "result",
+                            json!({"content": [{"type": "text", "text": "ok"}]}),
                         )),
                         "ping" => {
                             pings.fetch_add(1, Ordering::SeqCst);
-                            Some((200, json!({"result": {}})))
+                            answer(("result", json!({})))
                         }
-                        _ => Some((200, json!({"error": {"code": -32601, "message": "no"}}))),
-                    };
-                    let head = match answer {
-                        None => "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n".to_owned(),
-                        Some((405, _)) => {
-                            "HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n"
-                                .to_owned()
-                        }
-                        Some((_, mut reply)) => {
-                            reply["jsonrpc"] = json!("2.0");
-                            reply["id"] = message["id"].clone();
-                            let body = reply.to_string();
-                            format!(
-                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                                body.len()
-                            )
-                        }
+                        _ => answer(("error", json!({"code": -32601, "message": "no"}))),
                     };
                     if socket.write_all(head.as_bytes()).await.is_err() {
                         return;
