@@ -900,6 +900,22 @@ fn rand_suffix() -> u64 {
     RandomState::new().hash_one(std::time::Instant::now())
 }
 
+/// An error with its causes, `: ` between them (reqwest's own message says only which step
+/// failed, e.g. "error sending request", and keeps why in its sources).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod error_tests {
     use super::causes;
@@ -956,20 +972,4 @@ mod peek_tests {
         assert_eq!(modern_version(&legacy), None);
         assert_eq!(legacy.name.and_then(raw_str).as_deref(), Some("x"));
     }
-}
-
-/// An error with its causes, `: ` between them (reqwest's own message says only which step
-/// failed, e.g. "error sending request", and keeps why in its sources).
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.ends_with(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
 }
