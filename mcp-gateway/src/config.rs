@@ -355,9 +355,11 @@ pub struct OAuthFront {
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// `stdio` or `http` (`streamable-http` too); inferred from `command` or `url` when absent.
+    /// `sse` (a server of the deprecated HTTP+SSE transport, as hosts' configurations call it)
+    /// is taken as `http`: a server that refuses Streamable HTTP's POST is reached over HTTP+SSE.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
-    /// The program (stdio); `${VAR}` expanded, as are `args`.
+    /// The program (stdio); `${VAR}` (and `${VAR:-default}`) expanded, as are `args`.
     #[serde(default)]
     pub command: Option<String>,
     /// Its arguments.
@@ -375,7 +377,7 @@ pub struct UpstreamConfig {
     /// `["HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"]`.
     #[serde(default)]
     pub inherit_env: Vec<String>,
-    /// Its working directory (relative to the configuration file).
+    /// Its working directory (`${VAR}` expanded; relative to the configuration file).
     #[serde(default)]
     pub cwd: Option<PathBuf>,
     /// The endpoint (HTTP).
@@ -912,6 +914,16 @@ impl Config {
                     format!("the upstream name contains the separator `{}`", g.separator),
                 ));
             }
+            if !splits_after(name, &g.separator) {
+                return Err(source.error(
+                    &[key("upstreams"), key(name)],
+                    format!(
+                        "the upstream name's end and the separator `{}` make another separator \
+                         (`{name}{}...` would split before the name's end)",
+                        g.separator, g.separator
+                    ),
+                ));
+            }
             for (i, root) in u.roots.iter().flatten().enumerate() {
                 if !root.starts_with("file://") {
                     let hint = if root.starts_with('/') {
@@ -942,11 +954,13 @@ impl Config {
             if let Some(kind) = &u.kind {
                 let ok = match kind.as_str() {
                     "stdio" => u.command.is_some(),
-                    "http" | "streamable-http" | "streamableHttp" => u.url.is_some(),
+                    // `sse`: an HTTP+SSE server (2024-11-05), reached by the fallback of
+                    // Streamable HTTP; hosts' configurations name it so.
+                    "http" | "streamable-http" | "streamableHttp" | "sse" => u.url.is_some(),
                     _ => {
                         return Err(source.error(
                             &at("type"),
-                            format!("unknown type `{kind}`: expected `stdio` or `http`"),
+                            format!("unknown type `{kind}`: expected `stdio`, `http` or `sse`"),
                         ));
                     }
                 };
@@ -1178,8 +1192,16 @@ impl fmt::Display for Effect {
     }
 }
 
-/// Expands `${VAR}` from the environment (`$$` is a literal `$`); a variable that is not set is
-/// an error naming it.
+/// Whether `<name><separator><item>` splits at its first separator into `name` and `item`:
+/// `name` holds no separator and its end makes none with the separator's start (`a_` with `__`
+/// would, as `a___b` splits into `a` and `_b`).
+pub(crate) fn splits_after(name: &str, separator: &str) -> bool {
+    format!("{name}{separator}").find(separator) == Some(name.len())
+}
+
+/// Expands `${VAR}` from the environment, and `${VAR:-default}` (the default when the variable
+/// is unset or empty, as in a shell and in Claude Code's `.mcp.json`); `$$` is a literal `$`. A
+/// variable that is not set and has no default is an error naming it.
 pub fn expand(value: &str) -> Result<String, String> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
@@ -1193,13 +1215,21 @@ pub fn expand(value: &str) -> Result<String, String> {
             let Some(end) = body.find('}') else {
                 return Err("an unclosed `${`".to_owned());
             };
-            let name = &body[..end];
+            let (name, default) = match body[..end].split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (&body[..end], None),
+            };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("`${{{name}}}` is not a variable name"));
+                return Err(format!("`${{{}}}` is not a variable name", &body[..end]));
             }
-            let v = std::env::var(name)
-                .map_err(|_| format!("the environment variable `{name}` is not set"))?;
-            out.push_str(&v);
+            match (std::env::var(name), default) {
+                (Ok(v), None) => out.push_str(&v),
+                (Ok(v), Some(_)) if !v.is_empty() => out.push_str(&v),
+                (_, Some(default)) => out.push_str(default),
+                (Err(_), None) => {
+                    return Err(format!("the environment variable `{name}` is not set"));
+                }
+            }
             rest = &body[end + 1..];
         } else {
             out.push('$');

@@ -121,6 +121,54 @@ fn table(map: &BTreeMap<String, String>, unfilled: &mut Vec<String>) -> String {
     format!("{{ {} }}", items.join(", "))
 }
 
+/// `name` as a valid upstream name that `taken` does not hold: each character other than an
+/// ASCII letter, digit or `-` becomes `-` (or is left out, when the separator holds `-`), the
+/// separator is left out (and any end that would make one with it), a name not starting with a
+/// letter gets `mcp-` before it, and a name taken already gets `-2`, `-3`, ... after it.
+fn upstream_name(
+    name: &str,
+    separator: &str,
+    taken: &std::collections::BTreeSet<String>,
+) -> String {
+    let dash = !separator.contains('-');
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || (c == '-' && dash) {
+            out.push(c);
+        } else if dash && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    // Neither in the name nor where the name and the separator meet: the namespaced name splits
+    // at the first separator.
+    while !crate::config::splits_after(&out, separator) {
+        if out.contains(separator) {
+            out = out.replace(separator, "");
+        } else {
+            out.pop();
+        }
+    }
+    if out.is_empty() {
+        out.push_str("server");
+    } else if !out.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        out.insert_str(0, if dash { "mcp-" } else { "mcp" });
+    }
+    let base = out.clone();
+    let mut n = 2;
+    while taken.contains(&out) {
+        out = if dash {
+            format!("{base}-{n}")
+        } else {
+            format!("{base}{n}")
+        };
+        n += 1;
+    }
+    out
+}
+
 /// The gateway configuration (TOML) that serves the servers of `json`, a host's configuration
 /// read from `source` (named in the header), with `separator` between upstream and item names.
 pub fn import(json: &str, source: &str, separator: &str) -> Result<String, String> {
@@ -142,21 +190,27 @@ pub fn import(json: &str, source: &str, separator: &str) -> Result<String, Strin
          # were: a secret written in it is better taken from the environment (`${{NAME}}`).\n"
     );
     out.push_str("[gateway]\naudit = \"audit.jsonl\"\n");
+    if separator != "__" {
+        let _ = writeln!(out, "separator = {}", quoted(separator));
+    }
     let mut imported = 0;
+    let mut taken = std::collections::BTreeSet::new();
     for (name, server) in &servers {
         let mut unfilled = Vec::new();
         let mut notes = Vec::new();
-        let mut upstream = name.clone();
-        if upstream.contains(separator) {
-            upstream = upstream.replace(separator, "_");
-            notes.push(format!(
-                "named `{name}` in {source}: an upstream's name cannot hold the separator `{separator}`"
-            ));
-        }
         if server.disabled {
             let _ = writeln!(out, "\n# `{name}` is disabled in {source}: not imported.");
             continue;
         }
+        let upstream = upstream_name(name, separator, &taken);
+        if upstream != *name {
+            notes.push(format!(
+                "named `{name}` in {source}: an upstream's name is letters, digits and `-`, \
+                 starting with a letter (it becomes part of URI schemes), without the separator \
+                 `{separator}`"
+            ));
+        }
+        taken.insert(upstream.clone());
         let mut entry = String::new();
         match (&server.command, &server.url) {
             (Some(command), _) => {
@@ -269,14 +323,52 @@ mod tests {
                        "envFile": ".env"}
         }}"#;
         let toml = import(json, "mcp.json", "__").unwrap();
-        assert!(toml.contains("[upstreams.my_db]"), "{toml}");
+        assert!(toml.contains("[upstreams.my-db]"), "{toml}");
         assert!(toml.contains(r#"DB_URL = "${DB_URL}""#), "{toml}");
         assert!(
             toml.contains("${input:db-password}, ${workspaceFolder}"),
             "{toml}"
         );
         assert!(toml.contains("`.env` is not read"), "{toml}");
-        assert!(toml.contains("cannot hold the separator"), "{toml}");
+        assert!(toml.contains("named `my__db` in mcp.json"), "{toml}");
+    }
+
+    /// Hosts name servers freely (`brave_search`, `1password`, `my.db`); each becomes an
+    /// upstream name the gateway loads, none taken twice, and the output is a configuration
+    /// `Config::parse` accepts as it is.
+    #[test]
+    fn host_names_become_upstream_names_the_gateway_loads() {
+        let json = r#"{"mcpServers": {
+            "brave_search": {"command": "a"}, "brave-search": {"command": "b"},
+            "1password": {"command": "c"}, "my.db": {"command": "d"}, "__": {"command": "e"},
+            "ok-name": {"command": "f"}, "trailing_": {"command": "g"}
+        }}"#;
+        let toml = import(json, "claude_desktop_config.json", "__").unwrap();
+        let config =
+            crate::Config::parse("gateway.toml", &toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        let names: Vec<_> = config.upstreams.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "brave-search",
+                "brave-search-2",
+                "mcp-1password",
+                "my-db",
+                "ok-name",
+                "server",
+                "trailing"
+            ],
+            "{toml}"
+        );
+        assert!(toml.contains("named `brave_search`"), "{toml}");
+        assert!(!toml.contains("named `ok-name`"), "{toml}");
+        for separator in ["-", "--", "."] {
+            let toml = import(json, "x.json", separator).unwrap();
+            let config = crate::Config::parse("gateway.toml", &toml)
+                .unwrap_or_else(|e| panic!("separator {separator}: {e}\n{toml}"));
+            assert_eq!(config.gateway.separator, separator);
+            assert_eq!(config.upstreams.len(), 7, "separator {separator}: {toml}");
+        }
     }
 
     #[test]

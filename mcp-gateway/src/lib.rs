@@ -423,7 +423,13 @@ fn upstream(
             };
         }
         if let Some(cwd) = &u.cwd {
-            s = s.current_dir(config.resolve(cwd));
+            let cwd = match cwd.to_str() {
+                Some(text) => std::path::PathBuf::from(
+                    config::expand(text).map_err(|m| source_error(at("cwd"), m))?,
+                ),
+                None => cwd.clone(),
+            };
+            s = s.current_dir(config.resolve(&cwd));
         }
         Upstream::stdio(name, s)
     } else {

@@ -769,6 +769,56 @@ fn anomaly_tags_by_upstream_name_one_that_is_configured() {
     .expect("both forms are accepted");
 }
 
+/// `${VAR:-default}` as hosts' configurations write it: the default when the variable is unset
+/// or empty, the variable otherwise; and an upstream name whose end would make a separator with
+/// the separator's start is refused.
+#[test]
+fn variables_take_defaults_and_names_split_where_they_end() {
+    let config = Config::parse(
+        "gw.toml",
+        "[upstreams.fs]\ncommand = \"x\"\nheaders = { A = \"${MCP_GATEWAY_TEST_UNSET_VAR:-fallback}\", B = \"${PATH:-none}\" }\n",
+    )
+    .expect("a variable with a default need not be set");
+    assert_eq!(
+        mcp_gateway::config::expand(
+            "${MCP_GATEWAY_TEST_UNSET_VAR:-a b}/${MCP_GATEWAY_TEST_UNSET_VAR:-}."
+        )
+        .unwrap(),
+        "a b/."
+    );
+    assert_eq!(
+        mcp_gateway::config::expand("${PATH:-none}").unwrap(),
+        std::env::var("PATH").unwrap()
+    );
+    assert_eq!(
+        config.upstreams["fs"].headers["A"],
+        "${MCP_GATEWAY_TEST_UNSET_VAR:-fallback}"
+    );
+    let e = config_error("[upstreams.fs]\ncommand = \"x\"\nheaders = { A = \"${:-x}\" }\n");
+    assert!(e.message.contains("`${:-x}` is not a variable name"), "{e}");
+
+    let e = config_error("[gateway]\nseparator = \"--\"\n[upstreams.fs-]\ncommand = \"x\"\n");
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (3, Some("upstreams.fs-")),
+        "{e}"
+    );
+    assert!(e.message.contains("make another separator"), "{e}");
+    Config::parse(
+        "gw.toml",
+        "[gateway]\nseparator = \"--\"\n[upstreams.f-s]\ncommand = \"x\"\n",
+    )
+    .expect("a `-` inside the name is no separator");
+    let config = Config::parse(
+        "gw.toml",
+        "[upstreams.old]\ntype = \"sse\"\nurl = \"http://127.0.0.1:1/sse\"\n",
+    )
+    .expect("`sse`, as hosts name the HTTP+SSE transport, is an HTTP upstream");
+    assert_eq!(config.upstreams["old"].kind.as_deref(), Some("sse"));
+    let e = config_error("[upstreams.old]\ntype = \"sse\"\ncommand = \"x\"\n");
+    assert!(e.message.contains("does not fit"), "{e}");
+}
+
 #[test]
 fn config_errors_name_the_file_the_line_and_the_key() {
     let e = config_error(
