@@ -53,6 +53,16 @@
 //! upstreams = ["crm"]
 //! tools = ["get_*"]
 //! roles = ["analyst"]
+//!
+//! [[rules]]                    # a human approves each deployment, and never the caller itself
+//! tools = ["ci__deploy"]
+//! roles = ["ops"]
+//! approval = "out_of_band"
+//!
+//! [approval]                   # who approves (without it: the caller's user, by elicitation)
+//! webhook = "https://approvals.example/mcp"   # posted each call; answers {"approved": bool}
+//! headers = { Authorization = "Bearer ${APPROVAL_TOKEN}" }
+//! timeout_secs = 300           # no decision in time denies (120)
 //! ```
 //!
 //! # Result filters
@@ -176,6 +186,10 @@ pub struct Config {
     /// Result filters, in the order they apply (none without this section).
     #[serde(default)]
     pub filters: Vec<FilterRule>,
+    /// Who approves the calls that need a human's approval (without this section, the caller's
+    /// user, through elicitation).
+    #[serde(default)]
+    pub approval: ApprovalSection,
     /// The file the configuration came from (set by [`Config::load`]).
     #[serde(skip)]
     pub file: PathBuf,
@@ -521,6 +535,38 @@ pub enum Effect {
     Allow,
     /// The rule denies what it matches; a deny wins over every allow.
     Deny,
+}
+
+/// `[approval]`: a server-side approver, asked instead of the caller's user for every call that
+/// needs approval, and the only one a rule with `approval = "out_of_band"` accepts.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSection {
+    /// An HTTP(S) endpoint (`http` only on loopback) posted `{"request": ..., "summary": ...}`
+    /// for each call, answering `{"approved": true|false, "reason": "..."}` (`${VAR}` expanded).
+    #[serde(default)]
+    pub webhook: Option<String>,
+    /// Headers sent to the webhook (`${VAR}` expanded): its credentials.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The operator at the gateway's controlling terminal (`/dev/tty`) answers `y` or `n`.
+    #[serde(default)]
+    pub terminal: bool,
+    /// How long a call waits for the decision, in seconds (120); no decision in time denies.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+impl ApprovalSection {
+    /// Whether a server-side approver is configured.
+    pub fn has_approver(&self) -> bool {
+        self.webhook.is_some() || self.terminal
+    }
+
+    /// How long a call waits for the decision.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs.unwrap_or(120))
+    }
 }
 
 /// The approval a rule asks for.
@@ -897,6 +943,45 @@ impl Config {
         }
         if self.upstreams.is_empty() {
             return Err(source.error(&[key("upstreams")], "no upstream is configured"));
+        }
+        let a = &self.approval;
+        if a.webhook.is_some() && a.terminal {
+            return Err(source.error(
+                &[key("approval"), key("terminal")],
+                "give either `webhook` or `terminal`, not both",
+            ));
+        }
+        if a.webhook.is_none() && !a.headers.is_empty() {
+            return Err(source.error(
+                &[key("approval"), key("headers")],
+                "headers are for the `webhook`, and none is given",
+            ));
+        }
+        if a.timeout_secs == Some(0) {
+            return Err(source.error(&[key("approval"), key("timeout_secs")], "is 0"));
+        }
+        if let Some(url) = &a.webhook
+            && let Err(m) = expand(url)
+        {
+            return Err(source.error(&[key("approval"), key("webhook")], m));
+        }
+        for (h, value) in &a.headers {
+            if let Err(m) = expand(value) {
+                return Err(source.error(&[key("approval"), key("headers"), key(h)], m));
+            }
+        }
+        if !a.has_approver()
+            && let Some(i) = self
+                .rules
+                .iter()
+                .position(|r| r.approval == Some(ApprovalConfig::OutOfBand))
+        {
+            return Err(source.error(
+                &[key("rules"), Seg::Index(i), key("approval")],
+                "`out_of_band` is approved by a server-side approver, and none is configured: \
+                 add `[approval]` with `webhook` or `terminal` (without one, every call it \
+                 matches would be denied)",
+            ));
         }
         for (name, u) in &self.upstreams {
             let at = |k: &str| [key("upstreams"), key(name), key(k)];

@@ -21,6 +21,7 @@ use mcp_core::types::{
     Implementation, Prompt, Resource, ResourceTemplate, Root, TaskSupport, Tool, ToolExecution,
 };
 use mcp_server::access::ItemKind;
+use mcp_server::approval::{ApprovalGate, Approvals, TerminalApprover, WebhookApprover};
 use mcp_server::audit::{Audit, JsonlSink};
 use mcp_server::subscriptions::SubscriptionChange;
 use mcp_server::{Identity, ResourceDefinition, Server};
@@ -187,14 +188,19 @@ impl GatewayBuilder {
         if let Some(text) = instructions(g, &host) {
             server = server.instructions(text);
         }
+        let mut key = None;
         if let Some(store) = &store {
-            let key = mcp_server::store::agree_key(store.as_ref()).await?;
+            let agreed = mcp_server::store::agree_key(store.as_ref()).await?;
+            key = Some(agreed);
             // Each replica follows the upstreams itself (lists, subscriptions): what it hears
             // is its own callers' to hear, not the other replicas'.
             server = server
-                .request_state_key(key)
+                .request_state_key(agreed)
                 .store(store.clone())
                 .share_events(false);
+        }
+        if let Some(gate) = approval_gate(&config, key.as_ref())? {
+            server = server.approval(gate);
         }
         if let Some(id) = &config.front.identity {
             server = server.identity(
@@ -305,10 +311,48 @@ impl GatewayBuilder {
 /// The first error, naming the file, line and key where it can.
 pub fn validate(config: &Config) -> Result<(), GatewayError> {
     http_config(config)?;
+    approval_gate(config, None)?;
     for (name, u) in &config.upstreams {
         upstream(config, name, u, None)?;
     }
     Ok(())
+}
+
+/// The front server's approval gate when `[approval]` names a server-side approver: approvals
+/// sealed under `key` (the key the replicas share) or, alone, a random one.
+fn approval_gate(
+    config: &Config,
+    key: Option<&[u8; 32]>,
+) -> Result<Option<ApprovalGate>, GatewayError> {
+    let a = &config.approval;
+    let at = |k: &str| vec![config::key("approval"), config::key(k)];
+    let bad = |path: &[config::Seg], m: String| GatewayError::Config(config.error_at(path, m));
+    let approvals = match key {
+        Some(key) => Approvals::new(key),
+        None => Approvals::random(),
+    };
+    let gate = ApprovalGate::new(approvals).with_timeout(a.timeout());
+    if let Some(url) = &a.webhook {
+        let url = config::expand(url).map_err(|m| bad(&at("webhook"), m))?;
+        let mut webhook = WebhookApprover::new(url)
+            .map_err(|e| bad(&at("webhook"), e.to_string()))?
+            .with_timeout(a.timeout());
+        for (name, value) in &a.headers {
+            let mut path = at("headers");
+            path.push(config::key(name));
+            let value = config::expand(value).map_err(|m| bad(&path, m))?;
+            webhook = webhook
+                .with_header(name, &value)
+                .map_err(|e| bad(&path, e.to_string()))?;
+        }
+        return Ok(Some(gate.with_approver(webhook)));
+    }
+    if a.terminal {
+        return Ok(Some(
+            gate.with_approver(TerminalApprover::tty().with_timeout(a.timeout())),
+        ));
+    }
+    Ok(None)
 }
 
 /// An upstream that failed (to start, or later: it crashed, hung, or was cut off for what it
@@ -795,6 +839,11 @@ impl Gateway {
         if old.filters != new.filters {
             return Err(GatewayError::Reload(
                 "the filters changed: restart the gateway to apply them".into(),
+            ));
+        }
+        if old.approval != new.approval {
+            return Err(GatewayError::Reload(
+                "the approver (`[approval]`) changed: restart the gateway to apply that".into(),
             ));
         }
         drop(old);

@@ -604,6 +604,113 @@ roles = ["admin"]
     g.close().await;
 }
 
+/// `[approval]` with a webhook: it decides each call of an `out_of_band` tool (with its
+/// credentials, told the tool and the arguments' summary), and the caller's user is never asked,
+/// even by a client that would say yes.
+#[tokio::test]
+async fn a_webhook_approves_what_the_caller_cannot_approve_itself() {
+    /// What the webhook was sent: its `Authorization` header and the body.
+    type Asked = Vec<(Option<String>, Value)>;
+    let asked: Arc<Mutex<Asked>> = Arc::default();
+    let seen = asked.clone();
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+                let seen = seen.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    let mut seen = seen.lock().unwrap();
+                    seen.push((auth, body));
+                    axum::Json(if seen.len() == 1 {
+                        json!({"approved": true})
+                    } else {
+                        json!({"approved": false, "reason": "not during the freeze"})
+                    })
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+    let s = gateway(&format!(
+        r#"
+[[rules]]
+tools = ["fs__*"]
+roles = ["admin"]
+approval = "out_of_band"
+
+[approval]
+webhook = "http://127.0.0.1:{port}/hook"
+headers = {{ Authorization = "Bearer hook-secret" }}
+timeout_secs = 10
+"#
+    ))
+    .await;
+    let g = &s.gateway;
+    let admin = Identity::configured("root").with_roles(["admin"]);
+    let recorder = Recorder::new().accept(json!({"approve": true}));
+    let c = client_with(g, Some(admin), recorder.clone(), EraChoice::Legacy).await;
+
+    let args = json!({"path": "a", "text": "x"});
+    let r = c.call_tool("fs__write_file", &args).await.unwrap();
+    assert_ne!(r.is_error, Some(true), "{r:?}");
+    let r = c
+        .call_tool("fs__write_file", json!({"path": "b", "text": "y"}))
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, Some(true), "{r:?}");
+    let text = r.content[0].as_text().unwrap();
+    assert!(text.contains("not during the freeze"), "{text}");
+
+    assert!(recorder.elicitations().is_empty(), "the caller was asked");
+    let written: Vec<Value> = s.fs_calls.lock().unwrap().clone();
+    assert_eq!(written, [args], "only the approved call ran");
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 2);
+    for (auth, body) in &asked {
+        assert_eq!(auth.as_deref(), Some("Bearer hook-secret"));
+        assert_eq!(body["request"]["tool"], "fs__write_file", "{body}");
+        assert!(
+            body["summary"].as_str().unwrap().contains("fs__write_file"),
+            "{body}"
+        );
+    }
+    g.close().await;
+}
+
+/// Without `[approval]`, an `out_of_band` rule could never be approved: the configuration says
+/// so at the rule, and a webhook that is not HTTPS (off loopback) is refused before starting.
+#[test]
+fn an_out_of_band_rule_needs_an_approver() {
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"x\"\n\n[[rules]]\ntools = [\"*\"]\napproval = \"out_of_band\"\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (6, Some("rules[0].approval")),
+        "{e}"
+    );
+    assert!(e.message.contains("none is configured"), "{e}");
+    let config = Config::parse(
+        "gw.toml",
+        "[upstreams.fs]\ncommand = \"x\"\n[approval]\nwebhook = \"http://approvals.example/hook\"\n",
+    )
+    .unwrap();
+    let e = mcp_gateway::validate(&config).expect_err("plain http off loopback");
+    assert!(e.to_string().contains("plain http"), "{e}");
+    let e = config_error(
+        "[upstreams.fs]\ncommand = \"x\"\n[approval]\nterminal = true\nwebhook = \"https://a/\"\n",
+    );
+    assert_eq!(e.key.as_deref(), Some("approval.terminal"), "{e}");
+    let e = config_error("[upstreams.fs]\ncommand = \"x\"\n[approval]\nheaders = { A = \"b\" }\n");
+    assert_eq!(e.key.as_deref(), Some("approval.headers"), "{e}");
+}
+
 #[tokio::test]
 async fn progress_passes_through_in_both_eras() {
     let s = gateway("[[rules]]\ntools = [\"*\"]\n").await;
