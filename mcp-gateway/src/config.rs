@@ -583,7 +583,7 @@ pub enum ApprovalConfig {
 
 /// `[[rules]]`: whom (roles, scopes, claims), what (glob patterns over namespaced names), where
 /// (environments), and how (approval, limits).
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// `allow` (default) or `deny`.
@@ -662,7 +662,7 @@ pub enum FlagAction {
 }
 
 /// `[anomaly]`: flags raised per principal when a tool call is admitted.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AnomalyConfig {
     /// A call rate far above the principal's own baseline: the last minute's calls exceed this
@@ -760,7 +760,7 @@ impl<'de> Deserialize<'de> for TagConfig {
 }
 
 /// `[[anomaly.sequences]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SequenceConfig {
     /// The tag of the first call.

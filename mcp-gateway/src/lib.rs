@@ -846,11 +846,15 @@ impl Gateway {
                 "the approver (`[approval]`) changed: restart the gateway to apply that".into(),
             ));
         }
+        let same_anomaly = old.anomaly == new.anomaly;
         drop(old);
         let rules = RuleSet::new(&new.rules, new.gateway.approval_unless_read_only)
-            .map_err(GatewayError::Reload)?;
-        let anomaly = detector(&new)?;
-        *self.anomaly.write().expect("not poisoned") = anomaly;
+            .map_err(GatewayError::Reload)?
+            .carry_over(&self.sync.shared.policy.rules.read().expect("not poisoned"));
+        // Flags configured as before keep what they learned (baselines, sequences).
+        if !same_anomaly {
+            *self.anomaly.write().expect("not poisoned") = detector(&new)?;
+        }
         *self.sync.environments.write().expect("not poisoned") = environments(&new);
         *self.sync.shared.policy.rules.write().expect("not poisoned") = Arc::new(rules);
         *self.config.write().expect("not poisoned") = new;

@@ -46,7 +46,10 @@ pub struct CompiledRule {
     prompts: GlobSet,
     resources: GlobSet,
     /// Its rate limit per principal (kept in the shared store when there is one).
-    limiter: Option<Limiter>,
+    limiter: Option<Arc<Limiter>>,
+    /// The name of its buckets in the shared store: from what the rule says, not where it
+    /// stands, so that a rule added before it does not take them over.
+    bucket: String,
     concurrency: Option<Arc<Semaphore>>,
 }
 
@@ -91,10 +94,9 @@ impl CompiledRule {
                         format!("`{s}` is not a rate: expected `N/s`, `N/min`, `N/h` or `N/day`"),
                     )
                 })?;
-                Some(
-                    Limiter::new(r)
-                        .ok_or_else(|| ("rate_limit", None, format!("`{s}` is too fast")))?,
-                )
+                Some(Arc::new(Limiter::new(r).ok_or_else(|| {
+                    ("rate_limit", None, format!("`{s}` is too fast"))
+                })?))
             }
         };
         if rule.max_concurrency == Some(0) {
@@ -127,6 +129,7 @@ impl CompiledRule {
             prompts: globs(&rule.prompts, "prompts")?,
             resources: globs(&rule.resources, "resources")?,
             limiter,
+            bucket: String::new(),
             concurrency: rule
                 .max_concurrency
                 .map(|n| Arc::new(Semaphore::new(n as usize))),
@@ -269,17 +272,41 @@ fn rank(a: Approval) -> u8 {
 impl RuleSet {
     /// Compiles rules (already checked by [`crate::Config::load`]).
     pub fn new(rules: &[Rule], approval_unless_read_only: bool) -> Result<RuleSet, String> {
-        let rules = rules
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                CompiledRule::compile(r).map_err(|(field, _, m)| format!("rules[{i}].{field}: {m}"))
-            })
-            .collect::<Result<_, _>>()?;
+        let mut compiled: Vec<CompiledRule> = Vec::with_capacity(rules.len());
+        for (i, r) in rules.iter().enumerate() {
+            let mut rule = CompiledRule::compile(r)
+                .map_err(|(field, _, m)| format!("rules[{i}].{field}: {m}"))?;
+            // The same rule twice keeps two sets of buckets.
+            let twin = compiled.iter().filter(|c| c.rule == *r).count();
+            let digest =
+                mcp_server::approval::arguments_hash(&serde_json::Value::String(format!("{r:?}")));
+            rule.bucket = format!("gw-rate:{}:{twin}", &digest[..16]);
+            compiled.push(rule);
+        }
+        let rules = compiled;
         Ok(RuleSet {
             rules,
             approval_unless_read_only,
         })
+    }
+
+    /// These rules, with the state of their limits taken over from `old` (the rules before a
+    /// reload): a rule configured exactly as one of `old`'s keeps its rate buckets and its
+    /// concurrency slots. A reload (`SIGHUP`, which log rotation sends too) then neither
+    /// refills every bucket nor lets a rule's calls in flight and the new ones run twice its
+    /// `max_concurrency`; a rule whose text changed starts afresh.
+    #[must_use]
+    pub fn carry_over(mut self, old: &RuleSet) -> RuleSet {
+        let mut taken = vec![false; old.rules.len()];
+        for rule in &mut self.rules {
+            let same = (0..old.rules.len()).find(|&i| !taken[i] && old.rules[i].rule == rule.rule);
+            if let Some(i) = same {
+                taken[i] = true;
+                rule.limiter.clone_from(&old.rules[i].limiter);
+                rule.concurrency.clone_from(&old.rules[i].concurrency);
+            }
+        }
+        self
     }
 
     /// The rules.
@@ -363,8 +390,7 @@ impl RuleSet {
                 continue;
             };
             // Across replicas: one bucket per rule and principal in the shared store.
-            let bucket = store.map(|store| (store, format!("gw-rate:{index}")));
-            let shared = bucket.as_ref().map(|(store, name)| (*store, name.as_str()));
+            let shared = store.map(|store| (store, r.bucket.as_str()));
             let over = match limiter.check(&key, shared).await {
                 Ok(verdict) => verdict.err(),
                 Err(e) => {

@@ -1230,6 +1230,52 @@ async fn a_reload_swaps_the_rules_keeps_the_connection_and_refuses_a_changed_ups
     g.close().await;
 }
 
+/// A reload (SIGHUP, which log rotation sends too) keeps the rate buckets of a rule configured
+/// as before, wherever it now stands; a rule whose limit changed starts afresh.
+#[tokio::test]
+async fn a_reload_keeps_what_an_unchanged_rule_has_counted() {
+    const LIMITED: &str =
+        "[[rules]]\ntools = [\"web__*\"]\napproval = \"none\"\nrate_limit = \"2/min\"\n";
+    let s = gateway(LIMITED).await;
+    let g = &s.gateway;
+    let c = client(g, None).await;
+    let limited = |r: Option<String>| r.as_deref() == Some("rate_limited");
+    let refused = |c: &Client| {
+        let c = c.clone();
+        async move {
+            match c.call_tool("web__fetch", json!({})).await {
+                Ok(r) => {
+                    assert_ne!(r.is_error, Some(true), "{r:?}");
+                    None
+                }
+                Err(mcp_client::Error::Server(e)) => {
+                    Some(e.data.unwrap()["reason"].as_str().unwrap().to_owned())
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    assert_eq!(refused(&c).await, None);
+    assert_eq!(refused(&c).await, None);
+    assert!(limited(refused(&c).await));
+
+    // The same rule after a new one: still spent.
+    g.reload(parse(&format!(
+        "{UPSTREAMS}\n[[rules]]\ntools = [\"fs__read_*\"]\napproval = \"none\"\n{LIMITED}"
+    )))
+    .unwrap();
+    assert!(limited(refused(&c).await), "the bucket was refilled");
+
+    // Another limit: a rule of its own.
+    g.reload(parse(&format!(
+        "{UPSTREAMS}\n{}",
+        LIMITED.replace("2/min", "3/min")
+    )))
+    .unwrap();
+    assert_eq!(refused(&c).await, None);
+    g.close().await;
+}
+
 #[tokio::test]
 async fn anomaly_flags_hold_or_deny_a_call_and_are_audited() {
     use mcp_server::audit::{Audit, AuditKind, Decision, MemorySink};
