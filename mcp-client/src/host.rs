@@ -573,6 +573,11 @@ impl HostBuilder {
                 fail,
                 events: events.clone(),
                 kept,
+                prefix: if kept {
+                    String::new()
+                } else {
+                    format!("{}{}", config.name, self.separator)
+                },
                 capabilities: self.capabilities,
                 info: self.info.clone(),
                 log_level: self.log_level,
@@ -664,6 +669,8 @@ struct Up {
     fail: mpsc::UnboundedSender<String>,
     events: broadcast::Sender<HostEvent>,
     kept: bool,
+    /// What comes before its tools' names at the host (empty when names are kept).
+    prefix: String,
     capabilities: HandlerCapabilities,
     info: Implementation,
     log_level: Option<LoggingLevel>,
@@ -804,7 +811,7 @@ impl Up {
         let Ok(client) = self.client() else { return };
         let outcome = match change {
             Change::Tools => client.list_tools().await.map(|t| {
-                warn_long_names(self.name(), &t);
+                warn_long_names(self.name(), &self.prefix, &t);
                 self.with_lists(|l| l.tools = t)
             }),
             Change::Prompts => client
@@ -840,10 +847,13 @@ impl Up {
     }
 }
 
-fn warn_long_names(upstream: &str, tools: &[Tool]) {
+/// Logs the tools whose names at the host (`prefix` and their own) are over
+/// [`TOOL_NAME_WARN_LENGTH`] characters.
+fn warn_long_names(upstream: &str, prefix: &str, tools: &[Tool]) {
+    let prefix_length = prefix.chars().count();
     for t in tools {
-        if t.name.chars().count() > TOOL_NAME_WARN_LENGTH {
-            tracing::warn!(%upstream, tool = %t.name, "tool name over {TOOL_NAME_WARN_LENGTH} characters; some clients drop it");
+        if prefix_length + t.name.chars().count() > TOOL_NAME_WARN_LENGTH {
+            tracing::warn!(%upstream, tool = %format!("{prefix}{}", t.name), "tool name over {TOOL_NAME_WARN_LENGTH} characters; some clients drop it");
         }
     }
 }
@@ -1192,7 +1202,7 @@ async fn supervise(
             ),
             Ok(Err(e)) => format!("cannot connect: {e}"),
             Ok(Ok((client, mut closed, lists))) => {
-                warn_long_names(up.name(), &lists.tools);
+                warn_long_names(up.name(), &up.prefix, &lists.tools);
                 while fail_rx.try_recv().is_ok() {}
                 *up.lists.lock().expect("not poisoned") = Some(lists);
                 *up.client.lock().expect("not poisoned") = Some(client.clone());

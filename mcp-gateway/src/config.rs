@@ -941,6 +941,20 @@ impl Config {
         if g.separator.is_empty() {
             return Err(source.error(&[key("gateway"), key("separator")], "is empty"));
         }
+        if let Some(c) = g
+            .separator
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        {
+            return Err(source.error(
+                &[key("gateway"), key("separator")],
+                format!(
+                    "`{c}` is not a character of tool names (letters, digits, `_`, `-` and `.`, \
+                     as the specification says and clients check): a tool named with it would \
+                     be refused or dropped by some clients"
+                ),
+            ));
+        }
         if self.upstreams.is_empty() {
             return Err(source.error(&[key("upstreams")], "no upstream is configured"));
         }

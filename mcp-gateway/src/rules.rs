@@ -84,6 +84,32 @@ impl CompiledRule {
                 "the rule matches nothing: give `tools`, `prompts` or `resources` patterns".into(),
             ));
         }
+        for (field, patterns) in [("tools", &rule.tools), ("prompts", &rule.prompts)] {
+            if let Some((i, p)) = patterns
+                .iter()
+                .enumerate()
+                .find(|(_, p)| p.starts_with('^') || p.ends_with('$'))
+            {
+                return Err((
+                    field,
+                    Some(i),
+                    format!(
+                        "`{p}` looks like a regular expression, and patterns are globs (`*` any \
+                         characters, `?` one, `[abc]` one of them): as it is, it matches no name"
+                    ),
+                ));
+            }
+        }
+        if rule.tools.is_empty() && matches!(rule.approval, Some(a) if a != ApprovalConfig::None) {
+            return Err((
+                "approval",
+                None,
+                "approval is asked of tool calls, and the rule has no `tools` patterns: resource \
+                 reads and prompts are not held for approval (give the rule `tools`, or deny \
+                 what needs a human)"
+                    .into(),
+            ));
+        }
         let limiter = match &rule.rate_limit {
             None => None,
             Some(s) => {

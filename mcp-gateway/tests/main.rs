@@ -924,6 +924,45 @@ fn variables_take_defaults_and_names_split_where_they_end() {
     assert_eq!(config.upstreams["old"].kind.as_deref(), Some("sse"));
     let e = config_error("[upstreams.old]\ntype = \"sse\"\ncommand = \"x\"\n");
     assert!(e.message.contains("does not fit"), "{e}");
+
+    // A separator clients would refuse in a tool name.
+    for separator in [":", "/", " "] {
+        let e = config_error(&format!(
+            "[gateway]\nseparator = \"{separator}\"\n[upstreams.fs]\ncommand = \"x\"\n"
+        ));
+        assert_eq!(e.key.as_deref(), Some("gateway.separator"), "{e}");
+        assert!(e.message.contains("not a character of tool names"), "{e}");
+    }
+}
+
+/// Rules that would silently do nothing are refused: a pattern written as a regular expression
+/// (as other gateways take them), and an approval on a rule that matches no tool.
+#[test]
+fn rules_that_would_match_nothing_or_approve_nothing_are_refused() {
+    let base = "[upstreams.fs]\ncommand = \"x\"\n\n[[rules]]\n";
+    let e = config_error(&format!("{base}tools = [\"fs__read\", \"^fs__.*$\"]\n"));
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (5, Some("rules[0].tools[1]")),
+        "{e}"
+    );
+    assert!(e.message.contains("looks like a regular expression"), "{e}");
+    let e = config_error(&format!("{base}prompts = [\"fs__.*$\"]\n"));
+    assert_eq!(e.key.as_deref(), Some("rules[0].prompts[0]"), "{e}");
+    let e = config_error(&format!(
+        "{base}resources = [\"fs+file:///*\"]\napproval = \"required\"\n"
+    ));
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (6, Some("rules[0].approval")),
+        "{e}"
+    );
+    assert!(e.message.contains("no `tools` patterns"), "{e}");
+    Config::parse(
+        "gw.toml",
+        &format!("{base}resources = [\"fs+file:///*\"]\napproval = \"none\"\n"),
+    )
+    .expect("`none` asks nothing");
 }
 
 #[test]
