@@ -106,6 +106,12 @@ pub enum AuditKind {
     /// is the last hash of that file; [`verify`] accepts it as a first line and reports it
     /// ([`VerifyReport::continues`]).
     Continued,
+    /// A legacy session began (method `session/start`: a successful `initialize`, its
+    /// [`reason`](AuditRecord::reason) the negotiated protocol and the client's name and
+    /// version as it gave them) or ended (`session/end`, why in the reason: the end of input,
+    /// the client's `DELETE`, the idle timeout, the server's shutdown). Both carry the principal
+    /// that initialized it and, over HTTP, the session id. The modern era has no sessions.
+    Session,
     /// A server behind this one (a gateway's upstream, named in [`item`](AuditRecord::item))
     /// failed, or was cut off (method `upstream/failed`, with why in
     /// [`reason`](AuditRecord::reason)), or is ready again (`upstream/ready`).

@@ -83,6 +83,7 @@ impl Server {
                 .await;
         }
         conn.drain(GRACE).await;
+        conn.end_session("the client closed the connection");
         conn.close();
     }
 }

@@ -39,6 +39,9 @@ struct Legacy {
     client: Arc<ClientSide>,
     log_level: Arc<Mutex<Option<LoggingLevel>>>,
     initialized: bool,
+    /// Who initialized it, for the record of its end (`None` for a session restored from
+    /// another replica's record: its start is in that replica's trail).
+    opened_by: Option<Identity>,
 }
 
 type PendingMap = HashMap<RequestId, oneshot::Sender<Result<Box<RawValue>, ErrorObject>>>;
@@ -80,6 +83,8 @@ pub(crate) struct Connection {
     identity: Option<Identity>,
     /// The legacy HTTP session this connection serves.
     session_id: Option<Arc<str>>,
+    /// Whether the end of its legacy session was audited.
+    session_ended: std::sync::atomic::AtomicBool,
     /// Bumped at each change of the legacy state (see [`LegacyState`]).
     revision: AtomicU64,
     #[cfg(feature = "http")]
@@ -119,6 +124,14 @@ struct PeekMeta {
 
 /// The longest method name an audit record of a refusal copies, in characters.
 const MAX_AUDITED_METHOD: usize = 128;
+
+/// A client's name or version as an audit record quotes it: at most 64 characters.
+fn bounded(text: &str) -> &str {
+    match text.char_indices().nth(64) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
 
 /// The reason audited for params that do not parse (never the parser's message, which may quote
 /// argument values).
@@ -192,6 +205,7 @@ impl Connection {
         Arc::new(Connection {
             identity: server.inner.identity.clone(),
             session_id,
+            session_ended: std::sync::atomic::AtomicBool::new(false),
             server,
             sink,
             legacy: Mutex::new(None),
@@ -288,6 +302,7 @@ impl Connection {
             }),
             log_level: Arc::new(Mutex::new(state.log_level)),
             initialized: state.initialized,
+            opened_by: None,
         });
     }
 
@@ -305,6 +320,29 @@ impl Connection {
     #[cfg(feature = "http")]
     pub(crate) async fn closed(&self) {
         self.shutdown.cancelled().await;
+    }
+
+    /// Audits the end of its legacy session, once, and why (`reason`): a connection that never
+    /// initialized had none.
+    pub(crate) fn end_session(&self, reason: &str) {
+        let audit = &self.server.inner.audit;
+        if !audit.is_enabled() {
+            return;
+        }
+        let opened_by = match &*self.legacy.lock().expect("not poisoned") {
+            Some(legacy) => legacy.opened_by.clone(),
+            None => return,
+        };
+        if self.session_ended.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut r = AuditRecord::new(AuditKind::Session, "session/end")
+            .with_principal(opened_by.as_ref())
+            .with_reason(reason);
+        if let Some(session) = &self.session_id {
+            r = r.with_session_id(session.as_ref());
+        }
+        audit.record(&r);
     }
 
     /// Cancels every running request (end of input, session closed).
@@ -685,23 +723,41 @@ impl Connection {
                 .await;
         }
         if req.method == messages::Initialize::METHOD {
-            return self.initialize(params).map_err(|e| {
-                let reason = if e.code == ErrorCode::INVALID_REQUEST {
-                    "the session is already initialized"
-                } else {
-                    UNPARSEABLE
-                };
-                self.refused(&req.id, &req.method, identity.as_ref(), reason, e)
-            });
+            return self
+                .initialize(&req.id, params, identity.as_ref())
+                .map_err(|e| {
+                    let reason = if e.code == ErrorCode::INVALID_REQUEST {
+                        "the session is already initialized"
+                    } else {
+                        UNPARSEABLE
+                    };
+                    self.refused(&req.id, &req.method, identity.as_ref(), reason, e)
+                });
         }
         self.serve_legacy(req.id, &req.method, params, sink, cancel, identity)
             .await
     }
 
-    fn initialize(&self, params: Option<&RawValue>) -> Result<Box<RawValue>, ErrorObject> {
+    fn initialize(
+        &self,
+        id: &RequestId,
+        params: Option<&RawValue>,
+        identity: Option<&Identity>,
+    ) -> Result<Box<RawValue>, ErrorObject> {
         let p: InitializeRequestParams = from_raw(params)
             .map_err(|e| ErrorObject::invalid_params(format!("invalid initialize params: {e}")))?;
         let version = ProtocolVersion::negotiate_legacy(&p.protocol_version);
+        let audit = &self.server.inner.audit;
+        // Before the client's info moves into the session.
+        let start = audit.is_enabled().then(|| {
+            self.audit_record(AuditKind::Session, id, "session/start", identity)
+                .with_reason(format!(
+                    "protocol {}; client {} {}",
+                    version.as_str(),
+                    bounded(&p.client_info.name),
+                    bounded(&p.client_info.version)
+                ))
+        });
         {
             let mut legacy = self.legacy.lock().expect("not poisoned");
             if legacy.is_some() {
@@ -717,9 +773,13 @@ impl Connection {
                 }),
                 log_level: Arc::new(Mutex::new(None)),
                 initialized: false,
+                opened_by: identity.cloned(),
             });
         }
         self.changed();
+        if let Some(start) = start {
+            audit.record(&start);
+        }
         let mut capabilities = self.server.capabilities();
         capabilities.shape(version);
         let mut info = self.server.inner.info.clone();

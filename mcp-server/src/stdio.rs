@@ -121,7 +121,13 @@ impl Server {
         let mut decoder = LineDecoder::new(codec);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = reader.read(&mut buf).await?;
+            let n = match reader.read(&mut buf).await {
+                Ok(n) => n,
+                Err(e) => {
+                    conn.end_session("the connection failed");
+                    return Err(e);
+                }
+            };
             if n == 0 {
                 break;
             }
@@ -151,6 +157,7 @@ impl Server {
             }
         }
         conn.drain(GRACE).await;
+        conn.end_session("end of input");
         conn.close();
         drop(conn);
         drop(sink);

@@ -966,6 +966,70 @@ async fn an_overflowing_sink_writes_a_marker_of_what_it_dropped() {
 /// Requests refused before they reach a handler get exactly one record each, of kind
 /// `refusal`, naming the method, the JSON-RPC code and what was refused, never the request's
 /// content; a panic completes its request's record pair; good requests are audited as before.
+/// Over stdio (any byte stream), a legacy session starts with `initialize` and ends with the
+/// input: both audited, with the principal that opened it; a modern request opens none.
+#[tokio::test]
+async fn a_legacy_session_over_a_stream_is_audited_from_initialize_to_the_end_of_input() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let memory = Arc::new(MemorySink::default());
+    let server = mcp_server::Server::new("audited", "1.0.0")
+        .tool(Echo)
+        .identity(Identity::configured("ops").with_roles(["admin"]))
+        .audit(Audit::new().with_sink(memory.clone()));
+    let (client, served) = tokio::io::duplex(64 * 1024);
+    let (read, write) = tokio::io::split(served);
+    let serving = tokio::spawn(server.serve_io(read, write));
+    let (read, mut write) = tokio::io::split(client);
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    let long_name = "n".repeat(200);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": long_name, "version": "9.9"}}});
+    write
+        .write_all(format!("{init}\n").as_bytes())
+        .await
+        .unwrap();
+    let initialized: Value =
+        serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(initialized["result"]["protocolVersion"], "2025-06-18");
+    write.shutdown().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), serving)
+        .await
+        .expect("the end of input ends serving")
+        .unwrap()
+        .unwrap();
+
+    let records: Vec<AuditRecord> = memory
+        .take()
+        .into_iter()
+        .filter(|r| r.kind == AuditKind::Session)
+        .collect();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0].method, "session/start");
+    assert_eq!(
+        records[0].reason.as_deref(),
+        Some(format!("protocol 2025-06-18; client {} 9.9", "n".repeat(64)).as_str()),
+        "the client's name is bounded"
+    );
+    assert_eq!(records[1].method, "session/end");
+    assert_eq!(records[1].reason.as_deref(), Some("end of input"));
+    for r in &records {
+        assert_eq!(r.principal.as_deref(), Some("ops"));
+        assert_eq!(r.session_id, None);
+    }
+
+    // A modern request is a session of its own: no start, no end.
+    let modern = mcp_server::Server::new("audited", "1.0.0")
+        .tool(Echo)
+        .audit(Audit::new().with_sink(memory.clone()));
+    let served = answer(&modern, &modern_call(1, "tools/list", json!({}))).await;
+    assert!(served.get("result").is_some(), "{served}");
+    assert!(
+        memory.take().iter().all(|r| r.kind != AuditKind::Session),
+        "a modern request opened a session"
+    );
+}
+
 #[tokio::test]
 async fn requests_refused_before_dispatch_are_audited_once() {
     let memory = Arc::new(MemorySink::default());

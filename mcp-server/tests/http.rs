@@ -625,6 +625,86 @@ async fn legacy_session_from_initialize_to_delete() {
     h.initialize(LEGACY, json!({}), "again").await;
 }
 
+/// A legacy session's start (its protocol and client) and its end (and why) are audited, with
+/// the session id: ended by the client's DELETE, or by the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_sessions_start_and_end_are_audited() {
+    use mcp_server::audit::{Audit, AuditKind, MemorySink};
+    let memory = Arc::new(MemorySink::default());
+    let probe = Arc::new(Probe::default());
+    let server = test_server(&probe).audit(Audit::new().with_sink(memory.clone()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let config = HttpConfig::new().session_idle_timeout(Duration::from_millis(300));
+    let service = McpService::new(server, config);
+    let task = tokio::spawn(service.clone().serve(listener, std::future::pending()));
+    let client = reqwest::Client::new();
+    let open = || async {
+        let r = client
+            .post(&url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(initialize_body(LEGACY, json!({}), "audited-client").to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        session_id(&r)
+    };
+    let sessions = |records: &[mcp_server::audit::AuditRecord]| {
+        records
+            .iter()
+            .filter(|r| r.kind == AuditKind::Session)
+            .map(|r| {
+                (
+                    r.method.clone(),
+                    r.session_id.clone().unwrap_or_default(),
+                    r.reason.clone().unwrap_or_default(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let deleted = open().await;
+    let r = client
+        .delete(&url)
+        .header("mcp-session-id", &deleted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let seen = sessions(&memory.take());
+    assert_eq!(
+        seen,
+        [
+            (
+                "session/start".to_owned(),
+                deleted.clone(),
+                format!("protocol {LEGACY}; client audited-client 1.0.0")
+            ),
+            (
+                "session/end".to_owned(),
+                deleted,
+                "the client ended it (DELETE)".to_owned()
+            ),
+        ]
+    );
+
+    let idle = open().await;
+    eventually("the idle session expires", || service.session_count() == 0).await;
+    let seen = sessions(&memory.take());
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        seen[1],
+        (
+            "session/end".to_owned(),
+            idle,
+            "idle past the session timeout".to_owned()
+        )
+    );
+    task.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_requests_need_a_known_session() {
     let h = Harness::start(HttpConfig::new()).await;

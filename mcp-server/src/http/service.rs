@@ -896,7 +896,7 @@ async fn delete_handler(State(shared): State<Arc<Shared>>, request: Request) -> 
                 // Gone for every replica. If the store cannot be reached, the record stays: the
                 // session is closed here all the same, and the client may DELETE again.
                 let deleted = session.delete_shared().await;
-                shared.sessions.remove(&session.id);
+                shared.sessions.delete(&session.id);
                 if let Err(e) = deleted {
                     return with_principal(store_unavailable(None, &e), &parts);
                 }
@@ -908,7 +908,7 @@ async fn delete_handler(State(shared): State<Arc<Shared>>, request: Request) -> 
                     tracing::warn!(error = %e, "the other replicas were not told of a deleted session: their copies expire when idle");
                 }
             }
-            shared.sessions.remove(&session.id);
+            shared.sessions.delete(&session.id);
             status_only(StatusCode::NO_CONTENT)
         }
         Err(refused) => with_principal(*refused, &parts),

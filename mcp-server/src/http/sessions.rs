@@ -555,6 +555,15 @@ impl Session {
         self.streams.lock().expect("not poisoned").open.remove(&id);
     }
 
+    /// Closes the session after its idle timeout; audited as its end when no other replica
+    /// shares it (a shared one may be in use there, and its record expires in the store).
+    fn expire(&self) {
+        if self.backing.is_none() {
+            self.conn.end_session("idle past the session timeout");
+        }
+        self.close();
+    }
+
     /// Ends the session: running requests are cancelled and every stream ends.
     pub(super) fn close(&self) {
         self.ended.store(true, Ordering::SeqCst);
@@ -697,7 +706,7 @@ impl Sessions {
         if session.expired(Instant::now(), self.idle) {
             map.remove(id);
             drop(map);
-            session.close();
+            session.expire();
             return None;
         }
         (session.owner.as_ref() == principal).then_some(session)
@@ -712,6 +721,15 @@ impl Sessions {
     pub(super) fn remove(&self, id: &str) {
         let removed = self.map.lock().expect("not poisoned").remove(id);
         if let Some(session) = removed {
+            session.close();
+        }
+    }
+
+    /// Removes and closes the session `id`, which its client ended (`DELETE`).
+    pub(super) fn delete(&self, id: &str) {
+        let removed = self.map.lock().expect("not poisoned").remove(id);
+        if let Some(session) = removed {
+            session.conn.end_session("the client ended it (DELETE)");
             session.close();
         }
     }
@@ -732,7 +750,7 @@ impl Sessions {
         });
         for session in expired {
             tracing::debug!(session = %session.id, "idle session closed");
-            session.close();
+            session.expire();
         }
     }
 
@@ -745,6 +763,10 @@ impl Sessions {
     pub(super) fn close_all(&self) {
         let all = std::mem::take(&mut *self.map.lock().expect("not poisoned"));
         for session in all.into_values() {
+            // Shared with other replicas, it lives on there.
+            if session.backing.is_none() {
+                session.conn.end_session("the server shut down");
+            }
             session.close();
         }
     }
