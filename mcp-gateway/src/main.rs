@@ -104,6 +104,10 @@ enum Command {
         /// the upstreams' commands and credentials may be missing. Prints `valid` when it is.
         #[arg(long)]
         offline: bool,
+        /// Fails (exit status 1) when the table has warnings (a rule that matches nothing, a
+        /// name clients drop, a name several upstreams serve...): for CI.
+        #[arg(long)]
+        strict: bool,
     },
     /// Prints a configuration (TOML) whose upstreams are the MCP servers of a host's JSON
     /// configuration (`mcpServers` of Claude Desktop, Claude Code, Cursor; `servers` of VS
@@ -165,7 +169,7 @@ async fn serve(cli: Cli) -> ExitCode {
         }
     }
     match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             notice(tracing::Level::ERROR, &message);
             ExitCode::from(2)
@@ -173,15 +177,20 @@ async fn serve(cli: Cli) -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<ExitCode, String> {
     if let Some(Command::Import { file }) = &cli.command {
         let json = std::fs::read_to_string(file)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         let toml = mcp_gateway::import::import(&json, &file.display().to_string(), "__")?;
         print!("{toml}");
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
-    if let Some(Command::Check { file, offline }) = cli.command {
+    if let Some(Command::Check {
+        file,
+        offline,
+        strict,
+    }) = cli.command
+    {
         let config = Config::load(&file).map_err(|e| e.to_string())?;
         if offline {
             mcp_gateway::validate(&config).map_err(|e| e.to_string())?;
@@ -191,14 +200,23 @@ async fn run(cli: Cli) -> Result<(), String> {
                 config.upstreams.len(),
                 config.rules.len()
             );
-            return Ok(());
+            return Ok(ExitCode::SUCCESS);
         }
         // The front's settings too: its certificate and key read, its validators built.
         mcp_gateway::http_config(&config).map_err(|e| e.to_string())?;
         let gateway = Gateway::start(config).await.map_err(|e| e.to_string())?;
-        print!("{}", gateway.table());
+        let table = gateway.table();
+        print!("{table}");
         gateway.close().await;
-        return Ok(());
+        let warnings = table.matches("\nwarning: ").count();
+        if strict && warnings > 0 {
+            notice(
+                tracing::Level::ERROR,
+                &format!("{warnings} warnings (--strict)"),
+            );
+            return Ok(ExitCode::from(1));
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let Some(file) = cli.config else {
         return Err("give --config FILE (or `check FILE`)".into());
@@ -267,7 +285,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await
     };
     gateway.close().await;
-    served.map_err(|e| e.to_string())
+    served
+        .map(|()| ExitCode::SUCCESS)
+        .map_err(|e| e.to_string())
 }
 
 /// SIGHUP: load the file again; swap it in when it is valid, keep the old one otherwise.

@@ -1,7 +1,8 @@
 //! The effective table of a configuration (`mcp-gateway check FILE`): for each kind of caller
-//! the rules name (a role, a scope set, a set of claims, and a caller with none of them) and each
-//! environment, which tools are listed, callable, and need approval; then the rules that match
-//! no served item, and the filters that apply to none.
+//! the rules name (a role, a scope set, a set of claims, a caller with all a rule asks for at
+//! once, and a caller with none of them) and each environment, which tools are listed, callable,
+//! and need approval; then the warnings: no tool callable by anyone, names several upstreams
+//! serve, rules that match no served item, filters that apply to none, names clients drop.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -61,6 +62,51 @@ fn personas(config: &Config) -> Vec<(String, Option<Identity>)> {
             push(format!("claims {label}"), id);
         }
     }
+    // A caller with everything a rule asks for at once (a role and scopes, scopes and claims,
+    // a claim naming the environment), which none of the callers above may be.
+    let environments: Vec<serde_json::Value> = config
+        .upstreams
+        .values()
+        .filter_map(|u| u.environment.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(serde_json::Value::String)
+        .collect();
+    for rule in &config.rules {
+        let conditions = usize::from(!rule.roles.is_empty())
+            + usize::from(!rule.scopes.is_empty())
+            + usize::from(!rule.claims.is_empty())
+            + usize::from(rule.environment_claim.is_some());
+        if conditions < 2 && rule.environment_claim.is_none() {
+            continue;
+        }
+        let mut label = Vec::new();
+        let mut id = Identity::configured("caller");
+        if let Some(role) = rule.roles.first() {
+            label.push(format!("role {role}"));
+            id = id.with_roles([role]);
+        }
+        if !rule.scopes.is_empty() {
+            label.push(format!("scopes {}", rule.scopes.join(" ")));
+            id = id.with_scopes(rule.scopes.clone());
+        }
+        let mut claims: serde_json::Map<String, serde_json::Value> = rule
+            .claims
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        for (k, v) in &rule.claims {
+            label.push(format!("claim {k}={v}"));
+        }
+        if let Some(claim) = &rule.environment_claim {
+            label.push(format!("claim {claim}=every environment"));
+            claims.insert(
+                claim.clone(),
+                serde_json::Value::Array(environments.clone()),
+            );
+        }
+        push(label.join(", "), id.with_claims(claims));
+    }
     out
 }
 
@@ -103,6 +149,7 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
     let mut tools = host.tools();
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     let mut used = vec![false; rules.rules().len()];
+    let mut any_callable = false;
     for (label, identity) in personas(config) {
         let _ = writeln!(out, "\ncaller: {label}");
         let width = tools.iter().map(|t| t.name.len()).max().unwrap_or(4).max(4);
@@ -128,6 +175,7 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
                     for &i in r {
                         used[i] = true;
                     }
+                    any_callable = true;
                     ("yes", approval(*a))
                 }
                 Verdict::Deny { rule, .. } => {
@@ -143,6 +191,24 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
                 t.name, env, yes, yes, appr
             );
         }
+    }
+    if !tools.is_empty() && !any_callable {
+        let _ = writeln!(
+            out,
+            "\nwarning: no caller above may call any tool: no rule, no access (add a `[[rules]]` \
+             that allows them)"
+        );
+    }
+    // Names several upstreams serve (kept names): left out of the lists.
+    for c in host.collisions() {
+        let _ = writeln!(
+            out,
+            "\nwarning: {} `{}` is served by {}: it is left out of the lists (`naming = \
+             \"prefixed\"` names each upstream's apart)",
+            format!("{:?}", c.kind).to_lowercase(),
+            c.name,
+            c.upstreams.join(" and ")
+        );
     }
     // Rules that match no served item for any caller above.
     let items: Vec<((ItemKind, String), crate::rules::Served)> = policy

@@ -525,6 +525,64 @@ async fn the_check_table_shows_each_caller_and_rules_that_match_nothing() {
     s.gateway.close().await;
 }
 
+/// A rule that asks for several things at once (a role and scopes, a claim naming the
+/// environment) gets a caller of its own in the table, and no false warning; a configuration
+/// under which nobody may call anything says so.
+#[tokio::test]
+async fn the_check_table_has_a_caller_for_each_rule_that_asks_for_several_things() {
+    let s = gateway(
+        r#"
+[[rules]]
+tools = ["fs__read_*"]
+roles = ["ops"]
+scopes = ["files:read"]
+approval = "none"
+
+[[rules]]
+tools = ["web__*"]
+environment_claim = "env"
+approval = "none"
+"#,
+    )
+    .await;
+    let table = s.gateway.table();
+    assert!(!table.contains("warning: rules"), "{table}");
+    assert!(
+        table.contains("caller: role ops, scopes files:read\n"),
+        "{table}"
+    );
+    assert!(
+        table.contains("caller: claim env=every environment\n"),
+        "{table}"
+    );
+    assert!(!table.contains("no caller above may call"), "{table}");
+    s.gateway.close().await;
+
+    let s = gateway("[[rules]]\neffect = \"deny\"\ntools = [\"*\"]\n").await;
+    let table = s.gateway.table();
+    assert!(
+        table.contains("warning: no caller above may call any tool"),
+        "{table}"
+    );
+    s.gateway.close().await;
+
+    // Names kept, and both upstreams serve `read_file`: left out, and said so.
+    let g = fs_and_web(
+        parse(&format!(
+            "[gateway]\nnaming = \"kept\"\n{UPSTREAMS}\n[[rules]]\ntools = [\"*\"]\n"
+        )),
+        &[("read_file", true)],
+        &[("read_file", true), ("fetch", true)],
+    )
+    .await;
+    let table = g.table();
+    assert!(
+        table.contains("warning: tool `read_file` is served by fs and web: it is left out"),
+        "{table}"
+    );
+    g.close().await;
+}
+
 #[tokio::test]
 async fn an_upstream_tool_not_read_only_needs_approval_bound_to_each_call() {
     let s = gateway(
@@ -2843,6 +2901,39 @@ fn audited_config(dir: &std::path::Path) -> (std::path::PathBuf, std::path::Path
     )
     .unwrap();
     (config, audit)
+}
+
+/// `check --strict` fails on a warning (for CI), and `check` alone only prints it.
+#[test]
+fn check_strict_fails_on_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = audited_config(dir.path());
+    let check = |strict: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"));
+        command.arg("check");
+        if strict {
+            command.arg("--strict");
+        }
+        command.arg(&config).output().unwrap()
+    };
+    let clean = check(true);
+    assert!(clean.status.success(), "{clean:?}");
+    // One more rule, for a tool nobody serves.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[[rules]]\ntools = [\"gone__*\"]\n");
+    std::fs::write(&config, text).unwrap();
+    let lax = check(false);
+    assert!(lax.status.success(), "{lax:?}");
+    assert!(
+        String::from_utf8_lossy(&lax.stdout).contains("warning: rules[1]"),
+        "{lax:?}"
+    );
+    let strict = check(true);
+    assert_eq!(strict.status.code(), Some(1), "{strict:?}");
+    assert!(
+        String::from_utf8_lossy(&strict.stderr).contains("1 warnings (--strict)"),
+        "{strict:?}"
+    );
 }
 
 /// Waits until `c` lists `tool` (its upstream is ready).
