@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) instances: HashMap<String, Arc<Instances>>,
     /// The store shared with other replicas: the rules' rate limits are kept there.
     pub(crate) store: Option<Arc<dyn mcp_server::store::Store>>,
+    /// Where a call the rules' limits refuse is recorded.
+    pub(crate) audit: Option<mcp_server::audit::Audit>,
 }
 
 impl Shared {
@@ -85,7 +87,7 @@ impl Shared {
         };
         match self.policy.verdict(&rules, cx.identity(), kind, name) {
             Verdict::Allow { rules: allows, .. } => {
-                rules
+                let entered = rules
                     .enter(
                         &allows,
                         cx.identity(),
@@ -94,7 +96,11 @@ impl Shared {
                         argument_bytes,
                         self.store.as_deref(),
                     )
-                    .await
+                    .await;
+                if let (Err(e), Some(audit)) = (&entered, &self.audit) {
+                    self.refused(audit, cx, kind, name, e);
+                }
+                entered
             }
             Verdict::Deny { reason, .. } => Err(Error::protocol(
                 ErrorObject::new(
@@ -104,6 +110,40 @@ impl Shared {
                 .with_data(serde_json::json!({ "reason": reason })),
             )),
         }
+    }
+}
+
+impl Shared {
+    /// Records a call (a read, a prompt) a rule's limit refused, as a decision: which limit
+    /// (`rate_limited`, `arguments_too_large`, `store_unavailable`, `busy`).
+    fn refused(
+        &self,
+        audit: &mcp_server::audit::Audit,
+        cx: &Context,
+        kind: ItemKind,
+        name: &str,
+        error: &Error,
+    ) {
+        use mcp_server::audit::{AuditKind, AuditRecord, Decision};
+        // The limits' refusals are protocol errors with a reason, or the public "busy".
+        let reason = error
+            .to_error_object(false)
+            .data
+            .and_then(|d| d.get("reason")?.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "busy".to_owned());
+        let method = match kind {
+            ItemKind::Tool => "tools/call",
+            ItemKind::Prompt => "prompts/get",
+            _ => "resources/read",
+        };
+        audit.record(
+            &AuditRecord::new(AuditKind::Decision, method)
+                .with_principal(cx.identity())
+                .with_request_id(cx.request_id().clone())
+                .with_item(name)
+                .with_trace(cx.trace_parent().as_ref())
+                .with_decision(Decision::Deny, Some(&reason)),
+        );
     }
 }
 

@@ -242,6 +242,7 @@ impl GatewayBuilder {
             policy,
             instances,
             store,
+            audit: health_audit.clone(),
         });
         let sync = Arc::new(Syncer {
             shared: shared.clone(),

@@ -1373,6 +1373,53 @@ async fn a_reload_keeps_what_an_unchanged_rule_has_counted() {
     g.close().await;
 }
 
+/// A call a rule's limit refuses is a decision record that says which limit.
+#[tokio::test]
+async fn a_call_a_limit_refuses_is_audited_with_the_limit() {
+    use mcp_server::audit::{Audit, AuditKind, Decision, MemorySink};
+    let memory = Arc::new(MemorySink::default());
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let config = parse(&format!(
+        "{UPSTREAMS}\n[[rules]]\ntools = [\"*\"]\napproval = \"none\"\nrate_limit = \"1/min\"\nmax_argument_bytes = 64\n"
+    ));
+    let g = Gateway::builder(config)
+        .transport(
+            "fs",
+            channel(upstream(&[("read_file", true)], &calls), alive()),
+        )
+        .transport(
+            "web",
+            channel(upstream(&[("fetch", true)], &calls), alive()),
+        )
+        .audit(Audit::new().with_sink(memory.clone()))
+        .start()
+        .await
+        .unwrap();
+    let c = client(&g, Some(Identity::configured("alice"))).await;
+    c.call_tool("web__fetch", json!({})).await.unwrap();
+    memory.take();
+    let denials = |memory: &MemorySink| -> Vec<(String, String)> {
+        memory
+            .take()
+            .into_iter()
+            .filter(|r| r.kind == AuditKind::Decision && r.decision == Some(Decision::Deny))
+            .map(|r| (r.item.unwrap_or_default(), r.reason.unwrap_or_default()))
+            .collect()
+    };
+    assert!(c.call_tool("web__fetch", json!({})).await.is_err());
+    assert_eq!(
+        denials(&memory),
+        [("web__fetch".to_owned(), "rate_limited".to_owned())]
+    );
+    let big = json!({"text": "x".repeat(100)});
+    assert!(c.call_tool("fs__read_file", &big).await.is_err());
+    assert_eq!(
+        denials(&memory),
+        [("fs__read_file".to_owned(), "arguments_too_large".to_owned())]
+    );
+    g.close().await;
+}
+
 #[tokio::test]
 async fn anomaly_flags_hold_or_deny_a_call_and_are_audited() {
     use mcp_server::audit::{Audit, AuditKind, Decision, MemorySink};
