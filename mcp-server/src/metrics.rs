@@ -6,6 +6,8 @@
 //! | `mcp_tool_errors_total` | counter | `tool`, `outcome` (`error`, `tool_error`) |
 //! | `mcp_tool_denials_total` | counter | `tool`, `outcome` (`denied`) |
 //! | `mcp_tool_call_duration_seconds` | histogram | `tool`, `outcome` |
+//! | `mcp_tool_approvals_total` | counter | `tool`, `decision` (`approved`, or why not: `declined`, `timeout`, `expired`, `unavailable`...) |
+//! | `mcp_tool_approval_wait_seconds` | histogram | `tool` (how long the call waited for a human: part of its duration) |
 //!
 //! Nothing is recorded until the application installs a recorder: with the `prometheus` feature,
 //! `install_prometheus(addr)` serves a Prometheus scrape endpoint; any other `metrics` recorder
@@ -30,6 +32,11 @@ pub const ERRORS: &str = "mcp_tool_errors_total";
 pub const DENIALS: &str = "mcp_tool_denials_total";
 /// Histogram of call durations, in seconds.
 pub const DURATION: &str = "mcp_tool_call_duration_seconds";
+
+/// Counter of the approvals asked, by tool and decision.
+pub const APPROVALS: &str = "mcp_tool_approvals_total";
+/// Histogram of how long calls waited for an approval, in seconds.
+pub const APPROVAL_WAIT: &str = "mcp_tool_approval_wait_seconds";
 
 /// The `outcome` label of a denial.
 pub const DENIED: &str = "denied";
@@ -57,6 +64,35 @@ pub fn describe() {
         ::metrics::Unit::Seconds,
         "Duration of tool calls, by tool and outcome"
     );
+    ::metrics::describe_counter!(
+        APPROVALS,
+        ::metrics::Unit::Count,
+        "Approvals asked of a human, by tool and decision (approved, or why not)"
+    );
+    ::metrics::describe_histogram!(
+        APPROVAL_WAIT,
+        ::metrics::Unit::Seconds,
+        "How long tool calls waited for a human's approval, by tool"
+    );
+}
+
+/// Records an approval asked for a call of `tool`: its decision (`approved`, or the reason it
+/// was not) and how long the call waited for it.
+pub fn record_approval(tool: &str, decision: &'static str, waited: Duration) {
+    let tool = shared(tool);
+    let counter = Key::from_parts(
+        APPROVALS,
+        vec![
+            Label::new("tool", tool.clone()),
+            Label::new("decision", decision),
+        ],
+    );
+    let wait = Key::from_parts(APPROVAL_WAIT, vec![Label::new("tool", tool)]);
+    ::metrics::with_recorder(|r| {
+        r.register_counter(&counter, &METADATA).increment(1);
+        r.register_histogram(&wait, &METADATA)
+            .record(waited.as_secs_f64());
+    });
 }
 
 /// Records a finished call of `tool`: one call, one error if the outcome is one, and its

@@ -81,6 +81,7 @@ fn descriptions_and_units_are_registered() {
         metrics::describe();
         metrics::record_call("add", Outcome::Ok, Duration::from_millis(1));
         metrics::record_denial("add", Duration::from_millis(1));
+        metrics::record_approval("add", "approved", Duration::from_millis(1));
     });
     let described: BTreeMap<String, (Option<::metrics::Unit>, bool)> = snapshotter
         .snapshot()
@@ -93,6 +94,14 @@ fn descriptions_and_units_are_registered() {
     assert_eq!(described[CALLS], (Some(::metrics::Unit::Count), true));
     assert_eq!(described[DENIALS], (Some(::metrics::Unit::Count), true));
     assert_eq!(described[DURATION], (Some(::metrics::Unit::Seconds), true));
+    assert_eq!(
+        described[metrics::APPROVALS],
+        (Some(::metrics::Unit::Count), true)
+    );
+    assert_eq!(
+        described[metrics::APPROVAL_WAIT],
+        (Some(::metrics::Unit::Seconds), true)
+    );
 }
 
 /// The scrape endpoint serves what was recorded. It installs the process-wide recorder, which
@@ -231,5 +240,86 @@ fn the_server_records_each_call_under_its_outcome() {
     match seen.get(&(DURATION.to_owned(), labels("ends", "ok"))) {
         Some(DebugValue::Histogram(values)) => assert_eq!(values.len(), 2),
         other => panic!("no latency histogram: {other:?}"),
+    }
+}
+
+/// A tool whose calls a human approves.
+struct Approved;
+impl mcp_server::ToolHandler for Approved {
+    fn definition(&self) -> mcp_server::types::Tool {
+        mcp_server::types::Tool::new("deploy", mcp_server::types::JsonObject::new())
+    }
+    fn policy(&self) -> mcp_server::Policy {
+        mcp_server::Policy {
+            approval: mcp_server::Approval::Required,
+            ..mcp_server::Policy::public()
+        }
+    }
+    async fn call(
+        &self,
+        _cx: mcp_server::Context,
+        _args: mcp_server::types::JsonObject,
+    ) -> mcp_server::Result<mcp_server::types::CallToolResult> {
+        Ok(mcp_server::types::CallToolResult::success(vec![]))
+    }
+}
+
+/// Each approval asked is counted by its decision, and how long the call waited for it is a
+/// histogram of its own (it is also part of the call's duration).
+#[test]
+fn approvals_are_counted_by_decision_with_the_wait() {
+    use mcp_server::approval::{ApprovalGate, Approvals, ChannelApprover};
+    use mcp_server::metrics::{APPROVAL_WAIT, APPROVALS};
+    use serde_json::json;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen = recorded(|| {
+        runtime.block_on(async {
+            let (approver, mut prompts) = ChannelApprover::new(4, Duration::from_secs(10));
+            tokio::spawn(async move {
+                let mut first = true;
+                while let Some(prompt) = prompts.recv().await {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    if std::mem::take(&mut first) {
+                        prompt.approve();
+                    } else {
+                        prompt.deny("not now");
+                    }
+                }
+            });
+            let server = mcp_server::Server::new("m", "1")
+                .tool(Approved)
+                .approval(ApprovalGate::new(Approvals::random()).with_approver(approver));
+            let mut c = crate::support::Client::start(server);
+            c.initialize("2025-11-25", json!({})).await;
+            for id in 1..=2 {
+                c.call(id, "tools/call", json!({"name": "deploy", "arguments": {}}))
+                    .await;
+            }
+        });
+    });
+    let approvals = |decision: &str| match seen.get(&(
+        APPROVALS.to_owned(),
+        vec![
+            ("decision".to_owned(), decision.to_owned()),
+            ("tool".to_owned(), "deploy".to_owned()),
+        ],
+    )) {
+        Some(DebugValue::Counter(n)) => *n,
+        other => panic!("{decision}: {other:?} in {seen:?}"),
+    };
+    assert_eq!(approvals("approved"), 1);
+    assert_eq!(approvals("declined"), 1);
+    match seen.get(&(
+        APPROVAL_WAIT.to_owned(),
+        vec![("tool".to_owned(), "deploy".to_owned())],
+    )) {
+        Some(DebugValue::Histogram(values)) => {
+            assert_eq!(values.len(), 2);
+            assert!(values.iter().all(|v| v.into_inner() >= 0.02), "{values:?}");
+        }
+        other => panic!("no wait histogram: {other:?}"),
     }
 }

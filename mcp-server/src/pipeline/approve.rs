@@ -62,13 +62,25 @@ async fn approve(
         sensitive: &policy.sensitive,
         out_of_band: approval == crate::policy::Approval::OutOfBand,
     };
+    // A later round carrying an earlier round's grant asks nobody: not counted again.
+    let asked = Asker(&call.cx)
+        .carried_approval()
+        .is_none()
+        .then(std::time::Instant::now);
+    let counted = |decision: &'static str| {
+        if let Some(asked) = asked {
+            crate::metrics::record_approval(&call.name, decision, asked.elapsed());
+        }
+    };
     match server.gate().check(&pending, &Asker(&call.cx)).await {
         Ok(_) => {
             server.approval_record(&call.cx, &call.name, None);
+            counted("approved");
             Ok(Flow::Next)
         }
         Err(GateError::Denied(d)) => {
             server.approval_record(&call.cx, &call.name, Some(d.reason.as_str()));
+            counted(d.reason.as_str());
             Err(Stop::Failed(Error::public(format!(
                 "not approved: {}",
                 d.detail
