@@ -84,6 +84,7 @@
 //! | `tools`, `resources`, `prompts` | glob patterns over namespaced names and URIs (`fs__*`, `fs+file:///*`); with none given, every item |
 //! | `upstreams` | only for items of these upstreams (globs over their names); `tools`, `resources` and `prompts` then match the names items have there (`read_file`), under any separator or naming |
 //! | `roles`, `except_roles` | only for callers with one of these roles; never for callers with one of those |
+//! | `scopes`, `except_scopes` | only for callers granted one of these scopes; never for callers granted one of those (`except_scopes = ["pii:read"]`) |
 //! | `environments` | only for items of upstreams with one of these `environment` labels (an upstream without a label gets the rule: fails closed) |
 //!
 //! ```toml
@@ -521,6 +522,12 @@ pub struct FilterRule {
     /// Never for callers with one of these roles.
     #[serde(default)]
     pub except_roles: Vec<String>,
+    /// Only for callers granted one of these scopes.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Never for callers granted one of these scopes.
+    #[serde(default)]
+    pub except_scopes: Vec<String>,
     /// Only for items of upstreams with one of these environment labels.
     #[serde(default)]
     pub environments: Vec<String>,

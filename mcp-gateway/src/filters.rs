@@ -147,6 +147,8 @@ pub(crate) fn rules(filters: &[FilterRule]) -> Result<Vec<Rule>, KeyError> {
             r.scope.prompts.clone_from(&f.prompts);
             r.scope.roles.clone_from(&f.roles);
             r.scope.except_roles.clone_from(&f.except_roles);
+            r.scope.scopes.clone_from(&f.scopes);
+            r.scope.except_scopes.clone_from(&f.except_scopes);
             r.scope.environments.clone_from(&f.environments);
             r.scope.upstreams.clone_from(&f.upstreams);
         }

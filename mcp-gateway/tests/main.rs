@@ -1595,6 +1595,7 @@ action = "redact"
 tools = ["keys__*"]
 resources = ["keys+*"]
 except_roles = ["owner"]
+except_scopes = ["pii:read"]
 
 [[filters]]
 name = "region"
@@ -1628,6 +1629,17 @@ environments = ["prod"]
     // A caller with the excepted role sees the email, never the key.
     let owner = client(&g, Some(Identity::configured("olga").with_roles(["owner"]))).await;
     let r = owner.call_tool("keys__secrets", json!({})).await.unwrap();
+    assert_eq!(
+        first_text(&r),
+        "deploy key [redacted:secrets.aws_access_key_id], owner ann@example.com, region eu-west-1"
+    );
+    // So does one granted the excepted scope.
+    let reader = client(
+        &g,
+        Some(Identity::configured("pia").with_scopes(["pii:read"])),
+    )
+    .await;
+    let r = reader.call_tool("keys__secrets", json!({})).await.unwrap();
     assert_eq!(
         first_text(&r),
         "deploy key [redacted:secrets.aws_access_key_id], owner ann@example.com, region eu-west-1"
@@ -1669,6 +1681,11 @@ environments = ["prod"]
                     ("email".to_owned(), 1),
                     ("secrets.aws_access_key_id".to_owned(), 1)
                 ]
+            ),
+            (
+                Some("keys__secrets".to_owned()),
+                Some(Decision::Allow),
+                vec![("secrets.aws_access_key_id".to_owned(), 1)]
             ),
             (
                 Some("keys__secrets".to_owned()),

@@ -474,6 +474,36 @@ async fn approval_releases_or_withholds_the_result() {
     );
 }
 
+/// By the caller's scopes: `except_scopes` spares the callers granted one (personal data for
+/// those whose token may read it), `scopes` applies to them only.
+#[tokio::test]
+async fn rules_are_scoped_by_the_callers_scopes() {
+    let rules = || {
+        [
+            Rule::detector(Detector::Email, Action::Redact).except_scopes(["pii:read"]),
+            Rule::regex("codename", "BLUEBIRD", Action::Redact).scopes(["partner", "vendor"]),
+        ]
+    };
+    let text = "jane@example.com BLUEBIRD";
+    let seen = |identity: Option<Identity>| async move {
+        let mut server = server(Filters::new(rules()).expect("compiles"));
+        if let Some(identity) = identity {
+            server = server.identity(identity);
+        }
+        let mut c = Client::start(server);
+        echoed(&mut c, 1, text).await
+    };
+    assert_eq!(seen(None).await, "[redacted:email] BLUEBIRD");
+    assert_eq!(
+        seen(Some(Identity::configured("a").with_scopes(["pii:read"]))).await,
+        "jane@example.com BLUEBIRD"
+    );
+    assert_eq!(
+        seen(Some(Identity::configured("v").with_scopes(["vendor"]))).await,
+        "[redacted:email] [redacted:codename]"
+    );
+}
+
 #[tokio::test]
 async fn rules_are_scoped_by_tool_role_and_environment() {
     let rules = || {

@@ -17,8 +17,8 @@
 //!   block the whole result (the model gets an error saying a policy withheld it), require a
 //!   human's approval before the result is released, or truncate an item over the size cap
 //!   (with a `[truncated:<rule>: N bytes]` marker);
-//! - a **scope** ([`Scope`]): which tools, resources and prompts (globs), for which roles of the
-//!   caller, in which environments (the label given with [`Filters::environment`], or each
+//! - a **scope** ([`Scope`]): which tools, resources and prompts (globs), for which roles and
+//!   scopes of the caller (or all but those), in which environments (the label given with [`Filters::environment`], or each
 //!   item's own with [`Filters::environment_of`], as a gateway whose upstreams carry labels),
 //!   for items of which upstreams (a gateway's: [`Filters::origin_of`]).
 //!
@@ -212,6 +212,11 @@ pub struct Scope {
     pub roles: Vec<String>,
     /// Never applies to callers with one of these roles.
     pub except_roles: Vec<String>,
+    /// Applies only to callers granted one of these scopes (a token's `scope`).
+    pub scopes: Vec<String>,
+    /// Never applies to callers granted one of these scopes: `except_scopes = ["pii:read"]`
+    /// shows personal data to the callers whose token says they may read it.
+    pub except_scopes: Vec<String>,
     /// Applies only in these environments (the item's, [`Filters::environment_of`], else the
     /// server's, [`Filters::environment`]); an item without an environment label gets it
     /// everywhere (fails closed).
@@ -311,6 +316,20 @@ impl Rule {
         self
     }
 
+    /// Only for callers granted one of these scopes.
+    #[must_use]
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scope.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Never for callers granted one of these scopes.
+    #[must_use]
+    pub fn except_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scope.except_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Only in these environments.
     #[must_use]
     pub fn environments<S: Into<String>>(mut self, envs: impl IntoIterator<Item = S>) -> Self {
@@ -392,6 +411,8 @@ struct CompiledScope {
     prompts: Option<GlobSet>,
     roles: Vec<String>,
     except_roles: Vec<String>,
+    scopes: Vec<String>,
+    except_scopes: Vec<String>,
     environments: Vec<String>,
     upstreams: Option<GlobSet>,
 }
@@ -537,6 +558,8 @@ impl Filters {
                 prompts: globs(&rule.name, rule.scope.prompts.as_deref())?,
                 roles: rule.scope.roles.clone(),
                 except_roles: rule.scope.except_roles.clone(),
+                scopes: rule.scope.scopes.clone(),
+                except_scopes: rule.scope.except_scopes.clone(),
                 environments: rule.scope.environments.clone(),
                 upstreams: globs(
                     &rule.name,
@@ -621,6 +644,7 @@ impl Filters {
     ) -> Vec<usize> {
         let empty = BTreeSet::new();
         let roles: &BTreeSet<String> = identity.map_or(&empty, |i| i.roles());
+        let scopes: &BTreeSet<String> = identity.map_or(&empty, |i| i.scopes());
         let access = match kind {
             ItemKind::Tool => AccessKind::Tool,
             ItemKind::Resource => AccessKind::Resource,
@@ -673,6 +697,8 @@ impl Filters {
                 named
                     && (s.roles.is_empty() || s.roles.iter().any(|r| roles.contains(r)))
                     && !s.except_roles.iter().any(|r| roles.contains(r))
+                    && (s.scopes.is_empty() || s.scopes.iter().any(|r| scopes.contains(r)))
+                    && !s.except_scopes.iter().any(|r| scopes.contains(r))
                     && (s.environments.is_empty()
                         || environment().is_none_or(|e| s.environments.contains(&e)))
             })
