@@ -28,7 +28,7 @@ use mcp_server::{
 use tokio::sync::Notify;
 
 use crate::instances::{Instances, Lease};
-use crate::rules::{Entered, Policy, Verdict};
+use crate::rules::{Entered, Policy};
 
 /// What every upstream-backed handler shares.
 pub(crate) struct Shared {
@@ -70,8 +70,11 @@ impl Shared {
         }
     }
 
-    /// Admits a call under the limits of the rules that allow it. The server has already
-    /// decided access with the same rules; a reload in between is decided again here.
+    /// Admits a call under the limits of the rules that allow it (a resource read, a prompt;
+    /// a tool call was admitted by the pipeline's admit stage, [`RulesAccess`]'s `enter`, and
+    /// comes here only when it was not), recording a refusal.
+    ///
+    /// [`RulesAccess`]: crate::rules::RulesAccess
     async fn enter(
         &self,
         cx: &Context,
@@ -79,37 +82,20 @@ impl Shared {
         name: &str,
         argument_bytes: impl FnOnce() -> usize,
     ) -> Result<Entered> {
-        let rules = self.policy.rules();
-        let label = match kind {
-            ItemKind::Tool => "tool",
-            ItemKind::Prompt => "prompt",
-            _ => "resource",
-        };
-        match self.policy.verdict(&rules, cx.identity(), kind, name) {
-            Verdict::Allow { rules: allows, .. } => {
-                let entered = rules
-                    .enter(
-                        &allows,
-                        cx.identity(),
-                        label,
-                        name,
-                        argument_bytes,
-                        self.store.as_deref(),
-                    )
-                    .await;
-                if let (Err(e), Some(audit)) = (&entered, &self.audit) {
-                    self.refused(audit, cx, kind, name, e);
-                }
-                entered
-            }
-            Verdict::Deny { reason, .. } => Err(Error::protocol(
-                ErrorObject::new(
-                    crate::rules::ACCESS_DENIED,
-                    format!("access denied to {label} `{name}`"),
-                )
-                .with_data(serde_json::json!({ "reason": reason })),
-            )),
+        let entered = self
+            .policy
+            .enter(
+                cx.identity(),
+                kind,
+                name,
+                argument_bytes,
+                self.store.as_deref(),
+            )
+            .await;
+        if let (Err(e), Some(audit)) = (&entered, &self.audit) {
+            self.refused(audit, cx, kind, name, e);
         }
+        entered
     }
 }
 
@@ -415,8 +401,14 @@ impl ToolHandler for UpstreamTool {
             return Box::pin(following.run(&cx)).await;
         }
         let name = &self.tool.name;
-        let size = || serde_json::to_vec(&arguments).map_or(0, |v| v.len());
-        let entered = self.shared.enter(&cx, ItemKind::Tool, name, size).await?;
+        // Admitted under the rules' limits before any approval was asked (the admit stage).
+        let entered = match cx.entered::<Entered>() {
+            Some(entered) => entered,
+            None => {
+                let size = || serde_json::to_vec(&arguments).map_or(0, |v| v.len());
+                self.shared.enter(&cx, ItemKind::Tool, name, size).await?
+            }
+        };
         let (host, _lease) = self
             .shared
             .host_for(&cx, HostKind::Tool, name, "tools/call")

@@ -182,6 +182,7 @@ impl GatewayBuilder {
         })
         .access_control(RulesAccess {
             policy: policy.clone(),
+            store: store.clone(),
             anomaly: anomaly.clone(),
             audit: audit.clone(),
         });

@@ -524,6 +524,35 @@ impl Policy {
         self.rules.read().expect("not poisoned").clone()
     }
 
+    /// Admits a call of a served item under the limits of the rules that allow it; one they
+    /// deny (after a reload since its access was decided) is refused as access is.
+    pub(crate) async fn enter(
+        &self,
+        identity: Option<&Identity>,
+        kind: ItemKind,
+        name: &str,
+        argument_bytes: impl FnOnce() -> usize,
+        store: Option<&dyn mcp_server::store::Store>,
+    ) -> Result<Entered, mcp_server::Error> {
+        let rules = self.rules();
+        let label = match kind {
+            ItemKind::Tool => "tool",
+            ItemKind::Prompt => "prompt",
+            _ => "resource",
+        };
+        match self.verdict(&rules, identity, kind, name) {
+            Verdict::Allow { rules: allows, .. } => {
+                rules
+                    .enter(&allows, identity, label, name, argument_bytes, store)
+                    .await
+            }
+            Verdict::Deny { reason, .. } => Err(mcp_server::Error::protocol(
+                ErrorObject::new(ACCESS_DENIED, format!("access denied to {label} `{name}`"))
+                    .with_data(serde_json::json!({ "reason": reason })),
+            )),
+        }
+    }
+
     /// The verdict for a served item; an item the gateway does not serve is denied.
     pub(crate) fn verdict(
         &self,
@@ -558,11 +587,42 @@ impl Policy {
 /// admitted is watched by the anomaly flags.
 pub(crate) struct RulesAccess {
     pub(crate) policy: Arc<Policy>,
+    /// The store shared with other replicas: the rules' rate limits are kept there.
+    pub(crate) store: Option<Arc<dyn mcp_server::store::Store>>,
     pub(crate) anomaly: Arc<RwLock<Option<Arc<crate::anomaly::Detector>>>>,
     pub(crate) audit: Option<mcp_server::audit::Audit>,
 }
 
 impl AccessControl for RulesAccess {
+    /// A tool call's limits (rate, argument size, concurrency) are applied before it is held
+    /// for approval: the handler takes the [`Entered`] admission from its context.
+    fn enter<'a>(
+        &'a self,
+        cx: &'a mcp_server::Context,
+        item: &'a Item<'a>,
+        arguments: &'a mcp_server::types::JsonObject,
+    ) -> Option<
+        futures::future::BoxFuture<'a, Result<Box<dyn std::any::Any + Send>, mcp_server::Error>>,
+    > {
+        if item.kind != ItemKind::Tool {
+            return None;
+        }
+        Some(Box::pin(async move {
+            let size = || serde_json::to_vec(arguments).map_or(0, |v| v.len());
+            let entered = self
+                .policy
+                .enter(
+                    cx.identity(),
+                    item.kind,
+                    item.name,
+                    size,
+                    self.store.as_deref(),
+                )
+                .await?;
+            Ok(Box::new(entered) as Box<dyn std::any::Any + Send>)
+        }))
+    }
+
     fn decide(&self, identity: Option<&Identity>, item: &Item<'_>) -> Access {
         match self
             .policy

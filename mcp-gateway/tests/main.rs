@@ -1373,6 +1373,39 @@ async fn a_reload_keeps_what_an_unchanged_rule_has_counted() {
     g.close().await;
 }
 
+/// A rule's limits apply before a call is held for approval: nobody is asked to approve a call
+/// the limits then refuse.
+#[tokio::test]
+async fn limits_refuse_a_call_before_anyone_is_asked_to_approve_it() {
+    let s = gateway(
+        "[[rules]]\ntools = [\"fs__*\"]\nrate_limit = \"1/min\"\nmax_argument_bytes = 64\n",
+    )
+    .await;
+    let recorder = Recorder::new()
+        .accept(json!({"approve": true}))
+        .accept(json!({"approve": true}));
+    let c = client_with(&s.gateway, None, recorder.clone(), EraChoice::Legacy).await;
+    let r = c
+        .call_tool("fs__write_file", json!({"path": "a"}))
+        .await
+        .unwrap();
+    assert_ne!(r.is_error, Some(true), "{r:?}");
+    assert_eq!(recorder.elicitations().len(), 1);
+    // Too large, then too soon: refused, and not asked.
+    let e = c
+        .call_tool("fs__write_file", json!({"text": "x".repeat(100)}))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("exceed 64 bytes"), "{e}");
+    let e = c
+        .call_tool("fs__write_file", json!({"path": "b"}))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("too many calls"), "{e}");
+    assert_eq!(recorder.elicitations().len(), 1, "asked for a refused call");
+    s.gateway.close().await;
+}
+
 /// A call a rule's limit refuses is a decision record that says which limit.
 #[tokio::test]
 async fn a_call_a_limit_refuses_is_audited_with_the_limit() {

@@ -12,7 +12,8 @@
 //! `prompts/list` and completion, and admits `tools/call`, `resources/read`,
 //! `resources/subscribe` and `prompts/get`; a denied call is refused with -32003 and
 //! `data.reason` the [`Access::Deny`] reason. The declared limits (rate, concurrency, timeout,
-//! sizes) still apply to an allowed call.
+//! sizes) still apply to an allowed call, and an access control may add limits of its own per
+//! caller with [`AccessControl::enter`], checked before any approval is asked.
 //!
 //! ```
 //! use mcp_server::access::{Access, AccessControl, Item};
@@ -36,6 +37,13 @@
 //! # let _ = server;
 //! ```
 
+use std::any::Any;
+
+use futures::future::BoxFuture;
+use mcp_core::types::JsonObject;
+
+use crate::context::Context;
+use crate::error::Error;
 use crate::identity::Identity;
 use crate::policy::Approval;
 
@@ -91,6 +99,28 @@ pub trait AccessControl: Send + Sync + 'static {
     /// lists would hide something callable.
     fn admit(&self, identity: Option<&Identity>, item: &Item<'_>) -> Access {
         self.decide(identity, item)
+    }
+
+    /// Admits a call of the tool `item` that [`AccessControl::admit`] allowed, in the call
+    /// pipeline's admit stage: after the declared policy's limits, before the arguments are
+    /// validated and before any approval is asked. An access control with limits of its own
+    /// per caller (a gateway's rules: rates, argument sizes, concurrency; state kept in a store
+    /// shared between replicas) applies them here, so that nobody is asked to approve a call
+    /// that would then be refused.
+    ///
+    /// `None` (the default): nothing more to check, and nothing is allocated. Otherwise the
+    /// future's `Ok` value is kept until the call ends (a concurrency permit held with it) and
+    /// handed to the handler, which takes it with [`Context::entered`]; its `Err` refuses the
+    /// call: a JSON-RPC error as it is, any other error as a tool error, audited as a denial
+    /// whose reason is the error's `data.reason` (else `busy`).
+    fn enter<'a>(
+        &'a self,
+        cx: &'a Context,
+        item: &'a Item<'a>,
+        arguments: &'a JsonObject,
+    ) -> Option<BoxFuture<'a, Result<Box<dyn Any + Send>, Error>>> {
+        let _ = (cx, item, arguments);
+        None
     }
 }
 

@@ -161,6 +161,8 @@ pub(crate) struct Admission {
     pub(crate) max_result_bytes: Option<usize>,
     /// The approval a call needs: the declared one, or the access control's when stronger.
     pub(crate) approval: Approval,
+    /// What the access control's `enter` admitted it with, for the handler.
+    pub(crate) entered: Option<Box<dyn std::any::Any + Send>>,
 }
 
 /// Whether a tool may change or destroy things, by its annotations and the specification's
@@ -317,6 +319,7 @@ impl ItemPolicy {
             timeout: policy.timeout,
             max_result_bytes: policy.max_result_bytes,
             approval: decided.map_or(policy.approval, |a| stronger(a, policy.approval)),
+            entered: None,
         })
     }
 }

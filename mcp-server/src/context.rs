@@ -127,6 +127,9 @@ pub(crate) struct ContextInner {
     pub(crate) session_id: Option<Arc<str>>,
     /// Set when a tool call ends in a result with `isError: true` (audit, metrics).
     pub(crate) tool_error: AtomicBool,
+    /// What the access control's [`crate::access::AccessControl::enter`] admitted the call
+    /// with, until the handler takes it ([`Context::entered`]).
+    pub(crate) entered: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 /// The request a handler is serving: who asks, in which protocol version, and the means to report
@@ -532,6 +535,18 @@ impl Context {
             }
             _ => Ok(value),
         }
+    }
+
+    /// In a tool call admitted by an access control's
+    /// [`AccessControl::enter`](crate::access::AccessControl::enter): what it admitted the call
+    /// with (its limits, the permits it holds), once (`None` afterwards, or for another type).
+    pub fn entered<T: Send + 'static>(&self) -> Option<T> {
+        let mut entered = self.inner.entered.lock().expect("not poisoned");
+        if !entered.as_ref().is_some_and(|v| v.is::<T>()) {
+            return None;
+        }
+        let value = entered.take()?.downcast::<T>().ok()?;
+        Some(*value)
     }
 
     /// In the run of a call that moved into a task with [`Context::continue_as_task_with`]: the

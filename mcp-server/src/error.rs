@@ -130,6 +130,11 @@ impl Error {
         }
     }
 
+    /// Whether it is a JSON-RPC error of its own (not a tool's failure).
+    pub(crate) fn is_protocol(&self) -> bool {
+        matches!(self.kind, Kind::Protocol(_) | Kind::NotFound(_))
+    }
+
     /// The JSON-RPC error to answer with. `modern` picks the not-found code of the era.
     pub fn to_error_object(&self, modern: bool) -> ErrorObject {
         match &self.kind {

@@ -1033,6 +1033,7 @@ impl Connection {
                 identity,
                 session_id: self.session_id.clone(),
                 tool_error: std::sync::atomic::AtomicBool::new(false),
+                entered: std::sync::Mutex::new(None),
             }),
         }
     }

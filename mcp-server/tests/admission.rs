@@ -796,3 +796,81 @@ async fn tasks_keep_the_timeout_and_limits_of_their_tool() {
         id += 2;
     }
 }
+
+/// Says what its access control admitted it with.
+#[tool(public, read_only)]
+fn ticketed(cx: Context) -> String {
+    cx.entered::<Ticket>()
+        .map_or_else(|| "no ticket".to_owned(), |t| format!("ticket {}", t.0))
+}
+
+/// What [`Quota`] admits a call with.
+struct Ticket(u32);
+
+/// An access control with a quota of its own: two calls, then refused with a reason.
+struct Quota(std::sync::atomic::AtomicU32);
+
+impl mcp_server::access::AccessControl for Quota {
+    fn decide(
+        &self,
+        _: Option<&Identity>,
+        _: &mcp_server::access::Item<'_>,
+    ) -> mcp_server::access::Access {
+        mcp_server::access::Access::Declared
+    }
+
+    fn enter<'a>(
+        &'a self,
+        _cx: &'a Context,
+        _item: &'a mcp_server::access::Item<'a>,
+        _arguments: &'a mcp_server::types::JsonObject,
+    ) -> Option<
+        futures::future::BoxFuture<'a, Result<Box<dyn std::any::Any + Send>, mcp_server::Error>>,
+    > {
+        Some(Box::pin(async move {
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            if n > 2 {
+                return Err(mcp_server::Error::protocol(
+                    mcp_server::mcp_core::ErrorObject::new(ACCESS_DENIED, "over quota")
+                        .with_data(json!({"reason": "quota"})),
+                ));
+            }
+            Ok(Box::new(Ticket(n)) as Box<dyn std::any::Any + Send>)
+        }))
+    }
+}
+
+/// An access control's `enter` admits a call (its value reaches the handler) or refuses it,
+/// audited as a denial with its reason, and before the handler runs.
+#[tokio::test]
+async fn an_access_controls_own_admission_reaches_the_handler_or_refuses() {
+    use mcp_server::audit::{AuditKind, Decision, MemorySink};
+    use std::sync::Arc;
+    let memory = Arc::new(MemorySink::default());
+    let server = Server::new("quota", "1.0.0")
+        .tool(Ticketed)
+        .access_control(Quota(Default::default()))
+        .audit(mcp_server::Audit::new().with_sink(memory.clone()));
+    let mut c = legacy(server).await;
+    assert_eq!(
+        text(&call(&mut c, 1, "ticketed", json!({})).await),
+        "ticket 1"
+    );
+    assert_eq!(
+        text(&call(&mut c, 2, "ticketed", json!({})).await),
+        "ticket 2"
+    );
+    memory.take();
+    let r = call(&mut c, 3, "ticketed", json!({})).await;
+    assert_eq!(denied(&r), "quota");
+    let decisions: Vec<_> = memory
+        .take()
+        .into_iter()
+        .filter(|r| r.kind == AuditKind::Decision)
+        .map(|r| (r.decision, r.reason))
+        .collect();
+    assert_eq!(
+        decisions,
+        [(Some(Decision::Deny), Some("quota".to_owned()))]
+    );
+}
