@@ -993,6 +993,35 @@ fn variables_take_defaults_and_names_split_where_they_end() {
     }
 }
 
+/// The example configurations of the repository load (their variables given a value) and pass
+/// `validate`, as `check --offline` would with their environment set.
+#[test]
+fn the_example_configurations_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/gateway");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        // Each `${NAME}` (no default) as a value the file could be given.
+        while let Some(start) = text.find("${") {
+            let end = start + text[start..].find('}').unwrap();
+            let inner = &text[start + 2..end];
+            let value = match inner.split_once(":-") {
+                Some((_, default)) => default.to_owned(),
+                None => format!("https://value-of-{}", inner.to_lowercase()),
+            };
+            text.replace_range(start..=end, &value);
+        }
+        let config = Config::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+        mcp_gateway::validate(&config).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        seen += 1;
+    }
+    assert!(seen >= 4, "{seen} configurations in {}", dir.display());
+}
+
 /// Rules that would silently do nothing are refused: a pattern written as a regular expression
 /// (as other gateways take them), and an approval on a rule that matches no tool.
 #[test]
