@@ -18,9 +18,10 @@
 //!   human's approval before the result is released, or truncate an item over the size cap
 //!   (with a `[truncated:<rule>: N bytes]` marker);
 //! - a **scope** ([`Scope`]): which tools, resources and prompts (globs), for which roles and
-//!   scopes of the caller (or all but those), in which environments (the label given with [`Filters::environment`], or each
-//!   item's own with [`Filters::environment_of`], as a gateway whose upstreams carry labels),
-//!   for items of which upstreams (a gateway's: [`Filters::origin_of`]).
+//!   scopes of the caller (or all but those), in which environments (the label given with
+//!   [`Filters::environment`], or each item's own with [`Filters::environment_of`], as a
+//!   gateway whose upstreams carry labels), for items of which upstreams (a gateway's:
+//!   [`Filters::origin_of`]).
 //!
 //! Rules apply in their order to every text of the result: text content, embedded text
 //! resources, every string in structured content (and, for a member's name such as `password`

@@ -1,6 +1,8 @@
 //! admit: whether this caller may call this tool now. Access (authentication, scopes, roles,
 //! the fail-closed rules), the size of the arguments, the rate limit, then a concurrency slot
-//! (waiting within the timeout), all by the item's [`ItemPolicy`](crate::admission::ItemPolicy).
+//! (waiting within the timeout), all by the item's [`ItemPolicy`](crate::admission::ItemPolicy);
+//! then the access control's own limits, if it has any
+//! ([`AccessControl::enter`](crate::access::AccessControl::enter)).
 //!
 //! Every outcome is audited as a decision: allowed, or denied with its reason (`busy` when
 //! every slot stayed taken). A denial is a JSON-RPC error (-32003, or -32602 for arguments over
