@@ -10,6 +10,13 @@
 //! Each raised flag is an audit record (a decision with the reason `anomaly_<flag>`) and a metric
 //! (`mcp_gateway_anomalies_total{flag}`), and by configuration holds the call for approval or
 //! denies it.
+//!
+//! The history is this process's, not shared with other replicas through the store: each
+//! replica flags what it sees of a principal's calls. A rate flag compares a replica's share of
+//! the calls with its share of the baseline (the same ratio under even load balancing); a first
+//! destructive call or a sequence split across replicas goes unflagged. The flags decide an
+//! approval synchronously, at the moment access is decided, which a store's round trip would
+//! hold up.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
