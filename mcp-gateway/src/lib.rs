@@ -870,8 +870,20 @@ impl Gateway {
     /// The effective table: per caller (role, scope set, claims) and environment, which tools
     /// are listed, callable and need approval (see [`table`]).
     pub fn table(&self) -> String {
+        self.table_for(&[])
+    }
+
+    /// [`Gateway::table`], with these callers too (a label and an identity each: what a given
+    /// token would be allowed).
+    pub fn table_for(&self, callers: &[(String, Identity)]) -> String {
         let config = self.config.read().expect("not poisoned");
-        table::render(&config, &self.rules(), &self.host, &self.sync.shared.policy)
+        table::render(
+            &config,
+            &self.rules(),
+            &self.host,
+            &self.sync.shared.policy,
+            callers,
+        )
     }
 
     /// How many instances of each upstream with instances per principal run (the shared one

@@ -108,6 +108,11 @@ enum Command {
         /// name clients drop, a name several upstreams serve...): for CI.
         #[arg(long)]
         strict: bool,
+        /// A caller of your own to show besides those the rules name: comma-separated
+        /// `subject=NAME`, `role=NAME`, `scope=NAME`, `claim.KEY=VALUE`
+        /// (`--caller role=ops,scope=files:read`); repeatable.
+        #[arg(long = "caller", value_name = "SPEC")]
+        callers: Vec<String>,
     },
     /// Prints a configuration (TOML) whose upstreams are the MCP servers of a host's JSON
     /// configuration (`mcpServers` of Claude Desktop, Claude Code, Cursor; `servers` of VS
@@ -189,8 +194,17 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         file,
         offline,
         strict,
+        callers,
     }) = cli.command
     {
+        let callers = callers
+            .iter()
+            .map(|spec| {
+                mcp_gateway::table::caller(spec)
+                    .map(|id| (spec.clone(), id))
+                    .map_err(|e| format!("--caller {spec}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let config = Config::load(&file).map_err(|e| e.to_string())?;
         if offline {
             mcp_gateway::validate(&config).map_err(|e| e.to_string())?;
@@ -205,7 +219,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         // The front's settings too: its certificate and key read, its validators built.
         mcp_gateway::http_config(&config).map_err(|e| e.to_string())?;
         let gateway = Gateway::start(config).await.map_err(|e| e.to_string())?;
-        let table = gateway.table();
+        let table = gateway.table_for(&callers);
         print!("{table}");
         gateway.close().await;
         let warnings = table.matches("\nwarning: ").count();

@@ -110,6 +110,42 @@ fn personas(config: &Config) -> Vec<(String, Option<Identity>)> {
     out
 }
 
+/// A caller as `check --caller` describes one: comma-separated `subject=NAME`, `role=NAME`,
+/// `scope=NAME` and `claim.KEY=VALUE` (each of the last three as often as needed):
+/// `role=ops,scope=files:read,claim.tenant=acme`.
+pub fn caller(spec: &str) -> Result<Identity, String> {
+    let mut subject = "caller".to_owned();
+    let (mut roles, mut scopes) = (Vec::new(), Vec::new());
+    let mut claims = serde_json::Map::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = part.split_once('=') else {
+            return Err(format!("`{part}` is not KEY=VALUE"));
+        };
+        match key {
+            "subject" => value.clone_into(&mut subject),
+            "role" => roles.push(value.to_owned()),
+            "scope" => scopes.push(value.to_owned()),
+            _ => match key.strip_prefix("claim.") {
+                Some(claim) if !claim.is_empty() => {
+                    claims.insert(
+                        claim.to_owned(),
+                        serde_json::Value::String(value.to_owned()),
+                    );
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown key `{key}`: expected subject, role, scope or claim.NAME"
+                    ));
+                }
+            },
+        }
+    }
+    Ok(Identity::configured(subject)
+        .with_roles(roles)
+        .with_scopes(scopes)
+        .with_claims(claims))
+}
+
 fn approval(a: Approval) -> &'static str {
     match a {
         Approval::None => "no",
@@ -118,8 +154,14 @@ fn approval(a: Approval) -> &'static str {
     }
 }
 
-/// Renders the table.
-pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Policy) -> String {
+/// Renders the table, for the callers the rules name and for `callers` besides (labelled).
+pub(crate) fn render(
+    config: &Config,
+    rules: &RuleSet,
+    host: &Host,
+    policy: &Policy,
+    callers: &[(String, Identity)],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "configuration {}: OK", config.file.display());
     for (name, health) in host.health() {
@@ -150,7 +192,13 @@ pub(crate) fn render(config: &Config, rules: &RuleSet, host: &Host, policy: &Pol
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     let mut used = vec![false; rules.rules().len()];
     let mut any_callable = false;
-    for (label, identity) in personas(config) {
+    let mut all = personas(config);
+    all.extend(
+        callers
+            .iter()
+            .map(|(label, id)| (label.clone(), Some(id.clone()))),
+    );
+    for (label, identity) in all {
         let _ = writeln!(out, "\ncaller: {label}");
         let width = tools.iter().map(|t| t.name.len()).max().unwrap_or(4).max(4);
         let _ = writeln!(

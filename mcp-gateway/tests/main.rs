@@ -556,6 +556,27 @@ approval = "none"
         "{table}"
     );
     assert!(!table.contains("no caller above may call"), "{table}");
+    // A caller of one's own: what a given token would be allowed.
+    let ops = mcp_gateway::table::caller("subject=olga, role=ops, scope=files:read").unwrap();
+    let table = s.gateway.table_for(&[("olga's token".to_owned(), ops)]);
+    let start = table
+        .find("caller: olga's token\n")
+        .expect("the caller's section");
+    let section: Vec<String> = table[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(
+        section.contains(&"fs__read_file prod yes yes no".to_owned()),
+        "{section:?}"
+    );
+    assert!(
+        mcp_gateway::table::caller("rank=9")
+            .unwrap_err()
+            .contains("unknown key `rank`")
+    );
     s.gateway.close().await;
 
     let s = gateway("[[rules]]\neffect = \"deny\"\ntools = [\"*\"]\n").await;
