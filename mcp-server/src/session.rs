@@ -42,6 +42,8 @@ struct Legacy {
     /// Who initialized it, for the record of its end (`None` for a session restored from
     /// another replica's record: its start is in that replica's trail).
     opened_by: Option<Identity>,
+    /// Whether its end was audited.
+    ended: bool,
 }
 
 type PendingMap = HashMap<RequestId, oneshot::Sender<Result<Box<RawValue>, ErrorObject>>>;
@@ -83,8 +85,6 @@ pub(crate) struct Connection {
     identity: Option<Identity>,
     /// The legacy HTTP session this connection serves.
     session_id: Option<Arc<str>>,
-    /// Whether the end of its legacy session was audited.
-    session_ended: std::sync::atomic::AtomicBool,
     /// Bumped at each change of the legacy state (see [`LegacyState`]).
     revision: AtomicU64,
     #[cfg(feature = "http")]
@@ -205,7 +205,6 @@ impl Connection {
         Arc::new(Connection {
             identity: server.inner.identity.clone(),
             session_id,
-            session_ended: std::sync::atomic::AtomicBool::new(false),
             server,
             sink,
             legacy: Mutex::new(None),
@@ -303,6 +302,7 @@ impl Connection {
             log_level: Arc::new(Mutex::new(state.log_level)),
             initialized: state.initialized,
             opened_by: None,
+            ended: false,
         });
     }
 
@@ -329,13 +329,13 @@ impl Connection {
         if !audit.is_enabled() {
             return;
         }
-        let opened_by = match &*self.legacy.lock().expect("not poisoned") {
-            Some(legacy) => legacy.opened_by.clone(),
-            None => return,
+        let opened_by = match &mut *self.legacy.lock().expect("not poisoned") {
+            Some(legacy) if !legacy.ended => {
+                legacy.ended = true;
+                legacy.opened_by.clone()
+            }
+            _ => return,
         };
-        if self.session_ended.swap(true, Ordering::SeqCst) {
-            return;
-        }
         let mut r = AuditRecord::new(AuditKind::Session, "session/end")
             .with_principal(opened_by.as_ref())
             .with_reason(reason);
@@ -774,6 +774,7 @@ impl Connection {
                 log_level: Arc::new(Mutex::new(None)),
                 initialized: false,
                 opened_by: identity.cloned(),
+                ended: false,
             });
         }
         self.changed();

@@ -34,6 +34,29 @@ async fn wait_for_port(port: u16, what: &str) {
     panic!("{what} did not start listening on port {port}");
 }
 
+/// The process id of the Redis answering on `port` (`INFO server`).
+async fn redis_pid(port: u16) -> Option<u32> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    stream.write_all(b"INFO server\r\n").await.ok()?;
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while !text.contains("process_id:") || !text[text.find("process_id:")?..].contains('\n') {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let rest = &text[text.find("process_id:")? + "process_id:".len()..];
+    rest.lines().next()?.trim().parse().ok()
+}
+
 /// A `redis-server` of this test's own.
 struct Redis {
     child: Option<Child>,
@@ -41,13 +64,21 @@ struct Redis {
 }
 
 impl Redis {
+    /// A `redis-server` on a free port. Tests run in parallel, and a port found free may be
+    /// taken by another test's server before this one binds it: then the server that answers is
+    /// not this one (its process id says so), and another port is tried. Two tests sharing one
+    /// Redis would see each other's records, and one stopping it would lose the other's.
     async fn start() -> Redis {
-        let mut redis = Redis {
-            child: None,
-            port: free_port(),
-        };
-        redis.restart().await;
-        redis
+        for _ in 0..5 {
+            let mut redis = Redis {
+                child: None,
+                port: free_port(),
+            };
+            if redis.launch().await {
+                return redis;
+            }
+        }
+        panic!("no port of its own for redis-server after five tries");
     }
 
     fn url(&self) -> String {
@@ -55,14 +86,29 @@ impl Redis {
     }
 
     async fn restart(&mut self) {
+        assert!(
+            self.launch().await,
+            "redis-server could not take port {} again",
+            self.port
+        );
+    }
+
+    /// Starts the server on `self.port`; whether the one answering there is it.
+    async fn launch(&mut self) -> bool {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is installed (the test command installs it)");
+        let pid = child.id();
         self.child = Some(child);
         wait_for_port(self.port, "redis-server").await;
+        if redis_pid(self.port).await == Some(pid) {
+            return true;
+        }
+        self.stop();
+        false
     }
 
     fn stop(&mut self) {
@@ -88,20 +134,28 @@ struct Replica {
 
 impl Replica {
     async fn start(redis: &Redis) -> Replica {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_conformance-server"))
-            .args(["--port", &port.to_string(), "--replica-tools"])
-            .args(["--store", &redis.url()])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("conformance-server runs");
-        wait_for_port(port, "conformance-server").await;
-        Replica {
-            child,
-            url: format!("http://127.0.0.1:{port}/mcp"),
-            http: reqwest::Client::new(),
+        // A port found free may be taken by another test's server first: this one then exits
+        // (it cannot bind), and another port is tried.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_conformance-server"))
+                .args(["--port", &port.to_string(), "--replica-tools"])
+                .args(["--store", &redis.url()])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("conformance-server runs");
+            wait_for_port(port, "conformance-server").await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if child.try_wait().expect("its status").is_none() {
+                return Replica {
+                    child,
+                    url: format!("http://127.0.0.1:{port}/mcp"),
+                    http: reqwest::Client::new(),
+                };
+            }
         }
+        panic!("no port of its own for conformance-server after five tries");
     }
 
     /// Sends a modern request with the headers and `_meta` a conforming client sends.

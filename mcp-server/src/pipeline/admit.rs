@@ -38,29 +38,30 @@ async fn admit(server: &Server, call: &mut Call) -> Result<Flow, Stop> {
     match outcome {
         Ok(mut admission) => {
             // The access control's own limits, before any approval is asked.
-            let hook = server.inner.admission.access.as_ref();
-            let item = crate::access::Item {
-                kind: crate::access::ItemKind::Tool,
-                name: &call.name,
-            };
-            let empty = mcp_core::types::JsonObject::new();
-            let arguments = call.arguments.as_object().unwrap_or(&empty);
-            if let Some(entering) = hook.and_then(|h| h.0.enter(&call.cx, &item, arguments)) {
-                match entering.await {
-                    Ok(entered) => admission.entered = Some(entered),
-                    Err(e) => {
-                        let refusal = e.to_error_object(call.modern());
-                        let reason = refusal
-                            .data
-                            .as_ref()
-                            .and_then(|d| d.get("reason")?.as_str())
-                            .unwrap_or("busy");
-                        server.decision(&call.cx, "tools/call", &call.name, Some(reason));
-                        return Err(if e.is_protocol() {
-                            Stop::Error(refusal)
-                        } else {
-                            Stop::Failed(e)
-                        });
+            if let Some(hook) = &server.inner.admission.access
+                && let Some(arguments) = call.arguments.as_object()
+            {
+                let item = crate::access::Item {
+                    kind: crate::access::ItemKind::Tool,
+                    name: &call.name,
+                };
+                if let Some(entering) = hook.0.enter(&call.cx, &item, arguments) {
+                    match entering.await {
+                        Ok(entered) => admission.entered = Some(entered),
+                        Err(e) => {
+                            let refusal = e.to_error_object(call.modern());
+                            let reason = refusal
+                                .data
+                                .as_ref()
+                                .and_then(|d| d.get("reason")?.as_str())
+                                .unwrap_or("busy");
+                            server.decision(&call.cx, "tools/call", &call.name, Some(reason));
+                            return Err(if e.is_protocol() {
+                                Stop::Error(refusal)
+                            } else {
+                                Stop::Failed(e)
+                            });
+                        }
                     }
                 }
             }
