@@ -127,9 +127,23 @@ pub(crate) struct ContextInner {
     pub(crate) session_id: Option<Arc<str>>,
     /// Set when a tool call ends in a result with `isError: true` (audit, metrics).
     pub(crate) tool_error: AtomicBool,
-    /// What the access control's [`crate::access::AccessControl::enter`] admitted the call
-    /// with, until the handler takes it ([`Context::entered`]).
-    pub(crate) entered: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+tokio::task_local! {
+    /// What the access control's [`crate::access::AccessControl::enter`] admitted a tool call
+    /// with, while its handler runs, until it takes it ([`Context::entered`]). Kept beside the
+    /// handler's future rather than in every request's context.
+    static ENTERED: std::cell::RefCell<Option<Box<dyn Any + Send>>>;
+}
+
+/// Runs a tool handler's future with what its call was admitted with ([`Context::entered`]).
+pub(crate) async fn with_entered<F: std::future::Future>(
+    entered: Box<dyn Any + Send>,
+    work: F,
+) -> F::Output {
+    ENTERED
+        .scope(std::cell::RefCell::new(Some(entered)), work)
+        .await
 }
 
 /// The request a handler is serving: who asks, in which protocol version, and the means to report
@@ -540,13 +554,19 @@ impl Context {
     /// In a tool call admitted by an access control's
     /// [`AccessControl::enter`](crate::access::AccessControl::enter): what it admitted the call
     /// with (its limits, the permits it holds), once (`None` afterwards, or for another type).
+    ///
+    /// Read in the handler's own future (not in a task it spawns).
     pub fn entered<T: Send + 'static>(&self) -> Option<T> {
-        let mut entered = self.inner.entered.lock().expect("not poisoned");
-        if !entered.as_ref().is_some_and(|v| v.is::<T>()) {
-            return None;
-        }
-        let value = entered.take()?.downcast::<T>().ok()?;
-        Some(*value)
+        ENTERED
+            .try_with(|slot| {
+                let mut slot = slot.borrow_mut();
+                if !slot.as_ref().is_some_and(|v| v.is::<T>()) {
+                    return None;
+                }
+                slot.take()?.downcast::<T>().ok().map(|v| *v)
+            })
+            .ok()
+            .flatten()
     }
 
     /// In the run of a call that moved into a task with [`Context::continue_as_task_with`]: the

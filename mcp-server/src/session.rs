@@ -1034,7 +1034,6 @@ impl Connection {
                 identity,
                 session_id: self.session_id.clone(),
                 tool_error: std::sync::atomic::AtomicBool::new(false),
-                entered: std::sync::Mutex::new(None),
             }),
         }
     }

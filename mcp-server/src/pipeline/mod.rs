@@ -440,7 +440,6 @@ pub(crate) mod testing {
                 identity,
                 session_id: None,
                 tool_error: std::sync::atomic::AtomicBool::new(false),
-                entered: std::sync::Mutex::new(None),
             }),
         }
     }

@@ -67,11 +67,14 @@ async fn run(server: &Server, call: &mut Call) -> Result<Flow, Stop> {
         _ => unreachable!("the arguments are an object"),
     };
     let timeout = call.admission.as_ref().and_then(|a| a.timeout);
-    if let Some(entered) = call.admission.as_mut().and_then(|a| a.entered.take()) {
-        *call.cx.inner.entered.lock().expect("not poisoned") = Some(entered);
-    }
     let work = call.callee.handler.call(call.cx.clone(), arguments);
-    let outcome = bounded(timeout, "tool", &call.name, work).await;
+    let outcome = match call.admission.as_mut().and_then(|a| a.entered.take()) {
+        None => bounded(timeout, "tool", &call.name, work).await,
+        Some(entered) => {
+            let work = crate::context::with_entered(entered, work);
+            bounded(timeout, "tool", &call.name, work).await
+        }
+    };
     if let (Some(ttl), InputMode::Modern(mrtr)) = (deferred, &call.cx.inner.input)
         && mrtr.continue_as_task.load(Ordering::Relaxed)
     {
@@ -165,7 +168,6 @@ pub(crate) fn task_context(cx: &Context, slot: &Arc<TaskSlot>) -> Context {
             identity: cx.inner.identity.clone(),
             session_id: cx.inner.session_id.clone(),
             tool_error: std::sync::atomic::AtomicBool::new(false),
-            entered: std::sync::Mutex::new(None),
         }),
     }
 }
