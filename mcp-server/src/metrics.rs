@@ -8,6 +8,8 @@
 //! | `mcp_tool_call_duration_seconds` | histogram | `tool`, `outcome` |
 //! | `mcp_tool_approvals_total` | counter | `tool`, `decision` (`approved`, or why not: `declined`, `timeout`, `expired`, `unavailable`...) |
 //! | `mcp_tool_approval_wait_seconds` | histogram | `tool` (how long the call waited for a human: part of its duration) |
+//! | `mcp_filter_matches_total` | counter | `rule` (what a result filter rule found and acted on, by its configured name) |
+//! | `mcp_filter_withheld_total` | counter | `kind` (`tool`, `resource`, `prompt`: results the filters withheld) |
 //!
 //! Nothing is recorded until the application installs a recorder: with the `prometheus` feature,
 //! `install_prometheus(addr)` serves a Prometheus scrape endpoint; any other `metrics` recorder
@@ -37,6 +39,11 @@ pub const DURATION: &str = "mcp_tool_call_duration_seconds";
 pub const APPROVALS: &str = "mcp_tool_approvals_total";
 /// Histogram of how long calls waited for an approval, in seconds.
 pub const APPROVAL_WAIT: &str = "mcp_tool_approval_wait_seconds";
+
+/// Counter of what each result filter rule found, by rule.
+pub const FILTER_MATCHES: &str = "mcp_filter_matches_total";
+/// Counter of the results the filters withheld, by kind of item.
+pub const FILTER_WITHHELD: &str = "mcp_filter_withheld_total";
 
 /// The `outcome` label of a denial.
 pub const DENIED: &str = "denied";
@@ -69,11 +76,43 @@ pub fn describe() {
         ::metrics::Unit::Count,
         "Approvals asked of a human, by tool and decision (approved, or why not)"
     );
+    ::metrics::describe_counter!(
+        FILTER_MATCHES,
+        ::metrics::Unit::Count,
+        "What each result filter rule found and acted on, by rule"
+    );
+    ::metrics::describe_counter!(
+        FILTER_WITHHELD,
+        ::metrics::Unit::Count,
+        "Results the filters withheld (blocked, failed, not released), by kind of item"
+    );
     ::metrics::describe_histogram!(
         APPROVAL_WAIT,
         ::metrics::Unit::Seconds,
         "How long tool calls waited for a human's approval, by tool"
     );
+}
+
+/// Records what the result filters did to one result: how many times each rule (by name) found
+/// something, and whether the result was withheld (`kind`: `tool`, `resource` or `prompt`).
+pub fn record_filtered<'a>(
+    fired: impl IntoIterator<Item = (&'a String, &'a u64)>,
+    kind: &'static str,
+    withheld: bool,
+) {
+    ::metrics::with_recorder(|r| {
+        for (rule, count) in fired {
+            let key = Key::from_parts(
+                FILTER_MATCHES,
+                vec![Label::new("rule", SharedString::from(rule.clone()))],
+            );
+            r.register_counter(&key, &METADATA).increment(*count);
+        }
+        if withheld {
+            let key = Key::from_parts(FILTER_WITHHELD, vec![Label::new("kind", kind)]);
+            r.register_counter(&key, &METADATA).increment(1);
+        }
+    });
 }
 
 /// Records an approval asked for a call of `tool`: its decision (`approved`, or the reason it

@@ -82,6 +82,8 @@ fn descriptions_and_units_are_registered() {
         metrics::record_call("add", Outcome::Ok, Duration::from_millis(1));
         metrics::record_denial("add", Duration::from_millis(1));
         metrics::record_approval("add", "approved", Duration::from_millis(1));
+        let fired = BTreeMap::from([("email".to_owned(), 1_u64)]);
+        metrics::record_filtered(&fired, "tool", true);
     });
     let described: BTreeMap<String, (Option<::metrics::Unit>, bool)> = snapshotter
         .snapshot()
@@ -102,6 +104,9 @@ fn descriptions_and_units_are_registered() {
         described[metrics::APPROVAL_WAIT],
         (Some(::metrics::Unit::Seconds), true)
     );
+    for counter in [metrics::FILTER_MATCHES, metrics::FILTER_WITHHELD] {
+        assert_eq!(described[counter], (Some(::metrics::Unit::Count), true));
+    }
 }
 
 /// The scrape endpoint serves what was recorded. It installs the process-wide recorder, which
@@ -322,4 +327,75 @@ fn approvals_are_counted_by_decision_with_the_wait() {
         }
         other => panic!("no wait histogram: {other:?}"),
     }
+}
+
+/// What the result filters find is counted by rule, and the results they withhold by kind.
+#[cfg(feature = "filters")]
+#[test]
+fn filter_matches_and_withheld_results_are_counted() {
+    use mcp_server::filter::{Action, Detector, Filters, Rule};
+    use mcp_server::metrics::{FILTER_MATCHES, FILTER_WITHHELD};
+    use serde_json::json;
+    /// Says what it is given.
+    struct Says;
+    impl mcp_server::ToolHandler for Says {
+        fn definition(&self) -> mcp_server::types::Tool {
+            mcp_server::types::Tool::new("says", mcp_server::types::JsonObject::new())
+        }
+        fn policy(&self) -> mcp_server::Policy {
+            mcp_server::Policy::public()
+        }
+        async fn call(
+            &self,
+            _cx: mcp_server::Context,
+            args: mcp_server::types::JsonObject,
+        ) -> mcp_server::Result<mcp_server::types::CallToolResult> {
+            let text = args.get("text").and_then(serde_json::Value::as_str);
+            Ok(mcp_server::types::CallToolResult::success(vec![
+                mcp_server::types::ContentBlock::text(text.unwrap_or_default()),
+            ]))
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen = recorded(|| {
+        runtime.block_on(async {
+            let filters = Filters::new([
+                Rule::detector(Detector::Email, Action::Redact),
+                Rule::regex("codename", "BLUEBIRD", Action::Block),
+            ])
+            .unwrap();
+            let server = mcp_server::Server::new("m", "1")
+                .tool(Says)
+                .filters(filters);
+            let mut c = crate::support::Client::start(server);
+            c.initialize("2025-11-25", json!({})).await;
+            for (id, text) in [
+                (1, "a@example.com and b@example.com"),
+                (2, "nothing"),
+                (3, "BLUEBIRD"),
+            ] {
+                c.call(
+                    id,
+                    "tools/call",
+                    json!({"name": "says", "arguments": {"text": text}}),
+                )
+                .await;
+            }
+        });
+    });
+    let counter = |name: &str, label: (&str, &str)| match seen.get(&(
+        name.to_owned(),
+        vec![(label.0.to_owned(), label.1.to_owned())],
+    )) {
+        Some(DebugValue::Counter(n)) => *n,
+        None => 0,
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(counter(FILTER_MATCHES, ("rule", "email")), 2);
+    assert_eq!(counter(FILTER_MATCHES, ("rule", "codename")), 1);
+    assert_eq!(counter(FILTER_WITHHELD, ("kind", "tool")), 1);
 }

@@ -190,6 +190,7 @@ impl Server {
         fired: &Fired,
         withheld: Option<&str>,
     ) {
+        crate::metrics::record_filtered(fired, kind.as_str(), withheld.is_some());
         let audit = &self.inner.audit;
         if !audit.is_enabled() {
             return;
