@@ -27,6 +27,15 @@ fn recorded(f: impl FnOnce()) -> Seen {
     seen
 }
 
+/// [`recorded`], for what a server records while `work` runs on a runtime of its own.
+fn recorded_serving(work: impl std::future::Future<Output = ()>) -> Seen {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    recorded(|| runtime.block_on(work))
+}
+
 fn labels(tool: &str, outcome: &str) -> Vec<(String, String)> {
     vec![
         ("outcome".to_owned(), outcome.to_owned()),
@@ -196,36 +205,30 @@ impl mcp_server::ToolHandler for Guarded {
 #[test]
 fn the_server_records_each_call_under_its_outcome() {
     use serde_json::json;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let seen = recorded(|| {
-        runtime.block_on(async {
-            let server = mcp_server::Server::new("m", "1")
-                .identity(mcp_server::Identity::configured("reader").with_scopes(["read"]))
-                .tool(Ends)
-                .tool(Guarded);
-            let mut c = crate::support::Client::start(server);
-            c.initialize("2025-11-25", json!({})).await;
-            let call = |end: &str| json!({"name": "ends", "arguments": {"end": end}});
-            let ends = ["ok", "ok", "tool_error", "tool_error", "error"];
-            for (id, end) in (1..).zip(ends) {
-                c.call(id, "tools/call", call(end)).await;
-            }
-            c.call(
-                10,
-                "tools/call",
-                json!({"name": "guarded", "arguments": {}}),
-            )
-            .await;
-            c.call(
-                11,
-                "tools/call",
-                json!({"name": "nowhere", "arguments": {}}),
-            )
-            .await;
-        });
+    let seen = recorded_serving(async {
+        let server = mcp_server::Server::new("m", "1")
+            .identity(mcp_server::Identity::configured("reader").with_scopes(["read"]))
+            .tool(Ends)
+            .tool(Guarded);
+        let mut c = crate::support::Client::start(server);
+        c.initialize("2025-11-25", json!({})).await;
+        let call = |end: &str| json!({"name": "ends", "arguments": {"end": end}});
+        let ends = ["ok", "ok", "tool_error", "tool_error", "error"];
+        for (id, end) in (1..).zip(ends) {
+            c.call(id, "tools/call", call(end)).await;
+        }
+        c.call(
+            10,
+            "tools/call",
+            json!({"name": "guarded", "arguments": {}}),
+        )
+        .await;
+        c.call(
+            11,
+            "tools/call",
+            json!({"name": "nowhere", "arguments": {}}),
+        )
+        .await;
     });
     assert_eq!(counter(&seen, CALLS, "ends", "ok"), 2);
     assert_eq!(counter(&seen, ERRORS, "ends", "ok"), 0);
@@ -276,34 +279,28 @@ fn approvals_are_counted_by_decision_with_the_wait() {
     use mcp_server::approval::{ApprovalGate, Approvals, ChannelApprover};
     use mcp_server::metrics::{APPROVAL_WAIT, APPROVALS};
     use serde_json::json;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let seen = recorded(|| {
-        runtime.block_on(async {
-            let (approver, mut prompts) = ChannelApprover::new(4, Duration::from_secs(10));
-            tokio::spawn(async move {
-                let mut first = true;
-                while let Some(prompt) = prompts.recv().await {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    if std::mem::take(&mut first) {
-                        prompt.approve();
-                    } else {
-                        prompt.deny("not now");
-                    }
+    let seen = recorded_serving(async {
+        let (approver, mut prompts) = ChannelApprover::new(4, Duration::from_secs(10));
+        tokio::spawn(async move {
+            let mut first = true;
+            while let Some(prompt) = prompts.recv().await {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if std::mem::take(&mut first) {
+                    prompt.approve();
+                } else {
+                    prompt.deny("not now");
                 }
-            });
-            let server = mcp_server::Server::new("m", "1")
-                .tool(Approved)
-                .approval(ApprovalGate::new(Approvals::random()).with_approver(approver));
-            let mut c = crate::support::Client::start(server);
-            c.initialize("2025-11-25", json!({})).await;
-            for id in 1..=2 {
-                c.call(id, "tools/call", json!({"name": "deploy", "arguments": {}}))
-                    .await;
             }
         });
+        let server = mcp_server::Server::new("m", "1")
+            .tool(Approved)
+            .approval(ApprovalGate::new(Approvals::random()).with_approver(approver));
+        let mut c = crate::support::Client::start(server);
+        c.initialize("2025-11-25", json!({})).await;
+        for id in 1..=2 {
+            c.call(id, "tools/call", json!({"name": "deploy", "arguments": {}}))
+                .await;
+        }
     });
     let approvals = |decision: &str| match seen.get(&(
         APPROVALS.to_owned(),
@@ -357,35 +354,29 @@ fn filter_matches_and_withheld_results_are_counted() {
         }
     }
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let seen = recorded_serving(async {
+        let filters = Filters::new([
+            Rule::detector(Detector::Email, Action::Redact),
+            Rule::regex("codename", "BLUEBIRD", Action::Block),
+        ])
         .unwrap();
-    let seen = recorded(|| {
-        runtime.block_on(async {
-            let filters = Filters::new([
-                Rule::detector(Detector::Email, Action::Redact),
-                Rule::regex("codename", "BLUEBIRD", Action::Block),
-            ])
-            .unwrap();
-            let server = mcp_server::Server::new("m", "1")
-                .tool(Says)
-                .filters(filters);
-            let mut c = crate::support::Client::start(server);
-            c.initialize("2025-11-25", json!({})).await;
-            for (id, text) in [
-                (1, "a@example.com and b@example.com"),
-                (2, "nothing"),
-                (3, "BLUEBIRD"),
-            ] {
-                c.call(
-                    id,
-                    "tools/call",
-                    json!({"name": "says", "arguments": {"text": text}}),
-                )
-                .await;
-            }
-        });
+        let server = mcp_server::Server::new("m", "1")
+            .tool(Says)
+            .filters(filters);
+        let mut c = crate::support::Client::start(server);
+        c.initialize("2025-11-25", json!({})).await;
+        for (id, text) in [
+            (1, "a@example.com and b@example.com"),
+            (2, "nothing"),
+            (3, "BLUEBIRD"),
+        ] {
+            c.call(
+                id,
+                "tools/call",
+                json!({"name": "says", "arguments": {"text": text}}),
+            )
+            .await;
+        }
     });
     let counter = |name: &str, label: (&str, &str)| match seen.get(&(
         name.to_owned(),
